@@ -1,0 +1,97 @@
+/** Wire types of the native model-management API. */
+
+/** A model as listed by `GET /api/models`. */
+export interface ModelSummary {
+  /** Full name with tag, e.g. `stories:latest`. */
+  name: string;
+  /** `sha256:<hex>` of the model's weights blob. */
+  digest: string;
+  /** Size of all blobs the model references, in bytes. */
+  size: number;
+  /** ISO-8601 time the manifest was written. */
+  modifiedAt: string;
+  details: ModelDetails;
+}
+
+/** What the GGUF header says about a model. */
+export interface ModelDetails {
+  format: "gguf";
+  architecture: string;
+  /** Parameter count (exact, from tensor shapes). */
+  parameterCount: number;
+  /** Human label such as `260K` or `7B`. */
+  parameterSize: string;
+  /** Dominant quantization / file type, e.g. `F32`, `Q4_K_M`. */
+  quantization: string;
+  contextLength: number;
+  embeddingLength: number;
+  blockCount: number;
+  headCount: number;
+  headCountKv: number;
+  vocabSize: number;
+  hasChatTemplate: boolean;
+}
+
+/** `GET /api/models/{name}`: a summary plus definition data. */
+export interface ModelInfo extends ModelSummary {
+  /** Request defaults from the model definition (PARAMETER lines). */
+  parameters: Record<string, unknown>;
+  system?: string;
+  template?: string;
+  adapters?: string[];
+  messages?: Array<{ role: string; content: string }>;
+  license?: string;
+  /** The definition file (Modelfile syntax), when the model was created from one. */
+  modelfile?: string;
+  /** Raw GGUF metadata (large arrays elided). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface ImportModelRequest {
+  /** Absolute path of a GGUF file readable by the daemon. */
+  path: string;
+  /** Target name, `name[:tag]`. */
+  name: string;
+}
+
+export interface LoadModelRequest {
+  /** Keep-alive after the last request: seconds, a duration such as `5m`, or -1 for forever. */
+  keepAlive?: number | string;
+  contextSize?: number;
+  parallel?: number;
+  pinned?: boolean;
+}
+
+/** One loaded model in `GET /api/ps`. */
+export interface LoadedModel {
+  name: string;
+  digest: string;
+  runnerPid: number | null;
+  state: "loading" | "ready" | "unloading";
+  contextSize: number;
+  /** Parallel sequences in the runner's context. */
+  slots: number;
+  slotsBusy: number;
+  queued: number;
+  pinned: boolean;
+  /** ISO time the model expires, or null when it never does. */
+  expiresAt: string | null;
+  memory: { estimatedBytes: number; rssBytes: number | null; vramBytes: number | null };
+  gpuLayers: number;
+  engine: string;
+  stats: RunnerStats;
+}
+
+export interface RunnerStats {
+  decodeBatches: number;
+  /** Decode batches that carried tokens of more than one sequence. */
+  multiSequenceBatches: number;
+  maxSequencesInBatch: number;
+  tokensGenerated: number;
+  promptTokens: number;
+}
+
+export interface PsResponse {
+  models: LoadedModel[];
+  queue: { total: number; capacity: number };
+}

@@ -1,0 +1,156 @@
+/**
+ * The engine interface: what a runner process needs from an inference library.
+ * Only runner processes import engines. Two implementations: `llama-node` (node-llama-cpp)
+ * and `llama-ffi` (libllama driven directly through koffi on the hot path).
+ */
+
+/** Options for loading one model into one context with N parallel sequences. */
+export interface EngineLoadOptions {
+  /** Absolute path of a validated GGUF file. */
+  modelPath: string;
+  /** Total context size in tokens (shared by all sequences: each gets contextSize / slots). */
+  contextSize: number;
+  /** Parallel sequences (slots) in the context. */
+  slots: number;
+  /** CPU threads for decoding. Always explicit. */
+  threads: number;
+  /** Layers to offload to the GPU. 0 = CPU only. "auto" lets the engine decide. */
+  gpuLayers: number | "auto";
+  /** LoRA adapters (GGUF) applied at load. */
+  loraAdapters?: Array<{ path: string; scale: number }>;
+  /** Also prepare an embedding context. */
+  embeddings?: boolean;
+  /** Max tokens decoded in one llama_decode call (default 512). */
+  batchSize?: number;
+}
+
+/** Sampling settings of one generation. Defaults are applied by the caller (inference layer). */
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  seed?: number;
+  /** 1 = off. */
+  repeatPenalty: number;
+  /** 0 = off. */
+  presencePenalty: number;
+  /** 0 = off. */
+  frequencyPenalty: number;
+  /** How many recent tokens the penalties look at (default 64). */
+  penaltyLastN: number;
+}
+
+/** A grammar constraint for one generation. */
+export type GrammarSpec =
+  | { type: "gbnf"; grammar: string; root?: string }
+  | { type: "json_schema"; schema: Record<string, unknown> }
+  | { type: "json" };
+
+export interface GenerateParams {
+  /** Text to tokenize (special tokens parsed), or pre-tokenized prompt. */
+  prompt: string | number[];
+  /** Prepend BOS when the vocabulary asks for it (default true for text prompts). */
+  addBos?: boolean;
+  /** Stop after this many generated tokens. */
+  maxTokens: number;
+  sampling: SamplingOptions;
+  /** Stop strings: generation ends before the first occurrence; the stop string is not emitted. */
+  stop: string[];
+  grammar?: GrammarSpec;
+  /** Return log-probabilities of sampled tokens and this many alternatives (0 = only the sampled). */
+  logprobs?: number;
+  /** Stop at end-of-generation tokens (default true). */
+  stopAtEog?: boolean;
+}
+
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top: Array<{ token: string; logprob: number }>;
+}
+
+/** One piece of streamed output: text that is final (never retracted by stop-string handling). */
+export interface GenerateChunk {
+  text: string;
+  /** Tokens this chunk covers. */
+  tokens: number;
+  logprobs?: TokenLogprob[];
+}
+
+export type FinishReason = "stop" | "length" | "cancelled";
+
+export interface GenerateResult {
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** Milliseconds spent evaluating the prompt. */
+  promptMs: number;
+  /** Milliseconds spent generating after the prompt. */
+  generateMs: number;
+}
+
+/** A handle on one generation in flight. */
+export interface Generation extends AsyncIterable<GenerateChunk> {
+  /** Resolves when the generation ended (normally, by stop/length, or cancelled). */
+  readonly result: Promise<GenerateResult>;
+  /** Ask the engine to stop at the next decode step. Idempotent. */
+  cancel(): void;
+}
+
+export interface EngineStats {
+  /** llama_decode calls that carried generation tokens. */
+  decodeBatches: number;
+  /** Decode calls that carried tokens of more than one sequence. */
+  multiSequenceBatches: number;
+  maxSequencesInBatch: number;
+  tokensGenerated: number;
+  promptTokens: number;
+}
+
+export interface ModelFacts {
+  trainContextSize: number;
+  vocabSize: number;
+  embeddingSize: number;
+  bosToken: number | null;
+  eosToken: number | null;
+  /** Text of BOS/EOS tokens, for chat templates. */
+  bosText: string;
+  eosText: string;
+}
+
+/** A loaded model with its context. All methods may be called concurrently. */
+export interface EngineModel {
+  readonly facts: ModelFacts;
+  /** Start a generation on a free sequence. Throws `EngineBusyError` when all slots are taken. */
+  generate(params: GenerateParams): Generation;
+  /** Mean-pooled embedding of the text (not normalised). */
+  embed(text: string): Promise<number[]>;
+  tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[];
+  detokenize(tokens: number[]): string;
+  stats(): EngineStats;
+  /** Free the model, its contexts and sequences. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export interface Engine {
+  /** Stable name shown in `/api/ps` (`llama-node`, `llama-ffi`). */
+  readonly name: string;
+  load(options: EngineLoadOptions): Promise<EngineModel>;
+  /** Release library resources. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** Thrown by `generate` when every sequence is busy (the scheduler should never let this happen). */
+export class EngineBusyError extends Error {
+  override readonly name = "EngineBusyError";
+}
+
+/** Thrown when input exceeds the per-sequence context. */
+export class ContextOverflowError extends Error {
+  override readonly name = "ContextOverflowError";
+  constructor(readonly needed: number, readonly available: number) {
+    super(`prompt needs ${needed} tokens but a sequence holds ${available}`);
+  }
+}
