@@ -1,0 +1,105 @@
+import os from "node:os";
+import path from "node:path";
+
+/** Every setting of the daemon. Read once from the environment and flags (see `loadConfig`), then passed in. */
+export interface LlmosConfig {
+  /** State folder (models, database, tokens). Env LLMOS_HOME; default ~/.llmos. */
+  home: string;
+  /** Address to listen on. Default 127.0.0.1. */
+  host: string;
+  /** Port. Default 11435. */
+  port: number;
+  /** Log level (pino). Env LLMOS_LOG_LEVEL; default info. */
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** llama.cpp threads per runner. Env LLMOS_THREADS; default: available cores. */
+  threads: number;
+  /** Engine for runners: `llama-ffi` (default) or `llama-node`. Env LLMOS_ENGINE. */
+  engine: "llama-ffi" | "llama-node";
+  /** Use a GPU when node-llama-cpp detects one. Env LLMOS_GPU (auto|off). */
+  gpu: "auto" | "off";
+  /** Default context size per sequence (tokens). Default 2048 (capped at the model's training context). */
+  contextSize: number;
+  /** Default parallel sequences per model. Default 4. */
+  parallel: number;
+  /** Default keep-alive after the last request, ms. -1 = forever. Default 5 minutes. */
+  keepAliveMs: number;
+  /** Max queued requests per model before 503. Default 64. */
+  maxQueuePerModel: number;
+  /** Max queued requests in total before 503. Default 512. */
+  maxQueueTotal: number;
+  /** Max time a request waits in the queue before `queue_timeout`. Default 10 minutes. */
+  queueTimeoutMs: number;
+  /** Memory budget for loaded models, bytes. Default: total RAM minus 2 GiB headroom (min 1 GiB). Env LLMOS_MEMORY_BUDGET. */
+  memoryBudgetBytes: number;
+  /** Models to load (and pin) at start-up. */
+  preload: string[];
+  /** Request limits. */
+  limits: {
+    bodyBytes: number;
+    maxTokens: number;
+    messages: number;
+    stopSequences: number;
+    tools: number;
+    schemaBytes: number;
+    schemaDepth: number;
+  };
+  /** Hugging Face Hub base URL. Env LLMOS_HF_ENDPOINT; default https://huggingface.co. */
+  hfEndpoint: string;
+  /** Hugging Face token for gated repos. Env HF_TOKEN. */
+  hfToken: string | undefined;
+  /** Allow a non-loopback bind without auth (logs a loud warning). */
+  insecureNoAuth: boolean;
+  /** TLS certificate and key files. */
+  tls: { cert: string; key: string } | undefined;
+  /** CORS allow-list of origins (empty = CORS off). */
+  corsOrigins: string[];
+  /** Rate-limit window scale for tests: 1 = real minutes/days. */
+  rateLimitTimeScale: number;
+}
+
+/** Derived paths under `home`. */
+export function homePaths(home: string) {
+  return {
+    models: path.join(home, "models"),
+    database: path.join(home, "llmos.db"),
+    adminToken: path.join(home, "admin.token"),
+    logs: path.join(home, "logs"),
+  };
+}
+
+export const DEFAULT_PORT = 11435;
+
+export function defaultConfig(): LlmosConfig {
+  return {
+    home: path.join(os.homedir(), ".llmos"),
+    host: "127.0.0.1",
+    port: DEFAULT_PORT,
+    logLevel: "info",
+    threads: Math.max(1, os.availableParallelism()),
+    engine: "llama-node",
+    gpu: "auto",
+    contextSize: 2048,
+    parallel: 4,
+    keepAliveMs: 5 * 60_000,
+    maxQueuePerModel: 64,
+    maxQueueTotal: 512,
+    queueTimeoutMs: 10 * 60_000,
+    memoryBudgetBytes: Math.max(1024 ** 3, os.totalmem() - 2 * 1024 ** 3),
+    preload: [],
+    limits: {
+      bodyBytes: 8 * 1024 * 1024,
+      maxTokens: 32768,
+      messages: 1024,
+      stopSequences: 16,
+      tools: 128,
+      schemaBytes: 64 * 1024,
+      schemaDepth: 32,
+    },
+    hfEndpoint: "https://huggingface.co",
+    hfToken: undefined,
+    insecureNoAuth: false,
+    tls: undefined,
+    corsOrigins: [],
+    rateLimitTimeScale: 1,
+  };
+}

@@ -1,0 +1,96 @@
+import os from "node:os";
+import path from "node:path";
+import { defaultConfig, DEFAULT_PORT, type LlmosConfig } from "./config.js";
+
+/** Command-line flags that override the environment. */
+export interface ConfigFlags {
+  host?: string;
+  port?: number;
+  preload?: string[];
+  insecureNoAuth?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/**
+ * Builds the daemon's configuration from the environment and flags. The only reader of the environment:
+ * everything else receives the resulting object.
+ */
+export function loadConfig(input: { env: NodeJS.ProcessEnv; flags?: ConfigFlags; overrides?: Partial<LlmosConfig> }): LlmosConfig {
+  const { env, flags = {} } = input;
+  const c = defaultConfig();
+  if (env.LLMOS_HOME) c.home = path.resolve(expandHome(env.LLMOS_HOME));
+  if (env.LLMOS_LOG_LEVEL) c.logLevel = oneOf(env.LLMOS_LOG_LEVEL, ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "LLMOS_LOG_LEVEL");
+  if (env.LLMOS_THREADS) c.threads = positiveInt(env.LLMOS_THREADS, "LLMOS_THREADS");
+  if (env.LLMOS_ENGINE) c.engine = oneOf(env.LLMOS_ENGINE, ["llama-ffi", "llama-node"], "LLMOS_ENGINE");
+  if (env.LLMOS_GPU) c.gpu = oneOf(env.LLMOS_GPU, ["auto", "off"], "LLMOS_GPU");
+  if (env.LLMOS_CONTEXT_SIZE) c.contextSize = positiveInt(env.LLMOS_CONTEXT_SIZE, "LLMOS_CONTEXT_SIZE");
+  if (env.LLMOS_NUM_PARALLEL) c.parallel = positiveInt(env.LLMOS_NUM_PARALLEL, "LLMOS_NUM_PARALLEL");
+  if (env.LLMOS_KEEP_ALIVE) c.keepAliveMs = parseDurationMs(env.LLMOS_KEEP_ALIVE);
+  if (env.LLMOS_MAX_QUEUE) c.maxQueuePerModel = positiveInt(env.LLMOS_MAX_QUEUE, "LLMOS_MAX_QUEUE");
+  if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
+  if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");
+  if (env.HF_TOKEN) c.hfToken = env.HF_TOKEN;
+  if (env.LLMOS_PRELOAD) c.preload = env.LLMOS_PRELOAD.split(",").map((s) => s.trim()).filter(Boolean);
+  if (env.LLMOS_CORS_ORIGINS) c.corsOrigins = env.LLMOS_CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean);
+  // LLMOS_HOST is the clients' URL of the daemon (like OLLAMA_HOST); serve binds to its host and port.
+  if (env.LLMOS_HOST) {
+    const bind = parseHostUrl(env.LLMOS_HOST);
+    c.host = bind.host;
+    c.port = bind.port;
+  }
+  if (flags.host !== undefined) c.host = flags.host;
+  if (flags.port !== undefined) c.port = flags.port;
+  if (flags.preload?.length) c.preload = flags.preload;
+  if (flags.insecureNoAuth) c.insecureNoAuth = true;
+  if (flags.tlsCert || flags.tlsKey) {
+    if (!flags.tlsCert || !flags.tlsKey) throw new Error("--tls-cert and --tls-key go together");
+    c.tls = { cert: flags.tlsCert, key: flags.tlsKey };
+  }
+  return { ...c, ...input.overrides, limits: { ...c.limits, ...input.overrides?.limits } };
+}
+
+/** Accepts `http://h:p`, `h:p`, `h` or `:p` like OLLAMA_HOST. */
+export function parseHostUrl(value: string): { host: string; port: number; url: string } {
+  const raw = value.includes("://") ? value : `http://${value.startsWith(":") ? "127.0.0.1" + value : value}`;
+  const u = new URL(raw);
+  const port = u.port ? Number(u.port) : DEFAULT_PORT;
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  return { host, port, url: `${u.protocol}//${u.host.includes(":") ? u.host : `${u.host}:${port}`}` };
+}
+
+/** `300`, `300s`, `5m`, `1h`, `-1` (forever) -> milliseconds (-1 for forever). Bare numbers are seconds. */
+export function parseDurationMs(value: string | number): number {
+  if (typeof value === "number") return value < 0 ? -1 : value * 1000;
+  const m = /^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+  if (!m) throw new Error(`invalid duration "${value}": use seconds or a number with ms, s, m, h or d`);
+  const n = Number(m[1]);
+  if (n < 0) return -1;
+  const unit = m[2] ?? "s";
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+  return Math.round(n * factor);
+}
+
+/** `512M`, `2G`, `1073741824` -> bytes. */
+export function parseBytes(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$/i.exec(value);
+  if (!m) throw new Error(`invalid size "${value}": use bytes or a number with K, M, G or T`);
+  const unit = (m[2] ?? "B").toUpperCase()[0]!;
+  const factor = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[unit as "B"]!;
+  return Math.round(Number(m[1]) * factor);
+}
+
+function expandHome(p: string): string {
+  return p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function oneOf<T extends string>(v: string, allowed: readonly T[], name: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${v}"`);
+  return v as T;
+}

@@ -1,0 +1,236 @@
+import {
+  getLlama,
+  LlamaGrammar,
+  LlamaGrammarEvaluationState,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import {
+  ContextOverflowError,
+  EngineBusyError,
+  type Engine,
+  type EngineLoadOptions,
+  type EngineModel,
+  type EngineStats,
+  type GenerateParams,
+  type Generation,
+  type ModelFacts,
+} from "../engine.js";
+import { createGeneration } from "./generation.js";
+
+export type EngineLogger = (level: "error" | "warn" | "info" | "debug", message: string) => void;
+
+/** The engine backed by node-llama-cpp: complete (grammars, LoRA, embeddings), slower per token than llama-ffi. */
+export class LlamaNodeEngine implements Engine {
+  readonly name = "llama-node";
+  private disposed = false;
+
+  private constructor(private readonly llama: Llama) {}
+
+  static async create(opts: { threads: number; gpu: boolean; logger?: EngineLogger }): Promise<LlamaNodeEngine> {
+    const llama = await getLlama({
+      gpu: opts.gpu ? "auto" : false,
+      build: "never",
+      maxThreads: opts.threads,
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (!text) return;
+        const mapped = level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : level === LlamaLogLevel.warn ? "warn" : "debug";
+        opts.logger?.(mapped, text);
+      },
+    });
+    return new LlamaNodeEngine(llama);
+  }
+
+  async load(options: EngineLoadOptions): Promise<EngineModel> {
+    if (this.disposed) throw new Error("engine is disposed");
+    const model = await this.llama.loadModel({
+      modelPath: options.modelPath,
+      gpuLayers: options.gpuLayers === "auto" ? "auto" : options.gpuLayers,
+    });
+    try {
+      return await LlamaNodeModel.create(this.llama, model, options);
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.llama.dispose();
+  }
+}
+
+/** One loaded model with a context of N sequences; llama.cpp batches the sequences' tokens together. */
+class LlamaNodeModel implements EngineModel {
+  readonly facts: ModelFacts;
+  private readonly free: LlamaContextSequence[] = [];
+  private readonly counters: EngineStats = { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 };
+  private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  private disposed = false;
+
+  private constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly options: EngineLoadOptions,
+  ) {
+    for (let i = 0; i < options.slots; i++) this.free.push(context.getSequence());
+    this.facts = {
+      trainContextSize: model.trainContextSize,
+      vocabSize: vocabSizeOf(model),
+      embeddingSize: model.embeddingVectorSize,
+      bosToken: model.tokens.bos,
+      eosToken: model.tokens.eos,
+      bosText: model.tokens.bosString ?? "",
+      eosText: model.tokens.eosString ?? "",
+    };
+  }
+
+  static async create(llama: Llama, model: LlamaModel, options: EngineLoadOptions): Promise<LlamaNodeModel> {
+    let self: LlamaNodeModel | undefined;
+    const context = await model.createContext({
+      contextSize: options.contextSize,
+      sequences: options.slots,
+      threads: { ideal: options.threads, min: options.threads },
+      batchSize: options.batchSize ?? 512,
+      ...(options.loraAdapters?.length ? { lora: { adapters: options.loraAdapters.map((a) => ({ filePath: a.path, scale: a.scale })) } } : {}),
+      batching: {
+        // Share each decode batch fairly between sequences, and count how many sequences each batch carried.
+        itemPrioritizationStrategy: ({ items, size }) => {
+          const plan = fairShare(items, size);
+          self?.countBatch(plan.filter((p) => p.processAmount > 0).length);
+          return plan;
+        },
+      },
+    });
+    self = new LlamaNodeModel(llama, model, context, options);
+    return self;
+  }
+
+  private countBatch(sequences: number): void {
+    this.counters.decodeBatches++;
+    if (sequences > 1) this.counters.multiSequenceBatches++;
+    this.counters.maxSequencesInBatch = Math.max(this.counters.maxSequencesInBatch, sequences);
+  }
+
+  get perSequenceContext(): number {
+    return Math.floor(this.context.contextSize);
+  }
+
+  generate(params: GenerateParams): Generation {
+    if (this.disposed) throw new Error("model is disposed");
+    const sequence = this.free.pop();
+    if (!sequence) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
+    let promptTokens: Token[];
+    try {
+      promptTokens = this.promptTokens(params);
+      const room = sequence.contextSize;
+      if (promptTokens.length + 1 > room) throw new ContextOverflowError(promptTokens.length + 1, room);
+    } catch (error) {
+      this.free.push(sequence);
+      throw error;
+    }
+    const grammar = params.grammar ? this.grammarState(params) : undefined;
+    return createGeneration({
+      model: this.model,
+      sequence,
+      promptTokens,
+      params,
+      grammar,
+      counters: this.counters,
+      release: async () => {
+        await sequence.clearHistory().catch(() => undefined);
+        if (!this.disposed) this.free.push(sequence);
+      },
+    });
+  }
+
+  private promptTokens(params: GenerateParams): Token[] {
+    if (Array.isArray(params.prompt)) return params.prompt as Token[];
+    const tokens = this.model.tokenize(params.prompt, true);
+    const bos = this.model.tokens.bos;
+    const wantBos = (params.addBos ?? true) && this.model.tokens.shouldPrependBosToken && bos != null;
+    if (wantBos && tokens[0] !== bos) tokens.unshift(bos);
+    return tokens;
+  }
+
+  private grammarState(params: GenerateParams): Promise<LlamaGrammarEvaluationState> {
+    const spec = params.grammar!;
+    const make = async () => {
+      const grammar =
+        spec.type === "json_schema"
+          ? await this.llama.createGrammarForJsonSchema(spec.schema as never)
+          : spec.type === "json"
+            ? await this.llama.getGrammarFor("json")
+            : new LlamaGrammar(this.llama, { grammar: spec.grammar, ...(spec.root ? { rootRuleName: spec.root } : {}) });
+      return new LlamaGrammarEvaluationState({ model: this.model, grammar });
+    };
+    return make();
+  }
+
+  async embed(text: string): Promise<number[]> {
+    this.embeddingContext ??= this.model.createEmbeddingContext({
+      contextSize: Math.min(this.model.trainContextSize, Math.max(512, this.options.contextSize)),
+      threads: this.options.threads,
+    });
+    const ctx = await this.embeddingContext;
+    const embedding = await ctx.getEmbeddingFor(text);
+    return Array.from(embedding.vector);
+  }
+
+  tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[] {
+    const tokens = this.model.tokenize(text, opts?.parseSpecial ?? false);
+    const bos = this.model.tokens.bos;
+    if (opts?.addBos && bos != null && tokens[0] !== bos) tokens.unshift(bos);
+    return tokens;
+  }
+
+  detokenize(tokens: number[]): string {
+    return this.model.detokenize(tokens as Token[], false);
+  }
+
+  stats(): EngineStats {
+    return { ...this.counters };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.embeddingContext) await (await this.embeddingContext).dispose();
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+/** Gives every waiting sequence an equal share of the batch, then hands out what is left in order. */
+function fairShare<T extends { tokens: readonly unknown[] }>(items: readonly T[], size: number): Array<{ item: T; processAmount: number }> {
+  const plan = items.map((item) => ({ item, processAmount: 0 }));
+  let left = size;
+  const share = Math.max(1, Math.floor(size / Math.max(1, items.length)));
+  for (const p of plan) {
+    const n = Math.min(p.item.tokens.length, share, left);
+    p.processAmount = n;
+    left -= n;
+  }
+  for (const p of plan) {
+    if (left <= 0) break;
+    const n = Math.min(p.item.tokens.length - p.processAmount, left);
+    p.processAmount += n;
+    left -= n;
+  }
+  return plan;
+}
+
+function vocabSizeOf(model: LlamaModel): number {
+  const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer?.ggml?.tokens;
+  return Array.isArray(tokens) ? tokens.length : 0;
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import type { HttpDeps } from "./deps.js";
+import { LlmosError } from "../errors.js";
+import { sendError, toLlmosError } from "./errors.js";
+import { healthRoutes } from "./routes/health.js";
+import { openaiRoutes } from "./routes/openai.js";
+import { runtimeRoutes } from "./routes/runtime.js";
+
+/**
+ * Builds the HTTP application: one place for request ids, body limits, error mapping and metrics;
+ * routes are thin translators registered from route modules.
+ */
+export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[] = []): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: "http" }),
+    disableRequestLogging: true,
+    bodyLimit: deps.config.limits.bodyBytes,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    ...(deps.https ? { https: deps.https } : {}),
+  } as never) as unknown as FastifyInstance;
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions?.url ?? "unmatched";
+    deps.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+    deps.logger.debug({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const e = toLlmosError(error);
+    if (e.code === "internal") deps.logger.error({ err: error, reqId: request.id, url: request.url }, "unhandled error");
+    return sendError(request, reply, e);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new LlmosError("not_found", `no route ${request.method} ${request.url.split("?")[0]}`)),
+  );
+
+  for (const plugin of deps.preRoutes ?? []) await app.register(plugin);
+  await app.register(healthRoutes(deps));
+  await app.register(runtimeRoutes(deps));
+  await app.register(openaiRoutes(deps));
+  for (const plugin of extraRoutes) await app.register(plugin);
+  return app;
+}
