@@ -1,0 +1,63 @@
+import { LlmosError } from "../errors.js";
+import type { ModelDefinition } from "./definition.js";
+import { isDigest } from "./digest.js";
+
+/** Reference to a blob: digest `sha256:<hex>` and size in bytes. */
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+/** The JSON stored at `manifests/<name>/<tag>.json`. */
+export interface Manifest {
+  schemaVersion: 1;
+  /** The GGUF weights. */
+  model: BlobRef;
+  /** LoRA adapters (GGUF), applied in order. */
+  adapters: BlobRef[];
+  definition: ModelDefinition;
+  /** ISO-8601 time the manifest was written. */
+  createdAt: string;
+}
+
+/** Current manifest schema version. */
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+function isBlobRef(value: unknown): value is BlobRef {
+  const v = value as BlobRef;
+  return (
+    typeof v === "object" && v !== null && typeof v.digest === "string" && isDigest(v.digest) &&
+    v.digest.startsWith("sha256:") && Number.isSafeInteger(v.size) && v.size >= 0
+  );
+}
+
+/**
+ * Parses and checks a manifest file's text.
+ * @throws LlmosError `internal` naming the file when it is not a valid manifest (a damaged store).
+ */
+export function parseManifest(text: string, file: string): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new LlmosError("internal", `damaged manifest ${file}: not JSON`, undefined, { cause: error });
+  }
+  const m = value as Manifest;
+  const ok =
+    typeof m === "object" && m !== null && m.schemaVersion === MANIFEST_SCHEMA_VERSION && isBlobRef(m.model) &&
+    Array.isArray(m.adapters) && m.adapters.every(isBlobRef) && typeof m.definition === "object" &&
+    m.definition !== null && typeof m.definition.parameters === "object" && Array.isArray(m.definition.messages) &&
+    typeof m.createdAt === "string";
+  if (!ok) throw new LlmosError("internal", `damaged manifest ${file}: unexpected shape or schema version`);
+  return m;
+}
+
+/** Serialises a manifest (stable, human-readable). */
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Every blob a manifest references. */
+export function manifestBlobs(manifest: Manifest): BlobRef[] {
+  return [manifest.model, ...manifest.adapters];
+}

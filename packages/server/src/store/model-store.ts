@@ -1,0 +1,514 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { summarizeGguf, metadataForDisplay, type GgufLimits, type GgufSummary } from "@llmos/gguf";
+import { LlmosError } from "../errors.js";
+import { BlobFiles, type TempBlob } from "./blob-files.js";
+import { emptyDefinition, type ModelDefinition } from "./definition.js";
+import { normalizeDigest } from "./digest.js";
+import { ensureFreeSpace } from "./disk-space.js";
+import { checkGguf } from "./gguf-check.js";
+import { ManifestFiles } from "./manifest-files.js";
+import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } from "./manifest.js";
+import { StoreLocks } from "./mutex.js";
+import { formatModelName, parseModelName, type ModelName } from "./names.js";
+import type { ModelRecord } from "./record.js";
+
+/** The subset of a pino logger the store uses. */
+export interface StoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** Options of {@link ModelStore.open}. */
+export interface ModelStoreOptions {
+  /** Store folder (the daemon passes `<LLMOS_HOME>/models`). Created when missing. */
+  root: string;
+  logger?: StoreLogger;
+  /** Bounds for GGUF headers. Default: @llmos/gguf's defaults. */
+  ggufLimits?: Partial<GgufLimits>;
+  /** Free bytes to keep on the disk beyond what a write needs. Default 64 MiB. */
+  reserveBytes?: number;
+}
+
+/** A model held for use: its blobs are not garbage-collected until `release()`. */
+export interface ModelLease {
+  readonly record: ModelRecord;
+  readonly modelPath: string;
+  readonly adapterPaths: readonly string[];
+  /** Lets the blobs go. Idempotent. */
+  release(): void;
+}
+
+/** What {@link ModelStore.gc} removed. */
+export interface GcReport {
+  removed: string[];
+  freedBytes: number;
+  /** Unreferenced blobs kept because a lease holds them. */
+  kept: string[];
+}
+
+/** What {@link ModelStore.verify} found. */
+export interface VerifyReport {
+  checked: number;
+  corrupt: Array<{ digest: string; quarantinedTo: string; models: string[] }>;
+}
+
+/** Disk use of the store. */
+export interface DiskUsage {
+  /** All bytes under the root that the store manages (blobs + partial downloads). */
+  totalBytes: number;
+  blobBytes: number;
+  partialBytes: number;
+  /** Bytes of blobs that more than one model references (counted once). */
+  sharedBytes: number;
+  /** Bytes of blobs no model references (gc would free them unless leased). */
+  unreferencedBytes: number;
+  models: Array<{ name: string; bytes: number; uniqueBytes: number; sharedBytes: number }>;
+}
+
+/** What {@link ModelStore.remove} did. */
+export interface RemoveResult {
+  name: string;
+  freedBytes: number;
+}
+
+/** A blob for {@link ModelStore.register}: a temp file to commit, or an existing blob. */
+export type BlobSource = TempBlob | BlobRef;
+
+/**
+ * The model store: content-addressed GGUF blobs plus one JSON manifest per `name:tag`.
+ *
+ * Crash safety: blobs are hashed while written to `tmp/`, fsynced and renamed into `blobs/`; a manifest is written
+ * (atomically) only after its blobs exist; so a crash never leaves a registered model with missing or partial
+ * weights. Concurrency: see {@link StoreLocks}. One process owns a store folder at a time.
+ */
+export class ModelStore {
+  readonly root: string;
+  readonly blobs: BlobFiles;
+  readonly manifests: ManifestFiles;
+  readonly dirs: { blobs: string; manifests: string; partial: string; tmp: string; quarantine: string };
+  readonly locks = new StoreLocks();
+  readonly logger: StoreLogger | undefined;
+  readonly ggufLimits: Partial<GgufLimits> | undefined;
+  readonly reserveBytes: number;
+  readonly #summaries = new Map<string, GgufSummary>();
+  readonly #leases = new Map<string, number>();
+  #gcAfterRelease = false;
+  #backgroundGc: Promise<unknown> | undefined;
+  #disposed = false;
+
+  private constructor(options: ModelStoreOptions) {
+    this.root = path.resolve(options.root);
+    this.dirs = {
+      blobs: path.join(this.root, "blobs"),
+      manifests: path.join(this.root, "manifests"),
+      partial: path.join(this.root, "partial"),
+      tmp: path.join(this.root, "tmp"),
+      quarantine: path.join(this.root, "quarantine"),
+    };
+    this.blobs = new BlobFiles(this.dirs.blobs, this.dirs.tmp, this.dirs.quarantine);
+    this.manifests = new ManifestFiles(this.dirs.manifests, this.dirs.tmp);
+    this.logger = options.logger;
+    this.ggufLimits = options.ggufLimits;
+    this.reserveBytes = options.reserveBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Opens (creating) a store folder and deletes temp files a crash left behind. */
+  static async open(options: ModelStoreOptions): Promise<ModelStore> {
+    const store = new ModelStore(options);
+    for (const dir of Object.values(store.dirs)) await fs.mkdir(dir, { recursive: true });
+    // tmp/ only ever holds files of operations in flight; at open none are.
+    for (const entry of await fs.readdir(store.dirs.tmp)) {
+      await fs.rm(path.join(store.dirs.tmp, entry), { recursive: true, force: true });
+    }
+    return store;
+  }
+
+  /** Path of a blob by digest (`sha256:<hex>`); it may not exist. */
+  blobPath(digest: string): string {
+    return this.blobs.path(digest);
+  }
+
+  /** True when a blob with this digest is stored. */
+  hasBlob(digest: string): Promise<boolean> {
+    return this.blobs.has(normalizeDigest(digest));
+  }
+
+  /**
+   * Imports a GGUF file under `name` (copying it into the store). The copy is hashed while written and validated
+   * with the GGUF reader before anything is registered; the same content is stored once.
+   * @throws `invalid_model_name`, `not_found` (no such file), `invalid_model_file`, `insufficient_storage`.
+   */
+  async importFile(
+    file: string,
+    name: string,
+    options: { definition?: ModelDefinition; signal?: AbortSignal } = {},
+  ): Promise<ModelRecord> {
+    this.#check();
+    const parsed = parseModelName(name);
+    const temp = await this.ingestGgufFile(file, options.signal);
+    return this.register(formatModelName(parsed), {
+      model: temp,
+      definition: options.definition ?? emptyDefinition(path.resolve(file)),
+    });
+  }
+
+  /**
+   * Copies a GGUF file into a validated temp blob (not yet committed): pass it to {@link register}.
+   * @internal used by create; deletes the temp file on failure.
+   */
+  async ingestGgufFile(file: string, signal?: AbortSignal, what = `file ${file}`): Promise<TempBlob> {
+    let stat;
+    try {
+      stat = await fs.stat(file);
+    } catch {
+      throw new LlmosError("not_found", `${what}: file not found`, { path: file });
+    }
+    if (!stat.isFile()) throw new LlmosError("invalid_request", `${what} is not a regular file`, { path: file });
+    await ensureFreeSpace(this.dirs.tmp, stat.size, this.reserveBytes, what);
+    const temp = await this.blobs.copyFileToTemp(file, signal ? { signal } : {});
+    try {
+      const gguf = await checkGguf(temp.tmpPath, what, this.ggufLimits);
+      this.#cacheSummary(temp.digest, gguf);
+    } catch (error) {
+      await fs.rm(temp.tmpPath, { force: true });
+      throw error;
+    }
+    return temp;
+  }
+
+  /**
+   * Registers `name` with the given blobs and definition: commits temp blobs, checks referenced blobs exist, then
+   * writes the manifest. Holds the name's lock for the whole step.
+   * @internal used by import, create and pull.
+   */
+  async register(
+    name: string,
+    spec: { model: BlobSource; adapters?: BlobSource[]; definition: ModelDefinition },
+  ): Promise<ModelRecord> {
+    this.#check();
+    const parsed = parseModelName(name);
+    const sources = [spec.model, ...(spec.adapters ?? [])];
+    try {
+      return await this.locks.withNames([formatModelName(parsed)], async () => {
+        const refs: BlobRef[] = [];
+        for (const source of sources) {
+          if ("tmpPath" in source) {
+            await this.blobs.commit(source);
+            refs.push({ digest: source.digest, size: source.size });
+          } else {
+            const digest = normalizeDigest(source.digest);
+            const size = await this.blobs.size(digest);
+            if (size === undefined) throw new LlmosError("not_found", `blob ${digest} is not in the store`);
+            refs.push({ digest, size });
+          }
+        }
+        const manifest: Manifest = {
+          schemaVersion: MANIFEST_SCHEMA_VERSION,
+          model: refs[0]!,
+          adapters: refs.slice(1),
+          definition: spec.definition,
+          createdAt: new Date().toISOString(),
+        };
+        await this.manifests.write(parsed, manifest);
+        this.logger?.info({ model: formatModelName(parsed), digest: manifest.model.digest }, "model registered");
+        return this.#record(parsed, { ...manifest, mtime: new Date(manifest.createdAt) });
+      });
+    } finally {
+      // Temp blobs not committed (an error before commit) must not linger in tmp/.
+      for (const source of sources) if ("tmpPath" in source) await fs.rm(source.tmpPath, { force: true });
+    }
+  }
+
+  /** All models, sorted by name. Models whose blobs are missing (e.g. quarantined) are skipped with a warning. */
+  async list(): Promise<ModelRecord[]> {
+    this.#check();
+    const names = await this.manifests.list((file) => this.logger?.warn({ file }, "ignoring unexpected manifest"));
+    const records: ModelRecord[] = [];
+    for (const name of names) {
+      try {
+        const manifest = await this.manifests.read(name);
+        if (manifest) records.push(await this.#record(name, manifest));
+      } catch (error) {
+        this.logger?.warn({ model: formatModelName(name), err: error }, "skipping damaged model");
+      }
+    }
+    return records;
+  }
+
+  /** True when `name` is registered. */
+  async has(name: string): Promise<boolean> {
+    return (await this.manifests.read(parseModelName(name))) !== undefined;
+  }
+
+  /**
+   * One model. `stories` and `stories:latest` are the same.
+   * @throws `invalid_model_name`; `model_not_found` naming the model.
+   */
+  async get(name: string): Promise<ModelRecord> {
+    this.#check();
+    const parsed = parseModelName(name);
+    return this.#record(parsed, await this.#readManifest(parsed));
+  }
+
+  /** The GGUF metadata of a model for display (large arrays elided). */
+  async metadata(name: string): Promise<Record<string, unknown>> {
+    const record = await this.get(name);
+    return metadataForDisplay(await checkGguf(record.modelPath, `model ${record.name}`, this.ggufLimits));
+  }
+
+  /**
+   * Unregisters a model and deletes the blobs no other model (or live lease) uses.
+   * @throws `model_not_found`.
+   */
+  async remove(name: string): Promise<RemoveResult> {
+    this.#check();
+    const parsed = parseModelName(name);
+    const key = formatModelName(parsed);
+    await this.locks.withNames([key], async () => {
+      if (!(await this.manifests.remove(parsed))) throw notFound(key);
+    });
+    this.logger?.info({ model: key }, "model removed");
+    const report = await this.gc();
+    return { name: key, freedBytes: report.freedBytes };
+  }
+
+  /**
+   * Registers `dst` as a copy of `src` (same blobs, same definition; no bytes copied). Overwrites `dst`.
+   * @throws `model_not_found` for `src`, `invalid_model_name`.
+   */
+  async copy(src: string, dst: string): Promise<ModelRecord> {
+    this.#check();
+    const from = parseModelName(src);
+    const to = parseModelName(dst);
+    return this.locks.withNames([formatModelName(from), formatModelName(to)], async () => {
+      const manifest = await this.#readManifest(from);
+      const { mtime: _mtime, ...rest } = manifest;
+      const copy: Manifest = { ...rest, createdAt: new Date().toISOString() };
+      await this.manifests.write(to, copy);
+      return this.#record(to, { ...copy, mtime: new Date(copy.createdAt) });
+    });
+  }
+
+  /**
+   * Holds a model for use (loading it into a runner): until `release()`, its blobs stay on disk even if the model
+   * is removed meanwhile.
+   * @throws `model_not_found`.
+   */
+  async acquire(name: string): Promise<ModelLease> {
+    this.#check();
+    const parsed = parseModelName(name);
+    return this.locks.withNames([formatModelName(parsed)], async () => {
+      const record = await this.#record(parsed, await this.#readManifest(parsed));
+      const digests = [record.digest, ...record.adapters.map((a) => a.digest)];
+      for (const d of digests) this.#leases.set(d, (this.#leases.get(d) ?? 0) + 1);
+      let released = false;
+      return {
+        record,
+        modelPath: record.modelPath,
+        adapterPaths: record.adapters.map((a) => a.path),
+        release: () => {
+          if (released) return;
+          released = true;
+          let freed = false;
+          for (const d of digests) {
+            const n = (this.#leases.get(d) ?? 1) - 1;
+            if (n <= 0) {
+              this.#leases.delete(d);
+              freed = true;
+            } else this.#leases.set(d, n);
+          }
+          if (freed && this.#gcAfterRelease && !this.#disposed) {
+            this.#gcAfterRelease = false;
+            this.#backgroundGc = this.gc().catch((err: unknown) => this.logger?.warn({ err }, "gc after release failed"));
+          }
+        },
+      };
+    });
+  }
+
+  /** Number of live leases on a blob (for diagnostics and tests). */
+  leaseCount(digest: string): number {
+    return this.#leases.get(normalizeDigest(digest)) ?? 0;
+  }
+
+  /** Deletes blobs that no manifest references and no lease holds. Runs alone (no other store operation meanwhile). */
+  async gc(): Promise<GcReport> {
+    this.#check();
+    return this.locks.exclusive(async () => {
+      const { users: referenced, damaged } = await this.#scanManifests();
+      const report: GcReport = { removed: [], freedBytes: 0, kept: [] };
+      // A manifest that can't be read may reference any blob: collect nothing rather than guess.
+      if (damaged > 0) {
+        this.logger?.warn({ damaged }, "gc skipped: damaged manifests in the store");
+        return report;
+      }
+      for (const digest of await this.blobs.list()) {
+        if (referenced.has(digest)) continue;
+        if (this.#leases.has(digest)) {
+          report.kept.push(digest);
+          this.#gcAfterRelease = true;
+          continue;
+        }
+        report.freedBytes += await this.blobs.remove(digest);
+        report.removed.push(digest);
+        this.#summaries.delete(digest);
+      }
+      if (report.removed.length > 0) this.logger?.info({ ...report }, "blobs garbage-collected");
+      return report;
+    });
+  }
+
+  /**
+   * Re-hashes every blob. Blobs whose content does not match their digest are moved to `quarantine/` and reported
+   * with the models that referenced them (those models then fail to load until pulled or imported again).
+   */
+  async verify(): Promise<VerifyReport> {
+    this.#check();
+    const digests = await this.blobs.list();
+    const bad: string[] = [];
+    for (const digest of digests) {
+      // Blobs are immutable, so hashing needs no lock; one removed meanwhile by gc is simply skipped.
+      try {
+        if (!(await this.blobs.check(digest))) bad.push(digest);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+    }
+    const report: VerifyReport = { checked: digests.length, corrupt: [] };
+    if (bad.length === 0) return report;
+    return this.locks.exclusive(async () => {
+      const users = await this.#blobUsers();
+      for (const digest of bad) {
+        const quarantinedTo = await this.blobs.quarantine(digest);
+        this.#summaries.delete(digest);
+        report.corrupt.push({ digest, quarantinedTo, models: users.get(digest) ?? [] });
+        this.logger?.warn({ digest, quarantinedTo, models: users.get(digest) }, "corrupt blob quarantined");
+      }
+      return report;
+    });
+  }
+
+  /** Disk use per model and in total. */
+  async du(): Promise<DiskUsage> {
+    this.#check();
+    const users = await this.#blobUsers();
+    const sizes = new Map<string, number>();
+    let blobBytes = 0;
+    for (const digest of await this.blobs.list()) {
+      const size = (await this.blobs.size(digest)) ?? 0;
+      sizes.set(digest, size);
+      blobBytes += size;
+    }
+    let partialBytes = 0;
+    for (const entry of await fs.readdir(this.dirs.partial).catch(() => [] as string[])) {
+      partialBytes += (await fs.stat(path.join(this.dirs.partial, entry)).catch(() => ({ size: 0 }))).size;
+    }
+    const perModel = new Map<string, { bytes: number; uniqueBytes: number; sharedBytes: number }>();
+    let sharedBytes = 0;
+    let unreferencedBytes = 0;
+    for (const [digest, size] of sizes) {
+      const models = users.get(digest) ?? [];
+      if (models.length === 0) unreferencedBytes += size;
+      if (models.length > 1) sharedBytes += size;
+      for (const model of models) {
+        const entry = perModel.get(model) ?? { bytes: 0, uniqueBytes: 0, sharedBytes: 0 };
+        entry.bytes += size;
+        if (models.length === 1) entry.uniqueBytes += size;
+        else entry.sharedBytes += size;
+        perModel.set(model, entry);
+      }
+    }
+    return {
+      totalBytes: blobBytes + partialBytes,
+      blobBytes,
+      partialBytes,
+      sharedBytes,
+      unreferencedBytes,
+      models: [...perModel].map(([name, u]) => ({ name, ...u })).sort((a, b) => a.name.localeCompare(b.name)),
+    };
+  }
+
+  /** Waits for background work (gc after a lease release) and refuses further calls. Idempotent. */
+  async dispose(): Promise<void> {
+    this.#disposed = true;
+    await this.#backgroundGc;
+  }
+
+  async #readManifest(name: ModelName): Promise<Manifest & { mtime: Date }> {
+    const manifest = await this.manifests.read(name);
+    if (!manifest) throw notFound(formatModelName(name));
+    return manifest;
+  }
+
+  async #record(name: ModelName, manifest: Manifest & { mtime: Date }): Promise<ModelRecord> {
+    const key = formatModelName(name);
+    const modelPath = this.blobs.path(manifest.model.digest);
+    let summary = this.#summaries.get(manifest.model.digest);
+    if (!summary) {
+      try {
+        await fs.access(modelPath);
+      } catch {
+        throw new LlmosError(
+          "model_not_found",
+          `model "${key}" is damaged: its weights blob ${manifest.model.digest} is missing (quarantined or deleted); ` +
+            "pull or import it again",
+          { model: key, digest: manifest.model.digest },
+        );
+      }
+      summary = this.#cacheSummary(manifest.model.digest, await checkGguf(modelPath, `model ${key}`, this.ggufLimits));
+    }
+    return {
+      name: key,
+      digest: manifest.model.digest,
+      size: manifestBlobs(manifest).reduce((sum, b) => sum + b.size, 0),
+      modifiedAt: manifest.createdAt,
+      modelPath,
+      adapters: manifest.adapters.map((a) => ({ ...a, path: this.blobs.path(a.digest) })),
+      summary,
+      definition: manifest.definition,
+    };
+  }
+
+  #cacheSummary(digest: string, gguf: Parameters<typeof summarizeGguf>[0]): GgufSummary {
+    const summary = summarizeGguf(gguf);
+    this.#summaries.set(digest, summary);
+    return summary;
+  }
+
+  /** digest -> names of the models that reference it. */
+  async #blobUsers(): Promise<Map<string, string[]>> {
+    return (await this.#scanManifests()).users;
+  }
+
+  /** Reads every manifest; `damaged` counts those that could not be read (their blobs are unknown). */
+  async #scanManifests(): Promise<{ users: Map<string, string[]>; damaged: number }> {
+    const users = new Map<string, string[]>();
+    let damaged = 0;
+    for (const name of await this.manifests.list()) {
+      let manifest;
+      try {
+        manifest = await this.manifests.read(name);
+      } catch (err) {
+        damaged++;
+        this.logger?.warn({ model: formatModelName(name), err }, "damaged manifest");
+        continue;
+      }
+      if (!manifest) continue;
+      for (const blob of manifestBlobs(manifest)) {
+        const list = users.get(blob.digest) ?? [];
+        list.push(formatModelName(name));
+        users.set(blob.digest, list);
+      }
+    }
+    return { users, damaged };
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new LlmosError("unavailable", "the model store is closed");
+  }
+}
+
+function notFound(name: string): LlmosError {
+  return new LlmosError("model_not_found", `model "${name}" not found`, { model: name });
+}
