@@ -1,0 +1,224 @@
+import type { LoadedModel, ModelInfo, ModelSummary, PsResponse } from "@llmos/protocol";
+import { readNdjson } from "./lines.js";
+import { Model } from "./model.js";
+import { ProgressStream } from "./progress-stream.js";
+import { resolveHost } from "./host.js";
+import { KeysApi } from "./keys.js";
+import { Transport, type FetchLike, type RequestSpec } from "./transport.js";
+import type { LoadModelOptions, ProgressEvent, PullOptions, RequestOptions } from "./types.js";
+
+/** Options of {@link Client}. Every option has a default; env vars are read once, in the constructor. */
+export interface ClientOptions {
+  /**
+   * Daemon address: a URL, `host:port`, `host` or a bare port. Default: env `LLMOS_HOST`, else
+   * `http://127.0.0.1:11435`.
+   */
+  host?: string;
+  /** API key sent as `Authorization: Bearer`. Default: env `LLMOS_API_KEY`, else none. */
+  apiKey?: string;
+  /** Timeout per attempt in ms (for streams: until the response starts). Default 600000 (10 minutes). */
+  timeout?: number;
+  /** Retries on 429/503 and, for idempotent requests, on connection errors. Default 2. */
+  maxRetries?: number;
+  /** `fetch` implementation. Default: the global `fetch`. */
+  fetch?: FetchLike;
+  /** Headers added to every request. */
+  defaultHeaders?: Record<string, string>;
+}
+
+/** Options of {@link Client.list}. */
+export type ListOptions = RequestOptions;
+
+function env(name: string): string | undefined {
+  // Guarded so the SDK also runs in browsers and other runtimes without `process`.
+  return typeof process !== "undefined" && process?.env ? process.env[name] : undefined;
+}
+
+/** Encodes one path parameter (model names contain `:` and may contain `/`). */
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+/**
+ * Client of an llmos daemon: model management, inference handles, and the admin API.
+ * @example
+ * ```ts
+ * import { Client } from "llmos";
+ * const client = new Client();
+ * const model = await client.loadModel("stories");
+ * console.log(await model.generateText("Once upon a time"));
+ * ```
+ */
+export class Client {
+  /** Base URL requests go to, e.g. `http://127.0.0.1:11435`. */
+  readonly host: string;
+  /** API key management (`/api/keys`); needs an admin key. */
+  readonly keys: KeysApi;
+  readonly #transport: Transport;
+
+  /** @param options - see {@link ClientOptions}; every field is optional. */
+  constructor(options: ClientOptions = {}) {
+    this.host = resolveHost(options.host ?? env("LLMOS_HOST"));
+    const fetchImpl = options.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined);
+    if (!fetchImpl) throw new TypeError("no fetch implementation: pass options.fetch");
+    this.#transport = new Transport({
+      baseUrl: this.host,
+      apiKey: options.apiKey ?? (env("LLMOS_API_KEY") || undefined),
+      timeout: options.timeout ?? 10 * 60_000,
+      maxRetries: options.maxRetries ?? 2,
+      fetch: fetchImpl,
+      defaultHeaders: options.defaultHeaders ?? {},
+    });
+    this.keys = new KeysApi(this.#transport);
+  }
+
+  /** Whether requests carry an API key. */
+  get hasApiKey(): boolean {
+    return this.#transport.settings.apiKey !== undefined;
+  }
+
+  /**
+   * Loads a model (or refreshes its keep-alive if loaded) and returns a handle for inference.
+   * @throws ModelNotFoundError when no model has that name.
+   */
+  async loadModel(name: string, opts: LoadModelOptions = {}): Promise<Model> {
+    const { signal, timeout, ...body } = opts;
+    const info = await this.#transport.json<LoadedModel>({
+      method: "POST",
+      path: `/api/models/${seg(name)}/load`,
+      body,
+      signal,
+      timeout,
+      idempotent: true,
+    });
+    return new Model(this.#transport, info?.name ?? name, info, (n, o) => this.unloadModel(n, o));
+  }
+
+  /** A handle on a model without loading it first (the daemon loads it on the first request). */
+  model(name: string): Model {
+    return new Model(this.#transport, name, undefined, (n, o) => this.unloadModel(n, o));
+  }
+
+  /** Unloads a model now (its runner process exits). */
+  async unloadModel(name: string, opts: RequestOptions = {}): Promise<void> {
+    await this.#transport.json({ method: "POST", path: `/api/models/${seg(name)}/unload`, body: {}, ...opts, idempotent: true });
+  }
+
+  /** Lists installed models. */
+  async list(opts: ListOptions = {}): Promise<ModelSummary[]> {
+    const res = await this.#transport.json<{ models: ModelSummary[] }>({ method: "GET", path: "/api/models", ...opts });
+    return res.models;
+  }
+
+  /** Details of one installed model. @throws ModelNotFoundError */
+  show(name: string, opts: RequestOptions = {}): Promise<ModelInfo> {
+    return this.#transport.json<ModelInfo>({ method: "GET", path: `/api/models/${seg(name)}`, ...opts });
+  }
+
+  /** Imports a GGUF file the daemon can read (absolute path on the daemon's machine) as `name[:tag]`. */
+  importModel(path: string, name: string, opts: RequestOptions = {}): Promise<ModelInfo> {
+    return this.#transport.json<ModelInfo>({ method: "POST", path: "/api/models/import", body: { path, name }, ...opts });
+  }
+
+  /**
+   * Downloads a model (e.g. `hf.co/owner/repo:Q4_K_M`). Iterate the result for progress, or `await` it for the
+   * resulting {@link ModelInfo}.
+   */
+  pull(reference: string, opts: PullOptions = {}): ProgressStream {
+    const { signal, timeout, name, revision } = opts;
+    return this.#progress({ method: "POST", path: "/api/models/pull", body: { reference, name, revision }, signal, timeout });
+  }
+
+  /** Creates a model from a definition file (Modelfile syntax). Iterate for progress or `await` for the model. */
+  create(name: string, modelfile: string, opts: RequestOptions = {}): ProgressStream {
+    return this.#progress({ method: "POST", path: "/api/models/create", body: { name, modelfile }, ...opts });
+  }
+
+  /** Deletes a model (blobs still used by other models stay). */
+  async remove(name: string, opts: RequestOptions = {}): Promise<void> {
+    await this.#transport.json({ method: "DELETE", path: `/api/models/${seg(name)}`, ...opts });
+  }
+
+  /** Copies a model to a new name (shares blobs). */
+  copy(source: string, destination: string, opts: RequestOptions = {}): Promise<ModelInfo> {
+    return this.#transport.json<ModelInfo>({
+      method: "POST",
+      path: `/api/models/${seg(source)}/copy`,
+      body: { destination },
+      ...opts,
+    });
+  }
+
+  /** Loaded models and queue state. */
+  ps(opts: RequestOptions = {}): Promise<PsResponse> {
+    return this.#transport.json<PsResponse>({ method: "GET", path: "/api/ps", ...opts });
+  }
+
+  /** Tokenizes text with a model's vocabulary (no BOS added unless the model's tokenizer adds it). */
+  async tokenize(model: string, content: string, opts: RequestOptions = {}): Promise<number[]> {
+    const res = await this.#transport.json<{ tokens: number[] }>({
+      method: "POST",
+      path: "/api/tokenize",
+      body: { model, content },
+      ...opts,
+      idempotent: true,
+    });
+    return res.tokens;
+  }
+
+  /** Turns token ids back into text. */
+  async detokenize(model: string, tokens: number[], opts: RequestOptions = {}): Promise<string> {
+    const res = await this.#transport.json<{ content: string }>({
+      method: "POST",
+      path: "/api/detokenize",
+      body: { model, tokens },
+      ...opts,
+      idempotent: true,
+    });
+    return res.content;
+  }
+
+  /** The node's inventory (CPU, memory, GPU, engine, disk), as the daemon reports it. */
+  system(opts: RequestOptions = {}): Promise<Record<string, unknown>> {
+    return this.#transport.json<Record<string, unknown>>({ method: "GET", path: "/api/system", ...opts });
+  }
+
+  /** Whether the daemon is up (`GET /healthz` answered 2xx). Never throws; no retries. */
+  async health(opts: RequestOptions = {}): Promise<boolean> {
+    try {
+      await this.#transport.json({ method: "GET", path: "/healthz", maxRetries: 0, ...opts });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Token and request usage per key and model (`GET /api/usage`); needs an admin key. */
+  usage(opts: RequestOptions & { since?: string } = {}): Promise<Record<string, unknown>> {
+    const { since, ...rest } = opts;
+    return this.#transport.json({ method: "GET", path: "/api/usage", query: { since }, ...rest });
+  }
+
+  /** Audit log entries (`GET /api/audit`), optionally since an ISO time; needs an admin key. */
+  audit(opts: RequestOptions & { since?: string } = {}): Promise<Record<string, unknown>> {
+    const { since, ...rest } = opts;
+    return this.#transport.json({ method: "GET", path: "/api/audit", query: { since }, ...rest });
+  }
+
+  /**
+   * Sends any request to the daemon with this client's auth, retries and error mapping; for endpoints
+   * without a dedicated method. `path` must already be encoded.
+   */
+  request<T = unknown>(spec: RequestSpec): Promise<T> {
+    return this.#transport.json<T>(spec);
+  }
+
+  #progress(spec: RequestSpec): ProgressStream {
+    const transport = this.#transport;
+    return new ProgressStream(async function* () {
+      const open = await transport.open(spec);
+      open.stopTimer();
+      yield* readNdjson<ProgressEvent>(open);
+    });
+  }
+}

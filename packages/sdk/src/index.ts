@@ -1,0 +1,22 @@
+/**
+ * llmos: TypeScript SDK for the llmos daemon. Zero runtime dependencies beyond `fetch`.
+ * @packageDocumentation
+ */
+export { Client, type ClientOptions, type ListOptions } from "./client.js";
+export { Model } from "./model.js";
+export { KeysApi } from "./keys.js";
+export { TextStream } from "./text-stream.js";
+export { ProgressStream } from "./progress-stream.js";
+export { resolveHost, DEFAULT_HOST, DEFAULT_PORT } from "./host.js";
+export type { FetchLike, RequestSpec } from "./transport.js";
+export * from "./errors.js";
+export type * from "./types.js";
+export type {
+  ErrorCode,
+  LoadedModel,
+  ModelDetails,
+  ModelInfo,
+  ModelSummary,
+  PsResponse,
+  RunnerStats,
+} from "@llmos/protocol";
