@@ -1,0 +1,347 @@
+/**
+ * Continuous batching over one llama_context. The scheduler owns the context: every llama_decode goes through
+ * its loop. Each step builds ONE llama_batch holding one token per generating sequence plus bounded prompt chunks
+ * of sequences that joined, decodes it, samples each sequence with its own sampler chain, and streams text.
+ * Sequences join and leave between steps; between steps the loop yields to the event loop (setImmediate), so
+ * IPC messages such as cancel are handled after at most one decode.
+ */
+import koffi from "koffi";
+import { TextDecoder } from "node:util";
+import type { EngineStats, FinishReason, TokenLogprob } from "../engine.js";
+import type { BatchValue, LlamaApi, Ptr } from "./bindings.js";
+import type { FfiGeneration } from "./ffi-generation.js";
+import { summarizeLogits } from "./logprobs.js";
+import { StopStringFilter } from "./stop-string-filter.js";
+import type { VocabText } from "./vocab-text.js";
+
+/** How llama_decode is called. "sync": on the main thread, one step per event-loop turn; "async": koffi worker. */
+export type DecodeMode = "sync" | "async";
+
+/** One generation as the scheduler runs it. */
+export interface SequenceJob {
+  readonly generation: FfiGeneration;
+  readonly prompt: Int32Array;
+  readonly sampler: Ptr;
+  readonly maxTokens: number;
+  readonly stop: readonly string[];
+  readonly stopAtEog: boolean;
+  /** Alternatives per token for logprobs; undefined = no logprobs. */
+  readonly logprobs: number | undefined;
+  /** performance.now() when generate() was called. */
+  readonly startedAt: number;
+}
+
+interface Running extends SequenceJob {
+  seqId: number;
+  /** Prompt tokens already put in a batch. */
+  promptDone: number;
+  /** Tokens of this sequence in the KV cache (= next position). */
+  nPast: number;
+  /** Sampled token waiting to be decoded, or -1. */
+  nextToken: number;
+  /** Index of this sequence's output row in the current batch, or -1. */
+  outIndex: number;
+  completionTokens: number;
+  promptDoneAt: number;
+  readonly decoder: TextDecoder;
+  readonly filter: StopStringFilter;
+  /** Tokens and logprobs not yet covered by an emitted chunk (their text is held back). */
+  pendingTokens: number;
+  pendingLogprobs: TokenLogprob[];
+}
+
+export interface BatchSchedulerOptions {
+  llama: LlamaApi;
+  ctx: Ptr;
+  vocab: Ptr;
+  vocabText: VocabText;
+  /** Tokens per llama_decode (the context's n_batch). */
+  batchCapacity: number;
+  /** Positions each sequence may use. */
+  perSequenceLimit: number;
+  /** Upper bound of prompt tokens per step while other sequences are generating. */
+  promptChunk: number;
+  decodeMode: DecodeMode;
+}
+
+export class BatchScheduler {
+  private readonly llama: LlamaApi;
+  private readonly batch: BatchValue;
+  private readonly tokenView: Int32Array;
+  private readonly posView: Int32Array;
+  private readonly seqIdViews: Int32Array[];
+  private readonly logitsView: Int8Array;
+  private readonly mem: Ptr;
+  private readonly nVocab: number;
+  private readonly running: Running[] = [];
+  private readonly exclusive: Array<() => void> = [];
+  private scheduled = false;
+  private stepping: Promise<void> | undefined;
+  private disposed = false;
+  private readonly counters: EngineStats = {
+    decodeBatches: 0,
+    multiSequenceBatches: 0,
+    maxSequencesInBatch: 0,
+    tokensGenerated: 0,
+    promptTokens: 0,
+  };
+
+  constructor(private readonly o: BatchSchedulerOptions) {
+    this.llama = o.llama;
+    this.mem = o.llama.llama_get_memory(o.ctx);
+    this.nVocab = o.vocabText.nTokens;
+    const cap = o.batchCapacity;
+    this.batch = o.llama.llama_batch_init(cap, 0, 1);
+    const b = this.batch;
+    this.tokenView = new Int32Array(koffi.view(b.token!, cap * 4));
+    this.posView = new Int32Array(koffi.view(b.pos!, cap * 4));
+    new Int32Array(koffi.view(b.n_seq_id!, cap * 4)).fill(1);
+    const seqPtrs = new BigUint64Array(koffi.view(b.seq_id!, cap * 8));
+    this.seqIdViews = Array.from(seqPtrs, (p) => new Int32Array(koffi.view(p, 4)));
+    this.logitsView = new Int8Array(koffi.view(b.logits!, cap));
+  }
+
+  /** Counters since load. */
+  stats(): EngineStats {
+    return { ...this.counters };
+  }
+
+  /** Sequences currently running (prompt or generating). */
+  get activeCount(): number {
+    return this.running.length;
+  }
+
+  /** Start a job on a free sequence id (the caller owns id allocation). */
+  start(seqId: number, job: SequenceJob): void {
+    if (this.disposed) throw new Error("scheduler is disposed");
+    this.running.push({
+      ...job,
+      seqId,
+      promptDone: 0,
+      nPast: 0,
+      nextToken: -1,
+      outIndex: -1,
+      completionTokens: 0,
+      promptDoneAt: 0,
+      decoder: new TextDecoder("utf-8"),
+      filter: new StopStringFilter(job.stop),
+      pendingTokens: 0,
+      pendingLogprobs: [],
+    });
+    this.wake();
+  }
+
+  /** Called whenever something changed (new job, cancel): make sure a step runs soon. */
+  wake(): void {
+    if (this.scheduled || this.disposed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.stepping) this.stepping = this.step().finally(() => (this.stepping = undefined));
+    });
+  }
+
+  /** Run `fn` between decode steps (e.g. an embedding decode on another context sharing the threadpool). */
+  runExclusive<T>(fn: () => T): Promise<T> {
+    if (this.disposed) return Promise.reject(new Error("scheduler is disposed"));
+    return new Promise<T>((resolve, reject) => {
+      this.exclusive.push(() => {
+        try {
+          resolve(fn());
+        } catch (err) {
+          reject(err);
+        }
+      });
+      this.wake();
+    });
+  }
+
+  /** Stop the loop, end every sequence as cancelled and free the batch. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    while (this.stepping) await this.stepping;
+    for (const fn of this.exclusive.splice(0)) fn();
+    for (const r of [...this.running]) this.finish(r, "cancelled");
+    this.llama.llama_batch_free(this.batch);
+  }
+
+  /** Free seq ids are reported back through this hook (set by the owner). */
+  onSequenceFreed: (seqId: number) => void = () => undefined;
+
+  private async step(): Promise<void> {
+    try {
+      for (const fn of this.exclusive.splice(0)) fn();
+      if (this.disposed) return;
+      for (const r of [...this.running]) if (r.generation.cancelled) this.finish(r, "cancelled");
+      const n = this.fillBatch();
+      if (n === 0) return;
+      const rc = await this.decode(n);
+      if (this.disposed) return;
+      if (rc !== 0) {
+        this.failBatch(new Error(`llama_decode failed (${rc})`));
+        return;
+      }
+      this.sampleOutputs();
+    } catch (err) {
+      this.failBatch(err);
+    } finally {
+      if (!this.disposed && (this.running.length > 0 || this.exclusive.length > 0)) this.wake();
+    }
+  }
+
+  /** Put generating tokens, then prompt chunks, into the batch. Returns the token count. */
+  private fillBatch(): number {
+    const cap = this.o.batchCapacity;
+    let n = 0;
+    let sequences = 0;
+    for (const r of [...this.running]) {
+      r.outIndex = -1;
+      if (r.nextToken < 0) continue;
+      if (r.nPast >= this.o.perSequenceLimit) {
+        this.finish(r, "length");
+        continue;
+      }
+      this.put(n, r.nextToken, r.nPast, r.seqId, true);
+      r.outIndex = n++;
+      sequences++;
+    }
+    let budget = n > 0 ? Math.min(this.o.promptChunk, cap - n) : cap;
+    for (const r of this.running) {
+      if (budget <= 0) break;
+      const left = r.prompt.length - r.promptDone;
+      if (left <= 0) continue;
+      const take = Math.min(left, budget);
+      for (let j = 0; j < take; j++) {
+        const i = r.promptDone + j;
+        this.put(n++, r.prompt[i]!, r.nPast + j, r.seqId, i === r.prompt.length - 1);
+      }
+      if (r.promptDone + take === r.prompt.length) r.outIndex = n - 1;
+      r.promptDone += take;
+      r.nPast += take;
+      budget -= take;
+      sequences++;
+      this.counters.promptTokens += take;
+    }
+    if (n > 0) {
+      if (sequences > 1) this.counters.multiSequenceBatches++;
+      this.counters.maxSequencesInBatch = Math.max(this.counters.maxSequencesInBatch, sequences);
+      if (this.running.some((r) => r.outIndex >= 0)) this.counters.decodeBatches++;
+    }
+    return n;
+  }
+
+  private put(i: number, token: number, pos: number, seqId: number, output: boolean): void {
+    this.tokenView[i] = token;
+    this.posView[i] = pos;
+    this.seqIdViews[i]![0] = seqId;
+    this.logitsView[i] = output ? 1 : 0;
+  }
+
+  private decode(n: number): Promise<number> | number {
+    this.batch.n_tokens = n;
+    if (this.o.decodeMode === "sync") return this.llama.llama_decode(this.o.ctx, this.batch);
+    return new Promise<number>((resolve, reject) =>
+      this.llama.llama_decode.async(this.o.ctx, this.batch, (err, rc) => (err ? reject(err) : resolve(rc))),
+    );
+  }
+
+  private sampleOutputs(): void {
+    const now = performance.now();
+    for (const r of [...this.running]) {
+      if (r.nextToken >= 0) {
+        r.nPast++; // the token decoded in this step is now in the KV cache
+        r.nextToken = -1;
+      }
+      if (r.outIndex < 0) continue;
+      if (r.promptDoneAt === 0) r.promptDoneAt = now;
+      let summary: ReturnType<typeof summarizeLogits> | undefined;
+      let row: Float32Array | undefined;
+      if (r.logprobs !== undefined) {
+        const ptr = this.llama.llama_get_logits_ith(this.o.ctx, r.outIndex);
+        if (ptr) {
+          row = new Float32Array(koffi.view(ptr, this.nVocab * 4));
+          summary = summarizeLogits(row, r.logprobs);
+        }
+      }
+      const token = this.llama.llama_sampler_sample(r.sampler, this.o.ctx, r.outIndex);
+      r.completionTokens++;
+      r.pendingTokens++;
+      this.counters.tokensGenerated++;
+      if (summary && row) {
+        r.pendingLogprobs.push({
+          token: this.o.vocabText.pieceBytes(token).toString("utf8"),
+          logprob: row[token]! - summary.logSumExp,
+          top: summary.top.map((t) => ({ token: this.o.vocabText.pieceBytes(t.token).toString("utf8"), logprob: t.logprob })),
+        });
+      }
+      if (r.stopAtEog && this.llama.llama_vocab_is_eog(this.o.vocab, token)) {
+        this.finish(r, "stop");
+        continue;
+      }
+      const text = r.decoder.decode(this.o.vocabText.pieceBytes(token), { stream: true });
+      const { text: out, stopped } = r.filter.push(text);
+      if (out.length > 0) this.emit(r, out);
+      if (stopped) {
+        this.finish(r, "stop", true);
+        continue;
+      }
+      if (r.completionTokens >= r.maxTokens) {
+        this.finish(r, "length");
+        continue;
+      }
+      r.nextToken = token;
+    }
+  }
+
+  private emit(r: Running, text: string): void {
+    r.generation.push({
+      text,
+      tokens: r.pendingTokens,
+      ...(r.logprobs !== undefined ? { logprobs: r.pendingLogprobs } : {}),
+    });
+    r.pendingTokens = 0;
+    r.pendingLogprobs = [];
+  }
+
+  /** End a sequence: flush held text (unless a stop string ended it), free its sampler and KV cells. */
+  private finish(r: Running, reason: FinishReason, byStopString = false): void {
+    const at = this.running.indexOf(r);
+    if (at < 0) return;
+    this.running.splice(at, 1);
+    if (!byStopString) {
+      const tail = r.decoder.decode();
+      const { text, stopped } = r.filter.push(tail);
+      const out = stopped ? text : text + r.filter.flush();
+      if (stopped) reason = "stop";
+      if (out.length > 0) this.emit(r, out);
+    }
+    if (r.pendingTokens > 0) this.emit(r, "");
+    this.release(r);
+    const end = performance.now();
+    const promptDoneAt = r.promptDoneAt || end;
+    r.generation.finish({
+      finishReason: reason,
+      promptTokens: r.prompt.length,
+      completionTokens: r.completionTokens,
+      promptMs: promptDoneAt - r.startedAt,
+      generateMs: end - promptDoneAt,
+    });
+  }
+
+  private release(r: Running): void {
+    this.llama.llama_sampler_free(r.sampler);
+    this.llama.llama_memory_seq_rm(this.mem, r.seqId, -1, -1);
+    this.onSequenceFreed(r.seqId);
+  }
+
+  /** A decode failed: every running sequence fails (the KV state after a failed decode is not trustworthy). */
+  private failBatch(err: unknown): void {
+    for (const r of [...this.running]) {
+      const at = this.running.indexOf(r);
+      this.running.splice(at, 1);
+      this.release(r);
+      r.generation.fail(err);
+    }
+  }
+}

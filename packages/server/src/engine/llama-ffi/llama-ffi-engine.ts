@@ -1,0 +1,68 @@
+/**
+ * The `llama-ffi` engine: drives the prebuilt libllama shipped by node-llama-cpp directly through koffi, with a
+ * persistent ggml threadpool per context and continuous batching across sequences.
+ */
+import type { Engine, EngineLoadOptions, EngineModel } from "../engine.js";
+import type { DecodeMode } from "./batch-scheduler.js";
+import { loadJsonSchemaConverter } from "./grammar.js";
+import { LlamaFfiModel } from "./llama-ffi-model.js";
+import { getNativeRuntime, type EngineLogger, type NativeRuntime } from "./native-runtime.js";
+
+/** Options of `LlamaFfiEngine.create`. */
+export interface LlamaFfiEngineOptions {
+  /** Folder holding libllama, libggml and the ggml backend variants. Default: the one node-llama-cpp ships. */
+  libraryDir?: string;
+  /** Receives llama.cpp logs. Default: logs are discarded (by a native no-op, see native-runtime.ts). */
+  logger?: EngineLogger;
+  /** Prefer GPU builds (CUDA, then Vulkan) when installed, and offload all layers for `gpuLayers: "auto"`. Default false. */
+  gpu?: boolean;
+  /** How llama_decode is called. Default "sync" (one decode per event-loop turn; measured no slower than "async"). */
+  decodeMode?: DecodeMode;
+  /** Max prompt tokens decoded per step while other sequences are generating. Default 128. */
+  promptChunk?: number;
+}
+
+export class LlamaFfiEngine implements Engine {
+  readonly name = "llama-ffi";
+  private readonly models = new Set<LlamaFfiModel>();
+  private disposed = false;
+
+  private constructor(
+    private readonly runtime: NativeRuntime,
+    private readonly opts: LlamaFfiEngineOptions,
+  ) {}
+
+  /** Load the native libraries (once per process) and the JSON-schema grammar converter. */
+  static async create(opts: LlamaFfiEngineOptions = {}): Promise<LlamaFfiEngine> {
+    const runtime = getNativeRuntime({ ...(opts.libraryDir ? { libraryDir: opts.libraryDir } : {}), gpu: opts.gpu ?? false });
+    runtime.setLogger(opts.logger ?? null);
+    await loadJsonSchemaConverter();
+    return new LlamaFfiEngine(runtime, opts);
+  }
+
+  /** Names of the ggml backend devices that were registered (e.g. ["CPU"]). */
+  get devices(): readonly string[] {
+    return this.runtime.devices;
+  }
+
+  async load(options: EngineLoadOptions): Promise<EngineModel> {
+    if (this.disposed) throw new Error("engine is disposed");
+    // Loading is synchronous native work; yield first so the caller's pending I/O is flushed.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const model = LlamaFfiModel.load(
+      this.runtime.bindings,
+      options,
+      { decodeMode: this.opts.decodeMode ?? "sync", promptChunk: this.opts.promptChunk ?? 128, gpu: this.opts.gpu ?? false },
+      () => this.models.delete(model),
+    );
+    this.models.add(model);
+    return model;
+  }
+
+  /** Dispose every loaded model. The shared libraries stay loaded (they cannot be unloaded safely). Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await Promise.all([...this.models].map((m) => m.dispose()));
+  }
+}

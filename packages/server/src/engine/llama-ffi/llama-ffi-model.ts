@@ -1,0 +1,311 @@
+/**
+ * One loaded model: llama_model + a generation context (n_seq_max = slots) driven by a BatchScheduler, an optional
+ * embedding context, LoRA adapters and the persistent threadpool shared by both contexts.
+ */
+import koffi from "koffi";
+import { LlmosError } from "../../errors.js";
+import {
+  ContextOverflowError,
+  EngineBusyError,
+  type EngineLoadOptions,
+  type EngineModel,
+  type EngineStats,
+  type GenerateParams,
+  type Generation,
+  type ModelFacts,
+} from "../engine.js";
+import { LLAMA_FLASH_ATTN_TYPE_AUTO, LLAMA_POOLING_TYPE_MEAN, type Bindings, type Ptr } from "./bindings.js";
+import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
+import { FfiGeneration } from "./ffi-generation.js";
+import { gbnfFor } from "./grammar.js";
+import { buildSamplerChain, InvalidGrammarError } from "./sampler-chain.js";
+import { createThreadpool, type Threadpool } from "./threadpool.js";
+import { VocabText } from "./vocab-text.js";
+
+/** Engine-level tuning that is not part of EngineLoadOptions. */
+export interface FfiModelTuning {
+  decodeMode: DecodeMode;
+  promptChunk: number;
+  gpu: boolean;
+}
+
+/** Native resources, freed in reverse order. */
+interface Native {
+  model: Ptr;
+  ctx: Ptr;
+  threadpool: Threadpool;
+  adapters: Ptr[];
+  embedCtx: Ptr | null;
+}
+
+export class LlamaFfiModel implements EngineModel {
+  readonly facts: ModelFacts;
+  private readonly vocab: Ptr;
+  private readonly vocabText: VocabText;
+  private readonly scheduler: BatchScheduler;
+  private readonly freeSeqIds: number[];
+  private readonly perSequenceLimit: number;
+  private disposed = false;
+  private disposing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly bindings: Bindings,
+    private readonly native: Native,
+    private readonly options: EngineLoadOptions,
+    tuning: FfiModelTuning,
+    private readonly onDispose: () => void,
+  ) {
+    const { llama } = bindings;
+    this.vocab = llama.llama_model_get_vocab(native.model);
+    const nVocab = llama.llama_vocab_n_tokens(this.vocab);
+    this.vocabText = new VocabText(llama, this.vocab, nVocab);
+    const bos = llama.llama_vocab_bos(this.vocab);
+    const eos = llama.llama_vocab_eos(this.vocab);
+    this.facts = {
+      trainContextSize: llama.llama_model_n_ctx_train(native.model),
+      vocabSize: nVocab,
+      embeddingSize: llama.llama_model_n_embd(native.model),
+      bosToken: bos < 0 ? null : bos,
+      eosToken: eos < 0 ? null : eos,
+      bosText: this.vocabText.specialText(bos < 0 ? null : bos),
+      eosText: this.vocabText.specialText(eos < 0 ? null : eos),
+    };
+    this.perSequenceLimit = Math.min(
+      Math.floor(options.contextSize / options.slots),
+      llama.llama_n_ctx_seq(native.ctx),
+    );
+    this.freeSeqIds = Array.from({ length: options.slots }, (_, i) => options.slots - 1 - i);
+    this.scheduler = new BatchScheduler({
+      llama,
+      ctx: native.ctx,
+      vocab: this.vocab,
+      vocabText: this.vocabText,
+      batchCapacity: llama.llama_n_batch(native.ctx),
+      perSequenceLimit: this.perSequenceLimit,
+      promptChunk: tuning.promptChunk,
+      decodeMode: tuning.decodeMode,
+    });
+    this.scheduler.onSequenceFreed = (id) => {
+      if (!this.disposed) this.freeSeqIds.push(id);
+    };
+  }
+
+  /** Load the model, its context(s), threadpool and adapters. Frees everything it made if a step fails. */
+  static load(bindings: Bindings, options: EngineLoadOptions, tuning: FfiModelTuning, onDispose: () => void): LlamaFfiModel {
+    validate(options);
+    const { llama } = bindings;
+    const made: Partial<Native> & { adapters: Ptr[] } = { adapters: [] };
+    try {
+      const mp = llama.llama_model_default_params();
+      mp.n_gpu_layers = options.gpuLayers === "auto" ? (tuning.gpu ? -1 : 0) : options.gpuLayers;
+      const model = llama.llama_model_load_from_file(options.modelPath, mp);
+      if (!model) throw new LlmosError("model_load_failed", `llama.cpp could not load ${options.modelPath}`);
+      made.model = model;
+      made.threadpool = createThreadpool(bindings, options.threads);
+      made.ctx = createContext(bindings, model, made.threadpool, options, false);
+      for (const lora of options.loraAdapters ?? []) {
+        const adapter = llama.llama_adapter_lora_init(model, lora.path);
+        if (!adapter) throw new LlmosError("model_load_failed", `llama.cpp could not load LoRA adapter ${lora.path}`);
+        made.adapters.push(adapter);
+      }
+      if (made.adapters.length > 0) {
+        const ptrs = BigUint64Array.from(made.adapters);
+        const scales = Float32Array.from((options.loraAdapters ?? []).map((l) => l.scale));
+        const rc = llama.llama_set_adapters_lora(made.ctx, ptrs, made.adapters.length, scales);
+        if (rc !== 0) throw new LlmosError("model_load_failed", `llama_set_adapters_lora failed (${rc})`);
+      }
+      made.embedCtx = options.embeddings ? createContext(bindings, model, made.threadpool, options, true) : null;
+      return new LlamaFfiModel(bindings, made as Native, options, tuning, onDispose);
+    } catch (err) {
+      freeNative(bindings, made);
+      throw err;
+    }
+  }
+
+  generate(params: GenerateParams): Generation {
+    this.assertLive();
+    const prompt = this.promptTokens(params);
+    if (prompt.length === 0) throw new LlmosError("invalid_request", "prompt is empty");
+    if (prompt.length + 1 > this.perSequenceLimit) throw new ContextOverflowError(prompt.length + 1, this.perSequenceLimit);
+    const seqId = this.freeSeqIds.pop();
+    if (seqId === undefined) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
+    let sampler: Ptr;
+    try {
+      const grammar = params.grammar ? gbnfFor(params.grammar) : undefined;
+      sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
+    } catch (err) {
+      this.freeSeqIds.push(seqId);
+      if (err instanceof InvalidGrammarError) throw new LlmosError("invalid_request", err.message, undefined, { cause: err });
+      throw err;
+    }
+    const startedAt = performance.now();
+    const generation = new FfiGeneration(() => this.scheduler.wake());
+    if (params.maxTokens <= 0) {
+      this.bindings.llama.llama_sampler_free(sampler);
+      this.freeSeqIds.push(seqId);
+      generation.finish({ finishReason: "length", promptTokens: prompt.length, completionTokens: 0, promptMs: 0, generateMs: 0 });
+      return generation;
+    }
+    this.scheduler.start(seqId, {
+      generation,
+      prompt: Int32Array.from(prompt),
+      sampler,
+      maxTokens: params.maxTokens,
+      stop: params.stop,
+      stopAtEog: params.stopAtEog ?? true,
+      logprobs: params.logprobs === undefined ? undefined : Math.max(0, Math.floor(params.logprobs)),
+      startedAt,
+    });
+    return generation;
+  }
+
+  async embed(text: string): Promise<number[]> {
+    this.assertLive();
+    const tokens = this.vocabText.tokenize(text, true, false);
+    if (tokens.length === 0) throw new LlmosError("invalid_request", "text to embed is empty");
+    if (tokens.length > this.perSequenceLimit) throw new ContextOverflowError(tokens.length, this.perSequenceLimit);
+    // Decodes run inside the scheduler loop: both contexts share one threadpool and one thread of control.
+    return this.scheduler.runExclusive(() => {
+      this.assertLive();
+      const { llama } = this.bindings;
+      this.native.embedCtx ??= createContext(this.bindings, this.native.model, this.native.threadpool, this.options, true);
+      const ctx = this.native.embedCtx;
+      llama.llama_memory_clear(llama.llama_get_memory(ctx), true);
+      const batch = llama.llama_batch_init(tokens.length, 0, 1);
+      try {
+        const n = tokens.length;
+        const tok = new Int32Array(koffi.view(batch.token!, n * 4));
+        const pos = new Int32Array(koffi.view(batch.pos!, n * 4));
+        const nSeq = new Int32Array(koffi.view(batch.n_seq_id!, n * 4));
+        const seqPtrs = new BigUint64Array(koffi.view(batch.seq_id!, n * 8));
+        const logits = new Int8Array(koffi.view(batch.logits!, n));
+        for (let i = 0; i < n; i++) {
+          tok[i] = tokens[i]!;
+          pos[i] = i;
+          nSeq[i] = 1;
+          new Int32Array(koffi.view(seqPtrs[i]!, 4))[0] = 0;
+          logits[i] = 1;
+        }
+        batch.n_tokens = n;
+        const rc = llama.llama_decode(ctx, batch);
+        if (rc !== 0) throw new Error(`llama_decode (embeddings) failed (${rc})`);
+        const ptr = llama.llama_get_embeddings_seq(ctx, 0);
+        if (!ptr) throw new Error("llama_get_embeddings_seq returned NULL");
+        return Array.from(new Float32Array(koffi.view(ptr, this.facts.embeddingSize * 4)));
+      } finally {
+        llama.llama_batch_free(batch);
+      }
+    });
+  }
+
+  tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[] {
+    this.assertLive();
+    const tokens = this.vocabText.tokenize(text, false, opts?.parseSpecial ?? false);
+    const bos = this.facts.bosToken;
+    if (opts?.addBos && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+    return tokens;
+  }
+
+  detokenize(tokens: number[]): string {
+    this.assertLive();
+    return this.vocabText.detokenize(tokens);
+  }
+
+  stats(): EngineStats {
+    return this.scheduler.stats();
+  }
+
+  /** Running sequences plus free slots equals `slots`. */
+  get freeSlots(): number {
+    return this.freeSeqIds.length;
+  }
+
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      this.disposed = true;
+      await this.scheduler.dispose();
+      freeNative(this.bindings, this.native);
+      this.onDispose();
+    })();
+    return this.disposing;
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new Error("model is disposed");
+  }
+
+  private promptTokens(params: GenerateParams): number[] {
+    const bos = this.facts.bosToken;
+    if (Array.isArray(params.prompt)) {
+      const tokens = [...params.prompt];
+      if (params.addBos === true && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+      return tokens;
+    }
+    const wantBos = (params.addBos ?? true) && this.bindings.llama.llama_vocab_get_add_bos(this.vocab);
+    const tokens = this.vocabText.tokenize(params.prompt, false, true);
+    if (wantBos && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+    return tokens;
+  }
+}
+
+function validate(o: EngineLoadOptions): void {
+  const positive = (name: string, v: number): void => {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  };
+  positive("contextSize", o.contextSize);
+  positive("slots", o.slots);
+  positive("threads", o.threads);
+  if (o.batchSize !== undefined) positive("batchSize", o.batchSize);
+  if (o.contextSize < o.slots) throw new RangeError(`contextSize ${o.contextSize} is smaller than slots ${o.slots}`);
+}
+
+/**
+ * Create a context bound to the shared threadpool.
+ * Generation: n_seq_max = slots. The KV cache is split per sequence (kv_unified=false, faster attention when
+ * sequences share no prefix) when contextSize/slots is already a multiple of 256 (llama.cpp pads per-sequence
+ * sizes to 256); otherwise one unified cache of exactly contextSize cells, so memory matches the request.
+ * Embeddings: one sequence, mean pooling, the whole input in one micro-batch.
+ */
+function createContext(bindings: Bindings, model: Ptr, tp: Threadpool, o: EngineLoadOptions, embeddings: boolean): Ptr {
+  const { llama } = bindings;
+  const cp = llama.llama_context_default_params();
+  const perSeq = Math.floor(o.contextSize / o.slots);
+  cp.n_threads = o.threads;
+  cp.n_threads_batch = o.threads;
+  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+  cp.no_perf = true;
+  if (embeddings) {
+    cp.n_ctx = perSeq;
+    cp.n_batch = perSeq;
+    cp.n_ubatch = perSeq;
+    cp.n_seq_max = 1;
+    cp.embeddings = true;
+    cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
+  } else {
+    const batch = o.batchSize ?? 512;
+    cp.n_ctx = o.contextSize;
+    cp.n_batch = batch;
+    cp.n_ubatch = batch;
+    cp.n_seq_max = o.slots;
+    cp.kv_unified = !(o.slots === 1 || (o.contextSize % o.slots === 0 && perSeq % 256 === 0));
+  }
+  const ctx = llama.llama_init_from_model(model, cp);
+  if (!ctx) throw new LlmosError("model_load_failed", `llama.cpp could not create a${embeddings ? "n embedding" : ""} context`);
+  llama.llama_attach_threadpool(ctx, tp.ptr, tp.ptr);
+  return ctx;
+}
+
+function freeNative(bindings: Bindings, n: Partial<Native> & { adapters: Ptr[] }): void {
+  const { llama } = bindings;
+  for (const ctx of [n.embedCtx, n.ctx]) {
+    if (!ctx) continue;
+    llama.llama_detach_threadpool(ctx);
+    llama.llama_free(ctx);
+  }
+  n.embedCtx = null;
+  n.ctx = undefined;
+  for (const a of n.adapters.splice(0)) llama.llama_adapter_lora_free(a);
+  n.threadpool?.free();
+  if (n.model) llama.llama_model_free(n.model);
+  n.model = undefined;
+}
