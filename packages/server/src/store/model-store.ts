@@ -10,6 +10,8 @@ import { checkGguf } from "./gguf-check.js";
 import { ManifestFiles } from "./manifest-files.js";
 import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } from "./manifest.js";
 import { StoreLocks } from "./mutex.js";
+import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } from "./create.js";
+import type { Readable } from "node:stream";
 import { formatModelName, parseModelName, type ModelName } from "./names.js";
 import type { ModelRecord } from "./record.js";
 
@@ -28,6 +30,8 @@ export interface ModelStoreOptions {
   ggufLimits?: Partial<GgufLimits>;
   /** Free bytes to keep on the disk beyond what a write needs. Default 64 MiB. */
   reserveBytes?: number;
+  /** How long a blob uploaded with `putBlob` is kept unreferenced (so a create can follow). Default 1 hour. */
+  uploadGraceMs?: number;
 }
 
 /** A model held for use: its blobs are not garbage-collected until `release()`. */
@@ -93,6 +97,9 @@ export class ModelStore {
   readonly reserveBytes: number;
   readonly #summaries = new Map<string, GgufSummary>();
   readonly #leases = new Map<string, number>();
+  /** Uploaded blobs not referenced yet: digest -> time until which gc keeps them. */
+  readonly #uploads = new Map<string, number>();
+  readonly #uploadGraceMs: number;
   #gcAfterRelease = false;
   #backgroundGc: Promise<unknown> | undefined;
   #disposed = false;
@@ -111,6 +118,7 @@ export class ModelStore {
     this.logger = options.logger;
     this.ggufLimits = options.ggufLimits;
     this.reserveBytes = options.reserveBytes ?? 64 * 1024 * 1024;
+    this.#uploadGraceMs = options.uploadGraceMs ?? 60 * 60 * 1000;
   }
 
   /** Opens (creating) a store folder and deletes temp files a crash left behind. */
@@ -130,8 +138,54 @@ export class ModelStore {
   }
 
   /** True when a blob with this digest is stored. */
-  hasBlob(digest: string): Promise<boolean> {
+  async hasBlob(digest: string): Promise<boolean> {
     return this.blobs.has(normalizeDigest(digest));
+  }
+
+  /**
+   * Stores an uploaded blob (`POST /api/blobs/:digest`), verifying its content hashes to `digest`. The blob is kept
+   * for `uploadGraceMs` even when nothing references it, so a create can use it.
+   * @throws `invalid_request` on a digest mismatch (nothing is stored), `insufficient_storage`.
+   */
+  async putBlob(
+    digest: string,
+    stream: Readable,
+    options: { signal?: AbortSignal; expectedSize?: number } = {},
+  ): Promise<{ digest: string; size: number; existed: boolean }> {
+    this.#check();
+    const want = normalizeDigest(digest);
+    if (options.expectedSize !== undefined) {
+      await ensureFreeSpace(this.dirs.tmp, options.expectedSize, this.reserveBytes, `blob ${want}`);
+    }
+    const temp = await this.blobs.writeTemp(stream, { expectedDigest: want, ...(options.signal ? { signal: options.signal } : {}) });
+    return this.locks.withNames([], async () => {
+      const existed = await this.blobs.has(want);
+      await this.blobs.commit(temp);
+      this.#uploads.set(want, Date.now() + this.#uploadGraceMs);
+      return { digest: want, size: temp.size, existed };
+    });
+  }
+
+  /**
+   * Creates (or replaces) `name` from Modelfile text. FROM is an existing model (its blobs are shared, its
+   * definition inherited), a GGUF file path (imported) or a blob digest; ADAPTER is a GGUF path or blob digest.
+   * @throws `invalid_request` (syntax, with line numbers; bad parameters), `model_not_found`, `not_found`,
+   *   `invalid_model_file`, `invalid_model_name`.
+   */
+  async create(name: string, modelfile: string, options: CreateOptions = {}): Promise<ModelRecord> {
+    this.#check();
+    parseModelName(name);
+    return createModel(this, name, specFromModelfile(modelfile), options);
+  }
+
+  /** Like {@link create} from structured fields (Ollama's `/api/create` body). */
+  async createFromSpec(name: string, spec: CreateSpec, options: CreateOptions = {}): Promise<ModelRecord> {
+    this.#check();
+    parseModelName(name);
+    if (typeof spec.from !== "string" || spec.from.length === 0) {
+      throw new LlmosError("invalid_request", "`from` is required: a model name, a GGUF file path or a blob digest");
+    }
+    return createModel(this, name, spec, options);
   }
 
   /**
@@ -344,7 +398,12 @@ export class ModelStore {
         return report;
       }
       for (const digest of await this.blobs.list()) {
-        if (referenced.has(digest)) continue;
+        if (referenced.has(digest)) {
+          this.#uploads.delete(digest);
+          continue;
+        }
+        if ((this.#uploads.get(digest) ?? 0) > Date.now()) continue;
+        this.#uploads.delete(digest);
         if (this.#leases.has(digest)) {
           report.kept.push(digest);
           this.#gcAfterRelease = true;
