@@ -1,3 +1,4 @@
+import { LlmosError } from "../errors.js";
 import type { AuditEntry, AuditInput } from "./records.js";
 import type { AuditQuery, AuditStore } from "./repository.js";
 import type { SecurityLogger } from "./logger.js";
@@ -42,8 +43,9 @@ export class AuditLog {
   async query(q: AuditLogQuery = {}): Promise<AuditEntry[]> {
     await this.flush();
     const since = q.since === undefined ? undefined : toEpochMs(q.since);
+    if (since !== undefined && !Number.isFinite(since)) throw new LlmosError("invalid_request", `since is not a valid time: ${String(q.since)}`);
     return this.store.query({
-      ...(since !== undefined && Number.isFinite(since) ? { since } : {}),
+      ...(since !== undefined ? { since } : {}),
       ...(q.action ? { action: q.action } : {}),
       ...(q.limit !== undefined ? { limit: q.limit } : {}),
     });

@@ -1,3 +1,4 @@
+import { LlmosError } from "../errors.js";
 import type { UsageRow } from "./records.js";
 import type { UsageStore } from "./repository.js";
 import type { SecurityLogger } from "./logger.js";
@@ -51,7 +52,8 @@ export class UsageRecorder {
     let sinceDay: string | undefined;
     if (q.since !== undefined) {
       const t = typeof q.since === "string" && /^\d{4}-\d{2}-\d{2}$/.test(q.since) ? Date.parse(`${q.since}T00:00:00Z`) : toEpochMs(q.since);
-      if (Number.isFinite(t)) sinceDay = utcDay(t);
+      if (!Number.isFinite(t)) throw new LlmosError("invalid_request", `since is not a valid time: ${String(q.since)}`);
+      sinceDay = utcDay(t);
     }
     return this.store.query({
       ...(sinceDay !== undefined ? { sinceDay } : {}),

@@ -1,0 +1,147 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { LlmosError, isLlmosError } from "../../errors.js";
+import { hasScope, isLoopbackAddress, type AuditResult, type KeyRecord, type SecurityService } from "../../security/index.js";
+import { isProxied, peerAddress, presentedCredential } from "./credentials.js";
+import { setRateLimitHeaders, setRetryAfter } from "./rate-limit-headers.js";
+import { modelsOfRequest } from "./request-models.js";
+import type { LlmosAuth, RouteScope } from "./route-scope.js";
+import { estimateRequestTokens } from "./token-estimate.js";
+
+/** Options of `authPlugin`. */
+export interface AuthPluginOptions {
+  /** URLs (route patterns) that are public even without a declared scope. Default `/healthz`, `/readyz`. */
+  publicUrls?: readonly string[];
+  /** Command shown in the "no key exists" refusal. Default `llmos keys create`. */
+  createKeyHint?: string;
+}
+
+/** Scopes whose routes name models (the allow-list applies there only; `name` on admin routes is a key name). */
+const MODEL_SCOPES: ReadonlySet<RouteScope> = new Set(["inference", "models:read", "models:write"]);
+
+/**
+ * The auth plugin: `onRequest` authenticates and checks the route's declared scope, `preHandler`
+ * enforces the key's model allow-list and (inference routes) its rate limits, `onResponse` writes audit
+ * entries for routes declaring `config.audit`. Register it on the root instance before any route; its
+ * hooks apply to the whole app (it skips fastify's encapsulation like `fastify-plugin`).
+ */
+export function authPlugin(security: SecurityService, opts: AuthPluginOptions = {}): FastifyPluginAsync {
+  const publicUrls = new Set(opts.publicUrls ?? ["/healthz", "/readyz"]);
+  const hint = opts.createKeyHint ?? "llmos keys create";
+
+  const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
+    app.decorateRequest("llmosAuth", null);
+
+    app.addHook("onRequest", async (request, reply) => {
+      const remoteAddress = peerAddress(request);
+      const local = isLoopbackAddress(remoteAddress) && !isProxied(request);
+      const auth: LlmosAuth = { key: null, local, via: "public", remoteAddress };
+      if (request.is404) return; // no route: the not-found handler answers 404 and runs nothing else
+      const scope = routeScopeOf(request, publicUrls);
+      if (scope === undefined) {
+        throw new LlmosError("forbidden", `route ${request.method} ${request.routeOptions.url ?? ""} declares no access scope; refused`);
+      }
+      if (scope === "public") {
+        request.llmosAuth = auth;
+        return;
+      }
+
+      const credential = presentedCredential(request);
+      if (credential && "value" in credential && local && security.isLocalAdmin(credential.value, remoteAddress)) {
+        request.llmosAuth = { ...auth, via: "admin-token" };
+        return;
+      }
+      try {
+        security.authFailures.assertAllowed(remoteAddress);
+      } catch (error) {
+        if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number") setRetryAfter(reply, error.details.retryAfterSeconds);
+        throw error;
+      }
+
+      if (credential) {
+        let key: KeyRecord;
+        try {
+          if ("malformed" in credential) throw new LlmosError("unauthorized", credential.malformed);
+          key = await security.authenticate(credential.value);
+        } catch (error) {
+          security.authFailures.recordFailure(remoteAddress);
+          throw error;
+        }
+        request.llmosAuth = { ...auth, key, via: "key" };
+        if (!hasScope(key.scopes, scope)) {
+          throw new LlmosError("forbidden", `API key ${key.id} lacks the "${scope}" scope this route requires`, { requiredScope: scope });
+        }
+        return;
+      }
+
+      if (await security.checkAuthEnabled()) {
+        reply.header("www-authenticate", 'Bearer realm="llmos"');
+        throw new LlmosError("unauthorized", "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`");
+      }
+      if (local) {
+        request.llmosAuth = { ...auth, via: "no-auth-local" };
+        return;
+      }
+      throw new LlmosError(
+        "forbidden",
+        `no API key exists yet, so llmos only answers requests from this machine (you are ${remoteAddress || "remote"}). ` +
+          `Create a key on the host with \`${hint}\`, then send it as \`Authorization: Bearer <key>\`.`,
+      );
+    });
+
+    app.addHook("preHandler", async (request, reply) => {
+      const key = request.llmosAuth?.key;
+      if (!key) return;
+      const scope = routeScopeOf(request, publicUrls);
+      if (scope === undefined || !MODEL_SCOPES.has(scope)) return;
+      if (key.models !== null) {
+        for (const model of modelsOfRequest(request)) {
+          if (!security.keyAllowsModel(key, model)) {
+            throw new LlmosError("forbidden", `API key ${key.id} may not use model ${JSON.stringify(model)}`, { model });
+          }
+        }
+      }
+      if (scope === "inference" && (key.rpm !== null || key.tpm !== null || key.tokensPerDay !== null)) {
+        await admitInference(security, key, request, reply);
+      }
+    });
+
+    app.addHook("onResponse", async (request, reply) => {
+      const action = request.routeOptions?.config?.audit;
+      if (!action || request.is404) return;
+      // Anonymous 401s are not audited one by one: the failure limiter writes one entry per burst.
+      if (reply.statusCode === 401 && !request.llmosAuth?.key) return;
+      const result: AuditResult = reply.statusCode < 400 ? "ok" : [401, 403, 429].includes(reply.statusCode) ? "denied" : "error";
+      const models = modelsOfRequest(request);
+      security.audit.record({
+        action,
+        result,
+        keyId: request.llmosAuth?.key?.id ?? null,
+        target: models.length > 0 ? models.join(",") : null,
+        remoteAddress: request.llmosAuth?.remoteAddress ?? peerAddress(request),
+        details: { method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode, via: request.llmosAuth?.via ?? null },
+      });
+    });
+  };
+  // Same effect as wrapping in fastify-plugin: hooks and the decorator land on the parent (root) instance.
+  (plugin as unknown as Record<symbol, unknown>)[Symbol.for("skip-override")] = true;
+  (plugin as unknown as Record<symbol, unknown>)[Symbol.for("fastify.display-name")] = "llmos-auth";
+  return plugin;
+}
+
+async function admitInference(security: SecurityService, key: KeyRecord, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  try {
+    setRateLimitHeaders(reply, await security.admit(key, estimateRequestTokens(request.body)));
+  } catch (error) {
+    setRateLimitHeaders(reply, security.rateLimitStatus(key));
+    if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number") setRetryAfter(reply, error.details.retryAfterSeconds);
+    throw error;
+  }
+}
+
+/** The scope a route declares (`public` for the configured health URLs), undefined when none. */
+export function routeScopeOf(request: FastifyRequest, publicUrls: ReadonlySet<string> = new Set(["/healthz", "/readyz"])): RouteScope | undefined {
+  const declared = request.routeOptions?.config?.scope;
+  if (declared !== undefined) return declared;
+  const url = request.routeOptions?.url;
+  return url !== undefined && publicUrls.has(url) ? "public" : undefined;
+}
