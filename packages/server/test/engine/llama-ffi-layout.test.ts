@@ -1,0 +1,126 @@
+/**
+ * The koffi struct definitions must match the C header of the pinned llama.cpp release byte for byte.
+ * The header comes from node-llama-cpp's bundled source (`llama/gitRelease.bundle`); gcc compiles a program that
+ * prints sizeof/alignof/offsetof of every member we declare, and we compare with koffi's view.
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { GgmlThreadpoolParams, LAYOUT_STRUCTS } from "../../src/engine/llama-ffi/bindings.js";
+import { getNativeRuntime } from "../../src/engine/llama-ffi/native-runtime.js";
+
+const require = createRequire(import.meta.url);
+const bundle = join(dirname(require.resolve("node-llama-cpp")), "..", "llama", "gitRelease.bundle");
+const hasGcc = spawnSync("gcc", ["--version"]).status === 0;
+const hasGit = spawnSync("git", ["--version"]).status === 0;
+const skip = !hasGcc ? "gcc not installed" : !hasGit ? "git not installed" : !existsSync(bundle) ? "llama.cpp bundle missing" : false;
+
+function run(cmd: string, args: string[], cwd?: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
+  let dir = "";
+  const measured = new Map<string, number>();
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "llmos-ffi-layout-"));
+    // Extract only the headers from the bundle (outside the repository).
+    const repo = join(dir, "repo.git");
+    run("git", ["init", "-q", "--bare", repo]);
+    run("git", ["-C", repo, "fetch", "-q", bundle, "HEAD:refs/heads/pinned"]);
+    const src = join(dir, "src");
+    mkdirSync(src);
+    const tar = spawnSync("git", ["-C", repo, "archive", "--format=tar", "pinned", "include", "ggml/include"], { maxBuffer: 64 << 20 });
+    if (tar.status !== 0) throw new Error(`git archive failed: ${tar.stderr}`);
+    writeFileSync(join(dir, "h.tar"), tar.stdout);
+    run("tar", ["-xf", join(dir, "h.tar"), "-C", src]);
+
+    const lines: string[] = [];
+    for (const [name, type] of Object.entries(LAYOUT_STRUCTS)) {
+      lines.push(`printf("%s %zu %zu\\n", "${name}", sizeof(struct ${name}), _Alignof(struct ${name}));`);
+      for (const member of Object.keys(type.members ?? {})) {
+        lines.push(`printf("%s %zu\\n", "${name}.${member}", offsetof(struct ${name}, ${member}));`);
+      }
+    }
+    const c = `#include <stdio.h>\n#include <stddef.h>\n#include "llama.h"\nint main(void) {\n${lines.join("\n")}\nreturn 0;\n}\n`;
+    writeFileSync(join(dir, "layout.c"), c);
+    run("gcc", ["-std=c11", "-I", join(src, "include"), "-I", join(src, "ggml", "include"), "-o", join(dir, "layout"), join(dir, "layout.c")]);
+    for (const line of run(join(dir, "layout"), []).trim().split("\n")) {
+      const [key, a, b] = line.split(" ");
+      measured.set(key!, Number(a));
+      if (b !== undefined) measured.set(`${key}#align`, Number(b));
+    }
+  });
+
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [name, type] of Object.entries(LAYOUT_STRUCTS)) {
+    test(`struct ${name}: size, alignment and every member offset`, () => {
+      assert.equal(type.size, measured.get(name), `sizeof(struct ${name})`);
+      assert.equal(type.alignment, measured.get(`${name}#align`), `_Alignof(struct ${name})`);
+      for (const [member, info] of Object.entries(type.members ?? {})) {
+        assert.equal(info.offset, measured.get(`${name}.${member}`), `offsetof(${name}, ${member})`);
+      }
+    });
+  }
+
+  test("sizes quoted in docs/engineering.md", () => {
+    assert.equal(measured.get("llama_model_params"), 80);
+    assert.equal(measured.get("llama_context_params"), 160);
+    assert.equal(measured.get("llama_batch"), 56);
+    assert.equal(measured.get("llama_sampler_chain_params"), 1);
+  });
+});
+
+describe("llama-ffi defaults read back through the bindings", () => {
+  const { llama, ggml } = getNativeRuntime({}).bindings;
+
+  test("llama_context_default_params", () => {
+    const cp = llama.llama_context_default_params();
+    assert.equal(cp.n_ctx, 512);
+    assert.equal(cp.n_batch, 2048);
+    assert.equal(cp.n_ubatch, 512);
+    assert.equal(cp.n_seq_max, 1);
+    assert.equal(cp.pooling_type, -1); // LLAMA_POOLING_TYPE_UNSPECIFIED
+    assert.equal(cp.flash_attn_type, -1); // LLAMA_FLASH_ATTN_TYPE_AUTO
+    assert.equal(cp.embeddings, false);
+    assert.equal(cp.kv_unified, false);
+    assert.equal(cp["type_k"], 1); // GGML_TYPE_F16
+    assert.equal(cp["type_v"], 1);
+    assert.equal(cp["samplers"], null);
+    assert.equal(cp["n_samplers"], 0);
+    assert.equal(cp["ctx_other"], null);
+    assert.ok(cp.n_threads >= 1);
+  });
+
+  test("llama_model_default_params", () => {
+    const mp = llama.llama_model_default_params();
+    assert.equal(mp["devices"], null);
+    assert.equal(mp.n_gpu_layers, -1); // all layers on the GPU when there is one
+    assert.equal(mp["split_mode"], 1); // LLAMA_SPLIT_MODE_LAYER
+    assert.equal(mp["load_mode"], -1); // LLAMA_LOAD_MODE_AUTO
+    assert.equal(mp.vocab_only, false);
+    assert.equal(mp.use_extra_bufts, true);
+    assert.equal(mp["load_mtp"], false);
+  });
+
+  test("llama_sampler_chain_default_params and ggml_threadpool_params_init", () => {
+    assert.deepEqual(llama.llama_sampler_chain_default_params(), { no_perf: true });
+    const buf = Buffer.alloc(GgmlThreadpoolParams.size);
+    ggml.ggml_threadpool_params_init(buf, 3);
+    const offset = (m: string): number => GgmlThreadpoolParams.members![m]!.offset;
+    assert.equal(buf.readInt32LE(offset("n_threads")), 3);
+    assert.equal(buf.readInt32LE(offset("prio")), 0); // GGML_SCHED_PRIO_NORMAL
+    assert.equal(buf.readUInt32LE(offset("poll")), 50);
+    assert.equal(buf[offset("paused")], 0);
+  });
+});
