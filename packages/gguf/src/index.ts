@@ -33,3 +33,34 @@ export {
   type GgufField,
   type GgufFieldKind,
 } from "./fuzz.js";
+export {
+  GgufWriter,
+  inferGgufType,
+  typed,
+  typedArray,
+  writeGguf,
+  type GgufMetadataInput,
+  type GgufTensorData,
+  type GgufTensorInput,
+  type GgufTypedValue,
+  type GgufWriteInput,
+} from "./writer.js";
+export {
+  Q8_0_BLOCK,
+  Q8_0_BLOCK_BYTES,
+  decodeQ8_0,
+  encodeF16,
+  encodeF32,
+  encodeQ8_0,
+  f16BitsToF32,
+  f32ToF16Bits,
+} from "./encode.js";
+export { BYTE_VOCAB_MIN, TokenType, byteTokenizerMetadata, copyTokenizerMetadata } from "./tokenizer-vocab.js";
+export {
+  SYNTH_SHAPES,
+  standardShape,
+  synthesizeLlamaModel,
+  type LlamaShape,
+  type SynthShapeName,
+  type SynthWeightType,
+} from "./synth.js";
