@@ -5,7 +5,18 @@ import { ProgressStream } from "./progress-stream.js";
 import { resolveHost } from "./host.js";
 import { KeysApi } from "./keys.js";
 import { Transport, type FetchLike, type RequestSpec } from "./transport.js";
-import type { LoadModelOptions, ProgressEvent, PullOptions, RequestOptions } from "./types.js";
+import type {
+  AuditEntry,
+  AuditOptions,
+  DiskUsage,
+  LoadModelOptions,
+  ProgressEvent,
+  PullOptions,
+  RequestOptions,
+  UsageOptions,
+  UsageRow,
+  VerifyReport,
+} from "./types.js";
 
 /** Options of {@link Client}. Every option has a default; env vars are read once, in the constructor. */
 export interface ClientOptions {
@@ -193,16 +204,38 @@ export class Client {
     }
   }
 
-  /** Token and request usage per key and model (`GET /api/usage`); needs an admin key. */
-  usage(opts: RequestOptions & { since?: string } = {}): Promise<Record<string, unknown>> {
-    const { since, ...rest } = opts;
-    return this.#transport.json({ method: "GET", path: "/api/usage", query: { since }, ...rest });
+  /** Token and request usage per key, model and day (`GET /api/usage`); needs an admin key. */
+  async usage(opts: UsageOptions = {}): Promise<UsageRow[]> {
+    const { since, keyId, model, ...rest } = opts;
+    const res = await this.#transport.json<{ usage: UsageRow[] }>({
+      method: "GET",
+      path: "/api/usage",
+      query: { since, keyId, model },
+      ...rest,
+    });
+    return res.usage;
   }
 
-  /** Audit log entries (`GET /api/audit`), optionally since an ISO time; needs an admin key. */
-  audit(opts: RequestOptions & { since?: string } = {}): Promise<Record<string, unknown>> {
-    const { since, ...rest } = opts;
-    return this.#transport.json({ method: "GET", path: "/api/audit", query: { since }, ...rest });
+  /** Audit-log entries, newest first (`GET /api/audit`); needs an admin key. */
+  async audit(opts: AuditOptions = {}): Promise<AuditEntry[]> {
+    const { since, limit, action, ...rest } = opts;
+    const res = await this.#transport.json<{ entries: AuditEntry[] }>({
+      method: "GET",
+      path: "/api/audit",
+      query: { since, limit, action },
+      ...rest,
+    });
+    return res.entries;
+  }
+
+  /** Re-hashes every blob of the model store (`POST /api/store/verify`); needs an admin key. Slow on big stores. */
+  verify(opts: RequestOptions = {}): Promise<VerifyReport> {
+    return this.#transport.json<VerifyReport>({ method: "POST", path: "/api/store/verify", body: {}, ...opts });
+  }
+
+  /** Disk use of the model store (`GET /api/store/usage`). */
+  diskUsage(opts: RequestOptions = {}): Promise<DiskUsage> {
+    return this.#transport.json<DiskUsage>({ method: "GET", path: "/api/store/usage", ...opts });
   }
 
   /**

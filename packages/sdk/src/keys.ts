@@ -12,8 +12,8 @@ export class KeysApi {
 
   /** All keys (secrets are never listed). */
   async list(opts: RequestOptions = {}): Promise<ApiKeyInfo[]> {
-    const res = await this.#transport.json<{ keys: ApiKeyInfo[] } | ApiKeyInfo[]>({ method: "GET", path: "/api/keys", ...opts });
-    return Array.isArray(res) ? res : res.keys;
+    const res = await this.#transport.json<{ keys: ApiKeyInfo[] }>({ method: "GET", path: "/api/keys", ...opts });
+    return res.keys;
   }
 
   /** Creates a key. The returned `secret` is shown only this once. */
@@ -22,9 +22,14 @@ export class KeysApi {
     return this.#transport.json<CreatedKey>({ method: "POST", path: "/api/keys", body, signal, timeout });
   }
 
-  /** Revokes a key by id; requests with it fail with `unauthorized` from then on. */
-  async revoke(id: string, opts: RequestOptions = {}): Promise<void> {
-    await this.#transport.json({ method: "DELETE", path: `/api/keys/${encodeURIComponent(id)}`, ...opts });
+  /** Revokes a key by id; requests with it fail with `unauthorized` from then on. Returns the revoked key. */
+  async revoke(id: string, opts: RequestOptions = {}): Promise<ApiKeyInfo> {
+    const res = await this.#transport.json<{ key: ApiKeyInfo }>({
+      method: "DELETE",
+      path: `/api/keys/${encodeURIComponent(id)}`,
+      ...opts,
+    });
+    return res.key;
   }
 
   /** Replaces a key's secret (the old one stops working); returns the new secret once. */

@@ -146,42 +146,113 @@ export interface PullOptions extends RequestOptions {
   revision?: string;
 }
 
-/** Scopes an API key can hold. */
-export type KeyScope = "inference" | "models" | "admin" | (string & {});
+/** Permissions an API key can carry; `admin` implies all others. */
+export type KeyScope = "inference" | "models:read" | "models:write" | "admin" | "metrics";
 
 /** Request of {@link KeysApi.create}. */
 export interface CreateKeyOptions extends RequestOptions {
   name: string;
+  /** At least one scope. */
   scopes: KeyScope[];
-  /** Models this key may use (default: all). */
+  /** Model allow-list, globs such as `llama*` (default: every model). */
   models?: string[];
-  /** Requests per minute. */
+  /** Requests per minute (default: unlimited). */
   rpm?: number;
-  /** Tokens per minute. */
+  /** Tokens (prompt + completion) per minute (default: unlimited). */
   tpm?: number;
+  /** Tokens per UTC day (default: unlimited). */
   tokensPerDay?: number;
-  /** ISO-8601 expiry time. */
+  /** ISO-8601 expiry time in the future (default: never). */
   expiresAt?: string;
 }
 
-/** An API key as the server lists it (never includes the secret). */
+/** An API key as the server lists it (never the secret). */
 export interface ApiKeyInfo {
+  /** Public id (12 hex chars), part of the key string. */
   id: string;
   name: string;
   scopes: KeyScope[];
-  models?: string[] | null;
-  rpm?: number | null;
-  tpm?: number | null;
-  tokensPerDay?: number | null;
-  expiresAt?: string | null;
-  createdAt?: string;
-  lastUsedAt?: string | null;
-  revokedAt?: string | null;
-  [field: string]: unknown;
+  /** Model allow-list; `null` = every model. */
+  models: string[] | null;
+  rpm: number | null;
+  tpm: number | null;
+  tokensPerDay: number | null;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  rotatedAt: string | null;
+  /** How the key string starts (`llmos_<id>_`). */
+  prefix: string;
 }
 
 /** Result of creating or rotating a key: the secret is shown only here. */
 export interface CreatedKey {
   key: ApiKeyInfo;
+  /** The full key string to send as `Authorization: Bearer`. */
   secret: string;
+}
+
+/** Usage of one key on one model during one UTC day (`keyId` null: requests without a key). */
+export interface UsageRow {
+  keyId: string | null;
+  model: string;
+  /** `YYYY-MM-DD` (UTC). */
+  day: string;
+  promptTokens: number;
+  completionTokens: number;
+  requests: number;
+}
+
+/** Filters of {@link Client.usage}. */
+export interface UsageOptions extends RequestOptions {
+  /** ISO time (inclusive). */
+  since?: string;
+  /** Only this key; `"none"` for requests without a key. */
+  keyId?: string;
+  model?: string;
+}
+
+/** One audit-log entry. */
+export interface AuditEntry {
+  id: number;
+  /** ISO-8601. */
+  time: string;
+  keyId: string | null;
+  /** e.g. `key.create`, `model.delete`, `auth.failure_burst`. */
+  action: string;
+  target: string | null;
+  result: "ok" | "error" | "denied";
+  remoteAddress: string | null;
+  details: Record<string, unknown> | null;
+}
+
+/** Filters of {@link Client.audit}. */
+export interface AuditOptions extends RequestOptions {
+  /** ISO time (inclusive). */
+  since?: string;
+  /** Most entries, newest first (server default 100). */
+  limit?: number;
+  /** Only this action. */
+  action?: string;
+}
+
+/** Result of {@link Client.verify}: every blob re-hashed; corrupt ones are moved aside. */
+export interface VerifyReport {
+  /** Blobs checked. */
+  checked: number;
+  /** Blobs whose content no longer matches their digest, where they were moved, and the models using them. */
+  corrupt: Array<{ digest: string; quarantinedTo: string; models: string[] }>;
+}
+
+/** Result of {@link Client.diskUsage}. */
+export interface DiskUsage {
+  /** All bytes the store manages (blobs + partial downloads). */
+  totalBytes: number;
+  blobBytes: number;
+  partialBytes: number;
+  /** Bytes of blobs that more than one model references (counted once). */
+  sharedBytes: number;
+  /** Bytes of blobs no model references. */
+  unreferencedBytes: number;
+  models: Array<{ name: string; bytes: number; uniqueBytes: number; sharedBytes: number }>;
 }

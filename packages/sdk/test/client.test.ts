@@ -404,7 +404,9 @@ describe("Client against a mock daemon", () => {
     mock.on("POST /api/detokenize", (c) => c.json(200, { content: String.fromCharCode(...(c.req.body as { tokens: number[] }).tokens) }));
     mock.on("POST /api/keys", (c) => c.json(200, { key: { id: "k1", ...(c.req.body as object) }, secret: "llmos_secret" }));
     mock.on("GET /api/keys", (c) => c.json(200, { keys: [{ id: "k1", name: "ci", scopes: ["inference"] }] }));
-    mock.on("DELETE /api/keys/k1", (c) => c.json(200, { revoked: "k1" }));
+    mock.on("DELETE /api/keys/k1", (c) => c.json(200, { key: { id: "k1", revokedAt: "2026-01-01T00:00:00Z" } }));
+    mock.on("GET /api/usage", (c) => c.json(200, { usage: [{ keyId: null, model: "m", day: "2026-01-01", promptTokens: 1, completionTokens: 2, requests: 1 }], query: c.req.url }));
+    mock.on("GET /api/audit", (c) => c.json(200, { entries: [{ id: 1, action: "key.create", target: c.req.url }] }));
     mock.on("POST /api/keys/k1/rotate", (c) => c.json(200, { key: { id: "k1" }, secret: "llmos_new" }));
 
     assert.equal((await client.create("mine:v1", "FROM stories\n")).name, "mine:v1");
@@ -417,7 +419,11 @@ describe("Client against a mock daemon", () => {
     assert.equal(created.secret, "llmos_secret");
     assert.deepEqual(mock.received.at(-1)!.body, { name: "ci", scopes: ["inference"], rpm: 10 });
     assert.equal((await client.keys.list())[0]?.id, "k1");
-    await client.keys.revoke("k1");
+    assert.equal((await client.keys.revoke("k1")).revokedAt, "2026-01-01T00:00:00Z");
+    assert.equal((await client.usage({ model: "m" }))[0]?.completionTokens, 2);
+    assert.equal(mock.received.at(-1)!.url, "/api/usage?model=m");
+    const audit = await client.audit({ since: "2026-01-01T00:00:00.000Z", limit: 5 });
+    assert.equal(audit[0]?.target, "/api/audit?since=2026-01-01T00%3A00%3A00.000Z&limit=5");
     assert.equal((await client.keys.rotate("k1")).secret, "llmos_new");
   });
 

@@ -1,0 +1,97 @@
+import fs from "node:fs";
+import path from "node:path";
+import { Client } from "llmos";
+import type { Command } from "commander";
+
+/** What the CLI needs from `@llmos/server`, loaded lazily so that client commands start fast. */
+export interface ServerModule {
+  loadConfig(input: {
+    env: NodeJS.ProcessEnv;
+    flags?: { host?: string; port?: number; preload?: string[]; insecureNoAuth?: boolean; tlsCert?: string; tlsKey?: string };
+  }): { home: string; host: string; port: number } & Record<string, unknown>;
+  startDaemon(config: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }>;
+}
+
+/** Loads the server package (only `serve` and the admin-token lookup need it). */
+export async function loadServer(): Promise<ServerModule> {
+  // A variable specifier keeps the heavy server graph out of the startup of every other command.
+  const specifier = "@llmos/server";
+  return (await import(specifier)) as ServerModule;
+}
+
+/** Options every command accepts (defined on the program). */
+export interface GlobalOptions {
+  host?: string;
+  json?: boolean;
+}
+
+/** Shared services of one CLI invocation. */
+export interface CliContext {
+  /** The SDK client, authenticated with LLMOS_API_KEY or (on loopback) the local admin token. */
+  client(): Promise<Client>;
+  /** Writes a line to stdout. */
+  print(text: string): void;
+  /** Writes to stdout without a newline (streamed tokens). */
+  write(text: string): void;
+  /** Writes a line to stderr. */
+  info(text: string): void;
+  /** Writes a value as JSON to stdout. */
+  printJson(value: unknown): void;
+  /** Whether `--json` was given for this command. */
+  json(cmd: Command): boolean;
+  /** The process environment, passed on only to `loadConfig`. */
+  env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+function isLoopback(host: string): boolean {
+  const h = new URL(host).hostname.replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\./.test(h);
+}
+
+/**
+ * Creates the context. The client is created on first use: with no API key and a loopback daemon it reads
+ * `<LLMOS_HOME>/admin.token` (home as the daemon's config loader computes it), which the daemon accepts from
+ * loopback only.
+ */
+export function createContext(program: Command, env: NodeJS.ProcessEnv): CliContext {
+  let client: Promise<Client> | undefined;
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  return {
+    env,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    client() {
+      client ??= (async () => {
+        const host = globals().host;
+        const probe = new Client({ host });
+        if (probe.hasApiKey || !isLoopback(probe.host)) return probe;
+        const token = await readAdminToken(env);
+        return token ? new Client({ host, apiKey: token }) : probe;
+      })();
+      return client;
+    },
+    print: (text) => void process.stdout.write(`${text}\n`),
+    write: (text) => void process.stdout.write(text),
+    info: (text) => void process.stderr.write(`${text}\n`),
+    printJson: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    json: (cmd) => Boolean(cmd.optsWithGlobals<GlobalOptions>().json),
+  };
+}
+
+async function readAdminToken(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  let home: string;
+  try {
+    home = (await loadServer()).loadConfig({ env }).home;
+  } catch {
+    return undefined;
+  }
+  try {
+    return fs.readFileSync(path.join(home, "admin.token"), "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+import { Command } from "commander";
+import { createContext, type CliContext } from "./context.js";
+import { registerCp } from "./commands/cp.js";
+import { registerCreate } from "./commands/create.js";
+import { registerDu } from "./commands/du.js";
+import { registerImport } from "./commands/import.js";
+import { registerKeys } from "./commands/keys.js";
+import { registerList } from "./commands/list.js";
+import { registerLoad } from "./commands/load.js";
+import { registerPs } from "./commands/ps.js";
+import { registerPull } from "./commands/pull.js";
+import { registerRm } from "./commands/rm.js";
+import { registerRun } from "./commands/run.js";
+import { registerServe } from "./commands/serve.js";
+import { registerShow } from "./commands/show.js";
+import { registerUsage } from "./commands/usage.js";
+import { registerVerify } from "./commands/verify.js";
+
+/** Builds the `llmos` command tree. `env` is passed on only to the daemon's config loader. */
+export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: CliContext } {
+  const program = new Command("llmos")
+    .description("llmos: an operating system for large language models")
+    .version("0.1.0")
+    .option("--host <url>", "daemon address (default: LLMOS_HOST or http://127.0.0.1:11435)")
+    .option("--json", "machine-readable JSON output")
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  const ctx = createContext(program, env);
+  for (const register of [
+    registerServe,
+    registerImport,
+    registerList,
+    registerShow,
+    registerRm,
+    registerCp,
+    registerPull,
+    registerCreate,
+    registerRun,
+    registerPs,
+    registerLoad,
+    registerKeys,
+    registerUsage,
+    registerVerify,
+    registerDu,
+  ]) {
+    register(program, ctx);
+  }
+  return { program, ctx };
+}
