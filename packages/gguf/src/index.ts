@@ -44,6 +44,7 @@ export {
   type GgufTensorInput,
   type GgufTypedValue,
   type GgufWriteInput,
+  type GgufWriteOptions,
 } from "./writer.js";
 export {
   Q8_0_BLOCK,
@@ -64,3 +65,4 @@ export {
   type SynthShapeName,
   type SynthWeightType,
 } from "./synth.js";
+export { ensureSynthModels, type EnsureSynthModelsOptions, type EnsuredSynthModel } from "./synth-cache.js";

@@ -3,7 +3,7 @@ import { createPrng } from "./fuzz.js";
 import { GgmlType } from "./ggml-types.js";
 import { byteTokenizerMetadata, copyTokenizerMetadata } from "./tokenizer-vocab.js";
 import { GgufValueType } from "./types.js";
-import { GgufWriter, typed, type GgufTypedValue } from "./writer.js";
+import { GgufWriter, typed, type GgufTypedValue, type GgufWriteOptions } from "./writer.js";
 
 /** Weight format of a synthetic model's matrices (norm weights are always F32). */
 export type SynthWeightType = "F32" | "F16" | "Q8_0";
@@ -116,7 +116,7 @@ function checkShape(shape: LlamaShape, kvHeads: number): void {
  * N(0, 0.02^2), norm weights 1) and complete llama metadata, which llama.cpp loads and runs. Tensor data is
  * generated and written in chunks, so models of hundreds of MB need little memory.
  */
-export async function synthesizeLlamaModel(path: string, shape: LlamaShape): Promise<void> {
+export async function synthesizeLlamaModel(path: string, shape: LlamaShape, options?: GgufWriteOptions): Promise<void> {
   const kvHeads = shape.kvHeads ?? shape.heads;
   checkShape(shape, kvHeads);
   const headDim = shape.dim / shape.heads;
@@ -181,7 +181,7 @@ export async function synthesizeLlamaModel(path: string, shape: LlamaShape): Pro
     matrix(`blk.${l}.ffn_down.weight`, shape.ffn, shape.dim);
     matrix(`blk.${l}.ffn_up.weight`, shape.dim, shape.ffn);
   }
-  await w.write(path);
+  await w.write(path, options);
 }
 
 /**

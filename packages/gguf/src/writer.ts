@@ -38,6 +38,12 @@ export interface GgufWriteInput {
   tensors: GgufTensorInput[];
 }
 
+/** Options of {@link GgufWriter.write}. */
+export interface GgufWriteOptions {
+  /** Called after each chunk written with the bytes written so far and the final file size. */
+  onProgress?: (written: number, total: number) => void;
+}
+
 /** Wraps a value with an explicit GGUF type. */
 export function typed(typeInfo: GgufTypeInfo | GgufScalarType, value: GgufValue): GgufTypedValue {
   return { typeInfo: typeof typeInfo === "number" ? ({ type: typeInfo } as GgufTypeInfo) : typeInfo, value };
@@ -246,9 +252,11 @@ export class GgufWriter {
    * Writes the file: to `<path>.partial-<pid>` first, renamed onto `path` when complete, so a crash never
    * leaves a half-written model under the final name.
    */
-  async write(path: string): Promise<void> {
+  async write(path: string, options: GgufWriteOptions = {}): Promise<void> {
     const alignment = this.alignment;
     const header = this.encodeHeader();
+    const total = header.length + this.tensors.reduce((a, t) => a + padTo(GgufWriter.tensorBytes(t), alignment), 0);
+    const { onProgress } = options;
     const tmp = `${path}.partial-${process.pid}`;
     const fh = await open(tmp, "w");
     let ok = false;
@@ -261,6 +269,7 @@ export class GgufWriter {
           done += bytesWritten;
           pos += bytesWritten;
         }
+        onProgress?.(pos, total);
       };
       await put(header);
       for (const t of this.tensors) {
@@ -295,9 +304,9 @@ function padTo(n: number, alignment: number): number {
 }
 
 /** Writes a GGUF v3 file from metadata and tensors (see {@link GgufWriter}). */
-export async function writeGguf(path: string, input: GgufWriteInput): Promise<void> {
+export async function writeGguf(path: string, input: GgufWriteInput, options?: GgufWriteOptions): Promise<void> {
   const w = new GgufWriter();
   for (const key of Object.keys(input.metadata)) w.setMetadata(key, input.metadata[key]!);
   for (const t of input.tensors) w.addTensor(t);
-  await w.write(path);
+  await w.write(path, options);
 }
