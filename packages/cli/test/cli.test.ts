@@ -1,0 +1,132 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { cliEnv, loadDaemonModule, runCli, startTestDaemon, STORIES_GGUF } from "./helpers/cli.js";
+
+const mod = await loadDaemonModule();
+const GREEDY_START = ", there was a little girl named Lily";
+
+describe("llmos CLI without a daemon", () => {
+  test("--help lists the commands", async () => {
+    const r = await runCli(["--help"], cliEnv({}));
+    assert.equal(r.code, 0, r.stderr);
+    for (const cmd of ["serve", "import", "list|ls", "show", "run", "ps", "keys", "pull", "verify", "du"]) {
+      assert.ok(r.stdout.includes(cmd), `${cmd} missing from help`);
+    }
+  });
+
+  test("an unreachable daemon gives one error line with the code and exit 1", async () => {
+    const dead = http.createServer();
+    await new Promise<void>((r) => dead.listen(0, "127.0.0.1", r));
+    const port = (dead.address() as AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const r = await runCli(["show", "x"], cliEnv({ LLMOS_HOST: `127.0.0.1:${port}`, LLMOS_API_KEY: "k" }));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim(), /^Error: .*\[connection_error\]$/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+});
+
+describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? mod : false }, () => {
+  let daemon: Awaited<ReturnType<typeof startTestDaemon>>;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    if (typeof mod === "string") return;
+    daemon = await startTestDaemon(mod);
+    // No API key: the CLI authenticates with <LLMOS_HOME>/admin.token over loopback.
+    env = cliEnv({ LLMOS_HOST: daemon.url, LLMOS_HOME: daemon.home });
+  });
+  after(async () => {
+    await daemon?.close();
+  });
+
+  test("import, then list shows a table and --json parses", async () => {
+    const imp = await runCli(["import", STORIES_GGUF, "stories"], env);
+    assert.equal(imp.code, 0, imp.stderr);
+    assert.match(imp.stdout, /imported stories:latest/);
+
+    const list = await runCli(["list"], env);
+    assert.equal(list.code, 0, list.stderr);
+    const [header, ...rows] = list.stdout.trim().split("\n");
+    assert.match(header ?? "", /^NAME\s+ID\s+SIZE\s+PARAMS\s+QUANT\s+MODIFIED$/);
+    assert.ok(rows.some((r) => r.startsWith("stories:latest")), list.stdout);
+
+    const json = await runCli(["ls", "--json"], env);
+    assert.equal(json.code, 0, json.stderr);
+    const models = JSON.parse(json.stdout) as Array<{ name: string; size: number }>;
+    assert.ok(models.some((m) => m.name === "stories:latest" && m.size > 0));
+  });
+
+  test("show prints details; --json and --modelfile work", async () => {
+    const show = await runCli(["show", "stories"], env);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /architecture\s+llama/);
+    const json = await runCli(["show", "stories", "--json"], env);
+    const info = JSON.parse(json.stdout) as { name: string; details: { embeddingLength: number } };
+    assert.equal(info.name, "stories:latest");
+    assert.ok(info.details.embeddingLength > 0);
+    const mf = await runCli(["show", "stories", "--modelfile"], env);
+    assert.equal(mf.code, 0, mf.stderr);
+    assert.match(mf.stdout, /FROM/);
+  });
+
+  test("run with a prompt streams the greedy continuation", async () => {
+    const r = await runCli(["run", "stories", "Once upon a time", "--temperature", "0", "--max-tokens", "24"], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.startsWith(GREEDY_START), JSON.stringify(r.stdout));
+  });
+
+  test("the REPL answers each line and exits on /bye", async () => {
+    const r = await runCli(["run", "stories", "--raw", "--temperature", "0", "-n", "8"], env, "Once upon a time\n/bye\n");
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(", there was"), JSON.stringify(r.stdout));
+  });
+
+  test("load, ps (table and --json), unload", async () => {
+    const load = await runCli(["load", "stories", "--keep-alive", "10m"], env);
+    assert.equal(load.code, 0, load.stderr);
+    const ps = await runCli(["ps"], env);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout, /^NAME\s+ID\s+STATE/);
+    assert.match(ps.stdout, /stories:latest/);
+    const json = await runCli(["ps", "--json"], env);
+    const parsed = JSON.parse(json.stdout) as { models: Array<{ name: string }> };
+    assert.ok(parsed.models.some((m) => m.name === "stories:latest"));
+    const unload = await runCli(["unload", "stories"], env);
+    assert.equal(unload.code, 0, unload.stderr);
+  });
+
+  test("cp and rm", async () => {
+    const cp = await runCli(["cp", "stories", "copy:v1"], env);
+    assert.equal(cp.code, 0, cp.stderr);
+    const rm = await runCli(["rm", "copy:v1"], env);
+    assert.equal(rm.code, 0, rm.stderr);
+    const gone = await runCli(["show", "copy:v1"], env);
+    assert.equal(gone.code, 1);
+  });
+
+  test("keys create prints the secret once; the key works; list and revoke", async () => {
+    const created = await runCli(["keys", "create", "--name", "cli-test", "--scopes", "inference", "--rpm", "100", "--json"], env);
+    assert.equal(created.code, 0, created.stderr);
+    const { key, secret } = JSON.parse(created.stdout) as { key: { id: string }; secret: string };
+    const keyed = cliEnv({ LLMOS_HOST: daemon.url, LLMOS_API_KEY: secret });
+    const run = await runCli(["run", "stories", "Once", "--raw", "-n", "2"], keyed);
+    assert.equal(run.code, 0, run.stderr);
+    const list = await runCli(["keys", "list"], env);
+    assert.match(list.stdout, new RegExp(key.id));
+    const revoke = await runCli(["keys", "revoke", key.id], env);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    const refused = await runCli(["run", "stories", "Once", "--raw", "-n", "2"], keyed);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /\[unauthorized\]/);
+  });
+
+  test("an unknown model exits 1 with one line naming the code", async () => {
+    const r = await runCli(["show", "no-such-model"], env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim(), /^Error: .*\[model_not_found\]$/);
+    assert.equal(r.stdout, "");
+  });
+});
