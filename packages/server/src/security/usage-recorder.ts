@@ -34,7 +34,8 @@ export class UsageRecorder {
   record(keyId: string | null, model: string, promptTokens: number, completionTokens: number): void {
     this.queue.push({
       keyId,
-      model,
+      // A bad row would fail the whole batch's transaction, so never let a non-string through.
+      model: typeof model === "string" && model !== "" ? model : "unknown",
       day: utcDay(this.now()),
       promptTokens: nonNegativeInt(promptTokens),
       completionTokens: nonNegativeInt(completionTokens),

@@ -18,7 +18,7 @@ describe("admin API over real HTTP on 127.0.0.1", () => {
           headers: { ...bearer(secret), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
-        return { status: res.status, headers: res.headers, json: (await res.json()) as any };
+        return { status: res.status, headers: res.headers, json: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
       };
 
       const created = await req("POST", "/api/keys", { name: "app", scopes: ["inference"], models: ["llama*"], rpm: 5, tpm: 1000, tokensPerDay: 10000, expiresAt: "2999-01-01T00:00:00Z" });
@@ -45,7 +45,7 @@ describe("admin API over real HTTP on 127.0.0.1", () => {
 
       const usage = await req("GET", `/api/usage?keyId=${id}&model=llama3`);
       assert.equal(usage.status, 200);
-      assert.deepEqual(usage.json.usage.map((u: any) => [u.model, u.promptTokens, u.completionTokens, u.requests]), [["llama3", 4, 6, 2]]);
+      assert.deepEqual(usage.json.usage.map((u: { model: string; promptTokens: number; completionTokens: number; requests: number }) => [u.model, u.promptTokens, u.completionTokens, u.requests]), [["llama3", 4, 6, 2]]);
       assert.equal((await req("GET", "/api/usage?since=2999-01-01")).json.usage.length, 0);
 
       const revoked = await req("DELETE", `/api/keys/${id}`);

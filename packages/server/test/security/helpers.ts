@@ -28,7 +28,10 @@ export async function openSecurity(
  * The inference route charges usage taken from the request body (`_prompt`, `_completion`) so tests
  * control the "actual" token counts.
  */
-export async function buildSecuredApp(security: SecurityService, opts: AuthPluginOptions = {}): Promise<FastifyInstance> {
+export async function buildSecuredApp(
+  security: SecurityService,
+  opts: AuthPluginOptions & { withAuth?: boolean; beforeRoutes?: (app: FastifyInstance) => void } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
@@ -43,7 +46,8 @@ export async function buildSecuredApp(security: SecurityService, opts: AuthPlugi
     return reply.code(e.status).send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: "not_found", message: `no route ${request.url}` } }));
-  await app.register(authPlugin(security, opts));
+  opts.beforeRoutes?.(app);
+  if (opts.withAuth !== false) await app.register(authPlugin(security, opts));
 
   app.get("/healthz", async () => ({ ok: true }));
   app.get("/readyz", { config: { scope: "public" } }, async () => ({ ready: true }));
