@@ -16,7 +16,7 @@ export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[]
     loggerInstance: deps.logger.child({ component: "http" }),
     disableRequestLogging: true,
     bodyLimit: deps.config.limits.bodyBytes,
-    genReqId: (req) => {
+    genReqId: (req: import("node:http").IncomingMessage) => {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
     },

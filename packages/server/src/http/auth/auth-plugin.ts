@@ -57,7 +57,10 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         throw error;
       }
 
-      if (credential) {
+      // While no key exists, local clients that always send some key (the openai and ollama clients do) are
+      // served as if they sent none: there is nothing to check it against.
+      const authOn = await security.checkAuthEnabled();
+      if (credential && (authOn || !local)) {
         let key: KeyRecord;
         try {
           if ("malformed" in credential) throw new LlmosError("unauthorized", credential.malformed);
@@ -73,7 +76,7 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         return;
       }
 
-      if (await security.checkAuthEnabled()) {
+      if (authOn) {
         reply.header("www-authenticate", 'Bearer realm="llmos"');
         throw new LlmosError("unauthorized", "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`");
       }

@@ -1,0 +1,143 @@
+/**
+ * The composition root: builds every service once, wires them, serves HTTP. Nothing else constructs services.
+ */
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import type { FastifyInstance } from "fastify";
+import { defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
+import { buildApp } from "./http/app.js";
+import { authPlugin } from "./http/auth/index.js";
+import type { HttpDeps } from "./http/deps.js";
+import { modelRoutes } from "./http/routes/models.js";
+import { securityRoutes } from "./http/routes/security.js";
+import { InferenceService } from "./inference/inference-service.js";
+import { probeGpus } from "./runtime/gpu-probe.js";
+import { readInventory } from "./runtime/inventory.js";
+import { ChildProcessRunnerFactory, type RunnerFactory } from "./runtime/runner-handle.js";
+import { Scheduler } from "./scheduler/scheduler.js";
+import { assertSafeBind, SecurityService } from "./security/index.js";
+import { StoreModelSource } from "./store-model-source.js";
+import { ModelStore } from "./store/index.js";
+import { createLogger, type Logger } from "./telemetry/logger.js";
+import { Metrics } from "./telemetry/metrics.js";
+
+/** The server package's version (from the nearest package.json above this file, in src/ or dist/src/). */
+export const VERSION: string = (() => {
+  for (const rel of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "@llmos/server" && pkg.version) return pkg.version;
+    } catch {
+      /* try the next */
+    }
+  }
+  return "0.0.0";
+})();
+
+/** A running daemon. */
+export interface Daemon {
+  /** Base URL clients use, e.g. `http://127.0.0.1:11435`. */
+  readonly url: string;
+  readonly config: LlmosConfig;
+  readonly app: FastifyInstance;
+  readonly scheduler: Scheduler;
+  readonly store: ModelStore;
+  readonly security: SecurityService;
+  readonly logger: Logger;
+  /** Drains requests, stops runners and closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  /** Log destination (default stdout). */
+  logDestination?: NodeJS.WritableStream;
+  /** Runner factory (tests of scheduling decisions may pass another real implementation). */
+  runners?: RunnerFactory;
+}
+
+/** Starts llmos with `config` (missing fields take defaults). */
+export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: DaemonOptions = {}): Promise<Daemon> {
+  const base = defaultConfig();
+  const config: LlmosConfig = { ...base, ...partial, limits: { ...base.limits, ...partial.limits } };
+  const logger = createLogger(config.logLevel, options.logDestination);
+  const paths = homePaths(config.home);
+  await mkdir(config.home, { recursive: true, mode: 0o700 });
+
+  const metrics = new Metrics();
+  const store = await ModelStore.open({ root: paths.models, logger: logger.child({ component: "store" }) });
+  const security = await SecurityService.open({ databasePath: paths.database, home: config.home, timeScale: config.rateLimitTimeScale, logger: logger.child({ component: "security" }) });
+  try {
+    assertSafeBind({ host: config.host, insecureNoAuth: config.insecureNoAuth }, await security.checkAuthEnabled(), logger);
+  } catch (error) {
+    await security.close();
+    await store.dispose();
+    throw error;
+  }
+
+  const scheduler = new Scheduler(
+    new StoreModelSource(store),
+    options.runners ?? new ChildProcessRunnerFactory(logger.child({ component: "runtime" })),
+    {
+      engine: config.engine,
+      gpu: config.gpu === "auto",
+      threads: config.threads,
+      contextSize: config.contextSize,
+      parallel: config.parallel,
+      keepAliveMs: config.keepAliveMs,
+      maxQueuePerModel: config.maxQueuePerModel,
+      maxQueueTotal: config.maxQueueTotal,
+      queueTimeoutMs: config.queueTimeoutMs,
+      memoryBudgetBytes: config.memoryBudgetBytes,
+    },
+    logger.child({ component: "scheduler" }),
+    metrics,
+  );
+  const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens });
+  const gpus = probeGpus(config.gpu);
+  let ready = false;
+
+  const deps: HttpDeps = {
+    config,
+    logger,
+    metrics,
+    store,
+    scheduler,
+    inference,
+    version: VERSION,
+    inventory: async () => readInventory(await gpus),
+    preRoutes: [authPlugin(security)],
+    ready: () => ready,
+    recordUsage: (request, model, promptTokens, completionTokens) => security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
+    ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+  };
+  const app = await buildApp(deps, [modelRoutes(deps), securityRoutes(security)]);
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const url = `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  logger.info({ url, home: config.home, engine: config.engine, threads: config.threads }, "llmos listening");
+
+  for (const name of config.preload) {
+    try {
+      await scheduler.load(name, { pinned: true, keepAliveMs: -1 });
+      logger.info({ model: name }, "preloaded and pinned");
+    } catch (error) {
+      logger.error({ err: error, model: name }, "preload failed");
+    }
+  }
+  ready = true;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      ready = false;
+      await app.close();
+      await scheduler.shutdown();
+      await security.close();
+      await store.dispose();
+      logger.info("llmos stopped");
+    })());
+
+  return { url, config, app, scheduler, store, security, logger, close };
+}

@@ -1,0 +1,29 @@
+import "@fastify/swagger";
+import type { FastifyPluginAsync } from "fastify";
+import type { LlmosConfig } from "../config/config.js";
+import type { InferenceService } from "../inference/inference-service.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import type { ModelStore } from "../store/index.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { NodeInventory } from "../runtime/inventory.js";
+
+/** Everything route modules may use; built once by the composition root. */
+export interface HttpDeps {
+  config: LlmosConfig;
+  logger: Logger;
+  metrics: Metrics;
+  store: ModelStore;
+  scheduler: Scheduler;
+  inference: InferenceService;
+  inventory: () => Promise<NodeInventory>;
+  version: string;
+  /** Plugins registered before any route (auth hooks). */
+  preRoutes?: FastifyPluginAsync[];
+  /** TLS material when serving https. */
+  https?: { cert: Buffer; key: Buffer };
+  /** Records token usage of a request (per key, model and day) once it is known. */
+  recordUsage?: (request: import("fastify").FastifyRequest, model: string, promptTokens: number, completionTokens: number) => void;
+  /** True once the daemon finished start-up (preloads done). */
+  ready: () => boolean;
+}

@@ -1,0 +1,23 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+
+/**
+ * An AbortSignal that fires when the client goes away before the response is complete,
+ * so queued and running work for it is cancelled.
+ */
+export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
+  };
+  reply.raw.once("close", onClose);
+  request.raw.once("aborted", onClose);
+  return controller.signal;
+}
+
+/** The tenant a request is accounted to for fair queuing: API key id, else the `user` field, else the address. */
+export function tenantOf(request: FastifyRequest, user?: string): string {
+  const auth = (request as unknown as { llmosAuth?: { key?: { id: string } } }).llmosAuth;
+  if (auth?.key?.id) return `key:${auth.key.id}`;
+  if (user) return `user:${user}`;
+  return `addr:${request.ip}`;
+}

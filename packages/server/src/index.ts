@@ -1,0 +1,4 @@
+/** @llmos/server: the llmos daemon. */
+export { startDaemon, VERSION, type Daemon, type DaemonOptions } from "./daemon.js";
+export { loadConfig, parseHostUrl, parseDurationMs, parseBytes, type ConfigFlags } from "./config/load.js";
+export { defaultConfig, homePaths, DEFAULT_PORT, type LlmosConfig } from "./config/config.js";

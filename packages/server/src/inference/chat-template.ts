@@ -1,0 +1,116 @@
+import { Template } from "@huggingface/jinja";
+import { LlmosError } from "../errors.js";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  name?: string;
+  tool_calls?: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+}
+
+export interface ChatTool {
+  type: "function";
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export interface RenderedChat {
+  prompt: string;
+  /** Stop strings the template implies (the fallback format stops at the next turn). */
+  stop: string[];
+  /** Which template rendered it: `gguf` (the model's own), `definition` (TEMPLATE), or `fallback`. */
+  source: "gguf" | "definition" | "fallback";
+}
+
+/**
+ * The documented fallback for models without a chat template:
+ *
+ *     {system}\n\n            (only when there is a system message)
+ *     User: {content}\n
+ *     Assistant: {content}\n
+ *     Tool: {content}\n
+ *     Assistant:
+ *
+ * Generation stops at "\nUser:" so the model does not write the next turn itself.
+ */
+export function renderFallback(messages: ChatMessage[]): RenderedChat {
+  let prompt = "";
+  const system = messages.filter((m) => m.role === "system").map((m) => m.content);
+  if (system.length) prompt += system.join("\n") + "\n\n";
+  for (const m of messages) {
+    if (m.role === "system") continue;
+    const label = m.role === "user" ? "User" : m.role === "assistant" ? "Assistant" : "Tool";
+    let content = m.content;
+    if (m.tool_calls?.length) content += (content ? "\n" : "") + m.tool_calls.map((c) => JSON.stringify({ name: c.function.name, arguments: safeJson(c.function.arguments) })).join("\n");
+    prompt += `${label}: ${content}\n`;
+  }
+  prompt += "Assistant:";
+  return { prompt, stop: ["\nUser:"], source: "fallback" };
+}
+
+const compiled = new Map<string, Template>();
+
+/** Renders messages with a Jinja chat template (the GGUF's `tokenizer.chat_template`). */
+export function renderJinja(template: string, messages: ChatMessage[], ctx: { bosText: string; eosText: string; tools?: ChatTool[] }): string {
+  let t = compiled.get(template);
+  if (!t) {
+    try {
+      t = new Template(template);
+    } catch (error) {
+      throw new LlmosError("invalid_request", `the model's chat template does not parse: ${(error as Error).message}`);
+    }
+    if (compiled.size > 64) compiled.clear();
+    compiled.set(template, t);
+  }
+  try {
+    return t.render({
+      messages: messages.map((m) => ({ ...m, tool_calls: m.tool_calls?.map((c) => ({ ...c, function: { ...c.function, arguments: safeJson(c.function.arguments) } })) })),
+      bos_token: ctx.bosText,
+      eos_token: ctx.eosText,
+      add_generation_prompt: true,
+      ...(ctx.tools?.length ? { tools: ctx.tools } : {}),
+    });
+  } catch (error) {
+    throw new LlmosError("invalid_request", `the chat template failed on these messages: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Ollama-style Go templates from a model definition's TEMPLATE: the subset `{{ .System }}`, `{{ .Prompt }}`,
+ * `{{ .Response }}`, `{{ if .System }}...{{ end }}` is supported (enough for the classic one-turn templates);
+ * earlier turns are rendered one after another with the same template.
+ */
+export function renderGoTemplate(template: string, messages: ChatMessage[]): string {
+  const system = messages.filter((m) => m.role === "system").map((m) => m.content).join("\n");
+  const turns: Array<{ prompt: string; response?: string }> = [];
+  for (const m of messages) {
+    if (m.role === "user" || m.role === "tool") turns.push({ prompt: m.content });
+    else if (m.role === "assistant") {
+      const last = turns[turns.length - 1];
+      if (last && last.response === undefined) last.response = m.content;
+      else turns.push({ prompt: "", response: m.content });
+    }
+  }
+  if (turns.length === 0) turns.push({ prompt: "" });
+  const SENTINEL = "\u0000RESPONSE\u0000";
+  return turns
+    .map((turn, i) => {
+      const vars: Record<string, string> = { System: i === 0 ? system : "", Prompt: turn.prompt, Response: SENTINEL };
+      let out = template.replace(/\{\{-?\s*if\s+\.(\w+)\s*-?\}\}([\s\S]*?)\{\{-?\s*end\s*-?\}\}/g, (_, v: string, body: string) =>
+        v === "Response" ? (turn.response ? body : "") : vars[v] ? body : "",
+      );
+      out = out.replace(/\{\{-?\s*\.(\w+)\s*-?\}\}/g, (_, v: string) => vars[v] ?? "");
+      const cut = out.indexOf(SENTINEL);
+      if (turn.response === undefined) return cut === -1 ? out : out.slice(0, cut);
+      return cut === -1 ? out + turn.response : out.replace(SENTINEL, turn.response);
+    })
+    .join("");
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,233 @@
+import type { GenerateChunk, GenerateParams, GenerateResult, GrammarSpec, ModelFacts } from "../engine/engine.js";
+import { LlmosError } from "../errors.js";
+import type { Priority } from "../scheduler/fair-queue.js";
+import type { Scheduler, AcquireOptions } from "../scheduler/scheduler.js";
+import type { SlotLease } from "../scheduler/model-entry.js";
+import type { ModelRecord, ModelStore } from "../store/index.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import { renderFallback, renderGoTemplate, renderJinja, type ChatMessage, type ChatTool, type RenderedChat } from "./chat-template.js";
+import { resolveSampling, type SamplingInput } from "./sampling.js";
+
+/** One text generation as the APIs ask for it. Either `prompt` (completion) or `messages` (chat). */
+export interface TextRequest {
+  model: string;
+  prompt?: string | number[];
+  messages?: ChatMessage[];
+  tools?: ChatTool[];
+  /** Completion: use the prompt as is (default true for /v1/completions; Ollama generate sets false). */
+  raw?: boolean;
+  /** Ollama generate: system prompt and template overrides. */
+  system?: string;
+  template?: string;
+  options: SamplingInput;
+  grammar?: GrammarSpec;
+  logprobs?: number;
+  keepAliveMs?: number;
+  tenant?: string;
+  priority?: Priority;
+  signal?: AbortSignal;
+}
+
+/** What a finished generation measured. */
+export interface GenerationOutcome extends GenerateResult {
+  model: string;
+  /** Wall time from the request's arrival at the service to the end. */
+  totalMs: number;
+  loadMs: number;
+  queuedMs: number;
+  /** Milliseconds to the first streamed chunk (TTFT, includes queue and load). */
+  firstChunkMs: number | null;
+}
+
+/** A generation in flight: iterate its text chunks, await its outcome, or cancel it. */
+export interface TextGeneration extends AsyncIterable<GenerateChunk> {
+  readonly model: string;
+  readonly prompt: string | number[];
+  readonly result: Promise<GenerationOutcome>;
+  cancel(): void;
+}
+
+/**
+ * Inference use cases: turns API requests into prompts and sampling settings, gets a slot from the scheduler,
+ * streams from the runner, and measures. Errors before the first chunk (unknown model, full queue, bad options)
+ * are thrown from `generate` so the HTTP layer can still answer with a status code.
+ */
+export class InferenceService {
+  constructor(
+    private readonly store: ModelStore,
+    private readonly scheduler: Scheduler,
+    private readonly metrics: Metrics,
+    private readonly limits: { maxTokens: number },
+  ) {}
+
+  /** Resolves the model record (404 `model_not_found` with the name when missing). */
+  async model(name: string): Promise<ModelRecord> {
+    return this.store.get(name);
+  }
+
+  async generate(req: TextRequest): Promise<TextGeneration> {
+    const started = performance.now();
+    const record = await this.store.get(req.model);
+    const defaults = record.definition.parameters as Record<string, unknown>;
+    const resolved = resolveSampling(req.options, defaults, this.limits.maxTokens);
+    const lease = await this.scheduler.acquire(record.name, this.acquireOptions(req));
+    let prompt: string | number[];
+    let templateStops: string[] = [];
+    let addBos = true;
+    try {
+      if (req.messages) {
+        const rendered = this.renderChat(record, req.messages, req.tools, lease.handle.facts);
+        prompt = rendered.prompt;
+        templateStops = rendered.stop;
+        // A template that writes BOS itself must not get a second one from the engine.
+        if (lease.handle.facts.bosText && rendered.prompt.startsWith(lease.handle.facts.bosText)) addBos = false;
+      } else {
+        prompt = this.completionPrompt(record, req, lease.handle.facts);
+      }
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    const params: GenerateParams = {
+      prompt,
+      addBos,
+      maxTokens: resolved.maxTokens ?? this.limits.maxTokens,
+      sampling: resolved.sampling,
+      stop: [...resolved.stop, ...templateStops],
+      ...(req.grammar ? { grammar: req.grammar } : {}),
+      ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
+    };
+    return this.run(lease, params, req, started);
+  }
+
+  /** Renders a chat the way `generate` would (for `/api/apply-template`). */
+  async applyTemplate(model: string, messages: ChatMessage[], tools?: ChatTool[]): Promise<RenderedChat & { model: string }> {
+    const record = await this.store.get(model);
+    const lease = await this.scheduler.acquire(record.name);
+    try {
+      return { ...this.renderChat(record, messages, tools, lease.handle.facts), model: record.name };
+    } finally {
+      lease.release();
+    }
+  }
+
+  async embed(model: string, inputs: string[], opts: Omit<AcquireOptions, "queueTimeoutMs"> = {}): Promise<{ model: string; vectors: number[][]; promptTokens: number; totalMs: number; loadMs: number }> {
+    const started = performance.now();
+    const record = await this.store.get(model);
+    const lease = await this.scheduler.acquire(record.name, opts);
+    try {
+      const vectors = await lease.handle.embed(inputs);
+      let promptTokens = 0;
+      for (const text of inputs) promptTokens += (await lease.handle.tokenize(text, { addBos: true })).length;
+      this.metrics.tokens.inc({ model: record.name, kind: "prompt" }, promptTokens);
+      return { model: record.name, vectors, promptTokens, totalMs: performance.now() - started, loadMs: lease.loadMs };
+    } finally {
+      lease.release(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : undefined);
+    }
+  }
+
+  async tokenize(model: string, text: string, opts: { addBos?: boolean; parseSpecial?: boolean; signal?: AbortSignal } = {}): Promise<{ model: string; tokens: number[] }> {
+    const record = await this.store.get(model);
+    const lease = await this.scheduler.acquire(record.name, opts.signal ? { signal: opts.signal } : {});
+    try {
+      return { model: record.name, tokens: await lease.handle.tokenize(text, opts) };
+    } finally {
+      lease.release();
+    }
+  }
+
+  async detokenize(model: string, tokens: number[], opts: { signal?: AbortSignal } = {}): Promise<{ model: string; text: string }> {
+    const record = await this.store.get(model);
+    const lease = await this.scheduler.acquire(record.name, opts.signal ? { signal: opts.signal } : {});
+    try {
+      return { model: record.name, text: await lease.handle.detokenize(tokens) };
+    } finally {
+      lease.release();
+    }
+  }
+
+  private acquireOptions(req: TextRequest): AcquireOptions {
+    return {
+      ...(req.tenant !== undefined ? { tenant: req.tenant } : {}),
+      ...(req.priority !== undefined ? { priority: req.priority } : {}),
+      ...(req.signal !== undefined ? { signal: req.signal } : {}),
+      ...(req.keepAliveMs !== undefined ? { keepAliveMs: req.keepAliveMs } : {}),
+    };
+  }
+
+  private completionPrompt(record: ModelRecord, req: TextRequest, facts: ModelFacts): string | number[] {
+    const prompt = req.prompt ?? "";
+    if (req.raw !== false || Array.isArray(prompt)) return prompt;
+    // Ollama generate without raw: the prompt is a one-turn chat with the definition's system prompt.
+    const messages: ChatMessage[] = [];
+    const system = req.system ?? record.definition.system;
+    if (system) messages.push({ role: "system", content: system });
+    messages.push({ role: "user", content: prompt });
+    if (req.template !== undefined) return renderGoTemplate(req.template, messages);
+    if (!record.definition.template && !record.summary.chatTemplate) return req.system !== undefined || record.definition.system ? `${system}\n\n${prompt}` : prompt;
+    return this.renderChat(record, messages, undefined, facts).prompt;
+  }
+
+  private renderChat(record: ModelRecord, messages: ChatMessage[], tools: ChatTool[] | undefined, facts: ModelFacts): RenderedChat {
+    const def = record.definition;
+    const all: ChatMessage[] = [];
+    if (def.system && !messages.some((m) => m.role === "system")) all.push({ role: "system", content: def.system });
+    for (const m of def.messages) all.push({ role: m.role as ChatMessage["role"], content: m.content });
+    all.push(...messages);
+    if (def.template) return { prompt: renderGoTemplate(def.template, all), stop: [], source: "definition" };
+    const jinja = record.summary.chatTemplate;
+    if (jinja) {
+      // The template writes BOS itself when it wants one; the engine must not add a second.
+      return { prompt: renderJinja(jinja, all, { bosText: facts.bosText, eosText: facts.eosText, ...(tools ? { tools } : {}) }), stop: [], source: "gguf" };
+    }
+    return renderFallback(all);
+  }
+
+  private run(lease: SlotLease, params: GenerateParams, req: TextRequest, started: number): TextGeneration {
+    let remote;
+    try {
+      remote = lease.handle.generate(params);
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    const generation = remote;
+    const onAbort = () => generation.cancel();
+    req.signal?.addEventListener("abort", onAbort, { once: true });
+    if (req.signal?.aborted) generation.cancel();
+    let firstChunkMs: number | null = null;
+    const model = lease.model;
+    const metrics = this.metrics;
+    const result = generation.result
+      .then((r): GenerationOutcome => {
+        metrics.tokens.inc({ model, kind: "prompt" }, r.promptTokens);
+        metrics.tokens.inc({ model, kind: "completion" }, r.completionTokens);
+        metrics.generations.inc({ model, reason: r.finishReason });
+        return { ...r, model, totalMs: performance.now() - started, loadMs: lease.loadMs, queuedMs: lease.queuedMs, firstChunkMs };
+      })
+      .finally(() => {
+        req.signal?.removeEventListener("abort", onAbort);
+        lease.release(req.keepAliveMs !== undefined ? { keepAliveMs: req.keepAliveMs } : undefined);
+      });
+    result.catch(() => undefined);
+    return {
+      model,
+      prompt: params.prompt,
+      result,
+      cancel: () => generation.cancel(),
+      async *[Symbol.asyncIterator]() {
+        for await (const chunk of generation) {
+          if (firstChunkMs === null) {
+            firstChunkMs = performance.now() - started;
+            metrics.timeToFirstToken.observe({ model }, firstChunkMs / 1000);
+          }
+          yield chunk;
+        }
+      },
+    };
+  }
+}
+
+export function isModelNotFound(error: unknown): boolean {
+  return error instanceof LlmosError && error.code === "model_not_found";
+}

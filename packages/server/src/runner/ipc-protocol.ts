@@ -1,0 +1,52 @@
+/**
+ * The typed IPC protocol between the daemon (runtime) and a runner process.
+ * Every request carries an id; the runner answers with `result`/`error`, and streams
+ * `chunk` messages followed by `done` for generations.
+ */
+import type { EngineLoadOptions, EngineStats, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
+
+export type EngineName = "llama-ffi" | "llama-node";
+
+export interface RunnerLoadSpec extends EngineLoadOptions {
+  engine: EngineName;
+  gpu: boolean;
+}
+
+export type DaemonToRunner =
+  | { type: "load"; id: number; spec: RunnerLoadSpec }
+  | { type: "generate"; id: number; params: GenerateParams }
+  | { type: "cancel"; id: number }
+  | { type: "embed"; id: number; texts: string[] }
+  | { type: "tokenize"; id: number; text: string; addBos: boolean; parseSpecial: boolean }
+  | { type: "detokenize"; id: number; tokens: number[] }
+  | { type: "stats"; id: number }
+  | { type: "unload"; id: number };
+
+export interface RunnerStatsReply {
+  engine: EngineStats;
+  rssBytes: number;
+  activeGenerations: number;
+}
+
+export interface LoadReply {
+  facts: ModelFacts;
+  engine: EngineName;
+  loadMs: number;
+  rssBytes: number;
+}
+
+export interface WireError {
+  name: string;
+  message: string;
+  /** ContextOverflowError etc. */
+  kind?: "context_overflow" | "busy" | "load_failed" | "out_of_memory";
+  details?: Record<string, unknown>;
+}
+
+export type RunnerToDaemon =
+  | { type: "ready"; pid: number }
+  | { type: "result"; id: number; value: unknown }
+  | { type: "error"; id: number; error: WireError }
+  | { type: "chunk"; id: number; chunk: GenerateChunk }
+  | { type: "done"; id: number; result: GenerateResult }
+  | { type: "log"; level: "error" | "warn" | "info" | "debug"; message: string };

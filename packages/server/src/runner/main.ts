@@ -1,0 +1,102 @@
+/**
+ * Entry point of a runner process: one model, one context with N sequences, driven over IPC.
+ * Only runner processes import engines. Exits when the daemon goes away, so no runner is orphaned.
+ */
+import { ContextOverflowError, EngineBusyError, type Engine, type EngineModel, type Generation } from "../engine/engine.js";
+import type { DaemonToRunner, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
+
+let engine: Engine | undefined;
+let model: EngineModel | undefined;
+const generations = new Map<number, Generation>();
+
+function send(message: RunnerToDaemon): void {
+  if (process.connected) process.send!(message);
+}
+
+function log(level: "error" | "warn" | "info" | "debug", message: string): void {
+  send({ type: "log", level, message });
+}
+
+function toWire(error: unknown): WireError {
+  if (error instanceof ContextOverflowError) return { name: error.name, message: error.message, kind: "context_overflow", details: { needed: error.needed, available: error.available } };
+  if (error instanceof EngineBusyError) return { name: error.name, message: error.message, kind: "busy" };
+  const e = error instanceof Error ? error : new Error(String(error));
+  const oom = /out of memory|failed to allocate|unable to allocate|bad_alloc/i.test(e.message);
+  return { name: e.name, message: e.message, ...(oom ? { kind: "out_of_memory" as const } : {}) };
+}
+
+async function createEngine(spec: RunnerLoadSpec): Promise<Engine> {
+  if (spec.engine === "llama-ffi") {
+    const { LlamaFfiEngine } = await import("../engine/llama-ffi/index.js");
+    return LlamaFfiEngine.create({ logger: log, gpu: spec.gpu });
+  }
+  const { LlamaNodeEngine } = await import("../engine/llama-node/llama-node-engine.js");
+  return LlamaNodeEngine.create({ threads: spec.threads, gpu: spec.gpu, logger: log });
+}
+
+function requireModel(): EngineModel {
+  if (!model) throw new Error("no model loaded in this runner");
+  return model;
+}
+
+async function handle(msg: DaemonToRunner): Promise<void> {
+  switch (msg.type) {
+    case "load": {
+      const started = performance.now();
+      engine = await createEngine(msg.spec);
+      model = await engine.load(msg.spec);
+      send({ type: "result", id: msg.id, value: { facts: model.facts, engine: msg.spec.engine, loadMs: performance.now() - started, rssBytes: process.memoryUsage.rss() } });
+      return;
+    }
+    case "generate": {
+      const generation = requireModel().generate(msg.params);
+      generations.set(msg.id, generation);
+      try {
+        for await (const chunk of generation) send({ type: "chunk", id: msg.id, chunk });
+        send({ type: "done", id: msg.id, result: await generation.result });
+      } finally {
+        generations.delete(msg.id);
+      }
+      return;
+    }
+    case "cancel":
+      generations.get(msg.id)?.cancel();
+      return;
+    case "embed": {
+      const m = requireModel();
+      const vectors: number[][] = [];
+      for (const text of msg.texts) vectors.push(await m.embed(text));
+      send({ type: "result", id: msg.id, value: vectors });
+      return;
+    }
+    case "tokenize":
+      send({ type: "result", id: msg.id, value: requireModel().tokenize(msg.text, { addBos: msg.addBos, parseSpecial: msg.parseSpecial }) });
+      return;
+    case "detokenize":
+      send({ type: "result", id: msg.id, value: requireModel().detokenize(msg.tokens) });
+      return;
+    case "stats":
+      send({ type: "result", id: msg.id, value: { engine: requireModel().stats(), rssBytes: process.memoryUsage.rss(), activeGenerations: generations.size } });
+      return;
+    case "unload":
+      for (const g of generations.values()) g.cancel();
+      await model?.dispose();
+      await engine?.dispose();
+      model = undefined;
+      send({ type: "result", id: msg.id, value: true });
+      setImmediate(() => process.exit(0));
+      return;
+  }
+}
+
+process.on("message", (msg: DaemonToRunner) => {
+  handle(msg).catch((error) => {
+    const wire = toWire(error);
+    if (msg.type === "load") wire.kind ??= "load_failed";
+    send({ type: "error", id: msg.id, error: wire });
+  });
+});
+// The daemon is gone: never outlive it.
+process.on("disconnect", () => process.exit(0));
+process.on("SIGINT", () => undefined);
+send({ type: "ready", pid: process.pid });

@@ -1,0 +1,46 @@
+import { readFileSync } from "node:fs";
+import os from "node:os";
+
+export interface GpuInfo {
+  type: string;
+  name: string;
+  totalVramBytes: number;
+  freeVramBytes: number;
+}
+
+/** What this node has: CPU, RAM, GPUs. */
+export interface NodeInventory {
+  hostname: string;
+  platform: string;
+  arch: string;
+  cpu: { model: string; cores: number; availableParallelism: number };
+  memory: { totalBytes: number; freeBytes: number; availableBytes: number };
+  gpus: GpuInfo[];
+  gpuBackend: string | null;
+}
+
+/** Reads MemAvailable (what the kernel can give without swapping) on Linux; falls back to free memory. */
+function availableMemory(): number {
+  try {
+    const text = readFileSync("/proc/meminfo", "utf8");
+    const m = /MemAvailable:\s+(\d+) kB/.exec(text);
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    /* not Linux */
+  }
+  return os.freemem();
+}
+
+/** Node inventory; GPUs come from the probe the daemon runs once at start-up (node-llama-cpp's detection). */
+export function readInventory(gpus: { backend: string | null; devices: GpuInfo[] }): NodeInventory {
+  const cpus = os.cpus();
+  return {
+    hostname: os.hostname(),
+    platform: os.platform(),
+    arch: os.arch(),
+    cpu: { model: cpus[0]?.model ?? "unknown", cores: cpus.length, availableParallelism: os.availableParallelism() },
+    memory: { totalBytes: os.totalmem(), freeBytes: os.freemem(), availableBytes: availableMemory() },
+    gpus: gpus.devices,
+    gpuBackend: gpus.backend,
+  };
+}

@@ -1,0 +1,512 @@
+import { EventEmitter } from "node:events";
+import type { LoadedModel, PsResponse } from "@llmos/protocol";
+import { LlmosError } from "../errors.js";
+import type { RunnerFactory, RunnerHandle } from "../runtime/runner-handle.js";
+import type { EngineName } from "../runner/ipc-protocol.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { Priority } from "./fair-queue.js";
+import { estimateMemory } from "./memory-estimator.js";
+import { ModelEntry, type ModelSource, type SlotLease, type Waiter } from "./model-entry.js";
+import { chooseEvictions } from "./placement.js";
+
+export interface SchedulerOptions {
+  engine: EngineName;
+  gpu: boolean;
+  threads: number;
+  /** Default total context tokens per sequence. */
+  contextSize: number;
+  /** Default parallel sequences per model. */
+  parallel: number;
+  keepAliveMs: number;
+  maxQueuePerModel: number;
+  maxQueueTotal: number;
+  queueTimeoutMs: number;
+  memoryBudgetBytes: number;
+}
+
+export interface AcquireOptions {
+  tenant?: string;
+  priority?: Priority;
+  signal?: AbortSignal;
+  /** Keep-alive from this request on (ms; -1 forever; 0 unload when idle). */
+  keepAliveMs?: number;
+  /** Max time in the queue (default from options). */
+  queueTimeoutMs?: number;
+}
+
+export interface LoadOptions {
+  keepAliveMs?: number;
+  pinned?: boolean;
+  contextSize?: number;
+  parallel?: number;
+}
+
+/**
+ * Decides which models live in memory and which request runs next: loads on first use (one load at a time),
+ * places models within the memory budget (evicting idle ones, least recently used first), queues requests per
+ * model with fair queuing across tenants, expires idle models after their keep-alive.
+ */
+export class Scheduler {
+  private readonly entries = new Map<string, ModelEntry>();
+  private readonly events = new EventEmitter();
+  private loadChain: Promise<void> = Promise.resolve();
+  private closing = false;
+
+  constructor(
+    private readonly source: ModelSource,
+    private readonly runners: RunnerFactory,
+    private readonly options: SchedulerOptions,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.events.setMaxListeners(0);
+    metrics.memoryBytes.set({ kind: "budget" }, options.memoryBudgetBytes);
+  }
+
+  get budgetBytes(): number {
+    return this.options.memoryBudgetBytes;
+  }
+
+  /** Waits for a free slot of `name`, loading the model first when needed. */
+  async acquire(name: string, opts: AcquireOptions = {}): Promise<SlotLease> {
+    if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
+    const key = this.source.canonicalName(name);
+    opts.signal?.throwIfAborted();
+    const entry = this.entries.get(key) ?? this.startLoad(key, {});
+    if (opts.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
+    if (entry.state === "ready" && entry.busy < entry.slots && entry.queue.size === 0) return this.grant(entry, Date.now());
+    this.checkQueueBounds(entry);
+    return this.enqueue(entry, opts);
+  }
+
+  /** Loads a model (if needed) and applies keep-alive / pin settings. */
+  async load(name: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+    if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
+    const key = this.source.canonicalName(name);
+    let entry = this.entries.get(key);
+    if (entry && entry.state === "ready" && ((opts.contextSize && opts.contextSize !== entry.contextSize) || (opts.parallel && opts.parallel !== entry.slots))) {
+      await this.unload(key);
+      entry = undefined;
+    }
+    entry ??= this.startLoad(key, opts);
+    entry.explicitLoad = true;
+    try {
+      await entry.loaded;
+    } finally {
+      entry.explicitLoad = false;
+    }
+    if (opts.pinned !== undefined) entry.pinned = opts.pinned;
+    if (opts.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
+    if (entry.idle) this.scheduleExpiry(entry);
+    return this.describe(entry, await this.statsOf(entry));
+  }
+
+  /** Unloads a model after its in-flight requests finish. Queued requests start a fresh load. */
+  async unload(name: string): Promise<boolean> {
+    const key = this.source.canonicalName(name);
+    const entry = this.entries.get(key);
+    if (!entry) return false;
+    if (entry.state === "loading") await entry.loaded?.catch(() => undefined);
+    if (entry.state !== "ready") return false;
+    entry.pinned = false;
+    await this.waitUntil(() => entry.busy === 0);
+    await this.evict(entry, "unload");
+    return true;
+  }
+
+  /** Loaded models with slots, queue, memory and engine counters (`GET /api/ps`). */
+  async ps(): Promise<PsResponse> {
+    const entries = [...this.entries.values()];
+    const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
+    const models = entries.map((e, i) => this.describe(e, stats[i]));
+    return { models, queue: { total: this.queuedTotal(), capacity: this.options.maxQueueTotal } };
+  }
+
+  /** Memory reserved by loaded and loading models (estimates). */
+  reservedBytes(): number {
+    let sum = 0;
+    for (const e of this.entries.values()) sum += e.reservedBytes;
+    return sum;
+  }
+
+  /** Stops accepting work, waits for in-flight requests (up to `drainMs`), stops every runner. */
+  async shutdown(drainMs = 10_000): Promise<void> {
+    this.closing = true;
+    for (const entry of this.entries.values()) {
+      for (const w of entry.queue.drain()) {
+        w.cleanup();
+        w.reject(new LlmosError("unavailable", "llmos is shutting down"));
+      }
+    }
+    await Promise.race([this.waitUntil(() => [...this.entries.values()].every((e) => e.busy === 0)), sleep(drainMs)]);
+    await this.loadChain.catch(() => undefined);
+    await Promise.all([...this.entries.values()].map((e) => this.evict(e, "shutdown")));
+  }
+
+  // ---- queueing ----
+
+  private checkQueueBounds(entry: ModelEntry): void {
+    const total = this.queuedTotal();
+    if (entry.queue.size >= this.options.maxQueuePerModel || total >= this.options.maxQueueTotal) {
+      const rate = entry.serviceRate(Date.now());
+      const retryAfterSeconds = rate > 0 ? Math.min(60, Math.max(1, Math.ceil((entry.queue.size + 1) / rate))) : 1;
+      throw new LlmosError("queue_full", `the queue for ${entry.name} is full (${entry.queue.size} waiting, ${total} in total); retry in ${retryAfterSeconds}s`, {
+        retryAfterSeconds,
+        queued: entry.queue.size,
+        queuedTotal: total,
+      });
+    }
+  }
+
+  private enqueue(entry: ModelEntry, opts: AcquireOptions): Promise<SlotLease> {
+    return new Promise<SlotLease>((resolve, reject) => {
+      const timeoutMs = opts.queueTimeoutMs ?? this.options.queueTimeoutMs;
+      const waiter: Waiter = {
+        home: entry,
+        tenant: opts.tenant ?? "anonymous",
+        priority: opts.priority ?? "interactive",
+        enqueuedAt: Date.now(),
+        resolve,
+        reject,
+        cleanup: () => {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener("abort", onAbort);
+          this.metrics.queueDepth.set({ model: waiter.home.name }, waiter.home.queue.size);
+        },
+      };
+      const leave = (error: unknown) => {
+        const home = waiter.home;
+        if (home.queue.remove(waiter)) {
+          waiter.cleanup();
+          reject(error);
+          this.afterQueueChange(home);
+        }
+      };
+      const timer = setTimeout(
+        () => leave(new LlmosError("queue_timeout", `waited ${Math.round(timeoutMs / 1000)}s in the queue for ${entry.name} without getting a slot`, { timeoutMs })),
+        timeoutMs,
+      );
+      const onAbort = () => leave(new LlmosError("client_closed", "the request was cancelled while queued"));
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      entry.queue.push(waiter, waiter.tenant, waiter.priority);
+      this.metrics.queueDepth.set({ model: entry.name }, entry.queue.size);
+    });
+  }
+
+  /** Grants free slots to queued requests in fair order. */
+  private dispatch(entry: ModelEntry): void {
+    while (entry.state === "ready" && entry.busy < entry.slots && entry.queue.size > 0) {
+      const waiter = entry.queue.shift()!;
+      waiter.cleanup();
+      waiter.resolve(this.grant(entry, waiter.enqueuedAt));
+    }
+  }
+
+  private grant(entry: ModelEntry, enqueuedAt: number): SlotLease {
+    const handle = entry.handle!;
+    entry.busy++;
+    entry.clearExpiry();
+    entry.lastUsed = Date.now();
+    const queuedMs = Date.now() - enqueuedAt;
+    this.metrics.queueWait.observe({ model: entry.name }, queuedMs / 1000);
+    const loadMs = enqueuedAt < entry.loadStartedAt ? 0 : Math.max(0, Math.min(queuedMs, handle.loadMs));
+    let released = false;
+    return {
+      handle,
+      model: entry.name,
+      contextSize: entry.contextSize,
+      queuedMs,
+      loadMs,
+      release: (opts) => {
+        if (released) return;
+        released = true;
+        const now = Date.now();
+        entry.busy--;
+        entry.lastUsed = now;
+        entry.recordCompletion(now);
+        if (opts?.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
+        this.dispatch(entry);
+        this.afterQueueChange(entry);
+      },
+    };
+  }
+
+  private afterQueueChange(entry: ModelEntry): void {
+    if (entry.idle) {
+      this.scheduleExpiry(entry);
+      this.events.emit("idle", entry.name);
+    }
+    if (entry.state === "loading" && entry.queue.size === 0 && !entry.explicitLoad) this.events.emit("abandoned", entry.name);
+  }
+
+  private scheduleExpiry(entry: ModelEntry): void {
+    entry.clearExpiry();
+    if (entry.pinned || entry.keepAliveMs < 0) return;
+    if (entry.keepAliveMs === 0) {
+      void this.evict(entry, "keep_alive=0");
+      return;
+    }
+    entry.expiresAt = Date.now() + entry.keepAliveMs;
+    entry.expiryTimer = setTimeout(() => {
+      if (entry.idle && this.entries.get(entry.name) === entry) void this.evict(entry, "keep-alive expired");
+    }, entry.keepAliveMs);
+    entry.expiryTimer.unref();
+  }
+
+  private queuedTotal(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.queue.size;
+    return n;
+  }
+
+  // ---- loading and placement ----
+
+  private startLoad(key: string, opts: LoadOptions): ModelEntry {
+    const entry = new ModelEntry(key, opts.keepAliveMs ?? this.options.keepAliveMs);
+    if (opts.pinned) entry.pinned = true;
+    this.entries.set(key, entry);
+    const run = () => this.loadEntry(entry, opts);
+    const loaded = this.loadChain.then(run, run);
+    this.loadChain = loaded.catch(() => undefined);
+    entry.loaded = loaded;
+    loaded.catch((error) => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+      for (const w of entry.queue.drain()) {
+        w.cleanup();
+        w.reject(error);
+      }
+    });
+    return entry;
+  }
+
+  private async loadEntry(entry: ModelEntry, opts: LoadOptions): Promise<void> {
+    if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
+    entry.loadStartedAt = Date.now();
+    const spec = await this.source.acquire(entry.name);
+    try {
+      entry.spec = spec;
+      entry.slots = Math.max(1, opts.parallel ?? spec.defaults.parallel ?? this.options.parallel);
+      const perSlot = Math.min(opts.contextSize ?? spec.defaults.contextSize ?? this.options.contextSize, spec.trainContextSize || Infinity);
+      entry.contextSize = perSlot;
+      entry.estimate = estimateMemory(spec.shape, { contextSize: perSlot * entry.slots, slots: entry.slots, engine: this.options.engine });
+      await this.makeRoom(entry);
+      entry.handle = await this.startRunner(entry, spec);
+    } catch (error) {
+      spec.release();
+      entry.spec = undefined;
+      entry.estimate = undefined;
+      this.metrics.modelLoads.inc({ result: "error" });
+      throw error;
+    }
+    const handle = entry.handle;
+    handle.onExit(({ expected }) => this.onRunnerExit(entry, expected));
+    entry.state = "ready";
+    entry.lastUsed = Date.now();
+    this.metrics.modelLoads.inc({ result: "ok" });
+    this.metrics.loadedModels.set(this.countReady());
+    this.updateMemoryMetrics();
+    const stats = await handle.stats().catch(() => undefined);
+    entry.measuredRssBytes = stats?.rssBytes ?? null;
+    this.logger.info({ model: entry.name, engine: handle.engine, pid: handle.pid, loadMs: Math.round(handle.loadMs), estimate: entry.estimate?.total, rss: entry.measuredRssBytes }, "model loaded");
+    this.dispatch(entry);
+    this.afterQueueChange(entry);
+  }
+
+  private async startRunner(entry: ModelEntry, spec: NonNullable<ModelEntry["spec"]>): Promise<RunnerHandle> {
+    const start = () =>
+      this.runners.start(
+        {
+          engine: this.options.engine,
+          gpu: this.options.gpu,
+          modelPath: spec.modelPath,
+          contextSize: entry.contextSize * entry.slots,
+          slots: entry.slots,
+          threads: this.options.threads,
+          gpuLayers: this.options.gpu ? "auto" : 0,
+          loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
+        },
+        entry.name,
+      );
+    try {
+      return await start();
+    } catch (error) {
+      // Out of memory despite the estimate: evict every idle model and retry once.
+      if (!(error instanceof LlmosError && error.code === "insufficient_memory")) throw error;
+      this.logger.warn({ model: entry.name }, "load ran out of memory; evicting idle models and retrying once");
+      await Promise.all([...this.entries.values()].filter((e) => e !== entry && e.evictable).map((e) => this.evict(e, "retry after out-of-memory")));
+      return start();
+    }
+  }
+
+  /** Frees budget for `entry` by evicting idle models; waits for busy ones; fails when it can never fit. */
+  private async makeRoom(entry: ModelEntry): Promise<void> {
+    const needed = entry.reservedBytes;
+    for (;;) {
+      const others = [...this.entries.values()].filter((e) => e !== entry);
+      const used = others.reduce((n, e) => n + e.reservedBytes, 0);
+      const free = this.options.memoryBudgetBytes - used;
+      if (needed <= free) return;
+      const unmovable = others.filter((e) => e.pinned || e.keepAliveMs === -1).reduce((n, e) => n + e.reservedBytes, 0);
+      const available = this.options.memoryBudgetBytes - unmovable;
+      if (needed > available) {
+        throw new LlmosError(
+          "insufficient_memory",
+          `${entry.name} needs ${fmtBytes(needed)} but at most ${fmtBytes(available)} of the ${fmtBytes(this.options.memoryBudgetBytes)} budget can be freed (pinned or keep_alive=-1 models hold the rest)`,
+          { neededBytes: needed, availableBytes: available, budgetBytes: this.options.memoryBudgetBytes },
+        );
+      }
+      const plan = chooseEvictions(
+        others.filter((e) => e.evictable).map((e) => ({ key: e.name, bytes: e.reservedBytes, lastUsed: e.lastUsed })),
+        needed - free,
+      );
+      if (plan) {
+        for (const victim of plan) {
+          const e = this.entries.get(victim.key);
+          if (e) await this.evict(e, `make room for ${entry.name}`);
+        }
+        continue;
+      }
+      // Busy models hold the memory: wait until one goes idle (or this load is no longer wanted).
+      if (entry.queue.size === 0 && !entry.explicitLoad) throw new LlmosError("client_closed", "load abandoned: no request waits for it");
+      await this.nextEvent(["idle", "unloaded", "abandoned"]);
+    }
+  }
+
+  private async evict(entry: ModelEntry, reason: string): Promise<void> {
+    if (entry.state === "unloading") return;
+    entry.state = "unloading";
+    entry.clearExpiry();
+    if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
+    if (reason.startsWith("make room") || reason.startsWith("retry")) this.metrics.evictions.inc();
+    this.logger.info({ model: entry.name, reason }, "unloading model");
+    await entry.handle?.stop();
+    entry.spec?.release();
+    entry.spec = undefined;
+    entry.estimate = undefined;
+    this.metrics.loadedModels.set(this.countReady());
+    this.updateMemoryMetrics();
+    this.events.emit("unloaded", entry.name);
+    this.requeueOrphans(entry);
+  }
+
+  private onRunnerExit(entry: ModelEntry, expected: boolean): void {
+    if (expected || entry.state === "unloading") return;
+    this.metrics.runnerCrashes.inc();
+    this.logger.error({ model: entry.name }, "runner crashed; its in-flight requests failed, the next request starts a fresh runner");
+    entry.state = "unloading";
+    entry.clearExpiry();
+    if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
+    entry.spec?.release();
+    entry.spec = undefined;
+    entry.estimate = undefined;
+    this.metrics.loadedModels.set(this.countReady());
+    this.updateMemoryMetrics();
+    this.events.emit("unloaded", entry.name);
+    this.requeueOrphans(entry);
+  }
+
+  /** Requests still queued on a model that went away wait for a fresh load. */
+  private requeueOrphans(old: ModelEntry): void {
+    if (old.queue.size === 0 || this.closing) return;
+    const fresh = this.entries.get(old.name) ?? this.startLoad(old.name, {});
+    fresh.keepAliveMs = old.keepAliveMs;
+    for (const w of old.queue.drain()) {
+      w.home = fresh;
+      fresh.queue.push(w, w.tenant, w.priority);
+    }
+  }
+
+  // ---- observation ----
+
+  private async statsOf(entry: ModelEntry) {
+    if (entry.state !== "ready" || !entry.handle) return undefined;
+    try {
+      return await Promise.race([entry.handle.stats(), sleep(2000).then(() => undefined)]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private describe(entry: ModelEntry, stats: Awaited<ReturnType<Scheduler["statsOf"]>>): LoadedModel & Record<string, unknown> {
+    const spec = entry.spec;
+    const rss = stats?.rssBytes ?? entry.measuredRssBytes;
+    if (stats) entry.measuredRssBytes = stats.rssBytes;
+    const expires = entry.pinned || entry.keepAliveMs < 0 ? null : entry.expiresAt ? new Date(entry.expiresAt).toISOString() : null;
+    return {
+      name: entry.name,
+      model: entry.name,
+      digest: spec?.digest ?? "",
+      size: entry.reservedBytes,
+      size_vram: 0,
+      details: spec?.details,
+      expires_at: expires ?? (entry.pinned || entry.keepAliveMs < 0 ? "2318-01-01T00:00:00Z" : new Date(Date.now() + Math.max(0, entry.keepAliveMs)).toISOString()),
+      context_length: entry.contextSize,
+      runnerPid: entry.handle?.pid ?? null,
+      state: entry.state,
+      contextSize: entry.contextSize,
+      slots: entry.slots,
+      slotsBusy: entry.busy,
+      queued: entry.queue.size,
+      queueByTenant: entry.queue.tenants(),
+      pinned: entry.pinned,
+      keepAliveMs: entry.keepAliveMs,
+      expiresAt: expires,
+      lastUsedAt: new Date(entry.lastUsed).toISOString(),
+      memory: { estimatedBytes: entry.reservedBytes, rssBytes: rss ?? null, vramBytes: null, estimate: entry.estimate },
+      gpuLayers: 0,
+      engine: entry.handle?.engine ?? this.options.engine,
+      loadMs: entry.handle ? Math.round(entry.handle.loadMs) : null,
+      stats: stats?.engine ?? { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 },
+    } as LoadedModel & Record<string, unknown>;
+  }
+
+  private countReady(): number {
+    return [...this.entries.values()].filter((e) => e.state === "ready").length;
+  }
+
+  private updateMemoryMetrics(): void {
+    this.metrics.memoryBytes.set({ kind: "reserved" }, this.reservedBytes());
+  }
+
+  private waitUntil(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      if (condition()) return resolve();
+      const check = () => {
+        if (condition()) {
+          this.events.off("idle", check);
+          this.events.off("released", check);
+          clearInterval(poll);
+          resolve();
+        }
+      };
+      const poll = setInterval(check, 50);
+      this.events.on("idle", check);
+    });
+  }
+
+  private nextEvent(names: string[]): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        for (const n of names) this.events.off(n, done);
+        resolve();
+      };
+      for (const n of names) this.events.on(n, done);
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+export function fmtBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v >= 10 || i === 0 ? 0 : 1)} ${units[i]}`;
+}

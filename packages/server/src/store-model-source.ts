@@ -1,0 +1,41 @@
+import type { ModelSource, ModelSpec } from "./scheduler/model-entry.js";
+import { canonicalModelName, toModelDetails, type ModelStore } from "./store/index.js";
+
+/** The store as the scheduler sees it: canonical names and leased model files with their shapes. */
+export class StoreModelSource implements ModelSource {
+  constructor(private readonly store: ModelStore) {}
+
+  canonicalName(name: string): string {
+    return canonicalModelName(name);
+  }
+
+  async acquire(name: string): Promise<ModelSpec> {
+    const lease = await this.store.acquire(name);
+    const { record } = lease;
+    const s = record.summary;
+    const p = record.definition.parameters;
+    return {
+      name: record.name,
+      digest: record.digest,
+      modelPath: lease.modelPath,
+      adapterPaths: [...lease.adapterPaths],
+      size: record.size,
+      details: toModelDetails(record),
+      shape: {
+        tensorBytes: s.tensorBytes,
+        blockCount: s.blockCount ?? 0,
+        headCount: s.headCount ?? 0,
+        headCountKv: s.headCountKv ?? s.headCount ?? 0,
+        embeddingLength: s.embeddingLength ?? 0,
+        feedForwardLength: s.feedForwardLength ?? 0,
+        vocabSize: s.vocabSize ?? 0,
+      },
+      trainContextSize: s.contextLength ?? 0,
+      defaults: {
+        ...(typeof p.num_ctx === "number" ? { contextSize: p.num_ctx } : {}),
+        ...(typeof p.num_parallel === "number" ? { parallel: p.num_parallel } : {}),
+      },
+      release: () => lease.release(),
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { startDaemon, type Daemon } from "../../src/daemon.js";
+import type { LlmosConfig } from "../../src/config/config.js";
+import { STORIES } from "./paths.js";
+
+export interface TestDaemon extends Daemon {
+  home: string;
+  /** Log lines the daemon wrote (JSON). */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts a real daemon on a free loopback port with its own temp LLMOS_HOME. */
+export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: { importStories?: string | false } = {}): Promise<TestDaemon> {
+  const home = mkdtempSync(path.join(os.tmpdir(), "llmos-test-"));
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...String(chunk).split("\n").filter(Boolean));
+      if (process.env.LLMOS_TEST_LOGS) process.stderr.write(chunk);
+      cb();
+    },
+  });
+  const daemon = await startDaemon(
+    { home, port: 0, threads: 1, logLevel: "info", gpu: "off", keepAliveMs: 5 * 60_000, contextSize: 512, parallel: 4, engine: (process.env.LLMOS_ENGINE as LlmosConfig["engine"]) ?? "llama-node", ...config },
+    { logDestination: sink },
+  );
+  const name = opts.importStories === undefined ? "stories" : opts.importStories;
+  if (name) await daemon.store.importFile(STORIES, name);
+  return Object.assign(daemon, {
+    home,
+    logs,
+    stop: async () => {
+      await daemon.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  });
+}
+
+/** JSON request helper. */
+export async function api(d: { url: string }, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(d.url + url, {
+    method,
+    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
