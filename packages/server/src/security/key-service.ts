@@ -39,7 +39,7 @@ export class KeyService {
     private readonly store: KeyStore,
     private readonly audit: AuditLog,
     private readonly now: Now = Date.now,
-    /** Called after a key is revoked or rotated (e.g. to drop its rate-limit state). */
+    /** Called after a key is revoked (e.g. to drop its rate-limit state). */
     private readonly onKeyChanged: (id: string) => void = () => undefined,
   ) {}
 
@@ -108,7 +108,7 @@ export class KeyService {
     if (!(await this.store.updateSecret(id, hashSecret(secret), this.now()))) {
       throw new LlmosError("conflict", `key ${id} is revoked and cannot be rotated`);
     }
-    this.onKeyChanged(id);
+    // Rate-limit state is kept: rotating must not reset a key's minute buckets or daily quota.
     this.audit.record({ action: "key.rotate", result: "ok", target: id, keyId: actor.keyId ?? null, remoteAddress: actor.remoteAddress ?? null });
     return { key: await this.get(id), secret: formatKey(id, secret) };
   }
