@@ -19,3 +19,14 @@ export { canonicalModelName, DEFAULT_TAG, formatModelName, NAME_RULES, parseMode
 export type { ModelName } from "./names.js";
 export { isDigest, normalizeDigest } from "./digest.js";
 export { renderModelfile } from "./modelfile/render.js";
+export { createModel, specFromModelfile } from "./create.js";
+export type { CreateOptions, CreateProgress, CreateSpec } from "./create.js";
+export { parseModelfile, MESSAGE_ROLES } from "./modelfile/parse.js";
+export type { ParsedModelfile } from "./modelfile/parse.js";
+export { PARAMETER_NAMES, PARAMETER_SPECS, validateParameters } from "./modelfile/parameters.js";
+export { Puller } from "./pull/pull.js";
+export type { PullDefaults, PullOptions, PullProgress } from "./pull/pull.js";
+export { DEFAULT_DOWNLOAD_TUNING } from "./pull/download.js";
+export type { DownloadTuning } from "./pull/download.js";
+export { parsePullReference, defaultNameFor } from "./pull/reference.js";
+export type { PullReference } from "./pull/reference.js";

@@ -12,6 +12,7 @@ import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } f
 import { StoreLocks } from "./mutex.js";
 import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } from "./create.js";
 import type { Readable } from "node:stream";
+import { Puller, type PullDefaults, type PullOptions } from "./pull/pull.js";
 import { formatModelName, parseModelName, type ModelName } from "./names.js";
 import type { ModelRecord } from "./record.js";
 
@@ -30,6 +31,8 @@ export interface ModelStoreOptions {
   ggufLimits?: Partial<GgufLimits>;
   /** Free bytes to keep on the disk beyond what a write needs. Default 64 MiB. */
   reserveBytes?: number;
+  /** Defaults for pulls: Hub endpoint (config `hfEndpoint`), token (config `hfToken`), download tuning. */
+  pull?: PullDefaults;
   /** How long a blob uploaded with `putBlob` is kept unreferenced (so a create can follow). Default 1 hour. */
   uploadGraceMs?: number;
 }
@@ -103,6 +106,7 @@ export class ModelStore {
   #gcAfterRelease = false;
   #backgroundGc: Promise<unknown> | undefined;
   #disposed = false;
+  readonly #puller: Puller;
 
   private constructor(options: ModelStoreOptions) {
     this.root = path.resolve(options.root);
@@ -119,6 +123,7 @@ export class ModelStore {
     this.ggufLimits = options.ggufLimits;
     this.reserveBytes = options.reserveBytes ?? 64 * 1024 * 1024;
     this.#uploadGraceMs = options.uploadGraceMs ?? 60 * 60 * 1000;
+    this.#puller = new Puller(this, options.pull);
   }
 
   /** Opens (creating) a store folder and deletes temp files a crash left behind. */
@@ -140,6 +145,47 @@ export class ModelStore {
   /** True when a blob with this digest is stored. */
   async hasBlob(digest: string): Promise<boolean> {
     return this.blobs.has(normalizeDigest(digest));
+  }
+
+  /**
+   * Pulls a model from the Hugging Face Hub (`hf.co/{owner}/{repo}[:{quant}]`, `hf.co/{owner}/{repo}/{file}`,
+   * `hf://...`, `huggingface.co/...`) or an http(s) URL, and registers it (default name `hf.co/{owner}/{repo}:{tag}`
+   * or the file's name). Resumes interrupted downloads; two pulls of one file share one download; the sha256 is
+   * always computed and checked against the Hub's, and the file is validated as GGUF before it is registered.
+   * @throws see `Puller.pull`.
+   */
+  async pull(reference: string, options: PullOptions = {}): Promise<ModelRecord> {
+    this.#check();
+    return this.#puller.pull(reference, options);
+  }
+
+  /**
+   * Keeps a blob from garbage collection until the returned function is called (idempotent).
+   * @internal used by pull between committing a blob and writing its manifest.
+   */
+  pinBlob(digest: string): () => void {
+    const d = normalizeDigest(digest);
+    this.#leases.set(d, (this.#leases.get(d) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.#leases.get(d) ?? 1) - 1;
+      if (n <= 0) this.#leases.delete(d);
+      else this.#leases.set(d, n);
+    };
+  }
+
+  /**
+   * Commits a complete, verified temp file (in `tmp/` or `partial/`) as a blob, pinned until `unpin()`.
+   * @internal used by pull.
+   */
+  async commitTempBlob(temp: TempBlob): Promise<{ ref: BlobRef; unpin: () => void }> {
+    this.#check();
+    return this.locks.withNames([], async () => {
+      await this.blobs.commit(temp);
+      return { ref: { digest: temp.digest, size: temp.size }, unpin: this.pinBlob(temp.digest) };
+    });
   }
 
   /**

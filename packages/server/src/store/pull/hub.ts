@@ -1,0 +1,124 @@
+import { LlmosError } from "../../errors.js";
+import { hasTag, quantOfFile } from "./reference.js";
+
+/** One entry of the Hub's tree listing (`GET /api/models/{repo}/tree/{revision}`). */
+export interface HubTreeEntry {
+  type: "file" | "directory";
+  path: string;
+  size: number;
+  oid?: string;
+  /** Present for files stored with Git LFS: `oid` is the sha256 of the content. */
+  lfs?: { oid: string; size: number; pointerSize?: number };
+}
+
+/** How pull talks to a Hub. */
+export interface HubClientOptions {
+  /** Hub base URL, e.g. `https://huggingface.co`. */
+  endpoint: string;
+  /** Sent as `Authorization: Bearer` to the Hub's own origin only. */
+  token?: string;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+/** Maps a Hub HTTP failure to a clear error. */
+export function hubError(status: number, what: string, hasToken: boolean): LlmosError {
+  if (status === 401 || status === 403) {
+    return new LlmosError(
+      "forbidden",
+      `Hugging Face refused access to ${what} (HTTP ${status}): the repository is gated or private. ` +
+        (hasToken
+          ? "The token given (HF_TOKEN) has no access: accept the model's terms on huggingface.co with that account."
+          : "Accept its terms on huggingface.co and set HF_TOKEN to a token of that account."),
+      { upstreamStatus: status },
+    );
+  }
+  if (status === 404) {
+    return new LlmosError("not_found", `not found on Hugging Face: ${what}`, { upstreamStatus: status });
+  }
+  return new LlmosError("upstream_error", `Hugging Face answered HTTP ${status} for ${what}`, { upstreamStatus: status });
+}
+
+/** `Authorization` header for `url` when it is on the Hub's origin (never for other hosts). */
+export function hubAuthHeaders(url: string, options: Pick<HubClientOptions, "endpoint" | "token">): Record<string, string> {
+  if (!options.token) return {};
+  return new URL(url).origin === new URL(options.endpoint).origin ? { authorization: `Bearer ${options.token}` } : {};
+}
+
+/** Lists every file of a repo at a revision (recursive; follows `Link: rel="next"` pagination). */
+export async function listRepoFiles(repo: string, revision: string, options: HubClientOptions): Promise<HubTreeEntry[]> {
+  const doFetch = options.fetch ?? fetch;
+  const base = options.endpoint.replace(/\/+$/, "");
+  let url: string | undefined =
+    `${base}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true&expand=false`;
+  const out: HubTreeEntry[] = [];
+  for (let page = 0; url !== undefined && page < 1000; page++) {
+    let response: Response;
+    try {
+      response = await doFetch(url, { headers: { accept: "application/json", ...hubAuthHeaders(url, options) }, signal: options.signal });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      throw new LlmosError("upstream_error", `cannot reach ${base}: ${(error as Error).message}`, undefined, { cause: error });
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw hubError(response.status, `repository ${repo} (revision ${revision})`, Boolean(options.token));
+    }
+    const body = (await response.json()) as unknown;
+    if (!Array.isArray(body)) throw new LlmosError("upstream_error", `unexpected tree listing for ${repo}`);
+    for (const e of body as HubTreeEntry[]) {
+      if (e && typeof e.path === "string" && (e.type === "file" || e.type === "directory")) out.push(e);
+    }
+    const next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get("link") ?? "")?.[1];
+    url = next ? new URL(next, url).toString() : undefined;
+  }
+  return out;
+}
+
+/** Preference when no quantization is asked for: a good size/quality trade-off first. */
+const PREFERRED_QUANTS = ["Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q5_K_S", "Q5_0", "Q6_K", "Q8_0", "F16", "BF16", "F32"];
+
+function describe(files: HubTreeEntry[]): string {
+  return files.map((f) => `${f.path} (${quantOfFile(f.path) ?? "?"}, ${f.lfs?.size ?? f.size} bytes)`).join(", ");
+}
+
+/**
+ * Picks the GGUF file to pull from a repo listing: the one named by `quant` (a whole-word, case-insensitive match in
+ * the file name, as Ollama does), else the only one, else the preferred quantization (Q4_K_M first), else the smallest.
+ * Multimodal projector files (`mmproj`) and split-file parts are not candidates.
+ * @throws LlmosError `not_found` listing what the repo has.
+ */
+export function pickGgufFile(repo: string, files: HubTreeEntry[], quant?: string): HubTreeEntry {
+  const ggufs = files.filter((f) => f.type === "file" && /\.gguf$/i.test(f.path) && !/mmproj/i.test(f.path));
+  const whole = ggufs.filter((f) => !/-\d{5}-of-\d{5}\.gguf$/i.test(f.path));
+  if (ggufs.length === 0) throw new LlmosError("not_found", `repository ${repo} has no GGUF files`, { repo });
+  if (whole.length === 0) {
+    throw new LlmosError("not_found", `repository ${repo} only has split GGUF files, which llmos cannot pull yet: ${describe(ggufs)}`);
+  }
+  if (quant !== undefined) {
+    const matches = whole.filter((f) => hasTag(f.path, quant));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) {
+      throw new LlmosError(
+        "not_found",
+        `repository ${repo} has no GGUF file with quantization ${quant}; available: ${describe(whole)}`,
+        { repo, available: whole.map((f) => f.path) },
+      );
+    }
+    throw new LlmosError(
+      "invalid_reference",
+      `quantization ${quant} matches several files in ${repo}: ${describe(matches)}; name the file: hf.co/${repo}/{path}`,
+      { repo, available: matches.map((f) => f.path) },
+    );
+  }
+  if (whole.length === 1) return whole[0]!;
+  for (const q of PREFERRED_QUANTS) {
+    const matches = whole.filter((f) => quantOfFile(f.path) === q);
+    if (matches.length > 0) return smallest(matches);
+  }
+  return smallest(whole);
+}
+
+function smallest(files: HubTreeEntry[]): HubTreeEntry {
+  return [...files].sort((a, b) => (a.lfs?.size ?? a.size) - (b.lfs?.size ?? b.size) || a.path.localeCompare(b.path))[0]!;
+}

@@ -1,0 +1,291 @@
+import path from "node:path";
+import { LlmosError } from "../../errors.js";
+import type { BlobRef } from "../manifest.js";
+import type { ModelStore } from "../model-store.js";
+import { emptyDefinition } from "../definition.js";
+import { ensureFreeSpace } from "../disk-space.js";
+import { checkGguf } from "../gguf-check.js";
+import { parseModelName } from "../names.js";
+import type { ModelRecord } from "../record.js";
+import { DEFAULT_DOWNLOAD_TUNING, discard, downloadFile, probe, type DownloadTuning } from "./download.js";
+import { listRepoFiles, pickGgufFile } from "./hub.js";
+import { defaultNameFor, parsePullReference } from "./reference.js";
+
+/** One progress event of a pull, in Ollama's shape. */
+export interface PullProgress {
+  status: string;
+  digest?: string;
+  total?: number;
+  completed?: number;
+}
+
+/** Options of a pull. */
+export interface PullOptions {
+  /** Name to register; default `hf.co/{owner}/{repo}:{quant|latest}` or the URL's file name. */
+  name?: string;
+  /** Hub revision (branch, tag or commit). Default `main`. */
+  revision?: string;
+  /** Hub base URL. Default: the store's `hub.endpoint`, else `https://huggingface.co`. */
+  endpoint?: string;
+  /** Hub token (sent to the Hub's origin only). Default: the store's `hub.token`. */
+  hfToken?: string;
+  onProgress?: (event: PullProgress) => void;
+  /** Cancels; the partial download stays for a later resume. */
+  signal?: AbortSignal;
+  /** Fetch implementation. Default: the global fetch. */
+  fetch?: typeof fetch;
+  tuning?: Partial<DownloadTuning>;
+}
+
+/** Store-wide defaults for pulls. */
+export interface PullDefaults {
+  endpoint?: string;
+  token?: string;
+  tuning?: Partial<DownloadTuning>;
+}
+
+interface SharedDownload {
+  promise: Promise<BlobRef>;
+  listeners: Set<(event: PullProgress) => void>;
+  /** Callers that joined and have not finished registering. */
+  users: number;
+  controller: AbortController;
+  settled: boolean;
+  /** Lets go of the pin that keeps the new blob from gc until every caller has registered its manifest. */
+  unpin?: () => void;
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Pulls models into a store from the Hugging Face Hub or a URL. One per store: it is what makes two pulls of the
+ * same file in one process share one download.
+ */
+export class Puller {
+  readonly #downloads = new Map<string, SharedDownload>();
+
+  constructor(
+    readonly store: ModelStore,
+    readonly defaults: PullDefaults = {},
+  ) {}
+
+  /**
+   * Pulls `reference` and registers it. See `parsePullReference` for the accepted forms.
+   * @throws `invalid_reference`, `invalid_model_name`, `forbidden` (gated repo), `not_found`, `upstream_error`
+   *   (after retries; digest mismatch), `invalid_model_file`, `insufficient_storage`, `client_closed` (aborted).
+   */
+  async pull(reference: string, options: PullOptions = {}): Promise<ModelRecord> {
+    const ref = parsePullReference(reference);
+    if (options.name !== undefined) parseModelName(options.name);
+    const emit = options.onProgress ?? (() => {});
+    const signal = options.signal ?? new AbortController().signal;
+    const endpoint = (options.endpoint ?? this.defaults.endpoint ?? "https://huggingface.co").replace(/\/+$/, "");
+    const token = options.hfToken ?? this.defaults.token;
+    const doFetch = options.fetch ?? fetch;
+    const tuning: DownloadTuning = { ...DEFAULT_DOWNLOAD_TUNING, ...this.defaults.tuning, ...options.tuning };
+    const revision = options.revision ?? "main";
+    const scope = token === undefined ? { endpoint } : { endpoint, token };
+    signal.throwIfAborted?.();
+    emit({ status: "pulling manifest" });
+
+    let url: string;
+    let what: string;
+    let expectedDigest: string | undefined;
+    let expectedSize: number | undefined;
+    let picked: string | undefined;
+    if (ref.kind === "hub") {
+      const files = await listRepoFiles(ref.repo, revision, { endpoint, token, fetch: doFetch, signal }).catch((e: unknown) => {
+        throw signal.aborted ? cancelled() : e;
+      });
+      let entry;
+      if (ref.file !== undefined) {
+        entry = files.find((f) => f.type === "file" && f.path === ref.file);
+        if (!entry) {
+          const ggufs = files.filter((f) => /\.gguf$/i.test(f.path)).map((f) => f.path);
+          throw new LlmosError(
+            "not_found",
+            `not found on Hugging Face: ${ref.file} in ${ref.repo} (revision ${revision}); GGUF files there: ${ggufs.join(", ") || "none"}`,
+          );
+        }
+      } else {
+        entry = pickGgufFile(ref.repo, files, ref.quant);
+      }
+      picked = entry.path;
+      const encodedPath = entry.path.split("/").map(encodeURIComponent).join("/");
+      url = `${endpoint}/${ref.repo}/resolve/${encodeURIComponent(revision)}/${encodedPath}`;
+      what = `hf.co/${ref.repo} file ${entry.path} (revision ${revision})`;
+      if (entry.lfs && /^[0-9a-f]{64}$/.test(entry.lfs.oid)) expectedDigest = `sha256:${entry.lfs.oid}`;
+      expectedSize = entry.lfs?.size ?? entry.size;
+    } else {
+      const u = new URL(ref.url);
+      if (u.protocol === "http:" && !LOOPBACK.test(u.hostname)) {
+        throw new LlmosError("invalid_reference", `plain http is only allowed for loopback hosts; use https: ${ref.url}`);
+      }
+      url = ref.url;
+      what = ref.url;
+    }
+    const name = options.name ?? defaultNameFor(ref, picked);
+    parseModelName(name);
+
+    const blob = await this.#sharedDownload(
+      expectedDigest ?? `url:${url}`,
+      signal,
+      emit,
+      (innerSignal, broadcast) =>
+        this.#fetchBlob({
+          url, what, scope, hub: ref.kind === "hub", expectedDigest, expectedSize, fetch: doFetch, tuning,
+          signal: innerSignal, emit: broadcast, label: picked ?? new URL(url).pathname,
+        }),
+      async (ref) => {
+        emit({ status: "writing manifest" });
+        const record = await this.store.register(name, { model: ref, definition: emptyDefinition(reference) });
+        emit({ status: "success" });
+        return record;
+      },
+    );
+    return blob;
+  }
+
+  /** Joins (or starts) the download of `key`, then runs `finish` with the blob while it is pinned. */
+  async #sharedDownload(
+    key: string,
+    signal: AbortSignal,
+    listener: (event: PullProgress) => void,
+    start: (signal: AbortSignal, emit: (event: PullProgress) => void) => Promise<{ ref: BlobRef; unpin: () => void }>,
+    finish: (ref: BlobRef) => Promise<ModelRecord>,
+  ): Promise<ModelRecord> {
+    let shared = this.#downloads.get(key);
+    if (!shared) {
+      const controller = new AbortController();
+      const listeners = new Set<(event: PullProgress) => void>();
+      const created: SharedDownload = { listeners, users: 0, controller, settled: false, promise: undefined as never };
+      created.promise = start(controller.signal, (event) => listeners.forEach((l) => l(event))).then(
+        ({ ref, unpin }) => {
+          created.unpin = unpin;
+          if (created.users === 0) unpin();
+          return ref;
+        },
+      ).finally(() => {
+        created.settled = true;
+        if (this.#downloads.get(key) === created) this.#downloads.delete(key);
+      });
+      created.promise.catch(() => {}); // observed by the callers below
+      this.#downloads.set(key, created);
+      shared = created;
+    }
+    const s = shared;
+    s.users++;
+    s.listeners.add(listener);
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      s.listeners.delete(listener);
+      s.users--;
+      if (s.users === 0) {
+        if (s.settled || s.unpin) s.unpin?.();
+        else s.controller.abort(cancelled());
+      }
+    };
+    try {
+      const ref = await new Promise<BlobRef>((resolve, reject) => {
+        if (signal.aborted) return reject(cancelled());
+        const onAbort = (): void => reject(cancelled());
+        signal.addEventListener("abort", onAbort, { once: true });
+        s.promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+      });
+      s.listeners.delete(listener);
+      return await finish(ref);
+    } finally {
+      leave();
+    }
+  }
+
+  /** Probe, download (or reuse), verify, validate and commit one blob. Runs once per shared download. */
+  async #fetchBlob(job: {
+    url: string;
+    what: string;
+    scope: { endpoint: string; token?: string };
+    hub: boolean;
+    expectedDigest: string | undefined;
+    expectedSize: number | undefined;
+    fetch: typeof fetch;
+    tuning: DownloadTuning;
+    signal: AbortSignal;
+    emit: (event: PullProgress) => void;
+    label: string;
+  }): Promise<{ ref: BlobRef; unpin: () => void }> {
+    const store = this.store;
+    const existing = async (digest: string): Promise<{ ref: BlobRef; unpin: () => void } | undefined> => {
+      const unpin = store.pinBlob(digest);
+      const size = await store.blobs.size(digest);
+      if (size === undefined) {
+        unpin();
+        return undefined;
+      }
+      job.emit({ status: `pulling ${digest.slice(7, 19)}`, digest, total: size, completed: size });
+      return { ref: { digest, size }, unpin };
+    };
+    if (job.expectedDigest) {
+      const have = await existing(job.expectedDigest);
+      if (have) return have;
+    }
+    const probed = await probe(job.url, job.what, job.scope, job.hub, job.fetch, job.tuning, job.signal).catch((e: unknown) => {
+      throw job.signal.aborted ? cancelled() : e;
+    });
+    if (job.expectedDigest && probed.announcedDigest && probed.announcedDigest !== job.expectedDigest) {
+      throw new LlmosError(
+        "upstream_error",
+        `${job.what}: the tree listing says ${job.expectedDigest} but the download announces ${probed.announcedDigest}`,
+      );
+    }
+    const expectedDigest = job.expectedDigest ?? probed.announcedDigest;
+    if (!job.expectedDigest && expectedDigest) {
+      const have = await existing(expectedDigest);
+      if (have) return have;
+    }
+    if (probed.size === undefined && job.expectedSize !== undefined) probed.size = job.expectedSize;
+    const status = expectedDigest ? `pulling ${expectedDigest.slice(7, 19)}` : `pulling ${path.basename(job.label)}`;
+    let lastEmit = -1;
+    const downloaded = await downloadFile({
+      url: job.url,
+      what: job.what,
+      scope: job.scope,
+      hub: job.hub,
+      probe: probed,
+      expectedDigest,
+      partialDir: store.dirs.partial,
+      tmpDir: store.dirs.tmp,
+      tuning: job.tuning,
+      fetch: job.fetch,
+      signal: job.signal,
+      ensureSpace: (bytes) => ensureFreeSpace(store.dirs.partial, bytes, store.reserveBytes, job.what),
+      log: (obj, msg) => store.logger?.warn(obj, msg),
+      onProgress: (completed, total) => {
+        // About one event per percent (and the first and last), not one per network chunk.
+        const step = Math.max(64 * 1024, Math.floor((total ?? 0) / 100));
+        if (completed !== total && lastEmit >= 0 && completed - lastEmit < step) return;
+        lastEmit = completed;
+        const event: PullProgress = { status, completed };
+        if (expectedDigest) event.digest = expectedDigest;
+        if (total !== undefined) event.total = total;
+        job.emit(event);
+      },
+    });
+    job.emit({ status: "verifying sha256 digest", digest: downloaded.digest });
+    try {
+      const gguf = await checkGguf(downloaded.path, job.what, store.ggufLimits);
+      void gguf;
+    } catch (error) {
+      await discard(downloaded.path, downloaded.sidecarPath);
+      throw error;
+    }
+    const ref = await store.commitTempBlob({ tmpPath: downloaded.path, digest: downloaded.digest, size: downloaded.size });
+    await discard(downloaded.path, downloaded.sidecarPath);
+    return ref;
+  }
+}
+
+function cancelled(): LlmosError {
+  return new LlmosError("client_closed", "pull cancelled; the partial download is kept and resumes on the next pull");
+}
