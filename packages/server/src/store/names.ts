@@ -24,7 +24,7 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** What a valid name looks like, for error messages. */
 export const NAME_RULES =
   "a valid model name is `name` or `name:tag`: name = 1-4 segments separated by `/`, each starting with a " +
-  "lower-case letter or digit followed by lower-case letters, digits, `.`, `_` or `-` (at most " +
+  "letter or digit followed by letters, digits, `.`, `_` or `-` (case-insensitive; at most " +
   `${MAX_SEGMENT_LENGTH} characters per segment, ${MAX_NAME_LENGTH} in all, no segment ending in \`.json\`); ` +
   "tag = 1-128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-` (default `latest`); " +
   "e.g. `stories`, `stories:latest`, `me/llama:Q4_K_M`";
@@ -38,9 +38,10 @@ function invalid(input: string, why: string): LlmosError {
 /**
  * Parses and validates `name[:tag]`.
  *
- * Names are lower-case on purpose: they become folder names, and case-insensitive file systems would otherwise
- * merge `Llama` and `llama`. Upper-case in the name part is rejected (not folded) so that a typo is visible;
- * tags may be mixed case because quantization tags such as `Q4_K_M` are conventionally upper-case.
+ * The name part is case-insensitive and folded to lower case (`Stories` is `stories`): names become folder names,
+ * case-insensitive file systems would otherwise merge `Llama` and `llama`, and Ollama clients use names such as
+ * `hf.co/Owner/Repo:Q4_K_M` verbatim after pulling. Tags keep their case because quantization tags such as
+ * `Q4_K_M` are conventionally upper-case.
  * Anything that could escape the store folder (`..`, absolute paths, backslashes, control characters) is rejected.
  *
  * @throws LlmosError `invalid_model_name` with a message that says what a valid name looks like.
@@ -52,7 +53,7 @@ export function parseModelName(input: string): ModelName {
   if (input.includes("\\")) throw invalid(input, "it contains a backslash");
   if (/\s/.test(input)) throw invalid(input, "it contains white space");
   const colon = input.indexOf(":");
-  const name = colon === -1 ? input : input.slice(0, colon);
+  const name = (colon === -1 ? input : input.slice(0, colon)).toLowerCase();
   const tag = colon === -1 ? DEFAULT_TAG : input.slice(colon + 1);
   if (name.length === 0) throw invalid(input, "the name part is empty");
   if (name.length > MAX_NAME_LENGTH) throw invalid(input, `the name part is longer than ${MAX_NAME_LENGTH} characters`);
@@ -65,7 +66,6 @@ export function parseModelName(input: string): ModelName {
     if (segment.length > MAX_SEGMENT_LENGTH) {
       throw invalid(input, `segment "${segment}" is longer than ${MAX_SEGMENT_LENGTH} characters`);
     }
-    if (/[A-Z]/.test(segment)) throw invalid(input, `segment "${segment}" has upper-case letters (use lower case)`);
     if (!SEGMENT.test(segment)) throw invalid(input, `segment "${segment}" has characters that are not allowed`);
     // Tags are stored as `<tag>.json` files next to sub-folders of nested names: keep the two apart.
     if (segment.endsWith(".json")) throw invalid(input, `segment "${segment}" ends in .json`);

@@ -80,7 +80,7 @@ describe("ModelStore.create", () => {
     await assert.rejects(store.create("x", `FROM ${junk}\n`), isCode("invalid_model_file"));
     await assert.rejects(store.create("x", `FROM stories\nADAPTER ${junk}\n`), isCode("invalid_model_file"));
     await assert.rejects(store.create("x", "FROM stories\nPARAMETER top_k -3\n"), isCode("invalid_request", /line 2/));
-    await assert.rejects(store.create("X", "FROM stories\n"), isCode("invalid_model_name"));
+    await assert.rejects(store.create("x/../y", "FROM stories\n"), isCode("invalid_model_name"));
     assert.deepEqual((await store.list()).map((r) => r.name), before);
     assert.deepEqual(filesUnder(store.dirs.tmp), []);
   });

@@ -39,7 +39,8 @@ describe("ModelStore basics", () => {
   test("get accepts the name with or without :latest; unknown names are model_not_found", async () => {
     assert.equal((await store.get("stories")).digest, (await store.get("stories:latest")).digest);
     await assert.rejects(store.get("nope:v1"), isCode("model_not_found", /"nope:v1"/));
-    await assert.rejects(store.get("Bad Name"), isCode("invalid_model_name"));
+    await assert.rejects(store.get("bad name"), isCode("invalid_model_name"));
+    assert.equal((await store.get("STORIES")).name, "stories:latest");
   });
 
   test("same content is stored once; list shows every name", async () => {

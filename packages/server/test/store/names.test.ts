@@ -10,11 +10,12 @@ describe("parseModelName", () => {
     assert.deepEqual(parseModelName("me/llama-2.7b_x:Q4_K_M"), { name: "me/llama-2.7b_x", tag: "Q4_K_M" });
     assert.deepEqual(parseModelName("hf.co/owner/repo:q8_0"), { name: "hf.co/owner/repo", tag: "q8_0" });
     assert.equal(canonicalModelName("stories"), canonicalModelName("stories:latest"));
+    // The name part is case-insensitive (folded); the tag keeps its case.
+    assert.deepEqual(parseModelName("hf.co/Owner/Repo-GGUF:Q4_K_M"), { name: "hf.co/owner/repo-gguf", tag: "Q4_K_M" });
   });
 
   const bad: Array<[string, RegExp]> = [
     ["", /empty/],
-    ["Stories", /upper-case/],
     ["../etc/passwd", /`\.` or `\.\.`|not allowed/],
     ["a/../b", /`\.` or `\.\.`/],
     ["/abs/path", /absolute/],
