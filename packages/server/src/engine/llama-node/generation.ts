@@ -83,7 +83,8 @@ async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>,
         finishReason = "stop";
         break;
       }
-      if (generated >= params.maxTokens) {
+      // The sequence's context is full: stop rather than silently dropping the start of the text.
+      if (generated >= params.maxTokens || history.length >= sequence.contextSize) {
         finishReason = "length";
         break;
       }
