@@ -97,7 +97,7 @@ describe("auth hooks: with keys", () => {
   before(async () => {
     let home: string;
     ({ home, cleanup } = tempHome());
-    security = await openSecurity(home, { authFailures: { maxFailures: 5, lockMinutes: 1 }, timeScale: 0.01 });
+    security = await openSecurity(home, { authFailures: { maxFailures: 5, lockMinutes: 1 }, timeScale: 0.02 });
     app = await buildSecuredApp(security);
     k.admin = (await security.keys.create({ name: "admin", scopes: ["admin"] })).secret;
     const inf = await security.keys.create({ name: "inf", scopes: ["inference"], models: ["llama*", "qwen2:0.5b"] });
@@ -197,8 +197,8 @@ describe("auth hooks: with keys", () => {
     assert.equal(bursts.length, 1);
     assert.equal(bursts[0]!.result, "denied");
     assert.equal(bursts[0]!.details?.failures, 5);
-    // Lock-out is one scaled minute (0.6 s at timeScale 0.01); afterwards the key works again.
-    await new Promise((r) => setTimeout(r, 700));
+    // Lock-out is one scaled minute (1.2 s at timeScale 0.02); afterwards the key works again.
+    await new Promise((r) => setTimeout(r, 1300));
     assert.equal((await call("GET", "/api/tags", k.reader, undefined, attacker)).statusCode, 200);
     // A second burst writes a second entry.
     for (let i = 0; i < 5; i++) await call("GET", "/api/tags", bad, undefined, attacker);
