@@ -1,7 +1,17 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsync } from "fastify";
-import { toModelInfo, toModelSummary } from "../../store/index.js";
+import { LlmosError } from "../../errors.js";
+import {
+  parseModelName,
+  parsePullReference,
+  specFromModelfile,
+  toModelInfo,
+  toModelSummary,
+} from "../../store/index.js";
 import type { HttpDeps } from "../deps.js";
+import { mergeSpec } from "./models-create-spec.js";
+import { respondWithProgress } from "./models-progress.js";
+import { ollamaModelRoutes } from "./ollama-models.js";
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) });
 const ImportBody = Type.Object(
@@ -12,10 +22,86 @@ const ImportBody = Type.Object(
   { additionalProperties: false },
 );
 const CopyBody = Type.Object({ destination: Type.String({ minLength: 1, maxLength: 300 }) }, { additionalProperties: false });
+const PullBody = Type.Object(
+  {
+    reference: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: "hf.co/{owner}/{repo}[:{quant}], hf.co/{owner}/{repo}/{file.gguf}, hf://..., huggingface.co/..., or an https URL",
+    }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 300, description: "Name to register; default derived from the reference" })),
+    revision: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "Hub branch, tag or commit; default main" })),
+    stream: Type.Optional(Type.Boolean({ description: "NDJSON progress lines (default true)" })),
+  },
+  { additionalProperties: false },
+);
+const Message = Type.Object({ role: Type.String({ minLength: 1, maxLength: 32 }), content: Type.String({ maxLength: 1 << 20 }) }, { additionalProperties: false });
+const CreateBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 300, description: "Name of the new model, name[:tag]" }),
+    modelfile: Type.Optional(Type.String({ maxLength: 1 << 20, description: "Definition in Modelfile syntax" })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "Base: a model name, a GGUF path on the server, or sha256:<hex> of an uploaded blob" })),
+    adapters: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 16 })),
+    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    system: Type.Optional(Type.String({ maxLength: 1 << 20 })),
+    template: Type.Optional(Type.String({ maxLength: 1 << 20 })),
+    messages: Type.Optional(Type.Array(Message, { maxItems: 256 })),
+    license: Type.Optional(Type.String({ maxLength: 1 << 20 })),
+    stream: Type.Optional(Type.Boolean({ description: "NDJSON progress lines (default true)" })),
+  },
+  { additionalProperties: false },
+);
 
-/** Native model management: import, list, show, copy, delete. */
+/** Native model management: import, pull, create, list, show, copy, delete (and the Ollama-compatible routes). */
 export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
+    await app.register(ollamaModelRoutes(deps));
+
+    app.post<{ Body: Static<typeof PullBody> }>(
+      "/api/models/pull",
+      { schema: { body: PullBody, summary: "Pull a model from Hugging Face or a URL (NDJSON progress)", tags: ["models"] }, config: { scope: "models:write", audit: "model.pull" } },
+      async (request, reply) => {
+        const body = request.body;
+        // Bad input is a 400 before any stream starts.
+        parsePullReference(body.reference);
+        if (body.name !== undefined) parseModelName(body.name);
+        return respondWithProgress(request, reply, {
+          stream: body.stream ?? true,
+          style: "native",
+          run: (onProgress, signal) =>
+            deps.store.pull(body.reference, {
+              endpoint: deps.config.hfEndpoint,
+              ...(deps.config.hfToken ? { hfToken: deps.config.hfToken } : {}),
+              ...(body.name !== undefined ? { name: body.name } : {}),
+              ...(body.revision !== undefined ? { revision: body.revision } : {}),
+              onProgress,
+              signal,
+            }),
+          final: (record) => ({ status: "success", model: toModelSummary(record) }),
+        });
+      },
+    );
+
+    app.post<{ Body: Static<typeof CreateBody> }>(
+      "/api/models/create",
+      { schema: { body: CreateBody, summary: "Create a model from a definition (Modelfile syntax or fields)", tags: ["models"] }, config: { scope: "models:write", audit: "model.create" } },
+      async (request, reply) => {
+        const { name, modelfile, stream, ...fields } = request.body;
+        parseModelName(name);
+        if (modelfile === undefined && fields.from === undefined) {
+          throw new LlmosError("invalid_request", "give `modelfile` or `from`");
+        }
+        // Syntax errors are a 400 before any stream starts; explicit fields override the Modelfile's.
+        const spec = mergeSpec(modelfile === undefined ? undefined : specFromModelfile(modelfile), fields);
+        return respondWithProgress(request, reply, {
+          stream: stream ?? true,
+          style: "native",
+          run: (onProgress, signal) => deps.store.createFromSpec(name, spec, { onProgress, signal }),
+          final: (record) => ({ status: "success", model: toModelSummary(record) }),
+        });
+      },
+    );
+
     app.post<{ Body: Static<typeof ImportBody> }>(
       "/api/models/import",
       { schema: { body: ImportBody, summary: "Import a local GGUF file under a name", tags: ["models"] }, config: { scope: "models:write", audit: "model.import" } },
