@@ -3,9 +3,12 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify"
 import type { HttpDeps } from "./deps.js";
 import { LlmosError } from "../errors.js";
 import { sendError, toLlmosError } from "./errors.js";
+import { openapiRoutes, registerOpenApi } from "./openapi.js";
 import { healthRoutes } from "./routes/health.js";
+import { ollamaRoutes } from "./routes/ollama.js";
 import { openaiRoutes } from "./routes/openai.js";
 import { runtimeRoutes } from "./routes/runtime.js";
+import { utilityRoutes } from "./routes/utility.js";
 
 /**
  * Builds the HTTP application: one place for request ids, body limits, error mapping and metrics;
@@ -47,10 +50,14 @@ export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[]
     sendError(request, reply, new LlmosError("not_found", `no route ${request.method} ${request.url.split("?")[0]}`)),
   );
 
+  await registerOpenApi(app, deps);
   for (const plugin of deps.preRoutes ?? []) await app.register(plugin);
   await app.register(healthRoutes(deps));
   await app.register(runtimeRoutes(deps));
   await app.register(openaiRoutes(deps));
+  await app.register(ollamaRoutes(deps));
+  await app.register(utilityRoutes(deps));
+  await app.register(openapiRoutes);
   for (const plugin of extraRoutes) await app.register(plugin);
   return app;
 }

@@ -19,6 +19,8 @@ export interface TextRequest {
   /** Ollama generate: system prompt and template overrides. */
   system?: string;
   template?: string;
+  /** Ollama generate: token ids of an earlier exchange, placed before the (rendered) prompt; no BOS is added. */
+  context?: number[];
   options: SamplingInput;
   grammar?: GrammarSpec;
   logprobs?: number;
@@ -83,6 +85,12 @@ export class InferenceService {
         if (lease.handle.facts.bosText && rendered.prompt.startsWith(lease.handle.facts.bosText)) addBos = false;
       } else {
         prompt = this.completionPrompt(record, req, lease.handle.facts);
+      }
+      if (req.context?.length) {
+        // Like Ollama: the earlier exchange's tokens (which start with BOS already), then the new prompt.
+        const rest = typeof prompt === "string" ? await lease.handle.tokenize(prompt, { addBos: false, parseSpecial: true }) : prompt;
+        prompt = [...req.context, ...rest];
+        addBos = false;
       }
     } catch (error) {
       lease.release();

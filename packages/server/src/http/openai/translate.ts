@@ -3,6 +3,7 @@ import type { GrammarSpec } from "../../engine/engine.js";
 import { LlmosError } from "../../errors.js";
 import type { ChatMessage } from "../../inference/chat-template.js";
 import type { SamplingInput } from "../../inference/sampling.js";
+import { checkJsonSchema } from "./json-schema.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
 import { UNSUPPORTED_FIELDS } from "./schemas.js";
 
@@ -65,13 +66,13 @@ export function chatMessages(body: ChatCompletionBody, messageLimit: number): Ch
   });
 }
 
-/** response_format -> grammar. */
+/** response_format -> grammar (the schema is checked: what the grammar cannot enforce is a 400). */
 export function grammarFromResponseFormat(format: ChatCompletionBody["response_format"]): GrammarSpec | undefined {
   if (!format || format.type === "text") return undefined;
   if (format.type === "json_object") return { type: "json" };
   const schema = format.json_schema.schema;
   if (!schema) return { type: "json" };
-  return { type: "json_schema", schema };
+  return { type: "json_schema", schema: checkJsonSchema(schema, "response_format.json_schema.schema") };
 }
 
 export function logprobsCount(body: ChatCompletionBody | CompletionBody, chat: boolean): number | undefined {

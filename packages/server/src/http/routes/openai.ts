@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { TokenLogprob } from "../../engine/engine.js";
 import type { GenerationOutcome, TextGeneration, TextRequest } from "../../inference/inference-service.js";
 import type { HttpDeps } from "../deps.js";
+import { LlmosError } from "../../errors.js";
 import { streamErrorPayload } from "../errors.js";
 import { ChatCompletionBody, CompletionBody, EmbeddingBody } from "../openai/schemas.js";
 import {
@@ -15,6 +16,7 @@ import {
   samplingFromOpenAI,
   usageOf,
 } from "../openai/translate.js";
+import { parseToolCall, planTools, templateRendersTools, toolCallId, ToolStreamGate, withToolInstructions, type ToolPlan } from "../openai/tools.js";
 import { clientGone, tenantOf } from "../request-context.js";
 import { ResponseStream } from "../streaming.js";
 import { keepAliveMs } from "./runtime.js";
@@ -46,9 +48,15 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
         const req: TextRequest = { ...base, messages: chatMessages(body, deps.config.limits.messages) };
         const grammar = grammarFromResponseFormat(body.response_format);
         if (grammar) req.grammar = grammar;
+        const plan = planTools(body.tools, body.tool_choice);
+        if (plan) {
+          if (plan.grammar && grammar) throw new LlmosError("invalid_request", `response_format cannot be combined with a forced tool_choice`, { param: "response_format" });
+          if (plan.grammar) req.grammar = plan.grammar;
+          await applyToolPrompt(deps, req, plan);
+        }
         const lp = logprobsCount(body, true);
         if (lp !== undefined) req.logprobs = lp;
-        return respond(deps, request, reply, "chat", req, body.n ?? 1, body.stream === true, body.stream_options?.include_usage === true);
+        return respond(deps, request, reply, "chat", req, body.n ?? 1, body.stream === true, body.stream_options?.include_usage === true, plan);
       },
     );
 
@@ -89,6 +97,13 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
   };
 }
 
+/** Shows the tools to the model: through its chat template when it renders `tools`, else in a system message. */
+export async function applyToolPrompt(deps: HttpDeps, req: TextRequest, plan: ToolPlan): Promise<void> {
+  const record = await deps.inference.model(req.model);
+  if (!record.definition.template && templateRendersTools(record.summary.chatTemplate)) req.tools = plan.tools;
+  else req.messages = withToolInstructions(req.messages ?? [], plan.tools);
+}
+
 function baseRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, body: ChatCompletionBody | CompletionBody): TextRequest {
   const req: TextRequest = {
     model: body.model,
@@ -102,7 +117,7 @@ function baseRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyRepl
   return req;
 }
 
-async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, kind: Kind, req: TextRequest, n: number, stream: boolean, includeUsage: boolean) {
+async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, kind: Kind, req: TextRequest, n: number, stream: boolean, includeUsage: boolean, plan?: ToolPlan) {
   // Acquire every choice's generation before answering, so errors (404, 503, 400) still get a status code.
   const generations: TextGeneration[] = [];
   try {
@@ -124,11 +139,15 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
       created,
       model,
       system_fingerprint: `llmos-${deps.version}`,
-      choices: choices.map((c) =>
-        kind === "chat"
-          ? { index: c.index, message: { role: "assistant", content: c.text, refusal: null }, logprobs: c.logprobs ? { content: c.logprobs.map(chatLogprob) } : null, finish_reason: finishReason(c.outcome.finishReason) }
-          : { index: c.index, text: c.text, logprobs: c.logprobs ? completionLogprobs(c.logprobs) : null, finish_reason: finishReason(c.outcome.finishReason) },
-      ),
+      choices: choices.map((c) => {
+        if (kind !== "chat") return { index: c.index, text: c.text, logprobs: c.logprobs ? completionLogprobs(c.logprobs) : null, finish_reason: finishReason(c.outcome.finishReason) };
+        const call = plan ? parseToolCall(c.text, plan.tools) : null;
+        if (call) {
+          const tool_calls = [{ id: toolCallId(), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }];
+          return { index: c.index, message: { role: "assistant", content: null, tool_calls, refusal: null }, logprobs: null, finish_reason: "tool_calls" };
+        }
+        return { index: c.index, message: { role: "assistant", content: c.text, refusal: null }, logprobs: c.logprobs ? { content: c.logprobs.map(chatLogprob) } : null, finish_reason: finishReason(c.outcome.finishReason) };
+      }),
       usage: usageOf(usage),
     };
   }
@@ -140,13 +159,29 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
     if (kind === "chat") for (let i = 0; i < n; i++) await out.sse(frame([{ index: i, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));
     const outcomes = await Promise.all(
       generations.map(async (g, index) => {
+        const gate = plan && kind === "chat" ? new ToolStreamGate(plan.mode) : undefined;
         for await (const chunk of g) {
           if (!chunk.text && !chunk.logprobs) continue;
+          const text = gate ? gate.push(chunk.text) : chunk.text;
+          // Held-back text (a tool call in the making) is sent at the end, without logprobs.
+          if (gate && !text) continue;
           const logprobs = chunk.logprobs ? (kind === "chat" ? { content: chunk.logprobs.map(chatLogprob) } : completionLogprobs(chunk.logprobs)) : null;
-          await out.sse(frame([kind === "chat" ? { index, delta: { content: chunk.text }, logprobs, finish_reason: null } : { index, text: chunk.text, logprobs, finish_reason: null }]));
+          await out.sse(frame([kind === "chat" ? { index, delta: { content: text }, logprobs, finish_reason: null } : { index, text, logprobs, finish_reason: null }]));
         }
         const outcome = await g.result;
-        await out.sse(frame([kind === "chat" ? { index, delta: {}, logprobs: null, finish_reason: finishReason(outcome.finishReason) } : { index, text: "", logprobs: null, finish_reason: finishReason(outcome.finishReason) }]));
+        let reason: string = finishReason(outcome.finishReason);
+        if (gate && plan && gate.held) {
+          const call = parseToolCall(gate.held, plan.tools);
+          if (call) {
+            const id = toolCallId();
+            await out.sse(frame([{ index, delta: { tool_calls: [{ index: 0, id, type: "function", function: { name: call.name, arguments: "" } }] }, logprobs: null, finish_reason: null }]));
+            await out.sse(frame([{ index, delta: { tool_calls: [{ index: 0, function: { arguments: JSON.stringify(call.arguments) } }] }, logprobs: null, finish_reason: null }]));
+            reason = "tool_calls";
+          } else {
+            await out.sse(frame([{ index, delta: { content: gate.held }, logprobs: null, finish_reason: null }]));
+          }
+        }
+        await out.sse(frame([kind === "chat" ? { index, delta: {}, logprobs: null, finish_reason: reason } : { index, text: "", logprobs: null, finish_reason: reason }]));
         return outcome;
       }),
     );

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { parseDurationMs } from "../../config/load.js";
 import { LlmosError } from "../../errors.js";
 import type { HttpDeps } from "../deps.js";
+import { ollamaDetails, UNKNOWN_DETAILS } from "../ollama/translate.js";
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) });
 
@@ -55,9 +56,13 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
       },
     );
 
-    app.get("/api/ps", { schema: { summary: "Loaded models: slots, queue, memory, engine counters", tags: ["runtime"] }, config: { scope: "models:read" } }, async () => {
+    app.get("/api/ps", { schema: { summary: "Loaded models: slots, queue, memory, engine counters (also Ollama's ps fields)", tags: ["runtime", "ollama"] }, config: { scope: "models:read" } }, async () => {
       const ps = await deps.scheduler.ps();
-      return { ...ps, memory: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() } };
+      // Ollama clients read `details` in Ollama's shape; llmos' native fields stay beside Ollama's.
+      const models = await Promise.all(
+        ps.models.map(async (m) => ({ ...m, details: await deps.store.get(m.name).then(ollamaDetails, () => UNKNOWN_DETAILS) })),
+      );
+      return { ...ps, models, memory: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() } };
     });
 
     app.get("/api/system", { schema: { summary: "Node inventory: CPU, RAM, GPUs, memory budget", tags: ["runtime"] }, config: { scope: "admin" } }, async () => {
