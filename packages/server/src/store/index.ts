@@ -1,15 +1,7 @@
 /** The model store: content-addressed GGUF blobs, manifests per `name:tag`, pulls and model definitions. */
 export { ModelStore } from "./model-store.js";
-export type {
-  BlobSource,
-  DiskUsage,
-  GcReport,
-  ModelLease,
-  ModelStoreOptions,
-  RemoveResult,
-  StoreLogger,
-  VerifyReport,
-} from "./model-store.js";
+export type { BlobSource, ModelLease, ModelStoreOptions, RemoveResult, StoreLogger } from "./model-store.js";
+export type { DiskUsage, GcReport, VerifyReport } from "./maintenance.js";
 export { toModelDetails, toModelInfo, toModelSummary, renderRecordModelfile } from "./record.js";
 export type { BlobFile, ModelInfoOptions, ModelRecord } from "./record.js";
 export type { DefinitionMessage, ModelDefinition, ParameterValue } from "./definition.js";

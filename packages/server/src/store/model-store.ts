@@ -9,6 +9,8 @@ import { ensureFreeSpace } from "./disk-space.js";
 import { checkGguf } from "./gguf-check.js";
 import { ManifestFiles } from "./manifest-files.js";
 import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } from "./manifest.js";
+import { BlobPins } from "./blob-pins.js";
+import { collectGarbage, diskUsage, verifyBlobs, type DiskUsage, type GcReport, type VerifyReport } from "./maintenance.js";
 import { StoreLocks } from "./mutex.js";
 import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } from "./create.js";
 import type { Readable } from "node:stream";
@@ -46,33 +48,6 @@ export interface ModelLease {
   release(): void;
 }
 
-/** What {@link ModelStore.gc} removed. */
-export interface GcReport {
-  removed: string[];
-  freedBytes: number;
-  /** Unreferenced blobs kept because a lease holds them. */
-  kept: string[];
-}
-
-/** What {@link ModelStore.verify} found. */
-export interface VerifyReport {
-  checked: number;
-  corrupt: Array<{ digest: string; quarantinedTo: string; models: string[] }>;
-}
-
-/** Disk use of the store. */
-export interface DiskUsage {
-  /** All bytes under the root that the store manages (blobs + partial downloads). */
-  totalBytes: number;
-  blobBytes: number;
-  partialBytes: number;
-  /** Bytes of blobs that more than one model references (counted once). */
-  sharedBytes: number;
-  /** Bytes of blobs no model references (gc would free them unless leased). */
-  unreferencedBytes: number;
-  models: Array<{ name: string; bytes: number; uniqueBytes: number; sharedBytes: number }>;
-}
-
 /** What {@link ModelStore.remove} did. */
 export interface RemoveResult {
   name: string;
@@ -98,12 +73,11 @@ export class ModelStore {
   readonly logger: StoreLogger | undefined;
   readonly ggufLimits: Partial<GgufLimits> | undefined;
   readonly reserveBytes: number;
-  readonly #summaries = new Map<string, GgufSummary>();
-  readonly #leases = new Map<string, number>();
-  /** Uploaded blobs not referenced yet: digest -> time until which gc keeps them. */
-  readonly #uploads = new Map<string, number>();
+  /** GGUF summaries by blob digest (blobs are immutable, so entries never go stale). @internal */
+  readonly summaries = new Map<string, GgufSummary>();
+  /** Blobs gc must keep although unreferenced (leases, pulls in flight, recent uploads). @internal */
+  readonly pins: BlobPins;
   readonly #uploadGraceMs: number;
-  #gcAfterRelease = false;
   #backgroundGc: Promise<unknown> | undefined;
   #disposed = false;
   readonly #puller: Puller;
@@ -124,6 +98,11 @@ export class ModelStore {
     this.reserveBytes = options.reserveBytes ?? 64 * 1024 * 1024;
     this.#uploadGraceMs = options.uploadGraceMs ?? 60 * 60 * 1000;
     this.#puller = new Puller(this, options.pull);
+    // A removed model's blobs that a lease kept are collected when the last lease ends.
+    this.pins = new BlobPins(() => {
+      if (this.#disposed) return;
+      this.#backgroundGc = this.gc().catch((err: unknown) => this.logger?.warn({ err }, "gc after release failed"));
+    });
   }
 
   /** Opens (creating) a store folder and deletes temp files a crash left behind. */
@@ -164,16 +143,7 @@ export class ModelStore {
    * @internal used by pull between committing a blob and writing its manifest.
    */
   pinBlob(digest: string): () => void {
-    const d = normalizeDigest(digest);
-    this.#leases.set(d, (this.#leases.get(d) ?? 0) + 1);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const n = (this.#leases.get(d) ?? 1) - 1;
-      if (n <= 0) this.#leases.delete(d);
-      else this.#leases.set(d, n);
-    };
+    return this.pins.pin(digest);
   }
 
   /**
@@ -207,7 +177,7 @@ export class ModelStore {
     return this.locks.withNames([], async () => {
       const existed = await this.blobs.has(want);
       await this.blobs.commit(temp);
-      this.#uploads.set(want, Date.now() + this.#uploadGraceMs);
+      this.pins.holdUpload(want, Date.now() + this.#uploadGraceMs);
       return { digest: want, size: temp.size, existed };
     });
   }
@@ -400,8 +370,7 @@ export class ModelStore {
     const parsed = parseModelName(name);
     return this.locks.withNames([formatModelName(parsed)], async () => {
       const record = await this.#record(parsed, await this.#readManifest(parsed));
-      const digests = [record.digest, ...record.adapters.map((a) => a.digest)];
-      for (const d of digests) this.#leases.set(d, (this.#leases.get(d) ?? 0) + 1);
+      const unpins = [record.digest, ...record.adapters.map((a) => a.digest)].map((d) => this.pins.pin(d));
       let released = false;
       return {
         record,
@@ -410,18 +379,7 @@ export class ModelStore {
         release: () => {
           if (released) return;
           released = true;
-          let freed = false;
-          for (const d of digests) {
-            const n = (this.#leases.get(d) ?? 1) - 1;
-            if (n <= 0) {
-              this.#leases.delete(d);
-              freed = true;
-            } else this.#leases.set(d, n);
-          }
-          if (freed && this.#gcAfterRelease && !this.#disposed) {
-            this.#gcAfterRelease = false;
-            this.#backgroundGc = this.gc().catch((err: unknown) => this.logger?.warn({ err }, "gc after release failed"));
-          }
+          for (const unpin of unpins) unpin();
         },
       };
     });
@@ -429,39 +387,13 @@ export class ModelStore {
 
   /** Number of live leases on a blob (for diagnostics and tests). */
   leaseCount(digest: string): number {
-    return this.#leases.get(normalizeDigest(digest)) ?? 0;
+    return this.pins.count(digest);
   }
 
   /** Deletes blobs that no manifest references and no lease holds. Runs alone (no other store operation meanwhile). */
   async gc(): Promise<GcReport> {
     this.#check();
-    return this.locks.exclusive(async () => {
-      const { users: referenced, damaged } = await this.#scanManifests();
-      const report: GcReport = { removed: [], freedBytes: 0, kept: [] };
-      // A manifest that can't be read may reference any blob: collect nothing rather than guess.
-      if (damaged > 0) {
-        this.logger?.warn({ damaged }, "gc skipped: damaged manifests in the store");
-        return report;
-      }
-      for (const digest of await this.blobs.list()) {
-        if (referenced.has(digest)) {
-          this.#uploads.delete(digest);
-          continue;
-        }
-        if ((this.#uploads.get(digest) ?? 0) > Date.now()) continue;
-        this.#uploads.delete(digest);
-        if (this.#leases.has(digest)) {
-          report.kept.push(digest);
-          this.#gcAfterRelease = true;
-          continue;
-        }
-        report.freedBytes += await this.blobs.remove(digest);
-        report.removed.push(digest);
-        this.#summaries.delete(digest);
-      }
-      if (report.removed.length > 0) this.logger?.info({ ...report }, "blobs garbage-collected");
-      return report;
-    });
+    return collectGarbage(this);
   }
 
   /**
@@ -470,68 +402,13 @@ export class ModelStore {
    */
   async verify(): Promise<VerifyReport> {
     this.#check();
-    const digests = await this.blobs.list();
-    const bad: string[] = [];
-    for (const digest of digests) {
-      // Blobs are immutable, so hashing needs no lock; one removed meanwhile by gc is simply skipped.
-      try {
-        if (!(await this.blobs.check(digest))) bad.push(digest);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      }
-    }
-    const report: VerifyReport = { checked: digests.length, corrupt: [] };
-    if (bad.length === 0) return report;
-    return this.locks.exclusive(async () => {
-      const users = await this.#blobUsers();
-      for (const digest of bad) {
-        const quarantinedTo = await this.blobs.quarantine(digest);
-        this.#summaries.delete(digest);
-        report.corrupt.push({ digest, quarantinedTo, models: users.get(digest) ?? [] });
-        this.logger?.warn({ digest, quarantinedTo, models: users.get(digest) }, "corrupt blob quarantined");
-      }
-      return report;
-    });
+    return verifyBlobs(this);
   }
 
   /** Disk use per model and in total. */
   async du(): Promise<DiskUsage> {
     this.#check();
-    const users = await this.#blobUsers();
-    const sizes = new Map<string, number>();
-    let blobBytes = 0;
-    for (const digest of await this.blobs.list()) {
-      const size = (await this.blobs.size(digest)) ?? 0;
-      sizes.set(digest, size);
-      blobBytes += size;
-    }
-    let partialBytes = 0;
-    for (const entry of await fs.readdir(this.dirs.partial).catch(() => [] as string[])) {
-      partialBytes += (await fs.stat(path.join(this.dirs.partial, entry)).catch(() => ({ size: 0 }))).size;
-    }
-    const perModel = new Map<string, { bytes: number; uniqueBytes: number; sharedBytes: number }>();
-    let sharedBytes = 0;
-    let unreferencedBytes = 0;
-    for (const [digest, size] of sizes) {
-      const models = users.get(digest) ?? [];
-      if (models.length === 0) unreferencedBytes += size;
-      if (models.length > 1) sharedBytes += size;
-      for (const model of models) {
-        const entry = perModel.get(model) ?? { bytes: 0, uniqueBytes: 0, sharedBytes: 0 };
-        entry.bytes += size;
-        if (models.length === 1) entry.uniqueBytes += size;
-        else entry.sharedBytes += size;
-        perModel.set(model, entry);
-      }
-    }
-    return {
-      totalBytes: blobBytes + partialBytes,
-      blobBytes,
-      partialBytes,
-      sharedBytes,
-      unreferencedBytes,
-      models: [...perModel].map(([name, u]) => ({ name, ...u })).sort((a, b) => a.name.localeCompare(b.name)),
-    };
+    return diskUsage(this);
   }
 
   /** Waits for background work (gc after a lease release) and refuses further calls. Idempotent. */
@@ -549,7 +426,7 @@ export class ModelStore {
   async #record(name: ModelName, manifest: Manifest & { mtime: Date }): Promise<ModelRecord> {
     const key = formatModelName(name);
     const modelPath = this.blobs.path(manifest.model.digest);
-    let summary = this.#summaries.get(manifest.model.digest);
+    let summary = this.summaries.get(manifest.model.digest);
     if (!summary) {
       try {
         await fs.access(modelPath);
@@ -577,36 +454,8 @@ export class ModelStore {
 
   #cacheSummary(digest: string, gguf: Parameters<typeof summarizeGguf>[0]): GgufSummary {
     const summary = summarizeGguf(gguf);
-    this.#summaries.set(digest, summary);
+    this.summaries.set(digest, summary);
     return summary;
-  }
-
-  /** digest -> names of the models that reference it. */
-  async #blobUsers(): Promise<Map<string, string[]>> {
-    return (await this.#scanManifests()).users;
-  }
-
-  /** Reads every manifest; `damaged` counts those that could not be read (their blobs are unknown). */
-  async #scanManifests(): Promise<{ users: Map<string, string[]>; damaged: number }> {
-    const users = new Map<string, string[]>();
-    let damaged = 0;
-    for (const name of await this.manifests.list()) {
-      let manifest;
-      try {
-        manifest = await this.manifests.read(name);
-      } catch (err) {
-        damaged++;
-        this.logger?.warn({ model: formatModelName(name), err }, "damaged manifest");
-        continue;
-      }
-      if (!manifest) continue;
-      for (const blob of manifestBlobs(manifest)) {
-        const list = users.get(blob.digest) ?? [];
-        list.push(formatModelName(name));
-        users.set(blob.digest, list);
-      }
-    }
-    return { users, damaged };
   }
 
   #check(): void {

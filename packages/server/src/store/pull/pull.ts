@@ -274,8 +274,7 @@ export class Puller {
     });
     job.emit({ status: "verifying sha256 digest", digest: downloaded.digest });
     try {
-      const gguf = await checkGguf(downloaded.path, job.what, store.ggufLimits);
-      void gguf;
+      await checkGguf(downloaded.path, job.what, store.ggufLimits);
     } catch (error) {
       await discard(downloaded.path, downloaded.sidecarPath);
       throw error;

@@ -1,0 +1,163 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { GgufSummary } from "@llmos/gguf";
+import type { BlobFiles } from "./blob-files.js";
+import type { BlobPins } from "./blob-pins.js";
+import type { ManifestFiles } from "./manifest-files.js";
+import { manifestBlobs } from "./manifest.js";
+import type { StoreLocks } from "./mutex.js";
+import { formatModelName } from "./names.js";
+
+/** What {@link ModelStore.gc} removed. */
+export interface GcReport {
+  removed: string[];
+  freedBytes: number;
+  /** Unreferenced blobs kept because a lease or pull holds them, or an upload is within its grace time. */
+  kept: string[];
+}
+
+/** What {@link ModelStore.verify} found. */
+export interface VerifyReport {
+  checked: number;
+  corrupt: Array<{ digest: string; quarantinedTo: string; models: string[] }>;
+}
+
+/** Disk use of the store. */
+export interface DiskUsage {
+  /** All bytes under the root that the store manages (blobs + partial downloads). */
+  totalBytes: number;
+  blobBytes: number;
+  partialBytes: number;
+  /** Bytes of blobs that more than one model references (counted once). */
+  sharedBytes: number;
+  /** Bytes of blobs no model references (gc would free them unless held). */
+  unreferencedBytes: number;
+  models: Array<{ name: string; bytes: number; uniqueBytes: number; sharedBytes: number }>;
+}
+
+/** The parts of a store that maintenance works on. */
+export interface StoreParts {
+  blobs: BlobFiles;
+  manifests: ManifestFiles;
+  locks: StoreLocks;
+  pins: BlobPins;
+  summaries: Map<string, GgufSummary>;
+  dirs: { partial: string };
+  logger: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void } | undefined;
+}
+
+/** Reads every manifest: digest -> names that use it; `damaged` counts manifests that could not be read. */
+export async function scanManifests(s: StoreParts): Promise<{ users: Map<string, string[]>; damaged: number }> {
+  const users = new Map<string, string[]>();
+  let damaged = 0;
+  for (const name of await s.manifests.list()) {
+    let manifest;
+    try {
+      manifest = await s.manifests.read(name);
+    } catch (err) {
+      damaged++;
+      s.logger?.warn({ model: formatModelName(name), err }, "damaged manifest");
+      continue;
+    }
+    if (!manifest) continue;
+    for (const blob of manifestBlobs(manifest)) {
+      const list = users.get(blob.digest) ?? [];
+      list.push(formatModelName(name));
+      users.set(blob.digest, list);
+    }
+  }
+  return { users, damaged };
+}
+
+/** Deletes blobs nothing references or holds. Runs under the exclusive store lock. */
+export function collectGarbage(s: StoreParts): Promise<GcReport> {
+  return s.locks.exclusive(async () => {
+    const { users, damaged } = await scanManifests(s);
+    const report: GcReport = { removed: [], freedBytes: 0, kept: [] };
+    // A manifest that can't be read may reference any blob: collect nothing rather than guess.
+    if (damaged > 0) {
+      s.logger?.warn({ damaged }, "gc skipped: damaged manifests in the store");
+      return report;
+    }
+    for (const digest of await s.blobs.list()) {
+      if (users.has(digest)) {
+        s.pins.dropUpload(digest);
+        continue;
+      }
+      if (s.pins.keeps(digest)) {
+        report.kept.push(digest);
+        continue;
+      }
+      report.freedBytes += await s.blobs.remove(digest);
+      report.removed.push(digest);
+      s.summaries.delete(digest);
+    }
+    if (report.removed.length > 0) s.logger?.info({ ...report }, "blobs garbage-collected");
+    return report;
+  });
+}
+
+/** Re-hashes every blob; moves corrupt ones to quarantine. */
+export async function verifyBlobs(s: StoreParts): Promise<VerifyReport> {
+  const digests = await s.blobs.list();
+  const bad: string[] = [];
+  for (const digest of digests) {
+    // Blobs are immutable, so hashing needs no lock; one removed meanwhile by gc is simply skipped.
+    try {
+      if (!(await s.blobs.check(digest))) bad.push(digest);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+  const report: VerifyReport = { checked: digests.length, corrupt: [] };
+  if (bad.length === 0) return report;
+  return s.locks.exclusive(async () => {
+    const { users } = await scanManifests(s);
+    for (const digest of bad) {
+      const quarantinedTo = await s.blobs.quarantine(digest);
+      s.summaries.delete(digest);
+      report.corrupt.push({ digest, quarantinedTo, models: users.get(digest) ?? [] });
+      s.logger?.warn({ digest, quarantinedTo, models: users.get(digest) }, "corrupt blob quarantined");
+    }
+    return report;
+  });
+}
+
+/** Disk use per model and in total. */
+export async function diskUsage(s: StoreParts): Promise<DiskUsage> {
+  const { users } = await scanManifests(s);
+  const sizes = new Map<string, number>();
+  let blobBytes = 0;
+  for (const digest of await s.blobs.list()) {
+    const size = (await s.blobs.size(digest)) ?? 0;
+    sizes.set(digest, size);
+    blobBytes += size;
+  }
+  let partialBytes = 0;
+  for (const entry of await fs.readdir(s.dirs.partial).catch(() => [] as string[])) {
+    partialBytes += (await fs.stat(path.join(s.dirs.partial, entry)).catch(() => ({ size: 0 }))).size;
+  }
+  const perModel = new Map<string, { bytes: number; uniqueBytes: number; sharedBytes: number }>();
+  let sharedBytes = 0;
+  let unreferencedBytes = 0;
+  for (const [digest, size] of sizes) {
+    const models = users.get(digest) ?? [];
+    if (models.length === 0) unreferencedBytes += size;
+    if (models.length > 1) sharedBytes += size;
+    for (const model of models) {
+      const entry = perModel.get(model) ?? { bytes: 0, uniqueBytes: 0, sharedBytes: 0 };
+      entry.bytes += size;
+      if (models.length === 1) entry.uniqueBytes += size;
+      else entry.sharedBytes += size;
+      perModel.set(model, entry);
+    }
+  }
+  return {
+    totalBytes: blobBytes + partialBytes,
+    blobBytes,
+    partialBytes,
+    sharedBytes,
+    unreferencedBytes,
+    models: [...perModel].map(([name, u]) => ({ name, ...u })).sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
