@@ -13,6 +13,7 @@ import {
   type ParameterValue,
 } from "../../store/index.js";
 import type { HttpDeps } from "../deps.js";
+import { ollamaDetails } from "../ollama/translate.js";
 import { mergeSpec } from "./models-create-spec.js";
 import { respondWithProgress } from "./models-progress.js";
 
@@ -49,19 +50,6 @@ function modelOf(body: { model?: string; name?: string } | undefined): string {
   const model = body?.model ?? body?.name;
   if (!model) throw new LlmosError("invalid_request", "model is required");
   return model;
-}
-
-/** Ollama's `details` object. */
-export function ollamaDetails(record: ModelRecord) {
-  const s = record.summary;
-  return {
-    parent_model: "",
-    format: "gguf",
-    family: s.architecture,
-    families: [s.architecture],
-    parameter_size: s.parameterSize,
-    quantization_level: s.quantization,
-  };
 }
 
 /** An entry of Ollama's `/api/tags`. */
