@@ -227,6 +227,58 @@ describe("pull from a Hub", () => {
     assert.deepEqual(filesUnder(store.dirs.partial), []);
   });
 
+  test("parallel ranges resume after a restart from where each range stopped", async () => {
+    hub.chunkDelayMs = 10;
+    hub.chunkSize = 16 * 1024;
+    const tuning = { parallelThreshold: 256 * 1024, connections: 4 };
+    const controller = new AbortController();
+    await assert.rejects(
+      store.pull("hf.co/test/stories-GGUF", {
+        tuning,
+        signal: controller.signal,
+        onProgress: (e) => {
+          if ((e.completed ?? 0) > 500_000) controller.abort();
+        },
+      }),
+      isCode("client_closed"),
+    );
+    const sidecar = JSON.parse(fs.readFileSync(path.join(store.dirs.partial, `sha256-${STORIES_SHA256}.json`), "utf8"));
+    assert.equal(sidecar.mode, "parallel");
+    await store.dispose();
+    hub.chunkDelayMs = 0;
+    hub.requests.length = 0;
+    store = await ModelStore.open({ root: store.root, pull: { endpoint: hub.url, tuning: FAST } });
+    const record = await store.pull("hf.co/test/stories-GGUF", { tuning });
+    assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
+    const size = fs.statSync(STORIES).size;
+    const requested = hub
+      .requestsTo("cdn")
+      .filter((r) => r.method === "GET")
+      .map((r) => /^bytes=(\d+)-(\d+)$/.exec(r.range ?? ""))
+      .map((m) => (assert.ok(m, "every request is a closed range"), Number(m[2]) - Number(m[1]) + 1));
+    const total = requested.reduce((a, b) => a + b, 0);
+    assert.ok(total < size - 200_000, `resumed download fetched ${total} of ${size} bytes`);
+  });
+
+  test("one of two pulls sharing a download can cancel; the other completes", async () => {
+    hub.chunkDelayMs = 5;
+    hub.chunkSize = 32 * 1024;
+    const controller = new AbortController();
+    const first = store.pull("hf.co/test/stories-GGUF", { name: "keeps" });
+    const second = store.pull("hf.co/test/stories-GGUF", {
+      name: "cancels",
+      signal: controller.signal,
+      onProgress: (e) => {
+        if ((e.completed ?? 0) > 100_000) controller.abort();
+      },
+    });
+    await assert.rejects(second, isCode("client_closed"));
+    const record = await first;
+    assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
+    assert.deepEqual((await store.list()).map((r) => r.name), ["keeps:latest"]);
+    assert.equal(hub.requestsTo("cdn").filter((r) => r.method === "GET").length, 1);
+  });
+
   test("not enough disk space fails before downloading", async () => {
     await store.dispose();
     store = await ModelStore.open({
