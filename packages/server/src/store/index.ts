@@ -22,3 +22,4 @@ export { DEFAULT_DOWNLOAD_TUNING } from "./pull/download.js";
 export type { DownloadTuning } from "./pull/download.js";
 export { parsePullReference, defaultNameFor } from "./pull/reference.js";
 export type { PullReference } from "./pull/reference.js";
+export { progressStream } from "./progress-stream.js";

@@ -14,7 +14,8 @@ import { collectGarbage, diskUsage, verifyBlobs, type DiskUsage, type GcReport, 
 import { StoreLocks } from "./mutex.js";
 import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } from "./create.js";
 import type { Readable } from "node:stream";
-import { Puller, type PullDefaults, type PullOptions } from "./pull/pull.js";
+import { Puller, type PullDefaults, type PullOptions, type PullProgress } from "./pull/pull.js";
+import { progressStream } from "./progress-stream.js";
 import { formatModelName, parseModelName, type ModelName } from "./names.js";
 import type { ModelRecord } from "./record.js";
 
@@ -136,6 +137,17 @@ export class ModelStore {
   async pull(reference: string, options: PullOptions = {}): Promise<ModelRecord> {
     this.#check();
     return this.#puller.pull(reference, options);
+  }
+
+  /**
+   * {@link pull} as an async iterator of progress events (`for await (const e of store.pullStream(ref))`); the
+   * generator's return value is the record. Leaving the loop early cancels the pull (the partial file stays).
+   */
+  pullStream(reference: string, options: Omit<PullOptions, "onProgress"> = {}): AsyncGenerator<PullProgress, ModelRecord, undefined> {
+    return progressStream<PullProgress, ModelRecord>(
+      (onProgress, signal) => this.pull(reference, { ...options, onProgress, signal }),
+      options.signal,
+    );
   }
 
   /**

@@ -291,6 +291,26 @@ describe("pull from a Hub", () => {
     await assertNothingRegistered();
   });
 
+  test("pullStream yields the same events as an async iterator and returns the record", async () => {
+    const stream = store.pullStream("hf.co/test/stories-GGUF:Q8_0");
+    const statuses: string[] = [];
+    let next = await stream.next();
+    while (!next.done) {
+      statuses.push(next.value.status);
+      next = await stream.next();
+    }
+    assert.equal(next.value.digest, `sha256:${TINY_SHA256}`);
+    assert.equal(statuses[0], "pulling manifest");
+    assert.equal(statuses.at(-1), "success");
+    // Leaving the loop early cancels the pull and registers nothing.
+    hub.chunkDelayMs = 10;
+    hub.chunkSize = 16 * 1024;
+    for await (const e of store.pullStream("hf.co/test/stories-GGUF", { name: "left" })) {
+      if ((e.completed ?? 0) > 100_000) break;
+    }
+    await assert.rejects(store.get("left"), isCode("model_not_found"));
+  });
+
   test("plain URL pull (http only on loopback)", async () => {
     const url = hub.addPlainFile("Stories260K.gguf", STORIES);
     const record = await store.pull(url);
