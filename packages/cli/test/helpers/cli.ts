@@ -63,7 +63,16 @@ export async function loadDaemonModule(): Promise<DaemonModule | string> {
 /** Starts a real daemon with a temp home on a random port; `close()` stops it and removes the home. */
 export async function startTestDaemon(mod: DaemonModule): Promise<{ url: string; home: string; close(): Promise<void> }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cli-test-"));
-  const daemon = await mod.startDaemon({ home, port: 0, threads: 1, host: "127.0.0.1", logLevel: "warn" });
+  const daemon = await mod.startDaemon({
+    home,
+    port: 0,
+    threads: 1,
+    host: "127.0.0.1",
+    logLevel: "error",
+    // A small context bounds requests without max_tokens (the seed example) to seconds on stories260K.
+    contextSize: 256,
+    parallel: 2,
+  });
   return {
     url: daemon.url,
     home,

@@ -37,7 +37,16 @@ export async function loadDaemonModule(): Promise<DaemonModule | string> {
 /** Starts a daemon (home in a temp dir, port 0, 1 thread). The caller must `close()` it. */
 export async function startTestDaemon(mod: DaemonModule): Promise<TestDaemon> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-sdk-test-"));
-  const daemon = await mod.startDaemon({ home, port: 0, threads: 1, host: "127.0.0.1", logLevel: "warn" });
+  const daemon = await mod.startDaemon({
+    home,
+    port: 0,
+    threads: 1,
+    host: "127.0.0.1",
+    logLevel: "error",
+    // A small context bounds requests without max_tokens (the seed example) to seconds on stories260K.
+    contextSize: 256,
+    parallel: 2,
+  });
   let adminToken: string | undefined;
   try {
     adminToken = fs.readFileSync(path.join(home, "admin.token"), "utf8").trim() || undefined;
