@@ -73,7 +73,6 @@ export class LlamaNodeEngine implements Engine {
 class LlamaNodeModel implements EngineModel {
   readonly facts: ModelFacts;
   private readonly free: LlamaContextSequence[] = [];
-  private readonly counters: EngineStats = { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 };
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
 
@@ -82,6 +81,7 @@ class LlamaNodeModel implements EngineModel {
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly options: EngineLoadOptions,
+    private readonly counters: EngineStats,
   ) {
     for (let i = 0; i < options.slots; i++) this.free.push(context.getSequence());
     this.facts = {
@@ -96,7 +96,7 @@ class LlamaNodeModel implements EngineModel {
   }
 
   static async create(llama: Llama, model: LlamaModel, options: EngineLoadOptions): Promise<LlamaNodeModel> {
-    let self: LlamaNodeModel | undefined;
+    const counters: EngineStats = { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 };
     const context = await model.createContext({
       contextSize: options.contextSize,
       sequences: options.slots,
@@ -107,19 +107,12 @@ class LlamaNodeModel implements EngineModel {
         // Share each decode batch fairly between sequences, and count how many sequences each batch carried.
         itemPrioritizationStrategy: ({ items, size }) => {
           const plan = fairShare(items, size);
-          self?.countBatch(plan.filter((p) => p.processAmount > 0).length);
+          countBatch(counters, plan.filter((p) => p.processAmount > 0).length);
           return plan;
         },
       },
     });
-    self = new LlamaNodeModel(llama, model, context, options);
-    return self;
-  }
-
-  private countBatch(sequences: number): void {
-    this.counters.decodeBatches++;
-    if (sequences > 1) this.counters.multiSequenceBatches++;
-    this.counters.maxSequencesInBatch = Math.max(this.counters.maxSequencesInBatch, sequences);
+    return new LlamaNodeModel(llama, model, context, options, counters);
   }
 
   get perSequenceContext(): number {
@@ -233,4 +226,10 @@ function fairShare<T extends { tokens: readonly unknown[] }>(items: readonly T[]
 function vocabSizeOf(model: LlamaModel): number {
   const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer?.ggml?.tokens;
   return Array.isArray(tokens) ? tokens.length : 0;
+}
+
+function countBatch(counters: EngineStats, sequences: number): void {
+  counters.decodeBatches++;
+  if (sequences > 1) counters.multiSequenceBatches++;
+  counters.maxSequencesInBatch = Math.max(counters.maxSequencesInBatch, sequences);
 }
