@@ -84,6 +84,16 @@ describe("Ollama API: options, tools and bad inputs", () => {
     assert.equal((again.models.find((m) => m.name === "stories:latest") as any).context_length, 512);
   });
 
+  test("embed truncates inputs over the context by default; truncate: false refuses them", async () => {
+    const long = "the dog ran to the park. ".repeat(200);
+    const r = await ollama.embed({ model: "stories", input: [long, "short"] });
+    assert.equal(r.embeddings.length, 2);
+    assert.ok(r.prompt_eval_count < 600, String(r.prompt_eval_count));
+    const refused = await api(d, "POST", "/api/embed", { model: "stories", input: long, truncate: false });
+    assert.equal(refused.status, 400);
+    assert.match(refused.json.error, /truncate is false/);
+  });
+
   test("chat with tools, an assistant tool call and a tool result fed back", async () => {
     const tools = [{ type: "function", function: { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
     const r = await ollama.chat({

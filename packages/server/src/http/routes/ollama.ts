@@ -97,8 +97,8 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
           const loaded = await deps.scheduler.load(record.name, ka !== undefined ? { keepAliveMs: ka } : {});
           return { model: loaded.name, embeddings: [], total_duration: Math.round((performance.now() - started) * 1e6), load_duration: 0, prompt_eval_count: 0 };
         }
-        if (body.truncate === false) await assertFits(deps, body.model, inputs);
-        const result = await deps.inference.embed(body.model, inputs, { signal: clientGone(request, reply), tenant: tenantOf(request), ...(ka !== undefined ? { keepAliveMs: ka } : {}) });
+        const fitted = await fitInputs(deps, body.model, inputs, body.truncate !== false, ka);
+        const result = await deps.inference.embed(body.model, fitted, { signal: clientGone(request, reply), tenant: tenantOf(request), ...(ka !== undefined ? { keepAliveMs: ka } : {}) });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         const embeddings = result.vectors.map((v) => normalise(body.dimensions ? v.slice(0, body.dimensions) : v));
         return { model: result.model, embeddings, total_duration: Math.round(result.totalMs * 1e6), load_duration: Math.round(result.loadMs * 1e6), prompt_eval_count: result.promptTokens };
@@ -235,12 +235,20 @@ function normalise(v: number[]): number[] {
   return norm > 0 ? v.map((x) => x / norm) : v;
 }
 
-/** `truncate: false`: an input longer than the model's context is an error instead of being cut. */
-async function assertFits(deps: HttpDeps, model: string, inputs: string[]): Promise<void> {
-  const record = await deps.inference.model(model);
-  const limit = Math.min(record.summary.contextLength ?? Infinity, Math.max(512, deps.config.contextSize));
-  for (const [i, text] of inputs.entries()) {
-    const n = (await deps.inference.tokenize(model, text, { addBos: true })).tokens.length;
-    if (n > limit) throw new LlmosError("invalid_request", `input[${i}] has ${n} tokens, over the context of ${limit} (truncate is false)`, { param: "input" });
-  }
+/**
+ * Fits embedding inputs into the model's per-sequence context (the limit both engines share): longer inputs are cut
+ * to their first tokens (Ollama's default `truncate: true`) or refused with a 400 (`truncate: false`).
+ */
+async function fitInputs(deps: HttpDeps, model: string, inputs: string[], truncate: boolean, ka: number | undefined): Promise<string[]> {
+  const loaded = await deps.scheduler.load((await deps.inference.model(model)).name, ka !== undefined ? { keepAliveMs: ka } : {});
+  // Room for BOS and EOS, which the engines add around the text.
+  const limit = Math.max(1, loaded.contextSize - 2);
+  return Promise.all(
+    inputs.map(async (text, i) => {
+      const { tokens } = await deps.inference.tokenize(model, text, { addBos: false });
+      if (tokens.length <= limit) return text;
+      if (!truncate) throw new LlmosError("invalid_request", `input[${i}] has ${tokens.length} tokens, over the context of ${limit} (truncate is false)`, { param: "input" });
+      return (await deps.inference.detokenize(model, tokens.slice(0, limit))).text;
+    }),
+  );
 }
