@@ -49,7 +49,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
           if (bad !== undefined) throw new LlmosError("invalid_request", `context holds token id ${bad}, outside the model's vocabulary of ${vocab}`, { param: "context" });
         }
         await ensureContextSize(deps, record, options);
-        const req: TextRequest = { ...baseRequest(deps, request, reply, body.model, options, ka), prompt: body.prompt ?? "", raw: body.raw === true };
+        const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), prompt: body.prompt ?? "", raw: body.raw === true };
         if (body.system !== undefined) req.system = body.system;
         if (body.template) req.template = body.template;
         if (body.context?.length) req.context = body.context;
@@ -75,7 +75,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const record = await deps.inference.model(body.model);
         if (messages.length === 0) return loadOrUnload(deps, record, ka, options, { message: { role: "assistant", content: "" } });
         await ensureContextSize(deps, record, options);
-        const req: TextRequest = { ...baseRequest(deps, request, reply, body.model, options, ka), messages };
+        const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), messages };
         if (grammar) req.grammar = grammar;
         if (plan) await applyToolPrompt(deps, req, plan);
         const generation = await deps.inference.generate(req);
@@ -133,8 +133,7 @@ function rejectThink(think: boolean | string | null | undefined): void {
   if (think !== undefined && think !== null && think !== false) throw new LlmosError("invalid_request", `"think" is not supported by llmos' models`, { param: "think" });
 }
 
-function baseRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, model: string, options: MappedOptions, ka: number | undefined): TextRequest {
-  void deps;
+function baseRequest(request: FastifyRequest, reply: FastifyReply, model: string, options: MappedOptions, ka: number | undefined): TextRequest {
   const req: TextRequest = { model, options: options.sampling, tenant: tenantOf(request), signal: clientGone(request, reply) };
   if (ka !== undefined) req.keepAliveMs = ka;
   return req;
