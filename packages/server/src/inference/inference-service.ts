@@ -24,6 +24,8 @@ export interface TextRequest {
   options: SamplingInput;
   grammar?: GrammarSpec;
   logprobs?: number;
+  /** Generate past end-of-generation tokens (benchmarks). */
+  ignoreEos?: boolean;
   keepAliveMs?: number;
   tenant?: string;
   priority?: Priority;
@@ -105,6 +107,7 @@ export class InferenceService {
       stop: [...resolved.stop, ...templateStops, ...(req.grammar?.type === "json_schema" ? ["\n\n\n\n"] : [])],
       ...(req.grammar ? { grammar: req.grammar } : {}),
       ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
+      ...(req.ignoreEos ? { stopAtEog: false } : {}),
     };
     return this.run(lease, params, req, started);
   }

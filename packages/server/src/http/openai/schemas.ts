@@ -21,6 +21,7 @@ const Sampling = {
   user: Type.Optional(Type.String({ maxLength: 256 })),
   logprobs: Type.Optional(Type.Union([Type.Boolean(), Type.Integer({ minimum: 0, maximum: 20 }), Type.Null()])),
   top_logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 20 }), Type.Null()])),
+  ignore_eos: Type.Optional(Type.Boolean({ description: "Keep generating past end-of-generation tokens (benchmarks), like llama-server" })),
   keep_alive: Type.Optional(Type.Union([Type.Number(), Type.String({ maxLength: 32 })])),
   priority: Type.Optional(Type.Union([Type.Literal("interactive"), Type.Literal("batch")])),
 };

@@ -114,6 +114,7 @@ function baseRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyRepl
   const ka = keepAliveMs(body.keep_alive);
   if (ka !== undefined) req.keepAliveMs = ka;
   if (body.priority) req.priority = body.priority;
+  if (body.ignore_eos) req.ignoreEos = true;
   return req;
 }
 

@@ -1,0 +1,128 @@
+/**
+ * `npm run bench` (`--quick` for about a minute or two): measures, in one run, llmos against node-llama-cpp called
+ * directly and against native llama.cpp (when built with `npm run bench:native`), and writes docs/performance.md.
+ * Every claim is a ratio of numbers measured in this run; medians of repetitions with their range.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ensureSynthModels } from "@llmos/gguf";
+import { startDaemon, type Daemon } from "../src/daemon.js";
+import { runEngineBench, type EngineBenchResult } from "./engine-bench.js";
+import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
+import { llamaBench, llamaServerAggregate, nativeAvailable, nativeDir } from "./native-bench.js";
+import { writeReport, type BenchReport } from "./report.js";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), process.argv[1]?.includes("/dist/") ? "../../../.." : "../../..");
+const SHARED = path.resolve(REPO, "../shared/models");
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    threads: { type: "string", default: "2" },
+    out: { type: "string", default: path.join(REPO, "docs", "performance.md") },
+  },
+});
+const quick = values.quick!;
+const threads = Number(values.threads);
+const reps = quick ? 3 : 5;
+const tokens = 64;
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const synth = await ensureSynthModels({
+    outDir: path.join(REPO, ".cache", "models"),
+    only: quick ? ["llama-42m"] : ["llama-42m", "llama-110m"],
+    tokenizerSource: path.join(SHARED, "llama-2-tiny-random.gguf"),
+    log,
+  });
+  const models: Array<{ name: string; path: string }> = [{ name: "stories260K", path: path.join(SHARED, "stories260K.gguf") }, ...synth.map((s) => ({ name: s.name, path: s.path }))];
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    quick,
+    threads,
+    tokens,
+    repetitions: reps,
+    machine: { cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    native: nativeAvailable() ? nativeDir() : null,
+    models: {},
+  };
+
+  // 1. Engines: node-llama-cpp called directly vs the llama-ffi runner engine, in this process.
+  for (const m of models) {
+    log(`engine bench: ${m.name}`);
+    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log });
+    report.models[m.name] = { path: m.path, engine };
+  }
+
+  // 6. Native llama.cpp on the same models and threads.
+  if (nativeAvailable()) {
+    for (const m of models) {
+      log(`llama-bench: ${m.name}`);
+      report.models[m.name]!.native = { bench: await llamaBench(m.path, threads, 128, tokens, reps) };
+    }
+    const big = models.find((m) => m.name === "llama-42m");
+    if (big) {
+      log("llama-server --parallel 4");
+      report.models[big.name]!.native!.serverParallel4 = await llamaServerAggregate(big.path, threads, 4, tokens, reps);
+    }
+  } else log("native llama.cpp not built (npm run bench:native): native ratios are skipped");
+
+  // 2-5. llmos over HTTP: a real daemon with real runners.
+  const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-"));
+  let daemon: Daemon | undefined;
+  try {
+    daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
+    for (const m of models) await daemon.store.importFile(m.path, m.name.toLowerCase());
+    for (const m of models) {
+      const name = m.name.toLowerCase();
+      log(`http single stream: ${m.name}`);
+      report.models[m.name]!.http = { single: await singleStream(daemon, name, "Once upon a time", tokens, reps) };
+      log(`load profile: ${m.name}`);
+      report.models[m.name]!.load = await loadProfile(daemon, name, quick ? 2 : 3);
+    }
+    const concModel = models.find((m) => m.name === "llama-42m") ?? models[0]!;
+    report.concurrency = { model: concModel.name, levels: [] };
+    for (const clients of [1, 2, 4, 8]) {
+      log(`http concurrency ${clients}: ${concModel.name}`);
+      report.concurrency.levels.push(await concurrency(daemon, concModel.name.toLowerCase(), "Once upon a time", tokens, clients, quick ? 1 : 3));
+    }
+    log("control plane");
+    report.controlPlane = { model: "stories260K", ...(await controlPlane(daemon, "stories260k", quick ? 100 : 400, 8)) };
+  } finally {
+    await daemon?.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+
+  // Scheduler: switching between two models when the budget holds only one.
+  const switchHome = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-switch-"));
+  let sd: Daemon | undefined;
+  try {
+    const target = models.find((m) => m.name === "llama-42m") ?? models[0]!;
+    const est = report.models[target.name]!.load!.estimatedBytes;
+    sd = await startDaemon({ home: switchHome, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, memoryBudgetBytes: Math.round(est * 1.5) });
+    await sd.store.importFile(target.path, "switch-a");
+    await sd.store.copy("switch-a", "switch-b");
+    log("model switch");
+    report.modelSwitch = { model: target.name, ms: await modelSwitch(sd, "switch-a", "switch-b", quick ? 2 : 4) };
+  } finally {
+    await sd?.close();
+    rmSync(switchHome, { recursive: true, force: true });
+  }
+
+  report.durationSeconds = Math.round((Date.now() - started) / 1000);
+  writeReport(values.out!, report);
+  writeFileSync(values.out!.replace(/\.md$/, ".json"), JSON.stringify(report, null, 2) + "\n");
+  log(`wrote ${values.out} in ${report.durationSeconds}s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,100 @@
+import { writeFileSync } from "node:fs";
+import type { EngineBenchResult } from "./engine-bench.js";
+import { fmt, fmtSpread, ratio, type Spread } from "./stats.js";
+
+export interface ModelBench {
+  path: string;
+  engine: EngineBenchResult;
+  native?: { bench: { promptTps: Spread; generationTps: Spread }; serverParallel4?: Spread };
+  http?: { single: { ttftMs: Spread; generationTps: Spread } };
+  load?: { model: string; loadMs: Spread; estimatedBytes: number; rssBytes: number; estimate: unknown };
+}
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  threads: number;
+  tokens: number;
+  repetitions: number;
+  machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string };
+  native: string | null;
+  models: Record<string, ModelBench>;
+  concurrency?: { model: string; levels: Array<{ clients: number; concurrent: Spread; sequential: Spread }> };
+  controlPlane?: { model: string; requests: number; clients: number; requestsPerSecond: number; p50Ms: number; p99Ms: number };
+  modelSwitch?: { model: string; ms: Spread };
+  durationSeconds?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Writes docs/performance.md: machine, tables of ratios measured in this run, the raw JSON. */
+export function writeReport(file: string, r: BenchReport): void {
+  const L: string[] = [];
+  const names = Object.keys(r.models);
+  L.push("# Performance", "");
+  L.push(`Measured by \`npm run bench${r.quick ? " -- --quick" : ""}\` on ${r.date.slice(0, 10)}: ${r.machine.cpu}, ${r.machine.cores} cores, ${Math.round(r.machine.memoryBytes / 1024 ** 3)} GiB, Node ${r.machine.node}, ${r.machine.platform}.`);
+  L.push(`Threads: ${r.threads}. Generation: ${r.tokens} tokens, greedy. Each figure is the median of ${r.repetitions} repetitions with its range in parentheses; every ratio compares numbers measured in this same run (the machine is shared and noisy).`);
+  L.push(`Native reference: ${r.native ? `llama.cpp's own llama-bench / llama-server built from the source node-llama-cpp ships (${r.native})` : "not built in this run (`npm run bench:native`)"}.`, "");
+
+  L.push("## 1. Engine: generation and prompt tokens/s, single stream", "");
+  L.push("| model | node-llama-cpp | llmos llama-ffi (sync) | llmos llama-ffi (async) | native llama-bench | ffi / node-llama-cpp | ffi / native | node-llama-cpp / native |");
+  L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const n of names) {
+    const m = r.models[n]!;
+    const nlc = m.engine.single.nodeLlamaCpp?.generationTokensPerSecond;
+    const ffi = m.engine.single.ffiSync.generationTokensPerSecond;
+    const ffiA = m.engine.single.ffiAsync.generationTokensPerSecond;
+    const nat = m.native?.bench.generationTps;
+    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(nat)} | ${ratio(ffi, nlc)} | ${ratio(ffi, nat?.median)} | ${ratio(nlc, nat?.median)} |`);
+  }
+  L.push("", "Prompt processing (128-token prompt), tokens/s:", "");
+  L.push("| model | node-llama-cpp | llmos llama-ffi | native llama-bench | ffi / native |", "| --- | --- | --- | --- | --- |");
+  for (const n of names) {
+    const m = r.models[n]!;
+    const nat = m.native?.bench.promptTps;
+    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(m.engine.single.ffiSync.promptTokensPerSecond)} | ${fmtSpread(nat)} | ${ratio(m.engine.single.ffiSync.promptTokensPerSecond, nat?.median)} |`);
+  }
+
+  L.push("", "## 2. End to end: llmos over HTTP (OpenAI streaming endpoint) vs its engine alone", "");
+  L.push("| model | HTTP generation tokens/s | engine alone | HTTP / engine | HTTP / native | TTFT over HTTP, ms |", "| --- | --- | --- | --- | --- | --- |");
+  for (const n of names) {
+    const m = r.models[n]!;
+    const h = m.http?.single;
+    L.push(`| ${n} | ${fmtSpread(h?.generationTps)} | ${fmt(m.engine.single.ffiSync.generationTokensPerSecond)} | ${ratio(h?.generationTps.median, m.engine.single.ffiSync.generationTokensPerSecond)} | ${ratio(h?.generationTps.median, m.native?.bench.generationTps.median)} | ${fmtSpread(h?.ttftMs)} |`);
+  }
+
+  L.push("", "## 3. Concurrency: aggregate generated tokens/s", "");
+  L.push("Engine (llama-ffi, sequences decoded together in one batch, in process):", "");
+  L.push("| model | " + [1, 2, 4, 8].map((c) => `${c} seq`).join(" | ") + " | 4 seq / 1 seq | native llama-server --parallel 4 | llmos 4 seq / llama-server |");
+  L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const n of names) {
+    const m = r.models[n]!;
+    const agg = (c: number) => m.engine.aggregate.find((a) => a.concurrency === c && a.decodeMode === "sync")?.tokensPerSecond;
+    L.push(`| ${n} | ${[1, 2, 4, 8].map((c) => fmt(agg(c))).join(" | ")} | ${ratio(agg(4), agg(1))} | ${fmtSpread(m.native?.serverParallel4)} | ${ratio(agg(4), m.native?.serverParallel4?.median)} |`);
+  }
+  if (r.concurrency) {
+    L.push("", `Over HTTP (${r.concurrency.model}, ${r.tokens} tokens per request): N clients at once vs the same N requests one by one:`, "");
+    L.push("| clients | concurrent tokens/s | sequential tokens/s | concurrent / sequential |", "| --- | --- | --- | --- |");
+    for (const l of r.concurrency.levels) L.push(`| ${l.clients} | ${fmtSpread(l.concurrent)} | ${fmtSpread(l.sequential)} | ${ratio(l.concurrent.median, l.sequential.median)} |`);
+  }
+
+  if (r.controlPlane) {
+    const c = r.controlPlane;
+    L.push("", "## 4. Control plane", "", `${c.requests} one-token completions on a loaded ${c.model}, ${c.clients} clients at once: **${fmt(c.requestsPerSecond)} requests/s**, p50 ${fmt(c.p50Ms)} ms, p99 ${fmt(c.p99Ms)} ms.`);
+  }
+
+  L.push("", "## 5. Load: cold load time and memory (estimate vs measured)", "");
+  L.push("| model | cold load, ms | estimated | measured RSS | estimate / RSS |", "| --- | --- | --- | --- | --- |");
+  for (const n of names) {
+    const l = r.models[n]!.load;
+    if (l) L.push(`| ${n} | ${fmtSpread(l.loadMs, 0)} | ${fmt(l.estimatedBytes / MiB)} MiB | ${fmt(l.rssBytes / MiB)} MiB | ${ratio(l.estimatedBytes, l.rssBytes)} |`);
+  }
+  if (r.modelSwitch) L.push("", `Model switch (evict one ${r.modelSwitch.model} copy, load the other, answer one token; the budget holds one): ${fmtSpread(r.modelSwitch.ms, 0)} ms.`);
+
+  L.push("", "## Options measured", "");
+  L.push("- **llama-node** (node-llama-cpp): complete and convenient, but its per-token JS loop costs throughput (column node-llama-cpp above). Kept as the `LLMOS_ENGINE=llama-node` engine and for GPU detection, JSON-schema grammars and GGUF insights.");
+  L.push("- **llama-ffi, sync decode** (default): libllama through koffi, one synchronous `llama_decode` per step with a persistent ggml threadpool, `setImmediate` between steps so IPC (cancel) is heard.");
+  L.push("- **llama-ffi, async decode**: the same with koffi's async calls on a worker thread; measured side by side above.");
+  L.push("", "## Raw results", "", "```json", JSON.stringify(r, null, 2), "```", "");
+  writeFileSync(file, L.join("\n"));
+}

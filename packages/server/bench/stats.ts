@@ -1,0 +1,37 @@
+/** Small statistics for benchmark repetitions: medians and spread, never single samples. */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** Median with min and max, e.g. `120.3 (115.0-124.9)`. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+export function spread(xs: number[]): Spread {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), samples: xs };
+}
+
+export function fmt(n: number | undefined, digits = 1): string {
+  return n === undefined || !Number.isFinite(n) ? "n/a" : n.toFixed(digits);
+}
+
+export function fmtSpread(s: Spread | undefined, digits = 1): string {
+  return s ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}-${fmt(s.max, digits)})` : "n/a";
+}
+
+export function ratio(a: number | undefined, b: number | undefined): string {
+  return a !== undefined && b !== undefined && b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}x` : "n/a";
+}
