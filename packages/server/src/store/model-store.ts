@@ -423,9 +423,10 @@ export class ModelStore {
     return diskUsage(this);
   }
 
-  /** Waits for background work (gc after a lease release) and refuses further calls. Idempotent. */
+  /** Cancels pulls in flight (their partial files stay), waits for background work and refuses further calls. Idempotent. */
   async dispose(): Promise<void> {
     this.#disposed = true;
+    await this.#puller.dispose();
     await this.#backgroundGc;
   }
 

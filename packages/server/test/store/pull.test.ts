@@ -279,6 +279,29 @@ describe("pull from a Hub", () => {
     assert.equal(hub.requestsTo("cdn").filter((r) => r.method === "GET").length, 1);
   });
 
+  test("a pull started as another of the same file is cancelled completes, resuming its bytes", async () => {
+    hub.chunkDelayMs = 10;
+    hub.chunkSize = 16 * 1024;
+    const controller = new AbortController();
+    let second: Promise<unknown> | undefined;
+    const cancelled = store.pull("hf.co/test/stories-GGUF", {
+      signal: controller.signal,
+      onProgress: (e) => {
+        if ((e.completed ?? 0) > 150_000 && !second) {
+          controller.abort();
+          hub.chunkDelayMs = 0;
+          second = store.pull("hf.co/test/stories-GGUF", { name: "second" });
+        }
+      },
+    });
+    await assert.rejects(cancelled, isCode("client_closed"));
+    const record = (await second) as { digest: string };
+    assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
+    const gets = hub.requestsTo("cdn").filter((r) => r.method === "GET");
+    assert.equal(gets.length, 2);
+    assert.match(gets[1]!.range ?? "", /^bytes=[1-9]\d*-$/, "the second download resumed the first one's bytes");
+  });
+
   test("not enough disk space fails before downloading", async () => {
     await store.dispose();
     store = await ModelStore.open({

@@ -63,6 +63,8 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
  */
 export class Puller {
   readonly #downloads = new Map<string, SharedDownload>();
+  /** Cancelled downloads still saving their resume state, by key. */
+  readonly #winding = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly store: ModelStore,
@@ -146,6 +148,15 @@ export class Puller {
     return blob;
   }
 
+  /** Cancels every download in flight and waits until they have stopped (partial files stay for resume). */
+  async dispose(): Promise<void> {
+    const all = [...this.#downloads.values()].map((d) => {
+      d.controller.abort(cancelled());
+      return d.promise;
+    });
+    await Promise.allSettled([...all, ...this.#winding.values()]);
+  }
+
   /** Joins (or starts) the download of `key`, then runs `finish` with the blob while it is pinned. */
   async #sharedDownload(
     key: string,
@@ -159,16 +170,21 @@ export class Puller {
       const controller = new AbortController();
       const listeners = new Set<(event: PullProgress) => void>();
       const created: SharedDownload = { listeners, users: 0, controller, settled: false, promise: undefined as never };
-      created.promise = start(controller.signal, (event) => listeners.forEach((l) => l(event))).then(
-        ({ ref, unpin }) => {
+      // A cancelled download of the same file may still be winding down (saving its resume state): let it finish
+      // before a new one touches the same partial file.
+      const previous = this.#winding.get(key);
+      created.promise = (previous ? previous.then(() => undefined, () => undefined) : Promise.resolve())
+        .then(() => start(controller.signal, (event) => listeners.forEach((l) => l(event))))
+        .then(({ ref, unpin }) => {
           created.unpin = unpin;
           if (created.users === 0) unpin();
           return ref;
-        },
-      ).finally(() => {
-        created.settled = true;
-        if (this.#downloads.get(key) === created) this.#downloads.delete(key);
-      });
+        })
+        .finally(() => {
+          created.settled = true;
+          if (this.#downloads.get(key) === created) this.#downloads.delete(key);
+          if (this.#winding.get(key) === created.promise) this.#winding.delete(key);
+        });
       created.promise.catch(() => {}); // observed by the callers below
       this.#downloads.set(key, created);
       shared = created;
@@ -183,8 +199,14 @@ export class Puller {
       s.listeners.delete(listener);
       s.users--;
       if (s.users === 0) {
-        if (s.settled || s.unpin) s.unpin?.();
-        else s.controller.abort(cancelled());
+        if (s.settled || s.unpin) {
+          s.unpin?.();
+        } else {
+          // Nobody wants it any more: cancel, and let a later pull start afresh (after this one has wound down).
+          s.controller.abort(cancelled());
+          if (this.#downloads.get(key) === s) this.#downloads.delete(key);
+          this.#winding.set(key, s.promise);
+        }
       }
     };
     try {
