@@ -53,6 +53,8 @@ export interface DaemonOptions {
   logDestination?: NodeJS.WritableStream;
   /** Runner factory (tests of scheduling decisions may pass another real implementation). */
   runners?: RunnerFactory;
+  /** Called with the HTTP app before any route is registered (e.g. to capture the route list). */
+  instrumentApp?: (app: FastifyInstance) => void;
 }
 
 /** Starts llmos with `config` (missing fields take defaults). */
@@ -110,7 +112,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     recordUsage: (request, model, promptTokens, completionTokens) => security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
-  const app = await buildApp(deps, [modelRoutes(deps), securityRoutes(security)]);
+  const app = await buildApp(deps, [modelRoutes(deps), securityRoutes(security)], options.instrumentApp);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;

@@ -14,7 +14,7 @@ import { utilityRoutes } from "./routes/utility.js";
  * Builds the HTTP application: one place for request ids, body limits, error mapping and metrics;
  * routes are thin translators registered from route modules.
  */
-export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[] = []): Promise<FastifyInstance> {
+export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[] = [], instrument?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: "http" }),
     disableRequestLogging: true,
@@ -28,6 +28,8 @@ export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[]
     forceCloseConnections: true,
     ...(deps.https ? { https: deps.https } : {}),
   } as never) as unknown as FastifyInstance;
+
+  instrument?.(app);
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { startDaemon, type Daemon, type DaemonOptions } from "../../src/daemon.js";
 import type { LlmosConfig } from "../../src/config/config.js";
 import { STORIES } from "./paths.js";
 
@@ -14,7 +14,7 @@ export interface TestDaemon extends Daemon {
 }
 
 /** Starts a real daemon on a free loopback port with its own temp LLMOS_HOME. */
-export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: { importStories?: string | false } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: { importStories?: string | false; options?: DaemonOptions } = {}): Promise<TestDaemon> {
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-test-"));
   const logs: string[] = [];
   const sink = new Writable({
@@ -26,7 +26,7 @@ export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: {
   });
   const daemon = await startDaemon(
     { home, port: 0, threads: 1, logLevel: "info", gpu: "off", keepAliveMs: 5 * 60_000, contextSize: 512, parallel: 4, engine: (process.env.LLMOS_ENGINE as LlmosConfig["engine"]) ?? "llama-node", ...config },
-    { logDestination: sink },
+    { logDestination: sink, ...opts.options },
   );
   const name = opts.importStories === undefined ? "stories" : opts.importStories;
   if (name) await daemon.store.importFile(STORIES, name);
