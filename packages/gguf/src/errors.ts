@@ -23,6 +23,8 @@ export type GgufErrorCode =
   | "duplicate"
   /** general.alignment is not a power of two, or a tensor offset is not aligned. */
   | "bad_alignment"
+  /** Model metadata that would crash or mislead llama.cpp (see validateModelMetadata). */
+  | "bad_metadata"
   /** The file could not be opened or read (the `cause` holds the system error). */
   | "io";
 
@@ -38,6 +40,7 @@ export const GGUF_ERROR_CODES: readonly GgufErrorCode[] = [
   "overlap",
   "duplicate",
   "bad_alignment",
+  "bad_metadata",
   "io",
 ];
 

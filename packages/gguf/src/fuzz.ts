@@ -14,7 +14,9 @@ export type GgufFieldKind =
   | "n_dims"
   | "dim"
   | "ggml_type"
-  | "offset";
+  | "offset"
+  /** A top-level 32- or 64-bit integer metadata value (hyperparameters, token ids). */
+  | "value";
 
 /** One field of a GGUF header: where it is and how wide (4 or 8 bytes, little-endian). */
 export interface GgufField {
@@ -50,8 +52,12 @@ export function locateGgufFields(buf: Buffer): GgufField[] {
     pos += len;
     return s;
   };
-  const value = (type: number, key: string): void => {
-    if (type === GgufValueType.STRING) {
+  const value = (type: number, key: string, topLevel = false): void => {
+    if (topLevel && (type === GgufValueType.UINT32 || type === GgufValueType.INT32)) {
+      mark("value", 4, key);
+    } else if (topLevel && (type === GgufValueType.UINT64 || type === GgufValueType.INT64)) {
+      mark("value", 8, key);
+    } else if (type === GgufValueType.STRING) {
       str("string_length", key);
     } else if (type === GgufValueType.ARRAY) {
       const elem = Number(mark("array_type", 4, key));
@@ -67,7 +73,7 @@ export function locateGgufFields(buf: Buffer): GgufField[] {
   const nKv = Number(mark("kv_count", 8));
   for (let i = 0; i < nKv; i++) {
     const key = str("key_length");
-    value(Number(mark("value_type", 4, key)), key);
+    value(Number(mark("value_type", 4, key)), key, true);
   }
   for (let i = 0; i < nTensors; i++) {
     const name = str("name_length");
@@ -123,6 +129,7 @@ export function* mutateGguf(
   const offsetFields = ofKind("offset");
   const dimFields = ofKind("dim");
   const keyFields = ofKind("key_length");
+  const valueFields = ofKind("value");
   // Position near a real field half the time; otherwise anywhere in the header.
   const headerPos = (): number => (rnd() < 0.5 && fields.length ? pick(fields).pos + int(8) : int(end));
   const write = (buf: Buffer, f: GgufField, v: bigint): void => {
@@ -195,6 +202,15 @@ export function* mutateGguf(
       const other = same.length ? pick(same) : pick(keyFields);
       const n = Math.min(lenA, Number(read(other)));
       original.copy(b, other.pos + 8, a.pos + 8, a.pos + 8 + n);
+      return b;
+    }],
+    ["value_change", () => {
+      // Hyperparameters llama.cpp trusts (block_count, head_count, ...): zero, huge, off by one.
+      const b = Buffer.from(original);
+      if (valueFields.length === 0) return b;
+      const f = pick(valueFields);
+      const v = read(f);
+      write(b, f, pick([0n, 1n, v + 1n, v - 1n, v * 2n, 513n, 1025n, 2n ** 31n, 0xffffffffn, BigInt(int(0x100000000))]));
       return b;
     }],
   ];

@@ -66,3 +66,4 @@ export {
   type SynthWeightType,
 } from "./synth.js";
 export { ensureSynthModels, type EnsureSynthModelsOptions, type EnsuredSynthModel } from "./synth-cache.js";
+export { validateModelMetadata } from "./model-check.js";

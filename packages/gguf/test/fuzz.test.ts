@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { GgufError, mutateGguf, parseGgufBuffer, type GgufFile } from "../src/index.js";
+import { GgufError, mutateGguf, parseGgufBuffer, validateModelMetadata, type GgufFile } from "../src/index.js";
 import { STORIES, TINY, modelBytes } from "./models.js";
 import { assertInvariants } from "./invariants.js";
 
@@ -11,6 +11,7 @@ const SEED = 0x6775_6666; // fixed: failures reproduce
 test("mutated GGUF files are accepted or rejected with GgufError, never anything else", (t) => {
   const perFile = Math.max(1, Math.floor(ITERATIONS / 2));
   let accepted = 0;
+  let modelValid = 0;
   const rejectedByCode = new Map<string, number>();
   const kinds = new Map<string, number>();
   let slowestMs = 0;
@@ -38,12 +39,19 @@ test("mutated GGUF files are accepted or rejected with GgufError, never anything
       if (result) {
         accepted++;
         assertInvariants(result);
+        try {
+          validateModelMetadata(result);
+          modelValid++;
+        } catch (e) {
+          if (!(e instanceof GgufError)) assert.fail(`validateModelMetadata threw a non-GgufError on mutant #${n} (${kind}): ${String(e)}`);
+          rejectedByCode.set(e.code, (rejectedByCode.get(e.code) ?? 0) + 1);
+        }
       }
     }
     assert.equal(n, perFile);
   }
   assert.ok(rejectedByCode.size >= 5, `only ${[...rejectedByCode.keys()].join(",")} were produced`);
-  t.diagnostic(`iterations ${perFile * 2}, accepted mutants ${accepted}`);
+  t.diagnostic(`iterations ${perFile * 2}, accepted mutants ${accepted}, of which pass validateModelMetadata ${modelValid}`);
   t.diagnostic(`rejected by code ${JSON.stringify(Object.fromEntries(rejectedByCode))}`);
   t.diagnostic(`mutation kinds ${JSON.stringify(Object.fromEntries(kinds))}, slowest parse ${slowestMs.toFixed(1)} ms`);
 });
