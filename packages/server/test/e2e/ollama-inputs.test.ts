@@ -75,23 +75,32 @@ describe("Ollama API: options, tools and bad inputs", () => {
     assert.notEqual(plain.response, penalised.response);
   });
 
+  test("embed truncates inputs over the context by default; truncate: false refuses them", async () => {
+    const long = "the dog ran to the park. ".repeat(200);
+    const whole = (await api(d, "POST", "/api/tokenize", { model: "stories", content: long })).json.tokens.length;
+    const r = await ollama.embed({ model: "stories", input: [long, "short"] });
+    assert.equal(r.embeddings.length, 2);
+    const ctx = ((await ollama.ps()).models.find((m) => m.name === "stories:latest") as any).context_length;
+    assert.ok(whole > ctx, "the input is longer than the context");
+    assert.ok(r.prompt_eval_count <= ctx + 8, `${r.prompt_eval_count} tokens embedded, context ${ctx}`);
+    const refused = await api(d, "POST", "/api/embed", { model: "stories", input: long, truncate: false });
+    assert.equal(refused.status, 400);
+    assert.match(refused.json.error, /truncate is false/);
+  });
+
   test("num_ctx reloads the model with that context size", async () => {
     await ollama.generate({ model: "stories", prompt: "Once", raw: true, options: { num_predict: 2, num_ctx: 256 } });
     const ps = await ollama.ps();
     assert.equal((ps.models.find((m) => m.name === "stories:latest") as any).context_length, 256);
-    await ollama.generate({ model: "stories", prompt: "Once", raw: true, options: { num_predict: 2, num_ctx: 512 } });
-    const again = await ollama.ps();
-    assert.equal((again.models.find((m) => m.name === "stories:latest") as any).context_length, 512);
-  });
-
-  test("embed truncates inputs over the context by default; truncate: false refuses them", async () => {
-    const long = "the dog ran to the park. ".repeat(200);
-    const r = await ollama.embed({ model: "stories", input: [long, "short"] });
-    assert.equal(r.embeddings.length, 2);
-    assert.ok(r.prompt_eval_count < 600, String(r.prompt_eval_count));
-    const refused = await api(d, "POST", "/api/embed", { model: "stories", input: long, truncate: false });
-    assert.equal(refused.status, 400);
-    assert.match(refused.json.error, /truncate is false/);
+    // Over the training context: clamped to it, and asking again does not reload.
+    const train = (await api(d, "GET", "/api/models/stories")).json.details.contextLength;
+    assert.ok(train > 256 && train < 100_000);
+    await ollama.generate({ model: "stories", prompt: "Once", raw: true, options: { num_predict: 2, num_ctx: 100_000 } });
+    const again = (await ollama.ps()).models.find((m) => m.name === "stories:latest") as any;
+    assert.equal(again.context_length, train);
+    await ollama.generate({ model: "stories", prompt: "Once", raw: true, options: { num_predict: 2, num_ctx: 100_000 } });
+    const third = (await ollama.ps()).models.find((m) => m.name === "stories:latest") as any;
+    assert.equal(third.runnerPid, again.runnerPid);
   });
 
   test("chat with tools, an assistant tool call and a tool result fed back", async () => {

@@ -142,7 +142,13 @@ function baseRequest(request: FastifyRequest, reply: FastifyReply, model: string
 /** `num_ctx` like Ollama: the model is (re)loaded with that context size per sequence when it differs. */
 async function ensureContextSize(deps: HttpDeps, record: ModelRecord, options: MappedOptions): Promise<void> {
   if (options.numCtx === undefined) return;
-  await deps.scheduler.load(record.name, { contextSize: options.numCtx });
+  // The scheduler clamps to the training context; ask for the clamped size so an equal request does not reload.
+  await deps.scheduler.load(record.name, { contextSize: clampCtx(record, options.numCtx) });
+}
+
+function clampCtx(record: ModelRecord, numCtx: number): number {
+  const train = record.summary.contextLength;
+  return train ? Math.min(numCtx, train) : numCtx;
 }
 
 /** Ollama's empty-prompt requests: load the model, or with `keep_alive: 0` unload it. */
@@ -152,7 +158,7 @@ async function loadOrUnload(deps: HttpDeps, record: ModelRecord, ka: number | un
     await deps.scheduler.unload(record.name);
     return { model: record.name, created_at, ...payload, done: true, done_reason: "unload" };
   }
-  await deps.scheduler.load(record.name, { ...(ka !== undefined ? { keepAliveMs: ka } : {}), ...(options.numCtx !== undefined ? { contextSize: options.numCtx } : {}) });
+  await deps.scheduler.load(record.name, { ...(ka !== undefined ? { keepAliveMs: ka } : {}), ...(options.numCtx !== undefined ? { contextSize: clampCtx(record, options.numCtx) } : {}) });
   return { model: record.name, created_at, ...payload, done: true, done_reason: "load" };
 }
 
