@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { Client } from "llmos";
+import { Client, type FetchLike } from "llmos";
 import type { Command } from "commander";
 
 /** What the CLI needs from `@llmos/server`, loaded lazily so that client commands start fast. */
@@ -52,27 +52,25 @@ function isLoopback(host: string): boolean {
 }
 
 /**
- * Creates the context. The client is created on first use: with no API key and a loopback daemon it reads
- * `<LLMOS_HOME>/admin.token` (home as the daemon's config loader computes it), which the daemon accepts from
- * loopback only.
+ * Creates the context. The client is created on first use with `LLMOS_API_KEY` (read by the SDK). Without a key,
+ * on a loopback daemon, a request answered 401 is retried once with `<LLMOS_HOME>/admin.token` (home as the daemon's
+ * config loader computes it; the daemon accepts that token from loopback only). Reading it lazily keeps the server
+ * package out of the CLI's start-up while auth is off (no keys yet).
  */
 export function createContext(program: Command, env: NodeJS.ProcessEnv): CliContext {
-  let client: Promise<Client> | undefined;
+  let client: Client | undefined;
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   return {
     env,
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
-    client() {
-      client ??= (async () => {
-        const host = globals().host;
-        const probe = new Client({ host });
-        if (probe.hasApiKey || !isLoopback(probe.host)) return probe;
-        const token = await readAdminToken(env);
-        return token ? new Client({ host, apiKey: token }) : probe;
-      })();
-      return client;
+    async client() {
+      if (client) return client;
+      const host = globals().host;
+      const probe = new Client({ host });
+      if (probe.hasApiKey || !isLoopback(probe.host)) return (client = probe);
+      return (client = new Client({ host, fetch: adminTokenFetch(env) }));
     },
     print: (text) => void process.stdout.write(`${text}\n`),
     write: (text) => void process.stdout.write(text),
@@ -82,6 +80,28 @@ export function createContext(program: Command, env: NodeJS.ProcessEnv): CliCont
   };
 }
 
+/** A fetch that, after a 401, loads the local admin token and sends it (then on every later request). */
+function adminTokenFetch(env: NodeJS.ProcessEnv): FetchLike {
+  let token: Promise<string | undefined> | undefined;
+  const withToken = (init: RequestInit, value: string): RequestInit => ({
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${value}` },
+  });
+  return async (url, init) => {
+    if (token) {
+      const value = await token;
+      return fetch(url, value ? withToken(init, value) : init);
+    }
+    const response = await fetch(url, init);
+    if (response.status !== 401) return response;
+    token = readAdminToken(env);
+    const value = await token;
+    if (!value) return response;
+    await response.body?.cancel();
+    // The SDK sends JSON bodies as strings, so the request can be sent again as is.
+    return fetch(url, withToken(init, value));
+  };
+}
 async function readAdminToken(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   let home: string;
   try {

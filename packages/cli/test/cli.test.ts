@@ -79,9 +79,12 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
   });
 
   test("the REPL answers each line and exits on /bye", async () => {
-    const r = await runCli(["run", "stories", "--raw", "--temperature", "0", "-n", "8"], env, "Once upon a time\n/bye\n");
+    const input = "Once upon a time\nOnce upon a time\n/bye\nnever sent\n";
+    const r = await runCli(["run", "stories", "-i", "--raw", "--temperature", "0", "-n", "8"], env, input);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(r.stdout.includes(", there was"), JSON.stringify(r.stdout));
+    const answers = r.stdout.split(">>> ").filter((a) => a.trim() !== "");
+    assert.equal(answers.length, 2, JSON.stringify(r.stdout));
+    for (const a of answers) assert.ok(GREEDY_START.startsWith(a.trim()) && a.trim().length > 5, JSON.stringify(a));
   });
 
   test("load, ps (table and --json), unload", async () => {
@@ -108,6 +111,10 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
   });
 
   test("keys create prints the secret once; the key works; list and revoke", async () => {
+    // A second active key keeps auth on after the revoke; from here on the CLI needs the local admin token.
+    const keeper = await runCli(["keys", "create", "--name", "keeper", "--scopes", "inference"], env);
+    assert.equal(keeper.code, 0, keeper.stderr);
+    assert.match(keeper.stdout, /^secret: llmos_/m);
     const created = await runCli(["keys", "create", "--name", "cli-test", "--scopes", "inference", "--rpm", "100", "--json"], env);
     assert.equal(created.code, 0, created.stderr);
     const { key, secret } = JSON.parse(created.stdout) as { key: { id: string }; secret: string };

@@ -14,6 +14,7 @@ interface RunOptions {
   system?: string;
   raw?: boolean;
   chat?: boolean;
+  interactive?: boolean;
 }
 
 function num(value: string | undefined, flag: string): number | undefined {
@@ -55,6 +56,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
     .option("--system <text>", "system message (chat mode)")
     .option("--raw", "send the prompt as is, without the chat template")
     .option("--chat", "use the chat template even if the model has none")
+    .option("-i, --interactive", "open the chat session even when stdin is not a terminal")
     .action(async (name: string, words: string[], opts: RunOptions, cmd: Command) => {
       const client = await ctx.client();
       const options = sampling(opts);
@@ -67,7 +69,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
       const json = ctx.json(cmd);
 
       let prompt = words.join(" ");
-      if (prompt === "" && !process.stdin.isTTY) prompt = (await readAll(ctx.stdin)).trim();
+      // Piped input without a prompt is the prompt (like `echo hi | ollama run m`), unless -i asks for a session.
+      if (prompt === "" && !opts.interactive && !process.stdin.isTTY) prompt = (await readAll(ctx.stdin)).trim();
       if (prompt !== "") {
         const stream = chatMode
           ? model.streamChat([...history, { role: "user", content: prompt }], options)
