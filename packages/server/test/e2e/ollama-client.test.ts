@@ -146,6 +146,18 @@ describe("Ollama API with the official ollama client", () => {
     assert.equal(after.models.filter((x) => x.name === "stories:latest").length, 0);
   });
 
+  test("list, show, copy and delete (model management routes) through the same client", async () => {
+    const list = await ollama.list();
+    assert.ok(list.models.some((m) => m.name === "stories:latest"), JSON.stringify(list));
+    const show = await ollama.show({ model: "stories" });
+    assert.equal(show.details.family, "llama");
+    await ollama.copy({ source: "stories", destination: "stories-copy" });
+    const copied = await ollama.show({ model: "stories-copy" });
+    assert.deepEqual(copied.details, show.details);
+    await ollama.delete({ model: "stories-copy" });
+    assert.ok(!(await ollama.list()).models.some((m) => m.name === "stories-copy:latest"));
+  });
+
   test("unknown model is a ResponseError with status 404", async () => {
     await assert.rejects(ollama.generate({ model: "nope", prompt: "hi" }), (e: ResponseError) => e.name === "ResponseError" && e.status_code === 404 && /nope/.test(e.error));
     await assert.rejects(ollama.chat({ model: "nope", messages: [{ role: "user", content: "hi" }] }), (e: ResponseError) => e.status_code === 404);
