@@ -137,6 +137,11 @@ export class ToolStreamGate {
     return out;
   }
 
+  /** True while output is held back (undecided or a candidate call). */
+  get holding(): boolean {
+    return this.state !== "text";
+  }
+
   /** Whatever was held back (the candidate tool call, or blanks). */
   get held(): string {
     return this.pending;

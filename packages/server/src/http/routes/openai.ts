@@ -165,7 +165,7 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
           if (!chunk.text && !chunk.logprobs) continue;
           const text = gate ? gate.push(chunk.text) : chunk.text;
           // Held-back text (a tool call in the making) is sent at the end, without logprobs.
-          if (gate && !text) continue;
+          if (gate && !text && gate.holding) continue;
           const logprobs = chunk.logprobs ? (kind === "chat" ? { content: chunk.logprobs.map(chatLogprob) } : completionLogprobs(chunk.logprobs)) : null;
           await out.sse(frame([kind === "chat" ? { index, delta: { content: text }, logprobs, finish_reason: null } : { index, text, logprobs, finish_reason: null }]));
         }
