@@ -223,6 +223,35 @@ describe("llama-ffi cancellation", { skip: existsSync(stories) ? false : `missin
     }
   });
 
+  test("a sequence that fills its share of the context ends with 'length'", async () => {
+    const engine = await LlamaFfiEngine.create({});
+    try {
+      // 128 cells for 2 sequences: 64 positions each.
+      const model = await engine.load({ modelPath: stories, contextSize: 128, slots: 2, threads: 1, gpuLayers: 0 });
+      const { result } = await collect(model.generate(params({ maxTokens: 500, stopAtEog: false })));
+      assert.equal(result.finishReason, "length");
+      assert.equal(result.promptTokens + result.completionTokens, 65); // 64 positions decoded + the last sampled token
+      assert.throws(() => model.generate(params({ prompt: Array.from({ length: 64 }, () => 403) })), ContextOverflowError);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  test("embed runs between decode steps of running generations; logs reach the logger", async () => {
+    const logs: string[] = [];
+    const engine = await LlamaFfiEngine.create({ logger: (level, msg) => logs.push(`${level}: ${msg}`) });
+    try {
+      const model = await engine.load({ modelPath: stories, contextSize: 512, slots: 2, threads: 1, gpuLayers: 0, embeddings: true });
+      assert.ok(logs.some((l) => l.includes("llama")), "llama.cpp logged while loading");
+      const g = model.generate(params({ maxTokens: 60 }));
+      const [vec, out] = await Promise.all([model.embed("Once upon a time"), collect(g)]);
+      assert.equal(vec.length, 64);
+      assert.ok(out.text.startsWith(EXPECTED), out.text);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   test("async decode mode gives the same greedy text", async () => {
     const engine = await LlamaFfiEngine.create({ decodeMode: "async" });
     try {

@@ -12,7 +12,10 @@ import { getNativeRuntime, type EngineLogger, type NativeRuntime } from "./nativ
 export interface LlamaFfiEngineOptions {
   /** Folder holding libllama, libggml and the ggml backend variants. Default: the one node-llama-cpp ships. */
   libraryDir?: string;
-  /** Receives llama.cpp logs. Default: logs are discarded (by a native no-op, see native-runtime.ts). */
+  /**
+   * Receives llama.cpp logs. Default: logs are discarded (by a native no-op, see native-runtime.ts).
+   * llama.cpp's log callback is process-wide: the most recently created engine decides where logs go.
+   */
   logger?: EngineLogger;
   /** Prefer GPU builds (CUDA, then Vulkan) when installed, and offload all layers for `gpuLayers: "auto"`. Default false. */
   gpu?: boolean;
@@ -20,6 +23,10 @@ export interface LlamaFfiEngineOptions {
   decodeMode?: DecodeMode;
   /** Max prompt tokens decoded per step while other sequences are generating. Default 128. */
   promptChunk?: number;
+  /**
+   * ggml threadpool polling level, 0 (idle workers sleep) to 100 (busy-wait). Default 50 (ggml's default).
+   */
+  threadpoolPoll?: number;
 }
 
 export class LlamaFfiEngine implements Engine {
@@ -52,7 +59,12 @@ export class LlamaFfiEngine implements Engine {
     const model = LlamaFfiModel.load(
       this.runtime.bindings,
       options,
-      { decodeMode: this.opts.decodeMode ?? "sync", promptChunk: this.opts.promptChunk ?? 128, gpu: this.opts.gpu ?? false },
+      {
+        decodeMode: this.opts.decodeMode ?? "sync",
+        promptChunk: this.opts.promptChunk ?? 128,
+        gpu: this.opts.gpu ?? false,
+        threadpoolPoll: this.opts.threadpoolPoll,
+      },
       () => this.models.delete(model),
     );
     this.models.add(model);
@@ -64,5 +76,6 @@ export class LlamaFfiEngine implements Engine {
     if (this.disposed) return;
     this.disposed = true;
     await Promise.all([...this.models].map((m) => m.dispose()));
+    if (this.opts.logger && this.runtime.logger === this.opts.logger) this.runtime.setLogger(null);
   }
 }

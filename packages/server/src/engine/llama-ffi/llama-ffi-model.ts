@@ -27,6 +27,8 @@ export interface FfiModelTuning {
   decodeMode: DecodeMode;
   promptChunk: number;
   gpu: boolean;
+  /** ggml threadpool polling level 0-100; undefined = ggml's default. */
+  threadpoolPoll: number | undefined;
 }
 
 /** Native resources, freed in reverse order. */
@@ -101,7 +103,7 @@ export class LlamaFfiModel implements EngineModel {
       const model = llama.llama_model_load_from_file(options.modelPath, mp);
       if (!model) throw new LlmosError("model_load_failed", `llama.cpp could not load ${options.modelPath}`);
       made.model = model;
-      made.threadpool = createThreadpool(bindings, options.threads);
+      made.threadpool = createThreadpool(bindings, options.threads, tuning.threadpoolPoll);
       made.ctx = createContext(bindings, model, made.threadpool, options, false);
       for (const lora of options.loraAdapters ?? []) {
         const adapter = llama.llama_adapter_lora_init(model, lora.path);

@@ -18,8 +18,10 @@ export interface NativeRuntime {
   readonly files: LibraryFiles;
   /** Names of the registered backend devices (e.g. "CPU"). */
   readonly devices: string[];
-  /** Route llama.cpp logs to `logger` (null = silent). */
+  /** Route llama.cpp logs to `logger` (null = silent). Process-wide: the last call wins. */
   setLogger(logger: EngineLogger | null): void;
+  /** The logger currently receiving logs. */
+  readonly logger: EngineLogger | null;
 }
 
 let runtime: NativeRuntime | undefined;
@@ -60,14 +62,16 @@ export function getNativeRuntime(opts: { libraryDir?: string; gpu?: boolean }): 
       if (line.length > 0) logger(pendingLevel, line);
     }
   };
+  // Installed on every call: another user of the same libllama in this process (node-llama-cpp) may have
+  // replaced the process-wide callback.
   const setLogger = (next: EngineLogger | null): void => {
     logger = next;
-    if (next && jsCallback === null) {
-      jsCallback = koffi.register(onLog, koffi.pointer(GgmlLogCallback));
+    if (next) {
+      jsCallback ??= koffi.register(onLog, koffi.pointer(GgmlLogCallback));
       llama.llama_log_set(jsCallback, null);
-    } else if (!next && jsCallback !== null) {
+    } else {
       llama.llama_log_set(bindings.nativeNoop, null);
-      koffi.unregister(jsCallback);
+      if (jsCallback !== null) koffi.unregister(jsCallback);
       jsCallback = null;
     }
   };
@@ -79,6 +83,14 @@ export function getNativeRuntime(opts: { libraryDir?: string; gpu?: boolean }): 
   const devices: string[] = [];
   const n = Number(ggml.ggml_backend_dev_count());
   for (let i = 0; i < n; i++) devices.push(ggml.ggml_backend_dev_name(ggml.ggml_backend_dev_get(i)));
-  runtime = { bindings, files, devices, setLogger };
+  runtime = {
+    bindings,
+    files,
+    devices,
+    setLogger,
+    get logger() {
+      return logger;
+    },
+  };
   return runtime;
 }

@@ -12,11 +12,16 @@ export interface Threadpool {
   free(): void;
 }
 
-/** Create a threadpool of exactly `threads` threads. */
-export function createThreadpool(bindings: Bindings, threads: number): Threadpool {
+/**
+ * Create a threadpool of exactly `threads` threads.
+ * @param poll ggml polling level, 0 (workers sleep between graph nodes) to 100 (busy-wait); undefined keeps
+ *   ggml's default (50).
+ */
+export function createThreadpool(bindings: Bindings, threads: number, poll?: number): Threadpool {
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
   const params = Buffer.alloc(GgmlThreadpoolParams.size);
   bindings.ggml.ggml_threadpool_params_init(params, threads);
+  if (poll !== undefined) params.writeUInt32LE(Math.max(0, Math.min(100, Math.round(poll))), GgmlThreadpoolParams.members!["poll"]!.offset);
   const ptr = bindings.threadpoolNew(params);
   if (!ptr) throw new Error(`ggml_threadpool_new(${threads}) failed`);
   let freed = false;
