@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { cliEnv, loadDaemonModule, runCli, startTestDaemon, STORIES_GGUF } from "./helpers/cli.js";
+import { cliEnv, loadDaemonModule, runCli, serveFile, startTestDaemon, STORIES_GGUF } from "./helpers/cli.js";
 
 const mod = await loadDaemonModule();
 const GREEDY_START = ", there was a little girl named Lily";
@@ -99,6 +99,23 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     assert.ok(parsed.models.some((m) => m.name === "stories:latest"));
     const unload = await runCli(["unload", "stories"], env);
     assert.equal(unload.code, 0, unload.stderr);
+  });
+
+  test("pull shows progress and reports the model; --json streams NDJSON events", async () => {
+    const source = await serveFile(STORIES_GGUF);
+    try {
+      const r = await runCli(["pull", source.url, "--name", "pulled"], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /pulled pulled:latest/);
+      assert.ok(r.stderr.trim().split("\n").length >= 2, r.stderr);
+      const j = await runCli(["pull", source.url, "--name", "pulled2", "--json"], env);
+      assert.equal(j.code, 0, j.stderr);
+      const events = j.stdout.trim().split("\n").map((l) => JSON.parse(l) as { status: string; model?: { name: string } });
+      assert.equal(events.at(-1)?.status, "success");
+      assert.equal(events.at(-1)?.model?.name, "pulled2:latest");
+    } finally {
+      await source.close();
+    }
   });
 
   test("cp and rm", async () => {

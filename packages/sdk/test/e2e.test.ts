@@ -8,7 +8,8 @@ import {
   ModelNotFoundError,
   type Model,
 } from "llmos";
-import { loadDaemonModule, startTestDaemon, STORIES_GGUF, type TestDaemon } from "./helpers/daemon.js";
+import fs from "node:fs";
+import { loadDaemonModule, serveFile, startTestDaemon, STORIES_GGUF, type TestDaemon } from "./helpers/daemon.js";
 
 const mod = await loadDaemonModule();
 const GREEDY_START = ", there was a little girl named Lily";
@@ -174,5 +175,34 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
     assert.ok((await client.keys.list()).some((k) => k.id === created.key.id));
     await client.keys.revoke(created.key.id);
     await assert.rejects(keyed.model("stories").generateText("Once", { maxTokens: 2 }), AuthenticationError);
+  });
+
+  test("pull streams progress and resolves to the model (from a loopback URL)", async () => {
+    const source = await serveFile(STORIES_GGUF);
+    try {
+      const size = fs.statSync(STORIES_GGUF).size;
+      const stream = client.pull(source.url, { name: "pulled" });
+      const events = [];
+      for await (const e of stream) events.push(e);
+      assert.equal(events.at(-1)?.status, "success");
+      assert.ok(events.some((e) => e.total === size), JSON.stringify(events));
+      const info = await stream;
+      assert.equal(info.name, "pulled:latest");
+      assert.equal(info.digest, (await client.show("stories")).digest);
+      // Awaiting without iterating works too.
+      assert.equal((await client.pull(source.url, { name: "pulled2" })).name, "pulled2:latest");
+    } finally {
+      await source.close();
+    }
+  });
+
+  test("create builds a model from a Modelfile and streams progress", async () => {
+    const events: string[] = [];
+    const stream = client.create("tuned", "FROM stories\nPARAMETER temperature 0.25\n");
+    for await (const e of stream) events.push(e.status);
+    assert.equal(events.at(-1), "success");
+    const info = await stream.done();
+    assert.equal(info.name, "tuned:latest");
+    assert.equal((await client.show("tuned")).parameters["temperature"], 0.25);
   });
 });

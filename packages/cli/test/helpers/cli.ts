@@ -82,3 +82,27 @@ export async function startTestDaemon(mod: DaemonModule): Promise<{ url: string;
     },
   };
 }
+
+/** Serves one file over loopback HTTP (HEAD and single ranges), as a download host for `pull`. */
+export async function serveFile(file: string): Promise<{ url: string; close(): Promise<void> }> {
+  const http = await import("node:http");
+  const data = fs.readFileSync(file);
+  const server = http.createServer((req, res) => {
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+    const start = range ? Number(range[1]) : 0;
+    const end = range && range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
+    res.setHeader("accept-ranges", "bytes");
+    res.setHeader("content-length", String(end - start + 1));
+    if (range) {
+      res.statusCode = 206;
+      res.setHeader("content-range", `bytes ${start}-${end}/${data.length}`);
+    }
+    res.end(req.method === "HEAD" ? undefined : data.subarray(start, end + 1));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/${path.basename(file)}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
