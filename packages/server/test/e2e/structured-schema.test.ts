@@ -25,6 +25,7 @@ describe("JSON schema checks for grammars", () => {
     rejects(() => checkJsonSchema("string", "s"), /must be an object/);
     rejects(() => checkJsonSchema({ type: "string", minLength: 5, maxLength: 2 }, "s"), /maxLength/);
     rejects(() => checkJsonSchema({ enum: [] }, "s"), /enum/);
+    rejects(() => checkJsonSchema({ type: "object", properties: { a: { $ref: "#/$defs/missing" } } }, "s"), /points to no definition/);
     let deep: Record<string, unknown> = { type: "string" };
     for (let i = 0; i < 70; i++) deep = { type: "array", items: deep };
     rejects(() => checkJsonSchema(deep, "s"), /nested deeper/);

@@ -14,7 +14,25 @@ import { LlmosError } from "../../errors.js";
  * properties out, so `required` is implied for all of them). A schema without a type accepts any scalar or object.
  */
 export function checkJsonSchema(schema: unknown, param: string): Record<string, unknown> {
-  return normalise(schema, param, 0) as Record<string, unknown>;
+  const out = normalise(schema, param, 0) as Record<string, unknown>;
+  // The converter turns a reference to a missing definition into "any JSON" with a console warning: refuse it.
+  const defs = new Set<string>();
+  const refs: string[] = [];
+  walk(out, (node) => {
+    if (node.$defs && typeof node.$defs === "object") for (const name of Object.keys(node.$defs)) defs.add(name);
+    if (typeof node.$ref === "string") refs.push(node.$ref);
+  });
+  const missing = refs.find((r) => !defs.has(r.slice("#/$defs/".length)));
+  if (missing) fail(param, `"$ref": "${missing}" points to no definition`);
+  return out;
+}
+
+function walk(node: unknown, visit: (n: Record<string, unknown>) => void): void {
+  if (Array.isArray(node)) for (const item of node) walk(item, visit);
+  else if (node && typeof node === "object") {
+    visit(node as Record<string, unknown>);
+    for (const value of Object.values(node)) walk(value, visit);
+  }
 }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
