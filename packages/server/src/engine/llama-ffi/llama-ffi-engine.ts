@@ -41,8 +41,11 @@ export class LlamaFfiEngine implements Engine {
 
   /** Load the native libraries (once per process) and the JSON-schema grammar converter. */
   static async create(opts: LlamaFfiEngineOptions = {}): Promise<LlamaFfiEngine> {
-    const runtime = getNativeRuntime({ ...(opts.libraryDir ? { libraryDir: opts.libraryDir } : {}), gpu: opts.gpu ?? false });
-    runtime.setLogger(opts.logger ?? null);
+    const runtime = getNativeRuntime({
+      ...(opts.libraryDir ? { libraryDir: opts.libraryDir } : {}),
+      gpu: opts.gpu ?? false,
+      logger: opts.logger ?? null,
+    });
     await loadJsonSchemaConverter();
     return new LlamaFfiEngine(runtime, opts);
   }

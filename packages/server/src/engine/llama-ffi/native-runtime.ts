@@ -33,12 +33,13 @@ const LEVELS: Record<number, EngineLogLevel> = { 1: "debug", 2: "info", 3: "warn
  * Load (once per process) the libraries in `libraryDir`, or the ones node-llama-cpp ships.
  * Throws if a different folder was already loaded in this process.
  */
-export function getNativeRuntime(opts: { libraryDir?: string; gpu?: boolean }): NativeRuntime {
+export function getNativeRuntime(opts: { libraryDir?: string; gpu?: boolean; logger?: EngineLogger | null }): NativeRuntime {
   const files = opts.libraryDir ? libraryFilesIn(opts.libraryDir) : findLibraryFiles({ gpu: opts.gpu ?? false });
   if (runtime) {
     if (runtime.files.dir !== files.dir && opts.libraryDir) {
       throw new Error(`llama-ffi: libraries already loaded from ${runtime.files.dir}, cannot also load ${files.dir}`);
     }
+    if (opts.logger !== undefined) runtime.setLogger(opts.logger);
     return runtime;
   }
   const bindings = loadBindings(files);
@@ -76,7 +77,7 @@ export function getNativeRuntime(opts: { libraryDir?: string; gpu?: boolean }): 
     }
   };
   // Before anything that can log (backend loading logs from the registry).
-  llama.llama_log_set(bindings.nativeNoop, null);
+  setLogger(opts.logger ?? null);
 
   ggml.ggml_backend_load_all_from_path(files.dir);
   llama.llama_backend_init();
