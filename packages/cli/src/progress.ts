@@ -29,21 +29,23 @@ export async function showProgress(ctx: CliContext, stream: ProgressStream, json
   }
   const tty = Boolean(ctx.stderr.isTTY);
   let bar: cliProgress.SingleBar | undefined;
-  let barDigest: string | undefined;
+  /** The step the bar shows: the blob's digest, or the status text when the server sends no digest. */
+  let barKey: string | undefined;
   let meter = new SpeedMeter();
   let lastStatus = "";
   const stopBar = () => {
     bar?.stop();
     bar = undefined;
-    barDigest = undefined;
+    barKey = undefined;
   };
   try {
     for await (const event of stream) {
-      if (tty && event.total && event.digest) {
-        if (barDigest !== event.digest) {
+      if (tty && event.total) {
+        const key = event.digest ?? event.status;
+        if (barKey !== key) {
           stopBar();
           meter = new SpeedMeter();
-          barDigest = event.digest;
+          barKey = key;
           bar = new cliProgress.SingleBar(
             {
               stream: ctx.stderr,
@@ -61,6 +63,7 @@ export async function showProgress(ctx: CliContext, stream: ProgressStream, json
           );
           bar.start(event.total, 0, { status: label(event), detail: "" });
         }
+        lastStatus = event.status;
         const done = event.completed ?? 0;
         meter.add(done);
         const speed = meter.perSecond();
