@@ -8,6 +8,7 @@ import {
   toModelInfo,
   toModelSummary,
 } from "../../store/index.js";
+import { noBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
 import { mergeSpec } from "./models-create-spec.js";
 import { respondWithProgress } from "./models-progress.js";
@@ -126,7 +127,7 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.delete<{ Params: Static<typeof NameParams> }>(
       "/api/models/:name",
-      { schema: { params: NameParams, summary: "Delete a model (blobs go when nothing references them)", tags: ["models"] }, config: { scope: "models:write", audit: "model.delete" } },
+      { schema: { params: NameParams, summary: "Delete a model (blobs go when nothing references them)", tags: ["models"] }, config: { scope: "models:write", audit: "model.delete" }, preValidation: noBody },
       async (request) => {
         const record = await deps.store.get(request.params.name);
         await deps.scheduler.unload(record.name).catch(() => false);

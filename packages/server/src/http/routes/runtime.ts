@@ -2,6 +2,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { parseDurationMs } from "../../config/load.js";
 import { LlmosError } from "../../errors.js";
+import { noBody, optionalBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
 import { ollamaDetails, UNKNOWN_DETAILS } from "../ollama/translate.js";
 
@@ -32,7 +33,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     app.post<{ Params: Static<typeof NameParams>; Body: Static<typeof LoadBody> }>(
       "/api/models/:name/load",
-      { schema: { params: NameParams, body: LoadBody, summary: "Load a model into memory", tags: ["runtime"] }, config: { scope: "models:read" } },
+      { schema: { params: NameParams, body: LoadBody, summary: "Load a model into memory", tags: ["runtime"] }, config: { scope: "models:read", audit: "model.load" }, preValidation: optionalBody },
       async (request) => {
         const body = request.body ?? {};
         await deps.store.get(request.params.name);
@@ -48,7 +49,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Params: Static<typeof NameParams> }>(
       "/api/models/:name/unload",
-      { schema: { params: NameParams, summary: "Unload a model (after its in-flight requests finish)", tags: ["runtime"] }, config: { scope: "models:read" } },
+      { schema: { params: NameParams, summary: "Unload a model (after its in-flight requests finish)", tags: ["runtime"] }, config: { scope: "models:read", audit: "model.unload" }, preValidation: noBody },
       async (request) => {
         const record = await deps.store.get(request.params.name);
         const unloaded = await deps.scheduler.unload(record.name);

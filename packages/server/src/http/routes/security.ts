@@ -2,6 +2,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { AUDIT_ACTIONS, KEY_SCOPES, type Actor, type AuditAction, type SecurityService } from "../../security/index.js";
 import "../auth/route-scope.js";
+import { noBody } from "../body-guards.js";
 
 const KeyId = Type.String({ pattern: "^[0-9a-f]{12}$" });
 const IdParams = Type.Object({ id: KeyId }, { additionalProperties: false });
@@ -64,13 +65,13 @@ export function securityRoutes(security: SecurityService): FastifyPluginAsync {
 
     app.delete<{ Params: Static<typeof IdParams> }>(
       "/api/keys/:id",
-      { config: { scope: "admin" }, schema: { params: IdParams } },
+      { config: { scope: "admin" }, schema: { params: IdParams, summary: "Revoke an API key", tags: ["security"] }, preValidation: noBody },
       async (request) => ({ key: await security.keys.revoke(request.params.id, actorOf(request)) }),
     );
 
     app.post<{ Params: Static<typeof IdParams> }>(
       "/api/keys/:id/rotate",
-      { config: { scope: "admin" }, schema: { params: IdParams } },
+      { config: { scope: "admin" }, schema: { params: IdParams, summary: "Rotate an API key's secret", tags: ["security"] }, preValidation: noBody },
       async (request, reply) => {
         const issued = await security.keys.rotate(request.params.id, actorOf(request));
         reply.header("cache-control", "no-store");

@@ -1,0 +1,17 @@
+import type { FastifyRequest } from "fastify";
+import { LlmosError } from "../errors.js";
+
+function isEmptyObject(v: unknown): boolean {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+}
+
+/** preValidation hook for routes that take no body: a missing body or `{}` is fine, anything else is refused. */
+export async function noBody(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || isEmptyObject(request.body)) return;
+  throw new LlmosError("invalid_request", `${request.method} ${request.routeOptions.url} takes no request body`);
+}
+
+/** preValidation hook for routes whose body is optional: a missing body validates as `{}`. */
+export async function optionalBody(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined) request.body = {};
+}
