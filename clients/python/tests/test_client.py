@@ -4,9 +4,12 @@ The offline tests always run. The daemon tests need a running llmos daemon with 
 as ``stories``; give its URL in ``LLMOS_TEST_HOST`` (``packages/sdk/test/python-client.test.ts`` does this).
 """
 
+import json
 import os
 import sys
+import threading
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -43,6 +46,82 @@ class OfflineTest(unittest.TestCase):
             llmos.Client(host="127.0.0.1:1", max_retries=0).list()
         self.assertEqual(cm.exception.code, "connection_error")
         self.assertIsNone(cm.exception.status)
+
+
+class _MockHandler(BaseHTTPRequestHandler):
+    """A few daemon behaviours the real daemon cannot be made to show on demand."""
+
+    hits = {}
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, status, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-request-id", "mock-1")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        n = _MockHandler.hits[self.path] = _MockHandler.hits.get(self.path, 0) + 1
+        if self.path == "/api/models":
+            if n <= 2:
+                return self._json(503, {"error": {"code": "queue_full", "message": "busy"}}, {"retry-after": "0"})
+            return self._json(200, {"models": [{"name": "a:latest"}]})
+        if self.path == "/api/models/a%3Ab%2Fc":
+            return self._json(404, {"error": {"code": "model_not_found", "message": "no such model"}})
+        self._json(404, {"error": {"code": "not_found", "message": "no route"}})
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/v1/completions" and body.get("stream"):
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            for payload in ({"choices": [{"text": body["prompt"][::-1]}]},
+                            {"error": {"message": "runner died", "type": "server_error", "param": None, "code": "runner_crashed"}}):
+                self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            return
+        self._json(404, {"error": {"code": "not_found", "message": "no route"}})
+
+
+class MockDaemonTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ThreadingHTTPServer(("127.0.0.1", 0), _MockHandler)
+        cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
+        cls.thread.start()
+        cls.client = llmos.Client(host=f"127.0.0.1:{cls.server.server_address[1]}", api_key="k")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.shutdown()
+        cls.server.server_close()
+
+    def test_503_is_retried_honouring_retry_after(self):
+        self.assertEqual(self.client.list()[0]["name"], "a:latest")
+        self.assertEqual(_MockHandler.hits["/api/models"], 3)
+
+    def test_path_parameters_are_encoded_and_errors_typed(self):
+        with self.assertRaises(llmos.ModelNotFoundError) as cm:
+            self.client.show("a:b/c")
+        self.assertEqual((cm.exception.status, cm.exception.request_id), (404, "mock-1"))
+
+    def test_mid_stream_error_is_raised_typed(self):
+        pieces = []
+        with self.assertRaises(llmos.InternalServerError) as cm:
+            for piece in self.client.model("m").stream_text("abc"):
+                pieces.append(piece)
+        self.assertEqual(pieces, ["cba"])
+        self.assertEqual(cm.exception.code, "runner_crashed")
+        self.assertEqual(cm.exception.status, 502)
 
 
 @unittest.skipUnless(HOST, "LLMOS_TEST_HOST is not set")
@@ -89,6 +168,22 @@ class DaemonTest(unittest.TestCase):
         tokens = self.client.tokenize("stories", "Once upon a time")
         self.assertGreater(len(tokens), 0)
         self.assertIn("Once upon a time", self.client.detokenize("stories", tokens))
+
+    def test_generate_object_follows_the_schema(self):
+        schema = {"type": "object", "properties": {"mood": {"type": "string", "enum": ["happy", "sad"]}},
+                  "required": ["mood"], "additionalProperties": False}
+        value = self.client.model("stories").generate_object("How was the day?", schema, max_tokens=40, temperature=0)
+        self.assertIn(value["mood"], ("happy", "sad"))
+
+    def test_create_copy_remove(self):
+        events = list(self.client.create("py-tuned", "FROM stories\nPARAMETER temperature 0.5\n"))
+        self.assertEqual(events[-1]["status"], "success")
+        self.assertEqual(events[-1]["model"]["name"], "py-tuned:latest")
+        self.assertEqual(self.client.copy("py-tuned", "py-copy")["name"], "py-copy:latest")
+        self.client.remove("py-copy")
+        self.client.remove("py-tuned")
+        with self.assertRaises(llmos.ModelNotFoundError):
+            self.client.show("py-copy")
 
     def test_not_found_is_typed(self):
         with self.assertRaises(llmos.ModelNotFoundError) as cm:
