@@ -1,6 +1,11 @@
 import swagger from "@fastify/swagger";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import type { HttpDeps } from "./deps.js";
+import { OLLAMA_RESPONSE_DOCS } from "./ollama/responses.js";
+import { UTILITY_RESPONSE_DOCS } from "./routes/utility.js";
+
+/** Documented-only response schemas (`METHOD path`), for routes that do not declare `schema.response`. */
+const RESPONSE_DOCS: Readonly<Record<string, unknown>> = { ...OLLAMA_RESPONSE_DOCS, ...UTILITY_RESPONSE_DOCS };
 
 /** Headers of the reference page: no scripts, no external anything, not frameable. */
 export const DOCS_SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -25,6 +30,12 @@ export async function registerOpenApi(app: FastifyInstance, deps: HttpDeps): Pro
       },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An llmos API key" } } },
       security: [{ bearer: [] }],
+    },
+    transform: ({ schema, url, route }) => {
+      const method = Array.isArray(route.method) ? route.method[0] : route.method;
+      const doc = RESPONSE_DOCS[`${String(method).toUpperCase()} ${url}`];
+      if (!doc || !schema || (schema as { response?: unknown }).response) return { schema, url };
+      return { schema: { ...schema, response: { 200: doc } } as typeof schema, url };
     },
   });
 }

@@ -74,6 +74,9 @@ describe("utility endpoints and the OpenAPI document", () => {
     assert.ok(schema.required.includes("model"));
     assert.ok(doc.paths["/api/generate"].post.requestBody.content["application/json"].schema.properties.prompt);
     assert.ok(doc.paths["/api/tokenize"].post.requestBody.content["application/json"].schema.properties.content);
+    // Documented response shapes.
+    assert.ok(doc.paths["/api/generate"].post.responses["200"].content["application/json"].schema.properties.eval_duration);
+    assert.ok(doc.paths["/api/tokenize"].post.responses["200"].content["application/json"].schema.properties.tokens);
   });
 
   test("GET /docs renders a self-contained HTML reference with security headers", async () => {
@@ -86,7 +89,7 @@ describe("utility endpoints and the OpenAPI document", () => {
     assert.equal(res.headers.get("referrer-policy"), "no-referrer");
     const html = await res.text();
     assert.match(html, /^<!doctype html>/);
-    for (const text of ["/v1/chat/completions", "/api/generate", "/api/tokenize", "Chat completion (OpenAI)", "openai", "ollama", "utility"]) assert.ok(html.includes(text), `missing ${text}`);
+    for (const text of ["/v1/chat/completions", "/api/generate", "/api/tokenize", "Chat completion (OpenAI)", "openai", "ollama", "utility", "Response 200", "eval_duration"]) assert.ok(html.includes(text), `missing ${text}`);
     assert.doesNotMatch(html, /<script|https?:\/\/(?!127)/i, "no scripts, no external assets");
   });
 });

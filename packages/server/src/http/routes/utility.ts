@@ -1,4 +1,4 @@
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { LlmosError } from "../../errors.js";
 import type { HttpDeps } from "../deps.js";
@@ -33,6 +33,18 @@ const ApplyTemplateBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** Response shapes of the utility routes, for the OpenAPI document. */
+export const UTILITY_RESPONSE_DOCS: Readonly<Record<string, TSchema>> = {
+  "POST /api/tokenize": Type.Object({ model: Type.String(), tokens: Type.Array(Type.Integer()) }),
+  "POST /api/detokenize": Type.Object({ model: Type.String(), content: Type.String() }),
+  "POST /api/apply-template": Type.Object({
+    model: Type.String(),
+    prompt: Type.String({ description: "The text the model will see" }),
+    template: Type.Union([Type.Literal("gguf"), Type.Literal("definition"), Type.Literal("fallback")], { description: "Which template rendered it" }),
+    stop: Type.Array(Type.String(), { description: "Stop strings the format implies" }),
+  }),
+};
 
 /** Developer utilities: tokenize, detokenize and render a chat into the prompt the model sees. */
 export function utilityRoutes(deps: HttpDeps): FastifyPluginAsync {
