@@ -144,6 +144,13 @@ describe("Ollama API with the official ollama client", () => {
     assert.equal(unloaded.done_reason, "unload");
     const after = await ollama.ps();
     assert.equal(after.models.filter((x) => x.name === "stories:latest").length, 0);
+    // The same through /api/chat with no messages.
+    const chatLoad = await ollama.chat({ model: "stories", messages: [] });
+    assert.equal(chatLoad.done_reason, "load");
+    assert.equal((await ollama.ps()).models.length, 1);
+    const chatUnload = await ollama.chat({ model: "stories", messages: [], keep_alive: 0 });
+    assert.equal(chatUnload.done_reason, "unload");
+    assert.equal((await ollama.ps()).models.length, 0);
   });
 
   test("list, show, copy and delete (model management routes) through the same client", async () => {
