@@ -22,7 +22,8 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
     .description("llmos: an operating system for large language models")
     .version("0.1.0")
     .option("--host <url>", "daemon address (default: LLMOS_HOST or http://127.0.0.1:11435)")
-    .option("--json", "machine-readable JSON output")
+    // Program options only before the command name, so that `serve --host` is serve's bind address.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
   const ctx = createContext(program, env);
@@ -45,5 +46,14 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
   ]) {
     register(program, ctx);
   }
+  addJsonOption(program);
   return { program, ctx };
+}
+
+/** Every client command (all leaves but `serve`) takes `--json`. */
+function addJsonOption(command: Command): void {
+  for (const sub of command.commands) {
+    if (sub.commands.length > 0) addJsonOption(sub);
+    else if (sub.name() !== "serve") sub.option("--json", "machine-readable JSON output");
+  }
 }

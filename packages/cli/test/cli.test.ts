@@ -1,8 +1,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { Client } from "llmos";
 import type { AddressInfo } from "node:net";
-import { cliEnv, loadDaemonModule, runCli, serveFile, startTestDaemon, STORIES_GGUF } from "./helpers/cli.js";
+import { cliEnv, loadDaemonModule, REPO_ROOT, runCli, serveFile, startTestDaemon, STORIES_GGUF } from "./helpers/cli.js";
 
 const mod = await loadDaemonModule();
 const GREEDY_START = ", there was a little girl named Lily";
@@ -25,6 +30,35 @@ describe("llmos CLI without a daemon", () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr.trim(), /^Error: .*\[connection_error\]$/);
     assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+});
+
+describe("llmos serve", { skip: typeof mod === "string" ? mod : false }, () => {
+  test("serves on the given port until SIGTERM, then exits 0", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cli-serve-"));
+    const child = spawn(
+      process.execPath,
+      ["--conditions=llmos-source", "--import", "tsx", "packages/cli/src/main.ts", "serve", "--host", "127.0.0.1", "--port", "0"],
+      { cwd: REPO_ROOT, env: cliEnv({ LLMOS_HOME: home, LLMOS_LOG_LEVEL: "error" }), stdio: ["ignore", "ignore", "pipe"] },
+    );
+    try {
+      let stderr = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (d: Buffer) => {
+          stderr += d.toString();
+          const m = /llmos listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+          if (m) resolve(m[1]!);
+        });
+        child.on("close", (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+      });
+      assert.equal(await new Client({ host: url }).health(), true);
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
 
