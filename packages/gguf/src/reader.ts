@@ -235,11 +235,16 @@ class Cursor {
   }
 
   string(what: string): string {
+    return this.stringBytes(what).text;
+  }
+
+  /** A string and its stored length in bytes (which differs from the decoded length for invalid UTF-8). */
+  stringBytes(what: string): { text: string; bytes: number } {
     const len = this.count(`length of ${what}`, this.limits.maxStringLength, "maxStringLength");
     this.need(len, what);
-    const s = this.buf.toString("utf8", this.pos, this.pos + len);
+    const text = this.buf.toString("utf8", this.pos, this.pos + len);
     this.pos += len;
-    return s;
+    return { text, bytes: len };
   }
 }
 
@@ -368,9 +373,8 @@ function parseHeader(buf: Buffer, fileSize: number, lim: GgufLimits): GgufFile {
   const pending: Pending[] = [];
   const names = new Set<string>();
   for (let i = 0; i < nTensors; i++) {
-    const name = c.string(`name of tensor #${i}`);
-    if (name.length === 0) throw new GgufError("bad_tensor", `tensor #${i} has an empty name`);
-    const nameBytes = Buffer.byteLength(name);
+    const { text: name, bytes: nameBytes } = c.stringBytes(`name of tensor #${i}`);
+    if (nameBytes === 0) throw new GgufError("bad_tensor", `tensor #${i} has an empty name`);
     if (nameBytes >= GGML_MAX_NAME) {
       throw new GgufError(
         "bad_tensor",

@@ -189,6 +189,10 @@ export class GgufWriter {
     if (this.tensorNames.has(tensor.name)) {
       throw new GgufError("duplicate", `tensor ${JSON.stringify(tensor.name)} added twice`);
     }
+    const nameBytes = Buffer.byteLength(tensor.name);
+    if (nameBytes === 0 || nameBytes > 63) {
+      throw new GgufError("bad_tensor", `tensor name ${JSON.stringify(tensor.name)} is ${nameBytes} bytes (must be 1..63)`);
+    }
     const info = ggmlTypeInfo(tensor.type);
     if (!info) throw new GgufError("bad_type", `tensor ${JSON.stringify(tensor.name)}: unknown ggml type ${tensor.type}`);
     if (tensor.dims.length < 1 || tensor.dims.length > 4 || !tensor.dims.every((d) => Number.isSafeInteger(d) && d > 0)) {

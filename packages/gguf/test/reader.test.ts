@@ -228,6 +228,11 @@ describe("hostile files are rejected with the right code", () => {
     expectCode(() => parse(withField(stories, field(stories, "dim"), 2n ** 64n - 1n)), "bad_tensor");
   });
 
+  test("tensor names: too long for llama.cpp, empty", () => {
+    expectCode(() => parse(withField(stories, field(stories, "name_length"), 70n)), "bad_tensor", /is 70 bytes; llama.cpp allows at most 63/);
+    expectCode(() => parse(withField(stories, field(stories, "name_length"), 0n)), "bad_tensor", /empty name/);
+  });
+
   test("tensor offset past the end", () => {
     const f = field(stories, "offset", "blk.4.ffn_norm.weight");
     expectCode(() => parse(withField(stories, f, 2n ** 40n)), "out_of_range", /"blk.4.ffn_norm.weight" data \[\d+, \d+\) extends past end of file \(1185376 bytes\)/);

@@ -179,6 +179,9 @@ describe("GgufWriter", () => {
     assert.ok(!readdirSync(dir).some((f) => f.startsWith("short.gguf")));
     assert.throws(() => new GgufWriter().addTensor({ name: "q", dims: [33], type: 8, data: Buffer.alloc(0) }), (e) => e instanceof GgufError && e.code === "bad_tensor");
     assert.throws(() => new GgufWriter().addTensor({ name: "u", dims: [1], type: 4, data: Buffer.alloc(0) }), (e) => e instanceof GgufError && e.code === "bad_type");
+    assert.throws(() => new GgufWriter().addTensor({ name: "n".repeat(64), dims: [1], type: 0, data: Buffer.alloc(4) }), (e) => e instanceof GgufError && e.code === "bad_tensor");
+    const dupe = new GgufWriter().addTensor({ name: "d", dims: [1], type: 0, data: Buffer.alloc(4) });
+    assert.throws(() => dupe.addTensor({ name: "d", dims: [1], type: 0, data: Buffer.alloc(4) }), (e) => e instanceof GgufError && e.code === "duplicate");
   });
 });
 
