@@ -273,6 +273,25 @@ describe("Client against a mock daemon", () => {
     assert.ok(err instanceof APIUserAbortError, String(err));
   });
 
+  test("a stream is single-use; leaving the loop early closes it and rejects result", async () => {
+    mock.on("POST /v1/completions", (c) => {
+      const w = c.sse();
+      for (const t of ["a", "b", "c"]) w.data({ choices: [{ index: 0, text: t, finish_reason: null }] });
+      w.done();
+    });
+    const stream = client.model("m").streamText("x");
+    for await (const t of stream) {
+      assert.equal(t, "a");
+      break;
+    }
+    await assert.rejects(stream.result, APIUserAbortError);
+    await assert.rejects(async () => {
+      for await (const _ of stream) {
+        // never reached
+      }
+    }, TypeError);
+  });
+
   test("chat with tools returns parsed tool calls; messages are sent in wire shape", async () => {
     mock.on("POST /v1/chat/completions", (c) => {
       const body = c.req.body as { tools: Array<{ function: { name: string } }>; messages: unknown[] };
