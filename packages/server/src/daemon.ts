@@ -66,7 +66,11 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
   await mkdir(config.home, { recursive: true, mode: 0o700 });
 
   const metrics = new Metrics();
-  const store = await ModelStore.open({ root: paths.models, logger: logger.child({ component: "store" }) });
+  const store = await ModelStore.open({
+    root: paths.models,
+    logger: logger.child({ component: "store" }),
+    pull: { endpoint: config.hfEndpoint, ...(config.hfToken ? { token: config.hfToken } : {}) },
+  });
   const security = await SecurityService.open({ databasePath: paths.database, home: config.home, timeScale: config.rateLimitTimeScale, logger: logger.child({ component: "security" }) });
   try {
     assertSafeBind({ host: config.host, insecureNoAuth: config.insecureNoAuth }, await security.checkAuthEnabled(), logger);

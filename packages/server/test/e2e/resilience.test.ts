@@ -131,7 +131,10 @@ describe("runtime resilience (real runners)", () => {
   });
 
   test("four concurrent requests to one model are batched and all complete", async () => {
-    const before = (await ps(d)).models.find((m: any) => m.name === "stories:latest").stats;
+    const psNow = await ps(d);
+    const entry = psNow.models.find((m: any) => m.name === "stories:latest");
+    assert.ok(entry, `stories not loaded: ${JSON.stringify(psNow)} ${d.logs.slice(-8).join("\n")}`);
+    const before = entry.stats;
     const results = await Promise.all(
       [0, 1, 2, 3].map(() => api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 32, temperature: 0 })),
     );
