@@ -85,76 +85,35 @@ function promptOf(model: EngineModel, n: number): number[] {
   return out.slice(0, n);
 }
 
-async function ffiSingle(
-  engine: LlamaFfiEngine,
-  o: Required<Omit<EngineBenchOptions, "log">>,
-  log: (s: string) => void,
-  mode: DecodeMode,
-): Promise<StreamNumbers> {
-  const ctx = o.promptTokens + o.tokens + 16;
-  const model = await engine.load({ modelPath: o.modelPath, contextSize: ctx, slots: 1, threads: o.threads, gpuLayers: 0 });
-  try {
-    const prompt = promptOf(model, o.promptTokens);
-    const pp: number[] = [];
-    const tg: number[] = [];
-    for (let rep = -1; rep < o.repetitions; rep++) {
-      const g = model.generate({ prompt, maxTokens: o.tokens, sampling: GREEDY, stop: [], stopAtEog: false });
-      for await (const c of g) void c;
-      const r = await g.result;
-      if (rep < 0) continue; // warm-up
-      pp.push(prompt.length / (r.promptMs / 1000));
-      tg.push((r.completionTokens - 1) / (r.generateMs / 1000));
-    }
-    const res = { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg) };
-    log(`ffi-${mode} single: pp ${res.promptTokensPerSecond.toFixed(1)} t/s, tg ${res.generationTokensPerSecond.toFixed(1)} t/s`);
-    return res;
-  } finally {
-    await model.dispose();
-  }
+/** One timed single-stream generation on a loaded slot-1 model. */
+async function ffiStreamOnce(model: EngineModel, prompt: number[], tokens: number): Promise<StreamNumbers> {
+  const g = model.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
+  for await (const c of g) void c;
+  const r = await g.result;
+  return {
+    promptTokensPerSecond: prompt.length / (r.promptMs / 1000),
+    generationTokensPerSecond: (r.completionTokens - 1) / (r.generateMs / 1000),
+  };
 }
 
-async function ffiAggregate(
-  engine: LlamaFfiEngine,
-  o: Required<Omit<EngineBenchOptions, "log">>,
-  log: (s: string) => void,
-  mode: DecodeMode,
-): Promise<EngineBenchResult["aggregate"]> {
-  const out: EngineBenchResult["aggregate"] = [];
-  for (const n of o.concurrency) {
-    const ctx = n * (o.promptTokens + o.tokens + 16);
-    const model = await engine.load({ modelPath: o.modelPath, contextSize: ctx, slots: n, threads: o.threads, gpuLayers: 0 });
-    try {
-      const prompt = promptOf(model, o.promptTokens);
-      const rates: number[] = [];
-      for (let rep = -1; rep < o.repetitions; rep++) {
-        const t0 = performance.now();
-        const gens = Array.from({ length: n }, () =>
-          model.generate({ prompt, maxTokens: o.tokens, sampling: GREEDY, stop: [], stopAtEog: false }),
-        );
-        const results = await Promise.all(
-          gens.map(async (g) => {
-            for await (const c of g) void c;
-            return g.result;
-          }),
-        );
-        const wall = (performance.now() - t0) / 1000;
-        if (rep >= 0) rates.push(results.reduce((s, r) => s + r.completionTokens, 0) / wall);
-      }
-      const stats = model.stats();
-      const row = {
-        concurrency: n,
-        decodeMode: mode,
-        tokensPerSecond: median(rates),
-        multiSequenceBatches: stats.multiSequenceBatches,
-        maxSequencesInBatch: stats.maxSequencesInBatch,
-      };
-      log(`ffi-${mode} x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`);
-      out.push(row);
-    } finally {
-      await model.dispose();
-    }
-  }
-  return out;
+/** `n` concurrent generations; generated tokens per wall-clock second (prompt processing included). */
+async function ffiAggregateOnce(model: EngineModel, prompt: number[], tokens: number, n: number): Promise<number> {
+  const t0 = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const g = model.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
+      for await (const c of g) void c;
+      return g.result;
+    }),
+  );
+  return results.reduce((s, r) => s + r.completionTokens, 0) / ((performance.now() - t0) / 1000);
+}
+
+function medians(xs: StreamNumbers[]): StreamNumbers {
+  return {
+    promptTokensPerSecond: median(xs.map((x) => x.promptTokensPerSecond)),
+    generationTokensPerSecond: median(xs.map((x) => x.generationTokensPerSecond)),
+  };
 }
 
 async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log">>, log: (s: string) => void): Promise<StreamNumbers> {
@@ -186,7 +145,6 @@ async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log">>, 
       tg.push((n - 1) / ((end - first) / 1000));
     }
     const res = { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg) };
-    log(`node-llama-cpp single: pp ${res.promptTokensPerSecond.toFixed(1)} t/s, tg ${res.generationTokensPerSecond.toFixed(1)} t/s`);
     return res;
   } finally {
     await context.dispose();
@@ -208,7 +166,7 @@ async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log">>,
     "--threads", String(o.threads),
     "--tokens", String(o.tokens),
     "--prompt-tokens", String(o.promptTokens),
-    "--reps", String(o.repetitions),
+    "--reps", "1",
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -221,7 +179,11 @@ async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log">>,
   return JSON.parse(out) as StreamNumbers;
 }
 
-/** Run the whole benchmark on one model. */
+/**
+ * Run the whole benchmark on one model. Measurements are interleaved round by round (node-llama-cpp, ffi-sync,
+ * ffi-async, ...) so that load from other processes on a shared machine hits every variant alike; each value is
+ * the median over rounds, after one warm-up round.
+ */
 export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBenchResult> {
   const o: Required<Omit<EngineBenchOptions, "log">> = {
     modelPath: opts.modelPath,
@@ -233,25 +195,75 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     includeNodeLlamaCpp: opts.includeNodeLlamaCpp ?? true,
   };
   const log = opts.log ?? (() => undefined);
-  const nodeLlamaCpp = o.includeNodeLlamaCpp ? await nodeLlamaCppInChild(o, log) : undefined;
-  const sync = await LlamaFfiEngine.create({ decodeMode: "sync" });
-  const asyncEngine = await LlamaFfiEngine.create({ decodeMode: "async" });
+  const modes: DecodeMode[] = ["sync", "async"];
+  const engines = new Map<DecodeMode, LlamaFfiEngine>();
   try {
-    const ffiSync = await ffiSingle(sync, o, log, "sync");
-    const ffiAsync = await ffiSingle(asyncEngine, o, log, "async");
-    const aggregate = [...(await ffiAggregate(sync, o, log, "sync")), ...(await ffiAggregate(asyncEngine, o, log, "async"))];
-    return {
-      modelPath: o.modelPath,
-      threads: o.threads,
-      tokens: o.tokens,
-      promptTokens: o.promptTokens,
-      repetitions: o.repetitions,
-      single: { ...(nodeLlamaCpp ? { nodeLlamaCpp } : {}), ffiSync, ffiAsync },
-      aggregate,
+    for (const mode of modes) engines.set(mode, await LlamaFfiEngine.create({ decodeMode: mode }));
+    const load = (mode: DecodeMode, slots: number): Promise<EngineModel> =>
+      engines.get(mode)!.load({
+        modelPath: o.modelPath,
+        contextSize: slots * (o.promptTokens + o.tokens + 16),
+        slots,
+        threads: o.threads,
+        gpuLayers: 0,
+      });
+
+    // Single stream.
+    const singles = new Map<DecodeMode, EngineModel>();
+    for (const mode of modes) singles.set(mode, await load(mode, 1));
+    const prompt = promptOf(singles.get("sync")!, o.promptTokens);
+    const nlc: StreamNumbers[] = [];
+    const ffi = new Map<DecodeMode, StreamNumbers[]>(modes.map((m) => [m, []]));
+    for (let round = -1; round < o.repetitions; round++) {
+      if (o.includeNodeLlamaCpp) {
+        const r = await nodeLlamaCppInChild(o, log);
+        if (round >= 0) nlc.push(r);
+      }
+      for (const mode of modes) {
+        const r = await ffiStreamOnce(singles.get(mode)!, prompt, o.tokens);
+        if (round >= 0) ffi.get(mode)!.push(r);
+      }
+      if (round >= 0) log(`round ${round + 1}/${o.repetitions} done`);
+    }
+    for (const m of singles.values()) await m.dispose();
+    const single: EngineBenchResult["single"] = {
+      ...(o.includeNodeLlamaCpp ? { nodeLlamaCpp: medians(nlc) } : {}),
+      ffiSync: medians(ffi.get("sync")!),
+      ffiAsync: medians(ffi.get("async")!),
     };
+    for (const [name, v] of Object.entries(single)) {
+      log(`${name} single: pp ${v.promptTokensPerSecond.toFixed(1)} t/s, tg ${v.generationTokensPerSecond.toFixed(1)} t/s`);
+    }
+
+    // Aggregate over concurrent sequences.
+    const aggregate: EngineBenchResult["aggregate"] = [];
+    for (const n of o.concurrency) {
+      const models = new Map<DecodeMode, EngineModel>();
+      for (const mode of modes) models.set(mode, await load(mode, n));
+      const rates = new Map<DecodeMode, number[]>(modes.map((m) => [m, []]));
+      for (let round = -1; round < o.repetitions; round++) {
+        for (const mode of modes) {
+          const rate = await ffiAggregateOnce(models.get(mode)!, prompt, o.tokens, n);
+          if (round >= 0) rates.get(mode)!.push(rate);
+        }
+      }
+      for (const mode of modes) {
+        const stats = models.get(mode)!.stats();
+        const row = {
+          concurrency: n,
+          decodeMode: mode,
+          tokensPerSecond: median(rates.get(mode)!),
+          multiSequenceBatches: stats.multiSequenceBatches,
+          maxSequencesInBatch: stats.maxSequencesInBatch,
+        };
+        log(`ffi-${mode} x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`);
+        aggregate.push(row);
+        await models.get(mode)!.dispose();
+      }
+    }
+    return { modelPath: o.modelPath, threads: o.threads, tokens: o.tokens, promptTokens: o.promptTokens, repetitions: o.repetitions, single, aggregate };
   } finally {
-    await sync.dispose();
-    await asyncEngine.dispose();
+    for (const e of engines.values()) await e.dispose();
   }
 }
 
