@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import type { HttpDeps } from "./deps.js";
 import { LlmosError } from "../errors.js";
@@ -33,7 +34,20 @@ export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[]
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+    reply.header("x-content-type-options", "nosniff");
   });
+
+  // CORS is off unless origins are allowed; registered before auth so preflights are answered without a key.
+  if (deps.config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: deps.config.corsOrigins.includes("*") ? true : deps.config.corsOrigins,
+      methods: ["GET", "HEAD", "POST", "DELETE"],
+      allowedHeaders: ["content-type", "authorization", "x-api-key", "x-request-id"],
+      exposedHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"],
+      maxAge: 600,
+      hideOptionsRoute: true,
+    });
+  }
 
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions?.url ?? "unmatched";
