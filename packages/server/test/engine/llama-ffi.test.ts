@@ -3,9 +3,11 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { createPrng, encodeF32, GgmlType, GgufValueType, typed, writeGguf } from "@llmos/gguf";
 import {
   ContextOverflowError,
   EngineBusyError,
@@ -261,6 +263,48 @@ describe("llama-ffi cancellation", { skip: existsSync(stories) ? false : `missin
       assert.ok(b.text.startsWith(EXPECTED), b.text);
     } finally {
       await engine.dispose();
+    }
+  });
+});
+
+describe("llama-ffi LoRA adapters", { skip: existsSync(stories) ? false : `missing ${stories}` }, () => {
+  test("an adapter changes the output at scale 1 and not at scale 0", async () => {
+    // A rank-4 LoRA on layer 0's attention projections of stories260K (dim 64), random weights.
+    const dir = mkdtempSync(join(tmpdir(), "llmos-ffi-lora-"));
+    const adapter = join(dir, "adapter.gguf");
+    const rnd = createPrng(7);
+    const weights = (n: number): Uint8Array => encodeF32(Float32Array.from({ length: n }, () => (rnd() - 0.5) * 2));
+    const tensors = ["attn_q", "attn_output"].flatMap((t) => [
+      { name: `blk.0.${t}.weight.lora_a`, dims: [64, 4], type: GgmlType.F32, data: weights(64 * 4) },
+      { name: `blk.0.${t}.weight.lora_b`, dims: [4, 64], type: GgmlType.F32, data: weights(4 * 64) },
+    ]);
+    await writeGguf(adapter, {
+      metadata: {
+        "general.architecture": "llama",
+        "general.type": "adapter",
+        "adapter.type": "lora",
+        "adapter.lora.alpha": typed(GgufValueType.FLOAT32, 4),
+      },
+      tensors,
+    });
+    const engine = await LlamaFfiEngine.create({});
+    try {
+      const load = (scale: number): Promise<EngineModel> =>
+        engine.load({ modelPath: stories, contextSize: 256, slots: 1, threads: 1, gpuLayers: 0, loraAdapters: [{ path: adapter, scale }] });
+      const on = await load(1);
+      const changed = await collect(on.generate(params({ maxTokens: 30 })));
+      assert.ok(!changed.text.startsWith(EXPECTED), changed.text);
+      await on.dispose();
+      const off = await load(0);
+      const same = await collect(off.generate(params({ maxTokens: 30 })));
+      assert.ok(same.text.startsWith(EXPECTED), same.text);
+      await assert.rejects(
+        engine.load({ modelPath: stories, contextSize: 256, slots: 1, threads: 1, gpuLayers: 0, loraAdapters: [{ path: join(dir, "missing.gguf"), scale: 1 }] }),
+        /LoRA/,
+      );
+    } finally {
+      await engine.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
