@@ -35,6 +35,8 @@ export const AUDIT_ACTIONS = [
   "model.import",
   "model.load",
   "model.unload",
+  "store.verify",
+  "store.gc",
   "config.change",
   "auth.failure_burst",
 ] as const;

@@ -80,6 +80,13 @@ describe("OpenAI API with the official openai client", () => {
     assert.ok(Math.abs(f.data[0]!.embedding[0]! - r.data[0]!.embedding[0]!) < 1e-5);
   });
 
+  test("an embedding input longer than the context is a 400 context_length_exceeded", async () => {
+    await assert.rejects(
+      client.embeddings.create({ model: "stories", input: "a b c d ".repeat(1500) }),
+      (e: any) => e instanceof OpenAI.BadRequestError && e.code === "context_length_exceeded",
+    );
+  });
+
   test("unknown model is a 404 naming the model", async () => {
     await assert.rejects(
       client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "hi" }] }),

@@ -172,12 +172,19 @@ class LlamaNodeModel implements EngineModel {
 
   async embed(text: string): Promise<number[]> {
     this.embeddingContext ??= this.model.createEmbeddingContext({
-      contextSize: Math.min(this.model.trainContextSize, Math.max(512, this.options.contextSize)),
+      contextSize: this.embeddingContextSize(),
       threads: this.options.threads,
     });
     const ctx = await this.embeddingContext;
-    const embedding = await ctx.getEmbeddingFor(text);
+    const tokens = this.model.tokenize(text);
+    const room = this.embeddingContextSize();
+    if (tokens.length + 1 > room) throw new ContextOverflowError(tokens.length + 1, room);
+    const embedding = await ctx.getEmbeddingFor(tokens);
     return Array.from(embedding.vector);
+  }
+
+  private embeddingContextSize(): number {
+    return Math.min(this.model.trainContextSize, Math.max(512, this.options.contextSize));
   }
 
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[] {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { LlmosError, isLlmosError } from "../../errors.js";
-import { hasScope, isLoopbackAddress, type AuditResult, type KeyRecord, type SecurityService } from "../../security/index.js";
+import { hasScope, isLoopbackAddress, KEY_PREFIX, type AuditResult, type KeyRecord, type SecurityService } from "../../security/index.js";
 import { isProxied, peerAddress, presentedCredential } from "./credentials.js";
 import { setRateLimitHeaders, setRetryAfter } from "./rate-limit-headers.js";
 import { modelsOfRequest } from "./request-models.js";
@@ -57,10 +57,12 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         throw error;
       }
 
-      // While no key exists, local clients that always send some key (the openai and ollama clients do) are
-      // served as if they sent none: there is nothing to check it against.
+      // While no key exists, local clients that always send some placeholder key (the openai and ollama clients
+      // do) are served as if they sent none. A credential in llmos' own key format is still checked, so a revoked
+      // key never works, even after the last active key is gone.
       const authOn = await security.checkAuthEnabled();
-      if (credential && (authOn || !local)) {
+      const ownFormat = credential !== undefined && "value" in credential && credential.value.startsWith(KEY_PREFIX);
+      if (credential && (authOn || !local || ownFormat)) {
         let key: KeyRecord;
         try {
           if ("malformed" in credential) throw new LlmosError("unauthorized", credential.malformed);

@@ -141,5 +141,19 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
       { schema: { params: NameParams, body: CopyBody, summary: "Copy (tag) a model under another name", tags: ["models"] }, config: { scope: "models:write", audit: "model.copy" } },
       async (request) => toModelInfo(await deps.store.copy(request.params.name, request.body.destination)),
     );
+
+    app.post(
+      "/api/store/verify",
+      { schema: { summary: "Re-hash every blob; quarantine corrupt ones and report the models they break", tags: ["models"] }, config: { scope: "models:write", audit: "store.verify" }, preValidation: noBody },
+      async () => deps.store.verify(),
+    );
+
+    app.get("/api/store/usage", { schema: { summary: "Disk use by model and shared blobs", tags: ["models"] }, config: { scope: "models:read" } }, async () => deps.store.du());
+
+    app.post(
+      "/api/store/gc",
+      { schema: { summary: "Remove blobs no model, load or pull uses", tags: ["models"] }, config: { scope: "models:write", audit: "store.gc" }, preValidation: noBody },
+      async () => deps.store.gc(),
+    );
   };
 }
