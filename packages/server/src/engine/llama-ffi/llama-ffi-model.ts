@@ -287,7 +287,8 @@ function createContext(bindings: Bindings, model: Ptr, tp: Threadpool, o: Engine
     const batch = o.batchSize ?? 512;
     cp.n_ctx = o.contextSize;
     cp.n_batch = batch;
-    cp.n_ubatch = batch;
+    cp.n_ubatch = Math.min(batch, 512); // llama.cpp's default physical batch; bigger ones only grow compute buffers
+
     cp.n_seq_max = o.slots;
     cp.kv_unified = !(o.slots === 1 || (o.contextSize % o.slots === 0 && perSeq % 256 === 0));
   }
