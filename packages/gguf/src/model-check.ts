@@ -25,7 +25,9 @@ function isArrayOf(info: GgufTypeInfo | undefined, element: number): boolean {
  * - expert counts: expert_count <= 1024, expert_used_count <= expert_count, > 0 when experts exist;
  * - for dense transformers (llama, qwen2, qwen3, gemma*, phi3, ...): feed_forward_length and
  *   attention.head_count present and > 0 (scalar or per-layer array), head_count_kv > 0 and dividing
- *   head_count, embedding_length divisible by head_count unless attention.key_length is given;
+ *   head_count, embedding_length divisible by head_count unless attention.key_length is given, and every
+ *   1-D tensor (norm weights, biases) F32: ggml's CPU add/mul abort on an f16 second operand (seen in
+ *   fuzzing: a norm weight retyped F32 -> F16 loads, then aborts the process on the first decode);
  * - `<arch>.rope.scaling.type`, when present, is none/linear/yarn/longrope;
  * - tokenizer.ggml.tokens (when present) is an array of unique strings (llama.cpp asserts uniqueness),
  *   scores an f32/i32 array and token_type an i32 array, each at least as long as tokens; merges strings.
@@ -98,6 +100,11 @@ export function validateModelMetadata(file: GgufFile): void {
     }
     if (!has(`${arch}.attention.key_length`) && heads.some((h) => nEmbd % h !== 0)) {
       fail(`${arch}.embedding_length ${nEmbd} is not a multiple of attention.head_count ${heads.join(",")}`);
+    }
+    for (const t of file.tensors) {
+      if (t.dims.length === 1 && t.typeName !== "F32") {
+        fail(`tensor ${JSON.stringify(t.name)} is 1-D of type ${t.typeName}; llama.cpp needs F32 for norm weights and biases`);
+      }
     }
   }
 

@@ -52,6 +52,12 @@ test("values that make llama.cpp abort or divide by zero are rejected", () => {
   validateModelMetadata(edited(STORIES, { "llama.feed_forward_length": [172, 172, 172, 172, 172] }));
 });
 
+test("1-D tensors of a dense model must be F32", () => {
+  const g = load(TINY);
+  const tensors = g.tensors.map((t) => (t.name === "blk.0.ffn_norm.weight" ? { ...t, type: 1, typeName: "F16", size: t.size / 2 } : t));
+  rejects({ ...g, tensors }, /tensor "blk.0.ffn_norm.weight" is 1-D of type F16/);
+});
+
 test("tokenizer arrays llama.cpp would read out of bounds or assert on", () => {
   const tokens = load(STORIES).metadata["tokenizer.ggml.tokens"] as string[];
   const dup = [...tokens];

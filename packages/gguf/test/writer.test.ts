@@ -20,6 +20,7 @@ import {
   synthesizeLlamaModel,
   typed,
   typedArray,
+  validateModelMetadata,
   writeGguf,
   type LlamaShape,
 } from "../src/index.js";
@@ -245,6 +246,7 @@ describe("synthetic llama models run in real llama.cpp", () => {
       await synthesizeLlamaModel(path, tiny(type));
       const g = await readGguf(path);
       assertInvariants(g);
+      validateModelMetadata(g);
       const s = summarizeGguf(g);
       assert.equal(s.quantization, type);
       assert.equal(s.vocabSize, 512);
@@ -296,6 +298,7 @@ describe("synthetic llama models run in real llama.cpp", () => {
     const path = join(dir, "synth-copy.gguf");
     await synthesizeLlamaModel(path, { dim: 64, layers: 1, heads: 4, ffn: 128, type: "F16", tiedEmbeddings: true, tokenizer: { copyFrom: TINY } });
     const g = await readGguf(path);
+    validateModelMetadata(g);
     const s = summarizeGguf(g);
     assert.equal(s.vocabSize, 32000);
     assert.ok(!g.tensors.some((t) => t.name === "output.weight"));
