@@ -6,6 +6,8 @@ const MAX_LAYERS = 512;
 const MAX_EXPERTS = 1024;
 /** Dense transformer architectures whose feed-forward length and head count must be present and > 0. */
 const DENSE_ARCHS = new Set(["llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "granite", "mistral3", "olmo2"]);
+/** Types no llama.cpp weight uses: integers, F64, and the activation-only Q8_1 / Q8_K (no CPU matmul). */
+const NON_WEIGHT_TYPES = new Set(["I8", "I16", "I32", "I64", "F64", "Q8_1", "Q8_K"]);
 const ROPE_SCALING_TYPES = new Set(["none", "linear", "yarn", "longrope"]);
 
 function fail(message: string): never {
@@ -27,7 +29,8 @@ function isArrayOf(info: GgufTypeInfo | undefined, element: number): boolean {
  *   attention.head_count present and > 0 (scalar or per-layer array), head_count_kv > 0 and dividing
  *   head_count, embedding_length divisible by head_count unless attention.key_length is given, and every
  *   1-D tensor (norm weights, biases) F32: ggml's CPU add/mul abort on an f16 second operand (seen in
- *   fuzzing: a norm weight retyped F32 -> F16 loads, then aborts the process on the first decode);
+ *   fuzzing: a norm weight retyped F32 -> F16 loads, then aborts the process on the first decode), and no
+ *   tensor of a non-weight type (I8..I64, F64, Q8_1, Q8_K);
  * - `<arch>.rope.scaling.type`, when present, is none/linear/yarn/longrope;
  * - tokenizer.ggml.tokens (when present) is an array of unique strings (llama.cpp asserts uniqueness),
  *   scores an f32/i32 array and token_type an i32 array, each at least as long as tokens; merges strings.
@@ -102,6 +105,9 @@ export function validateModelMetadata(file: GgufFile): void {
       fail(`${arch}.embedding_length ${nEmbd} is not a multiple of attention.head_count ${heads.join(",")}`);
     }
     for (const t of file.tensors) {
+      if (NON_WEIGHT_TYPES.has(t.typeName)) {
+        fail(`tensor ${JSON.stringify(t.name)} has type ${t.typeName}, which is not a weight type llama.cpp can compute with`);
+      }
       if (t.dims.length === 1 && t.typeName !== "F32") {
         fail(`tensor ${JSON.stringify(t.name)} is 1-D of type ${t.typeName}; llama.cpp needs F32 for norm weights and biases`);
       }

@@ -56,6 +56,8 @@ test("1-D tensors of a dense model must be F32", () => {
   const g = load(TINY);
   const tensors = g.tensors.map((t) => (t.name === "blk.0.ffn_norm.weight" ? { ...t, type: 1, typeName: "F16", size: t.size / 2 } : t));
   rejects({ ...g, tensors }, /tensor "blk.0.ffn_norm.weight" is 1-D of type F16/);
+  const ints = g.tensors.map((t) => (t.name === "blk.0.attn_q.weight" ? { ...t, type: 25, typeName: "I16" } : t));
+  rejects({ ...g, tensors: ints }, /"blk.0.attn_q.weight" has type I16/);
 });
 
 test("tokenizer arrays llama.cpp would read out of bounds or assert on", () => {
