@@ -287,9 +287,16 @@ export class Scheduler {
     try {
       entry.spec = spec;
       entry.slots = Math.max(1, opts.parallel ?? spec.defaults.parallel ?? this.options.parallel);
-      const perSlot = Math.min(opts.contextSize ?? spec.defaults.contextSize ?? this.options.contextSize, spec.trainContextSize || Infinity);
+      const explicitContext = opts.contextSize ?? spec.defaults.contextSize;
+      let perSlot = Math.min(explicitContext ?? this.options.contextSize, spec.trainContextSize || Infinity);
+      const estimate = (ctx: number) => estimateMemory(spec.shape, { contextSize: ctx * entry.slots, slots: entry.slots, engine: this.options.engine });
+      // When nobody asked for a context size, shrink the default (down to 256 tokens) until the model can fit at all.
+      if (explicitContext === undefined) {
+        const ceiling = this.options.memoryBudgetBytes - this.unmovableBytes(entry);
+        while (perSlot > 256 && estimate(perSlot).total > ceiling) perSlot = Math.max(256, Math.floor(perSlot / 2));
+      }
       entry.contextSize = perSlot;
-      entry.estimate = estimateMemory(spec.shape, { contextSize: perSlot * entry.slots, slots: entry.slots, engine: this.options.engine });
+      entry.estimate = estimate(perSlot);
       await this.makeRoom(entry);
       entry.handle = await this.startRunner(entry, spec);
     } catch (error) {
@@ -347,8 +354,7 @@ export class Scheduler {
       const used = others.reduce((n, e) => n + e.reservedBytes, 0);
       const free = this.options.memoryBudgetBytes - used;
       if (needed <= free) return;
-      const unmovable = others.filter((e) => e.pinned || e.keepAliveMs === -1).reduce((n, e) => n + e.reservedBytes, 0);
-      const available = this.options.memoryBudgetBytes - unmovable;
+      const available = this.options.memoryBudgetBytes - this.unmovableBytes(entry);
       if (needed > available) {
         throw new LlmosError(
           "insufficient_memory",
@@ -371,6 +377,13 @@ export class Scheduler {
       if (entry.queue.size === 0 && !entry.explicitLoad) throw new LlmosError("client_closed", "load abandoned: no request waits for it");
       await this.nextEvent(["idle", "unloaded", "abandoned"]);
     }
+  }
+
+  /** Memory held by models that can never be evicted (pinned or kept alive forever), other than `entry`. */
+  private unmovableBytes(entry: ModelEntry): number {
+    let sum = 0;
+    for (const e of this.entries.values()) if (e !== entry && (e.pinned || e.keepAliveMs === -1)) sum += e.reservedBytes;
+    return sum;
   }
 
   private async evict(entry: ModelEntry, reason: string): Promise<void> {

@@ -77,6 +77,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly nodeMemory = new Gauge({
+    name: "llmos_node_memory_bytes",
+    help: "This node's RAM: total and available",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly nodeCpuCores = new Gauge({
+    name: "llmos_node_cpu_cores",
+    help: "CPU cores of this node",
+    registers: [this.registry],
+  });
+  readonly gpuVram = new Gauge({
+    name: "llmos_gpu_vram_bytes",
+    help: "GPU memory by device: total and free",
+    labelNames: ["device", "kind"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "llmos_process_" });
   }

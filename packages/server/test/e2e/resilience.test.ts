@@ -131,16 +131,17 @@ describe("runtime resilience (real runners)", () => {
   });
 
   test("four concurrent requests to one model are batched and all complete", async () => {
+    assert.equal((await api(d, "POST", "/api/models/stories/load", { contextSize: 512, parallel: 4 })).status, 200);
     const psNow = await ps(d);
     const entry = psNow.models.find((m: any) => m.name === "stories:latest");
     assert.ok(entry, `stories not loaded: ${JSON.stringify(psNow)} ${d.logs.slice(-8).join("\n")}`);
     const before = entry.stats;
     const results = await Promise.all(
-      [0, 1, 2, 3].map(() => api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 32, temperature: 0 })),
+      [0, 1, 2, 3].map(() => api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 300, temperature: 0, ignore_eos: true })),
     );
     for (const r of results) {
       assert.equal(r.status, 200);
-      assert.equal(r.json.usage.completion_tokens, 32);
+      assert.equal(r.json.usage.completion_tokens, 300);
       assert.ok(r.json.choices[0].text.startsWith(", there was a little girl"), r.json.choices[0].text);
     }
     const after = (await ps(d)).models.find((m: any) => m.name === "stories:latest").stats;

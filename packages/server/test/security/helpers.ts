@@ -66,6 +66,8 @@ export async function buildSecuredApp(
   app.post("/api/import", { config: { scope: "models:write", audit: "model.import" } }, async () => ({ status: "success" }));
   app.delete("/api/models/:name", { config: { scope: "models:write", audit: "model.delete" } }, async () => ({ deleted: true }));
   app.post("/api/load", { config: { scope: "models:write", audit: "model.load" } }, async () => ({ loaded: true }));
+  app.post("/api/store/verify", { config: { scope: "models:write", audit: "store.verify" } }, async () => ({ checked: 0, corrupt: [] }));
+  app.post("/api/store/gc", { config: { scope: "models:write", audit: "store.gc" } }, async () => ({ removed: [] }));
   app.post("/api/unload", { config: { scope: "models:write", audit: "model.unload" } }, async () => {
     throw new LlmosError("model_not_found", "not loaded");
   });

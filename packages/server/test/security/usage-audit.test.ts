@@ -96,6 +96,8 @@ describe("audit log", () => {
       await post("/api/import", { name: "local" });
       await app.inject({ method: "DELETE", url: "/api/models/old", headers: h });
       await post("/api/load", { model: "llama3" });
+      await app.inject({ method: "POST", url: "/api/store/verify", headers: h });
+      await app.inject({ method: "POST", url: "/api/store/gc", headers: h });
       await post("/api/unload", { model: "llama3" }); // handler fails -> result error
       await app.inject({ method: "PUT", url: "/api/config", headers: h, payload: { keepAlive: 1 } });
       // A key without the scope (models:read on a models:write route): denied, audited with its key id.
