@@ -3,6 +3,7 @@ import { LlmosError } from "../../errors.js";
 import type { GenerationOutcome, TextGeneration, TextRequest } from "../../inference/inference-service.js";
 import type { ModelRecord } from "../../store/index.js";
 import type { HttpDeps } from "../deps.js";
+import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
 import { streamErrorPayload } from "../errors.js";
 import { mapOllamaOptions, type MappedOptions } from "../ollama/options.js";
 import { ChatBody, EmbedBody, EmbeddingsBody, GenerateBody } from "../ollama/schemas.js";
@@ -39,6 +40,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         if (body.suffix) throw new LlmosError("invalid_request", `"suffix" (fill-in-the-middle) is not supported`, { param: "suffix" });
         rejectThink(body.think);
         const options = mapOllamaOptions(body.options, optionContext(deps));
+        checkSchemaLimits(body.format, "format", deps.config.limits);
         const grammar = grammarFromFormat(body.format);
         const ka = keepAliveMs(body.keep_alive ?? undefined);
         const record = await deps.inference.model(body.model);
@@ -68,9 +70,11 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const body = request.body;
         rejectThink(body.think);
         const options = mapOllamaOptions(body.options, optionContext(deps));
+        checkSchemaLimits(body.format, "format", deps.config.limits);
         const grammar = grammarFromFormat(body.format);
         const ka = keepAliveMs(body.keep_alive ?? undefined);
         const messages = ollamaMessages(body.messages ?? [], deps.config.limits.messages);
+        checkToolLimits(body.tools ?? undefined, deps.config.limits);
         const plan = planTools(body.tools ? ollamaTools(body.tools) : undefined, "auto");
         const record = await deps.inference.model(body.model);
         if (messages.length === 0) return loadOrUnload(deps, record, ka, options, { message: { role: "assistant", content: "" } });

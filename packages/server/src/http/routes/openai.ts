@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { TokenLogprob } from "../../engine/engine.js";
 import type { GenerationOutcome, TextGeneration, TextRequest } from "../../inference/inference-service.js";
 import type { HttpDeps } from "../deps.js";
+import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
 import { LlmosError } from "../../errors.js";
 import { streamErrorPayload } from "../errors.js";
 import { ChatCompletionBody, CompletionBody, EmbeddingBody } from "../openai/schemas.js";
@@ -46,6 +47,8 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
         rejectUnsupported(body);
         const base = baseRequest(deps, request, reply, body);
         const req: TextRequest = { ...base, messages: chatMessages(body, deps.config.limits.messages) };
+        checkToolLimits(body.tools, deps.config.limits);
+        if (body.response_format?.type === "json_schema") checkSchemaLimits(body.response_format.json_schema.schema, "response_format.json_schema.schema", deps.config.limits);
         const grammar = grammarFromResponseFormat(body.response_format);
         if (grammar) req.grammar = grammar;
         const plan = planTools(body.tools, body.tool_choice);
