@@ -462,6 +462,8 @@ export class Scheduler {
       slotsBusy: entry.busy,
       queued: entry.queue.size,
       queueByTenant: entry.queue.tenants(),
+      // Service order of queued requests (first 100): position, tenant, priority and how long each has waited.
+      queue: entry.queue.snapshot().slice(0, 100).map((w, i) => ({ position: i + 1, tenant: w.tenant, priority: w.priority, waitingMs: Date.now() - w.enqueuedAt })),
       pinned: entry.pinned,
       keepAliveMs: entry.keepAliveMs,
       expiresAt: expires,
