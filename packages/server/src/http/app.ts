@@ -17,8 +17,8 @@ import { utilityRoutes } from "./routes/utility.js";
  */
 export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[] = [], instrument?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: "http" }),
-    disableRequestLogging: true,
+    // fastify's own per-request lines are info-level; llmos logs requests itself (onResponse, debug).
+    loggerInstance: deps.logger.child({ component: "http" }, { level: deps.logger.levelVal > 30 ? deps.logger.level : "warn" }),
     bodyLimit: deps.config.limits.bodyBytes,
     genReqId: (req: import("node:http").IncomingMessage) => {
       const given = req.headers["x-request-id"];

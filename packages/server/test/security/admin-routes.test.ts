@@ -18,7 +18,7 @@ describe("admin API over real HTTP on 127.0.0.1", () => {
           headers: { ...bearer(secret), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
-        return { status: res.status, headers: res.headers, json: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+        return { status: res.status, headers: res.headers, json: (await res.json()) as any };  
       };
 
       const created = await req("POST", "/api/keys", { name: "app", scopes: ["inference"], models: ["llama*"], rpm: 5, tpm: 1000, tokensPerDay: 10000, expiresAt: "2999-01-01T00:00:00Z" });

@@ -78,10 +78,12 @@ export class FakeHub {
 
   /** Starts both servers on 127.0.0.1 with random ports. */
   static async start(repos: Record<string, FakeRepo> = {}): Promise<FakeHub> {
-    let hub!: FakeHub;
-    const hubServer = http.createServer((req, res) => void hub.#handle("hub", req, res));
-    const cdnServer = http.createServer((req, res) => void hub.#handle("cdn", req, res));
-    hub = new FakeHub(hubServer, cdnServer);
+    // The servers' handlers reach the hub through a holder: it is created after them.
+    const holder: { hub?: FakeHub } = {};
+    const hubServer = http.createServer((req, res) => void holder.hub!.#handle("hub", req, res));
+    const cdnServer = http.createServer((req, res) => void holder.hub!.#handle("cdn", req, res));
+    const hub = new FakeHub(hubServer, cdnServer);
+    holder.hub = hub;
     for (const [id, repo] of Object.entries(repos)) hub.addRepo(id, repo);
     await Promise.all([hubServer, cdnServer].map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", r))));
     return hub;
