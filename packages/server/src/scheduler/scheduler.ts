@@ -9,6 +9,8 @@ import type { Priority } from "./fair-queue.js";
 import { estimateMemory } from "./memory-estimator.js";
 import { ModelEntry, type ModelSource, type SlotLease, type Waiter } from "./model-entry.js";
 import { chooseEvictions } from "./placement.js";
+import { describeEntry } from "./ps-view.js";
+import { fmtBytes, sleep } from "./time-and-size.js";
 
 export interface SchedulerOptions {
   engine: EngineName;
@@ -99,7 +101,7 @@ export class Scheduler {
     if (opts.pinned !== undefined) entry.pinned = opts.pinned;
     if (opts.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
     if (entry.idle) this.scheduleExpiry(entry);
-    return this.describe(entry, await this.statsOf(entry));
+    return describeEntry(entry, await this.statsOf(entry), this.options.engine);
   }
 
   /** Unloads a model after its in-flight requests finish. Queued requests start a fresh load. */
@@ -119,7 +121,7 @@ export class Scheduler {
   async ps(): Promise<PsResponse> {
     const entries = [...this.entries.values()];
     const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
-    const models = entries.map((e, i) => this.describe(e, stats[i]));
+    const models = entries.map((e, i) => describeEntry(e, stats[i], this.options.engine));
     return { models, queue: { total: this.queuedTotal(), capacity: this.options.maxQueueTotal } };
   }
 
@@ -441,41 +443,6 @@ export class Scheduler {
     }
   }
 
-  private describe(entry: ModelEntry, stats: Awaited<ReturnType<Scheduler["statsOf"]>>): LoadedModel & Record<string, unknown> {
-    const spec = entry.spec;
-    const rss = stats?.rssBytes ?? entry.measuredRssBytes;
-    if (stats) entry.measuredRssBytes = stats.rssBytes;
-    const expires = entry.pinned || entry.keepAliveMs < 0 ? null : entry.expiresAt ? new Date(entry.expiresAt).toISOString() : null;
-    return {
-      name: entry.name,
-      model: entry.name,
-      digest: spec?.digest ?? "",
-      size: entry.reservedBytes,
-      size_vram: 0,
-      details: spec?.details,
-      expires_at: expires ?? (entry.pinned || entry.keepAliveMs < 0 ? "2318-01-01T00:00:00Z" : new Date(Date.now() + Math.max(0, entry.keepAliveMs)).toISOString()),
-      context_length: entry.contextSize,
-      runnerPid: entry.handle?.pid ?? null,
-      state: entry.state,
-      contextSize: entry.contextSize,
-      slots: entry.slots,
-      slotsBusy: entry.busy,
-      queued: entry.queue.size,
-      queueByTenant: entry.queue.tenants(),
-      // Service order of queued requests (first 100): position, tenant, priority and how long each has waited.
-      queue: entry.queue.snapshot().slice(0, 100).map((w, i) => ({ position: i + 1, tenant: w.tenant, priority: w.priority, waitingMs: Date.now() - w.enqueuedAt })),
-      pinned: entry.pinned,
-      keepAliveMs: entry.keepAliveMs,
-      expiresAt: expires,
-      lastUsedAt: new Date(entry.lastUsed).toISOString(),
-      memory: { estimatedBytes: entry.reservedBytes, rssBytes: rss ?? null, vramBytes: null, estimate: entry.estimate },
-      gpuLayers: 0,
-      engine: entry.handle?.engine ?? this.options.engine,
-      loadMs: entry.handle ? Math.round(entry.handle.loadMs) : null,
-      stats: stats?.engine ?? { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 },
-    } as LoadedModel & Record<string, unknown>;
-  }
-
   private countReady(): number {
     return [...this.entries.values()].filter((e) => e.state === "ready").length;
   }
@@ -511,17 +478,3 @@ export class Scheduler {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-export function fmtBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v >= 10 || i === 0 ? 0 : 1)} ${units[i]}`;
-}
