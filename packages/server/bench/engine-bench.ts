@@ -120,7 +120,8 @@ function medians(xs: StreamNumbers[]): StreamNumbers {
   };
 }
 
-async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log">>, log: (s: string) => void): Promise<StreamNumbers> {
+/** node-llama-cpp: one context, `sequence.evaluate` greedy loop (runs in the child process). */
+async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log">>): Promise<StreamNumbers> {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: o.threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: o.modelPath, gpuLayers: 0 });
@@ -325,7 +326,6 @@ async function main(): Promise<void> {
         concurrency: [],
         includeNodeLlamaCpp: true,
       },
-      log,
     );
     process.stdout.write(JSON.stringify(numbers) + "\n");
     return;
