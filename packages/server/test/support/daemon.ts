@@ -6,6 +6,9 @@ import { startDaemon, type Daemon, type DaemonOptions } from "../../src/daemon.j
 import type { LlmosConfig } from "../../src/config/config.js";
 import { STORIES } from "./paths.js";
 
+/** The engine tests run on: the default (llama-ffi) unless LLMOS_ENGINE says otherwise. */
+export const TEST_ENGINE: LlmosConfig["engine"] = (process.env.LLMOS_ENGINE as LlmosConfig["engine"] | undefined) ?? "llama-ffi";
+
 export interface TestDaemon extends Daemon {
   home: string;
   /** Log lines the daemon wrote (JSON). */
@@ -25,7 +28,7 @@ export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: {
     },
   });
   const daemon = await startDaemon(
-    { home, port: 0, threads: 1, logLevel: "info", gpu: "off", keepAliveMs: 5 * 60_000, contextSize: 512, parallel: 4, engine: (process.env.LLMOS_ENGINE as LlmosConfig["engine"]) ?? "llama-node", ...config },
+    { home, port: 0, threads: 1, logLevel: "info", gpu: "off", keepAliveMs: 5 * 60_000, contextSize: 512, parallel: 4, engine: TEST_ENGINE, ...config },
     { logDestination: sink, ...opts.options },
   );
   const name = opts.importStories === undefined ? "stories" : opts.importStories;
