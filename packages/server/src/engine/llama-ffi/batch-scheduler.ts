@@ -11,7 +11,7 @@ import type { EngineStats, FinishReason, TokenLogprob } from "../engine.js";
 import type { BatchValue, LlamaApi, Ptr } from "./bindings.js";
 import type { FfiGeneration } from "./ffi-generation.js";
 import { summarizeLogits } from "./logprobs.js";
-import { StopStringFilter } from "./stop-string-filter.js";
+import { StopStringFilter } from "../text/stop-strings.js";
 import type { VocabText } from "./vocab-text.js";
 
 /** How llama_decode is called. "sync": on the main thread, one step per event-loop turn; "async": koffi worker. */
