@@ -3,7 +3,7 @@
  * directly and against native llama.cpp (when built with `npm run bench:native`), and writes docs/performance.md.
  * Every claim is a ratio of numbers measured in this run; medians of repetitions with their range.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +21,7 @@ const SHARED = path.resolve(REPO, "../shared/models");
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
+    render: { type: "string" },
     threads: { type: "string", default: "2" },
     out: { type: "string", default: path.join(REPO, "docs", "performance.md") },
   },
@@ -119,7 +120,9 @@ async function main(): Promise<void> {
   log(`wrote ${values.out} in ${report.durationSeconds}s`);
 }
 
-main().then(
+// `--render docs/performance.json`: write the Markdown again from saved results, without measuring.
+const run = values.render ? async () => writeReport(values.out!, JSON.parse(readFileSync(values.render!, "utf8")) as BenchReport) : main;
+run().then(
   () => process.exit(0),
   (error) => {
     console.error(error);

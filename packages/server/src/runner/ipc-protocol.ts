@@ -33,6 +33,8 @@ export interface LoadReply {
   engine: EngineName;
   loadMs: number;
   rssBytes: number;
+  /** RSS with the engine library initialised and no model: the runner's own overhead. */
+  baselineRssBytes: number;
 }
 
 export interface WireError {

@@ -3,7 +3,7 @@
  * Only runner processes import engines. Exits when the daemon goes away, so no runner is orphaned.
  */
 import { ContextOverflowError, EngineBusyError, type Engine, type EngineModel, type Generation } from "../engine/engine.js";
-import type { DaemonToRunner, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
+import type { DaemonToRunner, LoadReply, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
 let model: EngineModel | undefined;
@@ -44,8 +44,10 @@ async function handle(msg: DaemonToRunner): Promise<void> {
     case "load": {
       const started = performance.now();
       engine = await createEngine(msg.spec);
+      const baselineRssBytes = process.memoryUsage.rss();
       model = await engine.load(msg.spec);
-      send({ type: "result", id: msg.id, value: { facts: model.facts, engine: msg.spec.engine, loadMs: performance.now() - started, rssBytes: process.memoryUsage.rss() } });
+      const reply: LoadReply = { facts: model.facts, engine: msg.spec.engine, loadMs: performance.now() - started, rssBytes: process.memoryUsage.rss(), baselineRssBytes };
+      send({ type: "result", id: msg.id, value: reply });
       return;
     }
     case "generate": {

@@ -22,6 +22,8 @@ export interface RunnerHandle {
   readonly facts: ModelFacts;
   readonly engine: string;
   readonly loadMs: number;
+  /** The runner's memory with its engine loaded and no model (measured), or null when unknown. */
+  readonly baselineRssBytes: number | null;
   readonly exited: boolean;
   generate(params: GenerateParams): RemoteGeneration;
   embed(texts: string[]): Promise<number[][]>;
@@ -98,6 +100,9 @@ class ChildProcessRunner implements RunnerHandle {
   }
   get loadMs(): number {
     return this.loadReply?.loadMs ?? 0;
+  }
+  get baselineRssBytes(): number | null {
+    return this.loadReply?.baselineRssBytes ?? null;
   }
   get exited(): boolean {
     return this.exitedFlag;

@@ -9,7 +9,9 @@
  *                    llama-ffi asks for logits of one token per sequence (outputs = slots);
  *                    llama-node (node-llama-cpp) keeps logits for a whole ubatch (outputs = ubatch) and an
  *                    attention scratch of 4 x ubatch x contextTokens x heads
- *   runnerOverhead = a runner process with its engine library loaded and no model (measured on Linux x64)
+ *   runnerOverhead = a runner process with its engine library loaded and no model: measured by each runner
+ *                    (its RSS before the model loads) and used for the next estimates; the constants below
+ *                    (measured on Linux x64) only serve until the first runner of an engine has reported
  *
  * Calibrated against measured runner RSS (after one generation) on stories260K, llama-2-tiny-random and
  * synthetic 20M/42M models; `npm run bench` prints estimate vs RSS for each model.
@@ -35,10 +37,10 @@ export interface MemoryEstimate {
 /** Runner process baseline (Node + libllama + engine bindings), measured on Linux x64. */
 export const RUNNER_OVERHEAD_BYTES: Record<string, number> = {
   "llama-node": 120 * 1024 * 1024,
-  "llama-ffi": 93 * 1024 * 1024,
+  "llama-ffi": 70 * 1024 * 1024,
 };
 
-export function estimateMemory(shape: ModelShape, opts: { contextSize: number; slots: number; engine: string; ubatch?: number }): MemoryEstimate {
+export function estimateMemory(shape: ModelShape, opts: { contextSize: number; slots: number; engine: string; ubatch?: number; overheadBytes?: number }): MemoryEstimate {
   const headDim = shape.headCount > 0 ? shape.embeddingLength / shape.headCount : 0;
   const kvHeads = shape.headCountKv || shape.headCount;
   const kvCache = 2 * shape.blockCount * kvHeads * headDim * opts.contextSize * 2;
@@ -48,7 +50,7 @@ export function estimateMemory(shape: ModelShape, opts: { contextSize: number; s
   const logits = 4 * shape.vocabSize * (node ? ubatch : opts.slots);
   const attention = node ? 4 * ubatch * opts.contextSize * shape.headCount : 0;
   const compute = activations + logits + attention;
-  const overhead = RUNNER_OVERHEAD_BYTES[opts.engine] ?? RUNNER_OVERHEAD_BYTES["llama-node"]!;
+  const overhead = opts.overheadBytes ?? RUNNER_OVERHEAD_BYTES[opts.engine] ?? RUNNER_OVERHEAD_BYTES["llama-node"]!;
   const weights = shape.tensorBytes;
   return { weights, kvCache, compute, overhead, total: Math.round(weights + kvCache + compute + overhead) };
 }

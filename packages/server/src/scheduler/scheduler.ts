@@ -52,6 +52,8 @@ export interface LoadOptions {
 export class Scheduler {
   private readonly entries = new Map<string, ModelEntry>();
   private readonly events = new EventEmitter();
+  /** Runner overhead (RSS with the engine loaded, no model) last measured, used by the next estimates. */
+  private measuredOverheadBytes: number | undefined;
   private loadChain: Promise<void> = Promise.resolve();
   private closing = false;
 
@@ -291,7 +293,8 @@ export class Scheduler {
       entry.slots = Math.max(1, opts.parallel ?? spec.defaults.parallel ?? this.options.parallel);
       const explicitContext = opts.contextSize ?? spec.defaults.contextSize;
       let perSlot = Math.min(explicitContext ?? this.options.contextSize, spec.trainContextSize || Infinity);
-      const estimate = (ctx: number) => estimateMemory(spec.shape, { contextSize: ctx * entry.slots, slots: entry.slots, engine: this.options.engine });
+      const estimate = (ctx: number) =>
+        estimateMemory(spec.shape, { contextSize: ctx * entry.slots, slots: entry.slots, engine: this.options.engine, ...(this.measuredOverheadBytes ? { overheadBytes: this.measuredOverheadBytes } : {}) });
       // When nobody asked for a context size, shrink the default (down to 256 tokens) until the model can fit at all.
       if (explicitContext === undefined) {
         const ceiling = this.options.memoryBudgetBytes - this.unmovableBytes(entry);
@@ -309,6 +312,7 @@ export class Scheduler {
       throw error;
     }
     const handle = entry.handle;
+    if (handle.baselineRssBytes) this.measuredOverheadBytes = handle.baselineRssBytes;
     handle.onExit(({ expected }) => this.onRunnerExit(entry, expected));
     entry.state = "ready";
     entry.lastUsed = Date.now();
