@@ -41,6 +41,26 @@ describe("daemon lifecycle", () => {
     }
   });
 
+  test("store maintenance over HTTP: verify, disk usage, garbage collection", async () => {
+    const d = await startTestDaemon({}, { importStories: "stories" });
+    try {
+      await d.store.copy("stories", "copy:v1");
+      const verify = await api(d, "POST", "/api/store/verify");
+      assert.equal(verify.status, 200, verify.text);
+      assert.equal(verify.json.checked, 1);
+      assert.deepEqual(verify.json.corrupt, []);
+      const du = await api(d, "GET", "/api/store/usage");
+      assert.equal(du.status, 200);
+      assert.equal(du.json.models.length, 2);
+      assert.equal(du.json.blobBytes, 1_185_376, "two names, one shared blob");
+      assert.equal((await api(d, "DELETE", "/api/models/stories")).status, 200);
+      assert.equal((await api(d, "POST", "/api/store/gc")).status, 200);
+      assert.equal((await api(d, "GET", "/api/store/usage")).json.blobBytes, 1_185_376, "the copy still needs the blob");
+    } finally {
+      await d.stop();
+    }
+  });
+
   test("queue positions and waits are visible; a request waiting too long gets 504 queue_timeout", async () => {
     const d = await startTestDaemon({ queueTimeoutMs: 600 }, { importStories: false });
     try {
