@@ -92,7 +92,7 @@ export class Model {
         }
       }
       return result;
-    });
+    }, opts.signal);
   }
 
   /** Sends a chat conversation (the model's chat template applies) and returns the reply, including tool calls. */
@@ -140,7 +140,7 @@ export class Model {
       }
       const toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([i, c]) => toolCallFrom(c, `call_${i}`));
       return chatResult(text, toolCalls, finishReason, { id: last?.id, usage }, open.requestId);
-    });
+    }, opts.signal);
   }
 
   /** Embeds one text: returns its vector. */

@@ -16,9 +16,16 @@ export class TextStream<R extends { text: string; usage: Usage | undefined }> im
   #reject!: (error: unknown) => void;
   readonly #result: Promise<R>;
 
-  /** @param source - starts the request and yields deltas, returning the final result. */
-  constructor(source: () => AsyncGenerator<string, R>) {
+  readonly #signal: AbortSignal | undefined;
+
+  /**
+   * @param source - starts the request and yields deltas, returning the final result.
+   * @param signal - once aborted, no further delta is yielded (even one already received): iteration throws
+   * `APIUserAbortError`.
+   */
+  constructor(source: () => AsyncGenerator<string, R>, signal?: AbortSignal) {
     this.#source = source;
+    this.#signal = signal;
     this.#result = new Promise<R>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -62,6 +69,7 @@ export class TextStream<R extends { text: string; usage: Usage | undefined }> im
     try {
       for (;;) {
         const step = await source.next();
+        if (this.#signal?.aborted) throw new APIUserAbortError("the request was aborted", { code: "aborted" });
         if (step.done) {
           finished = true;
           this.#resolve(step.value);

@@ -44,7 +44,7 @@ export async function startTestDaemon(mod: DaemonModule): Promise<TestDaemon> {
     host: "127.0.0.1",
     logLevel: "error",
     // A small context bounds requests without max_tokens (the seed example) to seconds on stories260K.
-    contextSize: 256,
+    contextSize: 512,
     parallel: 2,
   });
   let adminToken: string | undefined;
