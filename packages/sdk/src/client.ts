@@ -1,22 +1,11 @@
-import type { LoadedModel, ModelInfo, ModelSummary, PsResponse } from "@llmos/protocol";
+import type { AuditEntry, DiskUsage, LoadedModel, ModelInfo, ModelSummary, PsResponse, UsageRow, VerifyReport } from "@llmos/protocol";
 import { readNdjson } from "./lines.js";
 import { Model } from "./model.js";
 import { ProgressStream } from "./progress-stream.js";
 import { resolveHost } from "./host.js";
 import { KeysApi } from "./keys.js";
 import { Transport, type FetchLike, type RequestSpec } from "./transport.js";
-import type {
-  AuditEntry,
-  AuditOptions,
-  DiskUsage,
-  LoadModelOptions,
-  ProgressEvent,
-  PullOptions,
-  RequestOptions,
-  UsageOptions,
-  UsageRow,
-  VerifyReport,
-} from "./types.js";
+import type { AuditOptions, LoadModelOptions, ProgressEvent, PullOptions, RequestOptions, UsageOptions } from "./types.js";
 
 /** Options of {@link Client}. Every option has a default; env vars are read once, in the constructor. */
 export interface ClientOptions {

@@ -12,7 +12,15 @@ export type { FetchLike, RequestSpec } from "./transport.js";
 export * from "./errors.js";
 export type * from "./types.js";
 export type {
+  ApiKeyInfo,
+  AuditEntry,
+  AuditResult,
+  CreatedKey,
+  DiskUsage,
   ErrorCode,
+  KeyScope,
+  UsageRow,
+  VerifyReport,
   LoadedModel,
   ModelDetails,
   ModelInfo,

@@ -1,5 +1,6 @@
 import type { Transport } from "./transport.js";
-import type { ApiKeyInfo, CreateKeyOptions, CreatedKey, RequestOptions } from "./types.js";
+import type { ApiKeyInfo, CreatedKey } from "@llmos/protocol";
+import type { CreateKeyOptions, RequestOptions } from "./types.js";
 
 /** API key administration (`/api/keys`). Reach it as `client.keys`; requests need an admin key. */
 export class KeysApi {

@@ -1,5 +1,5 @@
 /** Public option and result types of the SDK. Wire types of the native API live in `@llmos/protocol`. */
-import type { ModelInfo } from "@llmos/protocol";
+import type { KeyScope, ModelInfo } from "@llmos/protocol";
 
 /** A JSON Schema object (draft 2020-12 subset that llmos turns into a grammar). */
 export type JsonSchema = Record<string, unknown>;
@@ -147,7 +147,6 @@ export interface PullOptions extends RequestOptions {
 }
 
 /** Permissions an API key can carry; `admin` implies all others. */
-export type KeyScope = "inference" | "models:read" | "models:write" | "admin" | "metrics";
 
 /** Request of {@link KeysApi.create}. */
 export interface CreateKeyOptions extends RequestOptions {
@@ -166,42 +165,8 @@ export interface CreateKeyOptions extends RequestOptions {
   expiresAt?: string;
 }
 
-/** An API key as the server lists it (never the secret). */
-export interface ApiKeyInfo {
-  /** Public id (12 hex chars), part of the key string. */
-  id: string;
-  name: string;
-  scopes: KeyScope[];
-  /** Model allow-list; `null` = every model. */
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  tokensPerDay: number | null;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  rotatedAt: string | null;
-  /** How the key string starts (`llmos_<id>_`). */
-  prefix: string;
-}
 
-/** Result of creating or rotating a key: the secret is shown only here. */
-export interface CreatedKey {
-  key: ApiKeyInfo;
-  /** The full key string to send as `Authorization: Bearer`. */
-  secret: string;
-}
 
-/** Usage of one key on one model during one UTC day (`keyId` null: requests without a key). */
-export interface UsageRow {
-  keyId: string | null;
-  model: string;
-  /** `YYYY-MM-DD` (UTC). */
-  day: string;
-  promptTokens: number;
-  completionTokens: number;
-  requests: number;
-}
 
 /** Filters of {@link Client.usage}. */
 export interface UsageOptions extends RequestOptions {
@@ -212,19 +177,6 @@ export interface UsageOptions extends RequestOptions {
   model?: string;
 }
 
-/** One audit-log entry. */
-export interface AuditEntry {
-  id: number;
-  /** ISO-8601. */
-  time: string;
-  keyId: string | null;
-  /** e.g. `key.create`, `model.delete`, `auth.failure_burst`. */
-  action: string;
-  target: string | null;
-  result: "ok" | "error" | "denied";
-  remoteAddress: string | null;
-  details: Record<string, unknown> | null;
-}
 
 /** Filters of {@link Client.audit}. */
 export interface AuditOptions extends RequestOptions {
@@ -236,23 +188,4 @@ export interface AuditOptions extends RequestOptions {
   action?: string;
 }
 
-/** Result of {@link Client.verify}: every blob re-hashed; corrupt ones are moved aside. */
-export interface VerifyReport {
-  /** Blobs checked. */
-  checked: number;
-  /** Blobs whose content no longer matches their digest, where they were moved, and the models using them. */
-  corrupt: Array<{ digest: string; quarantinedTo: string; models: string[] }>;
-}
 
-/** Result of {@link Client.diskUsage}. */
-export interface DiskUsage {
-  /** All bytes the store manages (blobs + partial downloads). */
-  totalBytes: number;
-  blobBytes: number;
-  partialBytes: number;
-  /** Bytes of blobs that more than one model references (counted once). */
-  sharedBytes: number;
-  /** Bytes of blobs no model references. */
-  unreferencedBytes: number;
-  models: Array<{ name: string; bytes: number; uniqueBytes: number; sharedBytes: number }>;
-}

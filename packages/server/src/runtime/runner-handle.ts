@@ -82,7 +82,6 @@ class ChildProcessRunner implements RunnerHandle {
     this.child = fork(runnerEntry, [], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "advanced",
-      env: { ...process.env, LLMOS_RUNNER: label },
     });
     this.child.on("message", (m: RunnerToDaemon) => this.onMessage(m));
     this.child.on("error", (error) => this.logger.error({ err: error }, "runner process error"));

@@ -1,27 +1,7 @@
-import type { KeyScope } from "./scopes.js";
+import type { ApiKeyInfo, AuditEntry as WireAuditEntry, AuditResult, UsageRow } from "@llmos/protocol";
 
-/** An API key as the API and CLI see it: never the secret nor its hash. */
-export interface KeyRecord {
-  /** Public id (12 hex chars), part of the key string. */
-  id: string;
-  name: string;
-  scopes: KeyScope[];
-  /** Model allow-list (globs). `null` = every model. */
-  models: string[] | null;
-  /** Requests per minute; `null` = unlimited. */
-  rpm: number | null;
-  /** Tokens (prompt + completion) per minute; `null` = unlimited. */
-  tpm: number | null;
-  /** Tokens per UTC day; `null` = unlimited. */
-  tokensPerDay: number | null;
-  /** ISO-8601 times. */
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  rotatedAt: string | null;
-  /** How the key string starts (`llmos_<id>_`), so a user can tell which key they hold. */
-  prefix: string;
-}
+/** An API key as the API and CLI see it: never the secret nor its hash (the wire type). */
+export type KeyRecord = ApiKeyInfo;
 
 /** The audited actions. */
 export const AUDIT_ACTIONS = [
@@ -43,8 +23,7 @@ export const AUDIT_ACTIONS = [
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-/** Outcome of an audited action: done, failed, or refused by the security layer. */
-export type AuditResult = "ok" | "error" | "denied";
+export type { AuditResult };
 
 /** What a caller records. `time` defaults to now. */
 export interface AuditInput {
@@ -58,18 +37,8 @@ export interface AuditInput {
   time?: number;
 }
 
-/** A stored audit entry. */
-export interface AuditEntry {
-  id: number;
-  /** ISO-8601. */
-  time: string;
-  keyId: string | null;
-  action: AuditAction;
-  target: string | null;
-  result: AuditResult;
-  remoteAddress: string | null;
-  details: Record<string, unknown> | null;
-}
+/** A stored audit entry (the wire type, with llmos' action names). */
+export type AuditEntry = WireAuditEntry<AuditAction>;
 
 /** Who performed an action (for the audit log). */
 export interface Actor {
@@ -78,12 +47,4 @@ export interface Actor {
 }
 
 /** Usage of one key on one model during one UTC day. `keyId` null = requests without a key (auth off / admin token). */
-export interface UsageRow {
-  keyId: string | null;
-  model: string;
-  /** UTC day, `YYYY-MM-DD`. */
-  day: string;
-  promptTokens: number;
-  completionTokens: number;
-  requests: number;
-}
+export type { UsageRow };

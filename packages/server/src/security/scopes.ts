@@ -1,10 +1,11 @@
+import type { KeyScope } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 
 /** Every permission an API key can carry. `admin` implies all others. */
-export const KEY_SCOPES = ["inference", "models:read", "models:write", "admin", "metrics"] as const;
+export const KEY_SCOPES = ["inference", "models:read", "models:write", "admin", "metrics"] as const satisfies readonly KeyScope[];
 
-/** One permission of an API key. */
-export type KeyScope = (typeof KEY_SCOPES)[number];
+/** One permission of an API key (the wire type). */
+export type { KeyScope };
 
 /** True when `value` names a key scope. */
 export function isKeyScope(value: unknown): value is KeyScope {

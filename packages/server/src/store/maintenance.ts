@@ -7,6 +7,7 @@ import type { ManifestFiles } from "./manifest-files.js";
 import { manifestBlobs } from "./manifest.js";
 import type { StoreLocks } from "./mutex.js";
 import { formatModelName } from "./names.js";
+import type { DiskUsage, VerifyReport } from "@llmos/protocol";
 
 /** What {@link ModelStore.gc} removed. */
 export interface GcReport {
@@ -16,24 +17,8 @@ export interface GcReport {
   kept: string[];
 }
 
-/** What {@link ModelStore.verify} found. */
-export interface VerifyReport {
-  checked: number;
-  corrupt: Array<{ digest: string; quarantinedTo: string; models: string[] }>;
-}
-
-/** Disk use of the store. */
-export interface DiskUsage {
-  /** All bytes under the root that the store manages (blobs + partial downloads). */
-  totalBytes: number;
-  blobBytes: number;
-  partialBytes: number;
-  /** Bytes of blobs that more than one model references (counted once). */
-  sharedBytes: number;
-  /** Bytes of blobs no model references (gc would free them unless held). */
-  unreferencedBytes: number;
-  models: Array<{ name: string; bytes: number; uniqueBytes: number; sharedBytes: number }>;
-}
+/** What {@link ModelStore.verify} found, and the store's disk use (wire types). */
+export type { DiskUsage, VerifyReport };
 
 /** The parts of a store that maintenance works on. */
 export interface StoreParts {
