@@ -4,6 +4,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { STORIES, STORIES_GOLDEN, TINY_RANDOM } from "../support/paths.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { slowModel } from "../support/synth.js";
 
 /** Reads an SSE stream, calling onEvent per data payload; resolves with all text and whether it ended in an error. */
 async function readSse(res: Response, onEvent?: (data: any) => void) {
@@ -58,6 +59,8 @@ describe("runtime resilience (real runners)", () => {
   before(async () => {
     d = await startTestDaemon();
     await d.store.importFile(TINY_RANDOM, "tiny");
+    // A model slow enough (~100-300 tokens/s) that a stream is still running when the test acts on it.
+    await d.store.importFile(await slowModel(), "slow");
   });
   after(async () => d?.stop());
 
@@ -82,7 +85,7 @@ describe("runtime resilience (real runners)", () => {
       assert.ok(r.json.error.message.length > 10);
     }
     const list = await api(d, "GET", "/api/models");
-    assert.deepEqual(list.json.models.map((m: any) => m.name).sort(), ["stories:latest", "tiny:latest"]);
+    assert.deepEqual(list.json.models.map((m: any) => m.name).sort(), ["slow:latest", "stories:latest", "tiny:latest"]);
     const ok = await api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 0 });
     assert.equal(ok.status, 200);
   });
@@ -90,14 +93,14 @@ describe("runtime resilience (real runners)", () => {
   test("kill -9 of a runner mid-stream: that stream errors, the next request succeeds, other models unaffected", async () => {
     // Load the other model first so we can check it survives.
     assert.equal((await api(d, "POST", "/api/models/tiny/load", {})).status, 200);
-    const res = await streamRequest(d, { model: "stories", prompt: "Once upon a time", max_tokens: 4000, temperature: 0 });
+    const res = await streamRequest(d, { model: "slow", prompt: "Once upon a time", max_tokens: 2000, temperature: 0, ignore_eos: true });
     assert.equal(res.status, 200);
     let killed = false;
     const result = await readSse(res, () => {
       if (killed) return;
       killed = true;
       void ps(d).then((p) => {
-        const pid = p.models.find((m: any) => m.name === "stories:latest").runnerPid;
+        const pid = p.models.find((m: any) => m.name === "slow:latest").runnerPid;
         process.kill(pid, "SIGKILL");
       });
     });
@@ -106,9 +109,11 @@ describe("runtime resilience (real runners)", () => {
     assert.equal(result.error?.code, "runner_crashed");
     const tinyBefore = (await ps(d)).models.find((m: any) => m.name === "tiny:latest");
     assert.ok(tinyBefore, "the other model is still loaded");
-    const again = await api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 0 });
-    assert.equal(again.status, 200);
-    assert.ok(again.json.choices[0].text.startsWith(STORIES_GOLDEN.slice(0, 30)));
+    const again = await api(d, "POST", "/v1/completions", { model: "slow", prompt: "Once upon a time", max_tokens: 5, temperature: 0, ignore_eos: true });
+    assert.equal(again.status, 200, "a fresh runner serves the next request");
+    assert.equal(again.json.usage.completion_tokens, 5);
+    const stories = await api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 0 });
+    assert.ok(stories.json.choices[0].text.startsWith(STORIES_GOLDEN.slice(0, 30)));
     const tiny = await api(d, "POST", "/v1/completions", { model: "tiny", prompt: "hello", max_tokens: 5 });
     assert.equal(tiny.status, 200);
     const tinyAfter = (await ps(d)).models.find((m: any) => m.name === "tiny:latest");
@@ -117,17 +122,16 @@ describe("runtime resilience (real runners)", () => {
 
   test("a client that disconnects mid-stream frees its slot", async () => {
     const controller = new AbortController();
-    // A long generation: a bigger context for stories (2048 per sequence) and no token limit.
-    assert.equal((await api(d, "POST", "/api/models/stories/load", { contextSize: 2048, parallel: 2 })).status, 200);
-    const res = await streamRequest(d, { model: "stories", prompt: "Once upon a time", temperature: 0 }, controller.signal);
+    // A long generation: the slow model, no token limit, end-of-text ignored (the context ends it).
+    const res = await streamRequest(d, { model: "slow", prompt: "Once upon a time", temperature: 0, ignore_eos: true }, controller.signal);
     const reader = res.body!.getReader();
     await reader.read();
-    const busy = await waitFor(async () => ((await ps(d)).models.find((m: any) => m.name === "stories:latest")?.slotsBusy === 1 ? true : undefined));
+    const busy = await waitFor(async () => ((await ps(d)).models.find((m: any) => m.name === "slow:latest")?.slotsBusy === 1 ? true : undefined));
     assert.ok(busy);
     controller.abort();
-    await waitFor(async () => ((await ps(d)).models.find((m: any) => m.name === "stories:latest")?.slotsBusy === 0 ? true : undefined), 5000);
+    await waitFor(async () => ((await ps(d)).models.find((m: any) => m.name === "slow:latest")?.slotsBusy === 0 ? true : undefined), 5000);
     const done = (await api(d, "GET", "/metrics")).text;
-    assert.match(done, /llmos_generations_total\{model="stories:latest",reason="cancelled"\} [1-9]/);
+    assert.match(done, /llmos_generations_total\{model="slow:latest",reason="cancelled"\} [1-9]/);
   });
 
   test("four concurrent requests to one model are batched and all complete", async () => {
