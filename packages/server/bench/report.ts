@@ -118,6 +118,7 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push("- **llama-ffi, async decode**: the same with koffi's async calls on a worker thread; measured side by side above.");
   L.push("- Rejected before this suite existed (measured in experiments, see ../shared/docs/engineering.md): llama-ffi without a persistent ggml threadpool (each `llama_decode` starts and joins threads: 8 to 116 tokens/s, wildly unstable); runners in worker threads (terminating one mid-generation aborts the whole process); node-llama-cpp's default thread count on 2 cores (150x slower).");
   L.push("- Where the time goes on 2 cores: the runner's 2 decode threads use both cores, so every bit of work in the daemon process (IPC, SSE, HTTP) takes time from decoding; small models (stories260K, 0.3 ms per token) lose the most to this per-token cost, the 110M model the least.");
+  L.push("- Open question, prompt processing: a lone 128-token `llama_decode` of the 110M model takes about twice as long through llama-ffi (node-llama-cpp's prebuilt CPU variant libraries) as in llama-bench built here with `-march=native`, OpenMP and LLAMAFILE; the context size does not matter. Next step: link llama-bench against the prebuilt libraries to tell library speed from ours.");
   L.push("", "## Raw results", "", "```json", JSON.stringify(r, null, 2), "```", "");
   writeFileSync(file, L.join("\n"));
 }
