@@ -80,6 +80,13 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     throw error;
   }
 
+  // GPUs from node-llama-cpp's detection, in a child process; until it answers, runners use "auto" offload.
+  const gpus = probeGpus(config.gpu);
+  let vramBudget: number | undefined;
+  void gpus.then((g) => {
+    const free = g.devices.reduce((n, d) => n + d.freeVramBytes, 0);
+    if (free > 0) vramBudget = Math.max(0, free - 512 * 1024 * 1024);
+  });
   const scheduler = new Scheduler(
     new StoreModelSource(store),
     options.runners ?? new ChildProcessRunnerFactory(logger.child({ component: "runtime" })),
@@ -94,12 +101,12 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
       maxQueueTotal: config.maxQueueTotal,
       queueTimeoutMs: config.queueTimeoutMs,
       memoryBudgetBytes: config.memoryBudgetBytes,
+      vramBudgetBytes: () => vramBudget,
     },
     logger.child({ component: "scheduler" }),
     metrics,
   );
   const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens });
-  const gpus = probeGpus(config.gpu);
   let ready = false;
 
   const deps: HttpDeps = {

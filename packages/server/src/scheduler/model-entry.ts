@@ -2,6 +2,7 @@ import type { ModelDetails } from "@llmos/protocol";
 import type { RunnerHandle } from "../runtime/runner-handle.js";
 import { FairQueue, type Priority } from "./fair-queue.js";
 import type { MemoryEstimate, ModelShape } from "./memory-estimator.js";
+import type { OffloadPlan } from "./offload.js";
 
 /** What the scheduler needs to know about a model in the store. */
 export interface ModelSpec {
@@ -59,6 +60,8 @@ export class ModelEntry {
   spec: ModelSpec | undefined;
   handle: RunnerHandle | undefined;
   estimate: MemoryEstimate | undefined;
+  /** GPU/RAM split chosen at load (CPU only: no plan). */
+  offload: OffloadPlan | undefined;
   measuredRssBytes: number | null = null;
   contextSize = 0;
   slots = 1;
@@ -90,9 +93,14 @@ export class ModelEntry {
     return this.idle && !this.pinned && this.keepAliveMs !== -1;
   }
 
-  /** Bytes this entry reserves in the memory budget. */
+  /** Bytes this entry reserves in the RAM budget (the part not offloaded to a GPU). */
   get reservedBytes(): number {
-    return this.estimate?.total ?? 0;
+    return this.offload?.ramBytes ?? this.estimate?.total ?? 0;
+  }
+
+  /** Bytes this entry is estimated to take in GPU memory. */
+  get vramBytes(): number {
+    return this.offload?.vramBytes ?? 0;
   }
 
   recordCompletion(now: number): void {

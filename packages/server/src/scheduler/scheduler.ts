@@ -6,7 +6,8 @@ import type { EngineName } from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Priority } from "./fair-queue.js";
-import { estimateMemory } from "./memory-estimator.js";
+import { estimateMemory, type MemoryEstimate, type ModelShape } from "./memory-estimator.js";
+import { chooseOffload, type OffloadPlan } from "./offload.js";
 import { ModelEntry, type ModelSource, type SlotLease, type Waiter } from "./model-entry.js";
 import { chooseEvictions } from "./placement.js";
 import { describeEntry } from "./ps-view.js";
@@ -25,6 +26,8 @@ export interface SchedulerOptions {
   maxQueueTotal: number;
   queueTimeoutMs: number;
   memoryBudgetBytes: number;
+  /** GPU memory llmos may use, in bytes (undefined: no GPU known yet, or none). */
+  vramBudgetBytes?: () => number | undefined;
 }
 
 export interface AcquireOptions {
@@ -302,12 +305,14 @@ export class Scheduler {
       }
       entry.contextSize = perSlot;
       entry.estimate = estimate(perSlot);
+      entry.offload = this.planOffload(entry, spec.shape, entry.estimate);
       await this.makeRoom(entry);
       entry.handle = await this.startRunner(entry, spec);
     } catch (error) {
       spec.release();
       entry.spec = undefined;
       entry.estimate = undefined;
+      entry.offload = undefined;
       this.metrics.modelLoads.inc({ result: "error" });
       throw error;
     }
@@ -336,7 +341,7 @@ export class Scheduler {
           contextSize: entry.contextSize * entry.slots,
           slots: entry.slots,
           threads: this.options.threads,
-          gpuLayers: this.options.gpu ? "auto" : 0,
+          gpuLayers: entry.offload ? entry.offload.gpuLayers : this.options.gpu ? "auto" : 0,
           loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
         },
         entry.name,
@@ -385,6 +390,15 @@ export class Scheduler {
     }
   }
 
+  /** With a GPU of known size: as many layers as fit in the GPU memory other loaded models leave. */
+  private planOffload(entry: ModelEntry, shape: ModelShape, estimate: MemoryEstimate): OffloadPlan | undefined {
+    const budget = this.options.gpu ? this.options.vramBudgetBytes?.() : undefined;
+    if (budget === undefined) return undefined;
+    let used = 0;
+    for (const e of this.entries.values()) if (e !== entry) used += e.vramBytes;
+    return chooseOffload(shape, estimate, budget - used);
+  }
+
   /** Memory held by models that can never be evicted (pinned or kept alive forever), other than `entry`. */
   private unmovableBytes(entry: ModelEntry): number {
     let sum = 0;
@@ -403,6 +417,7 @@ export class Scheduler {
     entry.spec?.release();
     entry.spec = undefined;
     entry.estimate = undefined;
+    entry.offload = undefined;
     this.metrics.loadedModels.set(this.countReady());
     this.updateMemoryMetrics();
     this.events.emit("unloaded", entry.name);
@@ -419,6 +434,7 @@ export class Scheduler {
     entry.spec?.release();
     entry.spec = undefined;
     entry.estimate = undefined;
+    entry.offload = undefined;
     this.metrics.loadedModels.set(this.countReady());
     this.updateMemoryMetrics();
     this.events.emit("unloaded", entry.name);
