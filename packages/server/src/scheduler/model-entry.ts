@@ -116,6 +116,14 @@ export class ModelEntry {
     return span > 0 ? this.completions.length / span : 0;
   }
 
+  /** Lets the store lease go and forgets the memory plan (the runner is gone or never started). Idempotent. */
+  releaseSpec(): void {
+    this.spec?.release();
+    this.spec = undefined;
+    this.estimate = undefined;
+    this.offload = undefined;
+  }
+
   clearExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;

@@ -309,10 +309,7 @@ export class Scheduler {
       await this.makeRoom(entry);
       entry.handle = await this.startRunner(entry, spec);
     } catch (error) {
-      spec.release();
-      entry.spec = undefined;
-      entry.estimate = undefined;
-      entry.offload = undefined;
+      entry.releaseSpec();
       this.metrics.modelLoads.inc({ result: "error" });
       throw error;
     }
@@ -408,33 +405,31 @@ export class Scheduler {
 
   private async evict(entry: ModelEntry, reason: string): Promise<void> {
     if (entry.state === "unloading") return;
-    entry.state = "unloading";
-    entry.clearExpiry();
-    if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
+    this.detach(entry);
     if (reason.startsWith("make room") || reason.startsWith("retry")) this.metrics.evictions.inc();
     this.logger.info({ model: entry.name, reason }, "unloading model");
     await entry.handle?.stop();
-    entry.spec?.release();
-    entry.spec = undefined;
-    entry.estimate = undefined;
-    entry.offload = undefined;
-    this.metrics.loadedModels.set(this.countReady());
-    this.updateMemoryMetrics();
-    this.events.emit("unloaded", entry.name);
-    this.requeueOrphans(entry);
+    this.forget(entry);
   }
 
   private onRunnerExit(entry: ModelEntry, expected: boolean): void {
     if (expected || entry.state === "unloading") return;
     this.metrics.runnerCrashes.inc();
     this.logger.error({ model: entry.name }, "runner crashed; its in-flight requests failed, the next request starts a fresh runner");
+    this.detach(entry);
+    this.forget(entry);
+  }
+
+  /** Takes a model out of the table so new requests start a fresh load. */
+  private detach(entry: ModelEntry): void {
     entry.state = "unloading";
     entry.clearExpiry();
     if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
-    entry.spec?.release();
-    entry.spec = undefined;
-    entry.estimate = undefined;
-    entry.offload = undefined;
+  }
+
+  /** After its runner is gone: releases the model's files and memory, and moves its queue to a fresh load. */
+  private forget(entry: ModelEntry): void {
+    entry.releaseSpec();
     this.metrics.loadedModels.set(this.countReady());
     this.updateMemoryMetrics();
     this.events.emit("unloaded", entry.name);
