@@ -195,7 +195,9 @@ export class BatchScheduler {
     const cap = this.o.batchCapacity;
     let n = 0;
     let sequences = 0;
-    for (const r of [...this.running]) {
+    // In ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes only
+    // consecutive ids together, so any other order splits one step into several graph computations.
+    for (const r of [...this.running].sort((a, b) => a.seqId - b.seqId)) {
       r.outIndex = -1;
       if (r.nextToken < 0) continue;
       if (r.nPast >= this.o.perSequenceLimit) {

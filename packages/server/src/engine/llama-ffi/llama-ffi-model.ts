@@ -88,7 +88,7 @@ export class LlamaFfiModel implements EngineModel {
       decodeMode: tuning.decodeMode,
     });
     this.scheduler.onSequenceFreed = (id) => {
-      if (!this.disposed) this.freeSeqIds.push(id);
+      if (!this.disposed) this.releaseSeqId(id);
     };
   }
 
@@ -124,6 +124,15 @@ export class LlamaFfiModel implements EngineModel {
     }
   }
 
+  /**
+   * Return a sequence id to the free list, kept so that pop() hands out the lowest id. With one KV stream per
+   * sequence, llama.cpp puts only consecutive sequence ids in one micro-batch, so dense low ids decode together.
+   */
+  private releaseSeqId(id: number): void {
+    this.freeSeqIds.push(id);
+    this.freeSeqIds.sort((a, b) => b - a);
+  }
+
   generate(params: GenerateParams): Generation {
     this.assertLive();
     const prompt = this.promptTokens(params);
@@ -136,7 +145,7 @@ export class LlamaFfiModel implements EngineModel {
       const grammar = params.grammar ? gbnfFor(params.grammar) : undefined;
       sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
     } catch (err) {
-      this.freeSeqIds.push(seqId);
+      this.releaseSeqId(seqId);
       if (err instanceof InvalidGrammarError) throw new LlmosError("invalid_request", err.message, undefined, { cause: err });
       throw err;
     }
@@ -144,7 +153,7 @@ export class LlamaFfiModel implements EngineModel {
     const generation = new FfiGeneration(() => this.scheduler.wake());
     if (params.maxTokens <= 0) {
       this.bindings.llama.llama_sampler_free(sampler);
-      this.freeSeqIds.push(seqId);
+      this.releaseSeqId(seqId);
       generation.finish({ finishReason: "length", promptTokens: prompt.length, completionTokens: 0, promptMs: 0, generateMs: 0 });
       return generation;
     }
