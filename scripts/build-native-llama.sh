@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's own llama-bench and llama-server (CPU) from the exact source node-llama-cpp 3.21.1 ships
 # (node_modules/node-llama-cpp/llama/gitRelease.bundle), as the native reference for `npm run bench`.
+# Also links a second llama-bench against the prebuilt libllama/libggml that node-llama-cpp ships (and llmos
+# loads), in $OUT/prebuilt: the same program on both builds of the library tells library speed from llmos's own.
 # The build lives outside the repository (default ~/.cache/llmos/llama-native) and is never committed.
-# Takes 10-20 minutes on 2 cores.
+# Takes 10-20 minutes on 2 cores (more with other load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${LLMOS_NATIVE_DIR:-$HOME/.cache/llmos/llama-native}"
@@ -10,8 +12,26 @@ BUNDLE="node_modules/node-llama-cpp/llama/gitRelease.bundle"
 RELEASE=$(node -e 'console.log(require("./node_modules/node-llama-cpp/llama/binariesGithubRelease.json").release)')
 [ -f "$BUNDLE" ] || { echo "missing $BUNDLE: run npm ci first" >&2; exit 1; }
 command -v cmake >/dev/null || { echo "cmake is required (apt-get install cmake)" >&2; exit 1; }
+PREBUILT_LIBS="node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
+
+# llama-bench's objects from the native build, linked against the prebuilt shared libraries.
+link_prebuilt() {
+  [ -d "$PREBUILT_LIBS" ] || { echo "no prebuilt libraries in $PREBUILT_LIBS: skipping the prebuilt llama-bench" >&2; return 0; }
+  local B="$OUT/build" P="$OUT/prebuilt"
+  rm -rf "$P" && mkdir -p "$P"
+  cp "$PREBUILT_LIBS"/*.so "$P/"
+  (cd "$P" && ln -sf libllama.v*.so libllama.so && ln -sf libggml.v*.so libggml.so)
+  c++ -O3 "$B/tools/llama-bench/CMakeFiles/llama-bench.dir/main.cpp.o" -o "$P/llama-bench" \
+    "$B/tools/llama-bench/libllama-bench-impl.a" "$B/common/libllama-common.a" "$B/common/libllama-common-base.a" \
+    "$B/vendor/cpp-httplib/libcpp-httplib.a" -lssl -lcrypto -L"$P" -lllama -lggml -lggml-base -ldl -lm -lpthread \
+    -Wl,-rpath,'$ORIGIN'
+  echo "linked $P/llama-bench against node-llama-cpp's prebuilt libraries"
+}
+
 if [ -x "$OUT/bin/llama-bench" ] && [ -x "$OUT/bin/llama-server" ] && [ "$(cat "$OUT/RELEASE" 2>/dev/null)" = "$RELEASE" ]; then
-  echo "native llama.cpp $RELEASE already built in $OUT"; exit 0
+  echo "native llama.cpp $RELEASE already built in $OUT"
+  [ -x "$OUT/prebuilt/llama-bench" ] || link_prebuilt
+  exit 0
 fi
 mkdir -p "$OUT"
 SRC="$OUT/src"
@@ -25,3 +45,4 @@ mkdir -p "$OUT/bin"
 cp "$OUT/build/bin/llama-bench" "$OUT/build/bin/llama-server" "$OUT/bin/"
 echo "$RELEASE" > "$OUT/RELEASE"
 echo "built $OUT/bin/llama-bench and llama-server ($RELEASE)"
+link_prebuilt

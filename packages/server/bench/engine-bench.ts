@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { EngineModel, SamplingOptions } from "../src/engine/engine.js";
 import { LlamaFfiEngine, type DecodeMode } from "../src/engine/llama-ffi/index.js";
+import { spread, type Spread } from "./stats.js";
 
 /** Options of one benchmark run. */
 export interface EngineBenchOptions {
@@ -34,6 +35,13 @@ export interface EngineBenchOptions {
   includeNodeLlamaCpp?: boolean;
   /** Progress lines. Default: none. */
   log?: (line: string) => void;
+  /**
+   * Other programs measured in the same rounds as the engines (e.g. llama-bench), by name: one run each per round,
+   * so that load from other processes hits every variant alike.
+   */
+  references?: Record<string, () => Promise<StreamNumbers>>;
+  /** Aggregate references (e.g. llama-server --parallel N) measured in the same rounds as llama-ffi at `concurrency`. */
+  aggregateReferences?: Array<{ name: string; concurrency: number; start: () => Promise<{ aggregate(tokens: number): Promise<number>; close(): void }> }>;
 }
 
 /** Medians of a single-stream measurement. */
@@ -52,11 +60,15 @@ export interface EngineBenchResult {
     nodeLlamaCpp?: StreamNumbers;
     ffiSync: StreamNumbers;
     ffiAsync: StreamNumbers;
+    /** The references of the options, measured in the same rounds. */
+    references: Record<string, { promptTps: Spread; generationTps: Spread }>;
   };
   /** Prompt length of the aggregate runs (short, so the numbers show generation throughput). */
   aggregatePromptTokens: number;
   /** llama-ffi per decode mode: generated tokens/s of all streams over wall time (short prompts included). */
   aggregate: Array<{ concurrency: number; decodeMode: DecodeMode; tokensPerSecond: number; multiSequenceBatches: number; maxSequencesInBatch: number }>;
+  /** Aggregate references measured in the same rounds (their own prompt, the same number of generated tokens). */
+  aggregateReferences: Array<{ name: string; concurrency: number; tokensPerSecond: Spread; ffiSameRounds: Spread }>;
 }
 
 const GREEDY: SamplingOptions = {
@@ -121,7 +133,7 @@ function medians(xs: StreamNumbers[]): StreamNumbers {
 }
 
 /** node-llama-cpp: one context, `sequence.evaluate` greedy loop (runs in the child process). */
-async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log">>): Promise<StreamNumbers> {
+async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>): Promise<StreamNumbers> {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: o.threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: o.modelPath, gpuLayers: 0 });
@@ -162,7 +174,7 @@ async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log">>):
  * node-llama-cpp loads the same libllama and installs its own log callback and backends: measure it in a child
  * process so neither library sees the other's global state.
  */
-async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log">>, log: (s: string) => void): Promise<StreamNumbers> {
+async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>, log: (s: string) => void): Promise<StreamNumbers> {
   const args = [
     ...process.execArgv,
     fileURLToPath(import.meta.url),
@@ -190,7 +202,7 @@ async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log">>,
  * the median over rounds, after one warm-up round.
  */
 export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBenchResult> {
-  const o: Required<Omit<EngineBenchOptions, "log">> = {
+  const o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">> = {
     modelPath: opts.modelPath,
     threads: opts.threads ?? 2,
     tokens: opts.tokens ?? 64,
@@ -204,25 +216,25 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
   const engines = new Map<DecodeMode, LlamaFfiEngine>();
   try {
     for (const mode of modes) engines.set(mode, await LlamaFfiEngine.create({ decodeMode: mode }));
-    const load = (mode: DecodeMode, slots: number): Promise<EngineModel> =>
-      engines.get(mode)!.load({
-        modelPath: o.modelPath,
-        contextSize: slots * (o.promptTokens + o.tokens + 16),
-        slots,
-        threads: o.threads,
-        gpuLayers: 0,
-      });
+    const load = (mode: DecodeMode): Promise<EngineModel> =>
+      engines.get(mode)!.load({ modelPath: o.modelPath, contextSize: o.promptTokens + o.tokens + 16, slots: 1, threads: o.threads, gpuLayers: 0 });
 
     // Single stream.
     const singles = new Map<DecodeMode, EngineModel>();
-    for (const mode of modes) singles.set(mode, await load(mode, 1));
+    for (const mode of modes) singles.set(mode, await load(mode));
     const prompt = promptOf(singles.get("sync")!, o.promptTokens);
     const nlc: StreamNumbers[] = [];
     const ffi = new Map<DecodeMode, StreamNumbers[]>(modes.map((m) => [m, []]));
+    const refs = Object.entries(opts.references ?? {});
+    const refRuns = new Map<string, StreamNumbers[]>(refs.map(([name]) => [name, []]));
     for (let round = -1; round < o.repetitions; round++) {
       if (o.includeNodeLlamaCpp) {
         const r = await nodeLlamaCppInChild(o, log);
         if (round >= 0) nlc.push(r);
+      }
+      for (const [name, runRef] of refs) {
+        const r = await runRef();
+        if (round >= 0) refRuns.get(name)!.push(r);
       }
       for (const mode of modes) {
         const r = await ffiStreamOnce(singles.get(mode)!, prompt, o.tokens);
@@ -235,23 +247,46 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
       ...(o.includeNodeLlamaCpp ? { nodeLlamaCpp: medians(nlc) } : {}),
       ffiSync: medians(ffi.get("sync")!),
       ffiAsync: medians(ffi.get("async")!),
+      references: Object.fromEntries(
+        [...refRuns].map(([name, runs]) => [name, { promptTps: spread(runs.map((r) => r.promptTokensPerSecond)), generationTps: spread(runs.map((r) => r.generationTokensPerSecond)) }]),
+      ),
     };
     for (const [name, v] of Object.entries(single)) {
-      log(`${name} single: pp ${v.promptTokensPerSecond.toFixed(1)} t/s, tg ${v.generationTokensPerSecond.toFixed(1)} t/s`);
+      if (name === "references") continue;
+      const s = v as StreamNumbers;
+      log(`${name} single: pp ${s.promptTokensPerSecond.toFixed(1)} t/s, tg ${s.generationTokensPerSecond.toFixed(1)} t/s`);
     }
+    for (const [name, v] of Object.entries(single.references)) log(`${name} single: pp ${v.promptTps.median.toFixed(1)} t/s, tg ${v.generationTps.median.toFixed(1)} t/s`);
 
     // Aggregate over concurrent sequences, with a short prompt.
     const aggregate: EngineBenchResult["aggregate"] = [];
+    const aggregateReferences: EngineBenchResult["aggregateReferences"] = [];
     const shortPrompt = prompt.slice(0, AGGREGATE_PROMPT_TOKENS);
     for (const n of o.concurrency) {
       const models = new Map<DecodeMode, EngineModel>();
-      for (const mode of modes) models.set(mode, await load(mode, n));
+      // Each sequence gets 512 positions, as llama-server's slots below: one KV stream per sequence.
+      for (const mode of modes) models.set(mode, await engines.get(mode)!.load({ modelPath: o.modelPath, contextSize: n * 512, slots: n, threads: o.threads, gpuLayers: 0 }));
       const rates = new Map<DecodeMode, number[]>(modes.map((m) => [m, []]));
-      for (let round = -1; round < o.repetitions; round++) {
-        for (const mode of modes) {
-          const rate = await ffiAggregateOnce(models.get(mode)!, shortPrompt, o.tokens, n);
-          if (round >= 0) rates.get(mode)!.push(rate);
+      const refs = (opts.aggregateReferences ?? []).filter((r) => r.concurrency === n);
+      const started = [];
+      for (const r of refs) started.push({ name: r.name, server: await r.start(), rates: [] as number[] });
+      try {
+        for (let round = -1; round < o.repetitions; round++) {
+          for (const mode of modes) {
+            const rate = await ffiAggregateOnce(models.get(mode)!, shortPrompt, o.tokens, n);
+            if (round >= 0) rates.get(mode)!.push(rate);
+          }
+          for (const s of started) {
+            const rate = await s.server.aggregate(o.tokens);
+            if (round >= 0) s.rates.push(rate);
+          }
         }
+      } finally {
+        for (const s of started) s.server.close();
+      }
+      for (const s of started) {
+        aggregateReferences.push({ name: s.name, concurrency: n, tokensPerSecond: spread(s.rates), ffiSameRounds: spread(rates.get("sync")!) });
+        log(`${s.name} x${n}: ${spread(s.rates).median.toFixed(1)} t/s aggregate`);
       }
       for (const mode of modes) {
         const stats = models.get(mode)!.stats();
@@ -276,6 +311,7 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
       single,
       aggregatePromptTokens: shortPrompt.length,
       aggregate,
+      aggregateReferences,
     };
   } finally {
     for (const e of engines.values()) await e.dispose();

@@ -50,11 +50,24 @@ export async function streamOnce(base: string, model: string, prompt: string, to
   return { ttftMs: first - started, generationTps: genMs > 0 ? (completion - 1) / (genMs / 1000) : NaN, tokens: completion };
 }
 
-export async function singleStream(d: Daemon, model: string, prompt: string, tokens: number, reps: number) {
+/**
+ * Single-stream generation over HTTP, `reps` times; with `engineOnce` (the same generation on the engine alone, in
+ * this process), each HTTP run is paired with an engine run, so their ratio compares numbers of the same moment.
+ */
+export async function singleStream(d: Daemon, model: string, prompt: string, tokens: number, reps: number, engineOnce?: () => Promise<number>) {
   await streamOnce(d.url, model, prompt, 4); // warm: load the model
+  await engineOnce?.();
   const runs: StreamRun[] = [];
-  for (let i = 0; i < reps; i++) runs.push(await streamOnce(d.url, model, prompt, tokens));
-  return { ttftMs: spread(runs.map((r) => r.ttftMs)), generationTps: spread(runs.map((r) => r.generationTps)) };
+  const engine: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    if (engineOnce) engine.push(await engineOnce());
+    runs.push(await streamOnce(d.url, model, prompt, tokens));
+  }
+  return {
+    ttftMs: spread(runs.map((r) => r.ttftMs)),
+    generationTps: spread(runs.map((r) => r.generationTps)),
+    ...(engineOnce ? { engineGenerationTps: spread(engine) } : {}),
+  };
 }
 
 /** Aggregate generated tokens/s with `clients` concurrent requests, and the same requests one by one. */

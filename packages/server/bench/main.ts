@@ -12,7 +12,9 @@ import { ensureSynthModels } from "@llmos/gguf";
 import { startDaemon, type Daemon } from "../src/daemon.js";
 import { runEngineBench, type EngineBenchResult } from "./engine-bench.js";
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
-import { llamaBench, llamaServerAggregate, nativeAvailable, nativeDir } from "./native-bench.js";
+import { LlamaFfiEngine } from "../src/engine/llama-ffi/index.js";
+import type { EngineModel } from "../src/engine/engine.js";
+import { llamaBenchBinaries, llamaBenchOnce, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), process.argv[1]?.includes("/dist/") ? "../../../.." : "../../..");
@@ -30,10 +32,12 @@ const quick = values.quick!;
 const threads = Number(values.threads);
 const reps = quick ? 3 : 5;
 const tokens = 64;
+const GREEDY = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 0 };
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const bins = llamaBenchBinaries();
   const synth = await ensureSynthModels({
     outDir: path.join(REPO, ".cache", "models"),
     only: quick ? ["llama-42m"] : ["llama-42m", "llama-110m"],
@@ -48,40 +52,45 @@ async function main(): Promise<void> {
     tokens,
     repetitions: reps,
     machine: { cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.arch()}` },
-    native: nativeAvailable() ? nativeDir() : null,
+    native: bins.native ? nativeDir() : null,
+    prebuiltReference: bins.prebuilt !== undefined,
     models: {},
   };
+  if (!bins.native) log("native llama.cpp not built (npm run bench:native): native ratios are skipped");
 
-  // 1. Engines: node-llama-cpp called directly vs the llama-ffi runner engine, in this process.
+  // 1, 3 and 6. Engines: node-llama-cpp called directly, the llama-ffi runner engine in this process, and the
+  // native references (llama-bench on both builds of the library, llama-server) in the same rounds.
   for (const m of models) {
     log(`engine bench: ${m.name}`);
-    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log });
+    const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
+    const aggregateReferences = bins.native && m.name === "llama-42m" ? [{ name: "llama-server", concurrency: 4, start: () => startLlamaServer(m.path, threads, 4) }] : [];
+    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences });
     report.models[m.name] = { path: m.path, engine };
   }
-
-  // 6. Native llama.cpp on the same models and threads.
-  if (nativeAvailable()) {
-    for (const m of models) {
-      log(`llama-bench: ${m.name}`);
-      report.models[m.name]!.native = { bench: await llamaBench(m.path, threads, 128, tokens, reps) };
-    }
-    const big = models.find((m) => m.name === "llama-42m");
-    if (big) {
-      log("llama-server --parallel 4");
-      report.models[big.name]!.native!.serverParallel4 = await llamaServerAggregate(big.path, threads, 4, tokens, reps);
-    }
-  } else log("native llama.cpp not built (npm run bench:native): native ratios are skipped");
 
   // 2-5. llmos over HTTP: a real daemon with real runners.
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-"));
   let daemon: Daemon | undefined;
+  const engine = await LlamaFfiEngine.create({ decodeMode: "sync" });
   try {
     daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
     for (const m of models) await daemon.store.importFile(m.path, m.name.toLowerCase());
     for (const m of models) {
       const name = m.name.toLowerCase();
       log(`http single stream: ${m.name}`);
-      report.models[m.name]!.http = { single: await singleStream(daemon, name, "Once upon a time", tokens, reps) };
+      const alone: EngineModel = await engine.load({ modelPath: m.path, contextSize: 512, slots: 1, threads, gpuLayers: 0 });
+      try {
+        const prompt = alone.tokenize("Once upon a time", { addBos: true });
+        const engineOnce = async () => {
+          const g = alone.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
+          for await (const c of g) void c;
+          const r = await g.result;
+          return (r.completionTokens - 1) / (r.generateMs / 1000);
+        };
+        report.models[m.name]!.http = { single: await singleStream(daemon, name, "Once upon a time", tokens, reps, engineOnce) };
+      } finally {
+        await alone.dispose();
+      }
       log(`load profile: ${m.name}`);
       report.models[m.name]!.load = await loadProfile(daemon, name, quick ? 2 : 3);
     }
@@ -95,6 +104,7 @@ async function main(): Promise<void> {
     report.controlPlane = { model: "stories260K", ...(await controlPlane(daemon, "stories260k", quick ? 100 : 400, 8)) };
   } finally {
     await daemon?.close();
+    await engine.dispose();
     rmSync(home, { recursive: true, force: true });
   }
 

@@ -1,13 +1,13 @@
 /**
- * The native reference: llama.cpp's own llama-bench and llama-server built from the source node-llama-cpp ships
- * (`npm run bench:native`), run on the same models and threads.
+ * The native references: llama.cpp's own llama-bench and llama-server built from the source node-llama-cpp ships
+ * (`npm run bench:native`), and the same llama-bench linked against node-llama-cpp's prebuilt libraries (the ones
+ * llmos loads), run on the same models and threads.
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { spread, type Spread } from "./stats.js";
 
 const run = promisify(execFile);
 
@@ -15,29 +15,44 @@ export function nativeDir(): string {
   return process.env.LLMOS_NATIVE_DIR ?? path.join(os.homedir(), ".cache", "llmos", "llama-native");
 }
 
+/** The llama-bench binaries present: `native` (built here with -march=native) and `prebuilt` (node-llama-cpp's libraries). */
+export function llamaBenchBinaries(): { native?: string; prebuilt?: string } {
+  const native = path.join(nativeDir(), "bin", "llama-bench");
+  const prebuilt = path.join(nativeDir(), "prebuilt", "llama-bench");
+  return { ...(existsSync(native) ? { native } : {}), ...(existsSync(prebuilt) ? { prebuilt } : {}) };
+}
+
 export function nativeAvailable(): boolean {
-  return existsSync(path.join(nativeDir(), "bin", "llama-bench"));
+  return llamaBenchBinaries().native !== undefined;
 }
 
-/** llama-bench: prompt processing and generation tokens/s (its own repetitions), as medians over `reps` runs. */
-export async function llamaBench(model: string, threads: number, promptTokens: number, genTokens: number, reps: number): Promise<{ promptTps: Spread; generationTps: Spread }> {
-  const bin = path.join(nativeDir(), "bin", "llama-bench");
-  const pp: number[] = [];
-  const tg: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const { stdout } = await run(bin, ["-m", model, "-t", String(threads), "-p", String(promptTokens), "-n", String(genTokens), "-r", "1", "-o", "json"], { maxBuffer: 16 << 20 });
-    const rows = JSON.parse(stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
-    for (const r of rows) (r.n_gen > 0 ? tg : pp).push(r.avg_ts);
-  }
-  return { promptTps: spread(pp), generationTps: spread(tg) };
+/** One llama-bench run (one repetition): prompt processing and generation tokens/s. */
+export async function llamaBenchOnce(bin: string, model: string, threads: number, promptTokens: number, genTokens: number): Promise<{ promptTokensPerSecond: number; generationTokensPerSecond: number }> {
+  const { stdout } = await run(bin, ["-m", model, "-t", String(threads), "-p", String(promptTokens), "-n", String(genTokens), "-r", "1", "-o", "json"], { maxBuffer: 16 << 20 });
+  const rows = JSON.parse(stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
+  return {
+    promptTokensPerSecond: rows.find((r) => r.n_gen === 0)?.avg_ts ?? NaN,
+    generationTokensPerSecond: rows.find((r) => r.n_gen > 0)?.avg_ts ?? NaN,
+  };
 }
 
-/** llama-server --parallel N: aggregate generated tokens/s of N concurrent /completion requests. */
-export async function llamaServerAggregate(model: string, threads: number, parallel: number, tokens: number, reps: number, port = 18931): Promise<Spread> {
+/** A running llama-server --parallel N. */
+export interface LlamaServer {
+  /** N concurrent /completion requests of `tokens` tokens: aggregate generated tokens/s over wall time. */
+  aggregate(tokens: number): Promise<number>;
+  close(): void;
+}
+
+/** Start llama-server with `parallel` slots of 512 tokens and wait until it is healthy (one warm-up request). */
+export async function startLlamaServer(model: string, threads: number, parallel: number, port = 18931): Promise<LlamaServer> {
   const bin = path.join(nativeDir(), "bin", "llama-server");
   const child = spawn(bin, ["-m", model, "-t", String(threads), "--parallel", String(parallel), "-c", String(512 * parallel), "--port", String(port), "--host", "127.0.0.1", "--no-webui"], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${port}`;
+  const once = (tokens: number) =>
+    fetch(`${url}/completion`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Once upon a time", n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false }) }).then(
+      async (r) => ((await r.json()) as { tokens_predicted: number }).tokens_predicted,
+    );
   try {
-    const url = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 600; i++) {
       try {
         if ((await fetch(`${url}/health`)).ok) break;
@@ -46,19 +61,17 @@ export async function llamaServerAggregate(model: string, threads: number, paral
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    const once = () =>
-      fetch(`${url}/completion`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Once upon a time", n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false }) }).then(
-        async (r) => ((await r.json()) as { tokens_predicted: number }).tokens_predicted,
-      );
-    await once();
-    const samples: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t = performance.now();
-      const counts = await Promise.all(Array.from({ length: parallel }, once));
-      samples.push(counts.reduce((a, b) => a + b, 0) / ((performance.now() - t) / 1000));
-    }
-    return spread(samples);
-  } finally {
+    await once(8);
+  } catch (err) {
     child.kill("SIGKILL");
+    throw err;
   }
+  return {
+    async aggregate(tokens) {
+      const t = performance.now();
+      const counts = await Promise.all(Array.from({ length: parallel }, () => once(tokens)));
+      return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t) / 1000);
+    },
+    close: () => void child.kill("SIGKILL"),
+  };
 }

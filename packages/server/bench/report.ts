@@ -5,8 +5,8 @@ import { fmt, fmtSpread, ratio, type Spread } from "./stats.js";
 export interface ModelBench {
   path: string;
   engine: EngineBenchResult;
-  native?: { bench: { promptTps: Spread; generationTps: Spread }; serverParallel4?: Spread };
-  http?: { single: { ttftMs: Spread; generationTps: Spread } };
+  /** The engine alone is measured in the same rounds as each HTTP run (engineGenerationTps). */
+  http?: { single: { ttftMs: Spread; generationTps: Spread; engineGenerationTps?: Spread } };
   load?: { model: string; loadMs: Spread; estimatedBytes: number; rssBytes: number; estimate: unknown };
 }
 
@@ -18,6 +18,8 @@ export interface BenchReport {
   repetitions: number;
   machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string };
   native: string | null;
+  /** llama-bench linked against node-llama-cpp's prebuilt libraries was measured too. */
+  prebuiltReference?: boolean;
   models: Record<string, ModelBench>;
   concurrency?: { model: string; levels: Array<{ clients: number; concurrent: Spread; sequential: Spread }> };
   controlPlane?: { model: string; requests: number; clients: number; requestsPerSecond: number; p50Ms: number; p99Ms: number };
@@ -37,43 +39,54 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push(`Native reference: ${r.native ? `llama.cpp's own llama-bench / llama-server built from the source node-llama-cpp ships (${r.native})` : "not built in this run (`npm run bench:native`)"}.`, "");
 
   L.push("## 1. Engine: generation and prompt tokens/s, single stream", "");
-  L.push("| model | node-llama-cpp | llmos llama-ffi (sync) | llmos llama-ffi (async) | native llama-bench | ffi / node-llama-cpp | ffi / native | node-llama-cpp / native |");
-  L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  L.push("All columns measured in the same rounds. *llama-bench, prebuilt libs*: llama.cpp's llama-bench linked against the libllama/libggml that node-llama-cpp ships and llmos loads; *native*: llama-bench built here with `-march=native`.", "");
+  L.push("| model | node-llama-cpp | llmos llama-ffi (sync) | llmos llama-ffi (async) | llama-bench, prebuilt libs | llama-bench, native | ffi / node-llama-cpp | ffi / prebuilt | ffi / native |");
+  L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  const refs = (n: string) => r.models[n]!.engine.single.references ?? {};
   for (const n of names) {
     const m = r.models[n]!;
     const nlc = m.engine.single.nodeLlamaCpp?.generationTokensPerSecond;
     const ffi = m.engine.single.ffiSync.generationTokensPerSecond;
     const ffiA = m.engine.single.ffiAsync.generationTokensPerSecond;
-    const nat = m.native?.bench.generationTps;
-    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(nat)} | ${ratio(ffi, nlc)} | ${ratio(ffi, nat?.median)} | ${ratio(nlc, nat?.median)} |`);
+    const pre = refs(n)["prebuilt"]?.generationTps;
+    const nat = refs(n)["native"]?.generationTps;
+    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(ffi, nlc)} | ${ratio(ffi, pre?.median)} | ${ratio(ffi, nat?.median)} |`);
   }
   L.push("", "Prompt processing (128-token prompt), tokens/s:", "");
-  L.push("| model | node-llama-cpp | llmos llama-ffi | native llama-bench | ffi / native |", "| --- | --- | --- | --- | --- |");
+  L.push("| model | node-llama-cpp | llmos llama-ffi | llama-bench, prebuilt libs | llama-bench, native | ffi / prebuilt | ffi / native | prebuilt / native |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const n of names) {
     const m = r.models[n]!;
-    const nat = m.native?.bench.promptTps;
-    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(m.engine.single.ffiSync.promptTokensPerSecond)} | ${fmtSpread(nat)} | ${ratio(m.engine.single.ffiSync.promptTokensPerSecond, nat?.median)} |`);
+    const ffi = m.engine.single.ffiSync.promptTokensPerSecond;
+    const pre = refs(n)["prebuilt"]?.promptTps;
+    const nat = refs(n)["native"]?.promptTps;
+    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(ffi)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(ffi, pre?.median)} | ${ratio(ffi, nat?.median)} | ${ratio(pre?.median, nat?.median)} |`);
   }
 
   L.push("", "## 2. End to end: llmos over HTTP (OpenAI streaming endpoint) vs its engine alone", "");
-  L.push("TTFT overhead = time to the first streamed token over HTTP minus what the engine alone needs for the same 5-token prompt (5 / prompt tokens/s + one generation step).", "");
-  L.push("| model | HTTP generation tokens/s | engine alone | HTTP / engine | HTTP / node-llama-cpp direct | HTTP / native | TTFT over HTTP, ms | TTFT overhead, ms |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
+  L.push("Each HTTP run is paired with a run of the engine alone (llama-ffi in the benchmark process, same model and prompt) just before it. Streaming uses the default stream interval (20 ms: tokens that come faster are sent together). TTFT overhead = time to the first streamed token over HTTP minus what the engine alone needs for the same 5-token prompt (5 / prompt tokens/s + one generation step).", "");
+  L.push("| model | HTTP generation tokens/s | engine alone, same rounds | HTTP / engine | HTTP / node-llama-cpp direct | TTFT over HTTP, ms | TTFT overhead, ms |", "| --- | --- | --- | --- | --- | --- | --- |");
   for (const n of names) {
     const m = r.models[n]!;
     const h = m.http?.single;
     const e = m.engine.single.ffiSync;
     const engineTtft = 1000 * (5 / e.promptTokensPerSecond + 1 / e.generationTokensPerSecond);
-    L.push(`| ${n} | ${fmtSpread(h?.generationTps)} | ${fmt(e.generationTokensPerSecond)} | ${ratio(h?.generationTps.median, e.generationTokensPerSecond)} | ${ratio(h?.generationTps.median, m.engine.single.nodeLlamaCpp?.generationTokensPerSecond)} | ${ratio(h?.generationTps.median, m.native?.bench.generationTps.median)} | ${fmtSpread(h?.ttftMs)} | ${h ? fmt(h.ttftMs.median - engineTtft) : "n/a"} |`);
+    L.push(`| ${n} | ${fmtSpread(h?.generationTps)} | ${fmtSpread(h?.engineGenerationTps)} | ${ratio(h?.generationTps.median, h?.engineGenerationTps?.median)} | ${ratio(h?.generationTps.median, m.engine.single.nodeLlamaCpp?.generationTokensPerSecond)} | ${fmtSpread(h?.ttftMs)} | ${h ? fmt(h.ttftMs.median - engineTtft) : "n/a"} |`);
   }
 
   L.push("", "## 3. Concurrency: aggregate generated tokens/s", "");
   L.push("Engine (llama-ffi, sequences decoded together in one batch, in process):", "");
-  L.push("| model | " + [1, 2, 4, 8].map((c) => `${c} seq`).join(" | ") + " | 4 seq / 1 seq | native llama-server --parallel 4 | llmos 4 seq / llama-server |");
-  L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  L.push("| model | " + [1, 2, 4, 8].map((c) => `${c} seq`).join(" | ") + " | 4 seq / 1 seq |");
+  L.push("| --- | --- | --- | --- | --- | --- |");
   for (const n of names) {
     const m = r.models[n]!;
     const agg = (c: number) => m.engine.aggregate.find((a) => a.concurrency === c && a.decodeMode === "sync")?.tokensPerSecond;
-    L.push(`| ${n} | ${[1, 2, 4, 8].map((c) => fmt(agg(c))).join(" | ")} | ${ratio(agg(4), agg(1))} | ${fmtSpread(m.native?.serverParallel4)} | ${ratio(agg(4), m.native?.serverParallel4?.median)} |`);
+    L.push(`| ${n} | ${[1, 2, 4, 8].map((c) => fmt(agg(c))).join(" | ")} | ${ratio(agg(4), agg(1))} |`);
+  }
+  const serverRows = names.flatMap((n) => (r.models[n]!.engine.aggregateReferences ?? []).map((a) => ({ n, a })));
+  if (serverRows.length > 0) {
+    L.push("", "Against llama.cpp's own server, measured in the same rounds (4 slots of 512 tokens each on both sides; llama-server over HTTP, llmos's engine in process):", "");
+    L.push("| model | sequences | llmos llama-ffi | native llama-server --parallel | llmos / llama-server |", "| --- | --- | --- | --- | --- |");
+    for (const { n, a } of serverRows) L.push(`| ${n} | ${a.concurrency} | ${fmtSpread(a.ffiSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${ratio(a.ffiSameRounds.median, a.tokensPerSecond.median)} |`);
   }
   if (r.concurrency) {
     L.push("", `Over HTTP (${r.concurrency.model}, ${r.tokens} tokens per request): N clients at once vs the same N requests one by one:`, "");
@@ -98,10 +111,10 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push("| target | measured | met |", "| --- | --- | --- |");
   const m110 = r.models["llama-110m"];
   const ffi110 = m110?.engine.single.ffiSync.generationTokensPerSecond;
-  const nat110 = m110?.native?.bench.generationTps.median;
-  const m42 = r.models["llama-42m"];
-  const agg42 = m42?.engine.aggregate.find((a) => a.concurrency === 4 && a.decodeMode === "sync")?.tokensPerSecond;
-  const srv42 = m42?.native?.serverParallel4?.median;
+  const nat110 = m110?.engine.single.references?.["native"]?.generationTps.median;
+  const srv = r.models["llama-42m"]?.engine.aggregateReferences?.find((a) => a.concurrency === 4);
+  const agg42 = srv?.ffiSameRounds.median;
+  const srv42 = srv?.tokensPerSecond.median;
   const verdict = (ok: boolean | undefined) => (ok === undefined ? "n/a" : ok ? "yes" : "**no**");
   const rt = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
   const single = rt(ffi110, nat110);
@@ -109,7 +122,7 @@ export function writeReport(file: string, r: BenchReport): void {
   const par = rt(agg42, srv42);
   L.push(`| 4 streams >= llama-server --parallel 4, 42M | ${par?.toFixed(2) ?? "n/a"}x | ${verdict(par === undefined ? undefined : par >= 1)} |`);
   for (const n of names) {
-    const h = rt(r.models[n]!.http?.single.generationTps.median, r.models[n]!.engine.single.ffiSync.generationTokensPerSecond);
+    const h = rt(r.models[n]!.http?.single.generationTps.median, r.models[n]!.http?.single.engineGenerationTps?.median);
     L.push(`| HTTP >= 0.95x its own engine, ${n} | ${h?.toFixed(2) ?? "n/a"}x | ${verdict(h === undefined ? undefined : h >= 0.95)} |`);
   }
   L.push("", "## Options measured", "");

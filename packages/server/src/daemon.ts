@@ -96,6 +96,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
       threads: config.threads,
       contextSize: config.contextSize,
       parallel: config.parallel,
+      streamIntervalMs: config.streamIntervalMs,
       keepAliveMs: config.keepAliveMs,
       maxQueuePerModel: config.maxQueuePerModel,
       maxQueueTotal: config.maxQueueTotal,

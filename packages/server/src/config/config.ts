@@ -21,6 +21,12 @@ export interface LlmosConfig {
   contextSize: number;
   /** Default parallel sequences per model. Default 4. */
   parallel: number;
+  /**
+   * Minimum ms between two streamed chunks of one generation. Tokens that come faster are merged into one chunk
+   * (the first token is never held), which keeps messaging from taking CPU from decoding on small, fast models.
+   * 0 = one chunk per token. Env LLMOS_STREAM_INTERVAL_MS; default 20.
+   */
+  streamIntervalMs: number;
   /** Default keep-alive after the last request, ms. -1 = forever. Default 5 minutes. */
   keepAliveMs: number;
   /** Max queued requests per model before 503. Default 64. */
@@ -80,6 +86,7 @@ export function defaultConfig(): LlmosConfig {
     gpu: "auto",
     contextSize: 2048,
     parallel: 4,
+    streamIntervalMs: 20,
     keepAliveMs: 5 * 60_000,
     maxQueuePerModel: 64,
     maxQueueTotal: 512,

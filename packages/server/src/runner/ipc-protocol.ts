@@ -10,6 +10,8 @@ export type EngineName = "llama-ffi" | "llama-node";
 export interface RunnerLoadSpec extends EngineLoadOptions {
   engine: EngineName;
   gpu: boolean;
+  /** Minimum ms between two chunk messages of one generation (0 = every chunk at once); see ChunkCoalescer. */
+  streamIntervalMs: number;
 }
 
 export type DaemonToRunner =

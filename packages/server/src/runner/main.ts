@@ -3,10 +3,12 @@
  * Only runner processes import engines. Exits when the daemon goes away, so no runner is orphaned.
  */
 import { ContextOverflowError, EngineBusyError, type Engine, type EngineModel, type Generation } from "../engine/engine.js";
+import { ChunkCoalescer } from "./chunk-coalescer.js";
 import type { DaemonToRunner, LoadReply, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
 let model: EngineModel | undefined;
+let streamIntervalMs = 0;
 const generations = new Map<number, Generation>();
 
 function send(message: RunnerToDaemon): void {
@@ -43,6 +45,7 @@ async function handle(msg: DaemonToRunner): Promise<void> {
   switch (msg.type) {
     case "load": {
       const started = performance.now();
+      streamIntervalMs = msg.spec.streamIntervalMs;
       engine = await createEngine(msg.spec);
       const baselineRssBytes = process.memoryUsage.rss();
       model = await engine.load(msg.spec);
@@ -53,9 +56,12 @@ async function handle(msg: DaemonToRunner): Promise<void> {
     case "generate": {
       const generation = requireModel().generate(msg.params);
       generations.set(msg.id, generation);
+      const out = new ChunkCoalescer({ intervalMs: streamIntervalMs, send: (chunk) => send({ type: "chunk", id: msg.id, chunk }) });
       try {
-        for await (const chunk of generation) send({ type: "chunk", id: msg.id, chunk });
-        send({ type: "done", id: msg.id, result: await generation.result });
+        for await (const chunk of generation) out.push(chunk);
+        const result = await generation.result;
+        out.flush();
+        send({ type: "done", id: msg.id, result });
       } finally {
         generations.delete(msg.id);
       }

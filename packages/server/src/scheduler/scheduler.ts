@@ -21,6 +21,8 @@ export interface SchedulerOptions {
   contextSize: number;
   /** Default parallel sequences per model. */
   parallel: number;
+  /** Minimum ms between two streamed chunks of a generation (runners merge faster tokens). */
+  streamIntervalMs: number;
   keepAliveMs: number;
   maxQueuePerModel: number;
   maxQueueTotal: number;
@@ -334,6 +336,7 @@ export class Scheduler {
         {
           engine: this.options.engine,
           gpu: this.options.gpu,
+          streamIntervalMs: this.options.streamIntervalMs,
           modelPath: spec.modelPath,
           contextSize: entry.contextSize * entry.slots,
           slots: entry.slots,

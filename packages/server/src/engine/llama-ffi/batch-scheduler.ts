@@ -62,6 +62,8 @@ export interface BatchSchedulerOptions {
   /** Upper bound of prompt tokens per step while other sequences are generating. */
   promptChunk: number;
   decodeMode: DecodeMode;
+  /** Called when the last running sequence has left (e.g. to put the threadpool to sleep). */
+  onIdle?: () => void;
 }
 
 export class BatchScheduler {
@@ -186,7 +188,10 @@ export class BatchScheduler {
     } catch (err) {
       this.failBatch(err);
     } finally {
-      if (!this.disposed && (this.running.length > 0 || this.exclusive.length > 0)) this.wake();
+      if (!this.disposed) {
+        if (this.running.length > 0 || this.exclusive.length > 0) this.wake();
+        else this.o.onIdle?.();
+      }
     }
   }
 

@@ -142,6 +142,7 @@ export const LAYOUT_STRUCTS: Record<string, TypeObject> = {
 export const GgmlLogCallback = koffi.proto("void ggml_log_callback_t(int level, const char *text, void *user_data)");
 const ThreadpoolNewFn = koffi.proto("void *ggml_threadpool_new_t(void *params)");
 const ThreadpoolFreeFn = koffi.proto("void ggml_threadpool_free_t(void *threadpool)");
+const DlInfo = koffi.struct("Dl_info", { dli_fname: "const char *", dli_fbase: "void *", dli_sname: "const char *", dli_saddr: "void *" });
 
 /** JS view of `llama_model_params` as koffi decodes it. */
 export interface ModelParamsValue {
@@ -327,6 +328,11 @@ export interface Bindings {
   /** `ggml_threadpool_new` / `ggml_threadpool_free`, resolved from the CPU backend registry. */
   threadpoolNew(params: Buffer): Ptr | null;
   threadpoolFree(tp: Ptr): void;
+  /**
+   * `ggml_threadpool_pause`: its workers sleep until the next graph is computed (which resumes the pool). Without
+   * it, idle workers busy-poll for a while after every decode. Null when the CPU backend's library cannot be found.
+   */
+  threadpoolPause(): ((tp: Ptr) => void) | null;
 }
 
 function bindAll<T>(lib: LibraryHandle, decls: Record<string, string>): T {
@@ -355,6 +361,8 @@ export function loadBindings(paths: { llama: string; ggml: string; ggmlBase: str
   const libc = koffi.load("libc.so.6");
   const nativeNoop = libc.symbol("getpid") as Ptr;
 
+  let pauseFn: ((tp: Ptr) => void) | null | undefined;
+  let newPtr: Ptr | undefined;
   let newFn: ((params: Buffer) => Ptr | null) | undefined;
   let freeFn: ((tp: Ptr) => void) | undefined;
   const resolveThreadpoolFns = (): void => {
@@ -366,6 +374,7 @@ export function loadBindings(paths: { llama: string; ggml: string; ggmlBase: str
     const pNew = ggml.ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
     const pFree = ggml.ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
     if (!pNew || !pFree) throw new Error("ggml: CPU backend does not expose ggml_threadpool_new/free");
+    newPtr = pNew;
     newFn = koffi.decode(pNew, ThreadpoolNewFn) as (params: Buffer) => Ptr | null;
     freeFn = koffi.decode(pFree, ThreadpoolFreeFn) as (tp: Ptr) => void;
   };
@@ -381,5 +390,28 @@ export function loadBindings(paths: { llama: string; ggml: string; ggmlBase: str
       resolveThreadpoolFns();
       freeFn!(tp);
     },
+    threadpoolPause() {
+      if (pauseFn !== undefined) return pauseFn;
+      resolveThreadpoolFns();
+      const fn = bindFromLibraryOf<(tp: Ptr) => void>(libc, newPtr!, "void ggml_threadpool_pause(void *threadpool)");
+      pauseFn = fn;
+      return fn;
+    },
   };
+}
+
+/**
+ * Bind `decl` from the shared library that holds the code at `address`. The CPU backend is a variant library
+ * chosen at run time (zen4, haswell, ...) and only some of its functions are reachable through the backend
+ * registry; `dladdr` names the file, and loading it again returns the handle the process already has.
+ */
+function bindFromLibraryOf<T>(libc: LibraryHandle, address: Ptr, decl: string): T | null {
+  try {
+    const dladdr = libc.func("dladdr", "int", ["void *", koffi.out(koffi.pointer(DlInfo))]) as (addr: Ptr, info: Record<string, unknown>) => number;
+    const info: Record<string, unknown> = {};
+    if (dladdr(address, info) === 0 || typeof info["dli_fname"] !== "string") return null;
+    return koffi.load(info["dli_fname"]).func(decl) as T;
+  } catch {
+    return null;
+  }
 }

@@ -86,6 +86,9 @@ export class LlamaFfiModel implements EngineModel {
       perSequenceLimit: this.perSequenceLimit,
       promptChunk: tuning.promptChunk,
       decodeMode: tuning.decodeMode,
+      // Idle ggml workers busy-poll for a while after each decode; with several models (runners) loaded, that
+      // takes CPU from the one that is working.
+      onIdle: () => native.threadpool.pause(),
     });
     this.scheduler.onSequenceFreed = (id) => {
       if (!this.disposed) this.releaseSeqId(id);

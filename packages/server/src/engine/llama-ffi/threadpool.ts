@@ -9,6 +9,8 @@ import { GgmlThreadpoolParams, type Bindings, type Ptr } from "./bindings.js";
 export interface Threadpool {
   readonly ptr: Ptr;
   readonly threads: number;
+  /** Let the workers sleep now instead of busy-polling; the next decode wakes them. No-op if unsupported. */
+  pause(): void;
   free(): void;
 }
 
@@ -25,9 +27,13 @@ export function createThreadpool(bindings: Bindings, threads: number, poll?: num
   const ptr = bindings.threadpoolNew(params);
   if (!ptr) throw new Error(`ggml_threadpool_new(${threads}) failed`);
   let freed = false;
+  const pauseFn = bindings.threadpoolPause();
   return {
     ptr,
     threads,
+    pause() {
+      if (!freed && pauseFn) pauseFn(ptr);
+    },
     free() {
       if (freed) return;
       freed = true;
