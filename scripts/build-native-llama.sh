@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's own llama-bench and llama-server (CPU) from the exact source node-llama-cpp 3.21.1 ships
 # (node_modules/node-llama-cpp/llama/gitRelease.bundle), as the native reference for `npm run bench`.
-# Also links a second llama-bench against the prebuilt libllama/libggml that node-llama-cpp ships (and llmos
+# Also links a second llama-bench and llama-server against the prebuilt libllama/libggml that node-llama-cpp ships (and llmos
 # loads), in $OUT/prebuilt: the same program on both builds of the library tells library speed from llmos's own.
 # The build lives outside the repository (default ~/.cache/llmos/llama-native) and is never committed.
 # Takes 10-20 minutes on 2 cores (more with other load).
@@ -25,12 +25,17 @@ link_prebuilt() {
     "$B/tools/llama-bench/libllama-bench-impl.a" "$B/common/libllama-common.a" "$B/common/libllama-common-base.a" \
     "$B/vendor/cpp-httplib/libcpp-httplib.a" -lssl -lcrypto -L"$P" -lllama -lggml -lggml-base -ldl -lm -lpthread \
     -Wl,-rpath,'$ORIGIN'
-  echo "linked $P/llama-bench against node-llama-cpp's prebuilt libraries"
+  local S="$B/tools/server"
+  c++ -O3 "$S/CMakeFiles/llama-server.dir/main.cpp.o" -o "$P/llama-server" \
+    "$S/libllama-server-impl.a" "$S/libserver-context.a" "$B/common/libllama-common.a" "$B/common/libllama-common-base.a" \
+    "$B/tools/mtmd/libmtmd.a" "$B/vendor/hash/libvendor-hash.a" "$B/tools/ui/libllama-ui.a" "$B/vendor/cpp-httplib/libcpp-httplib.a" \
+    -lssl -lcrypto -L"$P" -lllama -lggml -lggml-base -ldl -lm -lpthread -Wl,-rpath,'$ORIGIN'
+  echo "linked $P/llama-bench and llama-server against node-llama-cpp's prebuilt libraries"
 }
 
 if [ -x "$OUT/bin/llama-bench" ] && [ -x "$OUT/bin/llama-server" ] && [ "$(cat "$OUT/RELEASE" 2>/dev/null)" = "$RELEASE" ]; then
   echo "native llama.cpp $RELEASE already built in $OUT"
-  [ -x "$OUT/prebuilt/llama-bench" ] || link_prebuilt
+  [ -x "$OUT/prebuilt/llama-bench" ] && [ -x "$OUT/prebuilt/llama-server" ] || link_prebuilt
   exit 0
 fi
 mkdir -p "$OUT"

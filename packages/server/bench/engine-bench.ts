@@ -1,7 +1,8 @@
 /**
- * Engine benchmark: node-llama-cpp called directly vs the llama-ffi engine (both decode modes), single stream,
- * prompt and generation tokens/s (medians of N repetitions), and aggregate generation tokens/s of llama-ffi at
- * 1, 2 and 4 concurrent sequences.
+ * Engine benchmark: node-llama-cpp called directly vs the llmos runner (llama-ffi in a child process over IPC, as
+ * the daemon runs it) and the llama-ffi engine in this process (both decode modes), single stream, prompt and
+ * generation tokens/s (medians of N repetitions), and aggregate generation tokens/s of one runner at several
+ * concurrent sequences; optional references (llama-bench, llama-server) are measured in the same rounds.
  *
  *   node --conditions=llmos-source --import tsx packages/server/bench/engine-bench.ts \
  *     --model <path> [--threads 2] [--tokens 64] [--prompt-tokens 128] [--reps 5] [--synth llama-42m]
@@ -14,9 +15,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { EngineModel, SamplingOptions } from "../src/engine/engine.js";
+import type { EngineModel, GenerateParams, GenerateResult, SamplingOptions } from "../src/engine/engine.js";
+import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
+import { createLogger } from "../src/telemetry/logger.js";
 import { LlamaFfiEngine, type DecodeMode } from "../src/engine/llama-ffi/index.js";
-import { spread, type Spread } from "./stats.js";
+import { settle, spread, type Spread } from "./stats.js";
 
 /** Options of one benchmark run. */
 export interface EngineBenchOptions {
@@ -58,6 +61,9 @@ export interface EngineBenchResult {
   repetitions: number;
   single: {
     nodeLlamaCpp?: StreamNumbers;
+    /** The llmos runner: llama-ffi in a child process driven over IPC, as the daemon runs it. */
+    runner: StreamNumbers;
+    /** llama-ffi in the benchmark process, sync and async decode. */
     ffiSync: StreamNumbers;
     ffiAsync: StreamNumbers;
     /** The references of the options, measured in the same rounds. */
@@ -66,9 +72,10 @@ export interface EngineBenchResult {
   /** Prompt length of the aggregate runs (short, so the numbers show generation throughput). */
   aggregatePromptTokens: number;
   /** llama-ffi per decode mode: generated tokens/s of all streams over wall time (short prompts included). */
-  aggregate: Array<{ concurrency: number; decodeMode: DecodeMode; tokensPerSecond: number; multiSequenceBatches: number; maxSequencesInBatch: number }>;
+  /** The llmos runner: generated tokens/s of all streams over wall time (short prompts included). */
+  aggregate: Array<{ concurrency: number; tokensPerSecond: number; multiSequenceBatches: number; maxSequencesInBatch: number }>;
   /** Aggregate references measured in the same rounds (their own prompt, the same number of generated tokens). */
-  aggregateReferences: Array<{ name: string; concurrency: number; tokensPerSecond: Spread; ffiSameRounds: Spread }>;
+  aggregateReferences: Array<{ name: string; concurrency: number; tokensPerSecond: Spread; llmosSameRounds: Spread }>;
 }
 
 const GREEDY: SamplingOptions = {
@@ -102,7 +109,13 @@ function promptOf(model: EngineModel, n: number): number[] {
 }
 
 /** One timed single-stream generation on a loaded slot-1 model. */
-async function ffiStreamOnce(model: EngineModel, prompt: number[], tokens: number): Promise<StreamNumbers> {
+/** An engine model or a runner: both generate the same way. */
+interface Generates {
+  generate(params: GenerateParams): AsyncIterable<unknown> & { readonly result: Promise<GenerateResult> };
+}
+
+/** One timed single-stream generation (the engine's own prompt and generation timings). */
+async function streamOnce(model: Generates, prompt: number[], tokens: number): Promise<StreamNumbers> {
   const g = model.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
   for await (const c of g) void c;
   const r = await g.result;
@@ -113,7 +126,7 @@ async function ffiStreamOnce(model: EngineModel, prompt: number[], tokens: numbe
 }
 
 /** `n` concurrent generations; generated tokens per wall-clock second (prompt processing included). */
-async function ffiAggregateOnce(model: EngineModel, prompt: number[], tokens: number, n: number): Promise<number> {
+async function aggregateOnce(model: Generates, prompt: number[], tokens: number, n: number): Promise<number> {
   const t0 = performance.now();
   const results = await Promise.all(
     Array.from({ length: n }, async () => {
@@ -214,41 +227,54 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
   const log = opts.log ?? (() => undefined);
   const modes: DecodeMode[] = ["sync", "async"];
   const engines = new Map<DecodeMode, LlamaFfiEngine>();
+  const runners = new ChildProcessRunnerFactory(createLogger("warn"));
+  const startRunner = (slots: number, contextSize: number) =>
+    runners.start({ engine: "llama-ffi", gpu: false, streamIntervalMs: 20, modelPath: o.modelPath, contextSize, slots, threads: o.threads, gpuLayers: 0 }, "bench");
   try {
     for (const mode of modes) engines.set(mode, await LlamaFfiEngine.create({ decodeMode: mode }));
     const load = (mode: DecodeMode): Promise<EngineModel> =>
       engines.get(mode)!.load({ modelPath: o.modelPath, contextSize: o.promptTokens + o.tokens + 16, slots: 1, threads: o.threads, gpuLayers: 0 });
 
-    // Single stream.
+    // Single stream: the llmos runner (a child process, as the daemon runs it) and the engine in this process.
     const singles = new Map<DecodeMode, EngineModel>();
     for (const mode of modes) singles.set(mode, await load(mode));
+    const runner = await startRunner(1, o.promptTokens + o.tokens + 16);
     const prompt = promptOf(singles.get("sync")!, o.promptTokens);
+    const variants: Array<[keyof EngineBenchResult["single"], Generates]> = [["runner", runner], ["ffiSync", singles.get("sync")!], ["ffiAsync", singles.get("async")!]];
     const nlc: StreamNumbers[] = [];
-    const ffi = new Map<DecodeMode, StreamNumbers[]>(modes.map((m) => [m, []]));
+    const runs = new Map<string, StreamNumbers[]>(variants.map(([name]) => [name, []]));
     const refs = Object.entries(opts.references ?? {});
     const refRuns = new Map<string, StreamNumbers[]>(refs.map(([name]) => [name, []]));
-    for (let round = -1; round < o.repetitions; round++) {
-      if (o.includeNodeLlamaCpp) {
-        const r = await nodeLlamaCppInChild(o, log);
-        if (round >= 0) nlc.push(r);
+    try {
+      for (let round = -1; round < o.repetitions; round++) {
+        if (o.includeNodeLlamaCpp) {
+          await settle();
+          const r = await nodeLlamaCppInChild(o, log);
+          if (round >= 0) nlc.push(r);
+        }
+        for (const [name, runRef] of refs) {
+          await settle();
+          const r = await runRef();
+          if (round >= 0) refRuns.get(name)!.push(r);
+        }
+        for (const [name, g] of variants) {
+          await settle();
+          const r = await streamOnce(g, prompt, o.tokens);
+          if (round >= 0) runs.get(name)!.push(r);
+        }
+        if (round >= 0) log(`round ${round + 1}/${o.repetitions} done`);
       }
-      for (const [name, runRef] of refs) {
-        const r = await runRef();
-        if (round >= 0) refRuns.get(name)!.push(r);
-      }
-      for (const mode of modes) {
-        const r = await ffiStreamOnce(singles.get(mode)!, prompt, o.tokens);
-        if (round >= 0) ffi.get(mode)!.push(r);
-      }
-      if (round >= 0) log(`round ${round + 1}/${o.repetitions} done`);
+    } finally {
+      for (const m of singles.values()) await m.dispose();
+      await runner.stop();
     }
-    for (const m of singles.values()) await m.dispose();
     const single: EngineBenchResult["single"] = {
       ...(o.includeNodeLlamaCpp ? { nodeLlamaCpp: medians(nlc) } : {}),
-      ffiSync: medians(ffi.get("sync")!),
-      ffiAsync: medians(ffi.get("async")!),
+      runner: medians(runs.get("runner")!),
+      ffiSync: medians(runs.get("ffiSync")!),
+      ffiAsync: medians(runs.get("ffiAsync")!),
       references: Object.fromEntries(
-        [...refRuns].map(([name, runs]) => [name, { promptTps: spread(runs.map((r) => r.promptTokensPerSecond)), generationTps: spread(runs.map((r) => r.generationTokensPerSecond)) }]),
+        [...refRuns].map(([name, rs]) => [name, { promptTps: spread(rs.map((r) => r.promptTokensPerSecond)), generationTps: spread(rs.map((r) => r.generationTokensPerSecond)) }]),
       ),
     };
     for (const [name, v] of Object.entries(single)) {
@@ -258,48 +284,38 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     }
     for (const [name, v] of Object.entries(single.references)) log(`${name} single: pp ${v.promptTps.median.toFixed(1)} t/s, tg ${v.generationTps.median.toFixed(1)} t/s`);
 
-    // Aggregate over concurrent sequences, with a short prompt.
+    // Aggregate over concurrent sequences in one llmos runner, with a short prompt; each sequence gets 512
+    // positions (one KV stream each), as llama-server's slots.
     const aggregate: EngineBenchResult["aggregate"] = [];
     const aggregateReferences: EngineBenchResult["aggregateReferences"] = [];
     const shortPrompt = prompt.slice(0, AGGREGATE_PROMPT_TOKENS);
     for (const n of o.concurrency) {
-      const models = new Map<DecodeMode, EngineModel>();
-      // Each sequence gets 512 positions, as llama-server's slots below: one KV stream per sequence.
-      for (const mode of modes) models.set(mode, await engines.get(mode)!.load({ modelPath: o.modelPath, contextSize: n * 512, slots: n, threads: o.threads, gpuLayers: 0 }));
-      const rates = new Map<DecodeMode, number[]>(modes.map((m) => [m, []]));
-      const refs = (opts.aggregateReferences ?? []).filter((r) => r.concurrency === n);
-      const started = [];
-      for (const r of refs) started.push({ name: r.name, server: await r.start(), rates: [] as number[] });
+      const r = await startRunner(n, n * 512);
+      const rates: number[] = [];
+      const started: Array<{ name: string; server: { aggregate(tokens: number): Promise<number>; close(): void }; rates: number[] }> = [];
       try {
+        for (const ref of (opts.aggregateReferences ?? []).filter((a) => a.concurrency === n)) started.push({ name: ref.name, server: await ref.start(), rates: [] });
         for (let round = -1; round < o.repetitions; round++) {
-          for (const mode of modes) {
-            const rate = await ffiAggregateOnce(models.get(mode)!, shortPrompt, o.tokens, n);
-            if (round >= 0) rates.get(mode)!.push(rate);
-          }
+          await settle();
+          const rate = await aggregateOnce(r, shortPrompt, o.tokens, n);
+          if (round >= 0) rates.push(rate);
           for (const s of started) {
-            const rate = await s.server.aggregate(o.tokens);
-            if (round >= 0) s.rates.push(rate);
+            await settle();
+            const sr = await s.server.aggregate(o.tokens);
+            if (round >= 0) s.rates.push(sr);
           }
+        }
+        const stats = (await r.stats()).engine;
+        const row = { concurrency: n, tokensPerSecond: median(rates), multiSequenceBatches: stats.multiSequenceBatches, maxSequencesInBatch: stats.maxSequencesInBatch };
+        log(`runner x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`);
+        aggregate.push(row);
+        for (const s of started) {
+          aggregateReferences.push({ name: s.name, concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) });
+          log(`${s.name} x${n}: ${spread(s.rates).median.toFixed(1)} t/s aggregate`);
         }
       } finally {
         for (const s of started) s.server.close();
-      }
-      for (const s of started) {
-        aggregateReferences.push({ name: s.name, concurrency: n, tokensPerSecond: spread(s.rates), ffiSameRounds: spread(rates.get("sync")!) });
-        log(`${s.name} x${n}: ${spread(s.rates).median.toFixed(1)} t/s aggregate`);
-      }
-      for (const mode of modes) {
-        const stats = models.get(mode)!.stats();
-        const row = {
-          concurrency: n,
-          decodeMode: mode,
-          tokensPerSecond: median(rates.get(mode)!),
-          multiSequenceBatches: stats.multiSequenceBatches,
-          maxSequencesInBatch: stats.maxSequencesInBatch,
-        };
-        log(`ffi-${mode} x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`);
-        aggregate.push(row);
-        await models.get(mode)!.dispose();
+        await r.stop();
       }
     }
     return {

@@ -4,12 +4,17 @@
  * vs the same requests one by one, control-plane latency, cold load time and RSS, and model switch time.
  */
 import type { Daemon } from "../src/daemon.js";
-import { median, percentile, spread, type Spread } from "./stats.js";
+import { median, percentile, settle, spread, type Spread } from "./stats.js";
 
 export interface StreamRun {
   ttftMs: number;
-  /** Generated tokens per second from the first to the last token. */
+  /**
+   * Generated tokens per second from the first to the last streamed token. Biased upwards when tokens come
+   * faster than the stream interval (the first chunk with text may already hold several tokens).
+   */
   generationTps: number;
+  /** Generated tokens per second of the whole request: from sending it to the end of the stream. */
+  requestTps: number;
   tokens: number;
 }
 
@@ -47,26 +52,32 @@ export async function streamOnce(base: string, model: string, prompt: string, to
     }
   }
   const genMs = last - first;
-  return { ttftMs: first - started, generationTps: genMs > 0 ? (completion - 1) / (genMs / 1000) : NaN, tokens: completion };
+  const totalMs = performance.now() - started;
+  return { ttftMs: first - started, generationTps: genMs > 0 ? (completion - 1) / (genMs / 1000) : NaN, requestTps: completion / (totalMs / 1000), tokens: completion };
 }
 
 /**
  * Single-stream generation over HTTP, `reps` times; with `engineOnce` (the same generation on the engine alone, in
  * this process), each HTTP run is paired with an engine run, so their ratio compares numbers of the same moment.
  */
-export async function singleStream(d: Daemon, model: string, prompt: string, tokens: number, reps: number, engineOnce?: () => Promise<number>) {
+export async function singleStream(d: Daemon, model: string, prompt: string, tokens: number, reps: number, engineOnce?: () => Promise<{ generationTps: number; requestTps: number }>) {
   await streamOnce(d.url, model, prompt, 4); // warm: load the model
   await engineOnce?.();
   const runs: StreamRun[] = [];
-  const engine: number[] = [];
+  const engine: Array<{ generationTps: number; requestTps: number }> = [];
   for (let i = 0; i < reps; i++) {
-    if (engineOnce) engine.push(await engineOnce());
+    if (engineOnce) {
+      await settle();
+      engine.push(await engineOnce());
+    }
+    await settle();
     runs.push(await streamOnce(d.url, model, prompt, tokens));
   }
   return {
     ttftMs: spread(runs.map((r) => r.ttftMs)),
     generationTps: spread(runs.map((r) => r.generationTps)),
-    ...(engineOnce ? { engineGenerationTps: spread(engine) } : {}),
+    requestTps: spread(runs.map((r) => r.requestTps)),
+    ...(engineOnce ? { engineGenerationTps: spread(engine.map((e) => e.generationTps)), engineRequestTps: spread(engine.map((e) => e.requestTps)) } : {}),
   };
 }
 

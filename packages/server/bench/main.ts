@@ -12,9 +12,9 @@ import { ensureSynthModels } from "@llmos/gguf";
 import { startDaemon, type Daemon } from "../src/daemon.js";
 import { runEngineBench, type EngineBenchResult } from "./engine-bench.js";
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
-import { LlamaFfiEngine } from "../src/engine/llama-ffi/index.js";
-import type { EngineModel } from "../src/engine/engine.js";
-import { llamaBenchBinaries, llamaBenchOnce, nativeDir, startLlamaServer } from "./native-bench.js";
+import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
+import { createLogger } from "../src/telemetry/logger.js";
+import { llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), process.argv[1]?.includes("/dist/") ? "../../../.." : "../../..");
@@ -37,7 +37,8 @@ const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const bins = llamaBenchBinaries();
+  const bins = nativeBinaries("llama-bench");
+  const servers = nativeBinaries("llama-server");
   const synth = await ensureSynthModels({
     outDir: path.join(REPO, ".cache", "models"),
     only: quick ? ["llama-42m"] : ["llama-42m", "llama-110m"],
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
   for (const m of models) {
     log(`engine bench: ${m.name}`);
     const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
-    const aggregateReferences = bins.native && m.name === "llama-42m" ? [{ name: "llama-server", concurrency: 4, start: () => startLlamaServer(m.path, threads, 4) }] : [];
+    const aggregateReferences =
+      m.name === "llama-42m" ? Object.entries(servers).map(([name, bin], i) => ({ name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + i) })) : [];
     const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences });
     report.models[m.name] = { path: m.path, engine };
   }
@@ -71,25 +73,26 @@ async function main(): Promise<void> {
   // 2-5. llmos over HTTP: a real daemon with real runners.
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-"));
   let daemon: Daemon | undefined;
-  const engine = await LlamaFfiEngine.create({ decodeMode: "sync" });
+  const runners = new ChildProcessRunnerFactory(createLogger("warn"));
   try {
     daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
     for (const m of models) await daemon.store.importFile(m.path, m.name.toLowerCase());
     for (const m of models) {
       const name = m.name.toLowerCase();
       log(`http single stream: ${m.name}`);
-      const alone: EngineModel = await engine.load({ modelPath: m.path, contextSize: 512, slots: 1, threads, gpuLayers: 0 });
+      const alone = await runners.start({ engine: "llama-ffi", gpu: false, streamIntervalMs: 20, modelPath: m.path, contextSize: 512, slots: 1, threads, gpuLayers: 0 }, "engine-alone");
       try {
-        const prompt = alone.tokenize("Once upon a time", { addBos: true });
+        const prompt = await alone.tokenize("Once upon a time", { addBos: true });
         const engineOnce = async () => {
+          const t0 = performance.now();
           const g = alone.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
           for await (const c of g) void c;
           const r = await g.result;
-          return (r.completionTokens - 1) / (r.generateMs / 1000);
+          return { generationTps: (r.completionTokens - 1) / (r.generateMs / 1000), requestTps: r.completionTokens / ((performance.now() - t0) / 1000) };
         };
         report.models[m.name]!.http = { single: await singleStream(daemon, name, "Once upon a time", tokens, reps, engineOnce) };
       } finally {
-        await alone.dispose();
+        await alone.stop();
       }
       log(`load profile: ${m.name}`);
       report.models[m.name]!.load = await loadProfile(daemon, name, quick ? 2 : 3);
@@ -104,7 +107,6 @@ async function main(): Promise<void> {
     report.controlPlane = { model: "stories260K", ...(await controlPlane(daemon, "stories260k", quick ? 100 : 400, 8)) };
   } finally {
     await daemon?.close();
-    await engine.dispose();
     rmSync(home, { recursive: true, force: true });
   }
 

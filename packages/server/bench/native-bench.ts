@@ -15,15 +15,15 @@ export function nativeDir(): string {
   return process.env.LLMOS_NATIVE_DIR ?? path.join(os.homedir(), ".cache", "llmos", "llama-native");
 }
 
-/** The llama-bench binaries present: `native` (built here with -march=native) and `prebuilt` (node-llama-cpp's libraries). */
-export function llamaBenchBinaries(): { native?: string; prebuilt?: string } {
-  const native = path.join(nativeDir(), "bin", "llama-bench");
-  const prebuilt = path.join(nativeDir(), "prebuilt", "llama-bench");
+/** The binaries of a program present: `native` (built here with -march=native) and `prebuilt` (linked against node-llama-cpp's libraries). */
+export function nativeBinaries(program: "llama-bench" | "llama-server"): { native?: string; prebuilt?: string } {
+  const native = path.join(nativeDir(), "bin", program);
+  const prebuilt = path.join(nativeDir(), "prebuilt", program);
   return { ...(existsSync(native) ? { native } : {}), ...(existsSync(prebuilt) ? { prebuilt } : {}) };
 }
 
 export function nativeAvailable(): boolean {
-  return llamaBenchBinaries().native !== undefined;
+  return nativeBinaries("llama-bench").native !== undefined;
 }
 
 /** One llama-bench run (one repetition): prompt processing and generation tokens/s. */
@@ -43,9 +43,8 @@ export interface LlamaServer {
   close(): void;
 }
 
-/** Start llama-server with `parallel` slots of 512 tokens and wait until it is healthy (one warm-up request). */
-export async function startLlamaServer(model: string, threads: number, parallel: number, port = 18931): Promise<LlamaServer> {
-  const bin = path.join(nativeDir(), "bin", "llama-server");
+/** Start the llama-server `bin` with `parallel` slots of 512 tokens and wait until it is healthy (one warm-up request). */
+export async function startLlamaServer(bin: string, model: string, threads: number, parallel: number, port = 18931): Promise<LlamaServer> {
   const child = spawn(bin, ["-m", model, "-t", String(threads), "--parallel", String(parallel), "-c", String(512 * parallel), "--port", String(port), "--host", "127.0.0.1", "--no-webui"], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
   const once = (tokens: number) =>

@@ -1,4 +1,13 @@
 /** Small statistics for benchmark repetitions: medians and spread, never single samples. */
+
+/**
+ * Wait until the previous measurement's threads have gone quiet: ggml threadpools without OpenMP (llama-bench
+ * and llama-server on the prebuilt libraries) busy-poll for about 100 ms after their last work, which would slow
+ * whatever is measured next.
+ */
+export function settle(ms = 300): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
