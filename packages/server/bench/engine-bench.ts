@@ -108,20 +108,27 @@ function promptOf(model: EngineModel, n: number): number[] {
   return out.slice(0, n);
 }
 
-/** One timed single-stream generation on a loaded slot-1 model. */
 /** An engine model or a runner: both generate the same way. */
 interface Generates {
   generate(params: GenerateParams): AsyncIterable<unknown> & { readonly result: Promise<GenerateResult> };
 }
 
-/** One timed single-stream generation (the engine's own prompt and generation timings). */
+/**
+ * One timed single stream, measured as llama-bench does: prompt processing of the whole prompt (one token
+ * generated), and generation from an empty context (the first token only: `tokens` decodes of one token each).
+ * Timings are the engine's own.
+ */
 async function streamOnce(model: Generates, prompt: number[], tokens: number): Promise<StreamNumbers> {
-  const g = model.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
-  for await (const c of g) void c;
-  const r = await g.result;
+  const run = async (p: number[], maxTokens: number) => {
+    const g = model.generate({ prompt: p, maxTokens, sampling: GREEDY, stop: [], stopAtEog: false });
+    for await (const c of g) void c;
+    return g.result;
+  };
+  const pp = await run(prompt, 1);
+  const tg = await run(prompt.slice(0, 1), tokens);
   return {
-    promptTokensPerSecond: prompt.length / (r.promptMs / 1000),
-    generationTokensPerSecond: (r.completionTokens - 1) / (r.generateMs / 1000),
+    promptTokensPerSecond: prompt.length / (pp.promptMs / 1000),
+    generationTokensPerSecond: (tg.completionTokens - 1) / (tg.generateMs / 1000),
   };
 }
 
@@ -159,20 +166,25 @@ async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log" | "
     prompt.length = o.promptTokens;
     const pp: number[] = [];
     const tg: number[] = [];
-    for (let rep = -1; rep < o.repetitions; rep++) {
+    // As llama-bench: the prompt alone, then generation from an empty context.
+    const timed = async (input: typeof prompt, tokens: number) => {
       await sequence.clearHistory();
       const t0 = performance.now();
       let first = 0;
       let n = 0;
-      for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+      for await (const token of sequence.evaluate(input, { temperature: 0 })) {
         void token;
         if (++n === 1) first = performance.now();
-        if (n >= o.tokens) break;
+        if (n >= tokens) break;
       }
-      const end = performance.now();
+      return { t0, first, end: performance.now(), n };
+    };
+    for (let rep = -1; rep < o.repetitions; rep++) {
+      const p = await timed(prompt, 1);
+      const g = await timed(prompt.slice(0, 1), o.tokens);
       if (rep < 0) continue;
-      pp.push(prompt.length / ((first - t0) / 1000));
-      tg.push((n - 1) / ((end - first) / 1000));
+      pp.push(prompt.length / ((p.first - p.t0) / 1000));
+      tg.push((g.n - 1) / ((g.end - g.first) / 1000));
     }
     const res = { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg) };
     return res;
