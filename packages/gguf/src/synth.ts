@@ -39,10 +39,15 @@ export interface LlamaShape {
   tiedEmbeddings?: boolean;
 }
 
-/** Standard synthetic models (llama2.c "stories" shapes with tied embeddings: ~42M and ~110M parameters). */
+/**
+ * Standard synthetic models (llama2.c "stories" shapes with tied embeddings: ~42M and ~110M parameters), in F16
+ * (the shapes the performance targets are set on) and Q8_0 (quantized weights, as people run models).
+ */
 export const SYNTH_SHAPES = {
   "llama-42m": { dim: 512, layers: 8, heads: 8, ffn: 1376, vocab: 32000, type: "F16", tiedEmbeddings: true, seed: 42 },
   "llama-110m": { dim: 768, layers: 12, heads: 12, ffn: 2048, vocab: 32000, type: "F16", tiedEmbeddings: true, seed: 110 },
+  "llama-42m-q8_0": { dim: 512, layers: 8, heads: 8, ffn: 1376, vocab: 32000, type: "Q8_0", tiedEmbeddings: true, seed: 42 },
+  "llama-110m-q8_0": { dim: 768, layers: 12, heads: 12, ffn: 2048, vocab: 32000, type: "Q8_0", tiedEmbeddings: true, seed: 110 },
 } as const satisfies Record<string, LlamaShape>;
 
 /** Name of a standard synthetic model. */

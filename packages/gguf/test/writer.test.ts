@@ -319,7 +319,12 @@ describe("synthetic llama models run in real llama.cpp", () => {
   test("standard shapes", () => {
     assert.deepEqual(
       Object.fromEntries(Object.entries(SYNTH_SHAPES).map(([k, s]) => [k, [s.dim, s.layers, s.heads, s.ffn, s.vocab, s.type]])),
-      { "llama-42m": [512, 8, 8, 1376, 32000, "F16"], "llama-110m": [768, 12, 12, 2048, 32000, "F16"] },
+      {
+        "llama-42m": [512, 8, 8, 1376, 32000, "F16"],
+        "llama-110m": [768, 12, 12, 2048, 32000, "F16"],
+        "llama-42m-q8_0": [512, 8, 8, 1376, 32000, "Q8_0"],
+        "llama-110m-q8_0": [768, 12, 12, 2048, 32000, "Q8_0"],
+      },
     );
     assert.deepEqual(standardShape("llama-42m", TINY).tokenizer, { copyFrom: TINY });
     assert.equal(standardShape("llama-110m").tokenizer, "byte");

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const servers = nativeBinaries("llama-server");
   const synth = await ensureSynthModels({
     outDir: path.join(REPO, ".cache", "models"),
-    only: quick ? ["llama-42m"] : ["llama-42m", "llama-110m"],
+    only: quick ? ["llama-42m"] : ["llama-42m", "llama-110m", "llama-42m-q8_0", "llama-110m-q8_0"],
     tokenizerSource: path.join(SHARED, "llama-2-tiny-random.gguf"),
     log,
   });
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     log(`engine bench: ${m.name}`);
     const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
     const aggregateReferences =
-      m.name === "llama-42m" ? Object.entries(servers).map(([name, bin], i) => ({ name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + i) })) : [];
+      m.name.startsWith("llama-42m") ? Object.entries(servers).map(([name, bin], i) => ({ name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + i) })) : [];
     const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences });
     report.models[m.name] = { path: m.path, engine };
   }

@@ -59,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (args.help) {
-    console.log("usage: synth [--out DIR] [--only llama-42m,llama-110m]");
+    console.log("usage: synth [--out DIR] [--only llama-42m,llama-110m,llama-42m-q8_0,llama-110m-q8_0]");
     return 0;
   }
   const root = findRepoRoot();

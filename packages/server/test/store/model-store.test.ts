@@ -36,6 +36,19 @@ describe("ModelStore basics", () => {
     assert.deepEqual(filesUnder(store.dirs.tmp), []);
   });
 
+  test("a manifest changed on disk by another process is read again (the in-memory copy is checked by stat)", async () => {
+    await store.importFile(STORIES, "edited");
+    assert.equal((await store.get("edited")).definition.system, undefined);
+    const file = path.join(store.root, "manifests", "edited", "latest.json");
+    const manifest = JSON.parse(fs.readFileSync(file, "utf8"));
+    manifest.definition = { ...manifest.definition, system: "You are terse." };
+    fs.writeFileSync(file + ".new", JSON.stringify(manifest));
+    fs.renameSync(file + ".new", file); // a new inode, as an atomic writer makes
+    assert.equal((await store.get("edited")).definition.system, "You are terse.");
+    fs.unlinkSync(file);
+    await assert.rejects(store.get("edited"), isCode("model_not_found"));
+  });
+
   test("get accepts the name with or without :latest; unknown names are model_not_found", async () => {
     assert.equal((await store.get("stories")).digest, (await store.get("stories:latest")).digest);
     await assert.rejects(store.get("nope:v1"), isCode("model_not_found", /"nope:v1"/));
