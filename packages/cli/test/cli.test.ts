@@ -7,7 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { Client } from "llmos";
 import type { AddressInfo } from "node:net";
-import { cliEnv, loadDaemonModule, REPO_ROOT, runCli, serveFile, startTestDaemon, STORIES_GGUF } from "./helpers/cli.js";
+import { loadDaemonModule, REPO_ROOT, serveFile, startTestDaemon, STORIES_GGUF } from "@llmos/test-support";
+import { cliEnv, runCli } from "./helpers/cli.js";
 
 const mod = await loadDaemonModule();
 const GREEDY_START = ", there was a little girl named Lily";

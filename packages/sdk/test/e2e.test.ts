@@ -9,7 +9,7 @@ import {
   type Model,
 } from "llmos";
 import fs from "node:fs";
-import { loadDaemonModule, serveFile, startTestDaemon, STORIES_GGUF, type TestDaemon } from "./helpers/daemon.js";
+import { loadDaemonModule, serveFile, startTestDaemon, STORIES_GGUF, type TestDaemon } from "@llmos/test-support";
 
 const mod = await loadDaemonModule();
 const GREEDY_START = ", there was a little girl named Lily";

@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Client } from "llmos";
-import { loadDaemonModule, REPO_ROOT, startTestDaemon, STORIES_GGUF, type TestDaemon } from "./helpers/daemon.js";
+import { loadDaemonModule, REPO_ROOT, startTestDaemon, STORIES_GGUF, type TestDaemon } from "@llmos/test-support";
 
 const mod = await loadDaemonModule();
 

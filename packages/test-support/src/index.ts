@@ -1,13 +1,47 @@
+/**
+ * Test helpers shared by the packages whose tests drive a real daemon from the outside (the SDK and the CLI).
+ * `@llmos/server` is loaded at run time, so these packages do not depend on the server's types.
+ */
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Repository root, from this file's location (packages/sdk/test/helpers). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+/** The monorepo root: the nearest folder above this file whose package.json declares workspaces. */
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    try {
+      if ((JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { workspaces?: unknown }).workspaces) return dir;
+    } catch {
+      // no readable package.json here: keep walking up
+    }
+    if (path.dirname(dir) === dir) throw new Error(`no workspace root above ${from}`);
+  }
+}
+
+export const REPO_ROOT = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
 
 /** The real stories260K model, shared outside the repository. */
 export const STORIES_GGUF = path.resolve(REPO_ROOT, "../shared/models/stories260K.gguf");
+
+/** What these helpers need of `@llmos/server`. */
+export interface DaemonModule {
+  startDaemon(config: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }>;
+}
+
+/** Loads `startDaemon` from `@llmos/server`, or returns why it is not available. */
+export async function loadDaemonModule(): Promise<DaemonModule | string> {
+  try {
+    const specifier = "@llmos/server";
+    const mod = (await import(specifier)) as Partial<DaemonModule>;
+    if (typeof mod.startDaemon !== "function") return "@llmos/server does not export startDaemon";
+    return mod as DaemonModule;
+  } catch (error) {
+    return `@llmos/server cannot be loaded: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
 
 /** A real llmos daemon on a random loopback port with a temporary home. */
 export interface TestDaemon {
@@ -15,28 +49,13 @@ export interface TestDaemon {
   home: string;
   /** The local admin token (`<home>/admin.token`), when the daemon wrote one. */
   adminToken: string | undefined;
+  /** Stops the daemon and removes its home. */
   close(): Promise<void>;
 }
 
-interface DaemonModule {
-  startDaemon(config: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }>;
-}
-
-/** Loads `startDaemon` from `@llmos/server`, or returns why it is not available yet. */
-export async function loadDaemonModule(): Promise<DaemonModule | string> {
-  try {
-    const specifier = "@llmos/server";
-    const mod = (await import(specifier)) as Partial<DaemonModule>;
-    if (typeof mod.startDaemon !== "function") return "@llmos/server does not export startDaemon yet";
-    return mod as DaemonModule;
-  } catch (error) {
-    return `@llmos/server cannot be loaded: ${error instanceof Error ? error.message : String(error)}`;
-  }
-}
-
-/** Starts a daemon (home in a temp dir, port 0, 1 thread). The caller must `close()` it. */
-export async function startTestDaemon(mod: DaemonModule): Promise<TestDaemon> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-sdk-test-"));
+/** Starts a daemon (home in a temp dir, port 0, 1 thread, small contexts). The caller must `close()` it. */
+export async function startTestDaemon(mod: DaemonModule, opts: { homePrefix?: string } = {}): Promise<TestDaemon> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), opts.homePrefix ?? "llmos-test-"));
   const daemon = await mod.startDaemon({
     home,
     port: 0,
@@ -69,7 +88,6 @@ export async function startTestDaemon(mod: DaemonModule): Promise<TestDaemon> {
  * (the daemon pulls plain http URLs from loopback only).
  */
 export async function serveFile(file: string): Promise<{ url: string; close(): Promise<void> }> {
-  const http = await import("node:http");
   const data = fs.readFileSync(file);
   const server = http.createServer((req, res) => {
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
@@ -85,7 +103,7 @@ export async function serveFile(file: string): Promise<{ url: string; close(): P
     res.end(req.method === "HEAD" ? undefined : data.subarray(start, end + 1));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as import("node:net").AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/${path.basename(file)}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
