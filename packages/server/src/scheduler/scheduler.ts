@@ -1,4 +1,3 @@
-import { EventEmitter } from "node:events";
 import type { LoadedModel, PsResponse } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import type { RunnerFactory, RunnerHandle } from "../runtime/runner-handle.js";
@@ -8,7 +7,9 @@ import type { Metrics } from "../telemetry/metrics.js";
 import type { Priority } from "./fair-queue.js";
 import { estimateMemory, type MemoryEstimate, type ModelShape } from "./memory-estimator.js";
 import { chooseOffload, type OffloadPlan } from "./offload.js";
-import { ModelEntry, type ModelSource, type SlotLease, type Waiter } from "./model-entry.js";
+import { checkQueueBounds, enqueue } from "./admission.js";
+import { ModelEntry, type ModelSource, type SlotLease } from "./model-entry.js";
+import { ModelTable } from "./model-table.js";
 import { chooseEvictions } from "./placement.js";
 import { describeEntry } from "./ps-view.js";
 import { fmtBytes, sleep } from "./time-and-size.js";
@@ -55,8 +56,7 @@ export interface LoadOptions {
  * model with fair queuing across tenants, expires idle models after their keep-alive.
  */
 export class Scheduler {
-  private readonly entries = new Map<string, ModelEntry>();
-  private readonly events = new EventEmitter();
+  private readonly table = new ModelTable();
   /** Runner overhead (RSS with the engine loaded, no model) last measured, used by the next estimates. */
   private measuredOverheadBytes: number | undefined;
   private loadChain: Promise<void> = Promise.resolve();
@@ -69,7 +69,6 @@ export class Scheduler {
     private readonly logger: Logger,
     private readonly metrics: Metrics,
   ) {
-    this.events.setMaxListeners(0);
     metrics.memoryBytes.set({ kind: "budget" }, options.memoryBudgetBytes);
   }
 
@@ -82,18 +81,25 @@ export class Scheduler {
     if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
     const key = this.source.canonicalName(name);
     opts.signal?.throwIfAborted();
-    const entry = this.entries.get(key) ?? this.startLoad(key, {});
+    const entry = this.table.get(key) ?? this.startLoad(key, {});
     if (opts.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
     if (entry.state === "ready" && entry.busy < entry.slots && entry.queue.size === 0) return this.grant(entry, Date.now());
-    this.checkQueueBounds(entry);
-    return this.enqueue(entry, opts);
+    checkQueueBounds(entry, this.table.queuedTotal(), { perModel: this.options.maxQueuePerModel, total: this.options.maxQueueTotal });
+    return enqueue(entry, {
+      tenant: opts.tenant,
+      priority: opts.priority,
+      signal: opts.signal,
+      timeoutMs: opts.queueTimeoutMs ?? this.options.queueTimeoutMs,
+      metrics: this.metrics,
+      onLeave: (home) => this.afterQueueChange(home),
+    });
   }
 
   /** Loads a model (if needed) and applies keep-alive / pin settings. */
   async load(name: string, opts: LoadOptions = {}): Promise<LoadedModel> {
     if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
     const key = this.source.canonicalName(name);
-    let entry = this.entries.get(key);
+    let entry = this.table.get(key);
     if (entry && entry.state === "ready" && ((opts.contextSize && opts.contextSize !== entry.contextSize) || (opts.parallel && opts.parallel !== entry.slots))) {
       await this.unload(key);
       entry = undefined;
@@ -114,94 +120,44 @@ export class Scheduler {
   /** Unloads a model after its in-flight requests finish. Queued requests start a fresh load. */
   async unload(name: string): Promise<boolean> {
     const key = this.source.canonicalName(name);
-    const entry = this.entries.get(key);
+    const entry = this.table.get(key);
     if (!entry) return false;
     if (entry.state === "loading") await entry.loaded?.catch(() => undefined);
     if (entry.state !== "ready") return false;
     entry.pinned = false;
-    await this.waitUntil(() => entry.busy === 0);
+    await this.table.waitUntil(() => entry.busy === 0);
     await this.evict(entry, "unload");
     return true;
   }
 
   /** Loaded models with slots, queue, memory and engine counters (`GET /api/ps`). */
   async ps(): Promise<PsResponse> {
-    const entries = [...this.entries.values()];
+    const entries = this.table.all();
     const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
     const models = entries.map((e, i) => describeEntry(e, stats[i], this.options.engine));
-    return { models, queue: { total: this.queuedTotal(), capacity: this.options.maxQueueTotal } };
+    return { models, queue: { total: this.table.queuedTotal(), capacity: this.options.maxQueueTotal } };
   }
 
   /** Memory reserved by loaded and loading models (estimates). */
   reservedBytes(): number {
-    let sum = 0;
-    for (const e of this.entries.values()) sum += e.reservedBytes;
-    return sum;
+    return this.table.reservedBytes();
   }
 
   /** Stops accepting work, waits for in-flight requests (up to `drainMs`), stops every runner. */
   async shutdown(drainMs = 10_000): Promise<void> {
     this.closing = true;
-    for (const entry of this.entries.values()) {
+    for (const entry of this.table.all()) {
       for (const w of entry.queue.drain()) {
         w.cleanup();
         w.reject(new LlmosError("unavailable", "llmos is shutting down"));
       }
     }
-    await Promise.race([this.waitUntil(() => [...this.entries.values()].every((e) => e.busy === 0)), sleep(drainMs)]);
+    await Promise.race([this.table.waitUntil(() => this.table.all().every((e) => e.busy === 0)), sleep(drainMs)]);
     await this.loadChain.catch(() => undefined);
-    await Promise.all([...this.entries.values()].map((e) => this.evict(e, "shutdown")));
+    await Promise.all(this.table.all().map((e) => this.evict(e, "shutdown")));
   }
 
   // ---- queueing ----
-
-  private checkQueueBounds(entry: ModelEntry): void {
-    const total = this.queuedTotal();
-    if (entry.queue.size >= this.options.maxQueuePerModel || total >= this.options.maxQueueTotal) {
-      const rate = entry.serviceRate(Date.now());
-      const retryAfterSeconds = rate > 0 ? Math.min(60, Math.max(1, Math.ceil((entry.queue.size + 1) / rate))) : 1;
-      throw new LlmosError("queue_full", `the queue for ${entry.name} is full (${entry.queue.size} waiting, ${total} in total); retry in ${retryAfterSeconds}s`, {
-        retryAfterSeconds,
-        queued: entry.queue.size,
-        queuedTotal: total,
-      });
-    }
-  }
-
-  private enqueue(entry: ModelEntry, opts: AcquireOptions): Promise<SlotLease> {
-    return new Promise<SlotLease>((resolve, reject) => {
-      const timeoutMs = opts.queueTimeoutMs ?? this.options.queueTimeoutMs;
-      const waiter: Waiter = {
-        home: entry,
-        tenant: opts.tenant ?? "anonymous",
-        priority: opts.priority ?? "interactive",
-        enqueuedAt: Date.now(),
-        resolve,
-        reject,
-        cleanup: () => {
-          clearTimeout(timer);
-          opts.signal?.removeEventListener("abort", onAbort);
-          this.metrics.queueDepth.set({ model: waiter.home.name }, waiter.home.queue.size);
-        },
-      };
-      const leave = (error: unknown) => {
-        const home = waiter.home;
-        if (home.queue.remove(waiter)) {
-          waiter.cleanup();
-          reject(error);
-          this.afterQueueChange(home);
-        }
-      };
-      const timer = setTimeout(
-        () => leave(new LlmosError("queue_timeout", `waited ${Math.round(timeoutMs / 1000)}s in the queue for ${entry.name} without getting a slot`, { timeoutMs })),
-        timeoutMs,
-      );
-      const onAbort = () => leave(new LlmosError("client_closed", "the request was cancelled while queued"));
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-      entry.queue.push(waiter, waiter.tenant, waiter.priority);
-      this.metrics.queueDepth.set({ model: entry.name }, entry.queue.size);
-    });
-  }
 
   /** Grants free slots to queued requests in fair order. */
   private dispatch(entry: ModelEntry): void {
@@ -244,9 +200,9 @@ export class Scheduler {
   private afterQueueChange(entry: ModelEntry): void {
     if (entry.idle) {
       this.scheduleExpiry(entry);
-      this.events.emit("idle", entry.name);
+      this.table.emit("idle", entry.name);
     }
-    if (entry.state === "loading" && entry.queue.size === 0 && !entry.explicitLoad) this.events.emit("abandoned", entry.name);
+    if (entry.state === "loading" && entry.queue.size === 0 && !entry.explicitLoad) this.table.emit("abandoned", entry.name);
   }
 
   private scheduleExpiry(entry: ModelEntry): void {
@@ -258,15 +214,9 @@ export class Scheduler {
     }
     entry.expiresAt = Date.now() + entry.keepAliveMs;
     entry.expiryTimer = setTimeout(() => {
-      if (entry.idle && this.entries.get(entry.name) === entry) void this.evict(entry, "keep-alive expired");
+      if (entry.idle && this.table.holds(entry)) void this.evict(entry, "keep-alive expired");
     }, entry.keepAliveMs);
     entry.expiryTimer.unref();
-  }
-
-  private queuedTotal(): number {
-    let n = 0;
-    for (const e of this.entries.values()) n += e.queue.size;
-    return n;
   }
 
   // ---- loading and placement ----
@@ -274,13 +224,13 @@ export class Scheduler {
   private startLoad(key: string, opts: LoadOptions): ModelEntry {
     const entry = new ModelEntry(key, opts.keepAliveMs ?? this.options.keepAliveMs);
     if (opts.pinned) entry.pinned = true;
-    this.entries.set(key, entry);
+    this.table.add(entry);
     const run = () => this.loadEntry(entry, opts);
     const loaded = this.loadChain.then(run, run);
     this.loadChain = loaded.catch(() => undefined);
     entry.loaded = loaded;
     loaded.catch((error) => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
+      this.table.remove(entry);
       for (const w of entry.queue.drain()) {
         w.cleanup();
         w.reject(error);
@@ -302,7 +252,7 @@ export class Scheduler {
         estimateMemory(spec.shape, { contextSize: ctx * entry.slots, slots: entry.slots, engine: this.options.engine, ...(this.measuredOverheadBytes ? { overheadBytes: this.measuredOverheadBytes } : {}) });
       // When nobody asked for a context size, shrink the default (down to 256 tokens) until the model can fit at all.
       if (explicitContext === undefined) {
-        const ceiling = this.options.memoryBudgetBytes - this.unmovableBytes(entry);
+        const ceiling = this.options.memoryBudgetBytes - this.table.unmovableBytes(entry);
         while (perSlot > 256 && estimate(perSlot).total > ceiling) perSlot = Math.max(256, Math.floor(perSlot / 2));
       }
       entry.contextSize = perSlot;
@@ -321,7 +271,7 @@ export class Scheduler {
     entry.state = "ready";
     entry.lastUsed = Date.now();
     this.metrics.modelLoads.inc({ result: "ok" });
-    this.metrics.loadedModels.set(this.countReady());
+    this.metrics.loadedModels.set(this.table.countReady());
     this.updateMemoryMetrics();
     const stats = await handle.stats().catch(() => undefined);
     entry.measuredRssBytes = stats?.rssBytes ?? null;
@@ -352,7 +302,7 @@ export class Scheduler {
       // Out of memory despite the estimate: evict every idle model and retry once.
       if (!(error instanceof LlmosError && error.code === "insufficient_memory")) throw error;
       this.logger.warn({ model: entry.name }, "load ran out of memory; evicting idle models and retrying once");
-      await Promise.all([...this.entries.values()].filter((e) => e !== entry && e.evictable).map((e) => this.evict(e, "retry after out-of-memory")));
+      await Promise.all(this.table.others(entry).filter((e) => e.evictable).map((e) => this.evict(e, "retry after out-of-memory")));
       return start();
     }
   }
@@ -361,11 +311,10 @@ export class Scheduler {
   private async makeRoom(entry: ModelEntry): Promise<void> {
     const needed = entry.reservedBytes;
     for (;;) {
-      const others = [...this.entries.values()].filter((e) => e !== entry);
-      const used = others.reduce((n, e) => n + e.reservedBytes, 0);
-      const free = this.options.memoryBudgetBytes - used;
+      const others = this.table.others(entry);
+      const free = this.options.memoryBudgetBytes - this.table.reservedBytes(entry);
       if (needed <= free) return;
-      const available = this.options.memoryBudgetBytes - this.unmovableBytes(entry);
+      const available = this.options.memoryBudgetBytes - this.table.unmovableBytes(entry);
       if (needed > available) {
         throw new LlmosError(
           "insufficient_memory",
@@ -379,14 +328,14 @@ export class Scheduler {
       );
       if (plan) {
         for (const victim of plan) {
-          const e = this.entries.get(victim.key);
+          const e = this.table.get(victim.key);
           if (e) await this.evict(e, `make room for ${entry.name}`);
         }
         continue;
       }
       // Busy models hold the memory: wait until one goes idle (or this load is no longer wanted).
       if (entry.queue.size === 0 && !entry.explicitLoad) throw new LlmosError("client_closed", "load abandoned: no request waits for it");
-      await this.nextEvent(["idle", "unloaded", "abandoned"]);
+      await this.table.nextEvent(["idle", "unloaded", "abandoned"]);
     }
   }
 
@@ -394,16 +343,7 @@ export class Scheduler {
   private planOffload(entry: ModelEntry, shape: ModelShape, estimate: MemoryEstimate): OffloadPlan | undefined {
     const budget = this.options.gpu ? this.options.vramBudgetBytes?.() : undefined;
     if (budget === undefined) return undefined;
-    let used = 0;
-    for (const e of this.entries.values()) if (e !== entry) used += e.vramBytes;
-    return chooseOffload(shape, estimate, budget - used);
-  }
-
-  /** Memory held by models that can never be evicted (pinned or kept alive forever), other than `entry`. */
-  private unmovableBytes(entry: ModelEntry): number {
-    let sum = 0;
-    for (const e of this.entries.values()) if (e !== entry && (e.pinned || e.keepAliveMs === -1)) sum += e.reservedBytes;
-    return sum;
+    return chooseOffload(shape, estimate, budget - this.table.vramBytes(entry));
   }
 
   private async evict(entry: ModelEntry, reason: string): Promise<void> {
@@ -427,22 +367,22 @@ export class Scheduler {
   private detach(entry: ModelEntry): void {
     entry.state = "unloading";
     entry.clearExpiry();
-    if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
+    this.table.remove(entry);
   }
 
   /** After its runner is gone: releases the model's files and memory, and moves its queue to a fresh load. */
   private forget(entry: ModelEntry): void {
     entry.releaseSpec();
-    this.metrics.loadedModels.set(this.countReady());
+    this.metrics.loadedModels.set(this.table.countReady());
     this.updateMemoryMetrics();
-    this.events.emit("unloaded", entry.name);
+    this.table.emit("unloaded", entry.name);
     this.requeueOrphans(entry);
   }
 
   /** Requests still queued on a model that went away wait for a fresh load. */
   private requeueOrphans(old: ModelEntry): void {
     if (old.queue.size === 0 || this.closing) return;
-    const fresh = this.entries.get(old.name) ?? this.startLoad(old.name, {});
+    const fresh = this.table.get(old.name) ?? this.startLoad(old.name, {});
     fresh.keepAliveMs = old.keepAliveMs;
     for (const w of old.queue.drain()) {
       w.home = fresh;
@@ -461,38 +401,7 @@ export class Scheduler {
     }
   }
 
-  private countReady(): number {
-    return [...this.entries.values()].filter((e) => e.state === "ready").length;
-  }
-
   private updateMemoryMetrics(): void {
     this.metrics.memoryBytes.set({ kind: "reserved" }, this.reservedBytes());
   }
-
-  private waitUntil(condition: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      if (condition()) return resolve();
-      const check = () => {
-        if (condition()) {
-          this.events.off("idle", check);
-          this.events.off("released", check);
-          clearInterval(poll);
-          resolve();
-        }
-      };
-      const poll = setInterval(check, 50);
-      this.events.on("idle", check);
-    });
-  }
-
-  private nextEvent(names: string[]): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        for (const n of names) this.events.off(n, done);
-        resolve();
-      };
-      for (const n of names) this.events.on(n, done);
-    });
-  }
 }
-
