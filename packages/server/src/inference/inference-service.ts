@@ -103,8 +103,7 @@ export class InferenceService {
       addBos,
       maxTokens: resolved.maxTokens ?? this.limits.maxTokens,
       sampling: resolved.sampling,
-      // node-llama-cpp's JSON-schema grammar ends in "\n\n\n\n" [\n]* and relies on the caller to stop there.
-      stop: [...resolved.stop, ...templateStops, ...(req.grammar?.type === "json_schema" ? ["\n\n\n\n"] : [])],
+      stop: [...resolved.stop, ...templateStops],
       ...(req.grammar ? { grammar: req.grammar } : {}),
       ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
       ...(req.ignoreEos ? { stopAtEog: false } : {}),

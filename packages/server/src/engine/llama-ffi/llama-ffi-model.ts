@@ -17,6 +17,7 @@ import {
 import { LLAMA_FLASH_ATTN_TYPE_AUTO, LLAMA_POOLING_TYPE_MEAN, type Bindings, type Ptr } from "./bindings.js";
 import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
 import { FfiGeneration } from "./ffi-generation.js";
+import { grammarStops } from "../text/grammar-stops.js";
 import { gbnfFor } from "./grammar.js";
 import { buildSamplerChain, InvalidGrammarError } from "./sampler-chain.js";
 import { createThreadpool, type Threadpool } from "./threadpool.js";
@@ -165,7 +166,7 @@ export class LlamaFfiModel implements EngineModel {
       prompt: Int32Array.from(prompt),
       sampler,
       maxTokens: params.maxTokens,
-      stop: params.stop,
+      stop: [...params.stop, ...grammarStops(params.grammar)],
       stopAtEog: params.stopAtEog ?? true,
       logprobs: params.logprobs === undefined ? undefined : Math.max(0, Math.floor(params.logprobs)),
       startedAt,

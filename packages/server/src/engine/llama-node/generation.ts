@@ -1,6 +1,7 @@
 import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, Token } from "node-llama-cpp";
 import { AsyncChannel } from "../../lib/async-channel.js";
 import type { EngineStats, FinishReason, GenerateChunk, GenerateParams, GenerateResult, Generation, TokenLogprob } from "../engine.js";
+import { grammarStops } from "../text/grammar-stops.js";
 import { IncrementalDetokenizer, StopStringFilter } from "../text/stop-strings.js";
 
 interface GenerationInput {
@@ -32,7 +33,7 @@ async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>,
   const { model, sequence, promptTokens, params, counters } = input;
   const s = params.sampling;
   const history: Token[] = [...promptTokens];
-  const stopFilter = new StopStringFilter(params.stop);
+  const stopFilter = new StopStringFilter([...params.stop, ...grammarStops(params.grammar)]);
   const detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], false, history.slice(-8 - tokens.length, -tokens.length)));
   const started = performance.now();
   let firstTokenAt = 0;
