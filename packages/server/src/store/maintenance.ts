@@ -15,6 +15,8 @@ export interface GcReport {
   freedBytes: number;
   /** Unreferenced blobs kept because a lease or pull holds them, or an upload is within its grace time. */
   kept: string[];
+  /** Downloads abandoned in `partial/` (untouched for `partialMaxAgeMs`) that were deleted, by key. */
+  partialsRemoved: string[];
 }
 
 /** What {@link ModelStore.verify} found, and the store's disk use (wire types). */
@@ -28,6 +30,8 @@ export interface StoreParts {
   pins: BlobPins;
   summaries: Map<string, GgufSummary>;
   dirs: { partial: string };
+  /** A partial download untouched this long is abandoned: gc deletes it. */
+  partialMaxAgeMs: number;
   logger: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void } | undefined;
 }
 
@@ -58,7 +62,7 @@ export async function scanManifests(s: StoreParts): Promise<{ users: Map<string,
 export function collectGarbage(s: StoreParts): Promise<GcReport> {
   return s.locks.exclusive(async () => {
     const { users, damaged } = await scanManifests(s);
-    const report: GcReport = { removed: [], freedBytes: 0, kept: [] };
+    const report: GcReport = { removed: [], freedBytes: 0, kept: [], partialsRemoved: [] };
     // A manifest that can't be read may reference any blob: collect nothing rather than guess.
     if (damaged > 0) {
       s.logger?.warn({ damaged }, "gc skipped: damaged manifests in the store");
@@ -77,9 +81,40 @@ export function collectGarbage(s: StoreParts): Promise<GcReport> {
       report.removed.push(digest);
       s.summaries.delete(digest);
     }
-    if (report.removed.length > 0) s.logger?.info({ ...report }, "blobs garbage-collected");
+    const stale = await removeStalePartials(s.dirs.partial, s.partialMaxAgeMs, Date.now());
+    report.partialsRemoved = stale.keys;
+    report.freedBytes += stale.bytes;
+    if (report.removed.length > 0 || stale.keys.length > 0) s.logger?.info({ ...report }, "blobs garbage-collected");
     return report;
   });
+}
+
+/**
+ * Deletes downloads in `partial/` (`<key>.partial` and its `<key>.json` sidecar) that nothing wrote for `maxAgeMs`:
+ * a pull that was cancelled or failed and never retried. A pull in progress writes its file all the time, and
+ * one resumed later simply starts over.
+ */
+export async function removeStalePartials(dir: string, maxAgeMs: number, now: number): Promise<{ keys: string[]; bytes: number }> {
+  const newest = new Map<string, { mtimeMs: number; bytes: number; files: string[] }>();
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const key = name.replace(/\.(partial|json)$/, "");
+    if (key === name) continue;
+    const st = await fs.stat(path.join(dir, name)).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    const g = newest.get(key) ?? { mtimeMs: 0, bytes: 0, files: [] };
+    g.mtimeMs = Math.max(g.mtimeMs, st.mtimeMs);
+    g.bytes += st.size;
+    g.files.push(name);
+    newest.set(key, g);
+  }
+  const out = { keys: [] as string[], bytes: 0 };
+  for (const [key, g] of newest) {
+    if (now - g.mtimeMs < maxAgeMs) continue;
+    for (const f of g.files) await fs.rm(path.join(dir, f), { force: true });
+    out.keys.push(key);
+    out.bytes += g.bytes;
+  }
+  return out;
 }
 
 /** Re-hashes every blob; moves corrupt ones to quarantine. */

@@ -38,6 +38,8 @@ export interface ModelStoreOptions {
   pull?: PullDefaults;
   /** How long a blob uploaded with `putBlob` is kept unreferenced (so a create can follow). Default 1 hour. */
   uploadGraceMs?: number;
+  /** A partial download untouched this long is deleted by `gc()`. Default 7 days. */
+  partialMaxAgeMs?: number;
 }
 
 /** A model held for use: its blobs are not garbage-collected until `release()`. */
@@ -70,6 +72,8 @@ export class ModelStore {
   readonly blobs: BlobFiles;
   readonly manifests: ManifestFiles;
   readonly dirs: { blobs: string; manifests: string; partial: string; tmp: string; quarantine: string };
+  /** A partial download untouched this long is deleted by `gc()`. */
+  readonly partialMaxAgeMs: number;
   readonly locks = new StoreLocks();
   readonly logger: StoreLogger | undefined;
   readonly ggufLimits: Partial<GgufLimits> | undefined;
@@ -98,6 +102,7 @@ export class ModelStore {
     this.ggufLimits = options.ggufLimits;
     this.reserveBytes = options.reserveBytes ?? 64 * 1024 * 1024;
     this.#uploadGraceMs = options.uploadGraceMs ?? 60 * 60 * 1000;
+    this.partialMaxAgeMs = options.partialMaxAgeMs ?? 7 * 24 * 60 * 60 * 1000;
     this.#puller = new Puller(this, options.pull);
     // A removed model's blobs that a lease kept are collected when the last lease ends.
     this.pins = new BlobPins(() => {

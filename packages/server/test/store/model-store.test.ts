@@ -176,6 +176,31 @@ describe("ModelStore leases, gc and verify", () => {
     }
   });
 
+  test("gc deletes downloads abandoned in partial/ (file and sidecar), and keeps recent ones", async () => {
+    const t = tempDir();
+    const store = await ModelStore.open({ root: path.join(t.dir, "models"), partialMaxAgeMs: 60 * 60 * 1000 });
+    try {
+      const put = (key: string, bytes: number, ageMs: number) => {
+        for (const [ext, size] of [[".partial", bytes], [".json", 20]] as const) {
+          const f = path.join(store.dirs.partial, key + ext);
+          fs.writeFileSync(f, Buffer.alloc(size));
+          const when = new Date(Date.now() - ageMs);
+          fs.utimesSync(f, when, when);
+        }
+      };
+      put("sha256-old", 1000, 2 * 60 * 60 * 1000);
+      put("url-fresh", 500, 60 * 1000);
+      const gc = await store.gc();
+      assert.deepEqual(gc.partialsRemoved, ["sha256-old"]);
+      assert.equal(gc.freedBytes, 1020);
+      assert.deepEqual(fs.readdirSync(store.dirs.partial).sort(), ["url-fresh.json", "url-fresh.partial"]);
+      assert.equal((await store.du()).partialBytes, 520);
+    } finally {
+      await store.dispose();
+      t.cleanup();
+    }
+  });
+
   test("acquire of an unknown model fails with model_not_found", async () => {
     const t = tempDir();
     const store = await ModelStore.open({ root: path.join(t.dir, "models") });
