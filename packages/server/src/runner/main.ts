@@ -63,6 +63,7 @@ async function handle(msg: DaemonToRunner): Promise<void> {
         out.flush();
         send({ type: "done", id: msg.id, result });
       } finally {
+        out.flush(); // text made before a failure still goes out, ahead of the error
         generations.delete(msg.id);
       }
       return;
