@@ -33,6 +33,7 @@ export class LlamaFfiEngine implements Engine {
   readonly name = "llama-ffi";
   private readonly models = new Set<LlamaFfiModel>();
   private disposed = false;
+  private warnedNoPause = false;
 
   private constructor(
     private readonly runtime: NativeRuntime,
@@ -71,6 +72,10 @@ export class LlamaFfiEngine implements Engine {
       () => this.models.delete(model),
     );
     this.models.add(model);
+    if (!this.warnedNoPause && !this.runtime.bindings.threadpoolPause()) {
+      this.warnedNoPause = true;
+      this.opts.logger?.("warn", "ggml_threadpool_pause was not found in the CPU backend library: idle decode threads will busy-poll after each request");
+    }
     return model;
   }
 
