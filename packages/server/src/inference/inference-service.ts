@@ -127,9 +127,7 @@ export class InferenceService {
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name, opts);
     try {
-      const vectors = await lease.handle.embed(inputs);
-      let promptTokens = 0;
-      for (const text of inputs) promptTokens += (await lease.handle.tokenize(text, { addBos: true })).length;
+      const { vectors, promptTokens } = await lease.handle.embed(inputs);
       this.metrics.tokens.inc({ model: record.name, kind: "prompt" }, promptTokens);
       return { model: record.name, vectors, promptTokens, totalMs: performance.now() - started, loadMs: lease.loadMs };
     } finally {

@@ -30,6 +30,12 @@ export interface RunnerStatsReply {
   activeGenerations: number;
 }
 
+/** Answer to `embed`: one vector per text, and the tokens the texts made (for usage accounting). */
+export interface EmbedReply {
+  vectors: number[][];
+  promptTokens: number;
+}
+
 export interface LoadReply {
   facts: ModelFacts;
   engine: EngineName;

@@ -4,7 +4,7 @@
  */
 import { ContextOverflowError, EngineBusyError, type Engine, type EngineModel, type Generation } from "../engine/engine.js";
 import { ChunkCoalescer } from "./chunk-coalescer.js";
-import type { DaemonToRunner, LoadReply, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
+import type { DaemonToRunner, EmbedReply, LoadReply, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
 let model: EngineModel | undefined;
@@ -74,8 +74,13 @@ async function handle(msg: DaemonToRunner): Promise<void> {
     case "embed": {
       const m = requireModel();
       const vectors: number[][] = [];
-      for (const text of msg.texts) vectors.push(await m.embed(text));
-      send({ type: "result", id: msg.id, value: vectors });
+      let promptTokens = 0;
+      for (const text of msg.texts) {
+        vectors.push(await m.embed(text));
+        promptTokens += m.tokenize(text, { addBos: true }).length;
+      }
+      const reply: EmbedReply = { vectors, promptTokens };
+      send({ type: "result", id: msg.id, value: reply });
       return;
     }
     case "tokenize":

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 import { LlmosError } from "../errors.js";
 import { AsyncChannel } from "../lib/async-channel.js";
-import type { DaemonToRunner, LoadReply, RunnerLoadSpec, RunnerStatsReply, RunnerToDaemon, WireError } from "../runner/ipc-protocol.js";
+import type { DaemonToRunner, EmbedReply, LoadReply, RunnerLoadSpec, RunnerStatsReply, RunnerToDaemon, WireError } from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
@@ -26,7 +26,7 @@ export interface RunnerHandle {
   readonly baselineRssBytes: number | null;
   readonly exited: boolean;
   generate(params: GenerateParams): RemoteGeneration;
-  embed(texts: string[]): Promise<number[][]>;
+  embed(texts: string[]): Promise<EmbedReply>;
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   stats(): Promise<RunnerStatsReply>;
@@ -140,8 +140,8 @@ class ChildProcessRunner implements RunnerHandle {
     return { result, cancel, [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator]() };
   }
 
-  async embed(texts: string[]): Promise<number[][]> {
-    return (await this.request({ type: "embed", id: 0, texts })) as number[][];
+  async embed(texts: string[]): Promise<EmbedReply> {
+    return (await this.request({ type: "embed", id: 0, texts })) as EmbedReply;
   }
   async tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]> {
     return (await this.request({ type: "tokenize", id: 0, text, addBos: opts?.addBos ?? false, parseSpecial: opts?.parseSpecial ?? false })) as number[];

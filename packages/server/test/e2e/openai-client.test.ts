@@ -78,6 +78,8 @@ describe("OpenAI API with the official openai client", () => {
     assert.notDeepEqual(r.data[0]!.embedding, r.data[1]!.embedding);
     const f = await client.embeddings.create({ model: "stories", input: "Once upon a time", encoding_format: "float" });
     assert.ok(Math.abs(f.data[0]!.embedding[0]! - r.data[0]!.embedding[0]!) < 1e-5);
+    assert.equal(f.usage.prompt_tokens, 5, "BOS + 4 tokens, counted by the runner that embedded them");
+    assert.ok(r.usage.prompt_tokens > f.usage.prompt_tokens);
   });
 
   test("an embedding input longer than the context is a 400 context_length_exceeded", async () => {
