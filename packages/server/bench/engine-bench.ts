@@ -3,18 +3,10 @@
  * the daemon runs it) and the llama-ffi engine in this process (both decode modes), single stream, prompt and
  * generation tokens/s (medians of N repetitions), and aggregate generation tokens/s of one runner at several
  * concurrent sequences; optional references (llama-bench, llama-server) are measured in the same rounds.
- *
- *   node --conditions=llmos-source --import tsx packages/server/bench/engine-bench.ts \
- *     --model <path> [--threads 2] [--tokens 64] [--prompt-tokens 128] [--reps 5] [--synth llama-42m]
- *
- * `--synth <shape>` writes a synthetic model of that @llmos/gguf SYNTH_SHAPES shape to <repo>/.cache/models/
- * (once) and benchmarks it. Results are JSON on stdout; progress on stderr.
+ * Run alone with engine-bench-cli.ts.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
 import type { EngineModel, GenerateParams, GenerateResult, SamplingOptions } from "../src/engine/engine.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
@@ -78,7 +70,7 @@ export interface EngineBenchResult {
   aggregateReferences: Array<{ name: string; concurrency: number; tokensPerSecond: Spread; llmosSameRounds: Spread }>;
 }
 
-const GREEDY: SamplingOptions = {
+export const GREEDY: SamplingOptions = {
   temperature: 0,
   topK: 0,
   topP: 1,
@@ -153,7 +145,7 @@ function medians(xs: StreamNumbers[]): StreamNumbers {
 }
 
 /** node-llama-cpp: one context, `sequence.evaluate` greedy loop (runs in the child process). */
-async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>): Promise<StreamNumbers> {
+export async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>): Promise<StreamNumbers> {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: o.threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: o.modelPath, gpuLayers: 0 });
@@ -202,7 +194,7 @@ async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log" | "
 async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>, log: (s: string) => void): Promise<StreamNumbers> {
   const args = [
     ...process.execArgv,
-    fileURLToPath(import.meta.url),
+    fileURLToPath(new URL(`./engine-bench-cli${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)),
     "--nlc-only",
     "--model", o.modelPath,
     "--threads", String(o.threads),
@@ -239,7 +231,7 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
   const log = opts.log ?? (() => undefined);
   const modes: DecodeMode[] = ["sync", "async"];
   const engines = new Map<DecodeMode, LlamaFfiEngine>();
-  const runners = new ChildProcessRunnerFactory(createLogger("warn"));
+  const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
   const startRunner = (slots: number, contextSize: number) =>
     runners.start({ engine: "llama-ffi", gpu: false, streamIntervalMs: 20, modelPath: o.modelPath, contextSize, slots, threads: o.threads, gpuLayers: 0 }, "bench");
   try {
@@ -344,73 +336,4 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
   } finally {
     for (const e of engines.values()) await e.dispose();
   }
-}
-
-/** Path of a synthetic model under <repo>/.cache/models/, written on first use. */
-async function synthModel(shapeName: string): Promise<string> {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-  const path = resolve(repoRoot, ".cache/models", `${shapeName}.gguf`);
-  if (existsSync(path)) return path;
-  // Typed loosely: the bench must not depend on the gguf package's build state.
-  const gguf = (await import("@llmos/gguf")) as unknown as {
-    SYNTH_SHAPES?: Record<string, unknown>;
-    synthesizeLlamaModel?: (path: string, shape: unknown) => Promise<void>;
-  };
-  const shape = gguf.SYNTH_SHAPES && Object.hasOwn(gguf.SYNTH_SHAPES, shapeName) ? gguf.SYNTH_SHAPES[shapeName] : undefined;
-  if (!shape || !gguf.synthesizeLlamaModel) {
-    throw new Error(`unknown synthetic shape ${shapeName} (known: ${Object.keys(gguf.SYNTH_SHAPES ?? {}).join(", ")})`);
-  }
-  mkdirSync(dirname(path), { recursive: true });
-  await gguf.synthesizeLlamaModel(path, shape);
-  return path;
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      model: { type: "string" },
-      synth: { type: "string" },
-      threads: { type: "string", default: "2" },
-      tokens: { type: "string", default: "64" },
-      "prompt-tokens": { type: "string", default: "128" },
-      reps: { type: "string", default: "5" },
-      "no-node-llama-cpp": { type: "boolean", default: false },
-      "nlc-only": { type: "boolean", default: false },
-    },
-  });
-  const log = (line: string): void => void process.stderr.write(line + "\n");
-  if (values["nlc-only"]) {
-    const numbers = await nodeLlamaCppSingle(
-      {
-        modelPath: values.model!,
-        threads: Number(values.threads),
-        tokens: Number(values.tokens),
-        promptTokens: Number(values["prompt-tokens"]),
-        repetitions: Number(values.reps),
-        concurrency: [],
-        includeNodeLlamaCpp: true,
-      },
-    );
-    process.stdout.write(JSON.stringify(numbers) + "\n");
-    return;
-  }
-  const modelPath = values.synth ? await synthModel(values.synth) : values.model;
-  if (!modelPath) throw new Error("--model <path> or --synth <shape> is required");
-  const result = await runEngineBench({
-    modelPath: resolve(modelPath),
-    threads: Number(values.threads),
-    tokens: Number(values.tokens),
-    promptTokens: Number(values["prompt-tokens"]),
-    repetitions: Number(values.reps),
-    includeNodeLlamaCpp: !values["no-node-llama-cpp"],
-    log,
-  });
-  process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(String(err instanceof Error ? (err.stack ?? err.message) : err) + "\n");
-    process.exit(1);
-  });
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ensureSynthModels } from "@llmos/gguf";
 import { startDaemon, type Daemon } from "../src/daemon.js";
-import { runEngineBench, type EngineBenchResult } from "./engine-bench.js";
+import { GREEDY, runEngineBench, type EngineBenchResult } from "./engine-bench.js";
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
@@ -32,7 +32,6 @@ const quick = values.quick!;
 const threads = Number(values.threads);
 const reps = quick ? 3 : 5;
 const tokens = 64;
-const GREEDY = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 0 };
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 async function main(): Promise<void> {
@@ -73,7 +72,7 @@ async function main(): Promise<void> {
   // 2-5. llmos over HTTP: a real daemon with real runners.
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-"));
   let daemon: Daemon | undefined;
-  const runners = new ChildProcessRunnerFactory(createLogger("warn"));
+  const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
   try {
     daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
     for (const m of models) await daemon.store.importFile(m.path, m.name.toLowerCase());

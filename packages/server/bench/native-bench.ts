@@ -22,10 +22,6 @@ export function nativeBinaries(program: "llama-bench" | "llama-server"): { nativ
   return { ...(existsSync(native) ? { native } : {}), ...(existsSync(prebuilt) ? { prebuilt } : {}) };
 }
 
-export function nativeAvailable(): boolean {
-  return nativeBinaries("llama-bench").native !== undefined;
-}
-
 /** One llama-bench run (one repetition): prompt processing and generation tokens/s. */
 export async function llamaBenchOnce(bin: string, model: string, threads: number, promptTokens: number, genTokens: number): Promise<{ promptTokensPerSecond: number; generationTokensPerSecond: number }> {
   const { stdout } = await run(bin, ["-m", model, "-t", String(threads), "-p", String(promptTokens), "-n", String(genTokens), "-r", "1", "-o", "json"], { maxBuffer: 16 << 20 });

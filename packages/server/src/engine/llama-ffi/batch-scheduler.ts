@@ -116,7 +116,10 @@ export class BatchScheduler {
   /** Start a job on a free sequence id (the caller owns id allocation). */
   start(seqId: number, job: SequenceJob): void {
     if (this.disposed) throw new Error("scheduler is disposed");
-    this.running.push({
+    // Kept in ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes
+    // only consecutive ids together, so a batch in any other order becomes several graph computations.
+    const at = this.running.findIndex((r) => r.seqId > seqId);
+    this.running.splice(at < 0 ? this.running.length : at, 0, {
       ...job,
       seqId,
       promptDone: 0,
@@ -200,9 +203,7 @@ export class BatchScheduler {
     const cap = this.o.batchCapacity;
     let n = 0;
     let sequences = 0;
-    // In ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes only
-    // consecutive ids together, so any other order splits one step into several graph computations.
-    for (const r of [...this.running].sort((a, b) => a.seqId - b.seqId)) {
+    for (const r of [...this.running]) {
       r.outIndex = -1;
       if (r.nextToken < 0) continue;
       if (r.nPast >= this.o.perSequenceLimit) {
