@@ -16,7 +16,7 @@ export interface ChunkCoalescerOptions {
   send: (chunk: GenerateChunk) => void;
   /** Clock and timer, replaceable in tests. */
   now?: () => number;
-  setTimer?: (fn: () => void, ms: number) => { unref?: () => void } | unknown;
+  setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (timer: unknown) => void;
 }
 

@@ -6,6 +6,7 @@
  * change fails loudly instead of corrupting memory. Pointers are BigInt (koffi 3) or null.
  */
 import koffi, { type LibraryHandle, type TypeObject } from "koffi";
+import { bindFromLibraryOf } from "./library-symbols.js";
 
 /** Opaque native pointer as koffi 3 returns it. */
 export type Ptr = bigint;
@@ -142,7 +143,6 @@ export const LAYOUT_STRUCTS: Record<string, TypeObject> = {
 export const GgmlLogCallback = koffi.proto("void ggml_log_callback_t(int level, const char *text, void *user_data)");
 const ThreadpoolNewFn = koffi.proto("void *ggml_threadpool_new_t(void *params)");
 const ThreadpoolFreeFn = koffi.proto("void ggml_threadpool_free_t(void *threadpool)");
-const DlInfo = koffi.struct("Dl_info", { dli_fname: "const char *", dli_fbase: "void *", dli_sname: "const char *", dli_saddr: "void *" });
 
 /** JS view of `llama_model_params` as koffi decodes it. */
 export interface ModelParamsValue {
@@ -398,20 +398,4 @@ export function loadBindings(paths: { llama: string; ggml: string; ggmlBase: str
       return fn;
     },
   };
-}
-
-/**
- * Bind `decl` from the shared library that holds the code at `address`. The CPU backend is a variant library
- * chosen at run time (zen4, haswell, ...) and only some of its functions are reachable through the backend
- * registry; `dladdr` names the file, and loading it again returns the handle the process already has.
- */
-function bindFromLibraryOf<T>(libc: LibraryHandle, address: Ptr, decl: string): T | null {
-  try {
-    const dladdr = libc.func("dladdr", "int", ["void *", koffi.out(koffi.pointer(DlInfo))]) as (addr: Ptr, info: Record<string, unknown>) => number;
-    const info: Record<string, unknown> = {};
-    if (dladdr(address, info) === 0 || typeof info["dli_fname"] !== "string") return null;
-    return koffi.load(info["dli_fname"]).func(decl) as T;
-  } catch {
-    return null;
-  }
 }
