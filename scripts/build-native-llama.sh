@@ -51,3 +51,9 @@ cp "$OUT/build/bin/llama-bench" "$OUT/build/bin/llama-server" "$OUT/bin/"
 echo "$RELEASE" > "$OUT/RELEASE"
 echo "built $OUT/bin/llama-bench and llama-server ($RELEASE)"
 link_prebuilt
+
+# llmos's own CPU backend built here (what `llmos build-cpu-backend` makes), for the benchmark's llmos figures.
+if [ ! -f "$HOME/.cache/llmos/ggml-cpu/llmos-cpu-backend.json" ]; then
+  npm run build --silent
+  node packages/cli/bin/llmos.js build-cpu-backend --dir "$HOME/.cache/llmos/ggml-cpu"
+fi

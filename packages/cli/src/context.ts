@@ -8,11 +8,19 @@ export interface ServerModule {
   loadConfig(input: {
     env: NodeJS.ProcessEnv;
     flags?: { host?: string; port?: number; preload?: string[]; insecureNoAuth?: boolean; tlsCert?: string; tlsKey?: string };
-  }): { home: string; host: string; port: number } & Record<string, unknown>;
+  }): { home: string; host: string; port: number; cpuBackend: string } & Record<string, unknown>;
   startDaemon(config: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }>;
+  cpuBackendDir(config: { home: string; cpuBackend: string }): string | null;
+  buildCpuBackend(opts: {
+    outDir: string;
+    variant?: string;
+    jobs?: number;
+    workDir?: string;
+    onProgress?: (p: { phase: string; percent?: number; message: string }) => void;
+  }): Promise<{ dir: string; seconds: number; manifest: { library: string; variant: string; release: string; compiler: string } }>;
 }
 
-/** Loads the server package (only `serve` and the admin-token lookup need it). */
+/** Loads the server package (only `serve`, `build-cpu-backend` and the admin-token lookup need it). */
 export async function loadServer(): Promise<ServerModule> {
   // A variable specifier keeps the heavy server graph out of the startup of every other command.
   const specifier = "@llmos/server";

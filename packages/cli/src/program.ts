@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { createContext, type CliContext } from "./context.js";
+import { registerBuildCpuBackend } from "./commands/build-cpu-backend.js";
 import { registerCp } from "./commands/cp.js";
 import { registerCreate } from "./commands/create.js";
 import { registerDu } from "./commands/du.js";
@@ -43,6 +44,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
     registerUsage,
     registerVerify,
     registerDu,
+    registerBuildCpuBackend,
   ]) {
     register(program, ctx);
   }

@@ -17,7 +17,7 @@ describe("llmos CLI without a daemon", () => {
   test("--help lists the commands", async () => {
     const r = await runCli(["--help"], cliEnv({}));
     assert.equal(r.code, 0, r.stderr);
-    for (const cmd of ["serve", "import", "list|ls", "show", "run", "ps", "keys", "pull", "verify", "du"]) {
+    for (const cmd of ["serve", "import", "list|ls", "show", "run", "ps", "keys", "pull", "verify", "du", "build-cpu-backend"]) {
       assert.ok(r.stdout.includes(cmd), `${cmd} missing from help`);
     }
   });

@@ -62,6 +62,12 @@ export interface LoadModelRequest {
   pinned?: boolean;
 }
 
+/** Which CPU backend a runner computes on. */
+export interface CpuBackendStatus {
+  source: "built-here" | "shipped";
+  variant: string | null;
+}
+
 /** One loaded model in `GET /api/ps`. */
 export interface LoadedModel {
   name: string;
@@ -79,6 +85,11 @@ export interface LoadedModel {
   memory: { estimatedBytes: number; rssBytes: number | null; vramBytes: number | null };
   gpuLayers: number;
   engine: string;
+  /**
+   * The llama-ffi engine's CPU backend: `built-here` (compiled on this machine by `llmos build-cpu-backend`) or
+   * `shipped` (node-llama-cpp's), with its variant (e.g. "zen4"); null for the llama-node engine or when unknown.
+   */
+  cpuBackend: CpuBackendStatus | null;
   stats: RunnerStats;
 }
 

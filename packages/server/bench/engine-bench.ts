@@ -35,6 +35,11 @@ export interface EngineBenchOptions {
    * so that load from other processes hits every variant alike.
    */
   references?: Record<string, () => Promise<StreamNumbers>>;
+  /**
+   * Folder of a CPU backend built on this machine: the runner and the in-process engines use it, and the runner is
+   * measured with the shipped CPU backend too, in the same rounds. Default: none (shipped only).
+   */
+  cpuBackendDir?: string | null;
   /** Aggregate references (e.g. llama-server --parallel N) measured in the same rounds as llama-ffi at `concurrency`. */
   aggregateReferences?: Array<{ name: string; concurrency: number; start: () => Promise<{ aggregate(tokens: number): Promise<number>; close(): void }> }>;
 }
@@ -55,6 +60,8 @@ export interface EngineBenchResult {
     nodeLlamaCpp?: StreamNumbers;
     /** The llmos runner: llama-ffi in a child process driven over IPC, as the daemon runs it. */
     runner: StreamNumbers;
+    /** The same runner on the shipped CPU backend, when `runner` uses one built here. */
+    runnerShipped?: StreamNumbers;
     /** llama-ffi in the benchmark process, sync and async decode. */
     ffiSync: StreamNumbers;
     ffiAsync: StreamNumbers;
@@ -63,11 +70,12 @@ export interface EngineBenchResult {
   };
   /** Prompt length of the aggregate runs (short, so the numbers show generation throughput). */
   aggregatePromptTokens: number;
-  /** llama-ffi per decode mode: generated tokens/s of all streams over wall time (short prompts included). */
   /** The llmos runner: generated tokens/s of all streams over wall time (short prompts included). */
   aggregate: Array<{ concurrency: number; tokensPerSecond: number; multiSequenceBatches: number; maxSequencesInBatch: number }>;
   /** Aggregate references measured in the same rounds (their own prompt, the same number of generated tokens). */
   aggregateReferences: Array<{ name: string; concurrency: number; tokensPerSecond: Spread; llmosSameRounds: Spread }>;
+  /** The runner on the shipped CPU backend at 4 sequences, same rounds as `runner` (when it uses one built here). */
+  aggregateShipped?: { concurrency: number; tokensPerSecond: Spread; llmosSameRounds: Spread };
 }
 
 export const GREEDY: SamplingOptions = {
@@ -82,6 +90,7 @@ export const GREEDY: SamplingOptions = {
 };
 
 const AGGREGATE_PROMPT_TOKENS = 8;
+const SHIPPED = "llmos runner, shipped CPU backend";
 
 const TEXT =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. " +
@@ -137,6 +146,8 @@ async function aggregateOnce(model: Generates, prompt: number[], tokens: number,
   return results.reduce((s, r) => s + r.completionTokens, 0) / ((performance.now() - t0) / 1000);
 }
 
+type BenchParams = Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences" | "cpuBackendDir">>;
+
 function medians(xs: StreamNumbers[]): StreamNumbers {
   return {
     promptTokensPerSecond: median(xs.map((x) => x.promptTokensPerSecond)),
@@ -145,7 +156,7 @@ function medians(xs: StreamNumbers[]): StreamNumbers {
 }
 
 /** node-llama-cpp: one context, `sequence.evaluate` greedy loop (runs in the child process). */
-export async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>): Promise<StreamNumbers> {
+export async function nodeLlamaCppSingle(o: BenchParams): Promise<StreamNumbers> {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: o.threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: o.modelPath, gpuLayers: 0 });
@@ -191,7 +202,7 @@ export async function nodeLlamaCppSingle(o: Required<Omit<EngineBenchOptions, "l
  * node-llama-cpp loads the same libllama and installs its own log callback and backends: measure it in a child
  * process so neither library sees the other's global state.
  */
-async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">>, log: (s: string) => void): Promise<StreamNumbers> {
+async function nodeLlamaCppInChild(o: BenchParams, log: (s: string) => void): Promise<StreamNumbers> {
   const args = [
     ...process.execArgv,
     fileURLToPath(new URL(`./engine-bench-cli${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)),
@@ -219,7 +230,7 @@ async function nodeLlamaCppInChild(o: Required<Omit<EngineBenchOptions, "log" | 
  * the median over rounds, after one warm-up round.
  */
 export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBenchResult> {
-  const o: Required<Omit<EngineBenchOptions, "log" | "references" | "aggregateReferences">> = {
+  const o: BenchParams = {
     modelPath: opts.modelPath,
     threads: opts.threads ?? 2,
     tokens: opts.tokens ?? 64,
@@ -232,10 +243,11 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
   const modes: DecodeMode[] = ["sync", "async"];
   const engines = new Map<DecodeMode, LlamaFfiEngine>();
   const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
-  const startRunner = (slots: number, contextSize: number) =>
-    runners.start({ engine: "llama-ffi", gpu: false, streamIntervalMs: 20, modelPath: o.modelPath, contextSize, slots, threads: o.threads, gpuLayers: 0 }, "bench");
+  const cpuBackendDir = opts.cpuBackendDir ?? null;
+  const startRunner = (slots: number, contextSize: number, cpu = cpuBackendDir) =>
+    runners.start({ engine: "llama-ffi", gpu: false, cpuBackendDir: cpu, streamIntervalMs: 20, modelPath: o.modelPath, contextSize, slots, threads: o.threads, gpuLayers: 0 }, "bench");
   try {
-    for (const mode of modes) engines.set(mode, await LlamaFfiEngine.create({ decodeMode: mode }));
+    for (const mode of modes) engines.set(mode, await LlamaFfiEngine.create({ decodeMode: mode, cpuBackendDir }));
     const load = (mode: DecodeMode): Promise<EngineModel> =>
       engines.get(mode)!.load({ modelPath: o.modelPath, contextSize: o.promptTokens + o.tokens + 16, slots: 1, threads: o.threads, gpuLayers: 0 });
 
@@ -243,8 +255,10 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     const singles = new Map<DecodeMode, EngineModel>();
     for (const mode of modes) singles.set(mode, await load(mode));
     const runner = await startRunner(1, o.promptTokens + o.tokens + 16);
+    const runnerShipped = cpuBackendDir ? await startRunner(1, o.promptTokens + o.tokens + 16, null) : undefined;
     const prompt = promptOf(singles.get("sync")!, o.promptTokens);
     const variants: Array<[keyof EngineBenchResult["single"], Generates]> = [["runner", runner], ["ffiSync", singles.get("sync")!], ["ffiAsync", singles.get("async")!]];
+    if (runnerShipped) variants.push(["runnerShipped", runnerShipped]);
     const nlc: StreamNumbers[] = [];
     const runs = new Map<string, StreamNumbers[]>(variants.map(([name]) => [name, []]));
     const refs = Object.entries(opts.references ?? {});
@@ -271,12 +285,14 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     } finally {
       for (const m of singles.values()) await m.dispose();
       await runner.stop();
+      await runnerShipped?.stop();
     }
     const single: EngineBenchResult["single"] = {
       ...(o.includeNodeLlamaCpp ? { nodeLlamaCpp: medians(nlc) } : {}),
       runner: medians(runs.get("runner")!),
       ffiSync: medians(runs.get("ffiSync")!),
       ffiAsync: medians(runs.get("ffiAsync")!),
+      ...(runnerShipped ? { runnerShipped: medians(runs.get("runnerShipped")!) } : {}),
       references: Object.fromEntries(
         [...refRuns].map(([name, rs]) => [name, { promptTps: spread(rs.map((r) => r.promptTokensPerSecond)), generationTps: spread(rs.map((r) => r.generationTokensPerSecond)) }]),
       ),
@@ -292,13 +308,19 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     // positions (one KV stream each), as llama-server's slots.
     const aggregate: EngineBenchResult["aggregate"] = [];
     const aggregateReferences: EngineBenchResult["aggregateReferences"] = [];
+    let aggregateShipped: EngineBenchResult["aggregateShipped"];
     const shortPrompt = prompt.slice(0, AGGREGATE_PROMPT_TOKENS);
     for (const n of o.concurrency) {
       const r = await startRunner(n, n * 512);
       const rates: number[] = [];
-      const started: Array<{ name: string; server: { aggregate(tokens: number): Promise<number>; close(): void }; rates: number[] }> = [];
+      const started: Array<{ name: string; server: { aggregate(tokens: number): Promise<number>; close(): void | Promise<void> }; rates: number[] }> = [];
       try {
         for (const ref of (opts.aggregateReferences ?? []).filter((a) => a.concurrency === n)) started.push({ name: ref.name, server: await ref.start(), rates: [] });
+        if (cpuBackendDir && n === 4) {
+          const shipped = await startRunner(n, n * 512, null);
+          const server = { aggregate: (tokens: number) => aggregateOnce(shipped, shortPrompt, tokens, n), close: () => shipped.stop() };
+          started.push({ name: SHIPPED, server, rates: [] });
+        }
         for (let round = -1; round < o.repetitions; round++) {
           await settle();
           const rate = await aggregateOnce(r, shortPrompt, o.tokens, n);
@@ -314,11 +336,12 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
         log(`runner x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`);
         aggregate.push(row);
         for (const s of started) {
-          aggregateReferences.push({ name: s.name, concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) });
+          if (s.name === SHIPPED) aggregateShipped = { concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) };
+          else aggregateReferences.push({ name: s.name, concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) });
           log(`${s.name} x${n}: ${spread(s.rates).median.toFixed(1)} t/s aggregate`);
         }
       } finally {
-        for (const s of started) s.server.close();
+        for (const s of started) await s.server.close();
         await r.stop();
       }
     }
@@ -332,6 +355,7 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
       aggregatePromptTokens: shortPrompt.length,
       aggregate,
       aggregateReferences,
+      ...(aggregateShipped ? { aggregateShipped } : {}),
     };
   } finally {
     for (const e of engines.values()) await e.dispose();

@@ -14,7 +14,7 @@ import { GREEDY, runEngineBench, type EngineBenchResult } from "./engine-bench.j
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
-import { llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
+import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), process.argv[1]?.includes("/dist/") ? "../../../.." : "../../..");
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const bins = nativeBinaries("llama-bench");
   const servers = nativeBinaries("llama-server");
+  const cpuBackendDir = builtHereCpuBackendDir();
   const synth = await ensureSynthModels({
     outDir: path.join(REPO, ".cache", "models"),
     only: quick ? ["llama-42m"] : ["llama-42m", "llama-110m", "llama-42m-q8_0", "llama-110m-q8_0"],
@@ -54,9 +55,11 @@ async function main(): Promise<void> {
     machine: { cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.arch()}` },
     native: bins.native ? nativeDir() : null,
     prebuiltReference: bins.prebuilt !== undefined,
+    cpuBackend: cpuBackendDir ? (JSON.parse(readFileSync(path.join(cpuBackendDir, "llmos-cpu-backend.json"), "utf8")) as BenchReport["cpuBackend"]) : null,
     models: {},
   };
   if (!bins.native) log("native llama.cpp not built (npm run bench:native): native ratios are skipped");
+  if (!cpuBackendDir) log("no CPU backend built here (npm run bench:native builds one): llmos runs on the shipped one only");
 
   // 1, 3 and 6. Engines: node-llama-cpp called directly, the llama-ffi runner engine in this process, and the
   // native references (llama-bench on both builds of the library, llama-server) in the same rounds.
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
     const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
     const aggregateReferences =
       m.name.startsWith("llama-42m") ? Object.entries(servers).map(([name, bin], i) => ({ name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + i) })) : [];
-    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences });
+    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences, cpuBackendDir });
     report.models[m.name] = { path: m.path, engine };
   }
 
@@ -74,12 +77,12 @@ async function main(): Promise<void> {
   let daemon: Daemon | undefined;
   const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
   try {
-    daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
+    daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", cpuBackend: cpuBackendDir ?? "shipped", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
     for (const m of models) await daemon.store.importFile(m.path, m.name.toLowerCase());
     for (const m of models) {
       const name = m.name.toLowerCase();
       log(`http single stream: ${m.name}`);
-      const alone = await runners.start({ engine: "llama-ffi", gpu: false, streamIntervalMs: 20, modelPath: m.path, contextSize: 512, slots: 1, threads, gpuLayers: 0 }, "engine-alone");
+      const alone = await runners.start({ engine: "llama-ffi", gpu: false, cpuBackendDir, streamIntervalMs: 20, modelPath: m.path, contextSize: 512, slots: 1, threads, gpuLayers: 0 }, "engine-alone");
       try {
         const prompt = await alone.tokenize("Once upon a time", { addBos: true });
         const engineOnce = async () => {
@@ -115,7 +118,7 @@ async function main(): Promise<void> {
   try {
     const target = models.find((m) => m.name === "llama-42m") ?? models[0]!;
     const est = report.models[target.name]!.load!.estimatedBytes;
-    sd = await startDaemon({ home: switchHome, port: 0, threads, engine: "llama-ffi", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, memoryBudgetBytes: Math.round(est * 1.5) });
+    sd = await startDaemon({ home: switchHome, port: 0, threads, engine: "llama-ffi", cpuBackend: cpuBackendDir ?? "shipped", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, memoryBudgetBytes: Math.round(est * 1.5) });
     await sd.store.importFile(target.path, "switch-a");
     await sd.store.copy("switch-a", "switch-b");
     log("model switch");

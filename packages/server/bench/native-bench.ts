@@ -11,6 +11,17 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
+/**
+ * The CPU backend built on this machine that llmos uses in the benchmark: LLMOS_CPU_BACKEND's folder, else
+ * ~/.cache/llmos/ggml-cpu (made by `npm run bench:native`) when present; null: the shipped one only.
+ */
+export function builtHereCpuBackendDir(): string | null {
+  const env = process.env.LLMOS_CPU_BACKEND;
+  if (env === "shipped") return null;
+  const dir = env && env !== "auto" ? env : path.join(os.homedir(), ".cache", "llmos", "ggml-cpu");
+  return existsSync(path.join(dir, "llmos-cpu-backend.json")) ? dir : null;
+}
+
 export function nativeDir(): string {
   return process.env.LLMOS_NATIVE_DIR ?? path.join(os.homedir(), ".cache", "llmos", "llama-native");
 }

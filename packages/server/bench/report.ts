@@ -20,6 +20,8 @@ export interface BenchReport {
   native: string | null;
   /** llama-bench linked against node-llama-cpp's prebuilt libraries was measured too. */
   prebuiltReference?: boolean;
+  /** The CPU backend built on this machine that llmos ran on (its manifest), or null: the shipped one. */
+  cpuBackend?: { variant: string; release: string; compiler: string } | null;
   models: Record<string, ModelBench>;
   concurrency?: { model: string; levels: Array<{ clients: number; concurrent: Spread; sequential: Spread }> };
   controlPlane?: { model: string; requests: number; clients: number; requestsPerSecond: number; p50Ms: number; p99Ms: number };
@@ -38,29 +40,34 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push(`Threads: ${r.threads}. Generation: ${r.tokens} tokens, greedy. Each figure is the median of ${r.repetitions} repetitions with its range in parentheses; every ratio compares numbers measured in this same run (the machine is shared and noisy).`);
   L.push(`Native reference: ${r.native ? `llama.cpp's own llama-bench / llama-server built from the source node-llama-cpp ships (${r.native})` : "not built in this run (`npm run bench:native`)"}.`, "");
 
+  const cpu = r.cpuBackend;
+  L.push(`CPU backend of llmos: ${cpu ? `built on this machine by \`llmos build-cpu-backend\` (${cpu.variant} variant of llama.cpp ${cpu.release}, ${cpu.compiler}); the shipped one is measured beside it` : "the variant node-llama-cpp ships (none built here: `npm run bench:native` builds one)"}.`, "");
+
   L.push("## 1. Engine: generation and prompt tokens/s, single stream", "");
-  L.push("All columns measured in the same rounds. *llmos runner*: the llama-ffi engine in a runner process driven over IPC, as the daemon runs it (timings from the engine); *in process*: the same engine in the benchmark process, sync and async decode; *llama-bench, prebuilt libs*: llama.cpp's llama-bench linked against the libllama/libggml that node-llama-cpp ships and llmos loads; *native*: llama-bench built here with `-march=native`.", "");
-  L.push("| model | node-llama-cpp | llmos runner | in process (sync) | in process (async) | llama-bench, prebuilt libs | llama-bench, native | runner / node-llama-cpp | runner / prebuilt | runner / native |");
-  L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  L.push("All columns measured in the same rounds. *llmos runner*: the llama-ffi engine in a runner process driven over IPC, as the daemon runs it (timings from the engine), on the CPU backend built here when there is one; *shipped CPU*: the same runner on the CPU backend node-llama-cpp ships; *in process*: the engine in the benchmark process, sync and async decode; *llama-bench, prebuilt libs*: llama.cpp's llama-bench linked against the libllama/libggml that node-llama-cpp ships (the shipped CPU backend); *native*: llama-bench built here with `-march=native`.", "");
+  L.push("| model | node-llama-cpp | llmos runner | llmos runner, shipped CPU | in process (sync) | in process (async) | llama-bench, prebuilt libs | llama-bench, native | runner / node-llama-cpp | runner / native | shipped CPU runner / prebuilt |");
+  L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   const refs = (n: string) => r.models[n]!.engine.single.references ?? {};
   for (const n of names) {
     const m = r.models[n]!;
     const nlc = m.engine.single.nodeLlamaCpp?.generationTokensPerSecond;
     const run = m.engine.single.runner.generationTokensPerSecond;
+    const shipped = m.engine.single.runnerShipped?.generationTokensPerSecond ?? (cpu ? undefined : run);
     const ffi = m.engine.single.ffiSync.generationTokensPerSecond;
     const ffiA = m.engine.single.ffiAsync.generationTokensPerSecond;
     const pre = refs(n)["prebuilt"]?.generationTps;
     const nat = refs(n)["native"]?.generationTps;
-    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(run)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(run, nlc)} | ${ratio(run, pre?.median)} | ${ratio(run, nat?.median)} |`);
+    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(run)} | ${fmt(shipped)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(run, nlc)} | ${ratio(run, nat?.median)} | ${ratio(shipped, pre?.median)} |`);
   }
   L.push("", "Prompt processing (128-token prompt), tokens/s:", "");
-  L.push("| model | node-llama-cpp | llmos runner | llama-bench, prebuilt libs | llama-bench, native | runner / prebuilt | runner / native | prebuilt / native |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
+  L.push("| model | node-llama-cpp | llmos runner | llmos runner, shipped CPU | llama-bench, prebuilt libs | llama-bench, native | runner / native | shipped CPU runner / prebuilt | prebuilt / native |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const n of names) {
     const m = r.models[n]!;
-    const ffi = m.engine.single.runner.promptTokensPerSecond;
+    const run = m.engine.single.runner.promptTokensPerSecond;
+    const shipped = m.engine.single.runnerShipped?.promptTokensPerSecond ?? (cpu ? undefined : run);
     const pre = refs(n)["prebuilt"]?.promptTps;
     const nat = refs(n)["native"]?.promptTps;
-    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(ffi)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(ffi, pre?.median)} | ${ratio(ffi, nat?.median)} | ${ratio(pre?.median, nat?.median)} |`);
+    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(run)} | ${fmt(shipped)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(run, nat?.median)} | ${ratio(shipped, pre?.median)} | ${ratio(pre?.median, nat?.median)} |`);
   }
 
   L.push("", "## 2. End to end: llmos over HTTP (OpenAI streaming endpoint) vs its engine alone", "");
@@ -88,6 +95,12 @@ export function writeReport(file: string, r: BenchReport): void {
     L.push("", "Against llama.cpp's own server (`--parallel`), built here (*native*) and linked against node-llama-cpp's prebuilt libraries (*prebuilt*), measured in the same rounds as the runner (4 slots of 512 tokens each on both sides; llama-server over HTTP, the llmos runner over IPC):", "");
     L.push("| model | sequences | server | llmos runner | llama-server | llmos / llama-server |", "| --- | --- | --- | --- | --- | --- |");
     for (const { n, a } of serverRows) L.push(`| ${n} | ${a.concurrency} | ${a.name} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${ratio(a.llmosSameRounds.median, a.tokensPerSecond.median)} |`);
+  }
+  const shippedRows = names.flatMap((n) => (r.models[n]!.engine.aggregateShipped ? [{ n, a: r.models[n]!.engine.aggregateShipped }] : []));
+  if (shippedRows.length > 0) {
+    L.push("", "The same runner on the CPU backend built here and on the shipped one, same rounds:", "");
+    L.push("| model | sequences | built here | shipped | built here / shipped |", "| --- | --- | --- | --- | --- |");
+    for (const { n, a } of shippedRows) L.push(`| ${n} | ${a.concurrency} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${ratio(a.llmosSameRounds.median, a.tokensPerSecond.median)} |`);
   }
   if (r.concurrency) {
     L.push("", `Over HTTP (${r.concurrency.model}, ${r.tokens} tokens per request): N clients at once vs the same N requests one by one:`, "");

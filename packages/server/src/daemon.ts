@@ -1,10 +1,12 @@
 /**
  * The composition root: builds every service once, wires them, serves HTTP. Nothing else constructs services.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { mkdir } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
-import { defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
+import { cpuBackendDir, defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
+import { CPU_BACKEND_MANIFEST } from "./engine/llama-ffi/cpu-backend.js";
 import { buildApp } from "./http/app.js";
 import { authPlugin } from "./http/auth/index.js";
 import type { HttpDeps } from "./http/deps.js";
@@ -97,6 +99,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
       contextSize: config.contextSize,
       parallel: config.parallel,
       streamIntervalMs: config.streamIntervalMs,
+      cpuBackendDir: () => builtHereCpuBackend(config),
       keepAliveMs: config.keepAliveMs,
       maxQueuePerModel: config.maxQueuePerModel,
       maxQueueTotal: config.maxQueueTotal,
@@ -154,4 +157,16 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     })());
 
   return { url, config, app, scheduler, store, security, logger, close };
+}
+
+/**
+ * The built-here CPU backend folder a new runner gets: the configured folder, or with `auto` the one under the
+ * home folder when `llmos build-cpu-backend` has filled it (checked at each runner start, so a build is picked up
+ * without a restart). The runner checks that it matches its libraries and says so when it falls back.
+ */
+function builtHereCpuBackend(config: LlmosConfig): string | null {
+  const dir = cpuBackendDir(config);
+  if (!dir) return null;
+  if (config.cpuBackend === "auto" && !existsSync(join(dir, CPU_BACKEND_MANIFEST))) return null;
+  return dir;
 }

@@ -15,6 +15,13 @@ export interface LlmosConfig {
   threads: number;
   /** Engine for runners: `llama-ffi` (default) or `llama-node`. Env LLMOS_ENGINE. */
   engine: "llama-ffi" | "llama-node";
+  /**
+   * CPU backend of the llama-ffi engine. `auto` (default): the one built on this machine by
+   * `llmos build-cpu-backend` (in `<home>/engine/ggml-cpu`) when it is there and matches the loaded libraries, else
+   * the variant node-llama-cpp ships; `shipped`: always the shipped one; any other value: a folder holding a
+   * built-here backend. Env LLMOS_CPU_BACKEND.
+   */
+  cpuBackend: "auto" | "shipped" | (string & {});
   /** Use a GPU when node-llama-cpp detects one. Env LLMOS_GPU (auto|off). */
   gpu: "auto" | "off";
   /** Default context size per sequence (tokens). Default 2048 (capped at the model's training context). */
@@ -70,7 +77,15 @@ export function homePaths(home: string) {
     database: path.join(home, "llmos.db"),
     adminToken: path.join(home, "admin.token"),
     logs: path.join(home, "logs"),
+    cpuBackend: path.join(home, "engine", "ggml-cpu"),
   };
+}
+
+/** The folder a runner should try for a built-here CPU backend, or null for the shipped one. */
+export function cpuBackendDir(config: Pick<LlmosConfig, "home" | "cpuBackend">): string | null {
+  if (config.cpuBackend === "shipped") return null;
+  if (config.cpuBackend === "auto") return homePaths(config.home).cpuBackend;
+  return config.cpuBackend;
 }
 
 export const DEFAULT_PORT = 11435;
@@ -83,6 +98,7 @@ export function defaultConfig(): LlmosConfig {
     logLevel: "info",
     threads: Math.max(1, os.availableParallelism()),
     engine: "llama-ffi",
+    cpuBackend: "auto",
     gpu: "auto",
     contextSize: 2048,
     parallel: 4,

@@ -23,6 +23,10 @@ export function loadConfig(input: { env: NodeJS.ProcessEnv; flags?: ConfigFlags;
   if (env.LLMOS_LOG_LEVEL) c.logLevel = oneOf(env.LLMOS_LOG_LEVEL, ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "LLMOS_LOG_LEVEL");
   if (env.LLMOS_THREADS) c.threads = positiveInt(env.LLMOS_THREADS, "LLMOS_THREADS");
   if (env.LLMOS_ENGINE) c.engine = oneOf(env.LLMOS_ENGINE, ["llama-ffi", "llama-node"], "LLMOS_ENGINE");
+  if (env.LLMOS_CPU_BACKEND) {
+    const v = env.LLMOS_CPU_BACKEND;
+    c.cpuBackend = v === "auto" || v === "shipped" ? v : path.resolve(expandHome(v));
+  }
   if (env.LLMOS_GPU) c.gpu = oneOf(env.LLMOS_GPU, ["auto", "off"], "LLMOS_GPU");
   if (env.LLMOS_CONTEXT_SIZE) c.contextSize = positiveInt(env.LLMOS_CONTEXT_SIZE, "LLMOS_CONTEXT_SIZE");
   if (env.LLMOS_NUM_PARALLEL) c.parallel = positiveInt(env.LLMOS_NUM_PARALLEL, "LLMOS_NUM_PARALLEL");

@@ -3,6 +3,7 @@
  * Every request carries an id; the runner answers with `result`/`error`, and streams
  * `chunk` messages followed by `done` for generations.
  */
+import type { CpuBackendStatus } from "@llmos/protocol";
 import type { EngineLoadOptions, EngineStats, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 
 export type EngineName = "llama-ffi" | "llama-node";
@@ -10,6 +11,8 @@ export type EngineName = "llama-ffi" | "llama-node";
 export interface RunnerLoadSpec extends EngineLoadOptions {
   engine: EngineName;
   gpu: boolean;
+  /** Folder of a CPU backend built on this machine (llama-ffi); null: the shipped one. */
+  cpuBackendDir: string | null;
   /** Minimum ms between two chunk messages of one generation (0 = every chunk at once); see ChunkCoalescer. */
   streamIntervalMs: number;
 }
@@ -43,6 +46,8 @@ export interface LoadReply {
   rssBytes: number;
   /** RSS with the engine library initialised and no model: the runner's own overhead. */
   baselineRssBytes: number;
+  /** The CPU backend the llama-ffi engine registered; null for llama-node. */
+  cpuBackend: CpuBackendStatus | null;
 }
 
 export interface WireError {

@@ -3,12 +3,15 @@
  * Only runner processes import engines. Exits when the daemon goes away, so no runner is orphaned.
  */
 import { ContextOverflowError, EngineBusyError, type Engine, type EngineModel, type Generation } from "../engine/engine.js";
+import type { CpuBackendStatus } from "@llmos/protocol";
+import { cpuVariantOf } from "../engine/llama-ffi/cpu-backend.js";
 import { ChunkCoalescer } from "./chunk-coalescer.js";
 import type { DaemonToRunner, EmbedReply, LoadReply, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
 let model: EngineModel | undefined;
 let streamIntervalMs = 0;
+let cpuBackend: CpuBackendStatus | null = null;
 const generations = new Map<number, Generation>();
 
 function send(message: RunnerToDaemon): void {
@@ -30,7 +33,12 @@ function toWire(error: unknown): WireError {
 async function createEngine(spec: RunnerLoadSpec): Promise<Engine> {
   if (spec.engine === "llama-ffi") {
     const { LlamaFfiEngine } = await import("../engine/llama-ffi/index.js");
-    return LlamaFfiEngine.create({ logger: log, gpu: spec.gpu });
+    const engine = await LlamaFfiEngine.create({ logger: log, gpu: spec.gpu, cpuBackendDir: spec.cpuBackendDir });
+    const cpu = engine.cpuBackend;
+    if (cpu.fallbackReason) log("warn", `CPU backend built here not used: ${cpu.fallbackReason}; using the shipped one`);
+    log("debug", `CPU backend: ${cpu.source} (${cpu.library ?? "library unknown"})`);
+    cpuBackend = { source: cpu.source, variant: cpu.library ? cpuVariantOf(cpu.library) : null };
+    return engine;
   }
   const { LlamaNodeEngine } = await import("../engine/llama-node/llama-node-engine.js");
   return LlamaNodeEngine.create({ threads: spec.threads, gpu: spec.gpu, logger: log });
@@ -49,7 +57,7 @@ async function handle(msg: DaemonToRunner): Promise<void> {
       engine = await createEngine(msg.spec);
       const baselineRssBytes = process.memoryUsage.rss();
       model = await engine.load(msg.spec);
-      const reply: LoadReply = { facts: model.facts, engine: msg.spec.engine, loadMs: performance.now() - started, rssBytes: process.memoryUsage.rss(), baselineRssBytes };
+      const reply: LoadReply = { facts: model.facts, engine: msg.spec.engine, loadMs: performance.now() - started, rssBytes: process.memoryUsage.rss(), baselineRssBytes, cpuBackend };
       send({ type: "result", id: msg.id, value: reply });
       return;
     }

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
+import type { CpuBackendStatus } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import { AsyncChannel } from "../lib/async-channel.js";
 import type { DaemonToRunner, EmbedReply, LoadReply, RunnerLoadSpec, RunnerStatsReply, RunnerToDaemon, WireError } from "../runner/ipc-protocol.js";
@@ -24,6 +25,8 @@ export interface RunnerHandle {
   readonly loadMs: number;
   /** The runner's memory with its engine loaded and no model (measured), or null when unknown. */
   readonly baselineRssBytes: number | null;
+  /** The CPU backend the runner computes on (llama-ffi), or null when not known. */
+  readonly cpuBackend?: CpuBackendStatus | null;
   readonly exited: boolean;
   generate(params: GenerateParams): RemoteGeneration;
   embed(texts: string[]): Promise<EmbedReply>;
@@ -102,6 +105,9 @@ class ChildProcessRunner implements RunnerHandle {
   }
   get baselineRssBytes(): number | null {
     return this.loadReply?.baselineRssBytes ?? null;
+  }
+  get cpuBackend(): CpuBackendStatus | null {
+    return this.loadReply?.cpuBackend ?? null;
   }
   get exited(): boolean {
     return this.exitedFlag;

@@ -39,6 +39,7 @@ export function describeEntry(entry: ModelEntry, stats: RunnerStatsReply | undef
     memory: { estimatedBytes: entry.reservedBytes, rssBytes: rss ?? null, vramBytes: entry.offload ? entry.vramBytes : null, estimate: entry.estimate },
     gpuLayers: entry.offload?.gpuLayers ?? 0,
     engine: entry.handle?.engine ?? engine,
+    cpuBackend: entry.handle?.cpuBackend ?? null,
     loadMs: entry.handle ? Math.round(entry.handle.loadMs) : null,
     stats: stats?.engine ?? { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 },
   } as LoadedModel & Record<string, unknown>;

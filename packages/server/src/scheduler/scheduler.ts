@@ -29,6 +29,8 @@ export interface SchedulerOptions {
   maxQueueTotal: number;
   queueTimeoutMs: number;
   memoryBudgetBytes: number;
+  /** Folder of a CPU backend built on this machine for new runners to use (null or absent: the shipped one). */
+  cpuBackendDir?: () => string | null;
   /** GPU memory llmos may use, in bytes (undefined: no GPU known yet, or none). */
   vramBudgetBytes?: () => number | undefined;
 }
@@ -286,6 +288,7 @@ export class Scheduler {
         {
           engine: this.options.engine,
           gpu: this.options.gpu,
+          cpuBackendDir: this.options.cpuBackendDir?.() ?? null,
           streamIntervalMs: this.options.streamIntervalMs,
           modelPath: spec.modelPath,
           contextSize: entry.contextSize * entry.slots,

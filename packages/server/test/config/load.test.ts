@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import path from "node:path";
+import { cpuBackendDir } from "../../src/config/config.js";
 import { loadConfig } from "../../src/config/load.js";
 
 describe("loadConfig", () => {
@@ -17,5 +19,14 @@ describe("loadConfig", () => {
   it("rejects a bad value with the variable's name", () => {
     assert.throws(() => loadConfig({ env: { LLMOS_STREAM_INTERVAL_MS: "-5" } }), /LLMOS_STREAM_INTERVAL_MS must be a non-negative integer/);
     assert.throws(() => loadConfig({ env: { LLMOS_NUM_PARALLEL: "0" } }), /LLMOS_NUM_PARALLEL must be a positive integer/);
+  });
+
+  it("finds the CPU backend built here under the home folder unless told otherwise", () => {
+    const auto = loadConfig({ env: { LLMOS_HOME: "/srv/llmos" } });
+    assert.equal(auto.cpuBackend, "auto");
+    assert.equal(cpuBackendDir(auto), "/srv/llmos/engine/ggml-cpu");
+    assert.equal(cpuBackendDir(loadConfig({ env: { LLMOS_CPU_BACKEND: "shipped" } })), null);
+    const own = loadConfig({ env: { LLMOS_CPU_BACKEND: "relative/backend" } });
+    assert.equal(cpuBackendDir(own), path.resolve("relative/backend"));
   });
 });

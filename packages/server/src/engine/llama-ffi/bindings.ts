@@ -6,7 +6,7 @@
  * change fails loudly instead of corrupting memory. Pointers are BigInt (koffi 3) or null.
  */
 import koffi, { type LibraryHandle, type TypeObject } from "koffi";
-import { bindFromLibraryOf } from "./library-symbols.js";
+import { bindFromLibraryOf, libraryPathOf } from "./library-symbols.js";
 
 /** Opaque native pointer as koffi 3 returns it. */
 export type Ptr = bigint;
@@ -239,6 +239,7 @@ export interface LlamaApi {
 /** The ggml functions the engine calls (from libggml / libggml-base). */
 export interface GgmlApi {
   ggml_backend_load_all_from_path: F<[dir: string], void>;
+  ggml_backend_load: F<[path: string], Ptr | null>;
   ggml_backend_dev_count: F<[], number>;
   ggml_backend_dev_get: F<[i: number], Ptr>;
   ggml_backend_dev_name: F<[dev: Ptr], string>;
@@ -309,6 +310,7 @@ const LLAMA_DECLS: Record<keyof LlamaApi, string> = {
 
 const GGML_DECLS: Record<keyof GgmlApi, string> = {
   ggml_backend_load_all_from_path: "void ggml_backend_load_all_from_path(const char *dir)",
+  ggml_backend_load: "void *ggml_backend_load(const char *path)",
   ggml_backend_dev_count: "size_t ggml_backend_dev_count()",
   ggml_backend_dev_get: "void *ggml_backend_dev_get(size_t i)",
   ggml_backend_dev_name: "const char *ggml_backend_dev_name(void *dev)",
@@ -333,6 +335,8 @@ export interface Bindings {
    * it, idle workers busy-poll for a while after every decode. Null when the CPU backend's library cannot be found.
    */
   threadpoolPause(): ((tp: Ptr) => void) | null;
+  /** Path of the library the registered CPU backend lives in (a shipped variant, or one built here); null if unknown. */
+  cpuLibraryPath(): string | null;
 }
 
 function bindAll<T>(lib: LibraryHandle, decls: Record<string, string>): T {
@@ -396,6 +400,10 @@ export function loadBindings(paths: { llama: string; ggml: string; ggmlBase: str
       const fn = bindFromLibraryOf<(tp: Ptr) => void>(libc, newPtr!, "void ggml_threadpool_pause(void *threadpool)");
       pauseFn = fn;
       return fn;
+    },
+    cpuLibraryPath() {
+      resolveThreadpoolFns();
+      return libraryPathOf(libc, newPtr!);
     },
   };
 }

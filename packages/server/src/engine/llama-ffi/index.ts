@@ -2,3 +2,4 @@ export { LlamaFfiEngine, type LlamaFfiEngineOptions } from "./llama-ffi-engine.j
 export { LlamaFfiModel } from "./llama-ffi-model.js";
 export type { DecodeMode } from "./batch-scheduler.js";
 export type { EngineLogger, EngineLogLevel } from "./native-runtime.js";
+export type { CpuBackendInfo, CpuBackendManifest } from "./cpu-backend.js";

@@ -37,15 +37,8 @@ export function libraryFilesIn(dir: string): LibraryFiles {
  * @param gpu when true, prefer the CUDA then Vulkan package (if installed) over the CPU-only one. Default false.
  */
 export function findLibraryFiles(opts: { gpu?: boolean } = {}): LibraryFiles {
-  const require = createRequire(import.meta.url);
   // Resolve from node-llama-cpp's own location: the platform packages are its optional dependencies.
-  let base: string;
-  try {
-    base = dirname(require.resolve("node-llama-cpp/package.json"));
-  } catch {
-    base = dirname(require.resolve("node-llama-cpp"));
-  }
-  const fromNlc = createRequire(join(base, "package.json"));
+  const fromNlc = createRequire(join(nodeLlamaCppRoot(), "package.json"));
   const platform = `${process.platform}-${process.arch}`;
   const packages = opts.gpu ? [`${platform}-cuda`, `${platform}-vulkan`, platform] : [platform];
   const tried: string[] = [];
@@ -69,4 +62,16 @@ export function findLibraryFiles(opts: { gpu?: boolean } = {}): LibraryFiles {
     }
   }
   throw new Error(`llama-ffi: no prebuilt libllama found (tried ${tried.join(", ")})`);
+}
+
+/** node-llama-cpp's package folder (its `exports` hide package.json, so walk up from its entry point). */
+export function nodeLlamaCppRoot(): string {
+  const require = createRequire(import.meta.url);
+  let dir = dirname(require.resolve("node-llama-cpp"));
+  while (!existsSync(join(dir, "package.json")) || !existsSync(join(dir, "llama"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("llama-ffi: node-llama-cpp's package folder not found");
+    dir = up;
+  }
+  return dir;
 }

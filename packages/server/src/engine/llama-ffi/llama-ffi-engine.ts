@@ -4,6 +4,7 @@
  */
 import type { Engine, EngineLoadOptions, EngineModel } from "../engine.js";
 import type { DecodeMode } from "./batch-scheduler.js";
+import type { CpuBackendInfo } from "./cpu-backend.js";
 import { loadJsonSchemaConverter } from "./grammar.js";
 import { LlamaFfiModel } from "./llama-ffi-model.js";
 import { getNativeRuntime, type EngineLogger, type NativeRuntime } from "./native-runtime.js";
@@ -17,6 +18,11 @@ export interface LlamaFfiEngineOptions {
    * llama.cpp's log callback is process-wide: the most recently created engine decides where logs go.
    */
   logger?: EngineLogger;
+  /**
+   * Folder of a CPU backend built on this machine (`llmos build-cpu-backend`). Used when it matches the loaded
+   * libraries; otherwise the shipped CPU variant is, and `cpuBackend.fallbackReason` says why. Default: none.
+   */
+  cpuBackendDir?: string | null;
   /** Prefer GPU builds (CUDA, then Vulkan) when installed, and offload all layers for `gpuLayers: "auto"`. Default false. */
   gpu?: boolean;
   /** How llama_decode is called. Default "sync" (one decode per event-loop turn; measured no slower than "async"). */
@@ -46,9 +52,15 @@ export class LlamaFfiEngine implements Engine {
       ...(opts.libraryDir ? { libraryDir: opts.libraryDir } : {}),
       gpu: opts.gpu ?? false,
       logger: opts.logger ?? null,
+      cpuBackendDir: opts.cpuBackendDir ?? null,
     });
     await loadJsonSchemaConverter();
     return new LlamaFfiEngine(runtime, opts);
+  }
+
+  /** Which CPU backend computes: one built here, or the variant node-llama-cpp ships. */
+  get cpuBackend(): CpuBackendInfo {
+    return this.runtime.cpuBackend;
   }
 
   /** Names of the ggml backend devices that were registered (e.g. ["CPU"]). */
