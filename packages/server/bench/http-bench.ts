@@ -4,6 +4,7 @@
  * vs the same requests one by one, control-plane latency, cold load time and RSS, and model switch time.
  */
 import type { Daemon } from "../src/daemon.js";
+import { request } from "./http-client.js";
 import { median, percentile, settle, spread, type Spread } from "./stats.js";
 
 export interface StreamRun {
@@ -18,24 +19,19 @@ export interface StreamRun {
   tokens: number;
 }
 
-async function post(url: string, body: unknown): Promise<Response> {
-  return fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-}
+const post = (url: string, body: unknown) => request(url, body);
 
 /** One streamed completion; every SSE chunk is one token for these models (checked against usage). */
 export async function streamOnce(base: string, model: string, prompt: string, tokens: number): Promise<StreamRun> {
   const started = performance.now();
   const res = await post(`${base}/v1/completions`, { model, prompt, max_tokens: tokens, temperature: 0, stream: true, stream_options: { include_usage: true }, ignore_eos: true });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   let first = 0;
   let last = 0;
   let buf = "";
   let completion = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
+  for await (const value of res.body) {
     buf += decoder.decode(value, { stream: true });
     let i;
     while ((i = buf.indexOf("\n\n")) !== -1) {
@@ -116,7 +112,7 @@ export async function controlPlane(d: Daemon, model: string, requests: number, c
         next++;
         const t = performance.now();
         const r = await post(`${d.url}/v1/completions`, { model, prompt: "Hi", max_tokens: 1 });
-        await r.arrayBuffer();
+        await r.text();
         latencies.push(performance.now() - t);
       }
     }),
@@ -139,7 +135,7 @@ export async function loadProfile(d: Daemon, model: string, reps: number): Promi
   }
   // RSS after one generation (weights paged in).
   await post(`${d.url}/v1/completions`, { model, prompt: "Once upon a time", max_tokens: 8 });
-  const ps = (await (await fetch(`${d.url}/api/ps`)).json()) as { models: any[] };
+  const ps = await (await request(`${d.url}/api/ps`, undefined, "GET")).json<{ models: any[] }>();
   const entry = ps.models.find((m) => m.name === last.name) ?? last;
   await post(`${d.url}/api/models/${encodeURIComponent(model)}/unload`, {});
   return { model, loadMs: spread(times), estimatedBytes: entry.memory.estimatedBytes, rssBytes: entry.memory.rssBytes, estimate: entry.memory.estimate };
@@ -153,7 +149,7 @@ export async function modelSwitch(d: Daemon, a: string, b: string, reps: number)
       const t = performance.now();
       const r = await post(`${d.url}/v1/completions`, { model: m, prompt: "Hi", max_tokens: 1 });
       if (!r.ok) throw new Error(`switch to ${m}: ${r.status} ${await r.text()}`);
-      await r.arrayBuffer();
+      await r.text();
       times.push(performance.now() - t);
     }
   }

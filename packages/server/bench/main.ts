@@ -82,7 +82,8 @@ async function main(): Promise<void> {
     for (const m of models) {
       const name = m.name.toLowerCase();
       log(`http single stream: ${m.name}`);
-      const alone = await runners.start({ engine: "llama-ffi", gpu: false, cpuBackendDir, streamIntervalMs: 20, modelPath: m.path, contextSize: 512, slots: 1, threads, gpuLayers: 0 }, "engine-alone");
+      // The engine alone is configured as the daemon's runner (8 sequences of 512 tokens), so the ratio is HTTP's.
+      const alone = await runners.start({ engine: "llama-ffi", gpu: false, cpuBackendDir, streamIntervalMs: 20, modelPath: m.path, contextSize: 8 * 512, slots: 8, threads, gpuLayers: 0 }, "engine-alone");
       try {
         const prompt = await alone.tokenize("Once upon a time", { addBos: true });
         const engineOnce = async () => {
