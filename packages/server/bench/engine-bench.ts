@@ -67,6 +67,8 @@ export interface EngineBenchResult {
     ffiAsync: StreamNumbers;
     /** The references of the options, measured in the same rounds. */
     references: Record<string, { promptTps: Spread; generationTps: Spread }>;
+    /** Every round's numbers of the llmos variants, in round order (paired with the references' samples). */
+    rounds?: Record<string, StreamNumbers[]>;
   };
   /** Prompt length of the aggregate runs (short, so the numbers show generation throughput). */
   aggregatePromptTokens: number;
@@ -293,6 +295,7 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
       ffiSync: medians(runs.get("ffiSync")!),
       ffiAsync: medians(runs.get("ffiAsync")!),
       ...(runnerShipped ? { runnerShipped: medians(runs.get("runnerShipped")!) } : {}),
+      rounds: Object.fromEntries(runs),
       references: Object.fromEntries(
         [...refRuns].map(([name, rs]) => [name, { promptTps: spread(rs.map((r) => r.promptTokensPerSecond)), generationTps: spread(rs.map((r) => r.generationTokensPerSecond)) }]),
       ),

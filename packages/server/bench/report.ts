@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import type { EngineBenchResult } from "./engine-bench.js";
-import { fmt, fmtSpread, ratio, type Spread } from "./stats.js";
+import { fmt, fmtRatio, fmtSpread, pairedRatio, ratio, type Spread } from "./stats.js";
 
 export interface ModelBench {
   path: string;
@@ -37,7 +37,7 @@ export function writeReport(file: string, r: BenchReport): void {
   const names = Object.keys(r.models);
   L.push("# Performance", "");
   L.push(`Measured by \`npm run bench${r.quick ? " -- --quick" : ""}\` on ${r.date.slice(0, 10)}: ${r.machine.cpu}, ${r.machine.cores} cores, ${Math.round(r.machine.memoryBytes / 1024 ** 3)} GiB, Node ${r.machine.node}, ${r.machine.platform}.`);
-  L.push(`Threads: ${r.threads}. Generation: ${r.tokens} tokens, greedy. Each figure is the median of ${r.repetitions} repetitions with its range in parentheses; every ratio compares numbers measured in this same run (the machine is shared and noisy).`);
+  L.push(`Threads: ${r.threads}. Generation: ${r.tokens} tokens, greedy. Each figure is the median of ${r.repetitions} repetitions with its range in parentheses. Every ratio compares numbers measured in this same run (the machine is shared and noisy); a ratio between llmos and a reference is the median of the per-round ratios (each round measures every variant once, one after the other).`);
   L.push(`Native reference: ${r.native ? `llama.cpp's own llama-bench / llama-server built from the source node-llama-cpp ships (${r.native})` : "not built in this run (`npm run bench:native`)"}.`, "");
 
   const cpu = r.cpuBackend;
@@ -48,6 +48,14 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push("| model | node-llama-cpp | llmos runner | llmos runner, shipped CPU | in process (sync) | in process (async) | llama-bench, prebuilt libs | llama-bench, native | runner / node-llama-cpp | runner / native | shipped CPU runner / prebuilt |");
   L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   const refs = (n: string) => r.models[n]!.engine.single.references ?? {};
+  /** Per-round values of an llmos variant (paired with the references' samples). */
+  const rounds = (n: string, variant: "runner" | "runnerShipped", key: "generationTokensPerSecond" | "promptTokensPerSecond") => {
+    const rs = r.models[n]!.engine.single.rounds;
+    const v = rs?.[variant] ?? (variant === "runnerShipped" && !cpu ? rs?.["runner"] : undefined);
+    return v?.map((x) => x[key]);
+  };
+  /** The median of per-round ratios; the ratio of medians when the rounds were not recorded. */
+  const paired = (a: number[] | undefined, b: Spread | undefined, ma: number | undefined) => fmtRatio(pairedRatio(a, b?.samples) ?? (ma !== undefined && b ? ma / b.median : undefined));
   for (const n of names) {
     const m = r.models[n]!;
     const nlc = m.engine.single.nodeLlamaCpp?.generationTokensPerSecond;
@@ -57,7 +65,8 @@ export function writeReport(file: string, r: BenchReport): void {
     const ffiA = m.engine.single.ffiAsync.generationTokensPerSecond;
     const pre = refs(n)["prebuilt"]?.generationTps;
     const nat = refs(n)["native"]?.generationTps;
-    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(run)} | ${fmt(shipped)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(run, nlc)} | ${ratio(run, nat?.median)} | ${ratio(shipped, pre?.median)} |`);
+    const g = (v: "runner" | "runnerShipped") => rounds(n, v, "generationTokensPerSecond");
+    L.push(`| ${n} | ${fmt(nlc)} | ${fmt(run)} | ${fmt(shipped)} | ${fmt(ffi)} | ${fmt(ffiA)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(run, nlc)} | ${paired(g("runner"), nat, run)} | ${paired(g("runnerShipped"), pre, shipped)} |`);
   }
   L.push("", "Prompt processing (128-token prompt), tokens/s:", "");
   L.push("| model | node-llama-cpp | llmos runner | llmos runner, shipped CPU | llama-bench, prebuilt libs | llama-bench, native | runner / native | shipped CPU runner / prebuilt | prebuilt / native |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
@@ -67,7 +76,8 @@ export function writeReport(file: string, r: BenchReport): void {
     const shipped = m.engine.single.runnerShipped?.promptTokensPerSecond ?? (cpu ? undefined : run);
     const pre = refs(n)["prebuilt"]?.promptTps;
     const nat = refs(n)["native"]?.promptTps;
-    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(run)} | ${fmt(shipped)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${ratio(run, nat?.median)} | ${ratio(shipped, pre?.median)} | ${ratio(pre?.median, nat?.median)} |`);
+    const p = (v: "runner" | "runnerShipped") => rounds(n, v, "promptTokensPerSecond");
+    L.push(`| ${n} | ${fmt(m.engine.single.nodeLlamaCpp?.promptTokensPerSecond)} | ${fmt(run)} | ${fmt(shipped)} | ${fmtSpread(pre)} | ${fmtSpread(nat)} | ${paired(p("runner"), nat, run)} | ${paired(p("runnerShipped"), pre, shipped)} | ${paired(pre?.samples, nat, pre?.median)} |`);
   }
 
   L.push("", "## 2. End to end: llmos over HTTP (OpenAI streaming endpoint) vs its engine alone", "");
@@ -78,7 +88,7 @@ export function writeReport(file: string, r: BenchReport): void {
     const h = m.http?.single;
     const e = m.engine.single.runner;
     const engineTtft = 1000 * (5 / e.promptTokensPerSecond + 1 / e.generationTokensPerSecond);
-    L.push(`| ${n} | ${fmtSpread(h?.requestTps)} | ${fmtSpread(h?.engineRequestTps)} | ${ratio(h?.requestTps?.median, h?.engineRequestTps?.median)} | ${fmtSpread(h?.generationTps)} | ${fmtSpread(h?.engineGenerationTps)} | ${ratio(h?.generationTps.median, h?.engineGenerationTps?.median)} | ${fmtSpread(h?.ttftMs)} | ${h ? fmt(h.ttftMs.median - engineTtft) : "n/a"} |`);
+    L.push(`| ${n} | ${fmtSpread(h?.requestTps)} | ${fmtSpread(h?.engineRequestTps)} | ${paired(h?.requestTps?.samples, h?.engineRequestTps, h?.requestTps?.median)} | ${fmtSpread(h?.generationTps)} | ${fmtSpread(h?.engineGenerationTps)} | ${paired(h?.generationTps.samples, h?.engineGenerationTps, h?.generationTps.median)} | ${fmtSpread(h?.ttftMs)} | ${h ? fmt(h.ttftMs.median - engineTtft) : "n/a"} |`);
   }
 
   L.push("", "## 3. Concurrency: aggregate generated tokens/s", "");
@@ -94,13 +104,13 @@ export function writeReport(file: string, r: BenchReport): void {
   if (serverRows.length > 0) {
     L.push("", "Against llama.cpp's own server (`--parallel`), built here (*native*) and linked against node-llama-cpp's prebuilt libraries (*prebuilt*), measured in the same rounds as the runner (4 slots of 512 tokens each on both sides; llama-server over HTTP, the llmos runner over IPC):", "");
     L.push("| model | sequences | server | llmos runner | llama-server | llmos / llama-server |", "| --- | --- | --- | --- | --- | --- |");
-    for (const { n, a } of serverRows) L.push(`| ${n} | ${a.concurrency} | ${a.name} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${ratio(a.llmosSameRounds.median, a.tokensPerSecond.median)} |`);
+    for (const { n, a } of serverRows) L.push(`| ${n} | ${a.concurrency} | ${a.name} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${paired(a.llmosSameRounds.samples, a.tokensPerSecond, a.llmosSameRounds.median)} |`);
   }
   const shippedRows = names.flatMap((n) => (r.models[n]!.engine.aggregateShipped ? [{ n, a: r.models[n]!.engine.aggregateShipped }] : []));
   if (shippedRows.length > 0) {
     L.push("", "The same runner on the CPU backend built here and on the shipped one, same rounds:", "");
     L.push("| model | sequences | built here | shipped | built here / shipped |", "| --- | --- | --- | --- | --- |");
-    for (const { n, a } of shippedRows) L.push(`| ${n} | ${a.concurrency} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${ratio(a.llmosSameRounds.median, a.tokensPerSecond.median)} |`);
+    for (const { n, a } of shippedRows) L.push(`| ${n} | ${a.concurrency} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${paired(a.llmosSameRounds.samples, a.tokensPerSecond, a.llmosSameRounds.median)} |`);
   }
   if (r.concurrency) {
     L.push("", `Over HTTP (${r.concurrency.model}, ${r.tokens} tokens per request): N clients at once vs the same N requests one by one:`, "");
@@ -124,20 +134,20 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push("", "## Targets (issue \"Performance\"), checked against this run", "");
   L.push("| target | measured | met |", "| --- | --- | --- |");
   const verdict = (ok: boolean | undefined) => (ok === undefined ? "n/a" : ok ? "yes" : "**no**");
-  const rt = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
-  const row = (target: string, value: number | undefined, min: number) => L.push(`| ${target} | ${value?.toFixed(2) ?? "n/a"}x | ${verdict(value === undefined ? undefined : value >= min)} |`);
+  const rt = (a: number[] | undefined, b: Spread | undefined) => pairedRatio(a, b?.samples);
+  const row = (target: string, value: number | undefined, min: number) => L.push(`| ${target} | ${fmtRatio(value)} | ${verdict(value === undefined ? undefined : value >= min)} |`);
   // The targets are set on the F16 models; the Q8_0 rows show the same checks where the prebuilt library is not
   // slower than the native build (see "Options measured").
   for (const [n, label] of [["llama-110m", "110M"], ["llama-110m-q8_0", "110M Q8_0"]] as const) {
     const s = r.models[n]?.engine.single;
-    if (s) row(`llmos engine single-stream >= 0.95x native, ${label}`, rt(s.runner.generationTokensPerSecond, s.references?.["native"]?.generationTps.median), 0.95);
+    if (s) row(`llmos engine single-stream >= 0.95x native, ${label}`, rt(rounds(n, "runner", "generationTokensPerSecond"), s.references?.["native"]?.generationTps), 0.95);
   }
   for (const [n, label] of [["llama-42m", "42M"], ["llama-42m-q8_0", "42M Q8_0"]] as const) {
     const srv = r.models[n]?.engine.aggregateReferences?.find((a) => a.concurrency === 4 && a.name === "llama-server, native");
-    if (srv) row(`4 streams >= llama-server --parallel 4, ${label}`, rt(srv.llmosSameRounds.median, srv.tokensPerSecond.median), 1);
+    if (srv) row(`4 streams >= llama-server --parallel 4, ${label}`, rt(srv.llmosSameRounds.samples, srv.tokensPerSecond), 1);
   }
   for (const n of names) {
-    row(`HTTP >= 0.95x its own engine, ${n}`, rt(r.models[n]!.http?.single.requestTps?.median, r.models[n]!.http?.single.engineRequestTps?.median), 0.95);
+    row(`HTTP >= 0.95x its own engine, ${n}`, rt(r.models[n]!.http?.single.requestTps?.samples, r.models[n]!.http?.single.engineRequestTps), 0.95);
   }
   L.push("", "## Options measured", "");
   L.push("- **llama-node** (node-llama-cpp): complete and convenient, but its per-token JS loop costs throughput (column node-llama-cpp above). Kept as the `LLMOS_ENGINE=llama-node` engine and for GPU detection, JSON-schema grammars and GGUF insights.");

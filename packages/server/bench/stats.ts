@@ -44,3 +44,18 @@ export function fmtSpread(s: Spread | undefined, digits = 1): string {
 export function ratio(a: number | undefined, b: number | undefined): string {
   return a !== undefined && b !== undefined && b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}x` : "n/a";
 }
+
+/**
+ * Median of the ratios of paired samples (`a[i] / b[i]`, measured in the same round): on a noisy machine, numbers
+ * measured moments apart are more alike than the medians of two series. Undefined when there is no pair.
+ */
+export function pairedRatio(a: number[] | undefined, b: number[] | undefined): number | undefined {
+  if (!a || !b) return undefined;
+  const rs: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (b[i]! > 0 && Number.isFinite(a[i]!)) rs.push(a[i]! / b[i]!);
+  return rs.length > 0 ? median(rs) : undefined;
+}
+
+export function fmtRatio(r: number | undefined): string {
+  return r !== undefined && Number.isFinite(r) ? `${r.toFixed(2)}x` : "n/a";
+}

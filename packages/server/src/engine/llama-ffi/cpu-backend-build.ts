@@ -89,7 +89,7 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
     variant = shipped.library ? (cpuVariantOf(shipped.library) ?? undefined) : undefined;
     if (!variant) throw new CpuBackendBuildError(`the shipped CPU backend (${shipped.library ?? "unknown"}) is not a named variant`);
   }
-  if (!/^\w+$/.test(variant)) throw new CpuBackendBuildError(`invalid variant "${variant}"`);
+  if (!/^[\w.]+$/.test(variant)) throw new CpuBackendBuildError(`invalid variant "${variant}"`);
 
   const work = opts.workDir ?? mkdtempSync(join(os.tmpdir(), "llmos-cpu-backend-"));
   const src = join(work, `llama.cpp-${release}`);

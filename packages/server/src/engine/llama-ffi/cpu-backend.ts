@@ -53,7 +53,7 @@ export function sha256File(path: string): string {
 
 /** The variant name of a CPU backend library file (`libggml-cpu-zen4.so` -> "zen4"; `libggml-cpu.so` -> null). */
 export function cpuVariantOf(libraryPath: string): string | null {
-  const m = /^libggml-cpu-([\w]+)\.so$/.exec(basename(libraryPath));
+  const m = /^libggml-cpu-([\w.]+)\.so$/.exec(basename(libraryPath));
   return m ? m[1]! : null;
 }
 
@@ -70,7 +70,7 @@ export function checkCpuBackend(dir: string, files: LibraryFiles): { ok: true; m
   } catch (e) {
     return { ok: false, reason: `unreadable ${manifestPath}: ${(e as Error).message}` };
   }
-  if (typeof manifest.library !== "string" || !/^libggml-cpu(?:-\w+)?\.so$/.test(manifest.library)) {
+  if (typeof manifest.library !== "string" || !/^libggml-cpu(?:-[\w.]+)?\.so$/.test(manifest.library)) {
     return { ok: false, reason: `${manifestPath} names no CPU backend library` };
   }
   const release = releaseOf(files);
