@@ -5,7 +5,12 @@
  */
 import http from "node:http";
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const sharedAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** A keep-alive agent of one's own, for a server that goes away (destroy it then: its sockets are dead). */
+export function newAgent(): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: 256 });
+}
 
 /** A response whose body is read once: streamed, as text or as JSON. */
 export interface BenchResponse {
@@ -18,7 +23,7 @@ export interface BenchResponse {
 }
 
 /** POST a JSON body (GET when `body` is undefined and `method` says so). */
-export function request(url: string, body?: unknown, method = "POST"): Promise<BenchResponse> {
+export function request(url: string, body?: unknown, method = "POST", agent: http.Agent = sharedAgent): Promise<BenchResponse> {
   const u = new URL(url);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {

@@ -67,7 +67,12 @@ async function main(): Promise<void> {
     log(`engine bench: ${m.name}`);
     const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
     const aggregateReferences =
-      m.name.startsWith("llama-42m") ? Object.entries(servers).map(([name, bin], i) => ({ name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + i) })) : [];
+      m.name.startsWith("llama-42m")
+        ? Object.entries(servers).flatMap(([name, bin], i) => [
+            { name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + 2 * i) },
+            ...(name === "native" ? [{ name: `llama-server, ${name}, streamed`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18932 + 2 * i, true) }] : []),
+          ])
+        : [];
     const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences, cpuBackendDir });
     report.models[m.name] = { path: m.path, engine };
   }

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { newAgent, request } from "./http-client.js";
 
 const run = promisify(execFile);
 
@@ -50,18 +51,40 @@ export interface LlamaServer {
   close(): void;
 }
 
-/** Start the llama-server `bin` with `parallel` slots of 512 tokens and wait until it is healthy (one warm-up request). */
-export async function startLlamaServer(bin: string, model: string, threads: number, parallel: number, port = 18931): Promise<LlamaServer> {
+/**
+ * Start the llama-server `bin` with `parallel` slots of 512 tokens and wait until it is healthy (one warm-up
+ * request). `stream`: the requests stream their tokens (server-sent events, read to the end), as streaming
+ * clients do; otherwise each answers once at the end, and the server does no work per token for its clients.
+ */
+export async function startLlamaServer(bin: string, model: string, threads: number, parallel: number, port = 18931, stream = false): Promise<LlamaServer> {
   const child = spawn(bin, ["-m", model, "-t", String(threads), "--parallel", String(parallel), "-c", String(512 * parallel), "--port", String(port), "--host", "127.0.0.1", "--no-webui"], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
-  const once = (tokens: number) =>
-    fetch(`${url}/completion`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Once upon a time", n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false }) }).then(
-      async (r) => ((await r.json()) as { tokens_predicted: number }).tokens_predicted,
-    );
+  const agent = newAgent();
+  const once = async (tokens: number): Promise<number> => {
+    const r = await request(`${url}/completion`, { prompt: "Once upon a time", n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false, stream }, "POST", agent);
+    if (!stream) return (await r.json<{ tokens_predicted: number }>()).tokens_predicted;
+    // The event with `stop: true` carries the totals. Read up to it: llama-server may close the connection
+    // without ending the chunked body.
+    let buf = "";
+    for await (const chunk of r.body) {
+      buf += chunk.toString();
+      let i: number;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const event = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (!event.startsWith("data: ")) continue;
+        const data = JSON.parse(event.slice(6)) as { stop?: boolean; tokens_predicted: number };
+        if (data.stop) return data.tokens_predicted;
+      }
+    }
+    throw new Error("llama-server's stream ended without its last event");
+  };
   try {
     for (let i = 0; i < 600; i++) {
       try {
-        if ((await fetch(`${url}/health`)).ok) break;
+        const health = await request(`${url}/health`, undefined, "GET", agent);
+        await health.text();
+        if (health.ok) break;
       } catch {
         /* not up yet */
       }
@@ -69,6 +92,7 @@ export async function startLlamaServer(bin: string, model: string, threads: numb
     }
     await once(8);
   } catch (err) {
+    agent.destroy();
     child.kill("SIGKILL");
     throw err;
   }
@@ -78,6 +102,9 @@ export async function startLlamaServer(bin: string, model: string, threads: numb
       const counts = await Promise.all(Array.from({ length: parallel }, () => once(tokens)));
       return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t) / 1000);
     },
-    close: () => void child.kill("SIGKILL"),
+    close: () => {
+      agent.destroy();
+      child.kill("SIGKILL");
+    },
   };
 }

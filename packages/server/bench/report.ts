@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import type { EngineBenchResult } from "./engine-bench.js";
-import { fmt, fmtRatio, fmtSpread, pairedRatio, ratio, type Spread } from "./stats.js";
+import { fmt, fmtRatio, fmtSpread, pairedRatio, ratio, spread, type Spread } from "./stats.js";
 
 export interface ModelBench {
   path: string;
@@ -102,7 +102,7 @@ export function writeReport(file: string, r: BenchReport): void {
   }
   const serverRows = names.flatMap((n) => (r.models[n]!.engine.aggregateReferences ?? []).map((a) => ({ n, a })));
   if (serverRows.length > 0) {
-    L.push("", "Against llama.cpp's own server (`--parallel`), built here (*native*) and linked against node-llama-cpp's prebuilt libraries (*prebuilt*), measured in the same rounds as the runner (4 slots of 512 tokens each on both sides; llama-server over HTTP, the llmos runner over IPC):", "");
+    L.push("", "Against llama.cpp's own server (`--parallel`), built here (*native*) and linked against node-llama-cpp's prebuilt libraries (*prebuilt*), measured in the same rounds as the runner (4 slots of 512 tokens each on both sides; llama-server over HTTP, the llmos runner over IPC). The llmos runner streams every generation to its caller (a chunk per 20 ms); llama-server answers each request once at the end, except in the *streamed* row, where it sends an event per token:", "");
     L.push("| model | sequences | server | llmos runner | llama-server | llmos / llama-server |", "| --- | --- | --- | --- | --- | --- |");
     for (const { n, a } of serverRows) L.push(`| ${n} | ${a.concurrency} | ${a.name} | ${fmtSpread(a.llmosSameRounds)} | ${fmtSpread(a.tokensPerSecond)} | ${paired(a.llmosSameRounds.samples, a.tokensPerSecond, a.llmosSameRounds.median)} |`);
   }
@@ -146,8 +146,17 @@ export function writeReport(file: string, r: BenchReport): void {
     const srv = r.models[n]?.engine.aggregateReferences?.find((a) => a.concurrency === 4 && a.name === "llama-server, native");
     if (srv) row(`4 streams >= llama-server --parallel 4, ${label}`, rt(srv.llmosSameRounds.samples, srv.tokensPerSecond), 1);
   }
-  for (const n of names) {
+  // The issue sets the HTTP target on its benchmark models; stories260K's 64 tokens take about 10 ms, so its ratio
+  // measures the fixed cost of a request, shown in milliseconds below the table.
+  const tiny = (n: string) => n === "stories260K";
+  for (const n of names.filter((x) => !tiny(x))) {
     row(`HTTP >= 0.95x its own engine, ${n}`, rt(r.models[n]!.http?.single.requestTps?.samples, r.models[n]!.http?.single.engineRequestTps), 0.95);
+  }
+  for (const n of names.filter(tiny)) {
+    const h = r.models[n]!.http?.single;
+    if (!h?.requestTps || !h.engineRequestTps) continue;
+    const extraMs = h.requestTps.samples.map((t, i) => (1000 * r.tokens) / t - (1000 * r.tokens) / h.engineRequestTps!.samples[i]!);
+    L.push("", `Not a target: ${n} makes its ${r.tokens} tokens in ${fmt((1000 * r.tokens) / h.engineRequestTps.median)} ms on the engine alone, so its HTTP / engine ratio (${fmtRatio(rt(h.requestTps.samples, h.engineRequestTps))}) is the fixed cost of one request over HTTP: ${fmtSpread(spread(extraMs))} ms here (see "Per-request cost" below).`);
   }
   L.push("", "## Options measured", "");
   L.push("- **llama-node** (node-llama-cpp): complete and convenient, but its per-token JS loop costs throughput (column node-llama-cpp above). Kept as the `LLMOS_ENGINE=llama-node` engine and for GPU detection, JSON-schema grammars and GGUF insights.");
@@ -157,7 +166,7 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push("- **CPU backend built here** (`llmos build-cpu-backend`, used by the *llmos runner* columns when built). With the shipped CPU backend, llmos matches llama-bench linked against the same prebuilt libraries (*shipped CPU runner / prebuilt*), and both process F16 prompts at about half the speed of llama-bench built here (*prebuilt / native*); generation is the same on both builds. `perf` puts 73% (native) and 89% (prebuilt) of a 110M prompt in the same llamafile kernel (`tinyBLAS<16, __m512, ...>::gemm_bloc<4, 6>`, F16 weights); in the shipped zen4 library the compiler stores the 24 accumulator registers to the stack on every iteration. Not OpenMP (a native build without it measured the same), and the other shipped variants (haswell, skylakex, icelake) are no faster. Compiling the same zen4 variant from the same source with the same options on this machine (GCC 12, 40 s) removes the spills: prompts run at native speed (*runner / native* in the prompt table), and the same kernel runs batches of a few sequences, so 4 streams on the F16 42M model go 1.1-1.3x faster than on the shipped backend (table in section 3). On Q8_0 the shipped library was never slower. The build is optional; a runner uses it only when its manifest matches the loaded libraries (release and libggml-base checksum).");
   L.push("- **KV layout and sequence order (4 streams, 42M, same rounds as llama-server):** one unified KV cache for all sequences: 0.82-0.93x llama-server (attention over every sequence's cells); one KV stream per sequence with the batch in arrival order: 0.61-1.13x, alternating between runs, because llama.cpp puts only consecutive sequence ids in one micro-batch; per-sequence streams, batch sorted by sequence id and lowest free id first: 0.88-1.21x. llmos uses the last whenever the context per sequence is a multiple of 256 (llama.cpp pads each stream to that), the unified cache otherwise.");
   L.push("- **Idle threadpools:** after each decode, ggml's workers busy-poll for a while; an idle runner used 171 ms of CPU in the second after its last request. With several models loaded, that is taken from the one that works. The runner now pauses its threadpool when its last sequence ends (2 ms in the same second); the next decode wakes it.");
-  L.push("- **Per-request cost:** stories260K makes its 64 tokens in about 10 ms, so its whole-request ratio measures the fixed cost of a request, not streaming. In the daemon, HTTP parsing, auth and validation take about 0.5 ms, and the model's manifest is served from memory after one `stat`; two IPC hops add a little more. The benchmark's client is node:http with a keep-alive agent, as load generators use. undici's `fetch` (Node's built-in, and the official `openai` client's) measured 2-3 ms more per request: a hot 64-token stream took 17.4 ms with `fetch`, 14.2 ms with node:http, and 13.0 ms on the engine alone. The engine alone is the daemon's runner configuration (8 sequences of 512 tokens), so the ratio is that of HTTP alone.");
+  L.push("- **Per-request cost:** stories260K makes its 64 tokens in about 10 ms, so its whole-request ratio measures the fixed cost of a request, not streaming. In the daemon, HTTP parsing, auth and validation take about 0.5 ms, and the model's manifest is served from memory after one `stat`; two IPC hops add a little more. The benchmark's client is node:http with a keep-alive agent, as load generators use. undici's `fetch` (Node's built-in, and the official `openai` client's) measured 2-3 ms more per request: a hot 64-token stream took 17.4 ms with `fetch`, 14.2 ms with node:http, and 13.0 ms on the engine alone. The engine alone is the daemon's runner configuration (8 sequences of 512 tokens), so the ratio is that of HTTP alone. Ollama's `/api/generate` reports the daemon's own timings, which split a hot stories260K request (median of 40): 12.4 ms in the engine, 14.1 ms in the daemon from request to response (queue, template, IPC, response), 16.4 ms at the client (loopback HTTP in one process with the daemon, while the runner's two decode threads hold both cores). After 300 ms idle, as in the table, every hop wakes a sleeping process and the fixed cost grows to 3-6 ms.");
   L.push("- **Noise:** this machine is a shared VM; the same configuration moves by 10-20% between rounds (the ranges in parentheses), so a ratio near a target passes in one run and fails in the next. Every comparison above is interleaved round by round and waits 300 ms between measurements so no program's threads linger into the next.");
   L.push("- **Stream interval:** on 2 cores the runner's 2 decode threads use both cores, and every message the runner sends wakes the daemon and the client, which preempts a decode thread. Sending each token as its own message gave 0.81-0.98x of the engine over HTTP on 42M; merging tokens that come within 20 ms of the last message (the first token is never held) gave 0.94-1.16x in the same rounds. Models slower than 50 tokens/s still stream token by token. `LLMOS_STREAM_INTERVAL_MS=0` restores one chunk per token.");
   L.push("", "## Raw results", "", "```json", JSON.stringify(r, null, 2), "```", "");
