@@ -301,7 +301,7 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
       ),
     };
     for (const [name, v] of Object.entries(single)) {
-      if (name === "references") continue;
+      if (name === "references" || name === "rounds") continue;
       const s = v as StreamNumbers;
       log(`${name} single: pp ${s.promptTokensPerSecond.toFixed(1)} t/s, tg ${s.generationTokensPerSecond.toFixed(1)} t/s`);
     }
