@@ -74,8 +74,9 @@ describe("llmos build-cpu-backend", { skip }, () => {
         const model = await client.loadModel("stories");
         const text = await model.generateText("Once upon a time", { maxTokens: 24, temperature: 0 });
         const ps = await client.ps();
+        const system = (await client.system()) as { cpuBackend?: { builtHere: { variant: string } | null } };
         const psTable = await runCli(["ps"], cliEnv({ LLMOS_HOST: daemon.url, LLMOS_HOME: String(config["home"]) }));
-        return { text, cpuBackend: ps.models[0]?.cpuBackend, psTable: psTable.stdout };
+        return { text, cpuBackend: ps.models[0]?.cpuBackend, psTable: psTable.stdout, builtHere: system.cpuBackend?.builtHere ?? null };
       } finally {
         await daemon.close();
       }
@@ -83,11 +84,13 @@ describe("llmos build-cpu-backend", { skip }, () => {
     const here = await greedy({ home });
     assert.deepEqual(here.cpuBackend, { source: "built-here", variant: built.manifest.variant });
     assert.match(here.psTable, /CPU \(built here\)/);
+    assert.equal(here.builtHere?.variant, built.manifest.variant);
 
     const shippedHome = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cpu-shipped-"));
     try {
       const shipped = await greedy({ home: shippedHome, cpuBackend: "shipped" });
       assert.equal(shipped.cpuBackend?.source, "shipped");
+      assert.equal(shipped.builtHere, null);
       assert.doesNotMatch(shipped.psTable, /built here/);
       assert.match(here.text, /^, there was a little girl named Lily/);
       assert.equal(here.text, shipped.text);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { mkdir } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { cpuBackendDir, defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
-import { CPU_BACKEND_MANIFEST } from "./engine/llama-ffi/cpu-backend.js";
+import { CPU_BACKEND_MANIFEST, readCpuBackendManifest } from "./engine/llama-ffi/cpu-backend.js";
 import { buildApp } from "./http/app.js";
 import { authPlugin } from "./http/auth/index.js";
 import type { HttpDeps } from "./http/deps.js";
@@ -14,7 +14,7 @@ import { modelRoutes } from "./http/routes/models.js";
 import { securityRoutes } from "./http/routes/security.js";
 import { InferenceService } from "./inference/inference-service.js";
 import { probeGpus } from "./runtime/gpu-probe.js";
-import { readInventory } from "./runtime/inventory.js";
+import { readInventory, type NodeInventory } from "./runtime/inventory.js";
 import { ChildProcessRunnerFactory, type RunnerFactory } from "./runtime/runner-handle.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, SecurityService } from "./security/index.js";
@@ -121,7 +121,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     scheduler,
     inference,
     version: VERSION,
-    inventory: async () => readInventory(await gpus),
+    inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
     preRoutes: [authPlugin(security)],
     ready: () => ready,
     recordUsage: (request, model, promptTokens, completionTokens) => security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
@@ -173,4 +173,11 @@ function builtHereCpuBackend(config: LlmosConfig): string | null {
   if (!dir) return null;
   if (config.cpuBackend === "auto" && !existsSync(join(dir, CPU_BACKEND_MANIFEST))) return null;
   return dir;
+}
+
+/** For `GET /api/system`: the CPU backend setting, and the backend built here that new runners would try. */
+function cpuBackendSummary(config: LlmosConfig): NonNullable<NodeInventory["cpuBackend"]> {
+  const dir = builtHereCpuBackend(config);
+  const m = dir ? readCpuBackendManifest(dir) : null;
+  return { setting: config.cpuBackend, builtHere: dir && m ? { dir, release: m.release, variant: m.variant, compiler: m.compiler, builtAt: m.builtAt } : null };
 }

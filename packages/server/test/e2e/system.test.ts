@@ -19,6 +19,8 @@ describe("node inventory", () => {
     for (const g of r.json.gpus) assert.ok(g.totalVramBytes > 0);
     assert.equal(r.json.memoryBudget.budgetBytes, 3 * 1024 ** 3);
     assert.equal(r.json.threads, 1);
+    // Nothing was built in this daemon's fresh home: runners use the shipped CPU backend.
+    assert.deepEqual(r.json.cpuBackend, { setting: "auto", builtHere: null });
   });
 
   test("the same inventory is in /metrics", async () => {

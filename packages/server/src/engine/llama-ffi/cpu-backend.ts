@@ -57,6 +57,15 @@ export function cpuVariantOf(libraryPath: string): string | null {
   return m ? m[1]! : null;
 }
 
+/** The manifest in `dir`, or null when there is none or it cannot be read. */
+export function readCpuBackendManifest(dir: string): CpuBackendManifest | null {
+  try {
+    return JSON.parse(readFileSync(join(dir, CPU_BACKEND_MANIFEST), "utf8")) as CpuBackendManifest;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Check that `dir` holds a built-here backend usable with the loaded `files`. Returns the manifest, or why not:
  * no manifest, a different release, a different libggml-base, or a missing library.
