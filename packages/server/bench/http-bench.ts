@@ -93,6 +93,8 @@ export async function concurrency(d: Daemon, model: string, prompt: string, toke
   };
   const concurrent: number[] = [];
   const sequential: number[] = [];
+  // The load profile before this leaves the model unloaded: load it first, so no run includes a load.
+  await (await post(`${d.url}/v1/completions`, { model, prompt, max_tokens: 1 })).text();
   for (let i = 0; i < reps; i++) {
     concurrent.push(await run(true));
     sequential.push(await run(false));

@@ -34,6 +34,8 @@ const reps = quick ? 3 : 5;
 // A request is short (a quarter of a second on 42M): the HTTP/engine pairs are repeated more, so that one
 // disturbed request does not decide the ratio.
 const httpReps = quick ? 5 : 15;
+// Concurrency levels (aggregate and HTTP); --quick keeps the ones the targets are checked at.
+const levels = quick ? [1, 4] : [1, 2, 4, 8];
 const tokens = 64;
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -71,12 +73,12 @@ async function main(): Promise<void> {
     const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
     const aggregateReferences =
       m.name.startsWith("llama-42m")
-        ? Object.entries(servers).flatMap(([name, bin], i) => [
+        ? Object.entries(servers).filter(([name]) => !quick || name === "native").flatMap(([name, bin], i) => [
             { name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + 2 * i) },
-            ...(name === "native" ? [{ name: `llama-server, ${name}, streamed`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18932 + 2 * i, true) }] : []),
+            ...(name === "native" && !quick ? [{ name: `llama-server, ${name}, streamed`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18932 + 2 * i, true) }] : []),
           ])
         : [];
-    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: [1, 2, 4, 8], log, references, aggregateReferences, cpuBackendDir });
+    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: levels, log, references, aggregateReferences, cpuBackendDir });
     report.models[m.name] = { path: m.path, engine };
   }
 
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     }
     const concModel = models.find((m) => m.name === "llama-42m") ?? models[0]!;
     report.concurrency = { model: concModel.name, levels: [] };
-    for (const clients of [1, 2, 4, 8]) {
+    for (const clients of levels) {
       log(`http concurrency ${clients}: ${concModel.name}`);
       report.concurrency.levels.push(await concurrency(daemon, concModel.name.toLowerCase(), "Once upon a time", tokens, clients, quick ? 1 : 3));
     }
