@@ -141,7 +141,14 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
     mkdirSync(dirname(opts.outDir), { recursive: true });
     const old = `${opts.outDir}.old-${process.pid}`;
     if (existsSync(opts.outDir)) renameSync(opts.outDir, old);
-    renameSync(staging, opts.outDir);
+    try {
+      renameSync(staging, opts.outDir);
+    } catch (e) {
+      // Put the previous build back rather than leave none.
+      if (existsSync(old)) renameSync(old, opts.outDir);
+      rmSync(staging, { recursive: true, force: true });
+      throw e;
+    }
     rmSync(old, { recursive: true, force: true });
     const installed = { ...check, library: join(opts.outDir, basename(check.library ?? library)) };
     return { dir: opts.outDir, manifest, check: installed, seconds: (performance.now() - started) / 1000 };
