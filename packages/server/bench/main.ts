@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ensureSynthModels } from "@llmos/gguf";
 import { startDaemon, type Daemon } from "../src/daemon.js";
+import { readCpuBackendManifest } from "../src/engine/llama-ffi/cpu-backend.js";
 import { GREEDY, runEngineBench, type EngineBenchResult } from "./engine-bench.js";
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     machine: { cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.arch()}` },
     native: bins.native ? nativeDir() : null,
     prebuiltReference: bins.prebuilt !== undefined,
-    cpuBackend: cpuBackendDir ? (JSON.parse(readFileSync(path.join(cpuBackendDir, "llmos-cpu-backend.json"), "utf8")) as BenchReport["cpuBackend"]) : null,
+    cpuBackend: cpuBackendDir ? readCpuBackendManifest(cpuBackendDir) : null,
     models: {},
   };
   if (!bins.native) log("native llama.cpp not built (npm run bench:native): native ratios are skipped");

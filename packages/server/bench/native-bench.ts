@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { CPU_BACKEND_MANIFEST } from "../src/engine/llama-ffi/cpu-backend.js";
 import { newAgent, request } from "./http-client.js";
 
 const run = promisify(execFile);
@@ -20,7 +21,7 @@ export function builtHereCpuBackendDir(): string | null {
   const env = process.env.LLMOS_CPU_BACKEND;
   if (env === "shipped") return null;
   const dir = env && env !== "auto" ? env : path.join(os.homedir(), ".cache", "llmos", "ggml-cpu");
-  return existsSync(path.join(dir, "llmos-cpu-backend.json")) ? dir : null;
+  return existsSync(path.join(dir, CPU_BACKEND_MANIFEST)) ? dir : null;
 }
 
 export function nativeDir(): string {
