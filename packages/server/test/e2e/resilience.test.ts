@@ -147,8 +147,10 @@ describe("runtime resilience (real runners)", () => {
       assert.equal(r.status, 200);
       assert.equal(r.json.usage.completion_tokens, 300);
       // Decoding in a batch of 4 is not bitwise the same as alone (other matrix shapes, other summation order), and
-      // stories260K has near-ties: a mixed-up sequence would lose the story at once, a rounding difference later.
-      assert.ok(r.json.choices[0].text.startsWith(", there was a little"), r.json.choices[0].text);
+      // stories260K has near-ties (llama-node in a batch once gave ", there was was a little girl named Lily"): a
+      // mixed-up sequence loses the story at once, a rounding difference keeps its opening.
+      const text: string = r.json.choices[0].text;
+      assert.ok(text.startsWith(", there was") && text.slice(0, 60).includes("a little girl named Lily"), text);
     }
     const after = (await ps(d)).models.find((m: any) => m.name === "stories:latest").stats;
     assert.ok(after.multiSequenceBatches > before.multiSequenceBatches, JSON.stringify(after));
