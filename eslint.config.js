@@ -3,6 +3,7 @@
 // store, security, config and telemetry are used from above and never import upward.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import prettier from "eslint-config-prettier";
 
 const S = "packages/server/src";
 
@@ -13,7 +14,12 @@ function layer(from, forbidden, why) {
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: forbidden.map((f) => ({ group: [`**/${f}/*`, `**/${f}`], message: `${from} must not import ${f}: ${why}` })) },
+        {
+          patterns: forbidden.map((f) => ({
+            group: [`**/${f}/*`, `**/${f}`],
+            message: `${from} must not import ${f}: ${why}`,
+          })),
+        },
       ],
     },
   };
@@ -26,11 +32,35 @@ export default tseslint.config(
   { ignores: ["**/dist/**", "**/node_modules/**", ".cache/**", "clients/**", "**/*.d.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  // Formatting is Prettier's (`npm run format`, checked by `npm run lint`); no stylistic lint rules.
+  prettier,
   {
-    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", setImmediate: "readonly", performance: "readonly", fetch: "readonly", AbortController: "readonly", TextDecoder: "readonly", TextEncoder: "readonly" } },
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: "module",
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        URL: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        setImmediate: "readonly",
+        performance: "readonly",
+        fetch: "readonly",
+        AbortController: "readonly",
+        TextDecoder: "readonly",
+        TextEncoder: "readonly",
+      },
+    },
     rules: {
       "@typescript-eslint/no-explicit-any": "off",
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       "@typescript-eslint/no-non-null-assertion": "off",
       "no-constant-condition": ["error", { checkLoops: false }],
     },
@@ -38,23 +68,43 @@ export default tseslint.config(
   // The protocol package imports nothing.
   {
     files: ["packages/protocol/src/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ regex: "^(?!\\./)", message: "@llmos/protocol imports nothing" }] }] },
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ regex: "^(?!\\./)", message: "@llmos/protocol imports nothing" }] },
+      ],
+    },
   },
   // The SDK has no runtime dependencies: only type imports of the protocol.
   {
     files: ["packages/sdk/src/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["@llmos/server*", "node-llama-cpp", "fastify*"], message: "the SDK depends on fetch only" }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@llmos/server*", "node-llama-cpp", "fastify*"], message: "the SDK depends on fetch only" },
+          ],
+        },
+      ],
       "@typescript-eslint/consistent-type-imports": "error",
     },
   },
   layer("engine", ["runner", "runtime", "scheduler", "inference", "http", "store", "security"], upward),
   layer("runner", ["runtime", "scheduler", "inference", "http", "store", "security"], upward),
-  layer("runtime", ["scheduler", "inference", "http", "engine/llama-node", "engine/llama-ffi"], "the daemon never loads an engine; only runner processes do"),
+  layer(
+    "runtime",
+    ["scheduler", "inference", "http", "engine/llama-node", "engine/llama-ffi"],
+    "the daemon never loads an engine; only runner processes do",
+  ),
   layer("scheduler", ["inference", "http", "engine/llama-node", "engine/llama-ffi"], upward),
   layer("inference", ["http", "engine/llama-node", "engine/llama-ffi"], upward),
   layer("store", ["http", "inference", "scheduler", "runtime", "runner", "engine", "security"], base),
   layer("security", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store"], base),
-  layer("config", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "telemetry"], base),
+  layer(
+    "config",
+    ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "telemetry"],
+    base,
+  ),
   layer("telemetry", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security"], base),
 );

@@ -5,11 +5,21 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 
-const roots = ["packages/protocol/test", "packages/gguf/test", "packages/sdk/test", "packages/server/test", "packages/cli/test"];
+const roots = [
+  "packages/protocol/test",
+  "packages/gguf/test",
+  "packages/sdk/test",
+  "packages/server/test",
+  "packages/cli/test",
+];
 const files = [];
 function walk(dir) {
   let entries;
-  try { entries = readdirSync(dir); } catch { return; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
   for (const e of entries) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) walk(p);
@@ -23,19 +33,33 @@ if (selected.length === 0) {
   console.error("no test files matched");
   process.exit(1);
 }
-const env = { ...process.env, LLMOS_THREADS: process.env.LLMOS_THREADS ?? "1", LLMOS_LOG_LEVEL: process.env.LLMOS_LOG_LEVEL ?? "warn" };
+const env = {
+  ...process.env,
+  LLMOS_THREADS: process.env.LLMOS_THREADS ?? "1",
+  LLMOS_LOG_LEVEL: process.env.LLMOS_LOG_LEVEL ?? "warn",
+};
 const run = (files, extraEnv = {}) =>
-  spawnSync(process.execPath, [
-    "--conditions=llmos-source", "--import", "tsx",
-    "--test", "--test-concurrency=1", "--test-reporter=spec",
-    ...files.sort(),
-  ], { stdio: "inherit", env: { ...env, ...extraEnv } }).status ?? 1;
+  spawnSync(
+    process.execPath,
+    [
+      "--conditions=llmos-source",
+      "--import",
+      "tsx",
+      "--test",
+      "--test-concurrency=1",
+      "--test-reporter=spec",
+      ...files.sort(),
+    ],
+    { stdio: "inherit", env: { ...env, ...extraEnv } },
+  ).status ?? 1;
 
 let status = run(selected);
 // The whole suite runs on the default engine (llama-ffi); the other engine behind the same interface must pass
 // the same end-to-end API tests, so those run once more on llama-node.
 if (filters.length === 0 && !process.env.LLMOS_ENGINE) {
-  const again = files.filter((f) => /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools)\.test\.ts$/.test(f));
+  const again = files.filter((f) =>
+    /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools)\.test\.ts$/.test(f),
+  );
   console.log(`\n== the same end-to-end tests on the llama-node engine (${again.length} files)`);
   status = run(again, { LLMOS_ENGINE: "llama-node" }) || status;
 }

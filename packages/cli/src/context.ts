@@ -7,7 +7,14 @@ import type { Command } from "commander";
 export interface ServerModule {
   loadConfig(input: {
     env: NodeJS.ProcessEnv;
-    flags?: { host?: string; port?: number; preload?: string[]; insecureNoAuth?: boolean; tlsCert?: string; tlsKey?: string };
+    flags?: {
+      host?: string;
+      port?: number;
+      preload?: string[];
+      insecureNoAuth?: boolean;
+      tlsCert?: string;
+      tlsKey?: string;
+    };
   }): { home: string; host: string; port: number; cpuBackend: string } & Record<string, unknown>;
   startDaemon(config: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }>;
   cpuBackendDir(config: { home: string; cpuBackend: string }): string | null;
@@ -17,7 +24,11 @@ export interface ServerModule {
     jobs?: number;
     workDir?: string;
     onProgress?: (p: { phase: string; percent?: number; message: string }) => void;
-  }): Promise<{ dir: string; seconds: number; manifest: { library: string; variant: string; release: string; compiler: string } }>;
+  }): Promise<{
+    dir: string;
+    seconds: number;
+    manifest: { library: string; variant: string; release: string; compiler: string };
+  }>;
 }
 
 /** Loads the server package (only `serve`, `build-cpu-backend` and the admin-token lookup need it). */

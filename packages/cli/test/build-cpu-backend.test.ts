@@ -28,7 +28,8 @@ function missingTools(): string | false {
 }
 const missing = missingTools();
 if (missing && process.env.CI) throw new Error(`CI must install the build tools: ${missing}`);
-const skip = typeof mod === "string" ? mod : missing || (!fs.existsSync(STORIES_GGUF) ? `missing ${STORIES_GGUF}` : false);
+const skip =
+  typeof mod === "string" ? mod : missing || (!fs.existsSync(STORIES_GGUF) ? `missing ${STORIES_GGUF}` : false);
 
 interface BuildJson {
   dir: string;
@@ -63,44 +64,64 @@ describe("llmos build-cpu-backend", { skip }, () => {
     assert.deepEqual(fs.readdirSync(home).sort(), ["engine"]);
   });
 
-  test("a daemon on that home runs models on it, shows it in ps, and answers as on the shipped backend", { timeout: 120_000 }, async () => {
-    assert.ok(built, "the build test must pass first");
-    if (typeof mod === "string") return;
-    const greedy = async (config: Record<string, unknown>) => {
-      const daemon = await mod.startDaemon({ port: 0, threads: 1, host: "127.0.0.1", logLevel: "error", contextSize: 256, parallel: 1, ...config });
-      try {
-        const client = new Client({ host: daemon.url });
-        await client.importModel(STORIES_GGUF, "stories");
-        const model = await client.loadModel("stories");
-        const text = await model.generateText("Once upon a time", { maxTokens: 24, temperature: 0 });
-        const ps = await client.ps();
-        const system = (await client.system()) as { cpuBackend?: { builtHere: { variant: string } | null } };
-        const psTable = await runCli(["ps"], cliEnv({ LLMOS_HOST: daemon.url, LLMOS_HOME: String(config["home"]) }));
-        return { text, cpuBackend: ps.models[0]?.cpuBackend, psTable: psTable.stdout, builtHere: system.cpuBackend?.builtHere ?? null };
-      } finally {
-        await daemon.close();
-      }
-    };
-    const here = await greedy({ home });
-    assert.deepEqual(here.cpuBackend, { source: "built-here", variant: built.manifest.variant });
-    assert.match(here.psTable, /CPU \(built here\)/);
-    assert.equal(here.builtHere?.variant, built.manifest.variant);
+  test(
+    "a daemon on that home runs models on it, shows it in ps, and answers as on the shipped backend",
+    { timeout: 120_000 },
+    async () => {
+      assert.ok(built, "the build test must pass first");
+      if (typeof mod === "string") return;
+      const greedy = async (config: Record<string, unknown>) => {
+        const daemon = await mod.startDaemon({
+          port: 0,
+          threads: 1,
+          host: "127.0.0.1",
+          logLevel: "error",
+          contextSize: 256,
+          parallel: 1,
+          ...config,
+        });
+        try {
+          const client = new Client({ host: daemon.url });
+          await client.importModel(STORIES_GGUF, "stories");
+          const model = await client.loadModel("stories");
+          const text = await model.generateText("Once upon a time", { maxTokens: 24, temperature: 0 });
+          const ps = await client.ps();
+          const system = (await client.system()) as { cpuBackend?: { builtHere: { variant: string } | null } };
+          const psTable = await runCli(["ps"], cliEnv({ LLMOS_HOST: daemon.url, LLMOS_HOME: String(config["home"]) }));
+          return {
+            text,
+            cpuBackend: ps.models[0]?.cpuBackend,
+            psTable: psTable.stdout,
+            builtHere: system.cpuBackend?.builtHere ?? null,
+          };
+        } finally {
+          await daemon.close();
+        }
+      };
+      const here = await greedy({ home });
+      assert.deepEqual(here.cpuBackend, { source: "built-here", variant: built.manifest.variant });
+      assert.match(here.psTable, /CPU \(built here\)/);
+      assert.equal(here.builtHere?.variant, built.manifest.variant);
 
-    const shippedHome = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cpu-shipped-"));
-    try {
-      const shipped = await greedy({ home: shippedHome, cpuBackend: "shipped" });
-      assert.equal(shipped.cpuBackend?.source, "shipped");
-      assert.equal(shipped.builtHere, null);
-      assert.doesNotMatch(shipped.psTable, /built here/);
-      assert.match(here.text, /^, there was a little girl named Lily/);
-      assert.equal(here.text, shipped.text);
-    } finally {
-      fs.rmSync(shippedHome, { recursive: true, force: true });
-    }
-  });
+      const shippedHome = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cpu-shipped-"));
+      try {
+        const shipped = await greedy({ home: shippedHome, cpuBackend: "shipped" });
+        assert.equal(shipped.cpuBackend?.source, "shipped");
+        assert.equal(shipped.builtHere, null);
+        assert.doesNotMatch(shipped.psTable, /built here/);
+        assert.match(here.text, /^, there was a little girl named Lily/);
+        assert.equal(here.text, shipped.text);
+      } finally {
+        fs.rmSync(shippedHome, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("a bad --jobs is refused before anything is built", async () => {
-    const r = await runCli(["build-cpu-backend", "--jobs", "0", "--dir", path.join(home, "other")], cliEnv({ LLMOS_HOME: home }));
+    const r = await runCli(
+      ["build-cpu-backend", "--jobs", "0", "--dir", path.join(home, "other")],
+      cliEnv({ LLMOS_HOME: home }),
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /invalid --jobs "0"/);
     assert.equal(fs.existsSync(path.join(home, "other")), false);

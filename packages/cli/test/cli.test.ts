@@ -17,7 +17,19 @@ describe("llmos CLI without a daemon", () => {
   test("--help lists the commands", async () => {
     const r = await runCli(["--help"], cliEnv({}));
     assert.equal(r.code, 0, r.stderr);
-    for (const cmd of ["serve", "import", "list|ls", "show", "run", "ps", "keys", "pull", "verify", "du", "build-cpu-backend"]) {
+    for (const cmd of [
+      "serve",
+      "import",
+      "list|ls",
+      "show",
+      "run",
+      "ps",
+      "keys",
+      "pull",
+      "verify",
+      "du",
+      "build-cpu-backend",
+    ]) {
       assert.ok(r.stdout.includes(cmd), `${cmd} missing from help`);
     }
   });
@@ -39,8 +51,22 @@ describe("llmos serve", { skip: typeof mod === "string" ? mod : false }, () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cli-serve-"));
     const child = spawn(
       process.execPath,
-      ["--conditions=llmos-source", "--import", "tsx", "packages/cli/src/main.ts", "serve", "--host", "127.0.0.1", "--port", "0"],
-      { cwd: REPO_ROOT, env: cliEnv({ LLMOS_HOME: home, LLMOS_LOG_LEVEL: "error" }), stdio: ["ignore", "ignore", "pipe"] },
+      [
+        "--conditions=llmos-source",
+        "--import",
+        "tsx",
+        "packages/cli/src/main.ts",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: cliEnv({ LLMOS_HOME: home, LLMOS_LOG_LEVEL: "error" }),
+        stdio: ["ignore", "ignore", "pipe"],
+      },
     );
     try {
       let stderr = "";
@@ -86,7 +112,10 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     assert.equal(list.code, 0, list.stderr);
     const [header, ...rows] = list.stdout.trim().split("\n");
     assert.match(header ?? "", /^NAME\s+ID\s+SIZE\s+PARAMS\s+QUANT\s+MODIFIED$/);
-    assert.ok(rows.some((r) => r.startsWith("stories:latest")), list.stdout);
+    assert.ok(
+      rows.some((r) => r.startsWith("stories:latest")),
+      list.stdout,
+    );
 
     const json = await runCli(["ls", "--json"], env);
     assert.equal(json.code, 0, json.stderr);
@@ -145,7 +174,10 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
       assert.ok(r.stderr.trim().split("\n").length >= 2, r.stderr);
       const j = await runCli(["pull", source.url, "--name", "pulled2", "--json"], env);
       assert.equal(j.code, 0, j.stderr);
-      const events = j.stdout.trim().split("\n").map((l) => JSON.parse(l) as { status: string; model?: { name: string } });
+      const events = j.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { status: string; model?: { name: string } });
       assert.equal(events.at(-1)?.status, "success");
       assert.equal(events.at(-1)?.model?.name, "pulled2:latest");
     } finally {
@@ -167,7 +199,10 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     const keeper = await runCli(["keys", "create", "--name", "keeper", "--scopes", "inference"], env);
     assert.equal(keeper.code, 0, keeper.stderr);
     assert.match(keeper.stdout, /^secret: llmos_/m);
-    const created = await runCli(["keys", "create", "--name", "cli-test", "--scopes", "inference", "--rpm", "100", "--json"], env);
+    const created = await runCli(
+      ["keys", "create", "--name", "cli-test", "--scopes", "inference", "--rpm", "100", "--json"],
+      env,
+    );
     assert.equal(created.code, 0, created.stderr);
     const { key, secret } = JSON.parse(created.stdout) as { key: { id: string }; secret: string };
     const keyed = cliEnv({ LLMOS_HOST: daemon.url, LLMOS_API_KEY: secret });

@@ -28,7 +28,13 @@ test("durations and --since", () => {
 });
 
 test("renderTable aligns columns without borders", () => {
-  const out = renderTable(["NAME", "SIZE"], [["stories:latest", "1.2 MB"], ["a", "5 B"]]).split("\n");
+  const out = renderTable(
+    ["NAME", "SIZE"],
+    [
+      ["stories:latest", "1.2 MB"],
+      ["a", "5 B"],
+    ],
+  ).split("\n");
   assert.equal(out.length, 3);
   assert.equal(out[0]!.indexOf("SIZE"), out[1]!.indexOf("1.2 MB"));
   assert.equal(shortDigest("sha256:0123456789abcdef"), "0123456789ab");

@@ -63,7 +63,8 @@ export const Q8_0_BLOCK_BYTES = 2 + Q8_0_BLOCK;
  * computed in f32, stored as f16, and the quants use the f32 inverse scale.
  */
 export function encodeQ8_0(values: Float32Array): Buffer {
-  if (values.length % Q8_0_BLOCK !== 0) throw new RangeError(`Q8_0 needs a multiple of 32 values, got ${values.length}`);
+  if (values.length % Q8_0_BLOCK !== 0)
+    throw new RangeError(`Q8_0 needs a multiple of 32 values, got ${values.length}`);
   const blocks = values.length / Q8_0_BLOCK;
   const out = Buffer.alloc(blocks * Q8_0_BLOCK_BYTES);
   for (let b = 0; b < blocks; b++) {

@@ -30,7 +30,17 @@ export interface GgufField {
 }
 
 const SCALAR_SIZES: Readonly<Record<number, number>> = {
-  0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8,
+  0: 1,
+  1: 1,
+  2: 2,
+  3: 2,
+  4: 4,
+  5: 4,
+  6: 4,
+  7: 1,
+  10: 8,
+  11: 8,
+  12: 8,
 };
 
 /**
@@ -111,11 +121,7 @@ function headerEnd(fields: readonly GgufField[]): number {
  * and tensor types, shifted tensor offsets, changed dims, duplicated keys. Same seed, same mutants.
  * Each `data` is a fresh buffer (the original is never modified); `kind` names the mutation.
  */
-export function* mutateGguf(
-  seed: number,
-  original: Buffer,
-  count: number,
-): Generator<{ kind: string; data: Buffer }> {
+export function* mutateGguf(seed: number, original: Buffer, count: number): Generator<{ kind: string; data: Buffer }> {
   const rnd = createPrng(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
@@ -140,79 +146,116 @@ export function* mutateGguf(
     f.width === 4 ? BigInt(original.readUInt32LE(f.pos)) : original.readBigUInt64LE(f.pos);
 
   const mutators: [string, () => Buffer][] = [
-    ["bitflip", () => {
-      const b = Buffer.from(original);
-      for (let i = 1 + int(4); i > 0; i--) {
-        const p = Math.min(headerPos(), b.length - 1);
-        b[p] = b[p]! ^ (1 << int(8));
-      }
-      return b;
-    }],
-    ["overwrite", () => {
-      const b = Buffer.from(original);
-      const p = headerPos();
-      for (let i = 0, n = 1 + int(16); i < n && p + i < b.length; i++) b[p + i] = int(256);
-      return b;
-    }],
-    ["truncate", () => {
-      // Mostly inside or just past the header; sometimes inside the data.
-      const len = rnd() < 0.8 ? int(Math.min(original.length, end + 64)) : int(original.length);
-      return Buffer.from(original.subarray(0, len));
-    }],
-    ["huge_count", () => {
-      const b = Buffer.from(original);
-      const f = pick(countFields);
-      const v = read(f);
-      write(b, f, rnd() < 0.6 ? pick(HUGE_U64) : v + BigInt(pick([1, -1, 2, 8, -8, 1000])));
-      return b;
-    }],
-    ["type_change", () => {
-      const b = Buffer.from(original);
-      const f = pick(typeFields);
-      write(b, f, BigInt(rnd() < 0.7 ? pick(U32_SPECIALS) + (rnd() < 0.5 ? 0 : int(4)) : int(0x100000000)));
-      return b;
-    }],
-    ["offset_shift", () => {
-      const b = Buffer.from(original);
-      const f = pick(offsetFields);
-      const v = read(f);
-      const choice = int(5);
-      const nv =
-        choice === 0 ? v + BigInt(pick([1, 2, 16, 31]))
-        : choice === 1 ? v + BigInt(32 * (1 + int(4096)))
-        : choice === 2 ? (v >= 32n ? v - 32n * BigInt(1 + int(64)) : 0n)
-        : choice === 3 ? read(pick(offsetFields))
-        : pick(HUGE_U64);
-      write(b, f, nv);
-      return b;
-    }],
-    ["dim_change", () => {
-      const b = Buffer.from(original);
-      const f = pick(dimFields);
-      const v = read(f);
-      write(b, f, pick([0n, 1n, v + 1n, v * 2n, v * 256n, 2n ** 31n, 2n ** 32n, 2n ** 62n, 2n ** 64n - 1n]));
-      return b;
-    }],
-    ["duplicate_key", () => {
-      // Copy the bytes of one key string over another key of the same length, when there is one.
-      const b = Buffer.from(original);
-      const a = pick(keyFields);
-      const lenA = Number(read(a));
-      const same = keyFields.filter((k) => k !== a && Number(read(k)) === lenA);
-      const other = same.length ? pick(same) : pick(keyFields);
-      const n = Math.min(lenA, Number(read(other)));
-      original.copy(b, other.pos + 8, a.pos + 8, a.pos + 8 + n);
-      return b;
-    }],
-    ["value_change", () => {
-      // Hyperparameters llama.cpp trusts (block_count, head_count, ...): zero, huge, off by one.
-      const b = Buffer.from(original);
-      if (valueFields.length === 0) return b;
-      const f = pick(valueFields);
-      const v = read(f);
-      write(b, f, pick([0n, 1n, v + 1n, v - 1n, v * 2n, 513n, 1025n, 2n ** 31n, 0xffffffffn, BigInt(int(0x100000000))]));
-      return b;
-    }],
+    [
+      "bitflip",
+      () => {
+        const b = Buffer.from(original);
+        for (let i = 1 + int(4); i > 0; i--) {
+          const p = Math.min(headerPos(), b.length - 1);
+          b[p] = b[p]! ^ (1 << int(8));
+        }
+        return b;
+      },
+    ],
+    [
+      "overwrite",
+      () => {
+        const b = Buffer.from(original);
+        const p = headerPos();
+        for (let i = 0, n = 1 + int(16); i < n && p + i < b.length; i++) b[p + i] = int(256);
+        return b;
+      },
+    ],
+    [
+      "truncate",
+      () => {
+        // Mostly inside or just past the header; sometimes inside the data.
+        const len = rnd() < 0.8 ? int(Math.min(original.length, end + 64)) : int(original.length);
+        return Buffer.from(original.subarray(0, len));
+      },
+    ],
+    [
+      "huge_count",
+      () => {
+        const b = Buffer.from(original);
+        const f = pick(countFields);
+        const v = read(f);
+        write(b, f, rnd() < 0.6 ? pick(HUGE_U64) : v + BigInt(pick([1, -1, 2, 8, -8, 1000])));
+        return b;
+      },
+    ],
+    [
+      "type_change",
+      () => {
+        const b = Buffer.from(original);
+        const f = pick(typeFields);
+        write(b, f, BigInt(rnd() < 0.7 ? pick(U32_SPECIALS) + (rnd() < 0.5 ? 0 : int(4)) : int(0x100000000)));
+        return b;
+      },
+    ],
+    [
+      "offset_shift",
+      () => {
+        const b = Buffer.from(original);
+        const f = pick(offsetFields);
+        const v = read(f);
+        const choice = int(5);
+        const nv =
+          choice === 0
+            ? v + BigInt(pick([1, 2, 16, 31]))
+            : choice === 1
+              ? v + BigInt(32 * (1 + int(4096)))
+              : choice === 2
+                ? v >= 32n
+                  ? v - 32n * BigInt(1 + int(64))
+                  : 0n
+                : choice === 3
+                  ? read(pick(offsetFields))
+                  : pick(HUGE_U64);
+        write(b, f, nv);
+        return b;
+      },
+    ],
+    [
+      "dim_change",
+      () => {
+        const b = Buffer.from(original);
+        const f = pick(dimFields);
+        const v = read(f);
+        write(b, f, pick([0n, 1n, v + 1n, v * 2n, v * 256n, 2n ** 31n, 2n ** 32n, 2n ** 62n, 2n ** 64n - 1n]));
+        return b;
+      },
+    ],
+    [
+      "duplicate_key",
+      () => {
+        // Copy the bytes of one key string over another key of the same length, when there is one.
+        const b = Buffer.from(original);
+        const a = pick(keyFields);
+        const lenA = Number(read(a));
+        const same = keyFields.filter((k) => k !== a && Number(read(k)) === lenA);
+        const other = same.length ? pick(same) : pick(keyFields);
+        const n = Math.min(lenA, Number(read(other)));
+        original.copy(b, other.pos + 8, a.pos + 8, a.pos + 8 + n);
+        return b;
+      },
+    ],
+    [
+      "value_change",
+      () => {
+        // Hyperparameters llama.cpp trusts (block_count, head_count, ...): zero, huge, off by one.
+        const b = Buffer.from(original);
+        if (valueFields.length === 0) return b;
+        const f = pick(valueFields);
+        const v = read(f);
+        write(
+          b,
+          f,
+          pick([0n, 1n, v + 1n, v - 1n, v * 2n, 513n, 1025n, 2n ** 31n, 0xffffffffn, BigInt(int(0x100000000))]),
+        );
+        return b;
+      },
+    ],
   ];
   for (let i = 0; i < count; i++) {
     const [kind, make] = pick(mutators);

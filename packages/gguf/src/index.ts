@@ -26,13 +26,7 @@ export {
   type GgufDisplayValue,
   type GgufSummary,
 } from "./summary.js";
-export {
-  createPrng,
-  locateGgufFields,
-  mutateGguf,
-  type GgufField,
-  type GgufFieldKind,
-} from "./fuzz.js";
+export { createPrng, locateGgufFields, mutateGguf, type GgufField, type GgufFieldKind } from "./fuzz.js";
 export {
   GgufWriter,
   inferGgufType,

@@ -5,7 +5,18 @@ import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from 
 const MAX_LAYERS = 512;
 const MAX_EXPERTS = 1024;
 /** Dense transformer architectures whose feed-forward length and head count must be present and > 0. */
-const DENSE_ARCHS = new Set(["llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "granite", "mistral3", "olmo2"]);
+const DENSE_ARCHS = new Set([
+  "llama",
+  "qwen2",
+  "qwen3",
+  "gemma",
+  "gemma2",
+  "gemma3",
+  "phi3",
+  "granite",
+  "mistral3",
+  "olmo2",
+]);
 /** Types no llama.cpp weight uses: integers, F64, and the activation-only Q8_1 / Q8_K (no CPU matmul). */
 const NON_WEIGHT_TYPES = new Set(["I8", "I16", "I32", "I64", "F64", "Q8_1", "Q8_K"]);
 const ROPE_SCALING_TYPES = new Set(["none", "linear", "yarn", "longrope"]);
@@ -52,7 +63,8 @@ export function validateModelMetadata(file: GgufFile): void {
       if (required) fail(`${key} is missing`);
       return undefined;
     }
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(`${key} is ${String(v)} (must be a positive integer)`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0)
+      fail(`${key} is ${String(v)} (must be a positive integer)`);
     if (max !== undefined && v > max) fail(`${key} is ${v}, above llama.cpp's maximum ${max}`);
     return v;
   };
@@ -66,7 +78,8 @@ export function validateModelMetadata(file: GgufFile): void {
     const values = Array.isArray(v) ? v : [v];
     if (values.length === 0) fail(`${key} is an empty array`);
     for (const x of values) {
-      if (typeof x !== "number" || !Number.isInteger(x) || x <= 0) fail(`${key} has value ${String(x)} (must be positive integers)`);
+      if (typeof x !== "number" || !Number.isInteger(x) || x <= 0)
+        fail(`${key} has value ${String(x)} (must be positive integers)`);
     }
     return values as number[];
   };
@@ -79,7 +92,10 @@ export function validateModelMetadata(file: GgufFile): void {
   const usedKey = `${arch}.expert_used_count`;
   const experts = get(expertKey);
   const used = get(usedKey);
-  if (experts !== undefined && (typeof experts !== "number" || !Number.isInteger(experts) || experts < 0 || experts > MAX_EXPERTS)) {
+  if (
+    experts !== undefined &&
+    (typeof experts !== "number" || !Number.isInteger(experts) || experts < 0 || experts > MAX_EXPERTS)
+  ) {
     fail(`${expertKey} is ${String(experts)} (must be an integer 0..${MAX_EXPERTS})`);
   }
   if (used !== undefined) {
@@ -106,10 +122,14 @@ export function validateModelMetadata(file: GgufFile): void {
     }
     for (const t of file.tensors) {
       if (NON_WEIGHT_TYPES.has(t.typeName)) {
-        fail(`tensor ${JSON.stringify(t.name)} has type ${t.typeName}, which is not a weight type llama.cpp can compute with`);
+        fail(
+          `tensor ${JSON.stringify(t.name)} has type ${t.typeName}, which is not a weight type llama.cpp can compute with`,
+        );
       }
       if (t.dims.length === 1 && t.typeName !== "F32") {
-        fail(`tensor ${JSON.stringify(t.name)} is 1-D of type ${t.typeName}; llama.cpp needs F32 for norm weights and biases`);
+        fail(
+          `tensor ${JSON.stringify(t.name)} is 1-D of type ${t.typeName}; llama.cpp needs F32 for norm weights and biases`,
+        );
       }
     }
   }

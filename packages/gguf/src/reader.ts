@@ -109,7 +109,10 @@ async function readPrefix(fh: FileHandle, have: Buffer, want: number, path: stri
       throw new GgufError("io", `cannot read GGUF file ${JSON.stringify(path)}: ${errorMessage(cause)}`, { cause });
     }
     if (bytesRead === 0) {
-      throw new GgufError("truncated", `file ${JSON.stringify(path)} shrank while being read (ended at byte ${filled})`);
+      throw new GgufError(
+        "truncated",
+        `file ${JSON.stringify(path)} shrank while being read (ended at byte ${filled})`,
+      );
     }
     filled += bytesRead;
   }
@@ -265,7 +268,8 @@ function parseHeader(buf: Buffer, fileSize: number, lim: GgufLimits): GgufFile {
     for (let d = 0; d < nDims; d++) {
       const dim = c.u64(`dimension ${d} of tensor ${q(name)}`);
       if (dim === 0n) throw new GgufError("bad_tensor", `tensor ${q(name)} has dimension ${d} equal to 0`);
-      if (dim > INT64_MAX) throw new GgufError("bad_tensor", `tensor ${q(name)} has dimension ${d} of ${dim} (negative as int64)`);
+      if (dim > INT64_MAX)
+        throw new GgufError("bad_tensor", `tensor ${q(name)} has dimension ${d} of ${dim} (negative as int64)`);
       elements *= dim;
       if (elements > MAX_SAFE) {
         throw new GgufError(

@@ -161,7 +161,12 @@ export function metadataForDisplay(file: GgufFile, maxArray = 16): Record<string
   const out: Record<string, GgufDisplayValue> = {};
   for (const key of Object.keys(file.metadata)) {
     // defineProperty keeps a hostile "__proto__" key as plain data.
-    Object.defineProperty(out, key, { value: show(file.metadata[key]!), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, key, {
+      value: show(file.metadata[key]!),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }

@@ -45,9 +45,36 @@ export interface LlamaShape {
  */
 export const SYNTH_SHAPES = {
   "llama-42m": { dim: 512, layers: 8, heads: 8, ffn: 1376, vocab: 32000, type: "F16", tiedEmbeddings: true, seed: 42 },
-  "llama-110m": { dim: 768, layers: 12, heads: 12, ffn: 2048, vocab: 32000, type: "F16", tiedEmbeddings: true, seed: 110 },
-  "llama-42m-q8_0": { dim: 512, layers: 8, heads: 8, ffn: 1376, vocab: 32000, type: "Q8_0", tiedEmbeddings: true, seed: 42 },
-  "llama-110m-q8_0": { dim: 768, layers: 12, heads: 12, ffn: 2048, vocab: 32000, type: "Q8_0", tiedEmbeddings: true, seed: 110 },
+  "llama-110m": {
+    dim: 768,
+    layers: 12,
+    heads: 12,
+    ffn: 2048,
+    vocab: 32000,
+    type: "F16",
+    tiedEmbeddings: true,
+    seed: 110,
+  },
+  "llama-42m-q8_0": {
+    dim: 512,
+    layers: 8,
+    heads: 8,
+    ffn: 1376,
+    vocab: 32000,
+    type: "Q8_0",
+    tiedEmbeddings: true,
+    seed: 42,
+  },
+  "llama-110m-q8_0": {
+    dim: 768,
+    layers: 12,
+    heads: 12,
+    ffn: 2048,
+    vocab: 32000,
+    type: "Q8_0",
+    tiedEmbeddings: true,
+    seed: 110,
+  },
 } as const satisfies Record<string, LlamaShape>;
 
 /** Name of a standard synthetic model. */
@@ -86,7 +113,7 @@ function randomWeights(count: number, type: SynthWeightType, seed: number): () =
   const encode = encoderFor(type);
   return function* () {
     const normal = normalSource(seed);
-    for (let done = 0; done < count; ) {
+    for (let done = 0; done < count;) {
       const n = Math.min(CHUNK_VALUES, count - done);
       const values = new Float32Array(n);
       for (let i = 0; i < n; i++) values[i] = normal() * WEIGHT_STD;
@@ -102,7 +129,8 @@ function ones(count: number): Uint8Array {
 
 function checkShape(shape: LlamaShape, kvHeads: number): void {
   const positive = (name: string, v: number): void => {
-    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`LlamaShape.${name} must be a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new RangeError(`LlamaShape.${name} must be a positive integer, got ${v}`);
   };
   positive("dim", shape.dim);
   positive("layers", shape.layers);
@@ -132,7 +160,9 @@ export async function synthesizeLlamaModel(path: string, shape: LlamaShape, opti
   if (shape.tokenizer !== undefined && shape.tokenizer !== "byte") {
     const copied = await copyTokenizerMetadata(shape.tokenizer.copyFrom);
     if (shape.vocab !== undefined && shape.vocab !== copied.vocab) {
-      throw new RangeError(`vocab ${shape.vocab} differs from the ${copied.vocab} tokens of ${shape.tokenizer.copyFrom}`);
+      throw new RangeError(
+        `vocab ${shape.vocab} differs from the ${copied.vocab} tokens of ${shape.tokenizer.copyFrom}`,
+      );
     }
     tokenizer = copied.metadata;
     vocab = copied.vocab;

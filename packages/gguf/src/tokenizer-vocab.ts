@@ -74,7 +74,8 @@ export async function copyTokenizerMetadata(
   const file = await readGguf(path);
   const metadata: Record<string, GgufTypedValue> = {};
   for (const key of Object.keys(file.metadata)) {
-    if (key.startsWith("tokenizer.")) metadata[key] = { typeInfo: file.metadataTypes[key]!, value: file.metadata[key]! };
+    if (key.startsWith("tokenizer."))
+      metadata[key] = { typeInfo: file.metadataTypes[key]!, value: file.metadata[key]! };
   }
   const tokens = file.metadata["tokenizer.ggml.tokens"];
   if (!Array.isArray(tokens)) throw new RangeError(`${path} has no tokenizer.ggml.tokens array to copy`);

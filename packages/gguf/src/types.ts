@@ -32,8 +32,7 @@ export type GgufScalarType = Exclude<GgufValueType, typeof GgufValueType.ARRAY>;
  * arrays the element type is that of the first inner array (GGUF lets inner arrays differ; that is rare).
  */
 export type GgufTypeInfo =
-  | { readonly type: GgufScalarType }
-  | { readonly type: typeof GgufValueType.ARRAY; readonly element: GgufTypeInfo };
+  { readonly type: GgufScalarType } | { readonly type: typeof GgufValueType.ARRAY; readonly element: GgufTypeInfo };
 
 /** One tensor of a GGUF file. */
 export interface GgufTensorInfo {

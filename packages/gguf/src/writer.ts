@@ -98,17 +98,51 @@ class ByteSink {
     this.length += n;
     return this.cur;
   }
-  u8(v: number): void { this.room(1).writeUInt8(v, this.used); this.used += 1; }
-  i8(v: number): void { this.room(1).writeInt8(v, this.used); this.used += 1; }
-  u16(v: number): void { this.room(2).writeUInt16LE(v, this.used); this.used += 2; }
-  i16(v: number): void { this.room(2).writeInt16LE(v, this.used); this.used += 2; }
-  u32(v: number): void { this.room(4).writeUInt32LE(v, this.used); this.used += 4; }
-  i32(v: number): void { this.room(4).writeInt32LE(v, this.used); this.used += 4; }
-  f32(v: number): void { this.room(4).writeFloatLE(v, this.used); this.used += 4; }
-  f64(v: number): void { this.room(8).writeDoubleLE(v, this.used); this.used += 8; }
-  u64(v: bigint | number): void { this.room(8).writeBigUInt64LE(BigInt(v), this.used); this.used += 8; }
-  i64(v: bigint | number): void { this.room(8).writeBigInt64LE(BigInt(v), this.used); this.used += 8; }
-  bytes(b: Buffer): void { this.room(b.length); b.copy(this.cur, this.used); this.used += b.length; }
+  u8(v: number): void {
+    this.room(1).writeUInt8(v, this.used);
+    this.used += 1;
+  }
+  i8(v: number): void {
+    this.room(1).writeInt8(v, this.used);
+    this.used += 1;
+  }
+  u16(v: number): void {
+    this.room(2).writeUInt16LE(v, this.used);
+    this.used += 2;
+  }
+  i16(v: number): void {
+    this.room(2).writeInt16LE(v, this.used);
+    this.used += 2;
+  }
+  u32(v: number): void {
+    this.room(4).writeUInt32LE(v, this.used);
+    this.used += 4;
+  }
+  i32(v: number): void {
+    this.room(4).writeInt32LE(v, this.used);
+    this.used += 4;
+  }
+  f32(v: number): void {
+    this.room(4).writeFloatLE(v, this.used);
+    this.used += 4;
+  }
+  f64(v: number): void {
+    this.room(8).writeDoubleLE(v, this.used);
+    this.used += 8;
+  }
+  u64(v: bigint | number): void {
+    this.room(8).writeBigUInt64LE(BigInt(v), this.used);
+    this.used += 8;
+  }
+  i64(v: bigint | number): void {
+    this.room(8).writeBigInt64LE(BigInt(v), this.used);
+    this.used += 8;
+  }
+  bytes(b: Buffer): void {
+    this.room(b.length);
+    b.copy(this.cur, this.used);
+    this.used += b.length;
+  }
   string(s: string): void {
     const b = Buffer.from(s, "utf8");
     this.u64(b.length);
@@ -137,16 +171,26 @@ function writeValue(out: ByteSink, key: string, info: GgufTypeInfo, value: GgufV
     return BigInt(int(v));
   };
   switch (info.type) {
-    case GgufValueType.UINT8: return out.u8(int(value));
-    case GgufValueType.INT8: return out.i8(int(value));
-    case GgufValueType.UINT16: return out.u16(int(value));
-    case GgufValueType.INT16: return out.i16(int(value));
-    case GgufValueType.UINT32: return out.u32(int(value));
-    case GgufValueType.INT32: return out.i32(int(value));
-    case GgufValueType.FLOAT32: return out.f32(float(value));
-    case GgufValueType.FLOAT64: return out.f64(float(value));
-    case GgufValueType.UINT64: return out.u64(big(value));
-    case GgufValueType.INT64: return out.i64(big(value));
+    case GgufValueType.UINT8:
+      return out.u8(int(value));
+    case GgufValueType.INT8:
+      return out.i8(int(value));
+    case GgufValueType.UINT16:
+      return out.u16(int(value));
+    case GgufValueType.INT16:
+      return out.i16(int(value));
+    case GgufValueType.UINT32:
+      return out.u32(int(value));
+    case GgufValueType.INT32:
+      return out.i32(int(value));
+    case GgufValueType.FLOAT32:
+      return out.f32(float(value));
+    case GgufValueType.FLOAT64:
+      return out.f64(float(value));
+    case GgufValueType.UINT64:
+      return out.u64(big(value));
+    case GgufValueType.INT64:
+      return out.i64(big(value));
     case GgufValueType.BOOL:
       if (typeof value !== "boolean") throw badValue(key, "a boolean", value);
       return out.u8(value ? 1 : 0);
@@ -191,12 +235,23 @@ export class GgufWriter {
     }
     const nameBytes = Buffer.byteLength(tensor.name);
     if (nameBytes === 0 || nameBytes > 63) {
-      throw new GgufError("bad_tensor", `tensor name ${JSON.stringify(tensor.name)} is ${nameBytes} bytes (must be 1..63)`);
+      throw new GgufError(
+        "bad_tensor",
+        `tensor name ${JSON.stringify(tensor.name)} is ${nameBytes} bytes (must be 1..63)`,
+      );
     }
     const info = ggmlTypeInfo(tensor.type);
-    if (!info) throw new GgufError("bad_type", `tensor ${JSON.stringify(tensor.name)}: unknown ggml type ${tensor.type}`);
-    if (tensor.dims.length < 1 || tensor.dims.length > 4 || !tensor.dims.every((d) => Number.isSafeInteger(d) && d > 0)) {
-      throw new GgufError("bad_tensor", `tensor ${JSON.stringify(tensor.name)}: invalid dims [${tensor.dims.join(", ")}]`);
+    if (!info)
+      throw new GgufError("bad_type", `tensor ${JSON.stringify(tensor.name)}: unknown ggml type ${tensor.type}`);
+    if (
+      tensor.dims.length < 1 ||
+      tensor.dims.length > 4 ||
+      !tensor.dims.every((d) => Number.isSafeInteger(d) && d > 0)
+    ) {
+      throw new GgufError(
+        "bad_tensor",
+        `tensor ${JSON.stringify(tensor.name)}: invalid dims [${tensor.dims.join(", ")}]`,
+      );
     }
     if (tensor.dims[0]! % info.blockSize !== 0) {
       throw new GgufError(
@@ -219,7 +274,12 @@ export class GgufWriter {
   static tensorBytes(tensor: Pick<GgufTensorInput, "dims" | "type">): number {
     const info = ggmlTypeInfo(tensor.type);
     if (!info) throw new GgufError("bad_type", `unknown ggml type ${tensor.type}`);
-    return Number(ggmlTensorBytes(info, tensor.dims.reduce((a, d) => a * BigInt(d), 1n)));
+    return Number(
+      ggmlTensorBytes(
+        info,
+        tensor.dims.reduce((a, d) => a * BigInt(d), 1n),
+      ),
+    );
   }
 
   /** Encodes the header (through the alignment padding before the data section). */

@@ -43,7 +43,8 @@ test("mutated GGUF files are accepted or rejected with GgufError, never anything
           validateModelMetadata(result);
           modelValid++;
         } catch (e) {
-          if (!(e instanceof GgufError)) assert.fail(`validateModelMetadata threw a non-GgufError on mutant #${n} (${kind}): ${String(e)}`);
+          if (!(e instanceof GgufError))
+            assert.fail(`validateModelMetadata threw a non-GgufError on mutant #${n} (${kind}): ${String(e)}`);
           rejectedByCode.set(e.code, (rejectedByCode.get(e.code) ?? 0) + 1);
         }
       }
@@ -51,7 +52,9 @@ test("mutated GGUF files are accepted or rejected with GgufError, never anything
     assert.equal(n, perFile);
   }
   assert.ok(rejectedByCode.size >= 5, `only ${[...rejectedByCode.keys()].join(",")} were produced`);
-  t.diagnostic(`iterations ${perFile * 2}, accepted mutants ${accepted}, of which pass validateModelMetadata ${modelValid}`);
+  t.diagnostic(
+    `iterations ${perFile * 2}, accepted mutants ${accepted}, of which pass validateModelMetadata ${modelValid}`,
+  );
   t.diagnostic(`rejected by code ${JSON.stringify(Object.fromEntries(rejectedByCode))}`);
   t.diagnostic(`mutation kinds ${JSON.stringify(Object.fromEntries(kinds))}, slowest parse ${slowestMs.toFixed(1)} ms`);
 });
@@ -61,7 +64,10 @@ test("mutateGguf is deterministic and leaves the original intact", () => {
   const copy = Buffer.from(original);
   const a = [...mutateGguf(7, original, 50)];
   const b = [...mutateGguf(7, original, 50)];
-  assert.deepEqual(a.map((m) => m.kind), b.map((m) => m.kind));
+  assert.deepEqual(
+    a.map((m) => m.kind),
+    b.map((m) => m.kind),
+  );
   for (let i = 0; i < a.length; i++) assert.ok(a[i]!.data.equals(b[i]!.data));
   assert.ok(original.equals(copy));
   assert.ok(a.some((m) => !m.data.equals(original)));

@@ -14,7 +14,10 @@ export function assertInvariants(g: GgufFile): void {
     names.add(t.name);
     assert.ok(t.dims.length >= 1 && t.dims.length <= 4);
     assert.ok(t.dims.every((d) => Number.isSafeInteger(d) && d > 0));
-    assert.equal(t.elements, t.dims.reduce((a, b) => a * b, 1));
+    assert.equal(
+      t.elements,
+      t.dims.reduce((a, b) => a * b, 1),
+    );
     assert.equal((t.offset - g.dataOffset) % g.alignment, 0);
     assert.ok(t.offset >= prevEnd, `tensor ${t.name} overlaps`);
     assert.ok(t.offset + t.size <= g.fileSize);

@@ -43,18 +43,25 @@ test("values that make llama.cpp abort or divide by zero are rejected", () => {
   rejects(edited(STORIES, { "llama.feed_forward_length": undefined }), /llama.feed_forward_length is missing/);
   rejects(edited(STORIES, { "llama.attention.head_count": 0 }), /head_count has value 0/);
   rejects(edited(STORIES, { "llama.attention.head_count_kv": 3 }), /not a multiple of head_count_kv 3/);
-  rejects(edited(STORIES, { "llama.attention.head_count": 7, "llama.attention.head_count_kv": 7 }), /embedding_length 64 is not a multiple/);
+  rejects(
+    edited(STORIES, { "llama.attention.head_count": 7, "llama.attention.head_count_kv": 7 }),
+    /embedding_length 64 is not a multiple/,
+  );
   rejects(edited(STORIES, { "llama.expert_count": 2000 }), /expert_count is 2000/);
   rejects(edited(STORIES, { "llama.expert_count": 8, "llama.expert_used_count": 9 }), /expert_used_count is 9/);
   rejects(edited(STORIES, { "llama.expert_used_count": 2 }), /expert_used_count is 2 with llama.expert_count 0/);
   rejects(edited(STORIES, { "llama.rope.scaling.type": "weird" }), /rope.scaling.type is "weird"/);
-  validateModelMetadata(edited(STORIES, { "llama.rope.scaling.type": "yarn", "llama.expert_count": 8, "llama.expert_used_count": 2 }));
+  validateModelMetadata(
+    edited(STORIES, { "llama.rope.scaling.type": "yarn", "llama.expert_count": 8, "llama.expert_used_count": 2 }),
+  );
   validateModelMetadata(edited(STORIES, { "llama.feed_forward_length": [172, 172, 172, 172, 172] }));
 });
 
 test("1-D tensors of a dense model must be F32", () => {
   const g = load(TINY);
-  const tensors = g.tensors.map((t) => (t.name === "blk.0.ffn_norm.weight" ? { ...t, type: 1, typeName: "F16", size: t.size / 2 } : t));
+  const tensors = g.tensors.map((t) =>
+    t.name === "blk.0.ffn_norm.weight" ? { ...t, type: 1, typeName: "F16", size: t.size / 2 } : t,
+  );
   rejects({ ...g, tensors }, /tensor "blk.0.ffn_norm.weight" is 1-D of type F16/);
   const ints = g.tensors.map((t) => (t.name === "blk.0.attn_q.weight" ? { ...t, type: 25, typeName: "I16" } : t));
   rejects({ ...g, tensors: ints }, /"blk.0.attn_q.weight" has type I16/);
@@ -68,8 +75,19 @@ test("tokenizer arrays llama.cpp would read out of bounds or assert on", () => {
   const scores = load(STORIES).metadata["tokenizer.ggml.scores"] as number[];
   rejects(edited(STORIES, { "tokenizer.ggml.scores": scores.slice(0, 100) }), /scores has 100 entries for 512 tokens/);
   rejects(
-    edited(STORIES, {}, { "tokenizer.ggml.token_type": { type: GgufValueType.ARRAY, element: { type: GgufValueType.UINT32 } } }),
+    edited(
+      STORIES,
+      {},
+      { "tokenizer.ggml.token_type": { type: GgufValueType.ARRAY, element: { type: GgufValueType.UINT32 } } },
+    ),
     /token_type has the wrong type/,
   );
-  rejects(edited(STORIES, {}, { "tokenizer.ggml.tokens": { type: GgufValueType.ARRAY, element: { type: GgufValueType.INT32 } } }), /not an array of strings/);
+  rejects(
+    edited(
+      STORIES,
+      {},
+      { "tokenizer.ggml.tokens": { type: GgufValueType.ARRAY, element: { type: GgufValueType.INT32 } } },
+    ),
+    /not an array of strings/,
+  );
 });

@@ -78,7 +78,10 @@ describe("readGguf on the real models", () => {
     assert.equal(s.chatTemplate, undefined);
     assert.equal(s.fileType, null);
     assert.equal(s.quantization, "F32"); // no general.file_type: the type holding most bytes
-    assert.equal(s.parameterCount, g.tensors.reduce((a, t) => a + t.elements, 0));
+    assert.equal(
+      s.parameterCount,
+      g.tensors.reduce((a, t) => a + t.elements, 0),
+    );
     assert.equal(s.tensorBytes, s.parameterCount * 4);
     assert.equal(s.parameterSize, "293K");
     // 2 (K,V) * 5 blocks * 4 kv heads * (64/8) head dim * 2 bytes
@@ -174,31 +177,60 @@ describe("hostile files are rejected with the right code", () => {
   });
 
   test("tensor count 2^62 and metadata count 2^62", () => {
-    expectCode(() => parse(withField(stories, field(stories, "tensor_count"), 2n ** 62n)), "limit_exceeded", /tensor count is 4611686018427387904, above maxTensors \(65536\)/);
-    expectCode(() => parse(withField(stories, field(stories, "kv_count"), 2n ** 62n)), "limit_exceeded", /maxMetadataEntries/);
+    expectCode(
+      () => parse(withField(stories, field(stories, "tensor_count"), 2n ** 62n)),
+      "limit_exceeded",
+      /tensor count is 4611686018427387904, above maxTensors \(65536\)/,
+    );
+    expectCode(
+      () => parse(withField(stories, field(stories, "kv_count"), 2n ** 62n)),
+      "limit_exceeded",
+      /maxMetadataEntries/,
+    );
     // Within limits but impossible for the file size.
     expectCode(() => parse(withField(stories, field(stories, "tensor_count"), 60000n)), "truncated");
   });
 
   test("string length 2^40", () => {
-    expectCode(() => parse(withField(stories, field(stories, "key_length"), 2n ** 40n)), "limit_exceeded", /1099511627776, above maxStringLength/);
-    expectCode(() => parse(withField(stories, field(stories, "string_length", "general.architecture"), 2n ** 40n)), "limit_exceeded");
+    expectCode(
+      () => parse(withField(stories, field(stories, "key_length"), 2n ** 40n)),
+      "limit_exceeded",
+      /1099511627776, above maxStringLength/,
+    );
+    expectCode(
+      () => parse(withField(stories, field(stories, "string_length", "general.architecture"), 2n ** 40n)),
+      "limit_exceeded",
+    );
     expectCode(() => parse(withField(stories, field(stories, "name_length"), 2n ** 40n)), "limit_exceeded");
     // Within the limit but past the end of the file.
-    expectCode(() => parse(withField(stories, field(stories, "string_length", "general.architecture"), 10_000_000n)), "truncated");
+    expectCode(
+      () => parse(withField(stories, field(stories, "string_length", "general.architecture"), 10_000_000n)),
+      "truncated",
+    );
   });
 
   test("array length huge", () => {
     const f = field(tiny, "array_length", "tokenizer.ggml.tokens");
-    expectCode(() => parse(withField(tiny, f, 2n ** 62n)), "limit_exceeded", /"tokenizer.ggml.tokens" is 4611686018427387904, above maxArrayLength/);
+    expectCode(
+      () => parse(withField(tiny, f, 2n ** 62n)),
+      "limit_exceeded",
+      /"tokenizer.ggml.tokens" is 4611686018427387904, above maxArrayLength/,
+    );
     expectCode(() => parse(withField(tiny, f, 16_000_000n)), "truncated");
     const scores = field(tiny, "array_length", "tokenizer.ggml.scores");
     expectCode(() => parse(withField(tiny, scores, 16_000_000n)), "truncated");
   });
 
   test("unknown metadata value type and array element type", () => {
-    expectCode(() => parse(withField(stories, field(stories, "value_type", "general.architecture"), 13n)), "bad_type", /"general.architecture" has unknown value type 13/);
-    expectCode(() => parse(withField(stories, field(stories, "array_type", "tokenizer.ggml.scores"), 0xffffffffn)), "bad_type");
+    expectCode(
+      () => parse(withField(stories, field(stories, "value_type", "general.architecture"), 13n)),
+      "bad_type",
+      /"general.architecture" has unknown value type 13/,
+    );
+    expectCode(
+      () => parse(withField(stories, field(stories, "array_type", "tokenizer.ggml.scores"), 0xffffffffn)),
+      "bad_type",
+    );
   });
 
   test("nested arrays beyond maxArrayNesting", () => {
@@ -209,7 +241,11 @@ describe("hostile files are rejected with the right code", () => {
 
   test("unknown and removed tensor types", () => {
     for (const t of [4n, 5n, 31n, 36n, 43n, 99n, 0xffffffffn]) {
-      expectCode(() => parse(withField(stories, field(stories, "ggml_type", "blk.0.attn_q.weight"), t)), "bad_type", /"blk.0.attn_q.weight" has unknown ggml type/);
+      expectCode(
+        () => parse(withField(stories, field(stories, "ggml_type", "blk.0.attn_q.weight"), t)),
+        "bad_type",
+        /"blk.0.attn_q.weight" has unknown ggml type/,
+      );
     }
   });
 
@@ -217,7 +253,11 @@ describe("hostile files are rejected with the right code", () => {
     // Q8_0 needs rows of 32: stories' rows of 64 fit, the 172-wide ffn_down does not.
     const ok = withField(stories, field(stories, "ggml_type", "token_embd.weight"), 8n);
     assert.equal(parse(ok).tensors[0]!.typeName, "Q8_0");
-    expectCode(() => parse(withField(stories, field(stories, "ggml_type", "blk.0.ffn_down.weight"), 8n)), "bad_tensor", /172 elements, not a multiple of the block size 32/);
+    expectCode(
+      () => parse(withField(stories, field(stories, "ggml_type", "blk.0.ffn_down.weight"), 8n)),
+      "bad_tensor",
+      /172 elements, not a multiple of the block size 32/,
+    );
   });
 
   test("bad shapes: n_dims 0 and 5, dim 0, element count overflow", () => {
@@ -229,13 +269,21 @@ describe("hostile files are rejected with the right code", () => {
   });
 
   test("tensor names: too long for llama.cpp, empty", () => {
-    expectCode(() => parse(withField(stories, field(stories, "name_length"), 70n)), "bad_tensor", /is 70 bytes; llama.cpp allows at most 63/);
+    expectCode(
+      () => parse(withField(stories, field(stories, "name_length"), 70n)),
+      "bad_tensor",
+      /is 70 bytes; llama.cpp allows at most 63/,
+    );
     expectCode(() => parse(withField(stories, field(stories, "name_length"), 0n)), "bad_tensor", /empty name/);
   });
 
   test("tensor offset past the end", () => {
     const f = field(stories, "offset", "blk.4.ffn_norm.weight");
-    expectCode(() => parse(withField(stories, f, 2n ** 40n)), "out_of_range", /"blk.4.ffn_norm.weight" data \[\d+, \d+\) extends past end of file \(1185376 bytes\)/);
+    expectCode(
+      () => parse(withField(stories, f, 2n ** 40n)),
+      "out_of_range",
+      /"blk.4.ffn_norm.weight" data \[\d+, \d+\) extends past end of file \(1185376 bytes\)/,
+    );
     expectCode(() => parse(withField(stories, f, 2n ** 64n - 32n)), "out_of_range");
   });
 
@@ -260,7 +308,14 @@ describe("hostile files are rejected with the right code", () => {
   test("duplicate metadata key and duplicate tensor name", () => {
     const b = Buffer.from(stories);
     // "tokenizer.ggml.bos_token_id" and "tokenizer.ggml.eos_token_id" have the same length.
-    const bos = field(stories, "key_length", undefined, locateGgufFields(stories).filter((f) => f.kind === "key_length").findIndex((f) => stories.toString("utf8", f.pos + 8, f.pos + 8 + 27) === "tokenizer.ggml.bos_token_id"));
+    const bos = field(
+      stories,
+      "key_length",
+      undefined,
+      locateGgufFields(stories)
+        .filter((f) => f.kind === "key_length")
+        .findIndex((f) => stories.toString("utf8", f.pos + 8, f.pos + 8 + 27) === "tokenizer.ggml.bos_token_id"),
+    );
     const eosPos = stories.indexOf("tokenizer.ggml.eos_token_id");
     stories.copy(b, eosPos, bos.pos + 8, bos.pos + 8 + 27);
     expectCode(() => parse(b), "duplicate", /"tokenizer.ggml.bos_token_id" appears twice/);
@@ -282,10 +337,26 @@ describe("hostile files are rejected with the right code", () => {
   });
 
   test("custom limits", () => {
-    expectCode(() => parseGgufBuffer(stories, stories.length, { maxTensors: 10 }), "limit_exceeded", /tensor count is 48, above maxTensors \(10\)/);
-    expectCode(() => parseGgufBuffer(stories, stories.length, { maxArrayLength: 100 }), "limit_exceeded", /"tokenizer.ggml.tokens" is 512, above maxArrayLength \(100\)/);
-    expectCode(() => parseGgufBuffer(stories, stories.length, { maxHeaderBytes: 4096 }), "limit_exceeded", /maxHeaderBytes \(4096\)/);
-    expectCode(() => parseGgufBuffer(stories, stories.length, { maxStringLength: 5 }), "limit_exceeded", /maxStringLength \(5\)/);
+    expectCode(
+      () => parseGgufBuffer(stories, stories.length, { maxTensors: 10 }),
+      "limit_exceeded",
+      /tensor count is 48, above maxTensors \(10\)/,
+    );
+    expectCode(
+      () => parseGgufBuffer(stories, stories.length, { maxArrayLength: 100 }),
+      "limit_exceeded",
+      /"tokenizer.ggml.tokens" is 512, above maxArrayLength \(100\)/,
+    );
+    expectCode(
+      () => parseGgufBuffer(stories, stories.length, { maxHeaderBytes: 4096 }),
+      "limit_exceeded",
+      /maxHeaderBytes \(4096\)/,
+    );
+    expectCode(
+      () => parseGgufBuffer(stories, stories.length, { maxStringLength: 5 }),
+      "limit_exceeded",
+      /maxStringLength \(5\)/,
+    );
   });
 
   test("readGguf rejects hostile files on disk too", async () => {

@@ -19,16 +19,31 @@ test("ensureSynthModels creates missing models, keeps valid ones, rewrites broke
     const out = join(dir, "nested", "models");
     const lines: string[] = [];
     const first = await ensureSynthModels({ outDir: out, shapes, log: (l) => lines.push(l) });
-    assert.deepEqual(first.map((r) => [r.name, r.created]), [["t-a", true], ["t-b", true]]);
+    assert.deepEqual(
+      first.map((r) => [r.name, r.created]),
+      [
+        ["t-a", true],
+        ["t-b", true],
+      ],
+    );
     assert.ok(lines.some((l) => l.includes("100%")));
     for (const r of first) assert.equal(statSync(r.path).size, r.bytes);
 
     const second = await ensureSynthModels({ outDir: out, shapes, only: ["t-b"] });
-    assert.deepEqual(second.map((r) => [r.name, r.created]), [["t-b", false]]);
+    assert.deepEqual(
+      second.map((r) => [r.name, r.created]),
+      [["t-b", false]],
+    );
 
     truncateSync(join(out, "t-a.gguf"), 100);
     const third = await ensureSynthModels({ outDir: out, shapes });
-    assert.deepEqual(third.map((r) => [r.name, r.created]), [["t-a", true], ["t-b", false]]);
+    assert.deepEqual(
+      third.map((r) => [r.name, r.created]),
+      [
+        ["t-a", true],
+        ["t-b", false],
+      ],
+    );
     assert.equal((await readGguf(join(out, "t-a.gguf"))).tensors.length, 3 + 9);
 
     // A file with another shape under the name is replaced.
@@ -43,7 +58,11 @@ test("ensureSynthModels creates missing models, keeps valid ones, rewrites broke
 
 test("command line parsing and the repository root", () => {
   assert.deepEqual(parseSynthArgs([]), { help: false });
-  assert.deepEqual(parseSynthArgs(["--out", "x", "--only", "a,b", "--only", "c"]), { help: false, out: "x", only: ["a", "b", "c"] });
+  assert.deepEqual(parseSynthArgs(["--out", "x", "--only", "a,b", "--only", "c"]), {
+    help: false,
+    out: "x",
+    only: ["a", "b", "c"],
+  });
   assert.throws(() => parseSynthArgs(["--out"]), /needs a value/);
   assert.throws(() => parseSynthArgs(["--bogus"]), /unknown argument/);
   assert.equal(findRepoRoot(), REPO_ROOT);
@@ -52,7 +71,9 @@ test("command line parsing and the repository root", () => {
 
 test("the CLI runs as a program", () => {
   const run = (...args: string[]) =>
-    spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "packages/gguf/src/cli/synth.ts"), ...args], { encoding: "utf8" });
+    spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "packages/gguf/src/cli/synth.ts"), ...args], {
+      encoding: "utf8",
+    });
   const help = run("--help");
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /usage: synth/);

@@ -76,7 +76,12 @@ describe("GgufWriter", () => {
       metadata,
       tensors: [
         { name: "a", dims: [4], type: 0, data: Buffer.from(f32.buffer) },
-        { name: "b", dims: [4, 2], type: 1, data: () => [encodeF16(f16src.subarray(0, 4)), encodeF16(f16src.subarray(4))] },
+        {
+          name: "b",
+          dims: [4, 2],
+          type: 1,
+          data: () => [encodeF16(f16src.subarray(0, 4)), encodeF16(f16src.subarray(4))],
+        },
         {
           name: "c",
           dims: [32, 2],
@@ -123,11 +128,14 @@ describe("GgufWriter", () => {
       element: { type: GgufValueType.ARRAY, element: { type: GgufValueType.UINT32 } },
     });
 
-    assert.deepEqual(g.tensors.map((t) => [t.name, t.typeName, t.dims, t.size]), [
-      ["a", "F32", [4], 16],
-      ["b", "F16", [4, 2], 16],
-      ["c", "Q8_0", [32, 2], 68],
-    ]);
+    assert.deepEqual(
+      g.tensors.map((t) => [t.name, t.typeName, t.dims, t.size]),
+      [
+        ["a", "F32", [4], 16],
+        ["b", "F16", [4, 2], 16],
+        ["c", "Q8_0", [32, 2], 68],
+      ],
+    );
     const [a, b, c] = g.tensors;
     assert.deepEqual(await bytesAt(path, a!.offset, a!.size), Buffer.from(f32.buffer));
     assert.deepEqual(await bytesAt(path, b!.offset, b!.size), encodeF16(f16src));
@@ -143,16 +151,25 @@ describe("GgufWriter", () => {
     const g = await readGguf(path);
     assert.equal(g.alignment, 64);
     assert.equal(g.dataOffset % 64, 0);
-    assert.deepEqual(g.tensors.map((t) => t.offset - g.dataOffset), [0, 64, 128]);
+    assert.deepEqual(
+      g.tensors.map((t) => t.offset - g.dataOffset),
+      [0, 64, 128],
+    );
 
-    assert.throws(() => new GgufWriter().setMetadata("general.alignment", 48).encodeHeader(), (e) => e instanceof GgufError && e.code === "bad_alignment");
+    assert.throws(
+      () => new GgufWriter().setMetadata("general.alignment", 48).encodeHeader(),
+      (e) => e instanceof GgufError && e.code === "bad_alignment",
+    );
     // The same file with general.alignment patched to 48: the reader refuses it.
     const bytes = readFileSync(path);
     const at = bytes.indexOf("general.alignment") + "general.alignment".length + 4;
     assert.equal(bytes.readUInt32LE(at), 64);
     const patched = Buffer.from(bytes);
     patched.writeUInt32LE(48, at);
-    assert.throws(() => parseGgufBuffer(patched, patched.length), (e) => e instanceof GgufError && e.code === "bad_alignment" && /48 is not a power of 2/.test(e.message));
+    assert.throws(
+      () => parseGgufBuffer(patched, patched.length),
+      (e) => e instanceof GgufError && e.code === "bad_alignment" && /48 is not a power of 2/.test(e.message),
+    );
     // ... and general.alignment stored as u64 (llama.cpp requires u32).
     const p2 = join(dir, "align64.gguf");
     await new GgufWriter().setMetadata("general.alignment", typed(GgufValueType.UINT64, 32)).write(p2);
@@ -162,12 +179,18 @@ describe("GgufWriter", () => {
   test("headers over 1 MiB are read by growing the read", async () => {
     const path = join(dir, "bighdr.gguf");
     const big = "x".repeat(3 * 1024 * 1024 + 17);
-    await writeGguf(path, { metadata: { "t.big": big, "t.after": 1 }, tensors: [{ name: "w", dims: [2], type: 0, data: Buffer.alloc(8) }] });
+    await writeGguf(path, {
+      metadata: { "t.big": big, "t.after": 1 },
+      tensors: [{ name: "w", dims: [2], type: 0, data: Buffer.alloc(8) }],
+    });
     const g = await readGguf(path);
     assert.equal((g.metadata["t.big"] as string).length, big.length);
     assert.equal(g.metadata["t.after"], 1);
     assert.ok(g.headerBytes > 3 * 1024 * 1024);
-    await assert.rejects(readGguf(path, { maxHeaderBytes: 1024 * 1024 }), (e) => e instanceof GgufError && e.code === "limit_exceeded");
+    await assert.rejects(
+      readGguf(path, { maxHeaderBytes: 1024 * 1024 }),
+      (e) => e instanceof GgufError && e.code === "limit_exceeded",
+    );
   });
 
   test("a data producer with the wrong byte count fails and leaves no file", async () => {
@@ -178,11 +201,23 @@ describe("GgufWriter", () => {
     );
     assert.ok(!existsSync(path));
     assert.ok(!readdirSync(dir).some((f) => f.startsWith("short.gguf")));
-    assert.throws(() => new GgufWriter().addTensor({ name: "q", dims: [33], type: 8, data: Buffer.alloc(0) }), (e) => e instanceof GgufError && e.code === "bad_tensor");
-    assert.throws(() => new GgufWriter().addTensor({ name: "u", dims: [1], type: 4, data: Buffer.alloc(0) }), (e) => e instanceof GgufError && e.code === "bad_type");
-    assert.throws(() => new GgufWriter().addTensor({ name: "n".repeat(64), dims: [1], type: 0, data: Buffer.alloc(4) }), (e) => e instanceof GgufError && e.code === "bad_tensor");
+    assert.throws(
+      () => new GgufWriter().addTensor({ name: "q", dims: [33], type: 8, data: Buffer.alloc(0) }),
+      (e) => e instanceof GgufError && e.code === "bad_tensor",
+    );
+    assert.throws(
+      () => new GgufWriter().addTensor({ name: "u", dims: [1], type: 4, data: Buffer.alloc(0) }),
+      (e) => e instanceof GgufError && e.code === "bad_type",
+    );
+    assert.throws(
+      () => new GgufWriter().addTensor({ name: "n".repeat(64), dims: [1], type: 0, data: Buffer.alloc(4) }),
+      (e) => e instanceof GgufError && e.code === "bad_tensor",
+    );
     const dupe = new GgufWriter().addTensor({ name: "d", dims: [1], type: 0, data: Buffer.alloc(4) });
-    assert.throws(() => dupe.addTensor({ name: "d", dims: [1], type: 0, data: Buffer.alloc(4) }), (e) => e instanceof GgufError && e.code === "duplicate");
+    assert.throws(
+      () => dupe.addTensor({ name: "d", dims: [1], type: 0, data: Buffer.alloc(4) }),
+      (e) => e instanceof GgufError && e.code === "duplicate",
+    );
   });
 });
 
@@ -194,7 +229,16 @@ describe("synthetic llama models run in real llama.cpp", () => {
   after(async () => {
     await llama?.dispose();
   });
-  const tiny = (type: LlamaShape["type"], seed = 1): LlamaShape => ({ dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, type, seed });
+  const tiny = (type: LlamaShape["type"], seed = 1): LlamaShape => ({
+    dim: 64,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    ffn: 128,
+    vocab: 512,
+    type,
+    seed,
+  });
 
   async function withModel<T>(path: string, fn: (m: LlamaModel) => Promise<T>): Promise<T> {
     const model = await llama.loadModel({ modelPath: path });
@@ -229,7 +273,9 @@ describe("synthetic llama models run in real llama.cpp", () => {
   }
 
   const cosine = (a: readonly number[], b: readonly number[]): number => {
-    let d = 0, x = 0, y = 0;
+    let d = 0,
+      x = 0,
+      y = 0;
     for (let i = 0; i < a.length; i++) {
       d += a[i]! * b[i]!;
       x += a[i]! ** 2;
@@ -296,7 +342,15 @@ describe("synthetic llama models run in real llama.cpp", () => {
 
   test("copyFrom: the 32000-token Llama-2 vocabulary of llama-2-tiny-random", async () => {
     const path = join(dir, "synth-copy.gguf");
-    await synthesizeLlamaModel(path, { dim: 64, layers: 1, heads: 4, ffn: 128, type: "F16", tiedEmbeddings: true, tokenizer: { copyFrom: TINY } });
+    await synthesizeLlamaModel(path, {
+      dim: 64,
+      layers: 1,
+      heads: 4,
+      ffn: 128,
+      type: "F16",
+      tiedEmbeddings: true,
+      tokenizer: { copyFrom: TINY },
+    });
     const g = await readGguf(path);
     validateModelMetadata(g);
     const s = summarizeGguf(g);
@@ -313,12 +367,25 @@ describe("synthetic llama models run in real llama.cpp", () => {
       assert.equal(out.length, 4);
       assert.ok(out.every((t) => t >= 0 && t < 32000));
     });
-    await assert.rejects(synthesizeLlamaModel(join(dir, "x.gguf"), { dim: 64, layers: 1, heads: 4, ffn: 128, vocab: 512, type: "F32", tokenizer: { copyFrom: TINY } }), RangeError);
+    await assert.rejects(
+      synthesizeLlamaModel(join(dir, "x.gguf"), {
+        dim: 64,
+        layers: 1,
+        heads: 4,
+        ffn: 128,
+        vocab: 512,
+        type: "F32",
+        tokenizer: { copyFrom: TINY },
+      }),
+      RangeError,
+    );
   });
 
   test("standard shapes", () => {
     assert.deepEqual(
-      Object.fromEntries(Object.entries(SYNTH_SHAPES).map(([k, s]) => [k, [s.dim, s.layers, s.heads, s.ffn, s.vocab, s.type]])),
+      Object.fromEntries(
+        Object.entries(SYNTH_SHAPES).map(([k, s]) => [k, [s.dim, s.layers, s.heads, s.ffn, s.vocab, s.type]]),
+      ),
       {
         "llama-42m": [512, 8, 8, 1376, 32000, "F16"],
         "llama-110m": [768, 12, 12, 2048, 32000, "F16"],

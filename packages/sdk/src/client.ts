@@ -1,11 +1,27 @@
-import type { AuditEntry, DiskUsage, LoadedModel, ModelInfo, ModelSummary, PsResponse, UsageRow, VerifyReport } from "@llmos/protocol";
+import type {
+  AuditEntry,
+  DiskUsage,
+  LoadedModel,
+  ModelInfo,
+  ModelSummary,
+  PsResponse,
+  UsageRow,
+  VerifyReport,
+} from "@llmos/protocol";
 import { readNdjson } from "./lines.js";
 import { Model } from "./model.js";
 import { ProgressStream } from "./progress-stream.js";
 import { resolveHost } from "./host.js";
 import { KeysApi } from "./keys.js";
 import { Transport, type FetchLike, type RequestSpec } from "./transport.js";
-import type { AuditOptions, LoadModelOptions, ProgressEvent, PullOptions, RequestOptions, UsageOptions } from "./types.js";
+import type {
+  AuditOptions,
+  LoadModelOptions,
+  ProgressEvent,
+  PullOptions,
+  RequestOptions,
+  UsageOptions,
+} from "./types.js";
 
 /** Options of {@link Client}. Every option has a default; env vars are read once, in the constructor. */
 export interface ClientOptions {
@@ -101,7 +117,13 @@ export class Client {
 
   /** Unloads a model now (its runner process exits). */
   async unloadModel(name: string, opts: RequestOptions = {}): Promise<void> {
-    await this.#transport.json({ method: "POST", path: `/api/models/${seg(name)}/unload`, body: {}, ...opts, idempotent: true });
+    await this.#transport.json({
+      method: "POST",
+      path: `/api/models/${seg(name)}/unload`,
+      body: {},
+      ...opts,
+      idempotent: true,
+    });
   }
 
   /** Lists installed models. */
@@ -117,7 +139,12 @@ export class Client {
 
   /** Imports a GGUF file the daemon can read (absolute path on the daemon's machine) as `name[:tag]`. */
   importModel(path: string, name: string, opts: RequestOptions = {}): Promise<ModelInfo> {
-    return this.#transport.json<ModelInfo>({ method: "POST", path: "/api/models/import", body: { path, name }, ...opts });
+    return this.#transport.json<ModelInfo>({
+      method: "POST",
+      path: "/api/models/import",
+      body: { path, name },
+      ...opts,
+    });
   }
 
   /**
@@ -126,7 +153,13 @@ export class Client {
    */
   pull(reference: string, opts: PullOptions = {}): ProgressStream {
     const { signal, timeout, name, revision } = opts;
-    return this.#progress({ method: "POST", path: "/api/models/pull", body: { reference, name, revision }, signal, timeout });
+    return this.#progress({
+      method: "POST",
+      path: "/api/models/pull",
+      body: { reference, name, revision },
+      signal,
+      timeout,
+    });
   }
 
   /** Creates a model from a definition file (Modelfile syntax). Iterate for progress or `await` for the model. */

@@ -45,7 +45,8 @@ export function messageToWire(message: ChatMessage): WireMessage {
       type: "function",
       function: {
         name: c.name,
-        arguments: c.rawArguments || (typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments ?? {})),
+        arguments:
+          c.rawArguments || (typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments ?? {})),
       },
     }));
   }
@@ -54,7 +55,10 @@ export function messageToWire(message: ChatMessage): WireMessage {
 
 function toolToWire(tool: Tool): unknown {
   if ("function" in tool) return tool;
-  return { type: "function", function: { name: tool.name, description: tool.description, parameters: tool.parameters } };
+  return {
+    type: "function",
+    function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+  };
 }
 
 function toolChoiceToWire(choice: ToolChoice): unknown {
@@ -62,8 +66,18 @@ function toolChoiceToWire(choice: ToolChoice): unknown {
 }
 
 /** Body of `POST /v1/chat/completions`. */
-export function chatBody(model: string, messages: ChatMessage[], opts: ChatOptions, stream: boolean): Record<string, unknown> {
-  const body: Record<string, unknown> = { model, messages: messages.map(messageToWire), ...samplingFields(opts), stream };
+export function chatBody(
+  model: string,
+  messages: ChatMessage[],
+  opts: ChatOptions,
+  stream: boolean,
+): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    model,
+    messages: messages.map(messageToWire),
+    ...samplingFields(opts),
+    stream,
+  };
   if (stream) body["stream_options"] = { include_usage: true };
   if (opts.tools?.length) body["tools"] = opts.tools.map(toolToWire);
   if (opts.toolChoice !== undefined) body["tool_choice"] = toolChoiceToWire(opts.toolChoice);

@@ -52,7 +52,13 @@ export class Model {
   /** Like {@link Model.generateText} but returns the finish reason and token usage too. */
   async complete(prompt: string, opts: SamplingOptions = {}): Promise<GenerateResult> {
     const body = { model: this.name, prompt, ...samplingFields(opts), stream: false };
-    const open = await this.#transport.open({ method: "POST", path: "/v1/completions", body, signal: opts.signal, timeout: opts.timeout });
+    const open = await this.#transport.open({
+      method: "POST",
+      path: "/v1/completions",
+      body,
+      signal: opts.signal,
+      timeout: opts.timeout,
+    });
     const res = await readJson<CompletionResponse>(open);
     const choice = res.choices?.[0];
     return {
@@ -78,9 +84,21 @@ export class Model {
       stream_options: { include_usage: true },
     };
     return new TextStream<GenerateResult>(async function* () {
-      const open = await transport.open({ method: "POST", path: "/v1/completions", body, signal: opts.signal, timeout: opts.timeout });
+      const open = await transport.open({
+        method: "POST",
+        path: "/v1/completions",
+        body,
+        signal: opts.signal,
+        timeout: opts.timeout,
+      });
       open.stopTimer();
-      const result: GenerateResult = { text: "", finishReason: null, usage: undefined, id: undefined, requestId: open.requestId };
+      const result: GenerateResult = {
+        text: "",
+        finishReason: null,
+        usage: undefined,
+        id: undefined,
+        requestId: open.requestId,
+      };
       for await (const chunk of readSse<CompletionResponse>(open)) {
         result.id ??= chunk.id;
         if (chunk.usage) result.usage = usageFrom(chunk.usage);
@@ -98,7 +116,13 @@ export class Model {
   /** Sends a chat conversation (the model's chat template applies) and returns the reply, including tool calls. */
   async chat(messages: ChatMessage[], opts: ChatOptions = {}): Promise<ChatResult> {
     const body = chatBody(this.name, messages, opts, false);
-    const open = await this.#transport.open({ method: "POST", path: "/v1/chat/completions", body, signal: opts.signal, timeout: opts.timeout });
+    const open = await this.#transport.open({
+      method: "POST",
+      path: "/v1/chat/completions",
+      body,
+      signal: opts.signal,
+      timeout: opts.timeout,
+    });
     const res = await readJson<ChatCompletionResponse>(open);
     const choice = res.choices?.[0];
     const wire = choice?.message;
@@ -111,7 +135,13 @@ export class Model {
     const transport = this.#transport;
     const body = chatBody(this.name, messages, opts, true);
     return new TextStream<ChatResult>(async function* () {
-      const open = await transport.open({ method: "POST", path: "/v1/chat/completions", body, signal: opts.signal, timeout: opts.timeout });
+      const open = await transport.open({
+        method: "POST",
+        path: "/v1/chat/completions",
+        body,
+        signal: opts.signal,
+        timeout: opts.timeout,
+      });
       open.stopTimer();
       let text = "";
       let finishReason: string | null = null;

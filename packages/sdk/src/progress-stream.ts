@@ -73,7 +73,8 @@ export class ProgressStream implements AsyncIterable<ProgressEvent>, PromiseLike
       settled = true;
       throw error;
     } finally {
-      if (!settled) this.#reject(new APIUserAbortError("progress stream closed before it finished", { code: "aborted" }));
+      if (!settled)
+        this.#reject(new APIUserAbortError("progress stream closed before it finished", { code: "aborted" }));
     }
   }
 }

@@ -1,10 +1,4 @@
-import {
-  APIConnectionError,
-  APITimeoutError,
-  APIUserAbortError,
-  LlmosError,
-  errorFromResponse,
-} from "./errors.js";
+import { APIConnectionError, APITimeoutError, APIUserAbortError, LlmosError, errorFromResponse } from "./errors.js";
 
 /** The `fetch` signature the SDK needs (the global `fetch` or any compatible implementation). */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -96,7 +90,11 @@ export class Transport {
         if (error instanceof LlmosError) return error;
         if (signal?.aborted) return abortError(signal, requestId);
         if (timedOut) {
-          return new APITimeoutError(`request timed out after ${timeout} ms`, { code: "timeout", requestId, cause: error });
+          return new APITimeoutError(`request timed out after ${timeout} ms`, {
+            code: "timeout",
+            requestId,
+            cause: error,
+          });
         }
         return new APIConnectionError(`connection to ${settings.baseUrl} failed: ${describe(error)}`, {
           code: "connection_error",
@@ -141,8 +139,7 @@ export class Transport {
       release();
       const retryAfterMs = parseRetryAfter(response.headers);
       const error = errorFromResponse({ status: response.status, body: parsed, requestId, retryAfterMs });
-      const retryable =
-        (response.status === 429 && error.code !== "quota_exceeded") || response.status === 503;
+      const retryable = (response.status === 429 && error.code !== "quota_exceeded") || response.status === 503;
       if (!retryable || attempt >= maxRetries || (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS)) {
         throw error;
       }

@@ -87,7 +87,8 @@ export interface ChatOptions extends SamplingOptions {
   tools?: Tool[];
   toolChoice?: ToolChoice;
   /** Constrains the reply to JSON matching `schema` (see also {@link Model.generateObject}). */
-  responseFormat?: { type: "json_object" } | { type: "json_schema"; name?: string; schema: JsonSchema; strict?: boolean };
+  responseFormat?:
+    { type: "json_object" } | { type: "json_schema"; name?: string; schema: JsonSchema; strict?: boolean };
 }
 
 /** Result of a chat request. */
@@ -165,9 +166,6 @@ export interface CreateKeyOptions extends RequestOptions {
   expiresAt?: string;
 }
 
-
-
-
 /** Filters of {@link Client.usage}. */
 export interface UsageOptions extends RequestOptions {
   /** ISO time (inclusive). */
@@ -176,7 +174,6 @@ export interface UsageOptions extends RequestOptions {
   keyId?: string;
   model?: string;
 }
-
 
 /** Filters of {@link Client.audit}. */
 export interface AuditOptions extends RequestOptions {
@@ -187,5 +184,3 @@ export interface AuditOptions extends RequestOptions {
   /** Only this action. */
   action?: string;
 }
-
-

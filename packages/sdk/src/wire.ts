@@ -29,7 +29,12 @@ export interface CompletionResponse {
 
 export interface ChatCompletionResponse {
   id?: string;
-  choices: Array<{ message?: WireMessage; delta?: Partial<WireMessage>; finish_reason?: string | null; index?: number }>;
+  choices: Array<{
+    message?: WireMessage;
+    delta?: Partial<WireMessage>;
+    finish_reason?: string | null;
+    index?: number;
+  }>;
   usage?: WireUsage | null;
 }
 

@@ -104,7 +104,9 @@ describe("Client against a mock daemon", () => {
   test("path parameters are encoded", async () => {
     mock.on("GET /api/models/stories%3Alatest", (c) => c.json(200, { name: "stories:latest" }));
     mock.on("DELETE /api/models/a%2Fb%3Ac", (c) => c.json(200, { deleted: "a/b:c" }));
-    mock.on("POST /api/models/x%20y/copy", (c) => c.json(200, { name: (c.req.body as { destination: string }).destination }));
+    mock.on("POST /api/models/x%20y/copy", (c) =>
+      c.json(200, { name: (c.req.body as { destination: string }).destination }),
+    );
     assert.equal((await client.show("stories:latest")).name, "stories:latest");
     await client.remove("a/b:c");
     assert.equal((await client.copy("x y", "z:1")).name, "z:1");
@@ -127,9 +129,19 @@ describe("Client against a mock daemon", () => {
 
     // OpenAI-shaped error body.
     mock.on("POST /v1/chat/completions", (c) =>
-      c.json(400, { error: { message: "too long", type: "invalid_request_error", param: "messages", code: "context_length_exceeded" } }),
+      c.json(400, {
+        error: {
+          message: "too long",
+          type: "invalid_request_error",
+          param: "messages",
+          code: "context_length_exceeded",
+        },
+      }),
     );
-    const e2 = await client.model("m").chat([{ role: "user", content: "hi" }]).catch((e: unknown) => e);
+    const e2 = await client
+      .model("m")
+      .chat([{ role: "user", content: "hi" }])
+      .catch((e: unknown) => e);
     assert.ok(e2 instanceof ContextLengthExceededError);
     assert.ok(e2 instanceof BadRequestError);
     assert.equal(e2.details?.["param"], "messages");
@@ -151,7 +163,9 @@ describe("Client against a mock daemon", () => {
     assert.equal(mock.hits.get("GET /api/models"), 3);
 
     mock.hits.delete("GET /api/models");
-    mock.on("GET /api/models", (c) => c.json(503, { error: { code: "queue_full", message: "full" } }, { "retry-after-ms": "5" }));
+    mock.on("GET /api/models", (c) =>
+      c.json(503, { error: { code: "queue_full", message: "full" } }, { "retry-after-ms": "5" }),
+    );
     const e = await client.list().catch((x: unknown) => x);
     assert.ok(e instanceof QueueFullError);
     assert.ok(e instanceof ServiceUnavailableError);
@@ -192,7 +206,10 @@ describe("Client against a mock daemon", () => {
     assert.equal(e1.code, "connection_error");
     assert.equal(calls, 2);
     calls = 0;
-    const e2 = await counting.model("m").generateText("x").catch((x: unknown) => x);
+    const e2 = await counting
+      .model("m")
+      .generateText("x")
+      .catch((x: unknown) => x);
     assert.ok(e2 instanceof APIConnectionError);
     assert.equal(calls, 1);
   });
@@ -221,9 +238,16 @@ describe("Client against a mock daemon", () => {
       const w = c.sse();
       const words = body.prompt.split(" ");
       words.forEach((word, i) =>
-        w.data({ id: "c1", choices: [{ index: 0, text: word, finish_reason: i === words.length - 1 ? "stop" : null }] }),
+        w.data({
+          id: "c1",
+          choices: [{ index: 0, text: word, finish_reason: i === words.length - 1 ? "stop" : null }],
+        }),
       );
-      w.data({ id: "c1", choices: [], usage: { prompt_tokens: 1, completion_tokens: words.length, total_tokens: 1 + words.length } });
+      w.data({
+        id: "c1",
+        choices: [],
+        usage: { prompt_tokens: 1, completion_tokens: words.length, total_tokens: 1 + words.length },
+      });
       w.done();
     });
     const stream = client.model("m").streamText("a b c d");
@@ -305,7 +329,11 @@ describe("Client against a mock daemon", () => {
               role: "assistant",
               content: null,
               tool_calls: [
-                { id: "call_9", type: "function", function: { name: body.tools[0]!.function.name, arguments: '{"city":"Paris"}' } },
+                {
+                  id: "call_9",
+                  type: "function",
+                  function: { name: body.tools[0]!.function.name, arguments: '{"city":"Paris"}' },
+                },
               ],
             },
           },
@@ -322,7 +350,9 @@ describe("Client against a mock daemon", () => {
       { tools, toolChoice: { name: "weather" }, temperature: 0 },
     );
     assert.equal(res.finishReason, "tool_calls");
-    assert.deepEqual(res.toolCalls, [{ id: "call_9", name: "weather", arguments: { city: "Paris" }, rawArguments: '{"city":"Paris"}' }]);
+    assert.deepEqual(res.toolCalls, [
+      { id: "call_9", name: "weather", arguments: { city: "Paris" }, rawArguments: '{"city":"Paris"}' },
+    ]);
     assert.equal(res.message.content, null);
     const sent = mock.received.at(-1)!.body as Record<string, unknown>;
     assert.deepEqual(sent["tools"], [
@@ -340,8 +370,22 @@ describe("Client against a mock daemon", () => {
       const w = c.sse();
       w.data({ id: "s", choices: [{ index: 0, delta: { role: "assistant", content: "Hel" } }] });
       w.data({ id: "s", choices: [{ index: 0, delta: { content: "lo" } }] });
-      w.data({ id: "s", choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "c0", function: { name: "f", arguments: '{"a"' } }] } }] });
-      w.data({ id: "s", choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: ":1}" } }] }, finish_reason: "tool_calls" }] });
+      w.data({
+        id: "s",
+        choices: [
+          { index: 0, delta: { tool_calls: [{ index: 0, id: "c0", function: { name: "f", arguments: '{"a"' } }] } },
+        ],
+      });
+      w.data({
+        id: "s",
+        choices: [
+          {
+            index: 0,
+            delta: { tool_calls: [{ index: 0, function: { arguments: ":1}" } }] },
+            finish_reason: "tool_calls",
+          },
+        ],
+      });
       w.data({ id: "s", choices: [], usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } });
       w.done();
     });
@@ -357,19 +401,33 @@ describe("Client against a mock daemon", () => {
 
   test("generateObject sends a strict json_schema and parses the reply", async () => {
     mock.on("POST /v1/chat/completions", (c) => {
-      const body = c.req.body as { response_format: { json_schema: { schema: { properties: Record<string, unknown> } } } };
+      const body = c.req.body as {
+        response_format: { json_schema: { schema: { properties: Record<string, unknown> } } };
+      };
       const keys = Object.keys(body.response_format.json_schema.schema.properties);
       const content = c.hit === 1 ? JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, i]))) : "{not json";
       c.json(200, { choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
     });
     mock.hits.delete("POST /v1/chat/completions");
-    const schema = { type: "object", properties: { x: { type: "integer" }, y: { type: "integer" } }, required: ["x", "y"] };
-    const obj = await client.model("m").generateObject<{ x: number; y: number }>("give me a point", { schema, name: "point" });
+    const schema = {
+      type: "object",
+      properties: { x: { type: "integer" }, y: { type: "integer" } },
+      required: ["x", "y"],
+    };
+    const obj = await client
+      .model("m")
+      .generateObject<{ x: number; y: number }>("give me a point", { schema, name: "point" });
     assert.deepEqual(obj, { x: 0, y: 1 });
     const sent = mock.received.at(-1)!.body as Record<string, unknown>;
-    assert.deepEqual(sent["response_format"], { type: "json_schema", json_schema: { name: "point", schema, strict: true } });
+    assert.deepEqual(sent["response_format"], {
+      type: "json_schema",
+      json_schema: { name: "point", schema, strict: true },
+    });
     assert.deepEqual(sent["messages"], [{ role: "user", content: "give me a point" }]);
-    const bad = await client.model("m").generateObject("again", { schema }).catch((e: unknown) => e);
+    const bad = await client
+      .model("m")
+      .generateObject("again", { schema })
+      .catch((e: unknown) => e);
     assert.ok(bad instanceof OutputParseError);
     assert.equal(bad.text, "{not json");
   });
@@ -382,7 +440,10 @@ describe("Client against a mock daemon", () => {
       c.json(200, { data: list.map((s, index) => ({ index, embedding: [s.length, index] })).reverse() });
     });
     assert.deepEqual(await client.model("m").embed("abc"), [3, 0]);
-    assert.deepEqual(await client.model("m").embed(["a", "bb"]), [[1, 0], [2, 1]]);
+    assert.deepEqual(await client.model("m").embed(["a", "bb"]), [
+      [1, 0],
+      [2, 1],
+    ]);
   });
 
   test("pull streams NDJSON progress, is awaitable, and throws a mid-stream error line", async () => {
@@ -405,7 +466,10 @@ describe("Client against a mock daemon", () => {
     assert.deepEqual(events, ["pulling manifest:", "downloading:50", "downloading:100", "success:"]);
     assert.equal((await stream).name, "owner/repo@v1");
     assert.equal((await client.pull("other")).name, "other@main");
-    const err = await client.pull("bad").done().catch((e: unknown) => e);
+    const err = await client
+      .pull("bad")
+      .done()
+      .catch((e: unknown) => e);
     assert.ok(err instanceof InternalServerError);
     assert.equal(err.code, "insufficient_storage");
   });
@@ -419,12 +483,23 @@ describe("Client against a mock daemon", () => {
     });
     mock.on("GET /api/ps", (c) => c.json(200, { models: [loaded("a:latest")], queue: { total: 0, capacity: 512 } }));
     mock.on("POST /api/models/a%3Alatest/unload", (c) => c.json(200, { unloaded: "a:latest" }));
-    mock.on("POST /api/tokenize", (c) => c.json(200, { tokens: [...(c.req.body as { content: string }).content].map((ch) => ch.charCodeAt(0)) }));
-    mock.on("POST /api/detokenize", (c) => c.json(200, { content: String.fromCharCode(...(c.req.body as { tokens: number[] }).tokens) }));
-    mock.on("POST /api/keys", (c) => c.json(200, { key: { id: "k1", ...(c.req.body as object) }, secret: "llmos_secret" }));
+    mock.on("POST /api/tokenize", (c) =>
+      c.json(200, { tokens: [...(c.req.body as { content: string }).content].map((ch) => ch.charCodeAt(0)) }),
+    );
+    mock.on("POST /api/detokenize", (c) =>
+      c.json(200, { content: String.fromCharCode(...(c.req.body as { tokens: number[] }).tokens) }),
+    );
+    mock.on("POST /api/keys", (c) =>
+      c.json(200, { key: { id: "k1", ...(c.req.body as object) }, secret: "llmos_secret" }),
+    );
     mock.on("GET /api/keys", (c) => c.json(200, { keys: [{ id: "k1", name: "ci", scopes: ["inference"] }] }));
     mock.on("DELETE /api/keys/k1", (c) => c.json(200, { key: { id: "k1", revokedAt: "2026-01-01T00:00:00Z" } }));
-    mock.on("GET /api/usage", (c) => c.json(200, { usage: [{ keyId: null, model: "m", day: "2026-01-01", promptTokens: 1, completionTokens: 2, requests: 1 }], query: c.req.url }));
+    mock.on("GET /api/usage", (c) =>
+      c.json(200, {
+        usage: [{ keyId: null, model: "m", day: "2026-01-01", promptTokens: 1, completionTokens: 2, requests: 1 }],
+        query: c.req.url,
+      }),
+    );
     mock.on("GET /api/audit", (c) => c.json(200, { entries: [{ id: 1, action: "key.create", target: c.req.url }] }));
     mock.on("POST /api/keys/k1/rotate", (c) => c.json(200, { key: { id: "k1" }, secret: "llmos_new" }));
 

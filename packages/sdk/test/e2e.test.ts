@@ -1,13 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  APIUserAbortError,
-  AuthenticationError,
-  Client,
-  LlmosError,
-  ModelNotFoundError,
-  type Model,
-} from "llmos";
+import { APIUserAbortError, AuthenticationError, Client, LlmosError, ModelNotFoundError, type Model } from "llmos";
 import fs from "node:fs";
 import { loadDaemonModule, serveFile, startTestDaemon, STORIES_GGUF, type TestDaemon } from "@llmos/test-support";
 
@@ -42,7 +35,10 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
       assert.equal(typeof text, "string");
       assert.ok(text.length > 0);
     } finally {
-      for (const [k, v] of [["LLMOS_HOST", saved.host], ["LLMOS_API_KEY", saved.key]] as const) {
+      for (const [k, v] of [
+        ["LLMOS_HOST", saved.host],
+        ["LLMOS_API_KEY", saved.key],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -101,7 +97,11 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
         {
           name: "get_weather",
           description: "Weather of a city",
-          parameters: { type: "object", properties: { city: { type: "string", enum: ["Paris", "Rome"] } }, required: ["city"] },
+          parameters: {
+            type: "object",
+            properties: { city: { type: "string", enum: ["Paris", "Rome"] } },
+            required: ["city"],
+          },
         },
       ],
       toolChoice: "required",
@@ -148,7 +148,10 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
     assert.equal(err.code, "model_not_found");
     assert.equal(err.status, 404);
     assert.ok(err.requestId);
-    const err2 = await client.model("does-not-exist").generateText("x").catch((e: unknown) => e);
+    const err2 = await client
+      .model("does-not-exist")
+      .generateText("x")
+      .catch((e: unknown) => e);
     assert.ok(err2 instanceof ModelNotFoundError, String(err2));
     const err3 = await model.generateText("x", { temperature: -5 }).catch((e: unknown) => e);
     assert.ok(err3 instanceof LlmosError && err3.status === 400, String(err3));
@@ -185,7 +188,10 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
       const events = [];
       for await (const e of stream) events.push(e);
       assert.equal(events.at(-1)?.status, "success");
-      assert.ok(events.some((e) => e.total === size), JSON.stringify(events));
+      assert.ok(
+        events.some((e) => e.total === size),
+        JSON.stringify(events),
+      );
       const info = await stream;
       assert.equal(info.name, "pulled:latest");
       assert.equal(info.digest, (await client.show("stories")).digest);

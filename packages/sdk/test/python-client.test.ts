@@ -35,7 +35,11 @@ describe("Python client against the real daemon", { skip: typeof mod === "string
     delete env["LLMOS_HOST"];
     if (daemon.adminToken) env["LLMOS_API_KEY"] = daemon.adminToken;
     else delete env["LLMOS_API_KEY"];
-    const { code, output } = await run("python3", ["-m", "unittest", "discover", "-v", "-s", "clients/python/tests"], env);
+    const { code, output } = await run(
+      "python3",
+      ["-m", "unittest", "discover", "-v", "-s", "clients/python/tests"],
+      env,
+    );
     assert.equal(code, 0, output);
     const ran = /Ran (\d+) tests?/.exec(output);
     assert.ok(ran, output);

@@ -16,7 +16,8 @@ test("the SDK imports nothing at run time but its own files (types only from @ll
       const typeOnly = /^type\s/.test(clause!);
       if (!specifier!.startsWith("./") && !typeOnly) offenders.push(`${file}: ${m[0].split("\n")[0]}`);
     }
-    for (const m of text.matchAll(/(?:^|\W)(?:require\(|import\()\s*["']([^"']+)["']/g)) offenders.push(`${file}: dynamic ${m[1]}`);
+    for (const m of text.matchAll(/(?:^|\W)(?:require\(|import\()\s*["']([^"']+)["']/g))
+      offenders.push(`${file}: dynamic ${m[1]}`);
   }
   assert.deepEqual(offenders, []);
   const pkg = JSON.parse(fs.readFileSync(path.join(SRC, "../package.json"), "utf8")) as { dependencies?: object };

@@ -17,7 +17,11 @@ import { nodeLlamaCppSingle, runEngineBench } from "./engine-bench.js";
 /** Path of a standard synthetic model under <repo>/.cache/models/, written on first use. */
 async function synthModel(shapeName: string): Promise<string> {
   const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-  const [made] = await ensureSynthModels({ outDir: resolve(repoRoot, ".cache/models"), only: [shapeName], tokenizerSource: resolve(repoRoot, "../shared/models/llama-2-tiny-random.gguf") });
+  const [made] = await ensureSynthModels({
+    outDir: resolve(repoRoot, ".cache/models"),
+    only: [shapeName],
+    tokenizerSource: resolve(repoRoot, "../shared/models/llama-2-tiny-random.gguf"),
+  });
   if (!made) throw new Error(`unknown synthetic shape ${shapeName}`);
   return made.path;
 }
@@ -37,17 +41,15 @@ async function main(): Promise<void> {
   });
   const log = (line: string): void => void process.stderr.write(line + "\n");
   if (values["nlc-only"]) {
-    const numbers = await nodeLlamaCppSingle(
-      {
-        modelPath: values.model!,
-        threads: Number(values.threads),
-        tokens: Number(values.tokens),
-        promptTokens: Number(values["prompt-tokens"]),
-        repetitions: Number(values.reps),
-        concurrency: [],
-        includeNodeLlamaCpp: true,
-      },
-    );
+    const numbers = await nodeLlamaCppSingle({
+      modelPath: values.model!,
+      threads: Number(values.threads),
+      tokens: Number(values.tokens),
+      promptTokens: Number(values["prompt-tokens"]),
+      repetitions: Number(values.reps),
+      concurrency: [],
+      includeNodeLlamaCpp: true,
+    });
     process.stdout.write(JSON.stringify(numbers) + "\n");
     return;
   }

@@ -41,7 +41,11 @@ export interface EngineBenchOptions {
    */
   cpuBackendDir?: string | null;
   /** Aggregate references (e.g. llama-server --parallel N) measured in the same rounds as llama-ffi at `concurrency`. */
-  aggregateReferences?: Array<{ name: string; concurrency: number; start: () => Promise<{ aggregate(tokens: number): Promise<number>; close(): void }> }>;
+  aggregateReferences?: Array<{
+    name: string;
+    concurrency: number;
+    start: () => Promise<{ aggregate(tokens: number): Promise<number>; close(): void }>;
+  }>;
 }
 
 /** Medians of a single-stream measurement. */
@@ -73,7 +77,12 @@ export interface EngineBenchResult {
   /** Prompt length of the aggregate runs (short, so the numbers show generation throughput). */
   aggregatePromptTokens: number;
   /** The llmos runner: generated tokens/s of all streams over wall time (short prompts included). */
-  aggregate: Array<{ concurrency: number; tokensPerSecond: number; multiSequenceBatches: number; maxSequencesInBatch: number }>;
+  aggregate: Array<{
+    concurrency: number;
+    tokensPerSecond: number;
+    multiSequenceBatches: number;
+    maxSequencesInBatch: number;
+  }>;
   /** Aggregate references measured in the same rounds (their own prompt, the same number of generated tokens). */
   aggregateReferences: Array<{ name: string; concurrency: number; tokensPerSecond: Spread; llmosSameRounds: Spread }>;
   /** The runner on the shipped CPU backend at 4 sequences, same rounds as `runner` (when it uses one built here). */
@@ -162,7 +171,11 @@ export async function nodeLlamaCppSingle(o: BenchParams): Promise<StreamNumbers>
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: o.threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: o.modelPath, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize: o.promptTokens + o.tokens + 16, sequences: 1, threads: o.threads });
+  const context = await model.createContext({
+    contextSize: o.promptTokens + o.tokens + 16,
+    sequences: 1,
+    threads: o.threads,
+  });
   try {
     const sequence = context.getSequence();
     const base = model.tokenize(TEXT);
@@ -209,11 +222,16 @@ async function nodeLlamaCppInChild(o: BenchParams, log: (s: string) => void): Pr
     ...process.execArgv,
     fileURLToPath(new URL(`./engine-bench-cli${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)),
     "--nlc-only",
-    "--model", o.modelPath,
-    "--threads", String(o.threads),
-    "--tokens", String(o.tokens),
-    "--prompt-tokens", String(o.promptTokens),
-    "--reps", "1",
+    "--model",
+    o.modelPath,
+    "--threads",
+    String(o.threads),
+    "--tokens",
+    String(o.tokens),
+    "--prompt-tokens",
+    String(o.promptTokens),
+    "--reps",
+    "1",
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -247,11 +265,30 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
   const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
   const cpuBackendDir = opts.cpuBackendDir ?? null;
   const startRunner = (slots: number, contextSize: number, cpu = cpuBackendDir) =>
-    runners.start({ engine: "llama-ffi", gpu: false, cpuBackendDir: cpu, streamIntervalMs: 20, modelPath: o.modelPath, contextSize, slots, threads: o.threads, gpuLayers: 0 }, "bench");
+    runners.start(
+      {
+        engine: "llama-ffi",
+        gpu: false,
+        cpuBackendDir: cpu,
+        streamIntervalMs: 20,
+        modelPath: o.modelPath,
+        contextSize,
+        slots,
+        threads: o.threads,
+        gpuLayers: 0,
+      },
+      "bench",
+    );
   try {
     for (const mode of modes) engines.set(mode, await LlamaFfiEngine.create({ decodeMode: mode, cpuBackendDir }));
     const load = (mode: DecodeMode): Promise<EngineModel> =>
-      engines.get(mode)!.load({ modelPath: o.modelPath, contextSize: o.promptTokens + o.tokens + 16, slots: 1, threads: o.threads, gpuLayers: 0 });
+      engines.get(mode)!.load({
+        modelPath: o.modelPath,
+        contextSize: o.promptTokens + o.tokens + 16,
+        slots: 1,
+        threads: o.threads,
+        gpuLayers: 0,
+      });
 
     // Single stream: the llmos runner (a child process, as the daemon runs it) and the engine in this process.
     const singles = new Map<DecodeMode, EngineModel>();
@@ -259,7 +296,11 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     const runner = await startRunner(1, o.promptTokens + o.tokens + 16);
     const runnerShipped = cpuBackendDir ? await startRunner(1, o.promptTokens + o.tokens + 16, null) : undefined;
     const prompt = promptOf(singles.get("sync")!, o.promptTokens);
-    const variants: Array<[keyof EngineBenchResult["single"], Generates]> = [["runner", runner], ["ffiSync", singles.get("sync")!], ["ffiAsync", singles.get("async")!]];
+    const variants: Array<[keyof EngineBenchResult["single"], Generates]> = [
+      ["runner", runner],
+      ["ffiSync", singles.get("sync")!],
+      ["ffiAsync", singles.get("async")!],
+    ];
     if (runnerShipped) variants.push(["runnerShipped", runnerShipped]);
     const nlc: StreamNumbers[] = [];
     const runs = new Map<string, StreamNumbers[]>(variants.map(([name]) => [name, []]));
@@ -297,15 +338,24 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
       ...(runnerShipped ? { runnerShipped: medians(runs.get("runnerShipped")!) } : {}),
       rounds: Object.fromEntries(runs),
       references: Object.fromEntries(
-        [...refRuns].map(([name, rs]) => [name, { promptTps: spread(rs.map((r) => r.promptTokensPerSecond)), generationTps: spread(rs.map((r) => r.generationTokensPerSecond)) }]),
+        [...refRuns].map(([name, rs]) => [
+          name,
+          {
+            promptTps: spread(rs.map((r) => r.promptTokensPerSecond)),
+            generationTps: spread(rs.map((r) => r.generationTokensPerSecond)),
+          },
+        ]),
       ),
     };
     for (const [name, v] of Object.entries(single)) {
       if (name === "references" || name === "rounds") continue;
       const s = v as StreamNumbers;
-      log(`${name} single: pp ${s.promptTokensPerSecond.toFixed(1)} t/s, tg ${s.generationTokensPerSecond.toFixed(1)} t/s`);
+      log(
+        `${name} single: pp ${s.promptTokensPerSecond.toFixed(1)} t/s, tg ${s.generationTokensPerSecond.toFixed(1)} t/s`,
+      );
     }
-    for (const [name, v] of Object.entries(single.references)) log(`${name} single: pp ${v.promptTps.median.toFixed(1)} t/s, tg ${v.generationTps.median.toFixed(1)} t/s`);
+    for (const [name, v] of Object.entries(single.references))
+      log(`${name} single: pp ${v.promptTps.median.toFixed(1)} t/s, tg ${v.generationTps.median.toFixed(1)} t/s`);
 
     // Aggregate over concurrent sequences in one llmos runner, with a short prompt; each sequence gets 512
     // positions (one KV stream each), as llama-server's slots.
@@ -316,12 +366,20 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     for (const n of o.concurrency) {
       const r = await startRunner(n, n * 512);
       const rates: number[] = [];
-      const started: Array<{ name: string; server: { aggregate(tokens: number): Promise<number>; close(): void | Promise<void> }; rates: number[] }> = [];
+      const started: Array<{
+        name: string;
+        server: { aggregate(tokens: number): Promise<number>; close(): void | Promise<void> };
+        rates: number[];
+      }> = [];
       try {
-        for (const ref of (opts.aggregateReferences ?? []).filter((a) => a.concurrency === n)) started.push({ name: ref.name, server: await ref.start(), rates: [] });
+        for (const ref of (opts.aggregateReferences ?? []).filter((a) => a.concurrency === n))
+          started.push({ name: ref.name, server: await ref.start(), rates: [] });
         if (cpuBackendDir && n === 4) {
           const shipped = await startRunner(n, n * 512, null);
-          const server = { aggregate: (tokens: number) => aggregateOnce(shipped, shortPrompt, tokens, n), close: () => shipped.stop() };
+          const server = {
+            aggregate: (tokens: number) => aggregateOnce(shipped, shortPrompt, tokens, n),
+            close: () => shipped.stop(),
+          };
           started.push({ name: SHIPPED, server, rates: [] });
         }
         for (let round = -1; round < o.repetitions; round++) {
@@ -335,12 +393,26 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
           }
         }
         const stats = (await r.stats()).engine;
-        const row = { concurrency: n, tokensPerSecond: median(rates), multiSequenceBatches: stats.multiSequenceBatches, maxSequencesInBatch: stats.maxSequencesInBatch };
-        log(`runner x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`);
+        const row = {
+          concurrency: n,
+          tokensPerSecond: median(rates),
+          multiSequenceBatches: stats.multiSequenceBatches,
+          maxSequencesInBatch: stats.maxSequencesInBatch,
+        };
+        log(
+          `runner x${n}: ${row.tokensPerSecond.toFixed(1)} t/s aggregate (max ${row.maxSequencesInBatch} seqs/batch)`,
+        );
         aggregate.push(row);
         for (const s of started) {
-          if (s.name === SHIPPED) aggregateShipped = { concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) };
-          else aggregateReferences.push({ name: s.name, concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) });
+          if (s.name === SHIPPED)
+            aggregateShipped = { concurrency: n, tokensPerSecond: spread(s.rates), llmosSameRounds: spread(rates) };
+          else
+            aggregateReferences.push({
+              name: s.name,
+              concurrency: n,
+              tokensPerSecond: spread(s.rates),
+              llmosSameRounds: spread(rates),
+            });
           log(`${s.name} x${n}: ${spread(s.rates).median.toFixed(1)} t/s aggregate`);
         }
       } finally {

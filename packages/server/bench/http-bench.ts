@@ -24,7 +24,15 @@ const post = (url: string, body: unknown) => request(url, body);
 /** One streamed completion; every SSE chunk is one token for these models (checked against usage). */
 export async function streamOnce(base: string, model: string, prompt: string, tokens: number): Promise<StreamRun> {
   const started = performance.now();
-  const res = await post(`${base}/v1/completions`, { model, prompt, max_tokens: tokens, temperature: 0, stream: true, stream_options: { include_usage: true }, ignore_eos: true });
+  const res = await post(`${base}/v1/completions`, {
+    model,
+    prompt,
+    max_tokens: tokens,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+    ignore_eos: true,
+  });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const decoder = new TextDecoder();
   let first = 0;
@@ -49,14 +57,26 @@ export async function streamOnce(base: string, model: string, prompt: string, to
   }
   const genMs = last - first;
   const totalMs = performance.now() - started;
-  return { ttftMs: first - started, generationTps: genMs > 0 ? (completion - 1) / (genMs / 1000) : NaN, requestTps: completion / (totalMs / 1000), tokens: completion };
+  return {
+    ttftMs: first - started,
+    generationTps: genMs > 0 ? (completion - 1) / (genMs / 1000) : NaN,
+    requestTps: completion / (totalMs / 1000),
+    tokens: completion,
+  };
 }
 
 /**
  * Single-stream generation over HTTP, `reps` times; with `engineOnce` (the same generation on the engine alone, in
  * this process), each HTTP run is paired with an engine run, so their ratio compares numbers of the same moment.
  */
-export async function singleStream(d: Daemon, model: string, prompt: string, tokens: number, reps: number, engineOnce?: () => Promise<{ generationTps: number; requestTps: number }>) {
+export async function singleStream(
+  d: Daemon,
+  model: string,
+  prompt: string,
+  tokens: number,
+  reps: number,
+  engineOnce?: () => Promise<{ generationTps: number; requestTps: number }>,
+) {
   await streamOnce(d.url, model, prompt, 4); // warm: load the model
   await engineOnce?.();
   const runs: StreamRun[] = [];
@@ -73,12 +93,24 @@ export async function singleStream(d: Daemon, model: string, prompt: string, tok
     ttftMs: spread(runs.map((r) => r.ttftMs)),
     generationTps: spread(runs.map((r) => r.generationTps)),
     requestTps: spread(runs.map((r) => r.requestTps)),
-    ...(engineOnce ? { engineGenerationTps: spread(engine.map((e) => e.generationTps)), engineRequestTps: spread(engine.map((e) => e.requestTps)) } : {}),
+    ...(engineOnce
+      ? {
+          engineGenerationTps: spread(engine.map((e) => e.generationTps)),
+          engineRequestTps: spread(engine.map((e) => e.requestTps)),
+        }
+      : {}),
   };
 }
 
 /** Aggregate generated tokens/s with `clients` concurrent requests, and the same requests one by one. */
-export async function concurrency(d: Daemon, model: string, prompt: string, tokens: number, clients: number, reps: number) {
+export async function concurrency(
+  d: Daemon,
+  model: string,
+  prompt: string,
+  tokens: number,
+  clients: number,
+  reps: number,
+) {
   const run = async (parallel: boolean) => {
     const started = performance.now();
     let generated = 0;
@@ -120,11 +152,21 @@ export async function controlPlane(d: Daemon, model: string, requests: number, c
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  return { requests, clients, requestsPerSecond: requests / seconds, p50Ms: median(latencies), p99Ms: percentile(latencies, 99) };
+  return {
+    requests,
+    clients,
+    requestsPerSecond: requests / seconds,
+    p50Ms: median(latencies),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 /** Cold load time and memory (estimate vs measured RSS) per model; each model unloaded before and after. */
-export async function loadProfile(d: Daemon, model: string, reps: number): Promise<{ model: string; loadMs: Spread; estimatedBytes: number; rssBytes: number; estimate: unknown }> {
+export async function loadProfile(
+  d: Daemon,
+  model: string,
+  reps: number,
+): Promise<{ model: string; loadMs: Spread; estimatedBytes: number; rssBytes: number; estimate: unknown }> {
   const times: number[] = [];
   let last: any;
   for (let i = 0; i < reps; i++) {
@@ -140,7 +182,13 @@ export async function loadProfile(d: Daemon, model: string, reps: number): Promi
   const ps = await (await request(`${d.url}/api/ps`, undefined, "GET")).json<{ models: any[] }>();
   const entry = ps.models.find((m) => m.name === last.name) ?? last;
   await post(`${d.url}/api/models/${encodeURIComponent(model)}/unload`, {});
-  return { model, loadMs: spread(times), estimatedBytes: entry.memory.estimatedBytes, rssBytes: entry.memory.rssBytes, estimate: entry.memory.estimate };
+  return {
+    model,
+    loadMs: spread(times),
+    estimatedBytes: entry.memory.estimatedBytes,
+    rssBytes: entry.memory.rssBytes,
+    estimate: entry.memory.estimate,
+  };
 }
 
 /** Time for a request to a model that must evict another first (budget fits one), vs a warm request. */

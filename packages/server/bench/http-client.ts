@@ -23,7 +23,12 @@ export interface BenchResponse {
 }
 
 /** POST a JSON body (GET when `body` is undefined and `method` says so). */
-export function request(url: string, body?: unknown, method = "POST", agent: http.Agent = sharedAgent): Promise<BenchResponse> {
+export function request(
+  url: string,
+  body?: unknown,
+  method = "POST",
+  agent: http.Agent = sharedAgent,
+): Promise<BenchResponse> {
   const u = new URL(url);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -34,7 +39,10 @@ export function request(url: string, body?: unknown, method = "POST", agent: htt
         path: u.pathname + u.search,
         method,
         agent,
-        headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        headers:
+          payload === undefined
+            ? {}
+            : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -43,7 +51,13 @@ export function request(url: string, body?: unknown, method = "POST", agent: htt
           for await (const chunk of res) out += (chunk as Buffer).toString();
           return out;
         };
-        resolve({ status, ok: status >= 200 && status < 300, body: res, text, json: async <T>() => JSON.parse(await text()) as T });
+        resolve({
+          status,
+          ok: status >= 200 && status < 300,
+          body: res,
+          text,
+          json: async <T>() => JSON.parse(await text()) as T,
+        });
       },
     );
     req.on("error", reject);

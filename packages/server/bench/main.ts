@@ -18,7 +18,10 @@ import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), process.argv[1]?.includes("/dist/") ? "../../../.." : "../../..");
+const REPO = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  process.argv[1]?.includes("/dist/") ? "../../../.." : "../../..",
+);
 const SHARED = path.resolve(REPO, "../shared/models");
 
 const { values } = parseArgs({
@@ -51,35 +54,71 @@ async function main(): Promise<void> {
     tokenizerSource: path.join(SHARED, "llama-2-tiny-random.gguf"),
     log,
   });
-  const models: Array<{ name: string; path: string }> = [{ name: "stories260K", path: path.join(SHARED, "stories260K.gguf") }, ...synth.map((s) => ({ name: s.name, path: s.path }))];
+  const models: Array<{ name: string; path: string }> = [
+    { name: "stories260K", path: path.join(SHARED, "stories260K.gguf") },
+    ...synth.map((s) => ({ name: s.name, path: s.path })),
+  ];
   const report: BenchReport = {
     date: new Date().toISOString(),
     quick,
     threads,
     tokens,
     repetitions: reps,
-    machine: { cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? "?",
+      cores: os.cpus().length,
+      memoryBytes: os.totalmem(),
+      node: process.version,
+      platform: `${os.platform()} ${os.arch()}`,
+    },
     native: bins.native ? nativeDir() : null,
     prebuiltReference: bins.prebuilt !== undefined,
     cpuBackend: cpuBackendDir ? readCpuBackendManifest(cpuBackendDir) : null,
     models: {},
   };
   if (!bins.native) log("native llama.cpp not built (npm run bench:native): native ratios are skipped");
-  if (!cpuBackendDir) log("no CPU backend built here (npm run bench:native builds one): llmos runs on the shipped one only");
+  if (!cpuBackendDir)
+    log("no CPU backend built here (npm run bench:native builds one): llmos runs on the shipped one only");
 
   // 1, 3 and 6. Engines: node-llama-cpp called directly, the llama-ffi runner engine in this process, and the
   // native references (llama-bench on both builds of the library, llama-server) in the same rounds.
   for (const m of models) {
     log(`engine bench: ${m.name}`);
-    const references = Object.fromEntries(Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]));
-    const aggregateReferences =
-      m.name.startsWith("llama-42m")
-        ? Object.entries(servers).filter(([name]) => !quick || name === "native").flatMap(([name, bin], i) => [
-            { name: `llama-server, ${name}`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + 2 * i) },
-            ...(name === "native" && !quick ? [{ name: `llama-server, ${name}, streamed`, concurrency: 4, start: () => startLlamaServer(bin, m.path, threads, 4, 18932 + 2 * i, true) }] : []),
+    const references = Object.fromEntries(
+      Object.entries(bins).map(([name, bin]) => [name, () => llamaBenchOnce(bin, m.path, threads, 128, tokens)]),
+    );
+    const aggregateReferences = m.name.startsWith("llama-42m")
+      ? Object.entries(servers)
+          .filter(([name]) => !quick || name === "native")
+          .flatMap(([name, bin], i) => [
+            {
+              name: `llama-server, ${name}`,
+              concurrency: 4,
+              start: () => startLlamaServer(bin, m.path, threads, 4, 18931 + 2 * i),
+            },
+            ...(name === "native" && !quick
+              ? [
+                  {
+                    name: `llama-server, ${name}, streamed`,
+                    concurrency: 4,
+                    start: () => startLlamaServer(bin, m.path, threads, 4, 18932 + 2 * i, true),
+                  },
+                ]
+              : []),
           ])
-        : [];
-    const engine: EngineBenchResult = await runEngineBench({ modelPath: m.path, threads, tokens, promptTokens: 128, repetitions: reps, concurrency: levels, log, references, aggregateReferences, cpuBackendDir });
+      : [];
+    const engine: EngineBenchResult = await runEngineBench({
+      modelPath: m.path,
+      threads,
+      tokens,
+      promptTokens: 128,
+      repetitions: reps,
+      concurrency: levels,
+      log,
+      references,
+      aggregateReferences,
+      cpuBackendDir,
+    });
     report.models[m.name] = { path: m.path, engine };
   }
 
@@ -88,13 +127,37 @@ async function main(): Promise<void> {
   let daemon: Daemon | undefined;
   const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
   try {
-    daemon = await startDaemon({ home, port: 0, threads, engine: "llama-ffi", cpuBackend: cpuBackendDir ?? "shipped", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, maxQueuePerModel: 512 });
+    daemon = await startDaemon({
+      home,
+      port: 0,
+      threads,
+      engine: "llama-ffi",
+      cpuBackend: cpuBackendDir ?? "shipped",
+      gpu: "off",
+      logLevel: "warn",
+      contextSize: 512,
+      parallel: 8,
+      maxQueuePerModel: 512,
+    });
     for (const m of models) await daemon.store.importFile(m.path, m.name.toLowerCase());
     for (const m of models) {
       const name = m.name.toLowerCase();
       log(`http single stream: ${m.name}`);
       // The engine alone is configured as the daemon's runner (8 sequences of 512 tokens), so the ratio is HTTP's.
-      const alone = await runners.start({ engine: "llama-ffi", gpu: false, cpuBackendDir, streamIntervalMs: 20, modelPath: m.path, contextSize: 8 * 512, slots: 8, threads, gpuLayers: 0 }, "engine-alone");
+      const alone = await runners.start(
+        {
+          engine: "llama-ffi",
+          gpu: false,
+          cpuBackendDir,
+          streamIntervalMs: 20,
+          modelPath: m.path,
+          contextSize: 8 * 512,
+          slots: 8,
+          threads,
+          gpuLayers: 0,
+        },
+        "engine-alone",
+      );
       try {
         const prompt = await alone.tokenize("Once upon a time", { addBos: true });
         const engineOnce = async () => {
@@ -102,9 +165,14 @@ async function main(): Promise<void> {
           const g = alone.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
           for await (const c of g) void c;
           const r = await g.result;
-          return { generationTps: (r.completionTokens - 1) / (r.generateMs / 1000), requestTps: r.completionTokens / ((performance.now() - t0) / 1000) };
+          return {
+            generationTps: (r.completionTokens - 1) / (r.generateMs / 1000),
+            requestTps: r.completionTokens / ((performance.now() - t0) / 1000),
+          };
         };
-        report.models[m.name]!.http = { single: await singleStream(daemon, name, "Once upon a time", tokens, httpReps, engineOnce) };
+        report.models[m.name]!.http = {
+          single: await singleStream(daemon, name, "Once upon a time", tokens, httpReps, engineOnce),
+        };
       } finally {
         await alone.stop();
       }
@@ -115,10 +183,15 @@ async function main(): Promise<void> {
     report.concurrency = { model: concModel.name, levels: [] };
     for (const clients of levels) {
       log(`http concurrency ${clients}: ${concModel.name}`);
-      report.concurrency.levels.push(await concurrency(daemon, concModel.name.toLowerCase(), "Once upon a time", tokens, clients, quick ? 1 : 3));
+      report.concurrency.levels.push(
+        await concurrency(daemon, concModel.name.toLowerCase(), "Once upon a time", tokens, clients, quick ? 1 : 3),
+      );
     }
     log("control plane");
-    report.controlPlane = { model: "stories260K", ...(await controlPlane(daemon, "stories260k", quick ? 100 : 400, 8)) };
+    report.controlPlane = {
+      model: "stories260K",
+      ...(await controlPlane(daemon, "stories260k", quick ? 100 : 400, 8)),
+    };
   } finally {
     await daemon?.close();
     rmSync(home, { recursive: true, force: true });
@@ -130,7 +203,18 @@ async function main(): Promise<void> {
   try {
     const target = models.find((m) => m.name === "llama-42m") ?? models[0]!;
     const est = report.models[target.name]!.load!.estimatedBytes;
-    sd = await startDaemon({ home: switchHome, port: 0, threads, engine: "llama-ffi", cpuBackend: cpuBackendDir ?? "shipped", gpu: "off", logLevel: "warn", contextSize: 512, parallel: 8, memoryBudgetBytes: Math.round(est * 1.5) });
+    sd = await startDaemon({
+      home: switchHome,
+      port: 0,
+      threads,
+      engine: "llama-ffi",
+      cpuBackend: cpuBackendDir ?? "shipped",
+      gpu: "off",
+      logLevel: "warn",
+      contextSize: 512,
+      parallel: 8,
+      memoryBudgetBytes: Math.round(est * 1.5),
+    });
     await sd.store.importFile(target.path, "switch-a");
     await sd.store.copy("switch-a", "switch-b");
     log("model switch");
@@ -147,7 +231,9 @@ async function main(): Promise<void> {
 }
 
 // `--render docs/performance.json`: write the Markdown again from saved results, without measuring.
-const run = values.render ? async () => writeReport(values.out!, JSON.parse(readFileSync(values.render!, "utf8")) as BenchReport) : main;
+const run = values.render
+  ? async () => writeReport(values.out!, JSON.parse(readFileSync(values.render!, "utf8")) as BenchReport)
+  : main;
 run().then(
   () => process.exit(0),
   (error) => {

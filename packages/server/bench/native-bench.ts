@@ -36,8 +36,18 @@ export function nativeBinaries(program: "llama-bench" | "llama-server"): { nativ
 }
 
 /** One llama-bench run (one repetition): prompt processing and generation tokens/s. */
-export async function llamaBenchOnce(bin: string, model: string, threads: number, promptTokens: number, genTokens: number): Promise<{ promptTokensPerSecond: number; generationTokensPerSecond: number }> {
-  const { stdout } = await run(bin, ["-m", model, "-t", String(threads), "-p", String(promptTokens), "-n", String(genTokens), "-r", "1", "-o", "json"], { maxBuffer: 16 << 20 });
+export async function llamaBenchOnce(
+  bin: string,
+  model: string,
+  threads: number,
+  promptTokens: number,
+  genTokens: number,
+): Promise<{ promptTokensPerSecond: number; generationTokensPerSecond: number }> {
+  const { stdout } = await run(
+    bin,
+    ["-m", model, "-t", String(threads), "-p", String(promptTokens), "-n", String(genTokens), "-r", "1", "-o", "json"],
+    { maxBuffer: 16 << 20 },
+  );
   const rows = JSON.parse(stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
   return {
     promptTokensPerSecond: rows.find((r) => r.n_gen === 0)?.avg_ts ?? NaN,
@@ -57,12 +67,42 @@ export interface LlamaServer {
  * request). `stream`: the requests stream their tokens (server-sent events, read to the end), as streaming
  * clients do; otherwise each answers once at the end, and the server does no work per token for its clients.
  */
-export async function startLlamaServer(bin: string, model: string, threads: number, parallel: number, port = 18931, stream = false): Promise<LlamaServer> {
-  const child = spawn(bin, ["-m", model, "-t", String(threads), "--parallel", String(parallel), "-c", String(512 * parallel), "--port", String(port), "--host", "127.0.0.1", "--no-webui"], { stdio: "ignore" });
+export async function startLlamaServer(
+  bin: string,
+  model: string,
+  threads: number,
+  parallel: number,
+  port = 18931,
+  stream = false,
+): Promise<LlamaServer> {
+  const child = spawn(
+    bin,
+    [
+      "-m",
+      model,
+      "-t",
+      String(threads),
+      "--parallel",
+      String(parallel),
+      "-c",
+      String(512 * parallel),
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--no-webui",
+    ],
+    { stdio: "ignore" },
+  );
   const url = `http://127.0.0.1:${port}`;
   const agent = newAgent();
   const once = async (tokens: number): Promise<number> => {
-    const r = await request(`${url}/completion`, { prompt: "Once upon a time", n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false, stream }, "POST", agent);
+    const r = await request(
+      `${url}/completion`,
+      { prompt: "Once upon a time", n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false, stream },
+      "POST",
+      agent,
+    );
     if (!stream) return (await r.json<{ tokens_predicted: number }>()).tokens_predicted;
     // The event with `stop: true` carries the totals. Read up to it: llama-server may close the connection
     // without ending the chunked body.

@@ -52,7 +52,8 @@ export function ratio(a: number | undefined, b: number | undefined): string {
 export function pairedRatio(a: number[] | undefined, b: number[] | undefined): number | undefined {
   if (!a || !b) return undefined;
   const rs: number[] = [];
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (b[i]! > 0 && Number.isFinite(a[i]!)) rs.push(a[i]! / b[i]!);
+  for (let i = 0; i < Math.min(a.length, b.length); i++)
+    if (b[i]! > 0 && Number.isFinite(a[i]!)) rs.push(a[i]! / b[i]!);
   return rs.length > 0 ? median(rs) : undefined;
 }
 

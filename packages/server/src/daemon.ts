@@ -27,7 +27,10 @@ import { Metrics } from "./telemetry/metrics.js";
 export const VERSION: string = (() => {
   for (const rel of ["../package.json", "../../package.json"]) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === "@llmos/server" && pkg.version) return pkg.version;
     } catch {
       /* try the next */
@@ -73,9 +76,18 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     logger: logger.child({ component: "store" }),
     pull: { endpoint: config.hfEndpoint, ...(config.hfToken ? { token: config.hfToken } : {}) },
   });
-  const security = await SecurityService.open({ databasePath: paths.database, home: config.home, timeScale: config.rateLimitTimeScale, logger: logger.child({ component: "security" }) });
+  const security = await SecurityService.open({
+    databasePath: paths.database,
+    home: config.home,
+    timeScale: config.rateLimitTimeScale,
+    logger: logger.child({ component: "security" }),
+  });
   try {
-    assertSafeBind({ host: config.host, insecureNoAuth: config.insecureNoAuth }, await security.checkAuthEnabled(), logger);
+    assertSafeBind(
+      { host: config.host, insecureNoAuth: config.insecureNoAuth },
+      await security.checkAuthEnabled(),
+      logger,
+    );
   } catch (error) {
     await security.close();
     await store.dispose();
@@ -124,7 +136,8 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
     preRoutes: [authPlugin(security)],
     ready: () => ready,
-    recordUsage: (request, model, promptTokens, completionTokens) => security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
+    recordUsage: (request, model, promptTokens, completionTokens) =>
+      security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
   const app = await buildApp(deps, [modelRoutes(deps), securityRoutes(security)], options.instrumentApp);
@@ -134,9 +147,14 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
   const builtCpu = builtHereCpuBackend(config);
-  logger.info({ url, home: config.home, engine: config.engine, threads: config.threads, cpuBackend: builtCpu ?? "shipped" }, "llmos listening");
+  logger.info(
+    { url, home: config.home, engine: config.engine, threads: config.threads, cpuBackend: builtCpu ?? "shipped" },
+    "llmos listening",
+  );
   if (config.engine === "llama-ffi" && config.cpuBackend === "auto" && !builtCpu && process.platform === "linux") {
-    logger.info("`llmos build-cpu-backend` compiles llama.cpp's CPU backend for this machine (about a minute): prompts on F16 models run up to 2x faster");
+    logger.info(
+      "`llmos build-cpu-backend` compiles llama.cpp's CPU backend for this machine (about a minute): prompts on F16 models run up to 2x faster",
+    );
   }
 
   for (const name of config.preload) {
@@ -179,5 +197,9 @@ function builtHereCpuBackend(config: LlmosConfig): string | null {
 function cpuBackendSummary(config: LlmosConfig): NonNullable<NodeInventory["cpuBackend"]> {
   const dir = builtHereCpuBackend(config);
   const m = dir ? readCpuBackendManifest(dir) : null;
-  return { setting: config.cpuBackend, builtHere: dir && m ? { dir, release: m.release, variant: m.variant, compiler: m.compiler, builtAt: m.builtAt } : null };
+  return {
+    setting: config.cpuBackend,
+    builtHere:
+      dir && m ? { dir, release: m.release, variant: m.variant, compiler: m.compiler, builtAt: m.builtAt } : null,
+  };
 }

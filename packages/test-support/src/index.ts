@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 function findRepoRoot(from: string): string {
   for (let dir = from; ; dir = path.dirname(dir)) {
     try {
-      if ((JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { workspaces?: unknown }).workspaces) return dir;
+      if ((JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { workspaces?: unknown }).workspaces)
+        return dir;
     } catch {
       // no readable package.json here: keep walking up
     }

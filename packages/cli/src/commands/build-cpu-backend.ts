@@ -25,7 +25,9 @@ export function registerBuildCpuBackend(program: Command, ctx: CliContext): void
     .action(async (opts: BuildOptions, cmd: Command) => {
       const server = await loadServer();
       const config = server.loadConfig({ env: ctx.env });
-      const dir = opts.dir ?? server.cpuBackendDir({ ...config, cpuBackend: config.cpuBackend === "shipped" ? "auto" : config.cpuBackend });
+      const dir =
+        opts.dir ??
+        server.cpuBackendDir({ ...config, cpuBackend: config.cpuBackend === "shipped" ? "auto" : config.cpuBackend });
       if (!dir) throw new Error("no install folder: give --dir");
       const jobs = opts.jobs === undefined ? undefined : Number(opts.jobs);
       if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new Error(`invalid --jobs "${opts.jobs}"`);
@@ -42,7 +44,10 @@ export function registerBuildCpuBackend(program: Command, ctx: CliContext): void
           onProgress: (p) => {
             if (json) return;
             if (p.phase === "compile" && tty) {
-              bar ??= new cliProgress.SingleBar({ stream: ctx.stderr, hideCursor: true, format: "compiling {bar} {percent}% {file}" }, cliProgress.Presets.shades_classic);
+              bar ??= new cliProgress.SingleBar(
+                { stream: ctx.stderr, hideCursor: true, format: "compiling {bar} {percent}% {file}" },
+                cliProgress.Presets.shades_classic,
+              );
               if (!bar.isActive) bar.start(100, 0, { file: "" });
               bar.update(p.percent ?? 0, { file: p.message.replace(/^.*\//, "").slice(0, 40) });
               return;
@@ -54,7 +59,9 @@ export function registerBuildCpuBackend(program: Command, ctx: CliContext): void
         });
         bar?.stop();
         if (json) return ctx.printJson(result);
-        ctx.print(`built ${result.manifest.library} (${result.manifest.variant}, llama.cpp ${result.manifest.release}, ${result.manifest.compiler}) in ${result.seconds.toFixed(0)} s`);
+        ctx.print(
+          `built ${result.manifest.library} (${result.manifest.variant}, llama.cpp ${result.manifest.release}, ${result.manifest.compiler}) in ${result.seconds.toFixed(0)} s`,
+        );
         ctx.print(`installed in ${result.dir}; models loaded from now on use it`);
       } finally {
         bar?.stop();

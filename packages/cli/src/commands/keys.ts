@@ -21,7 +21,12 @@ function int(value: string | undefined, flag: string): number | undefined {
 }
 
 function list(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(",").map((s) => s.trim()).filter(Boolean);
+  return value === undefined
+    ? undefined
+    : value
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 function printSecret(ctx: CliContext, created: CreatedKey): void {
@@ -46,21 +51,28 @@ export function registerKeys(program: Command, ctx: CliContext): void {
     .command("create")
     .description("create an API key (the secret is printed once)")
     .requiredOption("--name <name>", "key name")
-    .option("--scopes <list>", "comma-separated scopes: inference, models:read, models:write, admin, metrics", "inference")
+    .option(
+      "--scopes <list>",
+      "comma-separated scopes: inference, models:read, models:write, admin, metrics",
+      "inference",
+    )
     .option("--models <list>", "comma-separated models the key may use (default: all)")
     .option("--rpm <n>", "requests per minute")
     .option("--tpm <n>", "tokens per minute")
     .option("--tokens-per-day <n>", "tokens per day")
     .option("--expires <duration>", "expire after this long (e.g. 30d)")
     .action(async (opts: CreateOptions, cmd: Command) => {
-      const created = await (await ctx.client()).keys.create({
+      const created = await (
+        await ctx.client()
+      ).keys.create({
         name: opts.name,
         scopes: (list(opts.scopes) ?? []) as KeyScope[],
         models: list(opts.models),
         rpm: int(opts.rpm, "--rpm"),
         tpm: int(opts.tpm, "--tpm"),
         tokensPerDay: int(opts.tokensPerDay, "--tokens-per-day"),
-        expiresAt: opts.expires === undefined ? undefined : new Date(Date.now() + parseDuration(opts.expires)).toISOString(),
+        expiresAt:
+          opts.expires === undefined ? undefined : new Date(Date.now() + parseDuration(opts.expires)).toISOString(),
       });
       if (ctx.json(cmd)) return ctx.printJson(created);
       printSecret(ctx, created);

@@ -12,19 +12,30 @@ export function registerLoad(program: Command, ctx: CliContext): void {
     .option("--pin", "never evict this model")
     .option("--context-size <tokens>", "context size per sequence")
     .option("--parallel <n>", "parallel sequences")
-    .action(async (name: string, opts: { keepAlive?: string; pin?: boolean; contextSize?: string; parallel?: string }, cmd: Command) => {
-      const client = await ctx.client();
-      const keepAlive = opts.keepAlive === undefined ? undefined : /^-?\d+$/.test(opts.keepAlive) ? Number(opts.keepAlive) : opts.keepAlive;
-      const model = await client.loadModel(name, {
-        keepAlive,
-        pinned: opts.pin || undefined,
-        contextSize: opts.contextSize === undefined ? undefined : Number(opts.contextSize),
-        parallel: opts.parallel === undefined ? undefined : Number(opts.parallel),
-      });
-      if (ctx.json(cmd)) return ctx.printJson(model.info ?? { name: model.name });
-      const until = model.info ? `, expires ${formatRelative(model.info.expiresAt)}` : "";
-      ctx.print(`loaded ${model.name}${model.info?.pinned ? " (pinned)" : ""}${until}`);
-    });
+    .action(
+      async (
+        name: string,
+        opts: { keepAlive?: string; pin?: boolean; contextSize?: string; parallel?: string },
+        cmd: Command,
+      ) => {
+        const client = await ctx.client();
+        const keepAlive =
+          opts.keepAlive === undefined
+            ? undefined
+            : /^-?\d+$/.test(opts.keepAlive)
+              ? Number(opts.keepAlive)
+              : opts.keepAlive;
+        const model = await client.loadModel(name, {
+          keepAlive,
+          pinned: opts.pin || undefined,
+          contextSize: opts.contextSize === undefined ? undefined : Number(opts.contextSize),
+          parallel: opts.parallel === undefined ? undefined : Number(opts.parallel),
+        });
+        if (ctx.json(cmd)) return ctx.printJson(model.info ?? { name: model.name });
+        const until = model.info ? `, expires ${formatRelative(model.info.expiresAt)}` : "";
+        ctx.print(`loaded ${model.name}${model.info?.pinned ? " (pinned)" : ""}${until}`);
+      },
+    );
 
   program
     .command("unload")

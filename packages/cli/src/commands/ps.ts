@@ -18,7 +18,11 @@ export function registerPs(program: Command, ctx: CliContext): void {
             shortDigest(m.digest),
             m.state,
             formatBytes(m.memory.rssBytes ?? m.memory.estimatedBytes),
-            m.gpuLayers > 0 ? `GPU ${m.gpuLayers} layers` : m.cpuBackend?.source === "built-here" ? "CPU (built here)" : "CPU",
+            m.gpuLayers > 0
+              ? `GPU ${m.gpuLayers} layers`
+              : m.cpuBackend?.source === "built-here"
+                ? "CPU (built here)"
+                : "CPU",
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
             m.contextSize,
             m.runnerPid ?? "-",

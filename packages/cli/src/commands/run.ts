@@ -99,14 +99,22 @@ async function readAll(input: NodeJS.ReadableStream): Promise<string> {
   return text;
 }
 
-async function repl(ctx: CliContext, model: Model, chatMode: boolean, history: ChatMessage[], options: SamplingOptions): Promise<void> {
+async function repl(
+  ctx: CliContext,
+  model: Model,
+  chatMode: boolean,
+  history: ChatMessage[],
+  options: SamplingOptions,
+): Promise<void> {
   const rl = readline.createInterface({ input: ctx.stdin, output: ctx.stdout, terminal: Boolean(ctx.stdout.isTTY) });
   let generation: AbortController | undefined;
   rl.on("SIGINT", () => {
     if (generation) generation.abort();
     else rl.close();
   });
-  ctx.info(`chatting with ${model.name}${chatMode ? "" : " (raw prompts)"}; /bye to exit, /clear to forget the conversation`);
+  ctx.info(
+    `chatting with ${model.name}${chatMode ? "" : " (raw prompts)"}; /bye to exit, /clear to forget the conversation`,
+  );
   const lines = rl[Symbol.asyncIterator]();
   try {
     for (;;) {

@@ -11,7 +11,9 @@ export function registerUsage(program: Command, ctx: CliContext): void {
     .option("--key <id>", "only this key (none = requests without a key)")
     .option("--model <name>", "only this model")
     .action(async (opts: { since?: string; key?: string; model?: string }, cmd: Command) => {
-      const rows = await (await ctx.client()).usage({
+      const rows = await (
+        await ctx.client()
+      ).usage({
         since: opts.since === undefined ? undefined : parseSince(opts.since),
         keyId: opts.key,
         model: opts.model,
@@ -32,7 +34,9 @@ export function registerUsage(program: Command, ctx: CliContext): void {
     .option("--limit <n>", "most entries (default 100)")
     .option("--action <action>", "only this action (e.g. key.create)")
     .action(async (opts: { since?: string; limit?: string; action?: string }, cmd: Command) => {
-      const entries = await (await ctx.client()).audit({
+      const entries = await (
+        await ctx.client()
+      ).audit({
         since: opts.since === undefined ? undefined : parseSince(opts.since),
         limit: opts.limit === undefined ? undefined : Number(opts.limit),
         action: opts.action,
@@ -41,7 +45,14 @@ export function registerUsage(program: Command, ctx: CliContext): void {
       ctx.print(
         renderTable(
           ["TIME", "ACTION", "RESULT", "TARGET", "KEY", "ADDRESS"],
-          entries.map((e) => [formatRelative(e.time), e.action, e.result, e.target ?? "-", e.keyId ?? "-", e.remoteAddress ?? "-"]),
+          entries.map((e) => [
+            formatRelative(e.time),
+            e.action,
+            e.result,
+            e.target ?? "-",
+            e.keyId ?? "-",
+            e.remoteAddress ?? "-",
+          ]),
         ),
       );
     });

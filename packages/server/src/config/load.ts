@@ -16,11 +16,20 @@ export interface ConfigFlags {
  * Builds the daemon's configuration from the environment and flags. The only reader of the environment:
  * everything else receives the resulting object.
  */
-export function loadConfig(input: { env: NodeJS.ProcessEnv; flags?: ConfigFlags; overrides?: Partial<LlmosConfig> }): LlmosConfig {
+export function loadConfig(input: {
+  env: NodeJS.ProcessEnv;
+  flags?: ConfigFlags;
+  overrides?: Partial<LlmosConfig>;
+}): LlmosConfig {
   const { env, flags = {} } = input;
   const c = defaultConfig();
   if (env.LLMOS_HOME) c.home = path.resolve(expandHome(env.LLMOS_HOME));
-  if (env.LLMOS_LOG_LEVEL) c.logLevel = oneOf(env.LLMOS_LOG_LEVEL, ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "LLMOS_LOG_LEVEL");
+  if (env.LLMOS_LOG_LEVEL)
+    c.logLevel = oneOf(
+      env.LLMOS_LOG_LEVEL,
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+      "LLMOS_LOG_LEVEL",
+    );
   if (env.LLMOS_THREADS) c.threads = positiveInt(env.LLMOS_THREADS, "LLMOS_THREADS");
   if (env.LLMOS_ENGINE) c.engine = oneOf(env.LLMOS_ENGINE, ["llama-ffi", "llama-node"], "LLMOS_ENGINE");
   if (env.LLMOS_CPU_BACKEND) {
@@ -30,14 +39,21 @@ export function loadConfig(input: { env: NodeJS.ProcessEnv; flags?: ConfigFlags;
   if (env.LLMOS_GPU) c.gpu = oneOf(env.LLMOS_GPU, ["auto", "off"], "LLMOS_GPU");
   if (env.LLMOS_CONTEXT_SIZE) c.contextSize = positiveInt(env.LLMOS_CONTEXT_SIZE, "LLMOS_CONTEXT_SIZE");
   if (env.LLMOS_NUM_PARALLEL) c.parallel = positiveInt(env.LLMOS_NUM_PARALLEL, "LLMOS_NUM_PARALLEL");
-  if (env.LLMOS_STREAM_INTERVAL_MS) c.streamIntervalMs = nonNegativeInt(env.LLMOS_STREAM_INTERVAL_MS, "LLMOS_STREAM_INTERVAL_MS");
+  if (env.LLMOS_STREAM_INTERVAL_MS)
+    c.streamIntervalMs = nonNegativeInt(env.LLMOS_STREAM_INTERVAL_MS, "LLMOS_STREAM_INTERVAL_MS");
   if (env.LLMOS_KEEP_ALIVE) c.keepAliveMs = parseDurationMs(env.LLMOS_KEEP_ALIVE);
   if (env.LLMOS_MAX_QUEUE) c.maxQueuePerModel = positiveInt(env.LLMOS_MAX_QUEUE, "LLMOS_MAX_QUEUE");
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
   if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");
   if (env.HF_TOKEN) c.hfToken = env.HF_TOKEN;
-  if (env.LLMOS_PRELOAD) c.preload = env.LLMOS_PRELOAD.split(",").map((s) => s.trim()).filter(Boolean);
-  if (env.LLMOS_CORS_ORIGINS) c.corsOrigins = env.LLMOS_CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean);
+  if (env.LLMOS_PRELOAD)
+    c.preload = env.LLMOS_PRELOAD.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  if (env.LLMOS_CORS_ORIGINS)
+    c.corsOrigins = env.LLMOS_CORS_ORIGINS.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   // LLMOS_HOST is the clients' URL of the daemon (like OLLAMA_HOST); serve binds to its host and port.
   if (env.LLMOS_HOST) {
     const bind = parseHostUrl(env.LLMOS_HOST);
@@ -102,6 +118,7 @@ function nonNegativeInt(v: string, name: string): number {
 }
 
 function oneOf<T extends string>(v: string, allowed: readonly T[], name: string): T {
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${v}"`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${v}"`);
   return v as T;
 }

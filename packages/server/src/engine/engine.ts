@@ -150,7 +150,10 @@ export class EngineBusyError extends Error {
 /** Thrown when input exceeds the per-sequence context. */
 export class ContextOverflowError extends Error {
   override readonly name = "ContextOverflowError";
-  constructor(readonly needed: number, readonly available: number) {
+  constructor(
+    readonly needed: number,
+    readonly available: number,
+  ) {
     super(`prompt needs ${needed} tokens but a sequence holds ${available}`);
   }
 }

@@ -15,10 +15,17 @@ import { utilityRoutes } from "./routes/utility.js";
  * Builds the HTTP application: one place for request ids, body limits, error mapping and metrics;
  * routes are thin translators registered from route modules.
  */
-export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[] = [], instrument?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+export async function buildApp(
+  deps: HttpDeps,
+  extraRoutes: FastifyPluginAsync[] = [],
+  instrument?: (app: FastifyInstance) => void,
+): Promise<FastifyInstance> {
   const app = Fastify({
     // fastify's own per-request lines are info-level; llmos logs requests itself (onResponse, debug).
-    loggerInstance: deps.logger.child({ component: "http" }, { level: deps.logger.levelVal > 30 ? deps.logger.level : "warn" }),
+    loggerInstance: deps.logger.child(
+      { component: "http" },
+      { level: deps.logger.levelVal > 30 ? deps.logger.level : "warn" },
+    ),
     bodyLimit: deps.config.limits.bodyBytes,
     genReqId: (req: import("node:http").IncomingMessage) => {
       const given = req.headers["x-request-id"];
@@ -43,7 +50,14 @@ export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[]
       origin: deps.config.corsOrigins.includes("*") ? true : deps.config.corsOrigins,
       methods: ["GET", "HEAD", "POST", "DELETE"],
       allowedHeaders: ["content-type", "authorization", "x-api-key", "x-request-id"],
-      exposedHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"],
+      exposedHeaders: [
+        "x-request-id",
+        "retry-after",
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+      ],
       maxAge: 600,
       hideOptionsRoute: true,
     });
@@ -53,12 +67,22 @@ export async function buildApp(deps: HttpDeps, extraRoutes: FastifyPluginAsync[]
     const route = request.routeOptions?.url ?? "unmatched";
     deps.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
     deps.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
-    deps.logger.debug({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    deps.logger.debug(
+      {
+        reqId: request.id,
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      "request",
+    );
   });
 
   app.setErrorHandler((error, request, reply) => {
     const e = toLlmosError(error);
-    if (e.code === "internal") deps.logger.error({ err: error, reqId: request.id, url: request.url }, "unhandled error");
+    if (e.code === "internal")
+      deps.logger.error({ err: error, reqId: request.id, url: request.url }, "unhandled error");
     return sendError(request, reply, e);
   });
 

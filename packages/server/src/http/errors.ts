@@ -19,7 +19,10 @@ export function toLlmosError(error: unknown): LlmosError {
   if (fe && typeof fe === "object" && "code" in fe) {
     switch (fe.code) {
       case "FST_ERR_VALIDATION":
-        return new LlmosError("invalid_request", `invalid ${fe.validationContext ?? "request"}: ${fe.message.replace(/^(body|querystring|params|headers)\/?/, "")}`);
+        return new LlmosError(
+          "invalid_request",
+          `invalid ${fe.validationContext ?? "request"}: ${fe.message.replace(/^(body|querystring|params|headers)\/?/, "")}`,
+        );
       case "FST_ERR_CTP_BODY_TOO_LARGE":
         return new LlmosError("payload_too_large", "request body is too large");
       case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
@@ -30,7 +33,8 @@ export function toLlmosError(error: unknown): LlmosError {
       case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
         return new LlmosError("invalid_request", `malformed request body: ${fe.message}`);
     }
-    if (fe instanceof SyntaxError || fe.statusCode === 400) return new LlmosError("invalid_request", `malformed request: ${fe.message}`);
+    if (fe instanceof SyntaxError || fe.statusCode === 400)
+      return new LlmosError("invalid_request", `malformed request: ${fe.message}`);
     if (fe.statusCode === 413) return new LlmosError("payload_too_large", fe.message);
     if (fe.statusCode === 415) return new LlmosError("unsupported_media_type", fe.message);
   }
@@ -47,11 +51,20 @@ export function errorStyleOf(request: FastifyRequest): ErrorStyle {
 export function errorBody(error: LlmosError, style: ErrorStyle): unknown {
   switch (style) {
     case "openai":
-      return { error: { message: error.message, type: ERROR_CODES[error.code].openaiType, param: (error.details?.param as string) ?? null, code: error.code } };
+      return {
+        error: {
+          message: error.message,
+          type: ERROR_CODES[error.code].openaiType,
+          param: (error.details?.param as string) ?? null,
+          code: error.code,
+        },
+      };
     case "ollama":
       return { error: error.message, code: error.code };
     default:
-      return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
+      return {
+        error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      };
   }
 }
 
@@ -59,7 +72,10 @@ export function errorBody(error: LlmosError, style: ErrorStyle): unknown {
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: LlmosError): FastifyReply {
   const retry = error.details?.retryAfterSeconds;
   if (typeof retry === "number") reply.header("retry-after", String(Math.max(1, Math.ceil(retry))));
-  return reply.code(error.status).type("application/json").send(errorBody(error, errorStyleOf(request)));
+  return reply
+    .code(error.status)
+    .type("application/json")
+    .send(errorBody(error, errorStyleOf(request)));
 }
 
 /** A mid-stream error line for SSE/NDJSON streams. */

@@ -26,7 +26,8 @@ export async function registerOpenApi(app: FastifyInstance, deps: HttpDeps): Pro
       info: {
         title: "llmos",
         version: deps.version,
-        description: "llmos HTTP API: the native API, an OpenAI-compatible API under /v1 and an Ollama-compatible API under /api.",
+        description:
+          "llmos HTTP API: the native API, an OpenAI-compatible API under /v1 and an Ollama-compatible API under /api.",
       },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An llmos API key" } } },
       security: [{ bearer: [] }],
@@ -45,11 +46,22 @@ export async function registerOpenApi(app: FastifyInstance, deps: HttpDeps): Pro
  * not any data, and clients discover the API before they hold a key.
  */
 export const openapiRoutes: FastifyPluginAsync = async (app) => {
-  app.get("/openapi.json", { schema: { summary: "This OpenAPI 3.1 document", tags: ["meta"] }, config: { scope: "public" } }, async () => app.swagger());
+  app.get(
+    "/openapi.json",
+    { schema: { summary: "This OpenAPI 3.1 document", tags: ["meta"] }, config: { scope: "public" } },
+    async () => app.swagger(),
+  );
 
-  app.get("/docs", { schema: { summary: "Human-readable API reference (HTML)", tags: ["meta"] }, config: { scope: "public" } }, async (_request, reply) => {
-    return reply.headers(DOCS_SECURITY_HEADERS).type("text/html; charset=utf-8").send(renderDocsPage(app.swagger() as unknown as OpenApiDocument));
-  });
+  app.get(
+    "/docs",
+    { schema: { summary: "Human-readable API reference (HTML)", tags: ["meta"] }, config: { scope: "public" } },
+    async (_request, reply) => {
+      return reply
+        .headers(DOCS_SECURITY_HEADERS)
+        .type("text/html; charset=utf-8")
+        .send(renderDocsPage(app.swagger() as unknown as OpenApiDocument));
+    },
+  );
 };
 
 interface OpenApiOperation {
@@ -69,7 +81,8 @@ interface OpenApiDocument {
 
 const METHODS = ["get", "head", "post", "put", "patch", "delete", "options"];
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 /** A self-contained HTML reference of an OpenAPI document: operations grouped by tag, with their schemas. */
 export function renderDocsPage(doc: OpenApiDocument): string {
@@ -93,9 +106,20 @@ export function renderDocsPage(doc: OpenApiDocument): string {
         const params = op.parameters?.length
           ? `<h4>Parameters</h4><ul>${op.parameters.map((p) => `<li><code>${escapeHtml(p.name)}</code> (${escapeHtml(p.in)}${p.required ? ", required" : ""})${p.description ? ` — ${escapeHtml(p.description)}` : ""}</li>`).join("")}</ul>`
           : "";
-        const body = op.requestBody?.content ? Object.entries(op.requestBody.content).map(([type, c]) => `<h4>Request body <code>${escapeHtml(type)}</code></h4>${json(c.schema ?? {})}`).join("") : "";
+        const body = op.requestBody?.content
+          ? Object.entries(op.requestBody.content)
+              .map(([type, c]) => `<h4>Request body <code>${escapeHtml(type)}</code></h4>${json(c.schema ?? {})}`)
+              .join("")
+          : "";
         const responses = Object.entries(op.responses ?? {})
-          .map(([status, r]) => `<h4>Response ${escapeHtml(status)}</h4>${r.description ? `<p>${escapeHtml(r.description)}</p>` : ""}${Object.values(r.content ?? {}).map((c) => (c.schema ? json(c.schema) : "")).join("")}`)
+          .map(
+            ([status, r]) =>
+              `<h4>Response ${escapeHtml(status)}</h4>${r.description ? `<p>${escapeHtml(r.description)}</p>` : ""}${Object.values(
+                r.content ?? {},
+              )
+                .map((c) => (c.schema ? json(c.schema) : ""))
+                .join("")}`,
+          )
           .join("");
         return `<details class="op"><summary><span class="m m-${method}">${method.toUpperCase()}</span> <code>${escapeHtml(path)}</code> ${escapeHtml(op.summary ?? "")}</summary>${op.description ? `<p>${escapeHtml(op.description)}</p>` : ""}${params}${body}${responses}</details>`;
       })

@@ -4,7 +4,11 @@ import type { FastifyReply } from "fastify";
 export class ResponseStream {
   private ended = false;
 
-  constructor(private readonly reply: FastifyReply, contentType: "text/event-stream" | "application/x-ndjson", extraHeaders: Record<string, string> = {}) {
+  constructor(
+    private readonly reply: FastifyReply,
+    contentType: "text/event-stream" | "application/x-ndjson",
+    extraHeaders: Record<string, string> = {},
+  ) {
     reply.hijack();
     const headers: Record<string, string> = {
       "content-type": contentType === "text/event-stream" ? "text/event-stream; charset=utf-8" : "application/x-ndjson",
@@ -13,7 +17,8 @@ export class ResponseStream {
       "x-request-id": String(reply.request.id),
       ...extraHeaders,
     };
-    for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined && !(k in headers)) headers[k] = String(v);
+    for (const [k, v] of Object.entries(reply.getHeaders()))
+      if (v !== undefined && !(k in headers)) headers[k] = String(v);
     reply.raw.writeHead(200, headers);
   }
 
@@ -24,15 +29,16 @@ export class ResponseStream {
   /** Writes a chunk; resolves when the socket can take more. */
   async write(text: string): Promise<void> {
     if (this.closed) return;
-    if (!this.reply.raw.write(text)) await new Promise<void>((resolve) => {
-      const done = () => {
-        this.reply.raw.off("drain", done);
-        this.reply.raw.off("close", done);
-        resolve();
-      };
-      this.reply.raw.once("drain", done);
-      this.reply.raw.once("close", done);
-    });
+    if (!this.reply.raw.write(text))
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.reply.raw.off("drain", done);
+          this.reply.raw.off("close", done);
+          resolve();
+        };
+        this.reply.raw.once("drain", done);
+        this.reply.raw.once("close", done);
+      });
   }
 
   sse(data: unknown): Promise<void> {

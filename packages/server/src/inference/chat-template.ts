@@ -41,7 +41,12 @@ export function renderFallback(messages: ChatMessage[]): RenderedChat {
     if (m.role === "system") continue;
     const label = m.role === "user" ? "User" : m.role === "assistant" ? "Assistant" : "Tool";
     let content = m.content;
-    if (m.tool_calls?.length) content += (content ? "\n" : "") + m.tool_calls.map((c) => JSON.stringify({ name: c.function.name, arguments: safeJson(c.function.arguments) })).join("\n");
+    if (m.tool_calls?.length)
+      content +=
+        (content ? "\n" : "") +
+        m.tool_calls
+          .map((c) => JSON.stringify({ name: c.function.name, arguments: safeJson(c.function.arguments) }))
+          .join("\n");
     prompt += `${label}: ${content}\n`;
   }
   prompt += "Assistant:";
@@ -51,7 +56,11 @@ export function renderFallback(messages: ChatMessage[]): RenderedChat {
 const compiled = new Map<string, Template>();
 
 /** Renders messages with a Jinja chat template (the GGUF's `tokenizer.chat_template`). */
-export function renderJinja(template: string, messages: ChatMessage[], ctx: { bosText: string; eosText: string; tools?: ChatTool[] }): string {
+export function renderJinja(
+  template: string,
+  messages: ChatMessage[],
+  ctx: { bosText: string; eosText: string; tools?: ChatTool[] },
+): string {
   let t = compiled.get(template);
   if (!t) {
     try {
@@ -64,7 +73,13 @@ export function renderJinja(template: string, messages: ChatMessage[], ctx: { bo
   }
   try {
     return t.render({
-      messages: messages.map((m) => ({ ...m, tool_calls: m.tool_calls?.map((c) => ({ ...c, function: { ...c.function, arguments: safeJson(c.function.arguments) } })) })),
+      messages: messages.map((m) => ({
+        ...m,
+        tool_calls: m.tool_calls?.map((c) => ({
+          ...c,
+          function: { ...c.function, arguments: safeJson(c.function.arguments) },
+        })),
+      })),
       bos_token: ctx.bosText,
       eos_token: ctx.eosText,
       add_generation_prompt: true,
@@ -81,7 +96,10 @@ export function renderJinja(template: string, messages: ChatMessage[], ctx: { bo
  * earlier turns are rendered one after another with the same template.
  */
 export function renderGoTemplate(template: string, messages: ChatMessage[]): string {
-  const system = messages.filter((m) => m.role === "system").map((m) => m.content).join("\n");
+  const system = messages
+    .filter((m) => m.role === "system")
+    .map((m) => m.content)
+    .join("\n");
   const turns: Array<{ prompt: string; response?: string }> = [];
   for (const m of messages) {
     if (m.role === "user" || m.role === "tool") turns.push({ prompt: m.content });
@@ -96,8 +114,9 @@ export function renderGoTemplate(template: string, messages: ChatMessage[]): str
   return turns
     .map((turn, i) => {
       const vars: Record<string, string> = { System: i === 0 ? system : "", Prompt: turn.prompt, Response: SENTINEL };
-      let out = template.replace(/\{\{-?\s*if\s+\.(\w+)\s*-?\}\}([\s\S]*?)\{\{-?\s*end\s*-?\}\}/g, (_, v: string, body: string) =>
-        v === "Response" ? (turn.response ? body : "") : vars[v] ? body : "",
+      let out = template.replace(
+        /\{\{-?\s*if\s+\.(\w+)\s*-?\}\}([\s\S]*?)\{\{-?\s*end\s*-?\}\}/g,
+        (_, v: string, body: string) => (v === "Response" ? (turn.response ? body : "") : vars[v] ? body : ""),
       );
       out = out.replace(/\{\{-?\s*\.(\w+)\s*-?\}\}/g, (_, v: string) => vars[v] ?? "");
       const cut = out.indexOf(SENTINEL);

@@ -5,7 +5,14 @@ import type { Scheduler, AcquireOptions } from "../scheduler/scheduler.js";
 import type { SlotLease } from "../scheduler/model-entry.js";
 import type { ModelRecord, ModelStore } from "../store/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
-import { renderFallback, renderGoTemplate, renderJinja, type ChatMessage, type ChatTool, type RenderedChat } from "./chat-template.js";
+import {
+  renderFallback,
+  renderGoTemplate,
+  renderJinja,
+  type ChatMessage,
+  type ChatTool,
+  type RenderedChat,
+} from "./chat-template.js";
 import { resolveSampling, type SamplingInput } from "./sampling.js";
 
 /** One text generation as the APIs ask for it. Either `prompt` (completion) or `messages` (chat). */
@@ -90,7 +97,10 @@ export class InferenceService {
       }
       if (req.context?.length) {
         // Like Ollama: the earlier exchange's tokens (which start with BOS already), then the new prompt.
-        const rest = typeof prompt === "string" ? await lease.handle.tokenize(prompt, { addBos: false, parseSpecial: true }) : prompt;
+        const rest =
+          typeof prompt === "string"
+            ? await lease.handle.tokenize(prompt, { addBos: false, parseSpecial: true })
+            : prompt;
         prompt = [...req.context, ...rest];
         addBos = false;
       }
@@ -112,7 +122,11 @@ export class InferenceService {
   }
 
   /** Renders a chat the way `generate` would (for `/api/apply-template`). */
-  async applyTemplate(model: string, messages: ChatMessage[], tools?: ChatTool[]): Promise<RenderedChat & { model: string }> {
+  async applyTemplate(
+    model: string,
+    messages: ChatMessage[],
+    tools?: ChatTool[],
+  ): Promise<RenderedChat & { model: string }> {
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name);
     try {
@@ -122,7 +136,11 @@ export class InferenceService {
     }
   }
 
-  async embed(model: string, inputs: string[], opts: Omit<AcquireOptions, "queueTimeoutMs"> = {}): Promise<{ model: string; vectors: number[][]; promptTokens: number; totalMs: number; loadMs: number }> {
+  async embed(
+    model: string,
+    inputs: string[],
+    opts: Omit<AcquireOptions, "queueTimeoutMs"> = {},
+  ): Promise<{ model: string; vectors: number[][]; promptTokens: number; totalMs: number; loadMs: number }> {
     const started = performance.now();
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name, opts);
@@ -135,7 +153,11 @@ export class InferenceService {
     }
   }
 
-  async tokenize(model: string, text: string, opts: { addBos?: boolean; parseSpecial?: boolean; signal?: AbortSignal } = {}): Promise<{ model: string; tokens: number[] }> {
+  async tokenize(
+    model: string,
+    text: string,
+    opts: { addBos?: boolean; parseSpecial?: boolean; signal?: AbortSignal } = {},
+  ): Promise<{ model: string; tokens: number[] }> {
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name, opts.signal ? { signal: opts.signal } : {});
     try {
@@ -145,7 +167,11 @@ export class InferenceService {
     }
   }
 
-  async detokenize(model: string, tokens: number[], opts: { signal?: AbortSignal } = {}): Promise<{ model: string; text: string }> {
+  async detokenize(
+    model: string,
+    tokens: number[],
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<{ model: string; text: string }> {
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name, opts.signal ? { signal: opts.signal } : {});
     try {
@@ -173,11 +199,17 @@ export class InferenceService {
     if (system) messages.push({ role: "system", content: system });
     messages.push({ role: "user", content: prompt });
     if (req.template !== undefined) return renderGoTemplate(req.template, messages);
-    if (!record.definition.template && !record.summary.chatTemplate) return req.system !== undefined || record.definition.system ? `${system}\n\n${prompt}` : prompt;
+    if (!record.definition.template && !record.summary.chatTemplate)
+      return req.system !== undefined || record.definition.system ? `${system}\n\n${prompt}` : prompt;
     return this.renderChat(record, messages, undefined, facts).prompt;
   }
 
-  private renderChat(record: ModelRecord, messages: ChatMessage[], tools: ChatTool[] | undefined, facts: ModelFacts): RenderedChat {
+  private renderChat(
+    record: ModelRecord,
+    messages: ChatMessage[],
+    tools: ChatTool[] | undefined,
+    facts: ModelFacts,
+  ): RenderedChat {
     const def = record.definition;
     const all: ChatMessage[] = [];
     if (def.system && !messages.some((m) => m.role === "system")) all.push({ role: "system", content: def.system });
@@ -187,7 +219,15 @@ export class InferenceService {
     const jinja = record.summary.chatTemplate;
     if (jinja) {
       // The template writes BOS itself when it wants one; the engine must not add a second.
-      return { prompt: renderJinja(jinja, all, { bosText: facts.bosText, eosText: facts.eosText, ...(tools ? { tools } : {}) }), stop: [], source: "gguf" };
+      return {
+        prompt: renderJinja(jinja, all, {
+          bosText: facts.bosText,
+          eosText: facts.eosText,
+          ...(tools ? { tools } : {}),
+        }),
+        stop: [],
+        source: "gguf",
+      };
     }
     return renderFallback(all);
   }
@@ -212,7 +252,14 @@ export class InferenceService {
         metrics.tokens.inc({ model, kind: "prompt" }, r.promptTokens);
         metrics.tokens.inc({ model, kind: "completion" }, r.completionTokens);
         metrics.generations.inc({ model, reason: r.finishReason });
-        return { ...r, model, totalMs: performance.now() - started, loadMs: lease.loadMs, queuedMs: lease.queuedMs, firstChunkMs };
+        return {
+          ...r,
+          model,
+          totalMs: performance.now() - started,
+          loadMs: lease.loadMs,
+          queuedMs: lease.queuedMs,
+          firstChunkMs,
+        };
       })
       .finally(() => {
         req.signal?.removeEventListener("abort", onAbort);

@@ -39,13 +39,22 @@ export interface ResolvedSampling {
  * Merges request options over model-definition defaults over llmos defaults, and checks ranges so that a bad
  * value is an error, never silently clamped.
  */
-export function resolveSampling(request: SamplingInput, modelDefaults: Record<string, unknown>, maxTokensLimit: number): ResolvedSampling {
-  const pick = <K extends keyof SamplingInput>(key: K): SamplingInput[K] | undefined => (request[key] ?? (modelDefaults[key] as SamplingInput[K] | undefined)) as SamplingInput[K] | undefined;
+export function resolveSampling(
+  request: SamplingInput,
+  modelDefaults: Record<string, unknown>,
+  maxTokensLimit: number,
+): ResolvedSampling {
+  const pick = <K extends keyof SamplingInput>(key: K): SamplingInput[K] | undefined =>
+    (request[key] ?? (modelDefaults[key] as SamplingInput[K] | undefined)) as SamplingInput[K] | undefined;
   const num = (key: keyof typeof SAMPLING_DEFAULTS, min: number, max: number): number => {
     const v = pick(key) as number | undefined;
     const value = v ?? SAMPLING_DEFAULTS[key];
     if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-      throw new LlmosError("invalid_request", `${key} must be a number between ${min} and ${max}, got ${JSON.stringify(v)}`, { param: key });
+      throw new LlmosError(
+        "invalid_request",
+        `${key} must be a number between ${min} and ${max}, got ${JSON.stringify(v)}`,
+        { param: key },
+      );
     }
     return value;
   };
@@ -62,14 +71,27 @@ export function resolveSampling(request: SamplingInput, modelDefaults: Record<st
   };
   const seed = pick("seed");
   if (seed !== undefined) {
-    if (!Number.isInteger(seed) || seed < -(2 ** 53) || seed > 2 ** 53) throw new LlmosError("invalid_request", `seed must be an integer, got ${JSON.stringify(seed)}`, { param: "seed" });
+    if (!Number.isInteger(seed) || seed < -(2 ** 53) || seed > 2 ** 53)
+      throw new LlmosError("invalid_request", `seed must be an integer, got ${JSON.stringify(seed)}`, {
+        param: "seed",
+      });
     sampling.seed = seed >>> 0;
   }
   const requested = pick("num_predict");
   let maxTokens: number | undefined;
   if (requested !== undefined && requested !== -1 && requested !== -2) {
-    if (!Number.isInteger(requested) || requested < 0) throw new LlmosError("invalid_request", `max tokens must be a non-negative integer, got ${JSON.stringify(requested)}`, { param: "max_tokens" });
-    if (requested > maxTokensLimit) throw new LlmosError("invalid_request", `max tokens ${requested} is over this server's limit of ${maxTokensLimit}`, { param: "max_tokens" });
+    if (!Number.isInteger(requested) || requested < 0)
+      throw new LlmosError(
+        "invalid_request",
+        `max tokens must be a non-negative integer, got ${JSON.stringify(requested)}`,
+        { param: "max_tokens" },
+      );
+    if (requested > maxTokensLimit)
+      throw new LlmosError(
+        "invalid_request",
+        `max tokens ${requested} is over this server's limit of ${maxTokensLimit}`,
+        { param: "max_tokens" },
+      );
     maxTokens = requested;
   }
   const stopValue = pick("stop");

@@ -50,7 +50,8 @@ export class AsyncChannel<T> implements AsyncIterable<T> {
     return {
       next: () => {
         if (this.buffer.length) return Promise.resolve({ value: this.buffer.shift()!, done: false });
-        if (this.done) return this.failed ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
+        if (this.done)
+          return this.failed ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
       },
       return: () => {

@@ -4,7 +4,14 @@
  * `chunk` messages followed by `done` for generations.
  */
 import type { CpuBackendStatus } from "@llmos/protocol";
-import type { EngineLoadOptions, EngineStats, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
+import type {
+  EngineLoadOptions,
+  EngineStats,
+  GenerateChunk,
+  GenerateParams,
+  GenerateResult,
+  ModelFacts,
+} from "../engine/engine.js";
 
 export type EngineName = "llama-ffi" | "llama-node";
 

@@ -2,11 +2,24 @@
  * Entry point of a runner process: one model, one context with N sequences, driven over IPC.
  * Only runner processes import engines. Exits when the daemon goes away, so no runner is orphaned.
  */
-import { ContextOverflowError, EngineBusyError, type Engine, type EngineModel, type Generation } from "../engine/engine.js";
+import {
+  ContextOverflowError,
+  EngineBusyError,
+  type Engine,
+  type EngineModel,
+  type Generation,
+} from "../engine/engine.js";
 import type { CpuBackendStatus } from "@llmos/protocol";
 import { cpuVariantOf } from "../engine/llama-ffi/cpu-backend.js";
 import { ChunkCoalescer } from "./chunk-coalescer.js";
-import type { DaemonToRunner, EmbedReply, LoadReply, RunnerLoadSpec, RunnerToDaemon, WireError } from "./ipc-protocol.js";
+import type {
+  DaemonToRunner,
+  EmbedReply,
+  LoadReply,
+  RunnerLoadSpec,
+  RunnerToDaemon,
+  WireError,
+} from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
 let model: EngineModel | undefined;
@@ -23,7 +36,13 @@ function log(level: "error" | "warn" | "info" | "debug", message: string): void 
 }
 
 function toWire(error: unknown): WireError {
-  if (error instanceof ContextOverflowError) return { name: error.name, message: error.message, kind: "context_overflow", details: { needed: error.needed, available: error.available } };
+  if (error instanceof ContextOverflowError)
+    return {
+      name: error.name,
+      message: error.message,
+      kind: "context_overflow",
+      details: { needed: error.needed, available: error.available },
+    };
   if (error instanceof EngineBusyError) return { name: error.name, message: error.message, kind: "busy" };
   const e = error instanceof Error ? error : new Error(String(error));
   const oom = /out of memory|failed to allocate|unable to allocate|bad_alloc/i.test(e.message);
@@ -35,7 +54,8 @@ async function createEngine(spec: RunnerLoadSpec): Promise<Engine> {
     const { LlamaFfiEngine } = await import("../engine/llama-ffi/index.js");
     const engine = await LlamaFfiEngine.create({ logger: log, gpu: spec.gpu, cpuBackendDir: spec.cpuBackendDir });
     const cpu = engine.cpuBackend;
-    if (cpu.fallbackReason) log("warn", `CPU backend built here not used: ${cpu.fallbackReason}; using the shipped one`);
+    if (cpu.fallbackReason)
+      log("warn", `CPU backend built here not used: ${cpu.fallbackReason}; using the shipped one`);
     log("debug", `CPU backend: ${cpu.source} (${cpu.library ?? "library unknown"})`);
     cpuBackend = { source: cpu.source, variant: cpu.library ? cpuVariantOf(cpu.library) : null };
     return engine;
@@ -57,14 +77,24 @@ async function handle(msg: DaemonToRunner): Promise<void> {
       engine = await createEngine(msg.spec);
       const baselineRssBytes = process.memoryUsage.rss();
       model = await engine.load(msg.spec);
-      const reply: LoadReply = { facts: model.facts, engine: msg.spec.engine, loadMs: performance.now() - started, rssBytes: process.memoryUsage.rss(), baselineRssBytes, cpuBackend };
+      const reply: LoadReply = {
+        facts: model.facts,
+        engine: msg.spec.engine,
+        loadMs: performance.now() - started,
+        rssBytes: process.memoryUsage.rss(),
+        baselineRssBytes,
+        cpuBackend,
+      };
       send({ type: "result", id: msg.id, value: reply });
       return;
     }
     case "generate": {
       const generation = requireModel().generate(msg.params);
       generations.set(msg.id, generation);
-      const out = new ChunkCoalescer({ intervalMs: streamIntervalMs, send: (chunk) => send({ type: "chunk", id: msg.id, chunk }) });
+      const out = new ChunkCoalescer({
+        intervalMs: streamIntervalMs,
+        send: (chunk) => send({ type: "chunk", id: msg.id, chunk }),
+      });
       try {
         for await (const chunk of generation) out.push(chunk);
         const result = await generation.result;
@@ -92,13 +122,25 @@ async function handle(msg: DaemonToRunner): Promise<void> {
       return;
     }
     case "tokenize":
-      send({ type: "result", id: msg.id, value: requireModel().tokenize(msg.text, { addBos: msg.addBos, parseSpecial: msg.parseSpecial }) });
+      send({
+        type: "result",
+        id: msg.id,
+        value: requireModel().tokenize(msg.text, { addBos: msg.addBos, parseSpecial: msg.parseSpecial }),
+      });
       return;
     case "detokenize":
       send({ type: "result", id: msg.id, value: requireModel().detokenize(msg.tokens) });
       return;
     case "stats":
-      send({ type: "result", id: msg.id, value: { engine: requireModel().stats(), rssBytes: process.memoryUsage.rss(), activeGenerations: generations.size } });
+      send({
+        type: "result",
+        id: msg.id,
+        value: {
+          engine: requireModel().stats(),
+          rssBytes: process.memoryUsage.rss(),
+          activeGenerations: generations.size,
+        },
+      });
       return;
     case "unload":
       for (const g of generations.values()) g.cancel();

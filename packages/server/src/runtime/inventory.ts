@@ -18,7 +18,10 @@ export interface NodeInventory {
   gpus: GpuInfo[];
   gpuBackend: string | null;
   /** The CPU backend setting and the backend built on this machine, if any (what new runners try first). */
-  cpuBackend?: { setting: string; builtHere: { dir: string; release: string; variant: string; compiler: string; builtAt: string } | null };
+  cpuBackend?: {
+    setting: string;
+    builtHere: { dir: string; release: string; variant: string; compiler: string; builtAt: string } | null;
+  };
 }
 
 /** Reads MemAvailable (what the kernel can give without swapping) on Linux; falls back to free memory. */

@@ -5,7 +5,15 @@ import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "
 import type { CpuBackendStatus } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import { AsyncChannel } from "../lib/async-channel.js";
-import type { DaemonToRunner, EmbedReply, LoadReply, RunnerLoadSpec, RunnerStatsReply, RunnerToDaemon, WireError } from "../runner/ipc-protocol.js";
+import type {
+  DaemonToRunner,
+  EmbedReply,
+  LoadReply,
+  RunnerLoadSpec,
+  RunnerStatsReply,
+  RunnerToDaemon,
+  WireError,
+} from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
@@ -81,7 +89,11 @@ class ChildProcessRunner implements RunnerHandle {
   private exitedFlag = false;
   private loadReply: LoadReply | undefined;
 
-  constructor(private readonly spec: RunnerLoadSpec, private readonly label: string, private readonly logger: Logger) {
+  constructor(
+    private readonly spec: RunnerLoadSpec,
+    private readonly label: string,
+    private readonly logger: Logger,
+  ) {
     this.child = fork(runnerEntry, [], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "advanced",
@@ -150,7 +162,13 @@ class ChildProcessRunner implements RunnerHandle {
     return (await this.request({ type: "embed", id: 0, texts })) as EmbedReply;
   }
   async tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]> {
-    return (await this.request({ type: "tokenize", id: 0, text, addBos: opts?.addBos ?? false, parseSpecial: opts?.parseSpecial ?? false })) as number[];
+    return (await this.request({
+      type: "tokenize",
+      id: 0,
+      text,
+      addBos: opts?.addBos ?? false,
+      parseSpecial: opts?.parseSpecial ?? false,
+    })) as number[];
   }
   async detokenize(tokens: number[]): Promise<string> {
     return (await this.request({ type: "detokenize", id: 0, tokens })) as string;
@@ -242,7 +260,11 @@ class ChildProcessRunner implements RunnerHandle {
   private fromWire(e: WireError): LlmosError {
     switch (e.kind) {
       case "context_overflow":
-        return new LlmosError("context_length_exceeded", `the prompt is too long for this model's context: ${e.message}`, e.details);
+        return new LlmosError(
+          "context_length_exceeded",
+          `the prompt is too long for this model's context: ${e.message}`,
+          e.details,
+        );
       case "out_of_memory":
         return new LlmosError("insufficient_memory", `runner ran out of memory: ${e.message}`);
       case "load_failed":

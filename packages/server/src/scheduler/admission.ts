@@ -8,15 +8,23 @@ import type { Priority } from "./fair-queue.js";
 import type { ModelEntry, SlotLease, Waiter } from "./model-entry.js";
 
 /** Throws `queue_full` when `entry`'s queue or all queues together are at their bound. */
-export function checkQueueBounds(entry: ModelEntry, queuedTotal: number, bounds: { perModel: number; total: number }): void {
+export function checkQueueBounds(
+  entry: ModelEntry,
+  queuedTotal: number,
+  bounds: { perModel: number; total: number },
+): void {
   if (entry.queue.size < bounds.perModel && queuedTotal < bounds.total) return;
   const rate = entry.serviceRate(Date.now());
   const retryAfterSeconds = rate > 0 ? Math.min(60, Math.max(1, Math.ceil((entry.queue.size + 1) / rate))) : 1;
-  throw new LlmosError("queue_full", `the queue for ${entry.name} is full (${entry.queue.size} waiting, ${queuedTotal} in total); retry in ${retryAfterSeconds}s`, {
-    retryAfterSeconds,
-    queued: entry.queue.size,
-    queuedTotal,
-  });
+  throw new LlmosError(
+    "queue_full",
+    `the queue for ${entry.name} is full (${entry.queue.size} waiting, ${queuedTotal} in total); retry in ${retryAfterSeconds}s`,
+    {
+      retryAfterSeconds,
+      queued: entry.queue.size,
+      queuedTotal,
+    },
+  );
 }
 
 export interface EnqueueOptions {
@@ -54,7 +62,14 @@ export function enqueue(entry: ModelEntry, o: EnqueueOptions): Promise<SlotLease
       }
     };
     const timer = setTimeout(
-      () => leave(new LlmosError("queue_timeout", `waited ${Math.round(o.timeoutMs / 1000)}s in the queue for ${entry.name} without getting a slot`, { timeoutMs: o.timeoutMs })),
+      () =>
+        leave(
+          new LlmosError(
+            "queue_timeout",
+            `waited ${Math.round(o.timeoutMs / 1000)}s in the queue for ${entry.name} without getting a slot`,
+            { timeoutMs: o.timeoutMs },
+          ),
+        ),
       o.timeoutMs,
     );
     const onAbort = () => leave(new LlmosError("client_closed", "the request was cancelled while queued"));

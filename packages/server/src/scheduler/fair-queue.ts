@@ -96,7 +96,8 @@ export class FairQueue<T> {
   /** Queued items per tenant. */
   tenants(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const tenants of this.classes.values()) for (const [t, q] of tenants) if (q.items.length) out[t] = (out[t] ?? 0) + q.items.length;
+    for (const tenants of this.classes.values())
+      for (const [t, q] of tenants) if (q.items.length) out[t] = (out[t] ?? 0) + q.items.length;
     return out;
   }
 

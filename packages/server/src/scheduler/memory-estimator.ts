@@ -40,7 +40,10 @@ export const RUNNER_OVERHEAD_BYTES: Record<string, number> = {
   "llama-ffi": 70 * 1024 * 1024,
 };
 
-export function estimateMemory(shape: ModelShape, opts: { contextSize: number; slots: number; engine: string; ubatch?: number; overheadBytes?: number }): MemoryEstimate {
+export function estimateMemory(
+  shape: ModelShape,
+  opts: { contextSize: number; slots: number; engine: string; ubatch?: number; overheadBytes?: number },
+): MemoryEstimate {
   const headDim = shape.headCount > 0 ? shape.embeddingLength / shape.headCount : 0;
   const kvHeads = shape.headCountKv || shape.headCount;
   const kvCache = 2 * shape.blockCount * kvHeads * headDim * opts.contextSize * 2;

@@ -80,7 +80,10 @@ export class ModelEntry {
   /** Completion times in the last minute, for the observed service rate. */
   readonly completions: number[] = [];
 
-  constructor(readonly name: string, keepAliveMs: number) {
+  constructor(
+    readonly name: string,
+    keepAliveMs: number,
+  ) {
     this.keepAliveMs = keepAliveMs;
   }
 

@@ -52,7 +52,8 @@ export class ModelTable {
   /** Memory held by models that can never be evicted (pinned or kept alive forever), other than `entry`. */
   unmovableBytes(except: ModelEntry): number {
     let sum = 0;
-    for (const e of this.entries.values()) if (e !== except && (e.pinned || e.keepAliveMs === -1)) sum += e.reservedBytes;
+    for (const e of this.entries.values())
+      if (e !== except && (e.pinned || e.keepAliveMs === -1)) sum += e.reservedBytes;
     return sum;
   }
 

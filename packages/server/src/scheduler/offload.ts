@@ -19,11 +19,16 @@ export function chooseOffload(shape: ModelShape, estimate: MemoryEstimate, vramA
   const cpuOnly: OffloadPlan = { gpuLayers: 0, vramBytes: 0, ramBytes: estimate.total };
   if (vramAvailableBytes <= 0 || shape.blockCount <= 0) return cpuOnly;
   const full = estimate.weights + estimate.kvCache + estimate.compute;
-  if (full <= vramAvailableBytes) return { gpuLayers: shape.blockCount + 1, vramBytes: full, ramBytes: estimate.overhead };
+  if (full <= vramAvailableBytes)
+    return { gpuLayers: shape.blockCount + 1, vramBytes: full, ramBytes: estimate.overhead };
   const perLayer = estimate.weights / shape.blockCount + estimate.kvCache / shape.blockCount;
   // A partial split keeps the compute buffers on both sides: reserve them on the GPU before counting layers.
   const layers = Math.min(shape.blockCount, Math.floor((vramAvailableBytes - estimate.compute) / perLayer));
   if (layers <= 0) return cpuOnly;
   const vramBytes = Math.round(layers * perLayer + estimate.compute);
-  return { gpuLayers: layers, vramBytes, ramBytes: Math.max(estimate.overhead, Math.round(estimate.total - layers * perLayer)) };
+  return {
+    gpuLayers: layers,
+    vramBytes,
+    ramBytes: Math.max(estimate.overhead, Math.round(estimate.total - layers * perLayer)),
+  };
 }

@@ -10,7 +10,10 @@ export interface EvictionCandidate {
  * frees enough, the least recently used such model goes; otherwise models go in least-recently-used order until
  * enough is free. Returns undefined when all candidates together do not free enough.
  */
-export function chooseEvictions(candidates: readonly EvictionCandidate[], needed: number): EvictionCandidate[] | undefined {
+export function chooseEvictions(
+  candidates: readonly EvictionCandidate[],
+  needed: number,
+): EvictionCandidate[] | undefined {
   if (needed <= 0) return [];
   const byRecency = [...candidates].sort((a, b) => a.lastUsed - b.lastUsed);
   const single = byRecency.find((c) => c.bytes >= needed);

@@ -85,8 +85,12 @@ export class Scheduler {
     opts.signal?.throwIfAborted();
     const entry = this.table.get(key) ?? this.startLoad(key, {});
     if (opts.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
-    if (entry.state === "ready" && entry.busy < entry.slots && entry.queue.size === 0) return this.grant(entry, Date.now());
-    checkQueueBounds(entry, this.table.queuedTotal(), { perModel: this.options.maxQueuePerModel, total: this.options.maxQueueTotal });
+    if (entry.state === "ready" && entry.busy < entry.slots && entry.queue.size === 0)
+      return this.grant(entry, Date.now());
+    checkQueueBounds(entry, this.table.queuedTotal(), {
+      perModel: this.options.maxQueuePerModel,
+      total: this.options.maxQueueTotal,
+    });
     return enqueue(entry, {
       tenant: opts.tenant,
       priority: opts.priority,
@@ -102,7 +106,11 @@ export class Scheduler {
     if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
     const key = this.source.canonicalName(name);
     let entry = this.table.get(key);
-    if (entry && entry.state === "ready" && ((opts.contextSize && opts.contextSize !== entry.contextSize) || (opts.parallel && opts.parallel !== entry.slots))) {
+    if (
+      entry &&
+      entry.state === "ready" &&
+      ((opts.contextSize && opts.contextSize !== entry.contextSize) || (opts.parallel && opts.parallel !== entry.slots))
+    ) {
       await this.unload(key);
       entry = undefined;
     }
@@ -204,7 +212,8 @@ export class Scheduler {
       this.scheduleExpiry(entry);
       this.table.emit("idle", entry.name);
     }
-    if (entry.state === "loading" && entry.queue.size === 0 && !entry.explicitLoad) this.table.emit("abandoned", entry.name);
+    if (entry.state === "loading" && entry.queue.size === 0 && !entry.explicitLoad)
+      this.table.emit("abandoned", entry.name);
   }
 
   private scheduleExpiry(entry: ModelEntry): void {
@@ -251,7 +260,12 @@ export class Scheduler {
       const explicitContext = opts.contextSize ?? spec.defaults.contextSize;
       let perSlot = Math.min(explicitContext ?? this.options.contextSize, spec.trainContextSize || Infinity);
       const estimate = (ctx: number) =>
-        estimateMemory(spec.shape, { contextSize: ctx * entry.slots, slots: entry.slots, engine: this.options.engine, ...(this.measuredOverheadBytes ? { overheadBytes: this.measuredOverheadBytes } : {}) });
+        estimateMemory(spec.shape, {
+          contextSize: ctx * entry.slots,
+          slots: entry.slots,
+          engine: this.options.engine,
+          ...(this.measuredOverheadBytes ? { overheadBytes: this.measuredOverheadBytes } : {}),
+        });
       // When nobody asked for a context size, shrink the default (down to 256 tokens) until the model can fit at all.
       if (explicitContext === undefined) {
         const ceiling = this.options.memoryBudgetBytes - this.table.unmovableBytes(entry);
@@ -277,7 +291,17 @@ export class Scheduler {
     this.updateMemoryMetrics();
     const stats = await handle.stats().catch(() => undefined);
     entry.measuredRssBytes = stats?.rssBytes ?? null;
-    this.logger.info({ model: entry.name, engine: handle.engine, pid: handle.pid, loadMs: Math.round(handle.loadMs), estimate: entry.estimate?.total, rss: entry.measuredRssBytes }, "model loaded");
+    this.logger.info(
+      {
+        model: entry.name,
+        engine: handle.engine,
+        pid: handle.pid,
+        loadMs: Math.round(handle.loadMs),
+        estimate: entry.estimate?.total,
+        rss: entry.measuredRssBytes,
+      },
+      "model loaded",
+    );
     this.dispatch(entry);
     this.afterQueueChange(entry);
   }
@@ -305,7 +329,12 @@ export class Scheduler {
       // Out of memory despite the estimate: evict every idle model and retry once.
       if (!(error instanceof LlmosError && error.code === "insufficient_memory")) throw error;
       this.logger.warn({ model: entry.name }, "load ran out of memory; evicting idle models and retrying once");
-      await Promise.all(this.table.others(entry).filter((e) => e.evictable).map((e) => this.evict(e, "retry after out-of-memory")));
+      await Promise.all(
+        this.table
+          .others(entry)
+          .filter((e) => e.evictable)
+          .map((e) => this.evict(e, "retry after out-of-memory")),
+      );
       return start();
     }
   }
@@ -337,7 +366,8 @@ export class Scheduler {
         continue;
       }
       // Busy models hold the memory: wait until one goes idle (or this load is no longer wanted).
-      if (entry.queue.size === 0 && !entry.explicitLoad) throw new LlmosError("client_closed", "load abandoned: no request waits for it");
+      if (entry.queue.size === 0 && !entry.explicitLoad)
+        throw new LlmosError("client_closed", "load abandoned: no request waits for it");
       await this.table.nextEvent(["idle", "unloaded", "abandoned"]);
     }
   }
@@ -361,7 +391,10 @@ export class Scheduler {
   private onRunnerExit(entry: ModelEntry, expected: boolean): void {
     if (expected || entry.state === "unloading") return;
     this.metrics.runnerCrashes.inc();
-    this.logger.error({ model: entry.name }, "runner crashed; its in-flight requests failed, the next request starts a fresh runner");
+    this.logger.error(
+      { model: entry.name },
+      "runner crashed; its in-flight requests failed, the next request starts a fresh runner",
+    );
     this.detach(entry);
     this.forget(entry);
   }

@@ -49,7 +49,9 @@ export class AdminToken {
 
   /** Constant-time check of a presented credential. */
   matches(presented: string): boolean {
-    return !this.disposed && presented.startsWith(ADMIN_TOKEN_PREFIX) && constantTimeEquals(presented.trim(), this.token);
+    return (
+      !this.disposed && presented.startsWith(ADMIN_TOKEN_PREFIX) && constantTimeEquals(presented.trim(), this.token)
+    );
   }
 
   /** Removes the file if it still holds this token (a newer daemon may have replaced it). Idempotent. */

@@ -43,7 +43,8 @@ export class AuditLog {
   async query(q: AuditLogQuery = {}): Promise<AuditEntry[]> {
     await this.flush();
     const since = q.since === undefined ? undefined : toEpochMs(q.since);
-    if (since !== undefined && !Number.isFinite(since)) throw new LlmosError("invalid_request", `since is not a valid time: ${String(q.since)}`);
+    if (since !== undefined && !Number.isFinite(since))
+      throw new LlmosError("invalid_request", `since is not a valid time: ${String(q.since)}`);
     return this.store.query({
       ...(since !== undefined ? { since } : {}),
       ...(q.action ? { action: q.action } : {}),

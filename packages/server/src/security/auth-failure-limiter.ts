@@ -51,10 +51,14 @@ export class AuthFailureLimiter {
     const now = this.now();
     if (state.lockedUntil > now) {
       const retryAfterSeconds = Math.ceil(state.lockedUntil - now) / 1000;
-      throw new LlmosError("rate_limited", `too many failed authentication attempts from ${address}; retry after ${retryAfterSeconds} s`, {
-        retryAfterSeconds,
-        limit: "auth_failures",
-      });
+      throw new LlmosError(
+        "rate_limited",
+        `too many failed authentication attempts from ${address}; retry after ${retryAfterSeconds} s`,
+        {
+          retryAfterSeconds,
+          limit: "auth_failures",
+        },
+      );
     }
   }
 

@@ -11,11 +11,27 @@ export {
   type KeyRecord,
   type UsageRow,
 } from "./records.js";
-export type { SecurityRepository, KeyStore, UsageStore, AuditStore, StoredKey, UsageDelta, UsageQuery, AuditQuery } from "./repository.js";
+export type {
+  SecurityRepository,
+  KeyStore,
+  UsageStore,
+  AuditStore,
+  StoredKey,
+  UsageDelta,
+  UsageQuery,
+  AuditQuery,
+} from "./repository.js";
 export { SqliteSecurityRepository, migrate } from "./sqlite-repository.js";
 export { SQLITE_MIGRATIONS, type Migration } from "./sqlite-migrations.js";
 export { KeyService, toRecord, type CreateKeyInput, type IssuedKey } from "./key-service.js";
-export { RateLimiter, TokenBucket, type KeyLimits, type LimitState, type RateLimitStatus, type RateLimiterOptions } from "./rate-limiter.js";
+export {
+  RateLimiter,
+  TokenBucket,
+  type KeyLimits,
+  type LimitState,
+  type RateLimitStatus,
+  type RateLimiterOptions,
+} from "./rate-limiter.js";
 export { UsageRecorder, type UsageQueryInput } from "./usage-recorder.js";
 export { AuditLog, type AuditLogQuery } from "./audit-log.js";
 export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./auth-failure-limiter.js";

@@ -96,7 +96,13 @@ export class KeyService {
     await this.store.revoke(id, this.now());
     this.onKeyChanged(id);
     await this.refreshAuthEnabled();
-    this.audit.record({ action: "key.revoke", result: "ok", target: id, keyId: actor.keyId ?? null, remoteAddress: actor.remoteAddress ?? null });
+    this.audit.record({
+      action: "key.revoke",
+      result: "ok",
+      target: id,
+      keyId: actor.keyId ?? null,
+      remoteAddress: actor.remoteAddress ?? null,
+    });
     return this.get(id);
   }
 
@@ -109,7 +115,13 @@ export class KeyService {
       throw new LlmosError("conflict", `key ${id} is revoked and cannot be rotated`);
     }
     // Rate-limit state is kept: rotating must not reset a key's minute buckets or daily quota.
-    this.audit.record({ action: "key.rotate", result: "ok", target: id, keyId: actor.keyId ?? null, remoteAddress: actor.remoteAddress ?? null });
+    this.audit.record({
+      action: "key.rotate",
+      result: "ok",
+      target: id,
+      keyId: actor.keyId ?? null,
+      remoteAddress: actor.remoteAddress ?? null,
+    });
     return { key: await this.get(id), secret: formatKey(id, secret) };
   }
 
@@ -125,7 +137,8 @@ export class KeyService {
       throw new LlmosError("unauthorized", "invalid API key");
     }
     if (stored.revokedAt !== null) throw new LlmosError("unauthorized", "invalid API key: revoked");
-    if (stored.expiresAt !== null && stored.expiresAt <= this.now()) throw new LlmosError("unauthorized", "invalid API key: expired");
+    if (stored.expiresAt !== null && stored.expiresAt <= this.now())
+      throw new LlmosError("unauthorized", "invalid API key: expired");
     return toRecord(stored);
   }
 
@@ -139,7 +152,8 @@ export class KeyService {
    * created by another process (the CLI writing the database directly, another node) turns auth on.
    */
   async checkAuthEnabled(): Promise<boolean> {
-    if (this.activeKnown === undefined || this.now() - this.activeCheckedAt > AUTH_STATE_TTL_MS) await this.refreshAuthEnabled();
+    if (this.activeKnown === undefined || this.now() - this.activeCheckedAt > AUTH_STATE_TTL_MS)
+      await this.refreshAuthEnabled();
     return this.activeKnown === true;
   }
 
@@ -182,7 +196,8 @@ function validName(name: unknown): string {
 }
 
 function validModels(models: unknown): string[] {
-  if (!Array.isArray(models) || models.length > 256) throw new LlmosError("invalid_request", "models must be a list of at most 256 globs");
+  if (!Array.isArray(models) || models.length > 256)
+    throw new LlmosError("invalid_request", "models must be a list of at most 256 globs");
   return models.map((m) => {
     if (typeof m !== "string" || m.trim() === "" || m.length > 256) {
       throw new LlmosError("invalid_request", `invalid model glob ${JSON.stringify(m)}`);
@@ -193,7 +208,8 @@ function validModels(models: unknown): string[] {
 
 function positiveIntOrNull(value: number | undefined, name: string): number | null {
   if (value === undefined || value === null) return null;
-  if (!Number.isSafeInteger(value) || value <= 0) throw new LlmosError("invalid_request", `${name} must be a positive integer`);
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new LlmosError("invalid_request", `${name} must be a positive integer`);
   return value;
 }
 

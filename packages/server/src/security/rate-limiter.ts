@@ -10,7 +10,11 @@ export class TokenBucket {
   private updatedAt: number;
   private readonly perMs: number;
 
-  constructor(readonly capacity: number, readonly periodMs: number, now: number) {
+  constructor(
+    readonly capacity: number,
+    readonly periodMs: number,
+    now: number,
+  ) {
     this.level = capacity;
     this.updatedAt = now;
     this.perMs = capacity / periodMs;
@@ -116,27 +120,42 @@ export class RateLimiter {
       const need = Math.max(1, Math.min(estimate, key.tokensPerDay));
       if (key.tokensPerDay - state.dayUsed < need) {
         const retryMs = (state.day + 1) * this.dayMs - now;
-        throw limitError("quota_exceeded", `daily token quota of ${key.tokensPerDay} exhausted for key ${key.id}`, retryMs, {
-          limit: "tokens_per_day",
-          quota: key.tokensPerDay,
-          used: state.dayUsed,
-        });
+        throw limitError(
+          "quota_exceeded",
+          `daily token quota of ${key.tokensPerDay} exhausted for key ${key.id}`,
+          retryMs,
+          {
+            limit: "tokens_per_day",
+            quota: key.tokensPerDay,
+            used: state.dayUsed,
+          },
+        );
       }
     }
     if (state.requests && state.requests.levelAt(now) < 1) {
       const retryMs = state.requests.msUntil(1, now);
-      throw limitError("rate_limited", `rate limit of ${key.rpm} requests per minute reached for key ${key.id}`, retryMs, {
-        limit: "requests",
-      });
+      throw limitError(
+        "rate_limited",
+        `rate limit of ${key.rpm} requests per minute reached for key ${key.id}`,
+        retryMs,
+        {
+          limit: "requests",
+        },
+      );
     }
     if (state.tokens) {
       const need = Math.max(1, Math.min(estimate, state.tokens.capacity));
       if (state.tokens.levelAt(now) < need) {
         const retryMs = state.tokens.msUntil(need, now);
-        throw limitError("rate_limited", `rate limit of ${key.tpm} tokens per minute reached for key ${key.id}`, retryMs, {
-          limit: "tokens",
-          estimatedTokens: estimate,
-        });
+        throw limitError(
+          "rate_limited",
+          `rate limit of ${key.tpm} tokens per minute reached for key ${key.id}`,
+          retryMs,
+          {
+            limit: "tokens",
+            estimatedTokens: estimate,
+          },
+        );
       }
     }
     state.requests?.take(1, now);

@@ -2,7 +2,13 @@ import type { KeyScope } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 
 /** Every permission an API key can carry. `admin` implies all others. */
-export const KEY_SCOPES = ["inference", "models:read", "models:write", "admin", "metrics"] as const satisfies readonly KeyScope[];
+export const KEY_SCOPES = [
+  "inference",
+  "models:read",
+  "models:write",
+  "admin",
+  "metrics",
+] as const satisfies readonly KeyScope[];
 
 /** One permission of an API key (the wire type). */
 export type { KeyScope };
@@ -24,7 +30,11 @@ export function normalizeScopes(scopes: readonly unknown[]): KeyScope[] {
   }
   const out: KeyScope[] = [];
   for (const s of scopes) {
-    if (!isKeyScope(s)) throw new LlmosError("invalid_request", `unknown scope ${JSON.stringify(s)}; expected one of ${KEY_SCOPES.join(", ")}`);
+    if (!isKeyScope(s))
+      throw new LlmosError(
+        "invalid_request",
+        `unknown scope ${JSON.stringify(s)}; expected one of ${KEY_SCOPES.join(", ")}`,
+      );
     if (!out.includes(s)) out.push(s);
   }
   return out;

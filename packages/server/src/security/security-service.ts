@@ -61,7 +61,11 @@ export class SecurityService {
     const repository = options.repository ?? SqliteSecurityRepository.open(options.databasePath);
     try {
       const audit = new AuditLog(repository.audit, logger, now);
-      const limiter = new RateLimiter({ timeScale, now, tokensUsedOn: (keyId, day) => repository.usage.tokensOnDay(keyId, day) });
+      const limiter = new RateLimiter({
+        timeScale,
+        now,
+        tokensUsedOn: (keyId, day) => repository.usage.tokensOnDay(keyId, day),
+      });
       const keys = new KeyService(repository.keys, audit, now, (id) => limiter.forget(id));
       await keys.init();
       const usageRecorder = new UsageRecorder(repository.usage, logger, now, options.usageFlushDelayMs ?? 250);

@@ -64,7 +64,11 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
     if (applied.has(m.version)) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.prepare("INSERT INTO security_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+      db.prepare("INSERT INTO security_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
+        m.version,
+        m.name,
+        Date.now(),
+      );
     })();
     done.push(m.version);
   }
@@ -129,7 +133,9 @@ class SqliteKeyStore implements KeyStore {
       VALUES (@id, @name, @secret_hash, @scopes, @models, @rpm, @tpm, @tokens_per_day, @created_at, @expires_at, @revoked_at, @rotated_at)`);
     this.getStmt = db.prepare("SELECT * FROM api_keys WHERE id = ?");
     this.listStmt = db.prepare("SELECT * FROM api_keys ORDER BY created_at, id");
-    this.updateSecretStmt = db.prepare("UPDATE api_keys SET secret_hash = ?, rotated_at = ? WHERE id = ? AND revoked_at IS NULL");
+    this.updateSecretStmt = db.prepare(
+      "UPDATE api_keys SET secret_hash = ?, rotated_at = ? WHERE id = ? AND revoked_at IS NULL",
+    );
     this.revokeStmt = db.prepare("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?");
     this.countStmt = db.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL");
   }
@@ -202,9 +208,12 @@ class SqliteUsageStore implements UsageStore {
         completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens,
         requests = usage_daily.requests + excluded.requests`);
     this.addMany = db.transaction((deltas: readonly UsageDelta[]) => {
-      for (const d of deltas) upsert.run(d.keyId ?? NO_KEY, d.model, d.day, d.promptTokens, d.completionTokens, d.requests);
+      for (const d of deltas)
+        upsert.run(d.keyId ?? NO_KEY, d.model, d.day, d.promptTokens, d.completionTokens, d.requests);
     });
-    this.dayStmt = db.prepare("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage_daily WHERE key_id = ? AND day = ?");
+    this.dayStmt = db.prepare(
+      "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM usage_daily WHERE key_id = ? AND day = ?",
+    );
   }
 
   async add(deltas: readonly UsageDelta[]): Promise<void> {
@@ -247,11 +256,20 @@ class SqliteAuditStore implements AuditStore {
   private readonly appendMany: (entries: readonly (AuditInput & { time: number })[]) => void;
 
   constructor(private readonly db: Database.Database) {
-    const insert = db.prepare(`INSERT INTO audit_log (occurred_at, key_id, action, target, result, remote_address, details)
+    const insert =
+      db.prepare(`INSERT INTO audit_log (occurred_at, key_id, action, target, result, remote_address, details)
       VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.appendMany = db.transaction((entries: readonly (AuditInput & { time: number })[]) => {
       for (const e of entries) {
-        insert.run(e.time, e.keyId ?? null, e.action, e.target ?? null, e.result, e.remoteAddress ?? null, e.details ? JSON.stringify(e.details) : null);
+        insert.run(
+          e.time,
+          e.keyId ?? null,
+          e.action,
+          e.target ?? null,
+          e.result,
+          e.remoteAddress ?? null,
+          e.details ? JSON.stringify(e.details) : null,
+        );
       }
     });
   }

@@ -6,7 +6,8 @@ export type Now = () => number;
  * and a "day" 864 s. Production uses 1.
  */
 export function periodsFor(timeScale: number): { minuteMs: number; dayMs: number } {
-  if (!(timeScale > 0) || !Number.isFinite(timeScale)) throw new RangeError(`timeScale must be a positive number, got ${timeScale}`);
+  if (!(timeScale > 0) || !Number.isFinite(timeScale))
+    throw new RangeError(`timeScale must be a positive number, got ${timeScale}`);
   return { minuteMs: 60_000 * timeScale, dayMs: 86_400_000 * timeScale };
 }
 

@@ -52,7 +52,10 @@ export class UsageRecorder {
     await this.flush();
     let sinceDay: string | undefined;
     if (q.since !== undefined) {
-      const t = typeof q.since === "string" && /^\d{4}-\d{2}-\d{2}$/.test(q.since) ? Date.parse(`${q.since}T00:00:00Z`) : toEpochMs(q.since);
+      const t =
+        typeof q.since === "string" && /^\d{4}-\d{2}-\d{2}$/.test(q.since)
+          ? Date.parse(`${q.since}T00:00:00Z`)
+          : toEpochMs(q.since);
       if (!Number.isFinite(t)) throw new LlmosError("invalid_request", `since is not a valid time: ${String(q.since)}`);
       sinceDay = utcDay(t);
     }

@@ -42,7 +42,10 @@ export interface CreateOptions {
 /** True when FROM/ADAPTER text names a file rather than a model. */
 function looksLikePath(ref: string): boolean {
   return (
-    path.isAbsolute(ref) || ref.startsWith("./") || ref.startsWith("../") || ref.startsWith("~/") ||
+    path.isAbsolute(ref) ||
+    ref.startsWith("./") ||
+    ref.startsWith("../") ||
+    ref.startsWith("~/") ||
     ref.toLowerCase().endsWith(".gguf")
   );
 }
@@ -80,7 +83,10 @@ export async function createModel(
     const digest = normalizeDigest(ref);
     const size = await store.blobs.size(digest);
     if (size === undefined) {
-      throw new LlmosError("not_found", `${what} ${digest} is not in the store (upload it with POST /api/blobs/${digest})`);
+      throw new LlmosError(
+        "not_found",
+        `${what} ${digest} is not in the store (upload it with POST /api/blobs/${digest})`,
+      );
     }
     // A blob uploaded by a client was only checked against its digest: make sure it is a GGUF file.
     await checkGguf(store.blobPath(digest), `${what} ${digest}`, store.ggufLimits);
@@ -112,7 +118,8 @@ export async function createModel(
     definition.parameters = { ...definition.parameters, ...(parameters as Record<string, ParameterValue>) };
     if (spec.system !== undefined) definition.system = spec.system;
     if (spec.template !== undefined) definition.template = spec.template;
-    if (spec.messages !== undefined) definition.messages = spec.messages.map((m) => ({ role: m.role, content: m.content }));
+    if (spec.messages !== undefined)
+      definition.messages = spec.messages.map((m) => ({ role: m.role, content: m.content }));
     if (spec.license !== undefined) definition.license = spec.license;
     options.signal?.throwIfAborted();
     progress({ status: "writing manifest" });

@@ -17,9 +17,14 @@ export async function checkGguf(file: string, what: string, limits?: Partial<Ggu
       if (error.code === "io" && cause?.code === "ENOENT") {
         throw new LlmosError("not_found", `${what}: file not found`, undefined, { cause: error });
       }
-      throw new LlmosError("invalid_model_file", `${what} is not a valid GGUF file: ${error.message}`, {
-        ggufCode: error.code,
-      }, { cause: error });
+      throw new LlmosError(
+        "invalid_model_file",
+        `${what} is not a valid GGUF file: ${error.message}`,
+        {
+          ggufCode: error.code,
+        },
+        { cause: error },
+      );
     }
     throw error;
   }

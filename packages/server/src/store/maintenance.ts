@@ -94,7 +94,11 @@ export function collectGarbage(s: StoreParts): Promise<GcReport> {
  * a pull that was cancelled or failed and never retried. A pull in progress writes its file all the time, and
  * one resumed later simply starts over.
  */
-export async function removeStalePartials(dir: string, maxAgeMs: number, now: number): Promise<{ keys: string[]; bytes: number }> {
+export async function removeStalePartials(
+  dir: string,
+  maxAgeMs: number,
+  now: number,
+): Promise<{ keys: string[]; bytes: number }> {
   const newest = new Map<string, { mtimeMs: number; bytes: number; files: string[] }>();
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
     const key = name.replace(/\.(partial|json)$/, "");

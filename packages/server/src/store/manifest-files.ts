@@ -38,7 +38,8 @@ export class ManifestFiles {
     try {
       const before = await fs.stat(file);
       const cached = this.#cache.get(file);
-      if (cached && cached.ino === before.ino && cached.size === before.size && cached.mtimeMs === before.mtimeMs) return cached.manifest;
+      if (cached && cached.ino === before.ino && cached.size === before.size && cached.mtimeMs === before.mtimeMs)
+        return cached.manifest;
       const text = await fs.readFile(file, "utf8");
       const manifest = { ...parseManifest(text, file), mtime: before.mtime };
       // Cache only when the file did not change while it was read.

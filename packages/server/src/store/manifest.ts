@@ -26,8 +26,13 @@ export const MANIFEST_SCHEMA_VERSION = 1;
 function isBlobRef(value: unknown): value is BlobRef {
   const v = value as BlobRef;
   return (
-    typeof v === "object" && v !== null && typeof v.digest === "string" && isDigest(v.digest) &&
-    v.digest.startsWith("sha256:") && Number.isSafeInteger(v.size) && v.size >= 0
+    typeof v === "object" &&
+    v !== null &&
+    typeof v.digest === "string" &&
+    isDigest(v.digest) &&
+    v.digest.startsWith("sha256:") &&
+    Number.isSafeInteger(v.size) &&
+    v.size >= 0
   );
 }
 
@@ -44,9 +49,16 @@ export function parseManifest(text: string, file: string): Manifest {
   }
   const m = value as Manifest;
   const ok =
-    typeof m === "object" && m !== null && m.schemaVersion === MANIFEST_SCHEMA_VERSION && isBlobRef(m.model) &&
-    Array.isArray(m.adapters) && m.adapters.every(isBlobRef) && typeof m.definition === "object" &&
-    m.definition !== null && typeof m.definition.parameters === "object" && Array.isArray(m.definition.messages) &&
+    typeof m === "object" &&
+    m !== null &&
+    m.schemaVersion === MANIFEST_SCHEMA_VERSION &&
+    isBlobRef(m.model) &&
+    Array.isArray(m.adapters) &&
+    m.adapters.every(isBlobRef) &&
+    typeof m.definition === "object" &&
+    m.definition !== null &&
+    typeof m.definition.parameters === "object" &&
+    Array.isArray(m.definition.messages) &&
     typeof m.createdAt === "string";
   if (!ok) throw new LlmosError("internal", `damaged manifest ${file}: unexpected shape or schema version`);
   return m;

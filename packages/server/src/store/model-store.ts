@@ -10,7 +10,14 @@ import { checkGguf } from "./gguf-check.js";
 import { ManifestFiles } from "./manifest-files.js";
 import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } from "./manifest.js";
 import { BlobPins } from "./blob-pins.js";
-import { collectGarbage, diskUsage, verifyBlobs, type DiskUsage, type GcReport, type VerifyReport } from "./maintenance.js";
+import {
+  collectGarbage,
+  diskUsage,
+  verifyBlobs,
+  type DiskUsage,
+  type GcReport,
+  type VerifyReport,
+} from "./maintenance.js";
 import { StoreLocks } from "./mutex.js";
 import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } from "./create.js";
 import type { Readable } from "node:stream";
@@ -148,7 +155,10 @@ export class ModelStore {
    * {@link pull} as an async iterator of progress events (`for await (const e of store.pullStream(ref))`); the
    * generator's return value is the record. Leaving the loop early cancels the pull (the partial file stays).
    */
-  pullStream(reference: string, options: Omit<PullOptions, "onProgress"> = {}): AsyncGenerator<PullProgress, ModelRecord, undefined> {
+  pullStream(
+    reference: string,
+    options: Omit<PullOptions, "onProgress"> = {},
+  ): AsyncGenerator<PullProgress, ModelRecord, undefined> {
     return progressStream<PullProgress, ModelRecord>(
       (onProgress, signal) => this.pull(reference, { ...options, onProgress, signal }),
       options.signal,
@@ -190,7 +200,10 @@ export class ModelStore {
     if (options.expectedSize !== undefined) {
       await ensureFreeSpace(this.dirs.tmp, options.expectedSize, this.reserveBytes, `blob ${want}`);
     }
-    const temp = await this.blobs.writeTemp(stream, { expectedDigest: want, ...(options.signal ? { signal: options.signal } : {}) });
+    const temp = await this.blobs.writeTemp(stream, {
+      expectedDigest: want,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return this.locks.withNames([], async () => {
       const existed = await this.blobs.has(want);
       await this.blobs.commit(temp);

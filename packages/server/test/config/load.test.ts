@@ -17,8 +17,14 @@ describe("loadConfig", () => {
   });
 
   it("rejects a bad value with the variable's name", () => {
-    assert.throws(() => loadConfig({ env: { LLMOS_STREAM_INTERVAL_MS: "-5" } }), /LLMOS_STREAM_INTERVAL_MS must be a non-negative integer/);
-    assert.throws(() => loadConfig({ env: { LLMOS_NUM_PARALLEL: "0" } }), /LLMOS_NUM_PARALLEL must be a positive integer/);
+    assert.throws(
+      () => loadConfig({ env: { LLMOS_STREAM_INTERVAL_MS: "-5" } }),
+      /LLMOS_STREAM_INTERVAL_MS must be a non-negative integer/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { LLMOS_NUM_PARALLEL: "0" } }),
+      /LLMOS_NUM_PARALLEL must be a positive integer/,
+    );
   });
 
   it("finds the CPU backend built here under the home folder unless told otherwise", () => {

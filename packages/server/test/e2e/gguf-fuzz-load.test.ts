@@ -44,7 +44,11 @@ describe("accepted GGUF mutants through a real load", () => {
       writeFileSync(file, m.data);
       const imported = await api(d, "POST", "/api/models/import", { path: file, name: `mutant-${i}` });
       assert.equal(imported.status, 200, `${m.kind}: the validator accepted it, so import must: ${imported.text}`);
-      const r = await api(d, "POST", "/v1/completions", { model: `mutant-${i}`, prompt: "Once upon a time", max_tokens: 4 });
+      const r = await api(d, "POST", "/v1/completions", {
+        model: `mutant-${i}`,
+        prompt: "Once upon a time",
+        max_tokens: 4,
+      });
       outcomes.push(`${m.kind}: ${r.status} ${r.json?.error?.code ?? "ok"}`);
       assert.notEqual(r.json?.error?.code, "runner_crashed", `${m.kind} crashed a runner`);
       assert.ok(r.status === 200 || r.status === 500 || r.status === 400, `${m.kind}: ${r.status} ${r.text}`);

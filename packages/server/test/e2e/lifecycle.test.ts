@@ -23,14 +23,26 @@ describe("daemon lifecycle", () => {
   test("preloaded models are loaded and pinned at start-up; shutdown stops every runner (no orphans)", async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), "llmos-life-"));
     try {
-      const base = { home, port: 0, threads: 1, gpu: "off" as const, logLevel: "warn" as const, contextSize: 256, parallel: 2, engine: TEST_ENGINE };
+      const base = {
+        home,
+        port: 0,
+        threads: 1,
+        gpu: "off" as const,
+        logLevel: "warn" as const,
+        contextSize: 256,
+        parallel: 2,
+        engine: TEST_ENGINE,
+      };
       const first = await startDaemon(base, { logDestination: quiet });
       await first.store.importFile(STORIES, "stories");
       await first.store.importFile(TINY_RANDOM, "tiny");
       await first.close();
       const d = await startDaemon({ ...base, preload: ["stories", "tiny"] }, { logDestination: quiet });
       const ps = (await api(d, "GET", "/api/ps")).json.models;
-      assert.deepEqual(ps.map((m: any) => [m.name, m.pinned, m.expiresAt]).sort(), [["stories:latest", true, null], ["tiny:latest", true, null]]);
+      assert.deepEqual(ps.map((m: any) => [m.name, m.pinned, m.expiresAt]).sort(), [
+        ["stories:latest", true, null],
+        ["tiny:latest", true, null],
+      ]);
       const pids = ps.map((m: any) => m.runnerPid as number);
       assert.ok(pids.every(alive));
       await d.close();
@@ -55,7 +67,11 @@ describe("daemon lifecycle", () => {
       assert.equal(du.json.blobBytes, 1_185_376, "two names, one shared blob");
       assert.equal((await api(d, "DELETE", "/api/models/stories")).status, 200);
       assert.equal((await api(d, "POST", "/api/store/gc")).status, 200);
-      assert.equal((await api(d, "GET", "/api/store/usage")).json.blobBytes, 1_185_376, "the copy still needs the blob");
+      assert.equal(
+        (await api(d, "GET", "/api/store/usage")).json.blobBytes,
+        1_185_376,
+        "the copy still needs the blob",
+      );
     } finally {
       await d.stop();
     }
@@ -66,7 +82,12 @@ describe("daemon lifecycle", () => {
     try {
       await d.store.importFile(await slowModel(), "slow");
       assert.equal((await api(d, "POST", "/api/models/slow/load", { parallel: 1 })).status, 200);
-      const hold = api(d, "POST", "/v1/completions", { model: "slow", prompt: "hello", max_tokens: 400, ignore_eos: true });
+      const hold = api(d, "POST", "/v1/completions", {
+        model: "slow",
+        prompt: "hello",
+        max_tokens: 400,
+        ignore_eos: true,
+      });
       const waiting = api(d, "POST", "/v1/completions", { model: "slow", prompt: "hi", max_tokens: 2, user: "bob" });
       let seen: any;
       for (let i = 0; i < 100 && !seen; i++) {

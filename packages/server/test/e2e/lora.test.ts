@@ -13,7 +13,11 @@ describe("ADAPTER: a LoRA adapter applied at load", () => {
   test("a model created with ADAPTER shares the base blob, runs in its own runner and changes the output", async () => {
     const adapter = path.join(d.home, "stories-lora.gguf");
     await writeStoriesLora(adapter);
-    const created = await api(d, "POST", "/api/models/create", { name: "stories-lora", modelfile: `FROM stories\nADAPTER ${adapter}\n`, stream: false });
+    const created = await api(d, "POST", "/api/models/create", {
+      name: "stories-lora",
+      modelfile: `FROM stories\nADAPTER ${adapter}\n`,
+      stream: false,
+    });
     assert.equal(created.status, 200, created.text);
     const info = (await api(d, "GET", "/api/models/stories-lora")).json;
     const base = (await api(d, "GET", "/api/models/stories")).json;
@@ -21,7 +25,8 @@ describe("ADAPTER: a LoRA adapter applied at load", () => {
     assert.equal(info.adapters.length, 1);
     assert.match(info.modelfile, /ADAPTER sha256:/);
 
-    const complete = (model: string) => api(d, "POST", "/v1/completions", { model, prompt: "Once upon a time", max_tokens: 30, temperature: 0 });
+    const complete = (model: string) =>
+      api(d, "POST", "/v1/completions", { model, prompt: "Once upon a time", max_tokens: 30, temperature: 0 });
     const plain = await complete("stories");
     const tuned = await complete("stories-lora");
     assert.equal(plain.status, 200);
@@ -36,7 +41,11 @@ describe("ADAPTER: a LoRA adapter applied at load", () => {
   test("an adapter file that is not GGUF is refused and nothing is registered", async () => {
     const bad = path.join(d.home, "bad-adapter.gguf");
     (await import("node:fs")).writeFileSync(bad, "not a gguf file at all");
-    const r = await api(d, "POST", "/api/models/create", { name: "bad-lora", modelfile: `FROM stories\nADAPTER ${bad}\n`, stream: false });
+    const r = await api(d, "POST", "/api/models/create", {
+      name: "bad-lora",
+      modelfile: `FROM stories\nADAPTER ${bad}\n`,
+      stream: false,
+    });
     assert.equal(r.status, 400, r.text);
     assert.equal((await api(d, "GET", "/api/models/bad-lora")).status, 404);
   });

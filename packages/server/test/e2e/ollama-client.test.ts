@@ -27,7 +27,12 @@ describe("Ollama API with the official ollama client", () => {
   });
 
   test("generate, raw and greedy, matches the reference story with real timings", async () => {
-    const r = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 0, num_predict: 40 } });
+    const r = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 0, num_predict: 40 },
+    });
     assert.ok(r.response!.startsWith(STORIES_GOLDEN), r.response);
     assert.equal(r.done, true);
     assert.equal(r.done_reason, "length");
@@ -40,17 +45,31 @@ describe("Ollama API with the official ollama client", () => {
   });
 
   test("generate streams NDJSON by default and ends with done + stats", async () => {
-    const res = await api(d, "POST", "/api/generate", { model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 0, num_predict: 20 } });
+    const res = await api(d, "POST", "/api/generate", {
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 0, num_predict: 20 },
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /application\/x-ndjson/);
-    const lines = res.text.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = res.text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     assert.ok(lines.length > 2);
     const last = lines.at(-1);
     assert.equal(last.done, true);
     assert.equal(last.eval_count, 20);
     assert.ok(lines.slice(0, -1).every((l) => l.done === false && typeof l.response === "string"));
 
-    const stream = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, stream: true, options: { temperature: 0, num_predict: 40 } });
+    const stream = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      stream: true,
+      options: { temperature: 0, num_predict: 40 },
+    });
     let text = "";
     let final;
     for await (const part of stream) {
@@ -62,19 +81,38 @@ describe("Ollama API with the official ollama client", () => {
   });
 
   test("generate returns context tokens that continue the conversation", async () => {
-    const first = await ollama.generate({ model: "stories", prompt: "Once upon a time", options: { temperature: 0, num_predict: 8 } });
+    const first = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      options: { temperature: 0, num_predict: 8 },
+    });
     assert.ok(Array.isArray(first.context) && first.context.length >= 5 + 8 - 1, JSON.stringify(first.context));
     const tok = await api(d, "POST", "/api/detokenize", { model: "stories", tokens: first.context });
     assert.equal(tok.json.content.trim(), ("Once upon a time" + first.response).trim());
     // Continuing from the context equals generating from the whole text.
-    const next = await ollama.generate({ model: "stories", prompt: "", context: first.context, options: { temperature: 0, num_predict: 10 } });
-    const whole = await ollama.generate({ model: "stories", prompt: "Once upon a time" + first.response, raw: true, options: { temperature: 0, num_predict: 10 } });
+    const next = await ollama.generate({
+      model: "stories",
+      prompt: "",
+      context: first.context,
+      options: { temperature: 0, num_predict: 10 },
+    });
+    const whole = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time" + first.response,
+      raw: true,
+      options: { temperature: 0, num_predict: 10 },
+    });
     assert.equal(next.response, whole.response);
     assert.ok(next.context!.length > first.context.length);
   });
 
   test("stop option and done_reason stop", async () => {
-    const r = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 0, num_predict: 40, stop: ["Lily"] } });
+    const r = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 0, num_predict: 40, stop: ["Lily"] },
+    });
     assert.equal(r.response, ", there was a little girl named ");
     assert.equal(r.done_reason, "stop");
   });
@@ -86,24 +124,48 @@ describe("Ollama API with the official ollama client", () => {
     assert.ok(r.message.content.length > 0);
     assert.equal(r.eval_count, 20);
     assert.equal(r.done_reason, "length");
-    const stream = await ollama.chat({ model: "stories", messages, stream: true, options: { temperature: 0, num_predict: 20 } });
+    const stream = await ollama.chat({
+      model: "stories",
+      messages,
+      stream: true,
+      options: { temperature: 0, num_predict: 20 },
+    });
     let text = "";
     for await (const part of stream) text += part.message.content;
     assert.equal(text, r.message.content);
   });
 
   test("format json and a JSON schema constrain generate and chat", async () => {
-    const schema = { type: "object", properties: { happy: { type: "boolean" }, count: { type: "integer" }, color: { enum: ["red", "blue"] } }, required: ["happy", "count", "color"] };
-    const r = await ollama.generate({ model: "stories", prompt: "Once upon a time", format: schema, options: { temperature: 0, num_predict: 200 } });
+    const schema = {
+      type: "object",
+      properties: { happy: { type: "boolean" }, count: { type: "integer" }, color: { enum: ["red", "blue"] } },
+      required: ["happy", "count", "color"],
+    };
+    const r = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      format: schema,
+      options: { temperature: 0, num_predict: 200 },
+    });
     const v = JSON.parse(r.response!);
     assert.equal(typeof v.happy, "boolean");
     assert.ok(Number.isInteger(v.count));
     assert.ok(["red", "blue"].includes(v.color));
-    const c = await ollama.chat({ model: "stories", messages: [{ role: "user", content: "json please" }], format: { type: "object", properties: { ok: { type: "boolean" } } }, options: { temperature: 0, num_predict: 200 } });
+    const c = await ollama.chat({
+      model: "stories",
+      messages: [{ role: "user", content: "json please" }],
+      format: { type: "object", properties: { ok: { type: "boolean" } } },
+      options: { temperature: 0, num_predict: 200 },
+    });
     assert.equal(c.done_reason, "stop", c.message.content);
     assert.equal(typeof JSON.parse(c.message.content).ok, "boolean");
     // "json" allows any JSON (the tiny model may not close it within the budget): it starts as an object.
-    const j = await ollama.generate({ model: "stories", prompt: "Once upon a time", format: "json", options: { temperature: 0, num_predict: 20 } });
+    const j = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      format: "json",
+      options: { temperature: 0, num_predict: 20 },
+    });
     assert.match(j.response ?? "", /^\s*[{[]/);
   });
 
@@ -135,7 +197,14 @@ describe("Ollama API with the official ollama client", () => {
     assert.ok(m.size > 0);
     assert.equal(typeof m.size_vram, "number");
     assert.equal(typeof m.digest, "string");
-    assert.deepEqual(Object.keys(m.details).sort(), ["families", "family", "format", "parameter_size", "parent_model", "quantization_level"]);
+    assert.deepEqual(Object.keys(m.details).sort(), [
+      "families",
+      "family",
+      "format",
+      "parameter_size",
+      "parent_model",
+      "quantization_level",
+    ]);
     assert.equal(m.details.family, "llama");
     assert.equal(m.details.format, "gguf");
     assert.ok(!Number.isNaN(Date.parse(String(m.expires_at))));
@@ -158,7 +227,10 @@ describe("Ollama API with the official ollama client", () => {
 
   test("list, show, copy and delete (model management routes) through the same client", async () => {
     const list = await ollama.list();
-    assert.ok(list.models.some((m) => m.name === "stories:latest"), JSON.stringify(list));
+    assert.ok(
+      list.models.some((m) => m.name === "stories:latest"),
+      JSON.stringify(list),
+    );
     const show = await ollama.show({ model: "stories" });
     assert.equal(show.details.family, "llama");
     await ollama.copy({ source: "stories", destination: "stories-copy" });
@@ -169,8 +241,14 @@ describe("Ollama API with the official ollama client", () => {
   });
 
   test("unknown model is a ResponseError with status 404", async () => {
-    await assert.rejects(ollama.generate({ model: "nope", prompt: "hi" }), (e: ResponseError) => e.name === "ResponseError" && e.status_code === 404 && /nope/.test(e.error));
-    await assert.rejects(ollama.chat({ model: "nope", messages: [{ role: "user", content: "hi" }] }), (e: ResponseError) => e.status_code === 404);
+    await assert.rejects(
+      ollama.generate({ model: "nope", prompt: "hi" }),
+      (e: ResponseError) => e.name === "ResponseError" && e.status_code === 404 && /nope/.test(e.error),
+    );
+    await assert.rejects(
+      ollama.chat({ model: "nope", messages: [{ role: "user", content: "hi" }] }),
+      (e: ResponseError) => e.status_code === 404,
+    );
     await assert.rejects(ollama.embed({ model: "nope", input: "hi" }), (e: ResponseError) => e.status_code === 404);
   });
 });

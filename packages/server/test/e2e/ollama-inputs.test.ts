@@ -16,7 +16,11 @@ describe("Ollama API: options, tools and bad inputs", () => {
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
       ["/api/generate", { prompt: "x" }, /model/],
       ["/api/generate", { model: "stories", prompt: 5 }, /prompt/],
-      ["/api/generate", { model: "stories", prompt: "x", options: { temperature: "hot" } }, /temperature must be a number/],
+      [
+        "/api/generate",
+        { model: "stories", prompt: "x", options: { temperature: "hot" } },
+        /temperature must be a number/,
+      ],
       ["/api/generate", { model: "stories", prompt: "x", options: { temperature: -1 } }, /temperature/],
       ["/api/generate", { model: "stories", prompt: "x", options: { mirostat: 2 } }, /mirostat/],
       ["/api/generate", { model: "stories", prompt: "x", options: { tfs_z: 0.5 } }, /tail-free/],
@@ -36,9 +40,30 @@ describe("Ollama API: options, tools and bad inputs", () => {
       ["/api/generate", { model: "stories", prompt: "x", think: true }, /think/],
       ["/api/chat", { model: "stories", messages: "hi" }, /messages/],
       ["/api/chat", { model: "stories", messages: [{ role: "robot", content: "x" }] }, /role/],
-      ["/api/chat", { model: "stories", messages: [{ role: "user", content: "x", images: ["aGVsbG8="] }] }, /images are not supported/],
-      ["/api/chat", { model: "stories", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { allOf: [] } } } } }] }, /allOf/],
-      ["/api/chat", { model: "stories", messages: [{ role: "user", content: "x" }], tools: [{ type: "function" }] }, /function/],
+      [
+        "/api/chat",
+        { model: "stories", messages: [{ role: "user", content: "x", images: ["aGVsbG8="] }] },
+        /images are not supported/,
+      ],
+      [
+        "/api/chat",
+        {
+          model: "stories",
+          messages: [{ role: "user", content: "x" }],
+          tools: [
+            {
+              type: "function",
+              function: { name: "f", parameters: { type: "object", properties: { a: { allOf: [] } } } },
+            },
+          ],
+        },
+        /allOf/,
+      ],
+      [
+        "/api/chat",
+        { model: "stories", messages: [{ role: "user", content: "x" }], tools: [{ type: "function" }] },
+        /function/,
+      ],
       ["/api/embed", { model: "stories" }, /input/],
       ["/api/embed", { model: "stories", input: [1, 2] }, /input/],
       ["/api/embed", { model: "stories", input: "x", dimensions: 0 }, /dimensions/],
@@ -60,18 +85,49 @@ describe("Ollama API: options, tools and bad inputs", () => {
       model: "stories",
       prompt: "Once upon a time",
       raw: true,
-      options: { temperature: 0, num_predict: 3, mirostat: 0, tfs_z: 1, typical_p: 1, num_keep: 5, penalize_newline: true, use_mmap: true, num_thread: 1, num_gpu: -1 },
+      options: {
+        temperature: 0,
+        num_predict: 3,
+        mirostat: 0,
+        tfs_z: 1,
+        typical_p: 1,
+        num_keep: 5,
+        penalize_newline: true,
+        use_mmap: true,
+        num_thread: 1,
+        num_gpu: -1,
+      },
       ...({ some_future_field: { x: 1 } } as object),
     });
     assert.equal(r.eval_count, 3);
   });
 
   test("options reach the sampler: seed reproduces, num_predict limits, repeat_penalty changes greedy text", async () => {
-    const a = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 1, seed: 9, num_predict: 15, top_k: 20, top_p: 0.9, min_p: 0.01 } });
-    const b = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 1, seed: 9, num_predict: 15, top_k: 20, top_p: 0.9, min_p: 0.01 } });
+    const a = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 1, seed: 9, num_predict: 15, top_k: 20, top_p: 0.9, min_p: 0.01 },
+    });
+    const b = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 1, seed: 9, num_predict: 15, top_k: 20, top_p: 0.9, min_p: 0.01 },
+    });
     assert.equal(a.response, b.response);
-    const plain = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 0, num_predict: 60 } });
-    const penalised = await ollama.generate({ model: "stories", prompt: "Once upon a time", raw: true, options: { temperature: 0, num_predict: 60, repeat_penalty: 1.8, repeat_last_n: -1 } });
+    const plain = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 0, num_predict: 60 },
+    });
+    const penalised = await ollama.generate({
+      model: "stories",
+      prompt: "Once upon a time",
+      raw: true,
+      options: { temperature: 0, num_predict: 60, repeat_penalty: 1.8, repeat_last_n: -1 },
+    });
     assert.notEqual(plain.response, penalised.response);
   });
 
@@ -95,21 +151,44 @@ describe("Ollama API: options, tools and bad inputs", () => {
     // Over the training context: clamped to it, and asking again does not reload.
     const train = (await api(d, "GET", "/api/models/stories")).json.details.contextLength;
     assert.ok(train > 256 && train < 100_000);
-    await ollama.generate({ model: "stories", prompt: "Once", raw: true, options: { num_predict: 2, num_ctx: 100_000 } });
+    await ollama.generate({
+      model: "stories",
+      prompt: "Once",
+      raw: true,
+      options: { num_predict: 2, num_ctx: 100_000 },
+    });
     const again = (await ollama.ps()).models.find((m) => m.name === "stories:latest") as any;
     assert.equal(again.context_length, train);
-    await ollama.generate({ model: "stories", prompt: "Once", raw: true, options: { num_predict: 2, num_ctx: 100_000 } });
+    await ollama.generate({
+      model: "stories",
+      prompt: "Once",
+      raw: true,
+      options: { num_predict: 2, num_ctx: 100_000 },
+    });
     const third = (await ollama.ps()).models.find((m) => m.name === "stories:latest") as any;
     assert.equal(third.runnerPid, again.runnerPid);
   });
 
   test("chat with tools, an assistant tool call and a tool result fed back", async () => {
-    const tools = [{ type: "function", function: { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
+    const tools = [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "Weather",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
+      },
+    ];
     const r = await ollama.chat({
       model: "stories",
       messages: [
         { role: "user", content: "Weather in Paris?" },
-        { role: "assistant", content: "", tool_calls: [{ function: { name: "get_weather", arguments: { city: "Paris" } } }] },
+        {
+          role: "assistant",
+          content: "",
+          tool_calls: [{ function: { name: "get_weather", arguments: { city: "Paris" } } }],
+        },
         { role: "tool", content: "sunny", tool_name: "get_weather" } as never,
       ],
       tools,
@@ -119,7 +198,17 @@ describe("Ollama API: options, tools and bad inputs", () => {
     assert.ok(r.message.content.length > 0);
     const rendered = await api(d, "POST", "/api/apply-template", {
       model: "stories",
-      messages: [{ role: "user", content: "Weather in Paris?" }, { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }, { role: "tool", content: "sunny", tool_call_id: "c1" }],
+      messages: [
+        { role: "user", content: "Weather in Paris?" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            { id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } },
+          ],
+        },
+        { role: "tool", content: "sunny", tool_call_id: "c1" },
+      ],
       tools,
     });
     assert.match(rendered.json.prompt, /Assistant: \{"name":"get_weather","arguments":\{"city":"Paris"\}\}/);
@@ -127,13 +216,34 @@ describe("Ollama API: options, tools and bad inputs", () => {
   });
 
   test("a format schema that matches a tool call comes back as tool_calls", async () => {
-    const tools = [{ type: "function", function: { name: "pick", parameters: { type: "object", properties: { n: { type: "integer" } } } } }];
-    const format = { type: "object", properties: { name: { const: "pick" }, arguments: { type: "object", properties: { n: { type: "integer" } } } } };
-    const r = await ollama.chat({ model: "stories", messages: [{ role: "user", content: "pick a number" }], tools, format, options: { temperature: 0, num_predict: 100 } });
+    const tools = [
+      {
+        type: "function",
+        function: { name: "pick", parameters: { type: "object", properties: { n: { type: "integer" } } } },
+      },
+    ];
+    const format = {
+      type: "object",
+      properties: { name: { const: "pick" }, arguments: { type: "object", properties: { n: { type: "integer" } } } },
+    };
+    const r = await ollama.chat({
+      model: "stories",
+      messages: [{ role: "user", content: "pick a number" }],
+      tools,
+      format,
+      options: { temperature: 0, num_predict: 100 },
+    });
     assert.equal(r.message.content, "");
     assert.equal(r.message.tool_calls?.[0]?.function.name, "pick");
     assert.ok(Number.isInteger(r.message.tool_calls?.[0]?.function.arguments.n));
-    const stream = await ollama.chat({ model: "stories", messages: [{ role: "user", content: "pick a number" }], tools, format, stream: true, options: { temperature: 0, num_predict: 100 } });
+    const stream = await ollama.chat({
+      model: "stories",
+      messages: [{ role: "user", content: "pick a number" }],
+      tools,
+      format,
+      stream: true,
+      options: { temperature: 0, num_predict: 100 },
+    });
     const calls = [];
     for await (const part of stream) calls.push(...(part.message.tool_calls ?? []));
     assert.deepEqual(calls, r.message.tool_calls);

@@ -15,11 +15,19 @@ describe("OpenAI API with the official openai client", () => {
 
   test("models list names the imported model", async () => {
     const list = await client.models.list();
-    assert.deepEqual(list.data.map((m) => m.id), ["stories:latest"]);
+    assert.deepEqual(
+      list.data.map((m) => m.id),
+      ["stories:latest"],
+    );
   });
 
   test("completion: greedy output matches the reference story", async () => {
-    const r = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
+    const r = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
     assert.ok(r.choices[0]!.text.startsWith(STORIES_GOLDEN), r.choices[0]!.text);
     assert.equal(r.choices[0]!.finish_reason, "length");
     assert.equal(r.usage?.completion_tokens, 40);
@@ -27,7 +35,13 @@ describe("OpenAI API with the official openai client", () => {
   });
 
   test("completion streaming yields the same text, then [DONE]", async () => {
-    const stream = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 40, temperature: 0, stream: true });
+    const stream = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+      stream: true,
+    });
     let text = "";
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -39,7 +53,12 @@ describe("OpenAI API with the official openai client", () => {
   });
 
   test("chat completion, non-streaming and streaming with usage", async () => {
-    const r = await client.chat.completions.create({ model: "stories", messages: [{ role: "user", content: "Tell me a story" }], max_tokens: 20, temperature: 0 });
+    const r = await client.chat.completions.create({
+      model: "stories",
+      messages: [{ role: "user", content: "Tell me a story" }],
+      max_tokens: 20,
+      temperature: 0,
+    });
     assert.equal(r.object, "chat.completion");
     assert.equal(r.choices[0]!.message.role, "assistant");
     assert.ok(r.choices[0]!.message.content!.length > 0);
@@ -63,11 +82,29 @@ describe("OpenAI API with the official openai client", () => {
   });
 
   test("stop sequences and seeds", async () => {
-    const r = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 40, temperature: 0, stop: ["Lily"] });
+    const r = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+      stop: ["Lily"],
+    });
     assert.equal(r.choices[0]!.text, ", there was a little girl named ");
     assert.equal(r.choices[0]!.finish_reason, "stop");
-    const a = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 1, seed: 42 });
-    const b = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 1, seed: 42 });
+    const a = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 20,
+      temperature: 1,
+      seed: 42,
+    });
+    const b = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 20,
+      temperature: 1,
+      seed: 42,
+    });
     assert.equal(a.choices[0]!.text, b.choices[0]!.text);
   });
 
@@ -99,7 +136,8 @@ describe("OpenAI API with the official openai client", () => {
   test("invalid parameters are a 400 in OpenAI's error shape", async () => {
     await assert.rejects(
       client.completions.create({ model: "stories", prompt: "x", temperature: 7 }),
-      (e: any) => e instanceof OpenAI.BadRequestError && e.code === "invalid_request" && e.type === "invalid_request_error",
+      (e: any) =>
+        e instanceof OpenAI.BadRequestError && e.code === "invalid_request" && e.type === "invalid_request_error",
     );
   });
 });

@@ -16,24 +16,98 @@ function prng(seed: number) {
   };
 }
 
-const FIELDS = ["model", "name", "prompt", "messages", "input", "path", "reference", "stream", "options", "tokens", "content", "keep_alive", "format", "tools", "destination", "source", "scopes", "modelfile", "max_tokens", "temperature", "stop", "response_format", "raw", "keepAlive", "contextSize", "parallel", "pinned", "from", "files", "adapters", "system", "template", "n", "seed", "encoding_format", "tool_choice", "expiresAt", "models", "rpm"];
-const MALFORMED = ['{', '{"model":', "[1,2", "nul", '{"a":1}}', "\u0000\u0001", '{"model":"x",}', "'single'", '{"messages":[{"role":"user","content":"x"}', "9".repeat(400), '"' + "\\u00".repeat(10) + '"'];
+const FIELDS = [
+  "model",
+  "name",
+  "prompt",
+  "messages",
+  "input",
+  "path",
+  "reference",
+  "stream",
+  "options",
+  "tokens",
+  "content",
+  "keep_alive",
+  "format",
+  "tools",
+  "destination",
+  "source",
+  "scopes",
+  "modelfile",
+  "max_tokens",
+  "temperature",
+  "stop",
+  "response_format",
+  "raw",
+  "keepAlive",
+  "contextSize",
+  "parallel",
+  "pinned",
+  "from",
+  "files",
+  "adapters",
+  "system",
+  "template",
+  "n",
+  "seed",
+  "encoding_format",
+  "tool_choice",
+  "expiresAt",
+  "models",
+  "rpm",
+];
+const MALFORMED = [
+  "{",
+  '{"model":',
+  "[1,2",
+  "nul",
+  '{"a":1}}',
+  "\u0000\u0001",
+  '{"model":"x",}',
+  "'single'",
+  '{"messages":[{"role":"user","content":"x"}',
+  "9".repeat(400),
+  '"' + "\\u00".repeat(10) + '"',
+];
 
 function randomValue(r: () => number, depth = 0): unknown {
   const k = Math.floor(r() * 12);
   switch (k) {
-    case 0: return Math.floor(r() * 2 ** 31) * (r() < 0.5 ? -1 : 1);
-    case 1: return r() * 1e308;
-    case 2: return "x".repeat(Math.floor(r() * 4)) + String.fromCharCode(Math.floor(r() * 0xffff));
-    case 3: return "a".repeat(Math.floor(r() * 200_000));
-    case 4: return null;
-    case 5: return r() < 0.5;
-    case 6: return depth > 3 ? [] : Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
-    case 7: return depth > 3 ? {} : Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, () => [FIELDS[Math.floor(r() * FIELDS.length)]!, randomValue(r, depth + 1)]));
-    case 8: return "../../../../etc/passwd";
-    case 9: return { $ref: "#", type: 42, properties: "no" };
-    case 10: { let v: unknown = 1; for (let i = 0; i < 200; i++) v = [v]; return v; }
-    default: return "nope-model:" + Math.floor(r() * 100);
+    case 0:
+      return Math.floor(r() * 2 ** 31) * (r() < 0.5 ? -1 : 1);
+    case 1:
+      return r() * 1e308;
+    case 2:
+      return "x".repeat(Math.floor(r() * 4)) + String.fromCharCode(Math.floor(r() * 0xffff));
+    case 3:
+      return "a".repeat(Math.floor(r() * 200_000));
+    case 4:
+      return null;
+    case 5:
+      return r() < 0.5;
+    case 6:
+      return depth > 3 ? [] : Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
+    case 7:
+      return depth > 3
+        ? {}
+        : Object.fromEntries(
+            Array.from({ length: Math.floor(r() * 4) }, () => [
+              FIELDS[Math.floor(r() * FIELDS.length)]!,
+              randomValue(r, depth + 1),
+            ]),
+          );
+    case 8:
+      return "../../../../etc/passwd";
+    case 9:
+      return { $ref: "#", type: 42, properties: "no" };
+    case 10: {
+      let v: unknown = 1;
+      for (let i = 0; i < 200; i++) v = [v];
+      return v;
+    }
+    default:
+      return "nope-model:" + Math.floor(r() * 100);
   }
 }
 
@@ -59,7 +133,10 @@ describe("request fuzzing of every endpoint", () => {
   let d: TestDaemon;
   let routes: CapturedRoute[] = [];
   before(async () => {
-    d = await startTestDaemon({ hfEndpoint: "http://127.0.0.1:9" }, { options: { instrumentApp: (app) => (routes = captureRoutes(app)) } });
+    d = await startTestDaemon(
+      { hfEndpoint: "http://127.0.0.1:9" },
+      { options: { instrumentApp: (app) => (routes = captureRoutes(app)) } },
+    );
   });
   after(async () => d?.stop());
 
@@ -76,11 +153,30 @@ describe("request fuzzing of every endpoint", () => {
       for (let i = 0; i < perRoute; i++) {
         const body = randomBody(r);
         const url = concreteUrl(route.url).replace("scan0x", r() < 0.5 ? "stories" : "sha256-" + "0".repeat(64));
-        const res = await fetch(d.url + url, { method: route.method, headers: { "content-type": r() < 0.9 ? "application/json" : "text/plain" }, body, signal: AbortSignal.timeout(20_000) });
+        const res = await fetch(d.url + url, {
+          method: route.method,
+          headers: { "content-type": r() < 0.9 ? "application/json" : "text/plain" },
+          body,
+          signal: AbortSignal.timeout(20_000),
+        });
         const text = await res.text();
         sent++;
-        if (res.status >= 500 && !(res.status === 502 || res.status === 503 || res.status === 507)) failures.push(`${route.method} ${url} ${res.status}: ${body.slice(0, 120)} -> ${text.slice(0, 200)}`);
-        if (res.status < 400 && route.url.startsWith("/api/") && !["/api/tokenize", "/api/detokenize", "/api/apply-template", "/api/show", "/api/embed", "/api/embeddings", "/api/generate", "/api/chat"].includes(route.url)) {
+        if (res.status >= 500 && !(res.status === 502 || res.status === 503 || res.status === 507))
+          failures.push(`${route.method} ${url} ${res.status}: ${body.slice(0, 120)} -> ${text.slice(0, 200)}`);
+        if (
+          res.status < 400 &&
+          route.url.startsWith("/api/") &&
+          ![
+            "/api/tokenize",
+            "/api/detokenize",
+            "/api/apply-template",
+            "/api/show",
+            "/api/embed",
+            "/api/embeddings",
+            "/api/generate",
+            "/api/chat",
+          ].includes(route.url)
+        ) {
           failures.push(`${route.method} ${url} accepted a fuzzed body (${res.status}): ${body.slice(0, 200)}`);
         }
       }
@@ -89,7 +185,10 @@ describe("request fuzzing of every endpoint", () => {
     assert.ok(sent > 300, `only ${sent} requests`);
     // The daemon still serves, and nothing was stored.
     assert.equal((await api(d, "GET", "/healthz")).status, 200);
-    assert.deepEqual((await api(d, "GET", "/api/models")).json.models.map((m: any) => m.name), ["stories:latest"]);
+    assert.deepEqual(
+      (await api(d, "GET", "/api/models")).json.models.map((m: any) => m.name),
+      ["stories:latest"],
+    );
     assert.deepEqual((await api(d, "GET", "/api/keys")).json.keys ?? (await api(d, "GET", "/api/keys")).json, []);
     assert.equal(countFiles(path.join(d.home, "models", "blobs")), blobsBefore);
     assert.equal(countFiles(path.join(d.home, "models", "manifests")), manifestsBefore);

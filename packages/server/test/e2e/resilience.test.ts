@@ -37,7 +37,12 @@ async function readSse(res: Response, onEvent?: (data: any) => void) {
 }
 
 function streamRequest(d: TestDaemon, body: Record<string, unknown>, signal?: AbortSignal) {
-  return fetch(`${d.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ stream: true, ...body }), ...(signal ? { signal } : {}) });
+  return fetch(`${d.url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ stream: true, ...body }),
+    ...(signal ? { signal } : {}),
+  });
 }
 
 async function ps(d: TestDaemon) {
@@ -86,14 +91,25 @@ describe("runtime resilience (real runners)", () => {
     }
     const list = await api(d, "GET", "/api/models");
     assert.deepEqual(list.json.models.map((m: any) => m.name).sort(), ["slow:latest", "stories:latest", "tiny:latest"]);
-    const ok = await api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 0 });
+    const ok = await api(d, "POST", "/v1/completions", {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 20,
+      temperature: 0,
+    });
     assert.equal(ok.status, 200);
   });
 
   test("kill -9 of a runner mid-stream: that stream errors, the next request succeeds, other models unaffected", async () => {
     // Load the other model first so we can check it survives.
     assert.equal((await api(d, "POST", "/api/models/tiny/load", {})).status, 200);
-    const res = await streamRequest(d, { model: "slow", prompt: "Once upon a time", max_tokens: 2000, temperature: 0, ignore_eos: true });
+    const res = await streamRequest(d, {
+      model: "slow",
+      prompt: "Once upon a time",
+      max_tokens: 2000,
+      temperature: 0,
+      ignore_eos: true,
+    });
     assert.equal(res.status, 200);
     let killed = false;
     const result = await readSse(res, () => {
@@ -109,10 +125,21 @@ describe("runtime resilience (real runners)", () => {
     assert.equal(result.error?.code, "runner_crashed");
     const tinyBefore = (await ps(d)).models.find((m: any) => m.name === "tiny:latest");
     assert.ok(tinyBefore, "the other model is still loaded");
-    const again = await api(d, "POST", "/v1/completions", { model: "slow", prompt: "Once upon a time", max_tokens: 5, temperature: 0, ignore_eos: true });
+    const again = await api(d, "POST", "/v1/completions", {
+      model: "slow",
+      prompt: "Once upon a time",
+      max_tokens: 5,
+      temperature: 0,
+      ignore_eos: true,
+    });
     assert.equal(again.status, 200, "a fresh runner serves the next request");
     assert.equal(again.json.usage.completion_tokens, 5);
-    const stories = await api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 20, temperature: 0 });
+    const stories = await api(d, "POST", "/v1/completions", {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 20,
+      temperature: 0,
+    });
     assert.ok(stories.json.choices[0].text.startsWith(STORIES_GOLDEN.slice(0, 30)));
     const tiny = await api(d, "POST", "/v1/completions", { model: "tiny", prompt: "hello", max_tokens: 5 });
     assert.equal(tiny.status, 200);
@@ -123,13 +150,22 @@ describe("runtime resilience (real runners)", () => {
   test("a client that disconnects mid-stream frees its slot", async () => {
     const controller = new AbortController();
     // A long generation: the slow model, no token limit, end-of-text ignored (the context ends it).
-    const res = await streamRequest(d, { model: "slow", prompt: "Once upon a time", temperature: 0, ignore_eos: true }, controller.signal);
+    const res = await streamRequest(
+      d,
+      { model: "slow", prompt: "Once upon a time", temperature: 0, ignore_eos: true },
+      controller.signal,
+    );
     const reader = res.body!.getReader();
     await reader.read();
-    const busy = await waitFor(async () => ((await ps(d)).models.find((m: any) => m.name === "slow:latest")?.slotsBusy === 1 ? true : undefined));
+    const busy = await waitFor(async () =>
+      (await ps(d)).models.find((m: any) => m.name === "slow:latest")?.slotsBusy === 1 ? true : undefined,
+    );
     assert.ok(busy);
     controller.abort();
-    await waitFor(async () => ((await ps(d)).models.find((m: any) => m.name === "slow:latest")?.slotsBusy === 0 ? true : undefined), 5000);
+    await waitFor(
+      async () => ((await ps(d)).models.find((m: any) => m.name === "slow:latest")?.slotsBusy === 0 ? true : undefined),
+      5000,
+    );
     const done = (await api(d, "GET", "/metrics")).text;
     assert.match(done, /llmos_generations_total\{model="slow:latest",reason="cancelled"\} [1-9]/);
   });
@@ -141,7 +177,15 @@ describe("runtime resilience (real runners)", () => {
     assert.ok(entry, `stories not loaded: ${JSON.stringify(psNow)} ${d.logs.slice(-8).join("\n")}`);
     const before = entry.stats;
     const results = await Promise.all(
-      [0, 1, 2, 3].map(() => api(d, "POST", "/v1/completions", { model: "stories", prompt: "Once upon a time", max_tokens: 300, temperature: 0, ignore_eos: true })),
+      [0, 1, 2, 3].map(() =>
+        api(d, "POST", "/v1/completions", {
+          model: "stories",
+          prompt: "Once upon a time",
+          max_tokens: 300,
+          temperature: 0,
+          ignore_eos: true,
+        }),
+      ),
     );
     for (const r of results) {
       assert.equal(r.status, 200);

@@ -14,19 +14,36 @@ describe("every route of the real daemon enforces auth once a key exists", () =>
   test("the scanned list is the full route table", () => {
     assert.ok(routes.length >= 40, `only ${routes.length} routes captured`);
     const printed = d.app.printRoutes({ commonPrefix: false });
-    for (const r of routes) assert.ok(d.app.hasRoute({ method: r.method as never, url: r.url }), `${r.method} ${r.url} not in the router`);
+    for (const r of routes)
+      assert.ok(d.app.hasRoute({ method: r.method as never, url: r.url }), `${r.method} ${r.url} not in the router`);
     // fastify's own route table lists exactly as many method+path pairs as we captured.
     const printedMethods = [...printed.matchAll(/\(([A-Z, ]+)\)/g)].reduce((n, m) => n + m[1]!.split(",").length, 0);
     assert.equal(printedMethods, routes.length, printed);
     const capturedUrls = new Set(routes.map((r) => r.url));
     // Families the issues require are all there.
-    for (const url of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/models", "/api/ps", "/metrics", "/api/keys", "/api/generate", "/api/chat", "/api/tags"]) {
+    for (const url of [
+      "/v1/chat/completions",
+      "/v1/completions",
+      "/v1/embeddings",
+      "/v1/models",
+      "/api/models",
+      "/api/ps",
+      "/metrics",
+      "/api/keys",
+      "/api/generate",
+      "/api/chat",
+      "/api/tags",
+    ]) {
       assert.ok(capturedUrls.has(url), `${url} missing`);
     }
   });
 
   test("no key -> 401, bad key -> 401, missing scope -> 403 on every route; health is public", async () => {
-    const checks = await scanRoutes(d.app, { security: d.security, routes, skip: (r) => r.method === "HEAD" && r.url !== "/" });
+    const checks = await scanRoutes(d.app, {
+      security: d.security,
+      routes,
+      skip: (r) => r.method === "HEAD" && r.url !== "/",
+    });
     assert.ok(checks.length > routes.length * 2, `only ${checks.length} checks ran`);
     assert.ok(checks.every((c) => c.ok));
   });

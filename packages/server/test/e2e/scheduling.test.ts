@@ -9,7 +9,10 @@ import { estimateMemory } from "../../src/scheduler/memory-estimator.js";
 const MiB = 1024 * 1024;
 
 async function loaded(d: TestDaemon): Promise<string[]> {
-  return (await api(d, "GET", "/api/ps")).json.models.filter((m: any) => m.state === "ready").map((m: any) => m.name).sort();
+  return (await api(d, "GET", "/api/ps")).json.models
+    .filter((m: any) => m.state === "ready")
+    .map((m: any) => m.name)
+    .sort();
 }
 
 async function waitFor(fn: () => Promise<boolean>, ms = 15_000, what = "condition"): Promise<void> {
@@ -50,7 +53,8 @@ describe("placement and eviction under a memory budget", () => {
   });
   after(async () => d?.stop());
 
-  const setBudget = (bytes: number) => ((d.scheduler as unknown as { options: { memoryBudgetBytes: number } }).options.memoryBudgetBytes = bytes);
+  const setBudget = (bytes: number) =>
+    ((d.scheduler as unknown as { options: { memoryBudgetBytes: number } }).options.memoryBudgetBytes = bytes);
 
   test("several models stay loaded when they fit; the least recently used idle one is evicted", async () => {
     setBudget(sizes["stories:a"]! * 2 + Math.floor(sizes["tiny"]! / 2));
@@ -86,14 +90,28 @@ describe("placement and eviction under a memory budget", () => {
   test("a busy model is not evicted: the new load waits until it is idle", async () => {
     setBudget(sizes["slow"]! + sizes["stories:a"]! + 8 * MiB);
     assert.equal((await complete(d, "stories:a")).status, 200);
-    const long = api(d, "POST", "/v1/completions", { model: "slow", prompt: "hello", max_tokens: 400, temperature: 0, ignore_eos: true });
-    await waitFor(async () => (await api(d, "GET", "/api/ps")).json.models.some((m: any) => m.name === "slow:latest" && m.slotsBusy === 1), 30_000, "slow busy");
+    const long = api(d, "POST", "/v1/completions", {
+      model: "slow",
+      prompt: "hello",
+      max_tokens: 400,
+      temperature: 0,
+      ignore_eos: true,
+    });
+    await waitFor(
+      async () =>
+        (await api(d, "GET", "/api/ps")).json.models.some((m: any) => m.name === "slow:latest" && m.slotsBusy === 1),
+      30_000,
+      "slow busy",
+    );
     let tinyDone = false;
     const tiny = complete(d, "tiny", { prompt: "hello" }).then((r) => ((tinyDone = true), r));
     await new Promise((r) => setTimeout(r, 300));
     const psDuring = (await api(d, "GET", "/api/ps")).json.models;
     assert.equal(tinyDone, false, "tiny must wait for the busy model");
-    assert.ok(psDuring.some((m: any) => m.name === "slow:latest" && m.slotsBusy === 1), "the busy model is still loaded");
+    assert.ok(
+      psDuring.some((m: any) => m.name === "slow:latest" && m.slotsBusy === 1),
+      "the busy model is still loaded",
+    );
     const longResult = await long;
     assert.equal(longResult.status, 200);
     assert.equal(longResult.json.usage.completion_tokens, 400, "the busy model's request ran to the end");
@@ -144,13 +162,18 @@ describe("queues: fairness, bounds, cancellation", () => {
 
   test("tenant A's burst of 20 does not starve tenant B's 2", async () => {
     const order: string[] = [];
-    const send = (who: string, i: number) => complete(d, "slow", { prompt: "hi", max_tokens: 30, ignore_eos: true, user: who }).then((r) => {
-      assert.equal(r.status, 200);
-      order.push(`${who}${i}`);
-    });
+    const send = (who: string, i: number) =>
+      complete(d, "slow", { prompt: "hi", max_tokens: 30, ignore_eos: true, user: who }).then((r) => {
+        assert.equal(r.status, 200);
+        order.push(`${who}${i}`);
+      });
     const all: Promise<void>[] = [];
     for (let i = 0; i < 20; i++) all.push(send("A", i));
-    await waitFor(async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").queued >= 12, 10_000, "A queued");
+    await waitFor(
+      async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").queued >= 12,
+      10_000,
+      "A queued",
+    );
     for (let i = 0; i < 2; i++) all.push(send("B", i));
     await Promise.all(all);
     const lastB = Math.max(order.indexOf("B0"), order.indexOf("B1"));
@@ -162,11 +185,25 @@ describe("queues: fairness, bounds, cancellation", () => {
     (d.scheduler as unknown as { options: { maxQueuePerModel: number } }).options.maxQueuePerModel = 2;
     const metric = async () => {
       const text = (await api(d, "GET", "/metrics")).text;
-      return [...text.matchAll(/llmos_generations_total\{model="slow:latest",reason="\w+"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+      return [...text.matchAll(/llmos_generations_total\{model="slow:latest",reason="\w+"\} (\d+)/g)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
     };
     const before = await metric();
-    const hold = api(d, "POST", "/v1/completions", { model: "slow", prompt: "hello", max_tokens: 300, temperature: 0, ignore_eos: true });
-    await waitFor(async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").slotsBusy === 1, 10_000, "hold busy");
+    const hold = api(d, "POST", "/v1/completions", {
+      model: "slow",
+      prompt: "hello",
+      max_tokens: 300,
+      temperature: 0,
+      ignore_eos: true,
+    });
+    await waitFor(
+      async () =>
+        (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").slotsBusy === 1,
+      10_000,
+      "hold busy",
+    );
     const controller = new AbortController();
     const cancelled = fetch(`${d.url}/v1/completions`, {
       method: "POST",
@@ -175,13 +212,21 @@ describe("queues: fairness, bounds, cancellation", () => {
       signal: controller.signal,
     }).catch((e) => e);
     const queued = complete(d, "slow", { prompt: "hi" });
-    await waitFor(async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").queued === 2, 10_000, "two queued");
+    await waitFor(
+      async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").queued === 2,
+      10_000,
+      "two queued",
+    );
     const full = await complete(d, "slow", { prompt: "hi" });
     assert.equal(full.status, 503);
     assert.equal(full.json.error.code, "queue_full");
     assert.ok(Number(full.headers.get("retry-after")) >= 1);
     controller.abort();
-    await waitFor(async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").queued === 1, 5000, "cancelled request left the queue");
+    await waitFor(
+      async () => (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === "slow:latest").queued === 1,
+      5000,
+      "cancelled request left the queue",
+    );
     assert.equal((await hold).status, 200);
     assert.equal((await queued).status, 200);
     assert.ok((await cancelled) instanceof Error);
@@ -196,10 +241,21 @@ describe("context size chosen to fit", () => {
   test("without an explicit context, the default shrinks until the model fits the budget; ps says what was chosen", async () => {
     const file = await slowModel();
     const summary = summarizeGguf(await readGguf(file));
-    const shape = { tensorBytes: summary.tensorBytes, blockCount: summary.blockCount!, headCount: summary.headCount!, headCountKv: summary.headCountKv ?? summary.headCount!, embeddingLength: summary.embeddingLength!, feedForwardLength: summary.feedForwardLength!, vocabSize: summary.vocabSize! };
+    const shape = {
+      tensorBytes: summary.tensorBytes,
+      blockCount: summary.blockCount!,
+      headCount: summary.headCount!,
+      headCountKv: summary.headCountKv ?? summary.headCount!,
+      embeddingLength: summary.embeddingLength!,
+      feedForwardLength: summary.feedForwardLength!,
+      vocabSize: summary.vocabSize!,
+    };
     const at = (ctx: number) => estimateMemory(shape, { contextSize: ctx * 4, slots: 4, engine: TEST_ENGINE }).total;
     assert.ok(at(4096) > at(512) + 8 * MiB);
-    d = await startTestDaemon({ contextSize: 4096, parallel: 4, memoryBudgetBytes: at(512) + MiB }, { importStories: false });
+    d = await startTestDaemon(
+      { contextSize: 4096, parallel: 4, memoryBudgetBytes: at(512) + MiB },
+      { importStories: false },
+    );
     await d.store.importFile(file, "slow");
     const r = await api(d, "POST", "/v1/completions", { model: "slow", prompt: "hello", max_tokens: 4 });
     assert.equal(r.status, 200, r.text);

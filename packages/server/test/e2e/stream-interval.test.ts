@@ -6,7 +6,14 @@ import { startTestDaemon, type TestDaemon } from "../support/daemon.js";
 /** Streams one greedy completion; returns the text, the number of chunks that carried text, and usage. */
 async function stream(d: TestDaemon, maxTokens: number) {
   const client = new OpenAI({ baseURL: `${d.url}/v1`, apiKey: "unused", maxRetries: 0 });
-  const s = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
+  const s = await client.completions.create({
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: maxTokens,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let text = "";
   let chunks = 0;
   let completionTokens = 0;
@@ -16,7 +23,12 @@ async function stream(d: TestDaemon, maxTokens: number) {
     text += t;
     if (c.usage) completionTokens = c.usage.completion_tokens;
   }
-  const full = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: maxTokens, temperature: 0 });
+  const full = await client.completions.create({
+    model: "stories",
+    prompt: "Once upon a time",
+    max_tokens: maxTokens,
+    temperature: 0,
+  });
   return { text, chunks, completionTokens, fullText: full.choices[0]!.text };
 }
 

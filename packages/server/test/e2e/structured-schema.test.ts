@@ -5,12 +5,24 @@ import { mapOllamaOptions } from "../../src/http/ollama/options.js";
 import { checkJsonSchema } from "../../src/http/openai/json-schema.js";
 import { parseToolCall, planTools, ToolStreamGate } from "../../src/http/openai/tools.js";
 
-const rejects = (fn: () => unknown, pattern: RegExp) => assert.throws(fn, (e: unknown) => e instanceof LlmosError && e.code === "invalid_request" && pattern.test(e.message));
+const rejects = (fn: () => unknown, pattern: RegExp) =>
+  assert.throws(fn, (e: unknown) => e instanceof LlmosError && e.code === "invalid_request" && pattern.test(e.message));
 
 describe("JSON schema checks for grammars", () => {
   test("normalises what the converter needs: anyOf -> oneOf, definitions -> $defs, implied object type", () => {
-    const out = checkJsonSchema({ properties: { a: { anyOf: [{ type: "string" }, { type: "null" }] }, b: { $ref: "#/definitions/B" } }, definitions: { B: { type: "integer" } }, title: "T" }, "s");
-    assert.deepEqual(out, { properties: { a: { oneOf: [{ type: "string" }, { type: "null" }] }, b: { $ref: "#/$defs/B" } }, $defs: { B: { type: "integer" } }, type: "object" });
+    const out = checkJsonSchema(
+      {
+        properties: { a: { anyOf: [{ type: "string" }, { type: "null" }] }, b: { $ref: "#/definitions/B" } },
+        definitions: { B: { type: "integer" } },
+        title: "T",
+      },
+      "s",
+    );
+    assert.deepEqual(out, {
+      properties: { a: { oneOf: [{ type: "string" }, { type: "null" }] }, b: { $ref: "#/$defs/B" } },
+      $defs: { B: { type: "integer" } },
+      type: "object",
+    });
   });
 
   test("a schema without a type accepts any scalar or object (not the converter's silent null)", () => {
@@ -20,12 +32,18 @@ describe("JSON schema checks for grammars", () => {
 
   test("refuses what cannot be enforced, naming where", () => {
     rejects(() => checkJsonSchema({ type: 42 }, "s"), /at s: "type" must be one of/);
-    rejects(() => checkJsonSchema({ type: "object", properties: { a: { type: "number", minimum: 0 } } }, "s"), /at s\.properties\.a: "minimum" is not supported/);
+    rejects(
+      () => checkJsonSchema({ type: "object", properties: { a: { type: "number", minimum: 0 } } }, "s"),
+      /at s\.properties\.a: "minimum" is not supported/,
+    );
     rejects(() => checkJsonSchema({ allOf: [{ type: "string" }] }, "s"), /"allOf"/);
     rejects(() => checkJsonSchema("string", "s"), /must be an object/);
     rejects(() => checkJsonSchema({ type: "string", minLength: 5, maxLength: 2 }, "s"), /maxLength/);
     rejects(() => checkJsonSchema({ enum: [] }, "s"), /enum/);
-    rejects(() => checkJsonSchema({ type: "object", properties: { a: { $ref: "#/$defs/missing" } } }, "s"), /points to no definition/);
+    rejects(
+      () => checkJsonSchema({ type: "object", properties: { a: { $ref: "#/$defs/missing" } } }, "s"),
+      /points to no definition/,
+    );
     let deep: Record<string, unknown> = { type: "string" };
     for (let i = 0; i < 70; i++) deep = { type: "array", items: deep };
     rejects(() => checkJsonSchema(deep, "s"), /nested deeper/);
@@ -33,16 +51,25 @@ describe("JSON schema checks for grammars", () => {
 });
 
 describe("tools", () => {
-  const tool = { type: "function" as const, function: { name: "f", parameters: { type: "object", properties: { x: { type: "integer" } } } } };
+  const tool = {
+    type: "function" as const,
+    function: { name: "f", parameters: { type: "object", properties: { x: { type: "integer" } } } },
+  };
 
   test("forced choice builds a call grammar; auto has none; none ignores tools", () => {
-    assert.deepEqual(planTools([tool], "required")!.grammar, { type: "json_schema", schema: { type: "object", properties: { name: { const: "f" }, arguments: tool.function.parameters } } });
+    assert.deepEqual(planTools([tool], "required")!.grammar, {
+      type: "json_schema",
+      schema: { type: "object", properties: { name: { const: "f" }, arguments: tool.function.parameters } },
+    });
     assert.equal(planTools([tool], "auto")!.grammar, undefined);
     assert.equal(planTools([tool], "none"), undefined);
   });
 
   test("parses calls of declared tools only", () => {
-    assert.deepEqual(parseToolCall(' {"name": "f", "arguments": {"x": 1}} ', [tool]), { name: "f", arguments: { x: 1 } });
+    assert.deepEqual(parseToolCall(' {"name": "f", "arguments": {"x": 1}} ', [tool]), {
+      name: "f",
+      arguments: { x: 1 },
+    });
     assert.equal(parseToolCall('{"name": "g", "arguments": {}}', [tool]), null);
     assert.equal(parseToolCall('{"name": "f", "arguments": [1]}', [tool]), null);
     assert.equal(parseToolCall("hello", [tool]), null);
@@ -64,8 +91,18 @@ describe("Ollama options", () => {
   const ctx = { threads: 1, gpu: false, stopLimit: 4 };
 
   test("maps honoured options; -1 repeat_last_n is the whole history", () => {
-    const m = mapOllamaOptions({ temperature: 0.2, top_k: 5, num_predict: 7, stop: ["a", ""], repeat_last_n: -1, num_ctx: 1024, seed: 3 }, ctx);
-    assert.deepEqual(m.sampling, { temperature: 0.2, top_k: 5, num_predict: 7, stop: ["a"], repeat_last_n: 1_000_000, seed: 3 });
+    const m = mapOllamaOptions(
+      { temperature: 0.2, top_k: 5, num_predict: 7, stop: ["a", ""], repeat_last_n: -1, num_ctx: 1024, seed: 3 },
+      ctx,
+    );
+    assert.deepEqual(m.sampling, {
+      temperature: 0.2,
+      top_k: 5,
+      num_predict: 7,
+      stop: ["a"],
+      repeat_last_n: 1_000_000,
+      seed: 3,
+    });
     assert.equal(m.numCtx, 1024);
   });
 

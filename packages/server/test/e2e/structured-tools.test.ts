@@ -7,20 +7,23 @@ import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 function validate(value: unknown, schema: any, path = "$"): string[] {
   const errors: string[] = [];
   const t = schema.type;
-  const typeOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : Number.isInteger(v) ? "integer" : typeof v);
+  const typeOf = (v: unknown) =>
+    v === null ? "null" : Array.isArray(v) ? "array" : Number.isInteger(v) ? "integer" : typeof v;
   if (t) {
     const actual = typeOf(value);
     const ok = t === actual || (t === "number" && actual === "integer");
     if (!ok) return [`${path}: expected ${t}, got ${actual}`];
   }
   if (schema.enum && !schema.enum.includes(value)) errors.push(`${path}: ${JSON.stringify(value)} not in enum`);
-  if (typeof value === "string" && schema.maxLength !== undefined && value.length > schema.maxLength) errors.push(`${path}: longer than ${schema.maxLength}`);
+  if (typeof value === "string" && schema.maxLength !== undefined && value.length > schema.maxLength)
+    errors.push(`${path}: longer than ${schema.maxLength}`);
   if (t === "object") {
     const obj = value as Record<string, unknown>;
     for (const key of schema.required ?? []) if (!(key in obj)) errors.push(`${path}: missing ${key}`);
     for (const [key, v] of Object.entries(obj)) {
       if (schema.properties?.[key]) errors.push(...validate(v, schema.properties[key], `${path}.${key}`));
-      else if (schema.additionalProperties === false || schema.additionalProperties === undefined) errors.push(`${path}: unexpected ${key}`);
+      else if (schema.additionalProperties === false || schema.additionalProperties === undefined)
+        errors.push(`${path}: unexpected ${key}`);
     }
   }
   return errors;
@@ -28,7 +31,12 @@ function validate(value: unknown, schema: any, path = "$"): string[] {
 
 const PERSON = {
   type: "object",
-  properties: { name: { type: "string", maxLength: 12 }, age: { type: "integer" }, pet: { enum: ["cat", "dog", "none"] }, happy: { type: "boolean" } },
+  properties: {
+    name: { type: "string", maxLength: 12 },
+    age: { type: "integer" },
+    pet: { enum: ["cat", "dog", "none"] },
+    happy: { type: "boolean" },
+  },
   required: ["name", "age", "pet", "happy"],
   additionalProperties: false,
 };
@@ -38,10 +46,21 @@ const WEATHER_TOOL = {
   function: {
     name: "get_weather",
     description: "Weather for a city",
-    parameters: { type: "object", properties: { city: { type: "string", maxLength: 16 }, unit: { enum: ["c", "f"] } }, required: ["city", "unit"] },
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string", maxLength: 16 }, unit: { enum: ["c", "f"] } },
+      required: ["city", "unit"],
+    },
   },
 };
-const TIME_TOOL = { type: "function" as const, function: { name: "get_time", description: "Current time", parameters: { type: "object", properties: { zone: { type: "string", maxLength: 8 } }, required: ["zone"] } } };
+const TIME_TOOL = {
+  type: "function" as const,
+  function: {
+    name: "get_time",
+    description: "Current time",
+    parameters: { type: "object", properties: { zone: { type: "string", maxLength: 8 } }, required: ["zone"] },
+  },
+};
 
 describe("structured outputs and tools (official openai client)", () => {
   let d: TestDaemon;
@@ -69,7 +88,13 @@ describe("structured outputs and tools (official openai client)", () => {
   });
 
   test("response_format json_object starts a JSON value; streaming gives the same as non-streaming", async () => {
-    const params = { model: "stories", messages: [{ role: "user" as const, content: "json" }], response_format: { type: "json_object" as const }, max_tokens: 15, temperature: 0 };
+    const params = {
+      model: "stories",
+      messages: [{ role: "user" as const, content: "json" }],
+      response_format: { type: "json_object" as const },
+      max_tokens: 15,
+      temperature: 0,
+    };
     const r = await client.chat.completions.create(params);
     assert.match(r.choices[0]!.message.content!, /^\s*[{[]/);
     const stream = await client.chat.completions.create({ ...params, stream: true });
@@ -86,7 +111,11 @@ describe("structured outputs and tools (official openai client)", () => {
       [{ type: "string", format: "email" }, /format/],
     ] as const) {
       await assert.rejects(
-        client.chat.completions.create({ model: "stories", messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: "x", schema: schema as any } } }),
+        client.chat.completions.create({
+          model: "stories",
+          messages: [{ role: "user", content: "x" }],
+          response_format: { type: "json_schema", json_schema: { name: "x", schema: schema as any } },
+        }),
         (e: any) => e instanceof OpenAI.BadRequestError && pattern.test(e.message) && e.code === "invalid_request",
       );
     }
@@ -94,7 +123,14 @@ describe("structured outputs and tools (official openai client)", () => {
 
   test("tool_choice required: a tool call with arguments matching the schema, then the tool result round trip", async () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "What is the weather in Paris?" }];
-    const r = await client.chat.completions.create({ model: "stories", messages, tools: [WEATHER_TOOL, TIME_TOOL], tool_choice: "required", max_tokens: 200, temperature: 0 });
+    const r = await client.chat.completions.create({
+      model: "stories",
+      messages,
+      tools: [WEATHER_TOOL, TIME_TOOL],
+      tool_choice: "required",
+      max_tokens: 200,
+      temperature: 0,
+    });
     const choice = r.choices[0]!;
     assert.equal(choice.finish_reason, "tool_calls");
     assert.equal(choice.message.content, null);
@@ -107,8 +143,18 @@ describe("structured outputs and tools (official openai client)", () => {
     const schema = fn.name === "get_weather" ? WEATHER_TOOL.function.parameters : TIME_TOOL.function.parameters;
     assert.deepEqual(validate(args, schema), [], fn.arguments);
 
-    messages.push(choice.message as OpenAI.ChatCompletionMessageParam, { role: "tool", tool_call_id: call.id, content: '{"temperature": 21}' });
-    const answer = await client.chat.completions.create({ model: "stories", messages, tools: [WEATHER_TOOL, TIME_TOOL], max_tokens: 12, temperature: 0 });
+    messages.push(choice.message as OpenAI.ChatCompletionMessageParam, {
+      role: "tool",
+      tool_call_id: call.id,
+      content: '{"temperature": 21}',
+    });
+    const answer = await client.chat.completions.create({
+      model: "stories",
+      messages,
+      tools: [WEATHER_TOOL, TIME_TOOL],
+      max_tokens: 12,
+      temperature: 0,
+    });
     assert.equal(answer.choices[0]!.message.role, "assistant");
     assert.ok(answer.choices[0]!.message.content, "an assistant message after the tool result");
     assert.equal(answer.choices[0]!.finish_reason, "length");
@@ -152,7 +198,13 @@ describe("structured outputs and tools (official openai client)", () => {
   });
 
   test("tool_choice auto: free text from this model stays content", async () => {
-    const r = await client.chat.completions.create({ model: "stories", messages: [{ role: "user", content: "Tell me a story" }], tools: [WEATHER_TOOL], max_tokens: 10, temperature: 0 });
+    const r = await client.chat.completions.create({
+      model: "stories",
+      messages: [{ role: "user", content: "Tell me a story" }],
+      tools: [WEATHER_TOOL],
+      max_tokens: 10,
+      temperature: 0,
+    });
     assert.ok(typeof r.choices[0]!.message.content === "string" && r.choices[0]!.message.content.length > 0);
     assert.equal(r.choices[0]!.message.tool_calls, undefined);
   });
@@ -161,28 +213,53 @@ describe("structured outputs and tools (official openai client)", () => {
     const bad = [
       { tools: [WEATHER_TOOL], tool_choice: { type: "function", function: { name: "missing" } } },
       { tools: [WEATHER_TOOL, WEATHER_TOOL], tool_choice: "required" },
-      { tools: [{ type: "function", function: { name: "x", parameters: { type: "string" } } }], tool_choice: "required" },
+      {
+        tools: [{ type: "function", function: { name: "x", parameters: { type: "string" } } }],
+        tool_choice: "required",
+      },
       { tools: [{ type: "function", function: { name: "bad name!" } }] },
       { tools: [{ type: "function" }] },
       { tool_choice: "required" },
       { tools: [WEATHER_TOOL], tool_choice: "required", response_format: { type: "json_object" } },
     ];
     for (const extra of bad) {
-      const r = await api(d, "POST", "/v1/chat/completions", { model: "stories", messages: [{ role: "user", content: "x" }], ...extra });
+      const r = await api(d, "POST", "/v1/chat/completions", {
+        model: "stories",
+        messages: [{ role: "user", content: "x" }],
+        ...extra,
+      });
       assert.equal(r.status, 400, `${JSON.stringify(extra)} -> ${r.text}`);
       assert.equal(r.json.error.type, "invalid_request_error");
     }
   });
 
   test("logprobs with top_logprobs, n > 1, and the user field", async () => {
-    const r = await client.chat.completions.create({ model: "stories", messages: [{ role: "user", content: "Hi" }], max_tokens: 5, temperature: 0, logprobs: true, top_logprobs: 3, n: 2, user: "alice" });
+    const r = await client.chat.completions.create({
+      model: "stories",
+      messages: [{ role: "user", content: "Hi" }],
+      max_tokens: 5,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+      n: 2,
+      user: "alice",
+    });
     assert.equal(r.choices.length, 2);
-    assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+    assert.deepEqual(
+      r.choices.map((c) => c.index),
+      [0, 1],
+    );
     for (const c of r.choices) {
       const content = c.logprobs!.content!;
       assert.equal(content.length, 5);
       // (The first token's leading space may be dropped from the content by the detokenizer.)
-      assert.equal(content.map((l) => l.token).join("").trim(), c.message.content!.trim());
+      assert.equal(
+        content
+          .map((l) => l.token)
+          .join("")
+          .trim(),
+        c.message.content!.trim(),
+      );
       for (const l of content) {
         assert.ok(l.logprob <= 0);
         assert.equal(l.top_logprobs.length, 3);

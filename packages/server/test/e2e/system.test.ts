@@ -6,7 +6,10 @@ import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 describe("node inventory", () => {
   let d: TestDaemon;
   // gpu "auto": the probe asks node-llama-cpp in a child process; on a CPU-only machine it finds no GPU.
-  before(async () => (d = await startTestDaemon({ gpu: "auto", memoryBudgetBytes: 3 * 1024 ** 3 }, { importStories: false })));
+  before(
+    async () =>
+      (d = await startTestDaemon({ gpu: "auto", memoryBudgetBytes: 3 * 1024 ** 3 }, { importStories: false })),
+  );
   after(async () => d?.stop());
 
   test("GET /api/system: CPU, RAM, GPUs (CPU-only is first-class) and the memory budget", async () => {

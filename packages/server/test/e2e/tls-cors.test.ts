@@ -26,7 +26,27 @@ describe("TLS and CORS", () => {
     const key = path.join(dir + "-tls", "key.pem");
     const cert = path.join(dir + "-tls", "cert.pem");
     execFileSync("mkdir", ["-p", dir + "-tls"]);
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
     const t = await startTestDaemon({ tls: { cert, key } }, { importStories: false });
     try {
       assert.match(t.url, /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -55,11 +75,21 @@ describe("TLS and CORS", () => {
     const d = await startTestDaemon({ corsOrigins: ["https://app.example"] }, { importStories: false });
     try {
       await d.security.keys.create({ name: "k", scopes: ["admin"] });
-      const pre = await fetch(`${d.url}/v1/chat/completions`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
+      const pre = await fetch(`${d.url}/v1/chat/completions`, {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://app.example",
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization,content-type",
+        },
+      });
       assert.equal(pre.status, 204);
       assert.equal(pre.headers.get("access-control-allow-origin"), "https://app.example");
       assert.match(pre.headers.get("access-control-allow-headers") ?? "", /authorization/);
-      const other = await fetch(`${d.url}/v1/chat/completions`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+      const other = await fetch(`${d.url}/v1/chat/completions`, {
+        method: "OPTIONS",
+        headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+      });
       assert.equal(other.headers.get("access-control-allow-origin"), null);
       // A real request still needs its key, CORS or not.
       const r = await api(d, "GET", "/api/models", undefined, { origin: "https://app.example" });

@@ -15,7 +15,11 @@ describe("utility endpoints and the OpenAPI document", () => {
     const r = await api(d, "POST", "/api/tokenize", { model: "stories", content: "Once upon a time" });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json.tokens, [403, 407, 261, 378]);
-    const bos = await api(d, "POST", "/api/tokenize", { model: "stories", content: "Once upon a time", add_special: true });
+    const bos = await api(d, "POST", "/api/tokenize", {
+      model: "stories",
+      content: "Once upon a time",
+      add_special: true,
+    });
     assert.deepEqual(bos.json.tokens, [1, 403, 407, 261, 378]);
     const back = await api(d, "POST", "/api/detokenize", { model: "stories", tokens: [403, 407, 261, 378] });
     assert.equal(back.json.content, "Once upon a time");
@@ -26,13 +30,22 @@ describe("utility endpoints and the OpenAPI document", () => {
     const t = await api(d, "POST", "/api/tokenize", { model: "tiny", content: sentence });
     assert.equal(t.status, 200, t.text);
     assert.ok(t.json.tokens.length > 5);
-    assert.ok(t.json.tokens.some((id: number) => id > 1000), "ids from a large vocabulary");
+    assert.ok(
+      t.json.tokens.some((id: number) => id > 1000),
+      "ids from a large vocabulary",
+    );
     const back = await api(d, "POST", "/api/detokenize", { model: "tiny", tokens: t.json.tokens });
     assert.equal(back.json.content, sentence);
   });
 
   test("apply-template renders the prompt the model sees (fallback format for a template-less model)", async () => {
-    const r = await api(d, "POST", "/api/apply-template", { model: "stories", messages: [{ role: "system", content: "Be kind." }, { role: "user", content: "Hi" }] });
+    const r = await api(d, "POST", "/api/apply-template", {
+      model: "stories",
+      messages: [
+        { role: "system", content: "Be kind." },
+        { role: "user", content: "Hi" },
+      ],
+    });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.prompt, "Be kind.\n\nUser: Hi\nAssistant:");
     assert.equal(r.json.template, "fallback");
@@ -48,7 +61,19 @@ describe("utility endpoints and the OpenAPI document", () => {
       ["/api/detokenize", { model: "stories", tokens: [99999999] }],
       ["/api/apply-template", { model: "stories", messages: [] }],
       ["/api/apply-template", { model: "stories", messages: [{ role: "robot", content: "x" }] }],
-      ["/api/apply-template", { model: "stories", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: 1 } } } } }] }],
+      [
+        "/api/apply-template",
+        {
+          model: "stories",
+          messages: [{ role: "user", content: "x" }],
+          tools: [
+            {
+              type: "function",
+              function: { name: "f", parameters: { type: "object", properties: { a: { type: 1 } } } },
+            },
+          ],
+        },
+      ],
     ];
     for (const [url, body] of cases) {
       const r = await api(d, "POST", url, body);
@@ -64,7 +89,18 @@ describe("utility endpoints and the OpenAPI document", () => {
     assert.equal(r.status, 200);
     const doc = r.json;
     assert.match(doc.openapi, /^3\.1\.\d+$/);
-    for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/api/generate", "/api/chat", "/api/embed", "/api/ps", "/api/tokenize", "/api/apply-template", "/api/models/{name}/load"]) {
+    for (const path of [
+      "/v1/chat/completions",
+      "/v1/completions",
+      "/v1/embeddings",
+      "/api/generate",
+      "/api/chat",
+      "/api/embed",
+      "/api/ps",
+      "/api/tokenize",
+      "/api/apply-template",
+      "/api/models/{name}/load",
+    ]) {
       assert.ok(doc.paths[path], `missing ${path}`);
     }
     const chat = doc.paths["/v1/chat/completions"].post;
@@ -75,7 +111,9 @@ describe("utility endpoints and the OpenAPI document", () => {
     assert.ok(doc.paths["/api/generate"].post.requestBody.content["application/json"].schema.properties.prompt);
     assert.ok(doc.paths["/api/tokenize"].post.requestBody.content["application/json"].schema.properties.content);
     // Documented response shapes.
-    assert.ok(doc.paths["/api/generate"].post.responses["200"].content["application/json"].schema.properties.eval_duration);
+    assert.ok(
+      doc.paths["/api/generate"].post.responses["200"].content["application/json"].schema.properties.eval_duration,
+    );
     assert.ok(doc.paths["/api/tokenize"].post.responses["200"].content["application/json"].schema.properties.tokens);
   });
 
@@ -89,7 +127,18 @@ describe("utility endpoints and the OpenAPI document", () => {
     assert.equal(res.headers.get("referrer-policy"), "no-referrer");
     const html = await res.text();
     assert.match(html, /^<!doctype html>/);
-    for (const text of ["/v1/chat/completions", "/api/generate", "/api/tokenize", "Chat completion (OpenAI)", "openai", "ollama", "utility", "Response 200", "eval_duration"]) assert.ok(html.includes(text), `missing ${text}`);
+    for (const text of [
+      "/v1/chat/completions",
+      "/api/generate",
+      "/api/tokenize",
+      "Chat completion (OpenAI)",
+      "openai",
+      "ollama",
+      "utility",
+      "Response 200",
+      "eval_duration",
+    ])
+      assert.ok(html.includes(text), `missing ${text}`);
     assert.doesNotMatch(html, /<script|https?:\/\/(?!127)/i, "no scripts, no external assets");
   });
 });

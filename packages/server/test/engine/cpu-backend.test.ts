@@ -9,7 +9,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkCpuBackend, CPU_BACKEND_MANIFEST, releaseOf, sha256File, type CpuBackendManifest } from "../../src/engine/llama-ffi/cpu-backend.js";
+import {
+  checkCpuBackend,
+  CPU_BACKEND_MANIFEST,
+  releaseOf,
+  sha256File,
+  type CpuBackendManifest,
+} from "../../src/engine/llama-ffi/cpu-backend.js";
 import { probeCpuBackend } from "../../src/engine/llama-ffi/cpu-backend-build.js";
 import { findLibraryFiles } from "../../src/engine/llama-ffi/library-files.js";
 import { ChildProcessRunnerFactory } from "../../src/runtime/runner-handle.js";
@@ -38,7 +44,11 @@ describe("CPU backend built here: folder checks", () => {
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  const folder = (name: string, m: CpuBackendManifest | string | null, libs: string[] = ["libggml-cpu-zen4.so"]): string => {
+  const folder = (
+    name: string,
+    m: CpuBackendManifest | string | null,
+    libs: string[] = ["libggml-cpu-zen4.so"],
+  ): string => {
     const dir = join(root, name);
     mkdirSync(dir, { recursive: true });
     if (m !== null) writeFileSync(join(dir, CPU_BACKEND_MANIFEST), typeof m === "string" ? m : JSON.stringify(m));
@@ -92,24 +102,55 @@ describe("CPU backend built here: folder checks", () => {
     assert.match(r.fallbackReason ?? "", /could not be loaded|does not run on this CPU/);
   });
 
-  test("a runner given a stale folder warns, reports the shipped backend, and generates", { skip: existsSync(stories) ? false : `missing ${stories}` }, async () => {
-    const lines: string[] = [];
-    const sink = { write: (s: string) => void lines.push(s) };
-    const runners = new ChildProcessRunnerFactory(createLogger("warn", sink as unknown as NodeJS.WritableStream));
-    const runner = await runners.start(
-      { engine: "llama-ffi", gpu: false, cpuBackendDir: folder("runner", manifest({ ggmlBaseSha256: "f".repeat(64) })), streamIntervalMs: 0, modelPath: stories, contextSize: 256, slots: 1, threads: 1, gpuLayers: 0 },
-      "stale-backend",
-    );
-    try {
-      assert.equal(runner.cpuBackend?.source, "shipped");
-      const g = runner.generate({ prompt: "Once upon a time", maxTokens: 8, sampling: { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 0 }, stop: [] });
-      let text = "";
-      for await (const c of g) text += c.text;
-      assert.equal((await g.result).completionTokens, 8);
-      assert.match(text, /^, there was/);
-      assert.ok(lines.some((l) => /CPU backend built here not used: built against another libggml-base/.test(l)), lines.join(""));
-    } finally {
-      await runner.stop();
-    }
-  });
+  test(
+    "a runner given a stale folder warns, reports the shipped backend, and generates",
+    { skip: existsSync(stories) ? false : `missing ${stories}` },
+    async () => {
+      const lines: string[] = [];
+      const sink = { write: (s: string) => void lines.push(s) };
+      const runners = new ChildProcessRunnerFactory(createLogger("warn", sink as unknown as NodeJS.WritableStream));
+      const runner = await runners.start(
+        {
+          engine: "llama-ffi",
+          gpu: false,
+          cpuBackendDir: folder("runner", manifest({ ggmlBaseSha256: "f".repeat(64) })),
+          streamIntervalMs: 0,
+          modelPath: stories,
+          contextSize: 256,
+          slots: 1,
+          threads: 1,
+          gpuLayers: 0,
+        },
+        "stale-backend",
+      );
+      try {
+        assert.equal(runner.cpuBackend?.source, "shipped");
+        const g = runner.generate({
+          prompt: "Once upon a time",
+          maxTokens: 8,
+          sampling: {
+            temperature: 0,
+            topK: 0,
+            topP: 1,
+            minP: 0,
+            repeatPenalty: 1,
+            presencePenalty: 0,
+            frequencyPenalty: 0,
+            penaltyLastN: 0,
+          },
+          stop: [],
+        });
+        let text = "";
+        for await (const c of g) text += c.text;
+        assert.equal((await g.result).completionTokens, 8);
+        assert.match(text, /^, there was/);
+        assert.ok(
+          lines.some((l) => /CPU backend built here not used: built against another libggml-base/.test(l)),
+          lines.join(""),
+        );
+      } finally {
+        await runner.stop();
+      }
+    },
+  );
 });

@@ -17,7 +17,13 @@ const require = createRequire(import.meta.url);
 const bundle = join(dirname(require.resolve("node-llama-cpp")), "..", "llama", "gitRelease.bundle");
 const hasGcc = spawnSync("gcc", ["--version"]).status === 0;
 const hasGit = spawnSync("git", ["--version"]).status === 0;
-const skip = !hasGcc ? "gcc not installed" : !hasGit ? "git not installed" : !existsSync(bundle) ? "llama.cpp bundle missing" : false;
+const skip = !hasGcc
+  ? "gcc not installed"
+  : !hasGit
+    ? "git not installed"
+    : !existsSync(bundle)
+      ? "llama.cpp bundle missing"
+      : false;
 
 function run(cmd: string, args: string[], cwd?: string): string {
   const r = spawnSync(cmd, args, { cwd, encoding: "utf8", maxBuffer: 64 << 20 });
@@ -37,7 +43,9 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
     run("git", ["-C", repo, "fetch", "-q", bundle, "HEAD:refs/heads/pinned"]);
     const src = join(dir, "src");
     mkdirSync(src);
-    const tar = spawnSync("git", ["-C", repo, "archive", "--format=tar", "pinned", "include", "ggml/include"], { maxBuffer: 64 << 20 });
+    const tar = spawnSync("git", ["-C", repo, "archive", "--format=tar", "pinned", "include", "ggml/include"], {
+      maxBuffer: 64 << 20,
+    });
     if (tar.status !== 0) throw new Error(`git archive failed: ${tar.stderr}`);
     writeFileSync(join(dir, "h.tar"), tar.stdout);
     run("tar", ["-xf", join(dir, "h.tar"), "-C", src]);
@@ -51,7 +59,16 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
     }
     const c = `#include <stdio.h>\n#include <stddef.h>\n#include "llama.h"\nint main(void) {\n${lines.join("\n")}\nreturn 0;\n}\n`;
     writeFileSync(join(dir, "layout.c"), c);
-    run("gcc", ["-std=c11", "-I", join(src, "include"), "-I", join(src, "ggml", "include"), "-o", join(dir, "layout"), join(dir, "layout.c")]);
+    run("gcc", [
+      "-std=c11",
+      "-I",
+      join(src, "include"),
+      "-I",
+      join(src, "ggml", "include"),
+      "-o",
+      join(dir, "layout"),
+      join(dir, "layout.c"),
+    ]);
     for (const line of run(join(dir, "layout"), []).trim().split("\n")) {
       const [key, a, b] = line.split(" ");
       measured.set(key!, Number(a));

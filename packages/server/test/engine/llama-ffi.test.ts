@@ -84,7 +84,10 @@ describe("llama-ffi engine", { skip: existsSync(stories) ? false : `missing ${st
     assert.equal(result.finishReason, "length");
     assert.equal(result.completionTokens, 30);
     assert.equal(result.promptTokens, 5); // BOS + 4
-    assert.equal(chunks.reduce((n, c) => n + c.tokens, 0), 30);
+    assert.equal(
+      chunks.reduce((n, c) => n + c.tokens, 0),
+      30,
+    );
     assert.ok(result.promptMs >= 0 && result.generateMs >= 0);
   });
 
@@ -152,7 +155,9 @@ describe("llama-ffi engine", { skip: existsSync(stories) ? false : `missing ${st
 
   test("json_schema grammar output parses and follows the schema", async () => {
     const schema = { type: "object", properties: { name: { type: "string" }, ok: { type: "boolean" } } };
-    const { text, result } = await collect(model.generate(params({ maxTokens: 120, grammar: { type: "json_schema", schema } })));
+    const { text, result } = await collect(
+      model.generate(params({ maxTokens: 120, grammar: { type: "json_schema", schema } })),
+    );
     assert.equal(result.finishReason, "stop");
     const value = JSON.parse(text) as { name: unknown; ok: unknown };
     assert.deepEqual(Object.keys(value), ["name", "ok"]);
@@ -161,7 +166,9 @@ describe("llama-ffi engine", { skip: existsSync(stories) ? false : `missing ${st
   });
 
   test("gbnf and json grammars constrain the output", async () => {
-    const yesNo = await collect(model.generate(params({ grammar: { type: "gbnf", grammar: 'answer ::= "yes" | "no"', root: "answer" } })));
+    const yesNo = await collect(
+      model.generate(params({ grammar: { type: "gbnf", grammar: 'answer ::= "yes" | "no"', root: "answer" } })),
+    );
     assert.ok(yesNo.text === "yes" || yesNo.text === "no", yesNo.text);
     assert.equal(yesNo.result.finishReason, "stop");
     // This story model never closes a JSON object within a few tokens; the grammar still forces JSON syntax.
@@ -233,7 +240,10 @@ describe("llama-ffi cancellation", { skip: existsSync(stories) ? false : `missin
       const { result } = await collect(model.generate(params({ maxTokens: 500, stopAtEog: false })));
       assert.equal(result.finishReason, "length");
       assert.equal(result.promptTokens + result.completionTokens, 65); // 64 positions decoded + the last sampled token
-      assert.throws(() => model.generate(params({ prompt: Array.from({ length: 64 }, () => 403) })), ContextOverflowError);
+      assert.throws(
+        () => model.generate(params({ prompt: Array.from({ length: 64 }, () => 403) })),
+        ContextOverflowError,
+      );
     } finally {
       await engine.dispose();
     }
@@ -243,8 +253,18 @@ describe("llama-ffi cancellation", { skip: existsSync(stories) ? false : `missin
     const logs: string[] = [];
     const engine = await LlamaFfiEngine.create({ logger: (level, msg) => logs.push(`${level}: ${msg}`) });
     try {
-      const model = await engine.load({ modelPath: stories, contextSize: 512, slots: 2, threads: 1, gpuLayers: 0, embeddings: true });
-      assert.ok(logs.some((l) => l.includes("llama")), "llama.cpp logged while loading");
+      const model = await engine.load({
+        modelPath: stories,
+        contextSize: 512,
+        slots: 2,
+        threads: 1,
+        gpuLayers: 0,
+        embeddings: true,
+      });
+      assert.ok(
+        logs.some((l) => l.includes("llama")),
+        "llama.cpp logged while loading",
+      );
       const g = model.generate(params({ maxTokens: 60 }));
       const [vec, out] = await Promise.all([model.embed("Once upon a time"), collect(g)]);
       assert.equal(vec.length, 64);
@@ -258,7 +278,10 @@ describe("llama-ffi cancellation", { skip: existsSync(stories) ? false : `missin
     const engine = await LlamaFfiEngine.create({ decodeMode: "async" });
     try {
       const model = await engine.load({ modelPath: stories, contextSize: 512, slots: 2, threads: 1, gpuLayers: 0 });
-      const [a, b] = await Promise.all([collect(model.generate(params({ maxTokens: 30 }))), collect(model.generate(params({ maxTokens: 30 })))]);
+      const [a, b] = await Promise.all([
+        collect(model.generate(params({ maxTokens: 30 }))),
+        collect(model.generate(params({ maxTokens: 30 }))),
+      ]);
       assert.ok(a.text.startsWith(EXPECTED), a.text);
       assert.ok(b.text.startsWith(EXPECTED), b.text);
     } finally {
@@ -290,7 +313,14 @@ describe("llama-ffi LoRA adapters", { skip: existsSync(stories) ? false : `missi
     const engine = await LlamaFfiEngine.create({});
     try {
       const load = (scale: number): Promise<EngineModel> =>
-        engine.load({ modelPath: stories, contextSize: 256, slots: 1, threads: 1, gpuLayers: 0, loraAdapters: [{ path: adapter, scale }] });
+        engine.load({
+          modelPath: stories,
+          contextSize: 256,
+          slots: 1,
+          threads: 1,
+          gpuLayers: 0,
+          loraAdapters: [{ path: adapter, scale }],
+        });
       const on = await load(1);
       const changed = await collect(on.generate(params({ maxTokens: 30 })));
       assert.ok(!changed.text.startsWith(EXPECTED), changed.text);
@@ -299,7 +329,14 @@ describe("llama-ffi LoRA adapters", { skip: existsSync(stories) ? false : `missi
       const same = await collect(off.generate(params({ maxTokens: 30 })));
       assert.ok(same.text.startsWith(EXPECTED), same.text);
       await assert.rejects(
-        engine.load({ modelPath: stories, contextSize: 256, slots: 1, threads: 1, gpuLayers: 0, loraAdapters: [{ path: join(dir, "missing.gguf"), scale: 1 }] }),
+        engine.load({
+          modelPath: stories,
+          contextSize: 256,
+          slots: 1,
+          threads: 1,
+          gpuLayers: 0,
+          loraAdapters: [{ path: join(dir, "missing.gguf"), scale: 1 }],
+        }),
         /LoRA/,
       );
     } finally {
@@ -309,22 +346,32 @@ describe("llama-ffi LoRA adapters", { skip: existsSync(stories) ? false : `missi
   });
 });
 
-describe("llama-ffi with llama-2-tiny-random", { skip: existsSync(tinyRandom) ? false : `missing ${tinyRandom}` }, () => {
-  test("loads (32k vocabulary), tokenizes and generates", async () => {
-    const engine = await LlamaFfiEngine.create({});
-    try {
-      const model = await engine.load({ modelPath: tinyRandom, contextSize: 256, slots: 1, threads: 1, gpuLayers: 0 });
-      assert.equal(model.facts.vocabSize, 32000);
-      const tokens = model.tokenize("Hello world");
-      assert.ok(tokens.length >= 2 && tokens.every((t) => t >= 0 && t < 32000));
-      assert.equal(model.detokenize(tokens), "Hello world");
-      const { result } = await collect(model.generate(params({ prompt: "Hello", maxTokens: 8, stopAtEog: false })));
-      assert.equal(result.completionTokens, 8);
-    } finally {
-      await engine.dispose();
-    }
-  });
-});
+describe(
+  "llama-ffi with llama-2-tiny-random",
+  { skip: existsSync(tinyRandom) ? false : `missing ${tinyRandom}` },
+  () => {
+    test("loads (32k vocabulary), tokenizes and generates", async () => {
+      const engine = await LlamaFfiEngine.create({});
+      try {
+        const model = await engine.load({
+          modelPath: tinyRandom,
+          contextSize: 256,
+          slots: 1,
+          threads: 1,
+          gpuLayers: 0,
+        });
+        assert.equal(model.facts.vocabSize, 32000);
+        const tokens = model.tokenize("Hello world");
+        assert.ok(tokens.length >= 2 && tokens.every((t) => t >= 0 && t < 32000));
+        assert.equal(model.detokenize(tokens), "Hello world");
+        const { result } = await collect(model.generate(params({ prompt: "Hello", maxTokens: 8, stopAtEog: false })));
+        assert.equal(result.completionTokens, 8);
+      } finally {
+        await engine.dispose();
+      }
+    });
+  },
+);
 
 describe("llama-ffi idle threadpool", { skip: existsSync(stories) ? false : `missing ${stories}` }, () => {
   test("after its last generation a model's decode threads sleep instead of busy-polling", async () => {

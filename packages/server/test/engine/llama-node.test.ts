@@ -4,7 +4,16 @@ import type { EngineModel, GenerateParams, SamplingOptions } from "../../src/eng
 import { LlamaNodeEngine } from "../../src/engine/llama-node/llama-node-engine.js";
 import { STORIES, STORIES_GOLDEN } from "../support/paths.js";
 
-const greedy: SamplingOptions = { temperature: 0, topK: 40, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 64 };
+const greedy: SamplingOptions = {
+  temperature: 0,
+  topK: 40,
+  topP: 1,
+  minP: 0,
+  repeatPenalty: 1,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  penaltyLastN: 64,
+};
 
 async function collect(model: EngineModel, params: Partial<GenerateParams>) {
   const gen = model.generate({ prompt: "Once upon a time", maxTokens: 40, sampling: greedy, stop: [], ...params });

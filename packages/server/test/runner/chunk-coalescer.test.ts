@@ -39,17 +39,24 @@ describe("ChunkCoalescer", () => {
   it("sends the first chunk at once and merges the ones that follow within the interval", () => {
     const h = harness(20);
     h.c.push(tok("a"));
-    assert.deepEqual(h.sent.map((s) => s.chunk.text), ["a"], "first token is not held");
+    assert.deepEqual(
+      h.sent.map((s) => s.chunk.text),
+      ["a"],
+      "first token is not held",
+    );
     for (const t of ["b", "c", "d"]) {
       h.advance(3);
       h.c.push(tok(t));
     }
     assert.equal(h.sent.length, 1, "tokens within the interval are held");
     h.advance(20);
-    assert.deepEqual(h.sent.map((s) => [s.at, s.chunk.text, s.chunk.tokens]), [
-      [0, "a", 1],
-      [20, "bcd", 3],
-    ]);
+    assert.deepEqual(
+      h.sent.map((s) => [s.at, s.chunk.text, s.chunk.tokens]),
+      [
+        [0, "a", 1],
+        [20, "bcd", 3],
+      ],
+    );
   });
 
   it("streams token by token when tokens are slower than the interval", () => {
@@ -58,7 +65,10 @@ describe("ChunkCoalescer", () => {
       h.c.push(tok(t));
       h.advance(25);
     }
-    assert.deepEqual(h.sent.map((s) => s.chunk.text), ["a", "b", "c"]);
+    assert.deepEqual(
+      h.sent.map((s) => s.chunk.text),
+      ["a", "b", "c"],
+    );
   });
 
   it("flush sends what is held (before the end of a generation) and cancels the timer", () => {
@@ -85,6 +95,9 @@ describe("ChunkCoalescer", () => {
   it("interval 0 sends every chunk", () => {
     const h = harness(0);
     for (const t of ["a", "b", "c"]) h.c.push(tok(t));
-    assert.deepEqual(h.sent.map((s) => s.chunk.text), ["a", "b", "c"]);
+    assert.deepEqual(
+      h.sent.map((s) => s.chunk.text),
+      ["a", "b", "c"],
+    );
   });
 });

@@ -11,7 +11,10 @@ test("a tenant's burst does not starve another tenant", () => {
   q.push("b2", "B", "interactive");
   const order = q.drain();
   assert.ok(order.indexOf("b2") < 5, order.join(","));
-  assert.deepEqual(order.filter((x) => x.startsWith("a")), Array.from({ length: 20 }, (_, i) => `a${i + 1}`));
+  assert.deepEqual(
+    order.filter((x) => x.startsWith("a")),
+    Array.from({ length: 20 }, (_, i) => `a${i + 1}`),
+  );
 });
 
 test("interactive requests go before batch ones; FIFO within a tenant", () => {
@@ -60,15 +63,34 @@ test("evictions: the fewest models, least recently used first", () => {
     { key: "mid-big", bytes: 500, lastUsed: 2 },
     { key: "new-big", bytes: 500, lastUsed: 3 },
   ];
-  assert.deepEqual(chooseEvictions(c, 400)!.map((x) => x.key), ["mid-big"]);
-  assert.deepEqual(chooseEvictions(c, 50)!.map((x) => x.key), ["old-small"]);
-  assert.deepEqual(chooseEvictions(c, 900)!.map((x) => x.key).sort(), ["mid-big", "new-big"]);
+  assert.deepEqual(
+    chooseEvictions(c, 400)!.map((x) => x.key),
+    ["mid-big"],
+  );
+  assert.deepEqual(
+    chooseEvictions(c, 50)!.map((x) => x.key),
+    ["old-small"],
+  );
+  assert.deepEqual(
+    chooseEvictions(c, 900)!
+      .map((x) => x.key)
+      .sort(),
+    ["mid-big", "new-big"],
+  );
   assert.equal(chooseEvictions(c, 2000), undefined);
   assert.deepEqual(chooseEvictions(c, 0), []);
 });
 
 test("memory estimate grows with context and slots", () => {
-  const shape = { tensorBytes: 1_000_000, blockCount: 5, headCount: 8, headCountKv: 4, embeddingLength: 64, feedForwardLength: 172, vocabSize: 512 };
+  const shape = {
+    tensorBytes: 1_000_000,
+    blockCount: 5,
+    headCount: 8,
+    headCountKv: 4,
+    embeddingLength: 64,
+    feedForwardLength: 172,
+    vocabSize: 512,
+  };
   const a = estimateMemory(shape, { contextSize: 512, slots: 1, engine: "llama-node" });
   const b = estimateMemory(shape, { contextSize: 2048, slots: 4, engine: "llama-node" });
   assert.equal(a.kvCache, 2 * 5 * 4 * 8 * 512 * 2);

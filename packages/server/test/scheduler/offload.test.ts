@@ -5,7 +5,15 @@ import { chooseOffload } from "../../src/scheduler/offload.js";
 
 const MiB = 1024 * 1024;
 // A 7B-like shape: 32 layers, ~4 GiB of weights.
-const shape = { tensorBytes: 4096 * MiB, blockCount: 32, headCount: 32, headCountKv: 8, embeddingLength: 4096, feedForwardLength: 14336, vocabSize: 32000 };
+const shape = {
+  tensorBytes: 4096 * MiB,
+  blockCount: 32,
+  headCount: 32,
+  headCountKv: 8,
+  embeddingLength: 4096,
+  feedForwardLength: 14336,
+  vocabSize: 32000,
+};
 const estimate = estimateMemory(shape, { contextSize: 4096, slots: 1, engine: "llama-ffi" });
 
 test("CPU only without GPU memory", () => {

@@ -18,10 +18,18 @@ describe("admin API over real HTTP on 127.0.0.1", () => {
           headers: { ...bearer(secret), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
-        return { status: res.status, headers: res.headers, json: (await res.json()) as any };  
+        return { status: res.status, headers: res.headers, json: (await res.json()) as any };
       };
 
-      const created = await req("POST", "/api/keys", { name: "app", scopes: ["inference"], models: ["llama*"], rpm: 5, tpm: 1000, tokensPerDay: 10000, expiresAt: "2999-01-01T00:00:00Z" });
+      const created = await req("POST", "/api/keys", {
+        name: "app",
+        scopes: ["inference"],
+        models: ["llama*"],
+        rpm: 5,
+        tpm: 1000,
+        tokensPerDay: 10000,
+        expiresAt: "2999-01-01T00:00:00Z",
+      });
       assert.equal(created.status, 201);
       assert.equal(created.headers.get("cache-control"), "no-store");
       assert.match(created.json.secret, /^llmos_[0-9a-f]{12}_/);
@@ -30,12 +38,20 @@ describe("admin API over real HTTP on 127.0.0.1", () => {
 
       const list = await req("GET", "/api/keys");
       assert.equal(list.status, 200);
-      assert.deepEqual(list.json.keys.map((k: { name: string }) => k.name), ["root", "app"]);
+      assert.deepEqual(
+        list.json.keys.map((k: { name: string }) => k.name),
+        ["root", "app"],
+      );
       assert.ok(!JSON.stringify(list.json).includes(created.json.secret.slice(20)));
 
       // The new key can infer but not administer.
       assert.equal((await req("GET", "/api/keys", undefined, created.json.secret)).status, 403);
-      const inf = await req("POST", "/v1/chat/completions", { model: "llama3", _prompt: 4, _completion: 6 }, created.json.secret);
+      const inf = await req(
+        "POST",
+        "/v1/chat/completions",
+        { model: "llama3", _prompt: 4, _completion: 6 },
+        created.json.secret,
+      );
       assert.equal(inf.status, 200);
 
       const rotated = await req("POST", `/api/keys/${id}/rotate`);
@@ -45,7 +61,17 @@ describe("admin API over real HTTP on 127.0.0.1", () => {
 
       const usage = await req("GET", `/api/usage?keyId=${id}&model=llama3`);
       assert.equal(usage.status, 200);
-      assert.deepEqual(usage.json.usage.map((u: { model: string; promptTokens: number; completionTokens: number; requests: number }) => [u.model, u.promptTokens, u.completionTokens, u.requests]), [["llama3", 4, 6, 2]]);
+      assert.deepEqual(
+        usage.json.usage.map(
+          (u: { model: string; promptTokens: number; completionTokens: number; requests: number }) => [
+            u.model,
+            u.promptTokens,
+            u.completionTokens,
+            u.requests,
+          ],
+        ),
+        [["llama3", 4, 6, 2]],
+      );
       assert.equal((await req("GET", "/api/usage?since=2999-01-01")).json.usage.length, 0);
 
       const revoked = await req("DELETE", `/api/keys/${id}`);

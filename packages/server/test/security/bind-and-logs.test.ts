@@ -5,7 +5,13 @@ import pino from "pino";
 import { defaultConfig } from "../../src/config/config.js";
 import { isLlmosError } from "../../src/errors.js";
 import { REDACT_PATHS } from "../../src/http/auth/index.js";
-import { assertSafeBind, isLoopbackAddress, isLoopbackHost, modelAllowed, type SecurityLogger } from "../../src/security/index.js";
+import {
+  assertSafeBind,
+  isLoopbackAddress,
+  isLoopbackHost,
+  modelAllowed,
+  type SecurityLogger,
+} from "../../src/security/index.js";
 
 function capture(): { logger: pino.Logger; lines: () => string } {
   let out = "";
@@ -30,7 +36,12 @@ describe("assertSafeBind", () => {
     for (const host of ["0.0.0.0", "::", "192.168.1.10"]) {
       assert.throws(
         () => assertSafeBind({ ...config, host }, false),
-        (e: unknown) => isLlmosError(e) && e.code === "forbidden" && e.message.includes(host) && /llmos keys create/.test(e.message) && /insecure-no-auth/.test(e.message),
+        (e: unknown) =>
+          isLlmosError(e) &&
+          e.code === "forbidden" &&
+          e.message.includes(host) &&
+          /llmos keys create/.test(e.message) &&
+          /insecure-no-auth/.test(e.message),
       );
     }
   });
@@ -48,8 +59,20 @@ describe("assertSafeBind", () => {
 
 describe("helpers", () => {
   test("loopback detection", () => {
-    for (const a of ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "[::1]", "0:0:0:0:0:0:0:1"]) assert.ok(isLoopbackAddress(a), a);
-    for (const a of ["10.1.2.3", "::ffff:10.0.0.1", "0.0.0.0", "::", "", undefined, "localhost", "128.0.0.1", "fe80::1"]) assert.ok(!isLoopbackAddress(a), String(a));
+    for (const a of ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "[::1]", "0:0:0:0:0:0:0:1"])
+      assert.ok(isLoopbackAddress(a), a);
+    for (const a of [
+      "10.1.2.3",
+      "::ffff:10.0.0.1",
+      "0.0.0.0",
+      "::",
+      "",
+      undefined,
+      "localhost",
+      "128.0.0.1",
+      "fe80::1",
+    ])
+      assert.ok(!isLoopbackAddress(a), String(a));
     assert.ok(isLoopbackHost("localhost"));
     assert.ok(!isLoopbackHost("0.0.0.0"));
   });
@@ -70,7 +93,16 @@ describe("helpers", () => {
   test("REDACT_PATHS keep keys out of pino logs", () => {
     const { logger, lines } = capture();
     const secret = "llmos_0123456789ab_" + "s".repeat(43);
-    logger.info({ req: { method: "GET", url: "/x", headers: { authorization: `Bearer ${secret}`, "x-api-key": secret, host: "h" } } }, "request");
+    logger.info(
+      {
+        req: {
+          method: "GET",
+          url: "/x",
+          headers: { authorization: `Bearer ${secret}`, "x-api-key": secret, host: "h" },
+        },
+      },
+      "request",
+    );
     logger.info({ headers: { authorization: `Bearer ${secret}` } }, "raw headers");
     logger.info({ issued: { secret, key: { id: "0123456789ab" } } }, "created");
     logger.info({ secret }, "top level");

@@ -43,9 +43,13 @@ export async function buildSecuredApp(
         : new LlmosError("internal", (error as Error).message);
     const retry = e.details?.retryAfterSeconds;
     if (typeof retry === "number") reply.header("retry-after", String(Math.max(1, Math.ceil(retry))));
-    return reply.code(e.status).send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
+    return reply
+      .code(e.status)
+      .send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: "not_found", message: `no route ${request.url}` } }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: "not_found", message: `no route ${request.url}` } }),
+  );
   opts.beforeRoutes?.(app);
   if (opts.withAuth !== false) await app.register(authPlugin(security, opts));
 
@@ -59,14 +63,29 @@ export async function buildSecuredApp(
     return { model: body.model, via: auth.via, local: auth.local, keyId: auth.key?.id ?? null };
   });
   app.get("/api/tags", { config: { scope: "models:read" } }, async () => ({ models: [] }));
-  app.get("/api/models/:name", { config: { scope: "models:read" } }, async (request) => ({ name: (request.params as { name: string }).name }));
-  app.post("/api/pull", { config: { scope: "models:write", audit: "model.pull" } }, async () => ({ status: "success" }));
-  app.post("/api/create", { config: { scope: "models:write", audit: "model.create" } }, async () => ({ status: "success" }));
-  app.post("/api/copy", { config: { scope: "models:write", audit: "model.copy" } }, async () => ({ status: "success" }));
-  app.post("/api/import", { config: { scope: "models:write", audit: "model.import" } }, async () => ({ status: "success" }));
-  app.delete("/api/models/:name", { config: { scope: "models:write", audit: "model.delete" } }, async () => ({ deleted: true }));
+  app.get("/api/models/:name", { config: { scope: "models:read" } }, async (request) => ({
+    name: (request.params as { name: string }).name,
+  }));
+  app.post("/api/pull", { config: { scope: "models:write", audit: "model.pull" } }, async () => ({
+    status: "success",
+  }));
+  app.post("/api/create", { config: { scope: "models:write", audit: "model.create" } }, async () => ({
+    status: "success",
+  }));
+  app.post("/api/copy", { config: { scope: "models:write", audit: "model.copy" } }, async () => ({
+    status: "success",
+  }));
+  app.post("/api/import", { config: { scope: "models:write", audit: "model.import" } }, async () => ({
+    status: "success",
+  }));
+  app.delete("/api/models/:name", { config: { scope: "models:write", audit: "model.delete" } }, async () => ({
+    deleted: true,
+  }));
   app.post("/api/load", { config: { scope: "models:write", audit: "model.load" } }, async () => ({ loaded: true }));
-  app.post("/api/store/verify", { config: { scope: "models:write", audit: "store.verify" } }, async () => ({ checked: 0, corrupt: [] }));
+  app.post("/api/store/verify", { config: { scope: "models:write", audit: "store.verify" } }, async () => ({
+    checked: 0,
+    corrupt: [],
+  }));
   app.post("/api/store/gc", { config: { scope: "models:write", audit: "store.gc" } }, async () => ({ removed: [] }));
   app.post("/api/unload", { config: { scope: "models:write", audit: "model.unload" } }, async () => {
     throw new LlmosError("model_not_found", "not loaded");

@@ -31,7 +31,10 @@ describe("auth hooks: bootstrap (no key yet)", () => {
     assert.deepEqual(r.json(), { model: "m", via: "no-auth-local", local: true, keyId: null });
     assert.equal((await app.inject({ method: "GET", url: "/api/keys" })).statusCode, 200);
     assert.equal((await app.inject({ method: "GET", url: "/metrics", remoteAddress: "::1" })).statusCode, 200);
-    assert.equal((await app.inject({ method: "GET", url: "/metrics", remoteAddress: "::ffff:127.0.0.1" })).statusCode, 200);
+    assert.equal(
+      (await app.inject({ method: "GET", url: "/metrics", remoteAddress: "::ffff:127.0.0.1" })).statusCode,
+      200,
+    );
   });
 
   test("non-loopback is refused with 403 and told how to create a key", async () => {
@@ -63,7 +66,12 @@ describe("auth hooks: bootstrap (no key yet)", () => {
     const token = AdminToken.read(file)!;
     assert.ok(token.startsWith("llmos-admin-"));
     // Create the first key with the admin token, as the CLI does.
-    const created = await app.inject({ method: "POST", url: "/api/keys", headers: bearer(token), payload: { name: "first", scopes: ["admin"] } });
+    const created = await app.inject({
+      method: "POST",
+      url: "/api/keys",
+      headers: bearer(token),
+      payload: { name: "first", scopes: ["admin"] },
+    });
     assert.equal(created.statusCode, 201);
     assert.equal(security.authEnabled(), true);
     // Auth is on now: loopback without a key gets 401, with the admin token still passes.
@@ -71,7 +79,10 @@ describe("auth hooks: bootstrap (no key yet)", () => {
     const listed = await app.inject({ method: "GET", url: "/api/keys", headers: { "x-api-key": token } });
     assert.equal(listed.statusCode, 200);
     // From another machine the admin token is worth nothing.
-    assert.equal((await app.inject({ method: "GET", url: "/api/keys", headers: bearer(token), remoteAddress: REMOTE })).statusCode, 401);
+    assert.equal(
+      (await app.inject({ method: "GET", url: "/api/keys", headers: bearer(token), remoteAddress: REMOTE })).statusCode,
+      401,
+    );
     // A new daemon start writes a new token; the old one stops working there.
     const second = await openSecurity(home);
     try {
@@ -118,8 +129,20 @@ describe("auth hooks: with keys", () => {
     cleanup();
   });
 
-  const call = (method: "GET" | "POST" | "DELETE", url: string, secret?: string, payload?: object, remoteAddress = "127.0.0.1") =>
-    app.inject({ method, url, remoteAddress, ...(secret ? { headers: bearer(secret) } : {}), ...(payload ? { payload } : {}) });
+  const call = (
+    method: "GET" | "POST" | "DELETE",
+    url: string,
+    secret?: string,
+    payload?: object,
+    remoteAddress = "127.0.0.1",
+  ) =>
+    app.inject({
+      method,
+      url,
+      remoteAddress,
+      ...(secret ? { headers: bearer(secret) } : {}),
+      ...(payload ? { payload } : {}),
+    });
 
   test("no key 401, wrong key 401, revoked 401, expired 401", async () => {
     const none = await call("GET", "/api/tags");
@@ -129,7 +152,11 @@ describe("auth hooks: with keys", () => {
     assert.equal((await call("GET", "/api/tags", "llmos_000000000000_" + "x".repeat(43))).statusCode, 401);
     assert.equal((await call("GET", "/api/tags", k.revoked)).statusCode, 401);
     assert.equal((await call("GET", "/api/tags", k.expired)).statusCode, 401);
-    assert.equal((await app.inject({ method: "GET", url: "/api/tags", headers: { authorization: "Basic YWRtaW46YWRtaW4=" } })).statusCode, 401);
+    assert.equal(
+      (await app.inject({ method: "GET", url: "/api/tags", headers: { authorization: "Basic YWRtaW46YWRtaW4=" } }))
+        .statusCode,
+      401,
+    );
   });
 
   test("missing scope 403, matching scope 200, admin passes everything", async () => {
@@ -172,19 +199,32 @@ describe("auth hooks: with keys", () => {
     assert.match(denied.json().error.message, /mistral:7b/);
 
     // models:write key limited to mine/*: copy checks source AND destination, delete checks :name.
-    assert.equal((await call("POST", "/api/copy", k.writer, { source: "mine/a", destination: "mine/b" })).statusCode, 200);
-    assert.equal((await call("POST", "/api/copy", k.writer, { source: "mine/a", destination: "theirs/b" })).statusCode, 403);
-    assert.equal((await call("POST", "/api/copy", k.writer, { source: "theirs/a", destination: "mine/b" })).statusCode, 403);
+    assert.equal(
+      (await call("POST", "/api/copy", k.writer, { source: "mine/a", destination: "mine/b" })).statusCode,
+      200,
+    );
+    assert.equal(
+      (await call("POST", "/api/copy", k.writer, { source: "mine/a", destination: "theirs/b" })).statusCode,
+      403,
+    );
+    assert.equal(
+      (await call("POST", "/api/copy", k.writer, { source: "theirs/a", destination: "mine/b" })).statusCode,
+      403,
+    );
     assert.equal((await call("DELETE", `/api/models/${encodeURIComponent("mine/x")}`, k.writer)).statusCode, 200);
     assert.equal((await call("DELETE", "/api/models/other", k.writer)).statusCode, 403);
     // The admin key has no allow-list; key names in admin routes are not model names.
-    assert.equal((await call("POST", "/api/keys", k.admin, { name: "not-a-model", scopes: ["metrics"] })).statusCode, 201);
+    assert.equal(
+      (await call("POST", "/api/keys", k.admin, { name: "not-a-model", scopes: ["metrics"] })).statusCode,
+      201,
+    );
   });
 
   test("failed-auth burst: 429 for the address, one audit entry per burst", async () => {
     const attacker = "10.9.9.9";
     const bad = "llmos_123456789abc_" + "b".repeat(43);
-    for (let i = 0; i < 5; i++) assert.equal((await call("GET", "/api/tags", bad, undefined, attacker)).statusCode, 401);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await call("GET", "/api/tags", bad, undefined, attacker)).statusCode, 401);
     const locked = await call("GET", "/api/tags", bad, undefined, attacker);
     assert.equal(locked.statusCode, 429);
     assert.equal(locked.json().error.code, "rate_limited");
@@ -193,7 +233,9 @@ describe("auth hooks: with keys", () => {
     assert.equal((await call("GET", "/api/tags", k.reader, undefined, attacker)).statusCode, 429);
     assert.equal((await call("GET", "/api/tags", k.reader, undefined, "10.9.9.10")).statusCode, 200);
     for (let i = 0; i < 10; i++) await call("GET", "/api/tags", bad, undefined, attacker);
-    const bursts = (await security.audit.query({ action: "auth.failure_burst" })).filter((e) => e.remoteAddress === attacker);
+    const bursts = (await security.audit.query({ action: "auth.failure_burst" })).filter(
+      (e) => e.remoteAddress === attacker,
+    );
     assert.equal(bursts.length, 1);
     assert.equal(bursts[0]!.result, "denied");
     assert.equal(bursts[0]!.details?.failures, 5);
@@ -202,7 +244,9 @@ describe("auth hooks: with keys", () => {
     assert.equal((await call("GET", "/api/tags", k.reader, undefined, attacker)).statusCode, 200);
     // A second burst writes a second entry.
     for (let i = 0; i < 5; i++) await call("GET", "/api/tags", bad, undefined, attacker);
-    const again = (await security.audit.query({ action: "auth.failure_burst" })).filter((e) => e.remoteAddress === attacker);
+    const again = (await security.audit.query({ action: "auth.failure_burst" })).filter(
+      (e) => e.remoteAddress === attacker,
+    );
     assert.equal(again.length, 2);
   });
 });

@@ -15,7 +15,12 @@ describe("KeyService on SQLite", () => {
     const security = await openSecurity(home);
     try {
       assert.equal(security.authEnabled(), false);
-      const { key, secret } = await security.keys.create({ name: "ci", scopes: ["inference", "models:read"], models: ["llama*"], rpm: 10 });
+      const { key, secret } = await security.keys.create({
+        name: "ci",
+        scopes: ["inference", "models:read"],
+        models: ["llama*"],
+        rpm: 10,
+      });
       assert.match(secret, /^llmos_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
       assert.equal(parseKey(secret)?.id, key.id);
       assert.equal(key.prefix, `llmos_${key.id}_`);
@@ -119,12 +124,22 @@ describe("KeyService on SQLite", () => {
     let now = Date.parse("2026-01-01T00:00:00Z");
     const security = await openSecurity(home, { now: () => now });
     try {
-      const { secret } = await security.keys.create({ name: "e", scopes: ["inference"], expiresAt: "2026-01-01T01:00:00Z" });
+      const { secret } = await security.keys.create({
+        name: "e",
+        scopes: ["inference"],
+        expiresAt: "2026-01-01T01:00:00Z",
+      });
       assert.ok(await security.authenticate(secret));
       now = Date.parse("2026-01-01T01:00:00Z");
-      await assert.rejects(security.authenticate(secret), (e: unknown) => isCode("unauthorized")(e) && /expired/.test((e as Error).message));
+      await assert.rejects(
+        security.authenticate(secret),
+        (e: unknown) => isCode("unauthorized")(e) && /expired/.test((e as Error).message),
+      );
       assert.equal(await security.checkAuthEnabled(), true);
-      await assert.rejects(security.keys.create({ name: "p", scopes: ["inference"], expiresAt: "2025-01-01T00:00:00Z" }), isCode("invalid_request"));
+      await assert.rejects(
+        security.keys.create({ name: "p", scopes: ["inference"], expiresAt: "2025-01-01T00:00:00Z" }),
+        isCode("invalid_request"),
+      );
     } finally {
       await security.close();
       cleanup();
@@ -135,7 +150,11 @@ describe("KeyService on SQLite", () => {
     const { home, cleanup } = tempHome();
     const security = await openSecurity(home);
     try {
-      const { secret } = await security.keys.create({ name: "short", scopes: ["inference"], expiresAt: Date.now() + 150 });
+      const { secret } = await security.keys.create({
+        name: "short",
+        scopes: ["inference"],
+        expiresAt: Date.now() + 150,
+      });
       assert.ok(await security.authenticate(secret));
       await sleep(200);
       await assert.rejects(security.authenticate(secret), isCode("unauthorized"));
@@ -152,10 +171,22 @@ describe("KeyService on SQLite", () => {
       await assert.rejects(security.keys.create({ name: "", scopes: ["inference"] }), isCode("invalid_request"));
       await assert.rejects(security.keys.create({ name: "x", scopes: [] }), isCode("invalid_request"));
       await assert.rejects(security.keys.create({ name: "x", scopes: ["root" as never] }), isCode("invalid_request"));
-      await assert.rejects(security.keys.create({ name: "x", scopes: ["inference"], rpm: 0 }), isCode("invalid_request"));
-      await assert.rejects(security.keys.create({ name: "x", scopes: ["inference"], tpm: 1.5 }), isCode("invalid_request"));
-      await assert.rejects(security.keys.create({ name: "x", scopes: ["inference"], models: [""] }), isCode("invalid_request"));
-      await assert.rejects(security.keys.create({ name: "x", scopes: ["inference"], expiresAt: "soon" }), isCode("invalid_request"));
+      await assert.rejects(
+        security.keys.create({ name: "x", scopes: ["inference"], rpm: 0 }),
+        isCode("invalid_request"),
+      );
+      await assert.rejects(
+        security.keys.create({ name: "x", scopes: ["inference"], tpm: 1.5 }),
+        isCode("invalid_request"),
+      );
+      await assert.rejects(
+        security.keys.create({ name: "x", scopes: ["inference"], models: [""] }),
+        isCode("invalid_request"),
+      );
+      await assert.rejects(
+        security.keys.create({ name: "x", scopes: ["inference"], expiresAt: "soon" }),
+        isCode("invalid_request"),
+      );
       assert.equal((await security.keys.list()).length, 0);
     } finally {
       await security.close();
@@ -178,9 +209,14 @@ describe("KeyService on SQLite", () => {
       assert.equal((await daemon.authenticate(secret)).id, key.id);
 
       const db = new Database(dbPath, { readonly: true });
-      const versions = db.prepare("SELECT version FROM security_schema_migrations ORDER BY version").all() as { version: number }[];
+      const versions = db.prepare("SELECT version FROM security_schema_migrations ORDER BY version").all() as {
+        version: number;
+      }[];
       db.close();
-      assert.deepEqual(versions.map((v) => v.version), SQLITE_MIGRATIONS.map((m) => m.version));
+      assert.deepEqual(
+        versions.map((v) => v.version),
+        SQLITE_MIGRATIONS.map((m) => m.version),
+      );
     } finally {
       await daemon.close();
       cleanup();

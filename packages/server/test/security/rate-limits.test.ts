@@ -91,7 +91,10 @@ describe("RateLimiter (clock injected)", () => {
   });
 
   test("daily quota is seeded from stored usage (survives restarts)", async () => {
-    const rl = new RateLimiter({ timeScale: 1, tokensUsedOn: async (id, day) => (id === "k1" && day === utcDay(Date.now()) ? 95 : 0) });
+    const rl = new RateLimiter({
+      timeScale: 1,
+      tokensUsedOn: async (id, day) => (id === "k1" && day === utcDay(Date.now()) ? 95 : 0),
+    });
     const k = key({ tokensPerDay: 100 });
     await rl.admit(k, 5);
     assert.equal((await rejection(rl.admit(k, 6))).code, "quota_exceeded");
@@ -101,7 +104,13 @@ describe("RateLimiter (clock injected)", () => {
     assert.equal(estimateRequestTokens({ messages: [{ role: "user", content: "12345678" }], max_tokens: 10 }), 12);
     assert.equal(estimateRequestTokens({ prompt: "abcd", options: { num_predict: 5 } }), 6);
     assert.equal(estimateRequestTokens({ input: ["abcd", "efgh"] }), 2);
-    assert.equal(estimateRequestTokens({ messages: [{ content: [{ type: "text", text: "abcdefgh" }] }], max_completion_tokens: 1 }), 3);
+    assert.equal(
+      estimateRequestTokens({
+        messages: [{ content: [{ type: "text", text: "abcdefgh" }] }],
+        max_completion_tokens: 1,
+      }),
+      3,
+    );
     assert.equal(estimateRequestTokens(undefined), 0);
     assert.equal(formatResetDuration(20), "20ms");
     assert.equal(formatResetDuration(1000), "1s");
@@ -118,7 +127,13 @@ describe("rate limits over HTTP (timeScale 0.01: a minute is 0.6 s)", () => {
     const app = await buildSecuredApp(security);
     try {
       const { secret } = await security.keys.create({ name: "rl", scopes: ["inference"], rpm: 2, tpm: 1000 });
-      const send = () => app.inject({ method: "POST", url: "/v1/chat/completions", headers: bearer(secret), payload: { model: "m", max_tokens: 10 } });
+      const send = () =>
+        app.inject({
+          method: "POST",
+          url: "/v1/chat/completions",
+          headers: bearer(secret),
+          payload: { model: "m", max_tokens: 10 },
+        });
       const first = await send();
       assert.equal(first.statusCode, 200);
       assert.equal(first.headers["x-ratelimit-limit-requests"], "2");
@@ -154,8 +169,19 @@ describe("rate limits over HTTP (timeScale 0.01: a minute is 0.6 s)", () => {
     const security = await openSecurity(home, { timeScale: 0.01 });
     const app = await buildSecuredApp(security);
     try {
-      const { secret } = await security.keys.create({ name: "tok", scopes: ["inference"], tpm: 100, tokensPerDay: 250 });
-      const send = (payload: object) => app.inject({ method: "POST", url: "/v1/chat/completions", headers: bearer(secret), payload: { model: "m", ...payload } });
+      const { secret } = await security.keys.create({
+        name: "tok",
+        scopes: ["inference"],
+        tpm: 100,
+        tokensPerDay: 250,
+      });
+      const send = (payload: object) =>
+        app.inject({
+          method: "POST",
+          url: "/v1/chat/completions",
+          headers: bearer(secret),
+          payload: { model: "m", ...payload },
+        });
       // Estimate 80 fits in 100; actual usage (60 + 30) is charged afterwards.
       assert.equal((await send({ max_tokens: 80, _prompt: 60, _completion: 30 })).statusCode, 200);
       const pre = await send({ max_tokens: 50 });

@@ -11,13 +11,18 @@ describe("route scanner", () => {
     const app = await buildSecuredApp(security, { beforeRoutes: (a) => (routes = captureRoutes(a)) });
     try {
       assert.ok(routes.length >= 20, `captured ${routes.length} routes`);
-      assert.ok(routes.some((r) => r.method === "HEAD"), "HEAD routes fastify adds are scanned too");
+      assert.ok(
+        routes.some((r) => r.method === "HEAD"),
+        "HEAD routes fastify adds are scanned too",
+      );
       const checks = await scanRoutes(app, { security, routes, checkAllowed: true });
       const byRoute = new Set(checks.map((c) => c.route));
       assert.equal(byRoute.size, routes.length);
       assert.ok(checks.some((c) => c.route === "GET /undeclared" && c.check.startsWith("undeclared") && c.ok));
       assert.ok(checks.some((c) => c.route === "GET /healthz" && c.check.startsWith("public") && c.ok));
-      assert.ok(checks.some((c) => c.route === "DELETE /api/keys/:id" && c.check === 'key without "admin"' && c.actual === 403));
+      assert.ok(
+        checks.some((c) => c.route === "DELETE /api/keys/:id" && c.check === 'key without "admin"' && c.actual === 403),
+      );
       // The scanner's keys are revoked afterwards.
       assert.equal(security.authEnabled(), false);
     } finally {

@@ -45,11 +45,17 @@ describe("usage accounting", () => {
       assert.equal((await security.usage({ since: "2026-05-02" })).length, 1);
       assert.equal((await security.usage({ since: new Date("2026-05-02T12:00:00Z") })).length, 1);
       assert.equal((await security.usage({ model: "qwen" })).length, 1);
-      assert.deepEqual((await security.usage({ keyId: null })).map((u) => u.promptTokens), [3]);
+      assert.deepEqual(
+        (await security.usage({ keyId: null })).map((u) => u.promptTokens),
+        [3],
+      );
       // A later batch adds to the same rows.
       security.recordUsage("aaaaaaaaaaaa", "llama3", 1, 1);
       const after = await security.usage({ keyId: "aaaaaaaaaaaa", model: "llama3", since: "2026-05-02" });
-      assert.deepEqual(after.map((u) => [u.promptTokens, u.completionTokens, u.requests]), [[101, 51, 2]]);
+      assert.deepEqual(
+        after.map((u) => [u.promptTokens, u.completionTokens, u.requests]),
+        [[101, 51, 2]],
+      );
       await assert.rejects(security.usage({ since: "yesterday" }), /not a valid time/);
     } finally {
       await security.close();
@@ -85,11 +91,16 @@ describe("audit log", () => {
       assert.equal(rowCount(dbPath, "audit_log"), 1);
 
       const h = bearer(admin.secret);
-      const post = (url: string, payload: object, remoteAddress = "127.0.0.1") => app.inject({ method: "POST", url, headers: h, payload, remoteAddress });
+      const post = (url: string, payload: object, remoteAddress = "127.0.0.1") =>
+        app.inject({ method: "POST", url, headers: h, payload, remoteAddress });
       const created = await post("/api/keys", { name: "r", scopes: ["models:read"] });
       const writerId = created.json().key.id as string;
-      assert.equal((await app.inject({ method: "POST", url: `/api/keys/${writerId}/rotate`, headers: h })).statusCode, 200);
-      const writer = (await app.inject({ method: "POST", url: `/api/keys/${writerId}/rotate`, headers: h })).json().secret as string;
+      assert.equal(
+        (await app.inject({ method: "POST", url: `/api/keys/${writerId}/rotate`, headers: h })).statusCode,
+        200,
+      );
+      const writer = (await app.inject({ method: "POST", url: `/api/keys/${writerId}/rotate`, headers: h })).json()
+        .secret as string;
       await post("/api/pull", { model: "llama3" }, "10.0.0.7");
       await post("/api/create", { model: "mine", from: "llama3" });
       await post("/api/copy", { source: "llama3", destination: "backup" });
@@ -105,7 +116,13 @@ describe("audit log", () => {
       // Anonymous 401 is not audited per request.
       await app.inject({ method: "POST", url: "/api/pull", payload: { model: "x" } });
       assert.equal((await app.inject({ method: "DELETE", url: `/api/keys/${writerId}`, headers: h })).statusCode, 200);
-      for (let i = 0; i < 20; i++) await app.inject({ method: "GET", url: "/api/tags", headers: bearer("llmos_aaaaaaaaaaaa_" + "z".repeat(43)), remoteAddress: "10.6.6.6" });
+      for (let i = 0; i < 20; i++)
+        await app.inject({
+          method: "GET",
+          url: "/api/tags",
+          headers: bearer("llmos_aaaaaaaaaaaa_" + "z".repeat(43)),
+          remoteAddress: "10.6.6.6",
+        });
 
       const entries = await security.audit.query({ limit: 1000 });
       const seen = new Set(entries.map((e) => e.action));
@@ -114,10 +131,16 @@ describe("audit log", () => {
       const one = (action: AuditAction) => entries.filter((e) => e.action === action);
       assert.equal(one("key.create").length, 2);
       assert.equal(one("key.rotate").length, 2);
-      assert.deepEqual(one("key.revoke").map((e) => [e.target, e.keyId, e.result]), [[writerId, admin.key.id, "ok"]]);
+      assert.deepEqual(
+        one("key.revoke").map((e) => [e.target, e.keyId, e.result]),
+        [[writerId, admin.key.id, "ok"]],
+      );
       const pull = one("model.pull");
       assert.equal(pull.length, 1, "anonymous 401 must not be audited");
-      assert.deepEqual([pull[0]!.target, pull[0]!.keyId, pull[0]!.result, pull[0]!.remoteAddress], ["llama3", admin.key.id, "ok", "10.0.0.7"]);
+      assert.deepEqual(
+        [pull[0]!.target, pull[0]!.keyId, pull[0]!.result, pull[0]!.remoteAddress],
+        ["llama3", admin.key.id, "ok", "10.0.0.7"],
+      );
       assert.equal(one("model.copy")[0]!.target, "llama3,backup");
       assert.equal(one("model.delete")[0]!.target, "old");
       assert.equal(one("model.unload")[0]!.result, "error");

@@ -38,12 +38,10 @@ describe("ModelStore.create", () => {
     assert.equal(record.definition.system, "Tell stories.");
     assert.equal(record.definition.from, "stories:latest");
     assert.deepEqual(await store.blobs.list(), [`sha256:${STORIES_SHA256}`], "no copy of the weights");
-    assert.deepEqual(events.map((e) => e.status), [
-      "parsing modelfile",
-      `using existing layer sha256:${STORIES_SHA256}`,
-      "writing manifest",
-      "success",
-    ]);
+    assert.deepEqual(
+      events.map((e) => e.status),
+      ["parsing modelfile", `using existing layer sha256:${STORIES_SHA256}`, "writing manifest", "success"],
+    );
     // A model derived from the derived one inherits and overrides.
     const child = await store.create("child", "FROM storyteller\nPARAMETER temperature 0.9\n");
     assert.deepEqual(child.definition.parameters, { temperature: 0.9, stop: ["END"] });
@@ -59,11 +57,18 @@ describe("ModelStore.create", () => {
   test("FROM a file path imports it; FROM a digest uses the blob; ADAPTER paths become blobs", async () => {
     const fromFile = await store.create("tiny-file", `FROM ${TINY}\n`);
     assert.equal(fromFile.digest, `sha256:${TINY_SHA256}`);
-    const fromDigest = await store.create("tiny-digest", `FROM sha256:${TINY_SHA256}\nADAPTER ${path.basename(STORIES)}\n`, {
-      baseDir: path.dirname(STORIES),
-    });
+    const fromDigest = await store.create(
+      "tiny-digest",
+      `FROM sha256:${TINY_SHA256}\nADAPTER ${path.basename(STORIES)}\n`,
+      {
+        baseDir: path.dirname(STORIES),
+      },
+    );
     assert.equal(fromDigest.digest, `sha256:${TINY_SHA256}`);
-    assert.deepEqual(fromDigest.adapters.map((a) => a.digest), [`sha256:${STORIES_SHA256}`]);
+    assert.deepEqual(
+      fromDigest.adapters.map((a) => a.digest),
+      [`sha256:${STORIES_SHA256}`],
+    );
     assert.equal(fromDigest.size, fs.statSync(TINY).size + fs.statSync(STORIES).size);
     const lease = await store.acquire("tiny-digest");
     assert.deepEqual(lease.adapterPaths, [store.blobPath(`sha256:${STORIES_SHA256}`)]);
@@ -81,7 +86,10 @@ describe("ModelStore.create", () => {
     await assert.rejects(store.create("x", `FROM stories\nADAPTER ${junk}\n`), isCode("invalid_model_file"));
     await assert.rejects(store.create("x", "FROM stories\nPARAMETER top_k -3\n"), isCode("invalid_request", /line 2/));
     await assert.rejects(store.create("x/../y", "FROM stories\n"), isCode("invalid_model_name"));
-    assert.deepEqual((await store.list()).map((r) => r.name), before);
+    assert.deepEqual(
+      (await store.list()).map((r) => r.name),
+      before,
+    );
     assert.deepEqual(filesUnder(store.dirs.tmp), []);
   });
 

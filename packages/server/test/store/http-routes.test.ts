@@ -8,7 +8,10 @@ import { STORIES, STORIES_SHA256, TINY, TINY_SHA256 } from "./helpers.js";
 
 /** Parses an NDJSON body. */
 function lines(text: string): Array<Record<string, any>> {
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 describe("model management over HTTP (native and Ollama-compatible)", () => {
@@ -35,7 +38,9 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
     assert.equal(r.headers.get("content-type"), "application/x-ndjson");
     const events = lines(r.text);
     assert.equal(events[0]!.status, "pulling manifest");
-    assert.ok(events.some((e) => e.status === `pulling ${TINY_SHA256.slice(0, 12)}` && e.total === fs.statSync(TINY).size));
+    assert.ok(
+      events.some((e) => e.status === `pulling ${TINY_SHA256.slice(0, 12)}` && e.total === fs.statSync(TINY).size),
+    );
     const last = events.at(-1)!;
     assert.equal(last.status, "success");
     assert.equal(last.model.name, "hf.co/test/stories-gguf:Q8_0");
@@ -70,7 +75,11 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
     const info = await api(d, "GET", "/api/models/teller");
     assert.deepEqual(info.json.parameters, { temperature: 0.3 });
     assert.equal(info.json.system, "Tell a story.");
-    const fields = await api(d, "POST", "/api/models/create", { name: "teller2", from: "teller", parameters: { top_k: 5 } });
+    const fields = await api(d, "POST", "/api/models/create", {
+      name: "teller2",
+      from: "teller",
+      parameters: { top_k: 5 },
+    });
     assert.equal(lines(fields.text).at(-1)!.status, "success");
     assert.deepEqual((await api(d, "GET", "/api/models/teller2")).json.parameters, { temperature: 0.3, top_k: 5 });
     const bad = await api(d, "POST", "/api/models/create", { name: "x", modelfile: "FROM stories\nPARAMETER nope 1" });
@@ -99,7 +108,8 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
 
   test("the ollama client: pull (streamed and not) and create", async () => {
     const progress: string[] = [];
-    for await (const p of await ollama.pull({ model: "hf.co/test/stories-GGUF:Q4_K_M", stream: true })) progress.push(p.status);
+    for await (const p of await ollama.pull({ model: "hf.co/test/stories-GGUF:Q4_K_M", stream: true }))
+      progress.push(p.status);
     assert.equal(progress[0], "pulling manifest");
     assert.equal(progress.at(-1), "success");
     const done = await ollama.pull({ model: "hf.co/test/stories-GGUF:Q4_K_M", stream: false });
@@ -110,7 +120,13 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
     await assert.rejects(ollama.pull({ model: "hf.co/test/gated", stream: false }), /gated/);
 
     const created: string[] = [];
-    for await (const p of await ollama.create({ model: "ollama-made", from: "stories", system: "Be brief.", parameters: { stop: ["END"] }, stream: true })) {
+    for await (const p of await ollama.create({
+      model: "ollama-made",
+      from: "stories",
+      system: "Be brief.",
+      parameters: { stop: ["END"] },
+      stream: true,
+    })) {
       created.push(p.status);
     }
     assert.equal(created.at(-1), "success");
@@ -123,7 +139,10 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
     const digest = `sha256:${TINY_SHA256}`;
     const missing = await fetch(`${d.url}/api/blobs/sha256:${"0".repeat(64)}`, { method: "HEAD" });
     assert.equal(missing.status, 404);
-    const wrong = await fetch(`${d.url}/api/blobs/sha256:${"1".repeat(64)}`, { method: "POST", body: fs.readFileSync(TINY) });
+    const wrong = await fetch(`${d.url}/api/blobs/sha256:${"1".repeat(64)}`, {
+      method: "POST",
+      body: fs.readFileSync(TINY),
+    });
     assert.equal(wrong.status, 400);
     assert.match(((await wrong.json()) as { error: string }).error, /digest mismatch/);
     const put = await fetch(`${d.url}/api/blobs/${digest}`, {
@@ -135,7 +154,11 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
     assert.equal((await fetch(`${d.url}/api/blobs/${digest}`, { method: "HEAD" })).status, 200);
     const bad = await fetch(`${d.url}/api/blobs/md5:abc`, { method: "HEAD" });
     assert.equal(bad.status, 400);
-    const r = await api(d, "POST", "/api/create", { model: "from-files", files: { "tiny.gguf": digest }, stream: false });
+    const r = await api(d, "POST", "/api/create", {
+      model: "from-files",
+      files: { "tiny.gguf": digest },
+      stream: false,
+    });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { status: "success" });
     assert.equal((await ollama.show({ model: "from-files" })).details.family, "llama");

@@ -106,7 +106,10 @@ describe("ModelStore basics", () => {
     assert.equal(du.unreferencedBytes, 0);
     assert.deepEqual(
       du.models.map((m) => [m.name, m.bytes, m.uniqueBytes]),
-      [["me/stories:v2", size, 0], ["stories:latest", size, 0]],
+      [
+        ["me/stories:v2", size, 0],
+        ["stories:latest", size, 0],
+      ],
     );
   });
 });
@@ -181,7 +184,10 @@ describe("ModelStore leases, gc and verify", () => {
     const store = await ModelStore.open({ root: path.join(t.dir, "models"), partialMaxAgeMs: 60 * 60 * 1000 });
     try {
       const put = (key: string, bytes: number, ageMs: number) => {
-        for (const [ext, size] of [[".partial", bytes], [".json", 20]] as const) {
+        for (const [ext, size] of [
+          [".partial", bytes],
+          [".json", 20],
+        ] as const) {
           const f = path.join(store.dirs.partial, key + ext);
           fs.writeFileSync(f, Buffer.alloc(size));
           const when = new Date(Date.now() - ageMs);
@@ -234,7 +240,10 @@ describe("ModelStore leases, gc and verify", () => {
       assert.ok(fs.existsSync(report.corrupt[0]!.quarantinedTo));
       assert.equal(fs.existsSync(blob), false);
       await assert.rejects(store.get("tiny"), isCode("model_not_found", /damaged/));
-      assert.deepEqual((await store.list()).map((r) => r.name), ["stories:latest"]);
+      assert.deepEqual(
+        (await store.list()).map((r) => r.name),
+        ["stories:latest"],
+      );
       // Importing the good file again heals it.
       await store.importFile(TINY, "tiny");
       assert.equal((await store.get("tiny")).digest, `sha256:${TINY_SHA256}`);

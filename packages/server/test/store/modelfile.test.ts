@@ -44,8 +44,14 @@ License Apache-2.0
   test("errors name the line", () => {
     assert.throws(() => parseModelfile("FROM x\nFOO bar"), isInvalid(/line 2: unknown instruction "FOO"/));
     assert.throws(() => parseModelfile('FROM x\n\nSYSTEM """open\nstill open'), isInvalid(/line 3: unterminated """/));
-    assert.throws(() => parseModelfile('FROM x\nSYSTEM """a\nb"""\nPARAMETER nope 1'), isInvalid(/line 4: unknown parameter "nope"/));
-    assert.throws(() => parseModelfile("FROM x\nPARAMETER top_k abc"), isInvalid(/line 2: parameter "top_k" must be an integer/));
+    assert.throws(
+      () => parseModelfile('FROM x\nSYSTEM """a\nb"""\nPARAMETER nope 1'),
+      isInvalid(/line 4: unknown parameter "nope"/),
+    );
+    assert.throws(
+      () => parseModelfile("FROM x\nPARAMETER top_k abc"),
+      isInvalid(/line 2: parameter "top_k" must be an integer/),
+    );
     assert.throws(() => parseModelfile("FROM x\nPARAMETER top_p 1.5"), isInvalid(/line 2: .*<= 1/));
     assert.throws(() => parseModelfile("FROM x\nPARAMETER temperature"), isInvalid(/line 2: PARAMETER needs a value/));
     assert.throws(() => parseModelfile("FROM x\nMESSAGE robot hi"), isInvalid(/line 2: MESSAGE role must be one of/));
@@ -57,10 +63,13 @@ License Apache-2.0
   test("render gives back what parse read", () => {
     const definition = {
       from: "base",
-      parameters: { temperature: 0.7, stop: ["</s>", "a \"quoted\" stop"], seed: 42 },
+      parameters: { temperature: 0.7, stop: ["</s>", 'a "quoted" stop'], seed: 42 },
       system: "multi\nline\nsystem",
       template: '{{ .System }} """ {{ .Prompt }}',
-      messages: [{ role: "user", content: "# not a comment" }, { role: "assistant", content: " padded " }],
+      messages: [
+        { role: "user", content: "# not a comment" },
+        { role: "assistant", content: " padded " },
+      ],
       license: "MIT",
     };
     const text = renderModelfile(definition, { adapters: ["sha256:" + "a".repeat(64)] });
@@ -85,6 +94,9 @@ describe("validateParameters", () => {
     });
     assert.throws(() => validateParameters({ seed: 1.5 }), isInvalid(/"seed" must be an integer/));
     assert.throws(() => validateParameters({ temperature: [1, 2] }), isInvalid(/takes one value|must be a number/));
-    assert.throws(() => validateParameters({ bogus: 1 }), isInvalid(/unknown parameter "bogus"; valid parameters: .*num_ctx/));
+    assert.throws(
+      () => validateParameters({ bogus: 1 }),
+      isInvalid(/unknown parameter "bogus"; valid parameters: .*num_ctx/),
+    );
   });
 });

@@ -38,7 +38,9 @@ describe("parseModelName", () => {
       assert.throws(
         () => parseModelName(input),
         (e: unknown) =>
-          e instanceof LlmosError && e.code === "invalid_model_name" && why.test(e.message) &&
+          e instanceof LlmosError &&
+          e.code === "invalid_model_name" &&
+          why.test(e.message) &&
           e.message.includes("a valid model name is"),
       );
     });

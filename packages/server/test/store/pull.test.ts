@@ -70,7 +70,10 @@ describe("pull from a Hub", () => {
 
   test("default pick (Q4_K_M), Ollama-shaped progress, sha256 checked, token kept off the CDN", async () => {
     const events: PullProgress[] = [];
-    const record = await store.pull("hf.co/test/stories-GGUF", { hfToken: "secret", onProgress: (e) => events.push(e) });
+    const record = await store.pull("hf.co/test/stories-GGUF", {
+      hfToken: "secret",
+      onProgress: (e) => events.push(e),
+    });
     assert.equal(record.name, "hf.co/test/stories-gguf:Q4_K_M");
     assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
     assert.equal(record.summary.architecture, "llama");
@@ -103,7 +106,10 @@ describe("pull from a Hub", () => {
   });
 
   test("clear errors for missing/ambiguous quant, missing repo/file/revision, gated repos", async () => {
-    await assert.rejects(store.pull("hf.co/test/stories-GGUF:Q3_K_M"), isCode("not_found", /Q3_K_M.*stories260K-Q4_K_M\.gguf/));
+    await assert.rejects(
+      store.pull("hf.co/test/stories-GGUF:Q3_K_M"),
+      isCode("not_found", /Q3_K_M.*stories260K-Q4_K_M\.gguf/),
+    );
     await assert.rejects(store.pull("hf.co/test/ambiguous:Q4_0"), isCode("invalid_reference", /several files/));
     await assert.rejects(store.pull("hf.co/test/nope"), isCode("not_found", /test\/nope/));
     await assert.rejects(store.pull("hf.co/test/stories-GGUF/missing.gguf"), isCode("not_found", /missing\.gguf/));
@@ -137,7 +143,10 @@ describe("pull from a Hub", () => {
 
     await store.remove(record.name);
     hub.failures.push({ match: /\/resolve\//, status: 502, times: 1000 });
-    await assert.rejects(store.pull("hf.co/test/stories-GGUF", { tuning: { retries: 2 } }), isCode("upstream_error", /502.*gave up/));
+    await assert.rejects(
+      store.pull("hf.co/test/stories-GGUF", { tuning: { retries: 2 } }),
+      isCode("upstream_error", /502.*gave up/),
+    );
     await assertNothingRegistered();
   });
 
@@ -167,7 +176,9 @@ describe("pull from a Hub", () => {
 
   test("large files come in parallel byte ranges (and a dropped range is retried)", async () => {
     hub.dropAfter = { bytes: 100_000, times: 1 };
-    const record = await store.pull("hf.co/test/stories-GGUF", { tuning: { parallelThreshold: 256 * 1024, connections: 4 } });
+    const record = await store.pull("hf.co/test/stories-GGUF", {
+      tuning: { parallelThreshold: 256 * 1024, connections: 4 },
+    });
     assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
     const size = fs.statSync(STORIES).size;
     const gets = hub.requestsTo("cdn").filter((r) => r.method === "GET");
@@ -189,10 +200,16 @@ describe("pull from a Hub", () => {
     ]);
     assert.equal(ra.digest, rb.digest);
     assert.equal(hub.requestsTo("cdn").filter((r) => r.method === "GET").length, 1);
-    assert.ok(b.some((e) => e.status.startsWith("pulling 2") && (e.completed ?? 0) > 0), "both see progress");
+    assert.ok(
+      b.some((e) => e.status.startsWith("pulling 2") && (e.completed ?? 0) > 0),
+      "both see progress",
+    );
     assert.equal(a.at(-1)?.status, "success");
     assert.equal(b.at(-1)?.status, "success");
-    assert.deepEqual((await store.list()).map((r) => r.name), ["a:latest", "b:latest"]);
+    assert.deepEqual(
+      (await store.list()).map((r) => r.name),
+      ["a:latest", "b:latest"],
+    );
   });
 
   test("abort keeps the partial file; a new process resumes it with Range", async () => {
@@ -275,7 +292,10 @@ describe("pull from a Hub", () => {
     await assert.rejects(second, isCode("client_closed"));
     const record = await first;
     assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
-    assert.deepEqual((await store.list()).map((r) => r.name), ["keeps:latest"]);
+    assert.deepEqual(
+      (await store.list()).map((r) => r.name),
+      ["keeps:latest"],
+    );
     assert.equal(hub.requestsTo("cdn").filter((r) => r.method === "GET").length, 1);
   });
 

@@ -7,7 +7,8 @@ import type { LlmosConfig } from "../../src/config/config.js";
 import { STORIES } from "./paths.js";
 
 /** The engine tests run on: the default (llama-ffi) unless LLMOS_ENGINE says otherwise. */
-export const TEST_ENGINE: LlmosConfig["engine"] = (process.env.LLMOS_ENGINE as LlmosConfig["engine"] | undefined) ?? "llama-ffi";
+export const TEST_ENGINE: LlmosConfig["engine"] =
+  (process.env.LLMOS_ENGINE as LlmosConfig["engine"] | undefined) ?? "llama-ffi";
 
 export interface TestDaemon extends Daemon {
   home: string;
@@ -17,7 +18,10 @@ export interface TestDaemon extends Daemon {
 }
 
 /** Starts a real daemon on a free loopback port with its own temp LLMOS_HOME. */
-export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: { importStories?: string | false; options?: DaemonOptions } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  config: Partial<LlmosConfig> = {},
+  opts: { importStories?: string | false; options?: DaemonOptions } = {},
+): Promise<TestDaemon> {
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-test-"));
   const logs: string[] = [];
   const sink = new Writable({
@@ -28,7 +32,18 @@ export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: {
     },
   });
   const daemon = await startDaemon(
-    { home, port: 0, threads: 1, logLevel: "info", gpu: "off", keepAliveMs: 5 * 60_000, contextSize: 512, parallel: 4, engine: TEST_ENGINE, ...config },
+    {
+      home,
+      port: 0,
+      threads: 1,
+      logLevel: "info",
+      gpu: "off",
+      keepAliveMs: 5 * 60_000,
+      contextSize: 512,
+      parallel: 4,
+      engine: TEST_ENGINE,
+      ...config,
+    },
     { logDestination: sink, ...opts.options },
   );
   const name = opts.importStories === undefined ? "stories" : opts.importStories;
@@ -44,7 +59,13 @@ export async function startTestDaemon(config: Partial<LlmosConfig> = {}, opts: {
 }
 
 /** JSON request helper. */
-export async function api(d: { url: string }, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function api(
+  d: { url: string },
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(d.url + url, {
     method,
     headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },

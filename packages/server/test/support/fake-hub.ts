@@ -180,7 +180,10 @@ export class FakeHub {
     }
     if (found.repo.gated) {
       if (!req.headers.authorization) {
-        return send(401, JSON.stringify({ error: `Access to model ${repoId} is restricted.` }), { ...json, "x-error-code": "GatedRepo" });
+        return send(401, JSON.stringify({ error: `Access to model ${repoId} is restricted.` }), {
+          ...json,
+          "x-error-code": "GatedRepo",
+        });
       }
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         return send(403, JSON.stringify({ error: "Access denied" }), { ...json, "x-error-code": "GatedRepo" });
@@ -205,12 +208,14 @@ export class FakeHub {
         out.push(item);
       }
       for (const d of dirs) {
-        if (recursive || !d.slice(prefix.length).includes("/")) out.push({ type: "directory", oid: sha256(Buffer.from(d)).slice(0, 40), size: 0, path: d });
+        if (recursive || !d.slice(prefix.length).includes("/"))
+          out.push({ type: "directory", oid: sha256(Buffer.from(d)).slice(0, 40), size: 0, path: d });
       }
       return send(200, JSON.stringify(out), json);
     }
     const file = found.files.get(resolve![3]!);
-    if (!file) return send(404, JSON.stringify({ error: "Entry not found" }), { ...json, "x-error-code": "EntryNotFound" });
+    if (!file)
+      return send(404, JSON.stringify({ error: "Entry not found" }), { ...json, "x-error-code": "EntryNotFound" });
     if (!file.lfs) {
       return send(200, file.content, { "content-length": String(file.content.length), etag: `"${gitOid(file)}"` });
     }

@@ -20,7 +20,10 @@ function f32(count: number, next: () => number): Uint8Array {
  * A real LoRA adapter in GGUF for stories260K (dim 64, 5 blocks): rank-`rank` A/B pairs on attn_q and attn_v,
  * random (seeded) and large enough to change greedy output.
  */
-export async function writeStoriesLora(path: string, opts: { rank?: number; seed?: number; scale?: number } = {}): Promise<void> {
+export async function writeStoriesLora(
+  path: string,
+  opts: { rank?: number; seed?: number; scale?: number } = {},
+): Promise<void> {
   const rank = opts.rank ?? 4;
   const next = rand(opts.seed ?? 3);
   const scale = opts.scale ?? 0.8;
@@ -29,8 +32,18 @@ export async function writeStoriesLora(path: string, opts: { rank?: number; seed
   for (let b = 0; b < 5; b++) {
     for (const w of ["attn_q", "attn_v"]) {
       const out = w === "attn_v" ? 32 : 64; // 4 KV heads x head dim 8 for V
-      tensors.push({ name: `blk.${b}.${w}.weight.lora_a`, dims: [64, rank], type: GgmlType.F32, data: f32(64 * rank, value) });
-      tensors.push({ name: `blk.${b}.${w}.weight.lora_b`, dims: [rank, out], type: GgmlType.F32, data: f32(rank * out, value) });
+      tensors.push({
+        name: `blk.${b}.${w}.weight.lora_a`,
+        dims: [64, rank],
+        type: GgmlType.F32,
+        data: f32(64 * rank, value),
+      });
+      tensors.push({
+        name: `blk.${b}.${w}.weight.lora_b`,
+        dims: [rank, out],
+        type: GgmlType.F32,
+        data: f32(rank * out, value),
+      });
     }
   }
   await writeGguf(path, {

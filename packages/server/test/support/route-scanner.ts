@@ -107,7 +107,8 @@ export async function scanRoutes(app: FastifyInstance, options: ScanOptions): Pr
         });
         return res.statusCode;
       };
-      const expect = (check: string, expected: string, actual: number, ok: boolean) => checks.push({ route: name, check, expected, actual, ok });
+      const expect = (check: string, expected: string, actual: number, ok: boolean) =>
+        checks.push({ route: name, check, expected, actual, ok });
       const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
 
       const scope = route.scope ?? (publicUrls.has(route.url) ? "public" : undefined);

@@ -11,7 +11,16 @@ export const SYNTH_DIR = path.join(REPO_ROOT, ".cache", "models");
  * with the real 32k Llama-2 vocabulary. Written once and cached.
  */
 export async function slowModel(): Promise<string> {
-  return ensureModel("test-slow-256x4-f16", { dim: 256, layers: 4, heads: 8, ffn: 688, type: "F16", contextLength: 4096, seed: 7, tokenizer: { copyFrom: TINY_RANDOM } });
+  return ensureModel("test-slow-256x4-f16", {
+    dim: 256,
+    layers: 4,
+    heads: 8,
+    ffn: 688,
+    type: "F16",
+    contextLength: 4096,
+    seed: 7,
+    tokenizer: { copyFrom: TINY_RANDOM },
+  });
 }
 
 export async function ensureModel(name: string, shape: LlamaShape): Promise<string> {

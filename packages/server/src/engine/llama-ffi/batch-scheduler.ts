@@ -280,7 +280,10 @@ export class BatchScheduler {
         r.pendingLogprobs.push({
           token: this.o.vocabText.pieceBytes(token).toString("utf8"),
           logprob: row[token]! - summary.logSumExp,
-          top: summary.top.map((t) => ({ token: this.o.vocabText.pieceBytes(t.token).toString("utf8"), logprob: t.logprob })),
+          top: summary.top.map((t) => ({
+            token: this.o.vocabText.pieceBytes(t.token).toString("utf8"),
+            logprob: t.logprob,
+          })),
         });
       }
       if (r.stopAtEog && this.llama.llama_vocab_is_eog(this.o.vocab, token)) {

@@ -179,7 +179,9 @@ export interface BatchValue {
   logits: Ptr | null;
 }
 
-type F<A extends unknown[], R> = ((...args: A) => R) & { async: (...args: [...A, (err: unknown, res: R) => void]) => void };
+type F<A extends unknown[], R> = ((...args: A) => R) & {
+  async: (...args: [...A, (err: unknown, res: R) => void]) => void;
+};
 
 /** The functions the engine calls, typed. */
 export interface LlamaApi {
@@ -207,9 +209,26 @@ export interface LlamaApi {
   llama_vocab_eos: F<[vocab: Ptr], number>;
   llama_vocab_get_add_bos: F<[vocab: Ptr], boolean>;
   llama_vocab_is_eog: F<[vocab: Ptr, token: number], boolean>;
-  llama_tokenize: F<[vocab: Ptr, text: PtrArg, textLen: number, tokens: PtrArg, max: number, addSpecial: boolean, parseSpecial: boolean], number>;
-  llama_token_to_piece: F<[vocab: Ptr, token: number, buf: PtrArg, length: number, lstrip: number, special: boolean], number>;
-  llama_detokenize: F<[vocab: Ptr, tokens: PtrArg, n: number, text: PtrArg, max: number, removeSpecial: boolean, unparseSpecial: boolean], number>;
+  llama_tokenize: F<
+    [
+      vocab: Ptr,
+      text: PtrArg,
+      textLen: number,
+      tokens: PtrArg,
+      max: number,
+      addSpecial: boolean,
+      parseSpecial: boolean,
+    ],
+    number
+  >;
+  llama_token_to_piece: F<
+    [vocab: Ptr, token: number, buf: PtrArg, length: number, lstrip: number, special: boolean],
+    number
+  >;
+  llama_detokenize: F<
+    [vocab: Ptr, tokens: PtrArg, n: number, text: PtrArg, max: number, removeSpecial: boolean, unparseSpecial: boolean],
+    number
+  >;
   llama_batch_init: F<[nTokens: number, embd: number, nSeqMax: number], BatchValue>;
   llama_batch_free: F<[batch: BatchValue], void>;
   llama_decode: F<[ctx: Ptr, batch: BatchValue], number>;

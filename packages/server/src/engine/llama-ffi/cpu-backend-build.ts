@@ -10,7 +10,14 @@ import os from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { CPU_BACKEND_MANIFEST, cpuVariantOf, releaseOf, sha256File, type CpuBackendInfo, type CpuBackendManifest } from "./cpu-backend.js";
+import {
+  CPU_BACKEND_MANIFEST,
+  cpuVariantOf,
+  releaseOf,
+  sha256File,
+  type CpuBackendInfo,
+  type CpuBackendManifest,
+} from "./cpu-backend.js";
 import { findLibraryFiles, nodeLlamaCppRoot } from "./library-files.js";
 
 const run = promisify(execFile);
@@ -47,7 +54,10 @@ export interface BuildCpuBackendResult {
 
 /** An error of the build, with the build tool's last lines of output. */
 export class CpuBackendBuildError extends Error {
-  constructor(message: string, readonly output = "") {
+  constructor(
+    message: string,
+    readonly output = "",
+  ) {
     super(output ? `${message}\n${output}` : message);
     this.name = "CpuBackendBuildError";
   }
@@ -65,7 +75,10 @@ export async function probeCpuBackend(dir: string | null): Promise<CpuBackendInf
     return JSON.parse(stdout.trim().split("\n").pop() ?? "") as CpuBackendInfo & { devices: string[] };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new CpuBackendBuildError(`loading the CPU backend${dir ? ` from ${dir}` : ""} failed in a test process`, tail(err.stderr ?? err.message));
+    throw new CpuBackendBuildError(
+      `loading the CPU backend${dir ? ` from ${dir}` : ""} failed in a test process`,
+      tail(err.stderr ?? err.message),
+    );
   }
 }
 
@@ -74,7 +87,8 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
   const started = performance.now();
   const progress = (phase: CpuBackendBuildPhase, message: string, percent?: number) =>
     opts.onProgress?.({ phase, message, ...(percent !== undefined ? { percent } : {}) });
-  if (process.platform !== "linux") throw new CpuBackendBuildError("building the CPU backend is supported on Linux only");
+  if (process.platform !== "linux")
+    throw new CpuBackendBuildError("building the CPU backend is supported on Linux only");
   const files = findLibraryFiles({ gpu: false });
   const release = releaseOf(files);
   if (!release) throw new CpuBackendBuildError(`cannot tell the llama.cpp release of ${files.llama}`);
@@ -87,7 +101,10 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
   if (!variant) {
     const shipped = await probeCpuBackend(null);
     variant = shipped.library ? (cpuVariantOf(shipped.library) ?? undefined) : undefined;
-    if (!variant) throw new CpuBackendBuildError(`the shipped CPU backend (${shipped.library ?? "unknown"}) is not a named variant`);
+    if (!variant)
+      throw new CpuBackendBuildError(
+        `the shipped CPU backend (${shipped.library ?? "unknown"}) is not a named variant`,
+      );
   }
   if (!/^[\w.]+$/.test(variant)) throw new CpuBackendBuildError(`invalid variant "${variant}"`);
 
@@ -106,10 +123,14 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
     const target = `ggml-cpu-${variant}`;
     progress("compile", `compiling ${target}`, 0);
     const jobs = opts.jobs ?? os.availableParallelism();
-    await runTool("cmake", ["--build", build, "--config", "Release", "--target", target, "-j", String(jobs)], (line) => {
-      const m = /^\[\s*(\d+)%\]/.exec(line);
-      if (m) progress("compile", line.replace(/^\[\s*\d+%\]\s*/, ""), Number(m[1]));
-    });
+    await runTool(
+      "cmake",
+      ["--build", build, "--config", "Release", "--target", target, "-j", String(jobs)],
+      (line) => {
+        const m = /^\[\s*(\d+)%\]/.exec(line);
+        if (m) progress("compile", line.replace(/^\[\s*\d+%\]\s*/, ""), Number(m[1]));
+      },
+    );
     const library = `libggml-cpu-${variant}.so`;
     const built = join(build, "bin", library);
     if (!existsSync(built)) throw new CpuBackendBuildError(`the build made no ${built}`);
@@ -192,7 +213,9 @@ async function toolVersion(tool: string): Promise<string> {
     const { stdout } = await run(tool, ["--version"]);
     return stdout.split("\n")[0]!.trim();
   } catch {
-    throw new CpuBackendBuildError(`${tool} is required to build the CPU backend (Debian/Ubuntu: apt-get install cmake g++ git)`);
+    throw new CpuBackendBuildError(
+      `${tool} is required to build the CPU backend (Debian/Ubuntu: apt-get install cmake g++ git)`,
+    );
   }
 }
 
@@ -215,7 +238,9 @@ function runTool(cmd: string, args: string[], onLine?: (line: string) => void): 
     child.stdout.on("data", take);
     child.stderr.on("data", take);
     child.on("error", (e) => reject(new CpuBackendBuildError(`${cmd} failed to start: ${e.message}`)));
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new CpuBackendBuildError(`${cmd} ${args[0]} exited with ${code}`, tail(output)))));
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new CpuBackendBuildError(`${cmd} ${args[0]} exited with ${code}`, tail(output))),
+    );
   });
 }
 

@@ -70,7 +70,10 @@ export function readCpuBackendManifest(dir: string): CpuBackendManifest | null {
  * Check that `dir` holds a built-here backend usable with the loaded `files`. Returns the manifest, or why not:
  * no manifest, a different release, a different libggml-base, or a missing library.
  */
-export function checkCpuBackend(dir: string, files: LibraryFiles): { ok: true; manifest: CpuBackendManifest } | { ok: false; reason: string } {
+export function checkCpuBackend(
+  dir: string,
+  files: LibraryFiles,
+): { ok: true; manifest: CpuBackendManifest } | { ok: false; reason: string } {
   const manifestPath = join(dir, CPU_BACKEND_MANIFEST);
   if (!existsSync(manifestPath)) return { ok: false, reason: `no ${CPU_BACKEND_MANIFEST} in ${dir}` };
   let manifest: CpuBackendManifest;
@@ -84,13 +87,17 @@ export function checkCpuBackend(dir: string, files: LibraryFiles): { ok: true; m
   }
   const release = releaseOf(files);
   if (manifest.release !== release) {
-    return { ok: false, reason: `built for llama.cpp ${manifest.release}, the loaded libraries are ${release ?? "of an unknown release"}: rebuild it` };
+    return {
+      ok: false,
+      reason: `built for llama.cpp ${manifest.release}, the loaded libraries are ${release ?? "of an unknown release"}: rebuild it`,
+    };
   }
   if (manifest.ggmlBaseSha256 !== sha256File(files.ggmlBase)) {
     return { ok: false, reason: `built against another libggml-base than ${files.ggmlBase}: rebuild it` };
   }
   const libs = readdirSync(dir).filter((n) => /^libggml-/.test(n));
   if (!libs.includes(manifest.library)) return { ok: false, reason: `${manifest.library} is missing from ${dir}` };
-  if (libs.length !== 1) return { ok: false, reason: `${dir} must hold only ${manifest.library}, found ${libs.join(", ")}` };
+  if (libs.length !== 1)
+    return { ok: false, reason: `${dir} must hold only ${manifest.library}, found ${libs.join(", ")}` };
   return { ok: true, manifest };
 }

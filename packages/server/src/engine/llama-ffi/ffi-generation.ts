@@ -73,7 +73,9 @@ export class FfiGeneration implements Generation {
         const chunk = this.buffer.shift();
         if (chunk) return Promise.resolve({ value: chunk, done: false });
         if (this.ended) {
-          return this.error !== undefined ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
+          return this.error !== undefined
+            ? Promise.reject(this.error)
+            : Promise.resolve({ value: undefined, done: true });
         }
         return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
       },

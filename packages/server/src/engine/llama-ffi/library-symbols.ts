@@ -1,7 +1,12 @@
 /** Symbols of a loaded shared library that no registry hands out, found through the address of one that is. */
 import koffi, { type LibraryHandle } from "koffi";
 
-const DlInfo = koffi.struct("Dl_info", { dli_fname: "const char *", dli_fbase: "void *", dli_sname: "const char *", dli_saddr: "void *" });
+const DlInfo = koffi.struct("Dl_info", {
+  dli_fname: "const char *",
+  dli_fbase: "void *",
+  dli_sname: "const char *",
+  dli_saddr: "void *",
+});
 
 /**
  * Bind `decl` from the shared library that holds the code at `address`. The CPU backend is a variant library
@@ -21,7 +26,10 @@ export function bindFromLibraryOf<T>(libc: LibraryHandle, address: bigint, decl:
 /** Path of the shared library that holds the code at `address` (`dladdr`), or null. */
 export function libraryPathOf(libc: LibraryHandle, address: bigint): string | null {
   try {
-    const dladdr = libc.func("dladdr", "int", ["void *", koffi.out(koffi.pointer(DlInfo))]) as (addr: bigint, info: Record<string, unknown>) => number;
+    const dladdr = libc.func("dladdr", "int", ["void *", koffi.out(koffi.pointer(DlInfo))]) as (
+      addr: bigint,
+      info: Record<string, unknown>,
+    ) => number;
     const info: Record<string, unknown> = {};
     if (dladdr(address, info) === 0 || typeof info["dli_fname"] !== "string") return null;
     return info["dli_fname"];

@@ -86,7 +86,10 @@ export class LlamaFfiEngine implements Engine {
     this.models.add(model);
     if (!this.warnedNoPause && !this.runtime.bindings.threadpoolPause()) {
       this.warnedNoPause = true;
-      this.opts.logger?.("warn", "ggml_threadpool_pause was not found in the CPU backend library: idle decode threads will busy-poll after each request");
+      this.opts.logger?.(
+        "warn",
+        "ggml_threadpool_pause was not found in the CPU backend library: idle decode threads will busy-poll after each request",
+      );
     }
     return model;
   }

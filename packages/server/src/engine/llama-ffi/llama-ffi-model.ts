@@ -97,7 +97,12 @@ export class LlamaFfiModel implements EngineModel {
   }
 
   /** Load the model, its context(s), threadpool and adapters. Frees everything it made if a step fails. */
-  static load(bindings: Bindings, options: EngineLoadOptions, tuning: FfiModelTuning, onDispose: () => void): LlamaFfiModel {
+  static load(
+    bindings: Bindings,
+    options: EngineLoadOptions,
+    tuning: FfiModelTuning,
+    onDispose: () => void,
+  ): LlamaFfiModel {
     validate(options);
     const { llama } = bindings;
     const made: Partial<Native> & { adapters: Ptr[] } = { adapters: [] };
@@ -141,7 +146,8 @@ export class LlamaFfiModel implements EngineModel {
     this.assertLive();
     const prompt = this.promptTokens(params);
     if (prompt.length === 0) throw new LlmosError("invalid_request", "prompt is empty");
-    if (prompt.length + 1 > this.perSequenceLimit) throw new ContextOverflowError(prompt.length + 1, this.perSequenceLimit);
+    if (prompt.length + 1 > this.perSequenceLimit)
+      throw new ContextOverflowError(prompt.length + 1, this.perSequenceLimit);
     const seqId = this.freeSeqIds.pop();
     if (seqId === undefined) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
     let sampler: Ptr;
@@ -150,7 +156,8 @@ export class LlamaFfiModel implements EngineModel {
       sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
     } catch (err) {
       this.releaseSeqId(seqId);
-      if (err instanceof InvalidGrammarError) throw new LlmosError("invalid_request", err.message, undefined, { cause: err });
+      if (err instanceof InvalidGrammarError)
+        throw new LlmosError("invalid_request", err.message, undefined, { cause: err });
       throw err;
     }
     const startedAt = performance.now();
@@ -158,7 +165,13 @@ export class LlamaFfiModel implements EngineModel {
     if (params.maxTokens <= 0) {
       this.bindings.llama.llama_sampler_free(sampler);
       this.releaseSeqId(seqId);
-      generation.finish({ finishReason: "length", promptTokens: prompt.length, completionTokens: 0, promptMs: 0, generateMs: 0 });
+      generation.finish({
+        finishReason: "length",
+        promptTokens: prompt.length,
+        completionTokens: 0,
+        promptMs: 0,
+        generateMs: 0,
+      });
       return generation;
     }
     this.scheduler.start(seqId, {
@@ -183,7 +196,13 @@ export class LlamaFfiModel implements EngineModel {
     return this.scheduler.runExclusive(() => {
       this.assertLive();
       const { llama } = this.bindings;
-      this.native.embedCtx ??= createContext(this.bindings, this.native.model, this.native.threadpool, this.options, true);
+      this.native.embedCtx ??= createContext(
+        this.bindings,
+        this.native.model,
+        this.native.threadpool,
+        this.options,
+        true,
+      );
       const ctx = this.native.embedCtx;
       llama.llama_memory_clear(llama.llama_get_memory(ctx), true);
       const batch = llama.llama_batch_init(tokens.length, 0, 1);
@@ -306,7 +325,8 @@ function createContext(bindings: Bindings, model: Ptr, tp: Threadpool, o: Engine
     cp.kv_unified = !(o.slots === 1 || (o.contextSize % o.slots === 0 && perSeq % 256 === 0));
   }
   const ctx = llama.llama_init_from_model(model, cp);
-  if (!ctx) throw new LlmosError("model_load_failed", `llama.cpp could not create a${embeddings ? "n embedding" : ""} context`);
+  if (!ctx)
+    throw new LlmosError("model_load_failed", `llama.cpp could not create a${embeddings ? "n embedding" : ""} context`);
   llama.llama_attach_threadpool(ctx, tp.ptr, tp.ptr);
   return ctx;
 }

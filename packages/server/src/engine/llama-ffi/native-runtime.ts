@@ -101,7 +101,9 @@ export function getNativeRuntime(opts: {
       setLogger(current);
     }
   };
-  const cpuBackend = registerBackends(bindings, files, opts.cpuBackendDir ?? null, muted, (msg) => logger?.("debug", msg));
+  const cpuBackend = registerBackends(bindings, files, opts.cpuBackendDir ?? null, muted, (msg) =>
+    logger?.("debug", msg),
+  );
   llama.llama_backend_init();
   const devices: string[] = [];
   const n = Number(ggml.ggml_backend_dev_count());
@@ -141,7 +143,8 @@ function registerBackends(
       if (ggml.ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU)) {
         for (const name of readdirSync(files.dir)) {
           if (!/^libggml-(?!base\.|cpu[-.])[\w-]+\.so$/.test(name)) continue;
-          if (!muted(() => ggml.ggml_backend_load(join(files.dir, name)))) debug(`backend ${name} not loaded (its own libraries are missing, or no device)`);
+          if (!muted(() => ggml.ggml_backend_load(join(files.dir, name))))
+            debug(`backend ${name} not loaded (its own libraries are missing, or no device)`);
         }
         return { source: "built-here", library: bindings.cpuLibraryPath() };
       }

@@ -29,7 +29,13 @@ export function buildSamplerChain(
     if (penalize) {
       llama.llama_sampler_chain_add(
         chain,
-        llama.llama_sampler_init_penalties(nVocab, s.penaltyLastN, s.repeatPenalty, s.frequencyPenalty, s.presencePenalty),
+        llama.llama_sampler_init_penalties(
+          nVocab,
+          s.penaltyLastN,
+          s.repeatPenalty,
+          s.frequencyPenalty,
+          s.presencePenalty,
+        ),
       );
     }
     if (s.temperature <= 0) {

@@ -20,10 +20,12 @@ export interface Threadpool {
  *   ggml's default (50).
  */
 export function createThreadpool(bindings: Bindings, threads: number, poll?: number): Threadpool {
-  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new RangeError(`threads must be a positive integer, got ${threads}`);
   const params = Buffer.alloc(GgmlThreadpoolParams.size);
   bindings.ggml.ggml_threadpool_params_init(params, threads);
-  if (poll !== undefined) params.writeUInt32LE(Math.max(0, Math.min(100, Math.round(poll))), GgmlThreadpoolParams.members!["poll"]!.offset);
+  if (poll !== undefined)
+    params.writeUInt32LE(Math.max(0, Math.min(100, Math.round(poll))), GgmlThreadpoolParams.members!["poll"]!.offset);
   const ptr = bindings.threadpoolNew(params);
   if (!ptr) throw new Error(`ggml_threadpool_new(${threads}) failed`);
   let freed = false;

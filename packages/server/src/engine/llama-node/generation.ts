@@ -1,6 +1,14 @@
 import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, Token } from "node-llama-cpp";
 import { AsyncChannel } from "../../lib/async-channel.js";
-import type { EngineStats, FinishReason, GenerateChunk, GenerateParams, GenerateResult, Generation, TokenLogprob } from "../engine.js";
+import type {
+  EngineStats,
+  FinishReason,
+  GenerateChunk,
+  GenerateParams,
+  GenerateResult,
+  Generation,
+  TokenLogprob,
+} from "../engine.js";
 import { grammarStops } from "../text/grammar-stops.js";
 import { IncrementalDetokenizer, StopStringFilter } from "../text/stop-strings.js";
 
@@ -29,12 +37,18 @@ export function createGeneration(input: GenerationInput): Generation {
   };
 }
 
-async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>, isCancelled: () => boolean): Promise<GenerateResult> {
+async function run(
+  input: GenerationInput,
+  channel: AsyncChannel<GenerateChunk>,
+  isCancelled: () => boolean,
+): Promise<GenerateResult> {
   const { model, sequence, promptTokens, params, counters } = input;
   const s = params.sampling;
   const history: Token[] = [...promptTokens];
   const stopFilter = new StopStringFilter([...params.stop, ...grammarStops(params.grammar)]);
-  const detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], false, history.slice(-8 - tokens.length, -tokens.length)));
+  const detok = new IncrementalDetokenizer((tokens) =>
+    model.detokenize(tokens as Token[], false, history.slice(-8 - tokens.length, -tokens.length)),
+  );
   const started = performance.now();
   let firstTokenAt = 0;
   let generated = 0;
@@ -50,7 +64,12 @@ async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>,
       ...(s.seed !== undefined ? { seed: s.seed } : {}),
       repeatPenalty:
         s.repeatPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0
-          ? { punishTokens: () => history.slice(-s.penaltyLastN), penalty: s.repeatPenalty, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty }
+          ? {
+              punishTokens: () => history.slice(-s.penaltyLastN),
+              penalty: s.repeatPenalty,
+              presencePenalty: s.presencePenalty,
+              frequencyPenalty: s.frequencyPenalty,
+            }
           : undefined,
       ...(grammarEvaluationState ? { grammarEvaluationState } : {}),
     } as const;
@@ -60,7 +79,9 @@ async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>,
     const stream = wantLogprobs
       ? sequence.evaluateWithMetadata(promptTokens, { confidence: true, probabilities: true }, evaluateOptions as never)
       : sequence.evaluate(promptTokens, evaluateOptions as never);
-    for await (const item of stream as AsyncIterable<Token | { token: Token; confidence?: number; probabilities?: Map<Token, number> }>) {
+    for await (const item of stream as AsyncIterable<
+      Token | { token: Token; confidence?: number; probabilities?: Map<Token, number> }
+    >) {
       const token = (typeof item === "number" ? item : item.token) as Token;
       if (generated === 0) firstTokenAt = performance.now();
       if (isCancelled()) {
@@ -77,8 +98,12 @@ async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>,
       history.push(token);
       const piece = detok.push(token);
       const filtered = stopFilter.push(piece);
-      const logprobs = wantLogprobs && typeof item !== "number" ? [toLogprob(model, token, item.probabilities, params.logprobs ?? 0)] : undefined;
-      if (filtered.text || logprobs) channel.push({ text: filtered.text, tokens: 1, ...(logprobs ? { logprobs } : {}) });
+      const logprobs =
+        wantLogprobs && typeof item !== "number"
+          ? [toLogprob(model, token, item.probabilities, params.logprobs ?? 0)]
+          : undefined;
+      if (filtered.text || logprobs)
+        channel.push({ text: filtered.text, tokens: 1, ...(logprobs ? { logprobs } : {}) });
       if (filtered.stopped) {
         stoppedByString = true;
         finishReason = "stop";
@@ -106,11 +131,22 @@ async function run(input: GenerationInput, channel: AsyncChannel<GenerateChunk>,
     const end = performance.now();
     const firstAt = firstTokenAt || end;
     channel.close();
-    return { finishReason: reason, promptTokens: promptTokens.length, completionTokens: generated, promptMs: firstAt - started, generateMs: end - firstAt };
+    return {
+      finishReason: reason,
+      promptTokens: promptTokens.length,
+      completionTokens: generated,
+      promptMs: firstAt - started,
+      generateMs: end - firstAt,
+    };
   }
 }
 
-function toLogprob(model: LlamaModel, token: Token, probabilities: Map<Token, number> | undefined, top: number): TokenLogprob {
+function toLogprob(
+  model: LlamaModel,
+  token: Token,
+  probabilities: Map<Token, number> | undefined,
+  top: number,
+): TokenLogprob {
   const p = probabilities?.get(token) ?? 0;
   const alternatives: TokenLogprob["top"] = [];
   if (probabilities && top > 0) {

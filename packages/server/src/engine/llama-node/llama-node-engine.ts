@@ -41,7 +41,12 @@ export class LlamaNodeEngine implements Engine {
       logger: (level, message) => {
         const text = message.trim();
         if (!text) return;
-        const mapped = level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : level === LlamaLogLevel.warn ? "warn" : "debug";
+        const mapped =
+          level === LlamaLogLevel.error || level === LlamaLogLevel.fatal
+            ? "error"
+            : level === LlamaLogLevel.warn
+              ? "warn"
+              : "debug";
         opts.logger?.(mapped, text);
       },
     });
@@ -96,13 +101,21 @@ class LlamaNodeModel implements EngineModel {
   }
 
   static async create(llama: Llama, model: LlamaModel, options: EngineLoadOptions): Promise<LlamaNodeModel> {
-    const counters: EngineStats = { decodeBatches: 0, multiSequenceBatches: 0, maxSequencesInBatch: 0, tokensGenerated: 0, promptTokens: 0 };
+    const counters: EngineStats = {
+      decodeBatches: 0,
+      multiSequenceBatches: 0,
+      maxSequencesInBatch: 0,
+      tokensGenerated: 0,
+      promptTokens: 0,
+    };
     const context = await model.createContext({
       contextSize: options.contextSize,
       sequences: options.slots,
       threads: { ideal: options.threads, min: options.threads },
       batchSize: options.batchSize ?? 512,
-      ...(options.loraAdapters?.length ? { lora: { adapters: options.loraAdapters.map((a) => ({ filePath: a.path, scale: a.scale })) } } : {}),
+      ...(options.loraAdapters?.length
+        ? { lora: { adapters: options.loraAdapters.map((a) => ({ filePath: a.path, scale: a.scale })) } }
+        : {}),
       batching: {
         // Share each decode batch fairly between sequences, and count how many sequences each batch carried.
         itemPrioritizationStrategy: ({ items, size }) => {
@@ -164,7 +177,10 @@ class LlamaNodeModel implements EngineModel {
           ? await this.llama.createGrammarForJsonSchema(spec.schema as never)
           : spec.type === "json"
             ? await this.llama.getGrammarFor("json")
-            : new LlamaGrammar(this.llama, { grammar: spec.grammar, ...(spec.root ? { rootRuleName: spec.root } : {}) });
+            : new LlamaGrammar(this.llama, {
+                grammar: spec.grammar,
+                ...(spec.root ? { rootRuleName: spec.root } : {}),
+              });
       return new LlamaGrammarEvaluationState({ model: this.model, grammar });
     };
     return make();
@@ -212,7 +228,10 @@ class LlamaNodeModel implements EngineModel {
 }
 
 /** Gives every waiting sequence an equal share of the batch, then hands out what is left in order. */
-function fairShare<T extends { tokens: readonly unknown[] }>(items: readonly T[], size: number): Array<{ item: T; processAmount: number }> {
+function fairShare<T extends { tokens: readonly unknown[] }>(
+  items: readonly T[],
+  size: number,
+): Array<{ item: T; processAmount: number }> {
   const plan = items.map((item) => ({ item, processAmount: 0 }));
   let left = size;
   const share = Math.max(1, Math.floor(size / Math.max(1, items.length)));
@@ -231,7 +250,8 @@ function fairShare<T extends { tokens: readonly unknown[] }>(items: readonly T[]
 }
 
 function vocabSizeOf(model: LlamaModel): number {
-  const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer?.ggml?.tokens;
+  const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } }).tokenizer
+    ?.ggml?.tokens;
   return Array.isArray(tokens) ? tokens.length : 0;
 }
 

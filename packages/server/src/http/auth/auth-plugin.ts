@@ -1,6 +1,13 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { LlmosError, isLlmosError } from "../../errors.js";
-import { hasScope, isLoopbackAddress, KEY_PREFIX, type AuditResult, type KeyRecord, type SecurityService } from "../../security/index.js";
+import {
+  hasScope,
+  isLoopbackAddress,
+  KEY_PREFIX,
+  type AuditResult,
+  type KeyRecord,
+  type SecurityService,
+} from "../../security/index.js";
 import { isProxied, peerAddress, presentedCredential } from "./credentials.js";
 import { setRateLimitHeaders, setRetryAfter } from "./rate-limit-headers.js";
 import { modelsOfRequest } from "./request-models.js";
@@ -38,7 +45,10 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
       if (request.is404) return; // no route: the not-found handler answers 404 and runs nothing else
       const scope = routeScopeOf(request, publicUrls);
       if (scope === undefined) {
-        throw new LlmosError("forbidden", `route ${request.method} ${request.routeOptions.url ?? ""} declares no access scope; refused`);
+        throw new LlmosError(
+          "forbidden",
+          `route ${request.method} ${request.routeOptions.url ?? ""} declares no access scope; refused`,
+        );
       }
       if (scope === "public") {
         request.llmosAuth = auth;
@@ -53,7 +63,8 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
       try {
         security.authFailures.assertAllowed(remoteAddress);
       } catch (error) {
-        if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number") setRetryAfter(reply, error.details.retryAfterSeconds);
+        if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number")
+          setRetryAfter(reply, error.details.retryAfterSeconds);
         throw error;
       }
 
@@ -73,14 +84,19 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         }
         request.llmosAuth = { ...auth, key, via: "key" };
         if (!hasScope(key.scopes, scope)) {
-          throw new LlmosError("forbidden", `API key ${key.id} lacks the "${scope}" scope this route requires`, { requiredScope: scope });
+          throw new LlmosError("forbidden", `API key ${key.id} lacks the "${scope}" scope this route requires`, {
+            requiredScope: scope,
+          });
         }
         return;
       }
 
       if (authOn) {
         reply.header("www-authenticate", 'Bearer realm="llmos"');
-        throw new LlmosError("unauthorized", "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`");
+        throw new LlmosError(
+          "unauthorized",
+          "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+        );
       }
       if (local) {
         request.llmosAuth = { ...auth, via: "no-auth-local" };
@@ -101,7 +117,9 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
       if (key.models !== null) {
         for (const model of modelsOfRequest(request)) {
           if (!security.keyAllowsModel(key, model)) {
-            throw new LlmosError("forbidden", `API key ${key.id} may not use model ${JSON.stringify(model)}`, { model });
+            throw new LlmosError("forbidden", `API key ${key.id} may not use model ${JSON.stringify(model)}`, {
+              model,
+            });
           }
         }
       }
@@ -115,7 +133,8 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
       if (!action || request.is404) return;
       // Anonymous 401s are not audited one by one: the failure limiter writes one entry per burst.
       if (reply.statusCode === 401 && !request.llmosAuth?.key) return;
-      const result: AuditResult = reply.statusCode < 400 ? "ok" : [401, 403, 429].includes(reply.statusCode) ? "denied" : "error";
+      const result: AuditResult =
+        reply.statusCode < 400 ? "ok" : [401, 403, 429].includes(reply.statusCode) ? "denied" : "error";
       const models = modelsOfRequest(request);
       security.audit.record({
         action,
@@ -123,7 +142,12 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         keyId: request.llmosAuth?.key?.id ?? null,
         target: models.length > 0 ? models.join(",") : null,
         remoteAddress: request.llmosAuth?.remoteAddress ?? peerAddress(request),
-        details: { method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode, via: request.llmosAuth?.via ?? null },
+        details: {
+          method: request.method,
+          route: request.routeOptions.url ?? null,
+          status: reply.statusCode,
+          via: request.llmosAuth?.via ?? null,
+        },
       });
     });
   };
@@ -133,18 +157,27 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
   return plugin;
 }
 
-async function admitInference(security: SecurityService, key: KeyRecord, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function admitInference(
+  security: SecurityService,
+  key: KeyRecord,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   try {
     setRateLimitHeaders(reply, await security.admit(key, estimateRequestTokens(request.body)));
   } catch (error) {
     setRateLimitHeaders(reply, security.rateLimitStatus(key));
-    if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number") setRetryAfter(reply, error.details.retryAfterSeconds);
+    if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number")
+      setRetryAfter(reply, error.details.retryAfterSeconds);
     throw error;
   }
 }
 
 /** The scope a route declares (`public` for the configured health URLs), undefined when none. */
-export function routeScopeOf(request: FastifyRequest, publicUrls: ReadonlySet<string> = new Set(["/healthz", "/readyz"])): RouteScope | undefined {
+export function routeScopeOf(
+  request: FastifyRequest,
+  publicUrls: ReadonlySet<string> = new Set(["/healthz", "/readyz"]),
+): RouteScope | undefined {
   const declared = request.routeOptions?.config?.scope;
   if (declared !== undefined) return declared;
   const url = request.routeOptions?.url;

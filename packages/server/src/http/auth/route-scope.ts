@@ -7,7 +7,14 @@ import type { AuditAction, KeyRecord } from "../../security/index.js";
 export type RouteScope = "public" | "inference" | "models:read" | "models:write" | "admin" | "metrics";
 
 /** Every RouteScope, for validation and scanners. */
-export const ROUTE_SCOPES: readonly RouteScope[] = ["public", "inference", "models:read", "models:write", "admin", "metrics"];
+export const ROUTE_SCOPES: readonly RouteScope[] = [
+  "public",
+  "inference",
+  "models:read",
+  "models:write",
+  "admin",
+  "metrics",
+];
 
 /** Who is making a request, as settled by the auth hook. */
 export interface LlmosAuth {

@@ -36,7 +36,11 @@ const FIXED: Record<string, { kind: Kind; accepts: (v: unknown, ctx: OptionConte
   mirostat_eta: { kind: "number", accepts: (v) => v === 0.1, why: "mirostat is not implemented (leave at 0.1)" },
   tfs_z: { kind: "number", accepts: (v) => v === 1, why: "tail-free sampling is not implemented (use 1.0)" },
   typical_p: { kind: "number", accepts: (v) => v === 1, why: "locally typical sampling is not implemented (use 1.0)" },
-  num_gpu: { kind: "integer", accepts: (v, c) => v === -1 || (v === 0 && !c.gpu), why: "GPU offload is decided by the server (use -1, or 0 when the server runs without a GPU)" },
+  num_gpu: {
+    kind: "integer",
+    accepts: (v, c) => v === -1 || (v === 0 && !c.gpu),
+    why: "GPU offload is decided by the server (use -1, or 0 when the server runs without a GPU)",
+  },
   main_gpu: { kind: "integer", accepts: (v) => v === 0, why: "the GPU is chosen by the server (use 0)" },
   num_thread: { kind: "integer", accepts: (v, c) => v === 0 || v === c.threads, why: "threads are set by the server" },
   num_batch: { kind: "integer", accepts: (v) => v === 512, why: "the batch size is fixed at 512" },
@@ -60,7 +64,10 @@ export interface OptionContext {
 }
 
 /** Checks and maps Ollama `options`; every key is known, typed and in range, or the request is refused. */
-export function mapOllamaOptions(options: Record<string, unknown> | null | undefined, ctx: OptionContext): MappedOptions {
+export function mapOllamaOptions(
+  options: Record<string, unknown> | null | undefined,
+  ctx: OptionContext,
+): MappedOptions {
   const sampling: SamplingInput = {};
   const out: MappedOptions = { sampling };
   if (!options) return out;
@@ -69,15 +76,29 @@ export function mapOllamaOptions(options: Record<string, unknown> | null | undef
     const param = `options.${key}`;
     const honoured = HONOURED[key];
     const fixed = FIXED[key];
-    if (!honoured && !fixed) throw new LlmosError("invalid_request", `unknown option "${key}" (see docs/api-ollama.md for the supported options)`, { param });
+    if (!honoured && !fixed)
+      throw new LlmosError(
+        "invalid_request",
+        `unknown option "${key}" (see docs/api-ollama.md for the supported options)`,
+        { param },
+      );
     checkType(value, (honoured ?? fixed)!.kind, param, ctx.stopLimit);
     if (fixed) {
-      if (!fixed.accepts(value, ctx)) throw new LlmosError("invalid_request", `option ${key}=${JSON.stringify(value)} is not supported: ${fixed.why}`, { param });
+      if (!fixed.accepts(value, ctx))
+        throw new LlmosError(
+          "invalid_request",
+          `option ${key}=${JSON.stringify(value)} is not supported: ${fixed.why}`,
+          { param },
+        );
       continue;
     }
     const { min, max } = honoured!;
     if (typeof value === "number" && ((min !== undefined && value < min) || (max !== undefined && value > max))) {
-      throw new LlmosError("invalid_request", `option ${key} must be ${min !== undefined && max !== undefined ? `between ${min} and ${max}` : min !== undefined ? `at least ${min}` : `at most ${max}`}, got ${value}`, { param });
+      throw new LlmosError(
+        "invalid_request",
+        `option ${key} must be ${min !== undefined && max !== undefined ? `between ${min} and ${max}` : min !== undefined ? `at least ${min}` : `at most ${max}`}, got ${value}`,
+        { param },
+      );
     }
     switch (key) {
       case "num_ctx":
@@ -101,7 +122,8 @@ export function mapOllamaOptions(options: Record<string, unknown> | null | undef
 }
 
 function checkType(value: unknown, kind: Kind, param: string, stopLimit: number): void {
-  const bad = (what: string) => new LlmosError("invalid_request", `${param} must be ${what}, got ${JSON.stringify(value)}`, { param });
+  const bad = (what: string) =>
+    new LlmosError("invalid_request", `${param} must be ${what}, got ${JSON.stringify(value)}`, { param });
   switch (kind) {
     case "number":
       if (typeof value !== "number" || !Number.isFinite(value)) throw bad("a number");
@@ -113,8 +135,14 @@ function checkType(value: unknown, kind: Kind, param: string, stopLimit: number)
       if (typeof value !== "boolean") throw bad("true or false");
       return;
     case "stop":
-      if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s.length <= 1000)) throw bad("an array of strings");
-      if (value.length > stopLimit) throw new LlmosError("invalid_request", `at most ${stopLimit} stop sequences are allowed, got ${value.length}`, { param });
+      if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s.length <= 1000))
+        throw bad("an array of strings");
+      if (value.length > stopLimit)
+        throw new LlmosError(
+          "invalid_request",
+          `at most ${stopLimit} stop sequences are allowed, got ${value.length}`,
+          { param },
+        );
       return;
   }
 }

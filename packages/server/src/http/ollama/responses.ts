@@ -16,20 +16,36 @@ const Final = {
   model: Type.String(),
   created_at: Type.String({ format: "date-time" }),
   done: Type.Boolean({ description: "false on streamed chunks, true on the last object" }),
-  done_reason: Type.Optional(Type.Union([Type.Literal("stop"), Type.Literal("length"), Type.Literal("load"), Type.Literal("unload")])),
+  done_reason: Type.Optional(
+    Type.Union([Type.Literal("stop"), Type.Literal("length"), Type.Literal("load"), Type.Literal("unload")]),
+  ),
   ...Timings,
 };
-const ToolCall = Type.Object({ function: Type.Object({ name: Type.String(), arguments: Type.Object({}, { additionalProperties: true }) }) });
+const ToolCall = Type.Object({
+  function: Type.Object({ name: Type.String(), arguments: Type.Object({}, { additionalProperties: true }) }),
+});
 
-const STREAM_NOTE = "With `stream` (default true) the body is NDJSON: chunks with `done: false`, then this object with `done: true`.";
+const STREAM_NOTE =
+  "With `stream` (default true) the body is NDJSON: chunks with `done: false`, then this object with `done: true`.";
 
 export const GenerateResponse = Type.Object(
-  { ...Final, response: Type.String(), context: Type.Optional(Type.Array(Type.Integer(), { description: "Prompt + response tokens (not in raw mode)" })) },
+  {
+    ...Final,
+    response: Type.String(),
+    context: Type.Optional(Type.Array(Type.Integer(), { description: "Prompt + response tokens (not in raw mode)" })),
+  },
   { description: STREAM_NOTE },
 );
 
 export const ChatResponse = Type.Object(
-  { ...Final, message: Type.Object({ role: Type.Literal("assistant"), content: Type.String(), tool_calls: Type.Optional(Type.Array(ToolCall)) }) },
+  {
+    ...Final,
+    message: Type.Object({
+      role: Type.Literal("assistant"),
+      content: Type.String(),
+      tool_calls: Type.Optional(Type.Array(ToolCall)),
+    }),
+  },
   { description: STREAM_NOTE },
 );
 

@@ -5,12 +5,30 @@ import { Type, type Static } from "@sinclair/typebox";
  * fields are validated strictly. `options` is checked field by field in options.ts (unknown options are refused).
  */
 const Model = Type.String({ minLength: 1, maxLength: 300, description: "Model name, `name[:tag]`" });
-const KeepAlive = Type.Union([Type.Number(), Type.String({ maxLength: 32 })], { description: "Seconds, a duration like `5m`, 0 to unload after the request, negative to keep forever" });
-const Format = Type.Union([Type.Literal(""), Type.Literal("json"), Type.Object({}, { additionalProperties: true, description: "A JSON schema" }), Type.Null()], {
-  description: '`"json"` for any JSON, or a JSON schema the output must match (enforced by a grammar)',
+const KeepAlive = Type.Union([Type.Number(), Type.String({ maxLength: 32 })], {
+  description: "Seconds, a duration like `5m`, 0 to unload after the request, negative to keep forever",
 });
-const Options = Type.Object({}, { additionalProperties: true, description: "Model options (temperature, top_k, num_predict, ...); see docs/api-ollama.md" });
-const Images = Type.Array(Type.String(), { description: "Not supported: llmos serves text models (rejected when non-empty)" });
+const Format = Type.Union(
+  [
+    Type.Literal(""),
+    Type.Literal("json"),
+    Type.Object({}, { additionalProperties: true, description: "A JSON schema" }),
+    Type.Null(),
+  ],
+  {
+    description: '`"json"` for any JSON, or a JSON schema the output must match (enforced by a grammar)',
+  },
+);
+const Options = Type.Object(
+  {},
+  {
+    additionalProperties: true,
+    description: "Model options (temperature, top_k, num_predict, ...); see docs/api-ollama.md",
+  },
+);
+const Images = Type.Array(Type.String(), {
+  description: "Not supported: llmos serves text models (rejected when non-empty)",
+});
 
 export const OllamaToolSchema = Type.Object(
   {
@@ -28,7 +46,15 @@ export const OllamaToolSchema = Type.Object(
 );
 
 export const OllamaToolCall = Type.Object(
-  { function: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), arguments: Type.Union([Type.Object({}, { additionalProperties: true }), Type.String()]) }, { additionalProperties: true }) },
+  {
+    function: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: 64 }),
+        arguments: Type.Union([Type.Object({}, { additionalProperties: true }), Type.String()]),
+      },
+      { additionalProperties: true },
+    ),
+  },
   { additionalProperties: true },
 );
 
@@ -50,19 +76,31 @@ const Common = {
   format: Type.Optional(Format),
   options: Type.Optional(Type.Union([Options, Type.Null()])),
   keep_alive: Type.Optional(Type.Union([KeepAlive, Type.Null()])),
-  stream: Type.Optional(Type.Union([Type.Boolean({ description: "Stream NDJSON chunks (default true)" }), Type.Null()])),
-  think: Type.Optional(Type.Union([Type.Boolean(), Type.String(), Type.Null()], { description: "Not supported (rejected when set)" })),
+  stream: Type.Optional(
+    Type.Union([Type.Boolean({ description: "Stream NDJSON chunks (default true)" }), Type.Null()]),
+  ),
+  think: Type.Optional(
+    Type.Union([Type.Boolean(), Type.String(), Type.Null()], { description: "Not supported (rejected when set)" }),
+  ),
 };
 
 export const GenerateBody = Type.Object(
   {
     ...Common,
     prompt: Type.Optional(Type.String({ description: "Empty: load the model (and with keep_alive 0, unload it)" })),
-    suffix: Type.Optional(Type.String({ description: "Not supported unless empty (fill-in-the-middle needs model support)" })),
+    suffix: Type.Optional(
+      Type.String({ description: "Not supported unless empty (fill-in-the-middle needs model support)" }),
+    ),
     system: Type.Optional(Type.String()),
-    template: Type.Optional(Type.String({ description: "A Go-template prompt template (subset: .System, .Prompt, .Response, if)" })),
+    template: Type.Optional(
+      Type.String({ description: "A Go-template prompt template (subset: .System, .Prompt, .Response, if)" }),
+    ),
     raw: Type.Optional(Type.Boolean({ description: "Send the prompt as is, without the chat template" })),
-    context: Type.Optional(Type.Union([Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 1 << 20 }), Type.Null()], { description: "Token ids returned by an earlier response, placed before the prompt" })),
+    context: Type.Optional(
+      Type.Union([Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 1 << 20 }), Type.Null()], {
+        description: "Token ids returned by an earlier response, placed before the prompt",
+      }),
+    ),
     images: Type.Optional(Type.Union([Images, Type.Null()])),
   },
   { additionalProperties: true },
@@ -72,7 +110,9 @@ export type GenerateBody = Static<typeof GenerateBody>;
 export const ChatBody = Type.Object(
   {
     ...Common,
-    messages: Type.Optional(Type.Union([Type.Array(OllamaMessage), Type.Null()], { description: "The conversation; empty loads the model" })),
+    messages: Type.Optional(
+      Type.Union([Type.Array(OllamaMessage), Type.Null()], { description: "The conversation; empty loads the model" }),
+    ),
     tools: Type.Optional(Type.Union([Type.Array(OllamaToolSchema, { maxItems: 128 }), Type.Null()])),
   },
   { additionalProperties: true },
@@ -83,7 +123,9 @@ export const EmbedBody = Type.Object(
   {
     model: Model,
     input: Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 2048 })]),
-    truncate: Type.Optional(Type.Boolean({ description: "Cut inputs longer than the context (default true); false: error instead" })),
+    truncate: Type.Optional(
+      Type.Boolean({ description: "Cut inputs longer than the context (default true); false: error instead" }),
+    ),
     dimensions: Type.Optional(Type.Integer({ minimum: 1, description: "Keep only the first N dimensions" })),
     options: Type.Optional(Type.Union([Options, Type.Null()])),
     keep_alive: Type.Optional(Type.Union([KeepAlive, Type.Null()])),

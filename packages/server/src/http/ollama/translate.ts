@@ -19,11 +19,25 @@ export interface OllamaDetails {
 
 export function ollamaDetails(record: ModelRecord): OllamaDetails {
   const s = record.summary;
-  return { parent_model: "", format: "gguf", family: s.architecture, families: [s.architecture], parameter_size: s.parameterSize, quantization_level: s.quantization };
+  return {
+    parent_model: "",
+    format: "gguf",
+    family: s.architecture,
+    families: [s.architecture],
+    parameter_size: s.parameterSize,
+    quantization_level: s.quantization,
+  };
 }
 
 /** `details` for a model whose record is gone (deleted while loaded). */
-export const UNKNOWN_DETAILS: OllamaDetails = { parent_model: "", format: "gguf", family: "", families: [], parameter_size: "", quantization_level: "" };
+export const UNKNOWN_DETAILS: OllamaDetails = {
+  parent_model: "",
+  format: "gguf",
+  family: "",
+  families: [],
+  parameter_size: "",
+  quantization_level: "",
+};
 
 const ns = (ms: number) => Math.max(0, Math.round(ms * 1e6));
 
@@ -53,7 +67,10 @@ export function grammarFromFormat(format: unknown): GrammarSpec | undefined {
 
 /** Ollama messages -> llmos chat messages (tool-call arguments are objects in Ollama, JSON text in llmos). */
 export function ollamaMessages(messages: OllamaMessage[], limit: number): ChatMessage[] {
-  if (messages.length > limit) throw new LlmosError("invalid_request", `at most ${limit} messages are allowed, got ${messages.length}`, { param: "messages" });
+  if (messages.length > limit)
+    throw new LlmosError("invalid_request", `at most ${limit} messages are allowed, got ${messages.length}`, {
+      param: "messages",
+    });
   return messages.map((m, i) => {
     if (m.images && m.images.length > 0) rejectImages(`messages[${i}].images`);
     const msg: ChatMessage = { role: m.role, content: m.content ?? "" };
@@ -62,7 +79,11 @@ export function ollamaMessages(messages: OllamaMessage[], limit: number): ChatMe
       msg.tool_calls = m.tool_calls.map((c) => ({
         id: toolCallId(),
         type: "function" as const,
-        function: { name: c.function.name, arguments: typeof c.function.arguments === "string" ? c.function.arguments : JSON.stringify(c.function.arguments) },
+        function: {
+          name: c.function.name,
+          arguments:
+            typeof c.function.arguments === "string" ? c.function.arguments : JSON.stringify(c.function.arguments),
+        },
       }));
     }
     return msg;
@@ -70,12 +91,23 @@ export function ollamaMessages(messages: OllamaMessage[], limit: number): ChatMe
 }
 
 export function rejectImages(param: string): never {
-  throw new LlmosError("invalid_request", `${param}: images are not supported (llmos serves text-only models)`, { param });
+  throw new LlmosError("invalid_request", `${param}: images are not supported (llmos serves text-only models)`, {
+    param,
+  });
 }
 
 /** Ollama tools -> llmos tools. */
-export function ollamaTools(tools: Array<{ function: { name: string; description?: string; parameters?: Record<string, unknown> } }>): ChatTool[] {
-  return tools.map((t) => ({ type: "function", function: { name: t.function.name, ...(t.function.description ? { description: t.function.description } : {}), ...(t.function.parameters ? { parameters: t.function.parameters } : {}) } }));
+export function ollamaTools(
+  tools: Array<{ function: { name: string; description?: string; parameters?: Record<string, unknown> } }>,
+): ChatTool[] {
+  return tools.map((t) => ({
+    type: "function",
+    function: {
+      name: t.function.name,
+      ...(t.function.description ? { description: t.function.description } : {}),
+      ...(t.function.parameters ? { parameters: t.function.parameters } : {}),
+    },
+  }));
 }
 
 /** A parsed call in Ollama's shape. */

@@ -36,7 +36,21 @@ function walk(node: unknown, visit: (n: Record<string, unknown>) => void): void 
 }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
-const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "required", "strict", "deprecated", "readOnly", "writeOnly", "nullable"]);
+const ANNOTATIONS = new Set([
+  "title",
+  "description",
+  "default",
+  "examples",
+  "$schema",
+  "$id",
+  "$comment",
+  "required",
+  "strict",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+  "nullable",
+]);
 const FORMATS = new Set(["date", "time", "date-time"]);
 const MAX_DEPTH = 64;
 
@@ -61,7 +75,10 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       case "type": {
         const list = Array.isArray(value) ? value : [value];
         if (list.length === 0 || !list.every((t) => typeof t === "string" && TYPES.has(t))) {
-          fail(param, `"type" must be one of ${[...TYPES].join(", ")} (or a list of them), got ${JSON.stringify(value)}`);
+          fail(
+            param,
+            `"type" must be one of ${[...TYPES].join(", ")} (or a list of them), got ${JSON.stringify(value)}`,
+          );
         }
         out.type = value;
         break;
@@ -69,7 +86,8 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       case "properties":
       case "$defs":
       case "definitions": {
-        if (typeof value !== "object" || value === null || Array.isArray(value)) fail(param, `"${key}" must be an object of schemas`);
+        if (typeof value !== "object" || value === null || Array.isArray(value))
+          fail(param, `"${key}" must be an object of schemas`);
         const map: Record<string, unknown> = {};
         for (const [name, sub] of Object.entries(value)) map[name] = normalise(sub, `${at}.${name}`, depth + 1);
         out[key === "definitions" ? "$defs" : key] = map;
@@ -98,7 +116,8 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
         out.const = value;
         break;
       case "$ref":
-        if (typeof value !== "string" || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value)) fail(param, `"$ref" must point into "#/$defs/" (remote and nested references are not supported)`);
+        if (typeof value !== "string" || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value))
+          fail(param, `"$ref" must point into "#/$defs/" (remote and nested references are not supported)`);
         out.$ref = value.replace("#/definitions/", "#/$defs/");
         break;
       case "minLength":
@@ -112,16 +131,26 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       case "format":
         if (typeof value !== "string") fail(param, `"format" must be a string`);
         // Other formats (email, uri, ...) cannot be enforced; a plain string is all the grammar could promise.
-        if (!FORMATS.has(value)) fail(param, `"format": "${value}" is not supported (supported: ${[...FORMATS].join(", ")})`);
+        if (!FORMATS.has(value))
+          fail(param, `"format": "${value}" is not supported (supported: ${[...FORMATS].join(", ")})`);
         out.format = value;
         break;
       default:
         if (ANNOTATIONS.has(key) || key.startsWith("x-")) continue;
-        fail(param, `"${key}" is not supported by llmos' grammar-constrained output (the output could not be guaranteed to match it)`);
+        fail(
+          param,
+          `"${key}" is not supported by llmos' grammar-constrained output (the output could not be guaranteed to match it)`,
+        );
     }
   }
-  if (out.minLength !== undefined && out.maxLength !== undefined && (out.maxLength as number) < (out.minLength as number)) fail(param, `"maxLength" is below "minLength"`);
-  if (out.minItems !== undefined && out.maxItems !== undefined && (out.maxItems as number) < (out.minItems as number)) fail(param, `"maxItems" is below "minItems"`);
+  if (
+    out.minLength !== undefined &&
+    out.maxLength !== undefined &&
+    (out.maxLength as number) < (out.minLength as number)
+  )
+    fail(param, `"maxLength" is below "minLength"`);
+  if (out.minItems !== undefined && out.maxItems !== undefined && (out.maxItems as number) < (out.minItems as number))
+    fail(param, `"maxItems" is below "minItems"`);
   if (input.properties !== undefined && out.type === undefined) out.type = "object";
   if (out.format !== undefined && out.type !== "string") fail(param, `"format" needs "type": "string"`);
   const constrained = ["type", "oneOf", "enum", "const", "$ref"].some((k) => out[k] !== undefined);

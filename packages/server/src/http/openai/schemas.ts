@@ -1,7 +1,11 @@
 import { Type, type Static } from "@sinclair/typebox";
 
 /** OpenAI request schemas. Unknown fields are tolerated (clients add new ones); known unsupported ones are rejected. */
-const Stop = Type.Union([Type.String({ maxLength: 1000 }), Type.Array(Type.String({ maxLength: 1000 }), { maxItems: 64 }), Type.Null()]);
+const Stop = Type.Union([
+  Type.String({ maxLength: 1000 }),
+  Type.Array(Type.String({ maxLength: 1000 }), { maxItems: 64 }),
+  Type.Null(),
+]);
 
 const Sampling = {
   max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
@@ -17,20 +21,33 @@ const Sampling = {
   repeat_penalty: Type.Optional(Type.Number({ minimum: 0 })),
   n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 16 }), Type.Null()])),
   stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-  stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
+  stream_options: Type.Optional(
+    Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()]),
+  ),
   user: Type.Optional(Type.String({ maxLength: 256 })),
   logprobs: Type.Optional(Type.Union([Type.Boolean(), Type.Integer({ minimum: 0, maximum: 20 }), Type.Null()])),
   top_logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 20 }), Type.Null()])),
-  ignore_eos: Type.Optional(Type.Boolean({ description: "Keep generating past end-of-generation tokens (benchmarks), like llama-server" })),
+  ignore_eos: Type.Optional(
+    Type.Boolean({ description: "Keep generating past end-of-generation tokens (benchmarks), like llama-server" }),
+  ),
   keep_alive: Type.Optional(Type.Union([Type.Number(), Type.String({ maxLength: 32 })])),
   priority: Type.Optional(Type.Union([Type.Literal("interactive"), Type.Literal("batch")])),
 };
 
-const ContentPart = Type.Object({ type: Type.String(), text: Type.Optional(Type.String()) }, { additionalProperties: true });
+const ContentPart = Type.Object(
+  { type: Type.String(), text: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+);
 
 export const ChatMessageSchema = Type.Object(
   {
-    role: Type.Union([Type.Literal("system"), Type.Literal("developer"), Type.Literal("user"), Type.Literal("assistant"), Type.Literal("tool")]),
+    role: Type.Union([
+      Type.Literal("system"),
+      Type.Literal("developer"),
+      Type.Literal("user"),
+      Type.Literal("assistant"),
+      Type.Literal("tool"),
+    ]),
     content: Type.Optional(Type.Union([Type.String(), Type.Array(ContentPart, { maxItems: 256 }), Type.Null()])),
     name: Type.Optional(Type.String({ maxLength: 256 })),
     tool_call_id: Type.Optional(Type.String({ maxLength: 256 })),
@@ -78,7 +95,12 @@ export const ChatCompletionBody = Type.Object(
     messages: Type.Array(ChatMessageSchema, { minItems: 1 }),
     tools: Type.Optional(Type.Array(ToolSchema)),
     tool_choice: Type.Optional(
-      Type.Union([Type.Literal("none"), Type.Literal("auto"), Type.Literal("required"), Type.Object({ type: Type.Literal("function"), function: Type.Object({ name: Type.String() }) })]),
+      Type.Union([
+        Type.Literal("none"),
+        Type.Literal("auto"),
+        Type.Literal("required"),
+        Type.Object({ type: Type.Literal("function"), function: Type.Object({ name: Type.String() }) }),
+      ]),
     ),
     parallel_tool_calls: Type.Optional(Type.Boolean()),
     response_format: Type.Optional(ResponseFormatSchema),
@@ -91,7 +113,11 @@ export type ChatCompletionBody = Static<typeof ChatCompletionBody>;
 export const CompletionBody = Type.Object(
   {
     model: Type.String({ minLength: 1, maxLength: 300 }),
-    prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 1 }), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })]),
+    prompt: Type.Union([
+      Type.String(),
+      Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+    ]),
     suffix: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     echo: Type.Optional(Type.Boolean()),
     ...Sampling,
@@ -113,4 +139,12 @@ export const EmbeddingBody = Type.Object(
 export type EmbeddingBody = Static<typeof EmbeddingBody>;
 
 /** Fields of the OpenAI API that llmos does not implement: rejected with a clear error instead of ignored. */
-export const UNSUPPORTED_FIELDS = ["logit_bias", "audio", "modalities", "prediction", "best_of", "functions", "function_call"] as const;
+export const UNSUPPORTED_FIELDS = [
+  "logit_bias",
+  "audio",
+  "modalities",
+  "prediction",
+  "best_of",
+  "functions",
+  "function_call",
+] as const;

@@ -36,7 +36,8 @@ export type ToolChoice = "none" | "auto" | "required" | { type: "function"; func
 /** Validates tools and decides how they are used. Returns undefined when tools play no part. */
 export function planTools(tools: ChatTool[] | undefined, choice: ToolChoice): ToolPlan | undefined {
   if (!tools || tools.length === 0) {
-    if (choice !== undefined && choice !== "none" && choice !== "auto") throw new LlmosError("invalid_request", `tool_choice needs "tools"`, { param: "tool_choice" });
+    if (choice !== undefined && choice !== "none" && choice !== "auto")
+      throw new LlmosError("invalid_request", `tool_choice needs "tools"`, { param: "tool_choice" });
     return undefined;
   }
   if (choice === "none") return undefined;
@@ -44,26 +45,47 @@ export function planTools(tools: ChatTool[] | undefined, choice: ToolChoice): To
   const checked: ChatTool[] = tools.map((t, i) => {
     const name = t.function?.name;
     if (typeof name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
-      throw new LlmosError("invalid_request", `tools[${i}].function.name must be 1-64 letters, digits, "_" or "-"`, { param: `tools[${i}].function.name` });
+      throw new LlmosError("invalid_request", `tools[${i}].function.name must be 1-64 letters, digits, "_" or "-"`, {
+        param: `tools[${i}].function.name`,
+      });
     }
-    if (seen.has(name)) throw new LlmosError("invalid_request", `tools[${i}]: the function name "${name}" is declared twice`, { param: `tools[${i}].function.name` });
+    if (seen.has(name))
+      throw new LlmosError("invalid_request", `tools[${i}]: the function name "${name}" is declared twice`, {
+        param: `tools[${i}].function.name`,
+      });
     seen.add(name);
-    const parameters = checkJsonSchema(t.function.parameters ?? { type: "object", properties: {} }, `tools[${i}].function.parameters`);
-    if (parameters.type !== "object") throw new LlmosError("invalid_request", `tools[${i}].function.parameters must be an object schema ("type": "object")`, { param: `tools[${i}].function.parameters` });
-    return { type: "function", function: { name, ...(t.function.description ? { description: t.function.description } : {}), parameters } };
+    const parameters = checkJsonSchema(
+      t.function.parameters ?? { type: "object", properties: {} },
+      `tools[${i}].function.parameters`,
+    );
+    if (parameters.type !== "object")
+      throw new LlmosError(
+        "invalid_request",
+        `tools[${i}].function.parameters must be an object schema ("type": "object")`,
+        { param: `tools[${i}].function.parameters` },
+      );
+    return {
+      type: "function",
+      function: { name, ...(t.function.description ? { description: t.function.description } : {}), parameters },
+    };
   });
   if (choice === undefined || choice === "auto") return { tools: checked, mode: "auto" };
   const forced = choice === "required" ? checked : checked.filter((t) => t.function.name === choice.function.name);
   if (forced.length === 0) {
     const name = typeof choice === "object" ? choice.function.name : "";
-    throw new LlmosError("invalid_request", `tool_choice names the function "${name}", which is not in "tools"`, { param: "tool_choice" });
+    throw new LlmosError("invalid_request", `tool_choice names the function "${name}", which is not in "tools"`, {
+      param: "tool_choice",
+    });
   }
   return { tools: checked, mode: "forced", grammar: { type: "json_schema", schema: callSchema(forced) } };
 }
 
 /** The JSON schema of one call of any of `tools`. */
 function callSchema(tools: ChatTool[]): Record<string, unknown> {
-  const one = (t: ChatTool) => ({ type: "object", properties: { name: { const: t.function.name }, arguments: t.function.parameters } });
+  const one = (t: ChatTool) => ({
+    type: "object",
+    properties: { name: { const: t.function.name }, arguments: t.function.parameters },
+  });
   return tools.length === 1 ? one(tools[0]!) : { oneOf: tools.map(one) };
 }
 
@@ -78,7 +100,15 @@ export function templateRendersTools(template: string | undefined): boolean {
 
 /** Adds the tool description to the system message when the template cannot render tools itself. */
 export function withToolInstructions(messages: ChatMessage[], tools: ChatTool[]): ChatMessage[] {
-  const listing = tools.map((t) => JSON.stringify({ name: t.function.name, ...(t.function.description ? { description: t.function.description } : {}), parameters: t.function.parameters })).join("\n");
+  const listing = tools
+    .map((t) =>
+      JSON.stringify({
+        name: t.function.name,
+        ...(t.function.description ? { description: t.function.description } : {}),
+        parameters: t.function.parameters,
+      }),
+    )
+    .join("\n");
   const text = `${TOOL_INSTRUCTIONS}\n${listing}`;
   const first = messages[0];
   if (first?.role === "system") return [{ ...first, content: `${first.content}\n\n${text}` }, ...messages.slice(1)];

@@ -23,7 +23,10 @@ export function rejectUnsupported(body: Record<string, unknown>): void {
 /** Maps OpenAI sampling fields onto llmos' option names. */
 export function samplingFromOpenAI(body: ChatCompletionBody | CompletionBody, stopLimit: number): SamplingInput {
   const out: SamplingInput = {};
-  const maxTokens = "max_completion_tokens" in body && body.max_completion_tokens != null ? body.max_completion_tokens : body.max_tokens;
+  const maxTokens =
+    "max_completion_tokens" in body && body.max_completion_tokens != null
+      ? body.max_completion_tokens
+      : body.max_tokens;
   if (maxTokens != null) out.num_predict = maxTokens;
   if (body.temperature != null) out.temperature = body.temperature;
   if (body.top_p != null) out.top_p = body.top_p;
@@ -35,7 +38,10 @@ export function samplingFromOpenAI(body: ChatCompletionBody | CompletionBody, st
   if (body.repeat_penalty != null) out.repeat_penalty = body.repeat_penalty;
   if (body.stop != null) {
     const stop = Array.isArray(body.stop) ? body.stop : [body.stop];
-    if (stop.length > stopLimit) throw new LlmosError("invalid_request", `at most ${stopLimit} stop sequences are allowed, got ${stop.length}`, { param: "stop" });
+    if (stop.length > stopLimit)
+      throw new LlmosError("invalid_request", `at most ${stopLimit} stop sequences are allowed, got ${stop.length}`, {
+        param: "stop",
+      });
     out.stop = stop.filter((s) => s.length > 0);
   }
   return out;
@@ -43,7 +49,12 @@ export function samplingFromOpenAI(body: ChatCompletionBody | CompletionBody, st
 
 /** Normalises OpenAI messages: text parts joined, `developer` treated as `system`, images rejected. */
 export function chatMessages(body: ChatCompletionBody, messageLimit: number): ChatMessage[] {
-  if (body.messages.length > messageLimit) throw new LlmosError("invalid_request", `at most ${messageLimit} messages are allowed, got ${body.messages.length}`, { param: "messages" });
+  if (body.messages.length > messageLimit)
+    throw new LlmosError(
+      "invalid_request",
+      `at most ${messageLimit} messages are allowed, got ${body.messages.length}`,
+      { param: "messages" },
+    );
   return body.messages.map((m, i) => {
     let content = "";
     if (typeof m.content === "string") content = m.content;
@@ -51,7 +62,11 @@ export function chatMessages(body: ChatCompletionBody, messageLimit: number): Ch
       content = m.content
         .map((part) => {
           if (part.type !== "text" || typeof part.text !== "string") {
-            throw new LlmosError("invalid_request", `messages[${i}]: content part type "${part.type}" is not supported (text only)`, { param: `messages[${i}].content` });
+            throw new LlmosError(
+              "invalid_request",
+              `messages[${i}]: content part type "${part.type}" is not supported (text only)`,
+              { param: `messages[${i}].content` },
+            );
           }
           return part.text;
         })
@@ -85,7 +100,11 @@ export function logprobsCount(body: ChatCompletionBody | CompletionBody, chat: b
 }
 
 export function usageOf(r: { promptTokens: number; completionTokens: number }) {
-  return { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
+  return {
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+    total_tokens: r.promptTokens + r.completionTokens,
+  };
 }
 
 /** Finish reasons in OpenAI's words. */

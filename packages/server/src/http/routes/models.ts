@@ -17,31 +17,56 @@ import { ollamaModelRoutes } from "./ollama-models.js";
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) });
 const ImportBody = Type.Object(
   {
-    path: Type.String({ minLength: 1, maxLength: 4096, description: "Absolute path of a GGUF file readable by the daemon" }),
+    path: Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      description: "Absolute path of a GGUF file readable by the daemon",
+    }),
     name: Type.String({ minLength: 1, maxLength: 300, description: "Target name, name[:tag]" }),
   },
   { additionalProperties: false },
 );
-const CopyBody = Type.Object({ destination: Type.String({ minLength: 1, maxLength: 300 }) }, { additionalProperties: false });
+const CopyBody = Type.Object(
+  { destination: Type.String({ minLength: 1, maxLength: 300 }) },
+  { additionalProperties: false },
+);
 const PullBody = Type.Object(
   {
     reference: Type.String({
       minLength: 1,
       maxLength: 2048,
-      description: "hf.co/{owner}/{repo}[:{quant}], hf.co/{owner}/{repo}/{file.gguf}, hf://..., huggingface.co/..., or an https URL",
+      description:
+        "hf.co/{owner}/{repo}[:{quant}], hf.co/{owner}/{repo}/{file.gguf}, hf://..., huggingface.co/..., or an https URL",
     }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 300, description: "Name to register; default derived from the reference" })),
-    revision: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "Hub branch, tag or commit; default main" })),
+    name: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 300,
+        description: "Name to register; default derived from the reference",
+      }),
+    ),
+    revision: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: "Hub branch, tag or commit; default main" }),
+    ),
     stream: Type.Optional(Type.Boolean({ description: "NDJSON progress lines (default true)" })),
   },
   { additionalProperties: false },
 );
-const Message = Type.Object({ role: Type.String({ minLength: 1, maxLength: 32 }), content: Type.String({ maxLength: 1 << 20 }) }, { additionalProperties: false });
+const Message = Type.Object(
+  { role: Type.String({ minLength: 1, maxLength: 32 }), content: Type.String({ maxLength: 1 << 20 }) },
+  { additionalProperties: false },
+);
 const CreateBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 300, description: "Name of the new model, name[:tag]" }),
     modelfile: Type.Optional(Type.String({ maxLength: 1 << 20, description: "Definition in Modelfile syntax" })),
-    from: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "Base: a model name, a GGUF path on the server, or sha256:<hex> of an uploaded blob" })),
+    from: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description: "Base: a model name, a GGUF path on the server, or sha256:<hex> of an uploaded blob",
+      }),
+    ),
     adapters: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 16 })),
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     system: Type.Optional(Type.String({ maxLength: 1 << 20 })),
@@ -60,7 +85,14 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof PullBody> }>(
       "/api/models/pull",
-      { schema: { body: PullBody, summary: "Pull a model from Hugging Face or a URL (NDJSON progress)", tags: ["models"] }, config: { scope: "models:write", audit: "model.pull" } },
+      {
+        schema: {
+          body: PullBody,
+          summary: "Pull a model from Hugging Face or a URL (NDJSON progress)",
+          tags: ["models"],
+        },
+        config: { scope: "models:write", audit: "model.pull" },
+      },
       async (request, reply) => {
         const body = request.body;
         // Bad input is a 400 before any stream starts.
@@ -85,7 +117,14 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof CreateBody> }>(
       "/api/models/create",
-      { schema: { body: CreateBody, summary: "Create a model from a definition (Modelfile syntax or fields)", tags: ["models"] }, config: { scope: "models:write", audit: "model.create" } },
+      {
+        schema: {
+          body: CreateBody,
+          summary: "Create a model from a definition (Modelfile syntax or fields)",
+          tags: ["models"],
+        },
+        config: { scope: "models:write", audit: "model.create" },
+      },
       async (request, reply) => {
         const { name, modelfile, stream, ...fields } = request.body;
         parseModelName(name);
@@ -105,20 +144,34 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof ImportBody> }>(
       "/api/models/import",
-      { schema: { body: ImportBody, summary: "Import a local GGUF file under a name", tags: ["models"] }, config: { scope: "models:write", audit: "model.import" } },
+      {
+        schema: { body: ImportBody, summary: "Import a local GGUF file under a name", tags: ["models"] },
+        config: { scope: "models:write", audit: "model.import" },
+      },
       async (request) => {
         const record = await deps.store.importFile(request.body.path, request.body.name);
         return toModelInfo(record);
       },
     );
 
-    app.get("/api/models", { schema: { summary: "List models", tags: ["models"] }, config: { scope: "models:read" } }, async () => ({
-      models: (await deps.store.list()).map(toModelSummary),
-    }));
+    app.get(
+      "/api/models",
+      { schema: { summary: "List models", tags: ["models"] }, config: { scope: "models:read" } },
+      async () => ({
+        models: (await deps.store.list()).map(toModelSummary),
+      }),
+    );
 
     app.get<{ Params: Static<typeof NameParams> }>(
       "/api/models/:name",
-      { schema: { params: NameParams, summary: "Show a model: details, parameters, template, metadata", tags: ["models"] }, config: { scope: "models:read" } },
+      {
+        schema: {
+          params: NameParams,
+          summary: "Show a model: details, parameters, template, metadata",
+          tags: ["models"],
+        },
+        config: { scope: "models:read" },
+      },
       async (request) => {
         const record = await deps.store.get(request.params.name);
         return toModelInfo(record, { metadata: await deps.store.metadata(record.name) });
@@ -127,7 +180,15 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.delete<{ Params: Static<typeof NameParams> }>(
       "/api/models/:name",
-      { schema: { params: NameParams, summary: "Delete a model (blobs go when nothing references them)", tags: ["models"] }, config: { scope: "models:write", audit: "model.delete" }, preValidation: noBody },
+      {
+        schema: {
+          params: NameParams,
+          summary: "Delete a model (blobs go when nothing references them)",
+          tags: ["models"],
+        },
+        config: { scope: "models:write", audit: "model.delete" },
+        preValidation: noBody,
+      },
       async (request) => {
         const record = await deps.store.get(request.params.name);
         await deps.scheduler.unload(record.name).catch(() => false);
@@ -138,21 +199,44 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Params: Static<typeof NameParams>; Body: Static<typeof CopyBody> }>(
       "/api/models/:name/copy",
-      { schema: { params: NameParams, body: CopyBody, summary: "Copy (tag) a model under another name", tags: ["models"] }, config: { scope: "models:write", audit: "model.copy" } },
+      {
+        schema: {
+          params: NameParams,
+          body: CopyBody,
+          summary: "Copy (tag) a model under another name",
+          tags: ["models"],
+        },
+        config: { scope: "models:write", audit: "model.copy" },
+      },
       async (request) => toModelInfo(await deps.store.copy(request.params.name, request.body.destination)),
     );
 
     app.post(
       "/api/store/verify",
-      { schema: { summary: "Re-hash every blob; quarantine corrupt ones and report the models they break", tags: ["models"] }, config: { scope: "models:write", audit: "store.verify" }, preValidation: noBody },
+      {
+        schema: {
+          summary: "Re-hash every blob; quarantine corrupt ones and report the models they break",
+          tags: ["models"],
+        },
+        config: { scope: "models:write", audit: "store.verify" },
+        preValidation: noBody,
+      },
       async () => deps.store.verify(),
     );
 
-    app.get("/api/store/usage", { schema: { summary: "Disk use by model and shared blobs", tags: ["models"] }, config: { scope: "models:read" } }, async () => deps.store.du());
+    app.get(
+      "/api/store/usage",
+      { schema: { summary: "Disk use by model and shared blobs", tags: ["models"] }, config: { scope: "models:read" } },
+      async () => deps.store.du(),
+    );
 
     app.post(
       "/api/store/gc",
-      { schema: { summary: "Remove blobs no model, load or pull uses", tags: ["models"] }, config: { scope: "models:write", audit: "store.gc" }, preValidation: noBody },
+      {
+        schema: { summary: "Remove blobs no model, load or pull uses", tags: ["models"] },
+        config: { scope: "models:write", audit: "store.gc" },
+        preValidation: noBody,
+      },
       async () => deps.store.gc(),
     );
   };

@@ -19,7 +19,11 @@ import { respondWithProgress } from "./models-progress.js";
 
 const errorStyle = "ollama" as const;
 const ModelName = Type.String({ minLength: 1, maxLength: 300 });
-const ModelRef = Type.Object({ model: Type.Optional(ModelName), name: Type.Optional(ModelName), verbose: Type.Optional(Type.Boolean()) });
+const ModelRef = Type.Object({
+  model: Type.Optional(ModelName),
+  name: Type.Optional(ModelName),
+  verbose: Type.Optional(Type.Boolean()),
+});
 const CopyBody = Type.Object({ source: ModelName, destination: ModelName });
 const PullBody = Type.Object({
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
@@ -27,7 +31,10 @@ const PullBody = Type.Object({
   insecure: Type.Optional(Type.Boolean()),
   stream: Type.Optional(Type.Boolean()),
 });
-const Message = Type.Object({ role: Type.String({ minLength: 1, maxLength: 32 }), content: Type.String({ maxLength: 1 << 20 }) });
+const Message = Type.Object({
+  role: Type.String({ minLength: 1, maxLength: 32 }),
+  content: Type.String({ maxLength: 1 << 20 }),
+});
 const CreateBody = Type.Object({
   model: Type.Optional(ModelName),
   name: Type.Optional(ModelName),
@@ -35,7 +42,12 @@ const CreateBody = Type.Object({
   files: Type.Optional(Type.Record(Type.String(), Type.String())),
   adapters: Type.Optional(Type.Record(Type.String(), Type.String())),
   template: Type.Optional(Type.String({ maxLength: 1 << 20 })),
-  license: Type.Optional(Type.Union([Type.String({ maxLength: 1 << 20 }), Type.Array(Type.String({ maxLength: 1 << 20 }), { maxItems: 16 })])),
+  license: Type.Optional(
+    Type.Union([
+      Type.String({ maxLength: 1 << 20 }),
+      Type.Array(Type.String({ maxLength: 1 << 20 }), { maxItems: 16 }),
+    ]),
+  ),
   system: Type.Optional(Type.String({ maxLength: 1 << 20 })),
   parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   messages: Type.Optional(Type.Array(Message, { maxItems: 256 })),
@@ -81,13 +93,20 @@ export function ollamaParameterText(parameters: Record<string, ParameterValue>):
  */
 export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
-    app.get("/api/tags", { schema: { summary: "List models (Ollama)", tags: ["ollama"] }, config: { scope: "models:read", errorStyle } }, async () => ({
-      models: (await deps.store.list()).map(ollamaTag),
-    }));
+    app.get(
+      "/api/tags",
+      { schema: { summary: "List models (Ollama)", tags: ["ollama"] }, config: { scope: "models:read", errorStyle } },
+      async () => ({
+        models: (await deps.store.list()).map(ollamaTag),
+      }),
+    );
 
     app.post<{ Body: Static<typeof ModelRef> }>(
       "/api/show",
-      { schema: { body: ModelRef, summary: "Show a model (Ollama)", tags: ["ollama"] }, config: { scope: "models:read", errorStyle } },
+      {
+        schema: { body: ModelRef, summary: "Show a model (Ollama)", tags: ["ollama"] },
+        config: { scope: "models:read", errorStyle },
+      },
       async (request) => {
         const record = await deps.store.get(modelOf(request.body));
         const d = record.definition;
@@ -109,7 +128,10 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof CopyBody> }>(
       "/api/copy",
-      { schema: { body: CopyBody, summary: "Copy a model (Ollama)", tags: ["ollama"] }, config: { scope: "models:write", errorStyle, audit: "model.copy" } },
+      {
+        schema: { body: CopyBody, summary: "Copy a model (Ollama)", tags: ["ollama"] },
+        config: { scope: "models:write", errorStyle, audit: "model.copy" },
+      },
       async (request, reply) => {
         await deps.store.copy(request.body.source, request.body.destination);
         return reply.code(200).send();
@@ -118,7 +140,10 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.delete<{ Body: Static<typeof ModelRef> }>(
       "/api/delete",
-      { schema: { body: ModelRef, summary: "Delete a model (Ollama)", tags: ["ollama"] }, config: { scope: "models:write", errorStyle, audit: "model.delete" } },
+      {
+        schema: { body: ModelRef, summary: "Delete a model (Ollama)", tags: ["ollama"] },
+        config: { scope: "models:write", errorStyle, audit: "model.delete" },
+      },
       async (request, reply) => {
         const record = await deps.store.get(modelOf(request.body));
         await deps.scheduler.unload(record.name).catch(() => false);
@@ -129,7 +154,14 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof PullBody> }>(
       "/api/pull",
-      { schema: { body: PullBody, summary: "Pull a model from Hugging Face (Ollama; NDJSON progress)", tags: ["ollama"] }, config: { scope: "models:write", errorStyle, audit: "model.pull" } },
+      {
+        schema: {
+          body: PullBody,
+          summary: "Pull a model from Hugging Face (Ollama; NDJSON progress)",
+          tags: ["ollama"],
+        },
+        config: { scope: "models:write", errorStyle, audit: "model.pull" },
+      },
       async (request, reply) => {
         const reference = modelOf(request.body);
         parsePullReference(reference);
@@ -153,13 +185,19 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof CreateBody> }>(
       "/api/create",
-      { schema: { body: CreateBody, summary: "Create a model (Ollama; NDJSON progress)", tags: ["ollama"] }, config: { scope: "models:write", errorStyle, audit: "model.create" } },
+      {
+        schema: { body: CreateBody, summary: "Create a model (Ollama; NDJSON progress)", tags: ["ollama"] },
+        config: { scope: "models:write", errorStyle, audit: "model.create" },
+      },
       async (request, reply) => {
         const body = request.body;
         const name = modelOf(body);
         parseModelName(name);
         if (body.quantize) throw new LlmosError("invalid_request", "quantize is not supported by llmos");
-        const spec = mergeSpec(body.modelfile === undefined ? undefined : specFromModelfile(body.modelfile), fieldsOf(body));
+        const spec = mergeSpec(
+          body.modelfile === undefined ? undefined : specFromModelfile(body.modelfile),
+          fieldsOf(body),
+        );
         if (!spec.from) throw new LlmosError("invalid_request", "give `from`, `files` or a `modelfile` with FROM");
         return respondWithProgress(request, reply, {
           stream: body.stream ?? true,
@@ -172,7 +210,10 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.head<{ Params: Static<typeof DigestParams> }>(
       "/api/blobs/:digest",
-      { schema: { params: DigestParams, summary: "Does a blob exist (Ollama)", tags: ["ollama"] }, config: { scope: "models:read", errorStyle } },
+      {
+        schema: { params: DigestParams, summary: "Does a blob exist (Ollama)", tags: ["ollama"] },
+        config: { scope: "models:read", errorStyle },
+      },
       async (request, reply) => reply.code((await deps.store.hasBlob(request.params.digest)) ? 200 : 404).send(),
     );
 
@@ -182,11 +223,18 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
       scope.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
       scope.post<{ Params: Static<typeof DigestParams> }>(
         "/api/blobs/:digest",
-        { schema: { params: DigestParams, summary: "Upload a blob by its sha256 (Ollama)", tags: ["ollama"] }, config: { scope: "models:write", errorStyle } },
+        {
+          schema: { params: DigestParams, summary: "Upload a blob by its sha256 (Ollama)", tags: ["ollama"] },
+          config: { scope: "models:write", errorStyle },
+        },
         async (request, reply) => {
           const digest = normalizeDigest(request.params.digest);
           const length = Number(request.headers["content-length"]);
-          await deps.store.putBlob(digest, request.raw, Number.isSafeInteger(length) && length > 0 ? { expectedSize: length } : {});
+          await deps.store.putBlob(
+            digest,
+            request.raw,
+            Number.isSafeInteger(length) && length > 0 ? { expectedSize: length } : {},
+          );
           return reply.code(201).send();
         },
       );
@@ -202,14 +250,18 @@ function fieldsOf(body: Static<typeof CreateBody>): Partial<CreateSpec> {
     const ggufs = files.filter(([file]) => /\.gguf$/i.test(file));
     const chosen = ggufs.length > 0 ? ggufs : files;
     if (chosen.length !== 1) {
-      throw new LlmosError("invalid_request", `files: give exactly one GGUF file (split or safetensors models are not supported); got ${files.map(([f]) => f).join(", ")}`);
+      throw new LlmosError(
+        "invalid_request",
+        `files: give exactly one GGUF file (split or safetensors models are not supported); got ${files.map(([f]) => f).join(", ")}`,
+      );
     }
     out.from = checkedDigest(chosen[0]![1], `files["${chosen[0]![0]}"]`);
   } else if (body.from !== undefined) {
     out.from = body.from;
   }
   const adapters = Object.entries(body.adapters ?? {});
-  if (adapters.length > 0) out.adapters = adapters.map(([file, digest]) => checkedDigest(digest, `adapters["${file}"]`));
+  if (adapters.length > 0)
+    out.adapters = adapters.map(([file, digest]) => checkedDigest(digest, `adapters["${file}"]`));
   if (body.parameters !== undefined) out.parameters = body.parameters;
   if (body.system !== undefined) out.system = body.system;
   if (body.template !== undefined) out.template = body.template;
@@ -219,7 +271,8 @@ function fieldsOf(body: Static<typeof CreateBody>): Partial<CreateSpec> {
 }
 
 function checkedDigest(value: string, where: string): string {
-  if (!isDigest(value)) throw new LlmosError("invalid_request", `${where}: expected sha256:<64 hex digits>, got ${JSON.stringify(value)}`);
+  if (!isDigest(value))
+    throw new LlmosError("invalid_request", `${where}: expected sha256:<64 hex digits>, got ${JSON.stringify(value)}`);
   return normalizeDigest(value);
 }
 

@@ -7,7 +7,15 @@ import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
 import { streamErrorPayload } from "../errors.js";
 import { mapOllamaOptions, type MappedOptions } from "../ollama/options.js";
 import { ChatBody, EmbedBody, EmbeddingsBody, GenerateBody } from "../ollama/schemas.js";
-import { doneReason, grammarFromFormat, ollamaMessages, ollamaMetrics, ollamaToolCall, ollamaTools, rejectImages } from "../ollama/translate.js";
+import {
+  doneReason,
+  grammarFromFormat,
+  ollamaMessages,
+  ollamaMetrics,
+  ollamaToolCall,
+  ollamaTools,
+  rejectImages,
+} from "../ollama/translate.js";
 import { parseToolCall, planTools, ToolStreamGate, type ToolPlan } from "../openai/tools.js";
 import { clientGone, tenantOf } from "../request-context.js";
 import { ResponseStream } from "../streaming.js";
@@ -24,20 +32,40 @@ const tags = ["ollama"];
  */
 export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
-    app.get("/", { schema: { summary: "Liveness in Ollama's words (answers 'Ollama is running')", tags }, config: { scope: "public", errorStyle } }, async (_request, reply) => {
-      // Ollama clients probe `/` for a 200; the body is Ollama's so that text checks pass too.
-      return reply.header("server", `llmos/${deps.version}`).type("text/plain; charset=utf-8").send("Ollama is running");
-    });
+    app.get(
+      "/",
+      {
+        schema: { summary: "Liveness in Ollama's words (answers 'Ollama is running')", tags },
+        config: { scope: "public", errorStyle },
+      },
+      async (_request, reply) => {
+        // Ollama clients probe `/` for a 200; the body is Ollama's so that text checks pass too.
+        return reply
+          .header("server", `llmos/${deps.version}`)
+          .type("text/plain; charset=utf-8")
+          .send("Ollama is running");
+      },
+    );
 
-    app.get("/api/version", { schema: { summary: "Server version (Ollama)", tags }, config: { scope: "public", errorStyle } }, async () => ({ version: deps.version }));
+    app.get(
+      "/api/version",
+      { schema: { summary: "Server version (Ollama)", tags }, config: { scope: "public", errorStyle } },
+      async () => ({ version: deps.version }),
+    );
 
     app.post<{ Body: GenerateBody }>(
       "/api/generate",
-      { schema: { body: GenerateBody, summary: "Generate a completion (Ollama)", tags }, config: { scope: "inference", errorStyle } },
+      {
+        schema: { body: GenerateBody, summary: "Generate a completion (Ollama)", tags },
+        config: { scope: "inference", errorStyle },
+      },
       async (request, reply) => {
         const body = request.body;
         if (body.images?.length) rejectImages("images");
-        if (body.suffix) throw new LlmosError("invalid_request", `"suffix" (fill-in-the-middle) is not supported`, { param: "suffix" });
+        if (body.suffix)
+          throw new LlmosError("invalid_request", `"suffix" (fill-in-the-middle) is not supported`, {
+            param: "suffix",
+          });
         rejectThink(body.think);
         const options = mapOllamaOptions(body.options, optionContext(deps));
         checkSchemaLimits(body.format, "format", deps.config.limits);
@@ -48,10 +76,19 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         if (body.context?.length) {
           const vocab = record.summary.vocabSize ?? Infinity;
           const bad = body.context.find((t) => t >= vocab);
-          if (bad !== undefined) throw new LlmosError("invalid_request", `context holds token id ${bad}, outside the model's vocabulary of ${vocab}`, { param: "context" });
+          if (bad !== undefined)
+            throw new LlmosError(
+              "invalid_request",
+              `context holds token id ${bad}, outside the model's vocabulary of ${vocab}`,
+              { param: "context" },
+            );
         }
         await ensureContextSize(deps, record, options);
-        const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), prompt: body.prompt ?? "", raw: body.raw === true };
+        const req: TextRequest = {
+          ...baseRequest(request, reply, body.model, options, ka),
+          prompt: body.prompt ?? "",
+          raw: body.raw === true,
+        };
         if (body.system !== undefined) req.system = body.system;
         if (body.template) req.template = body.template;
         if (body.context?.length) req.context = body.context;
@@ -77,7 +114,8 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         checkToolLimits(body.tools ?? undefined, deps.config.limits);
         const plan = planTools(body.tools ? ollamaTools(body.tools) : undefined, "auto");
         const record = await deps.inference.model(body.model);
-        if (messages.length === 0) return loadOrUnload(deps, record, ka, options, { message: { role: "assistant", content: "" } });
+        if (messages.length === 0)
+          return loadOrUnload(deps, record, ka, options, { message: { role: "assistant", content: "" } });
         await ensureContextSize(deps, record, options);
         const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), messages };
         if (grammar) req.grammar = grammar;
@@ -89,7 +127,10 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: EmbedBody }>(
       "/api/embed",
-      { schema: { body: EmbedBody, summary: "Embeddings, L2-normalised (Ollama)", tags }, config: { scope: "inference", errorStyle } },
+      {
+        schema: { body: EmbedBody, summary: "Embeddings, L2-normalised (Ollama)", tags },
+        config: { scope: "inference", errorStyle },
+      },
       async (request, reply) => {
         const body = request.body;
         mapOllamaOptions(body.options, optionContext(deps));
@@ -99,19 +140,38 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         if (inputs.length === 0) {
           const record = await deps.inference.model(body.model);
           const loaded = await deps.scheduler.load(record.name, ka !== undefined ? { keepAliveMs: ka } : {});
-          return { model: loaded.name, embeddings: [], total_duration: Math.round((performance.now() - started) * 1e6), load_duration: 0, prompt_eval_count: 0 };
+          return {
+            model: loaded.name,
+            embeddings: [],
+            total_duration: Math.round((performance.now() - started) * 1e6),
+            load_duration: 0,
+            prompt_eval_count: 0,
+          };
         }
         const fitted = await fitInputs(deps, body.model, inputs, body.truncate !== false, ka);
-        const result = await deps.inference.embed(body.model, fitted, { signal: clientGone(request, reply), tenant: tenantOf(request), ...(ka !== undefined ? { keepAliveMs: ka } : {}) });
+        const result = await deps.inference.embed(body.model, fitted, {
+          signal: clientGone(request, reply),
+          tenant: tenantOf(request),
+          ...(ka !== undefined ? { keepAliveMs: ka } : {}),
+        });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         const embeddings = result.vectors.map((v) => normalise(body.dimensions ? v.slice(0, body.dimensions) : v));
-        return { model: result.model, embeddings, total_duration: Math.round(result.totalMs * 1e6), load_duration: Math.round(result.loadMs * 1e6), prompt_eval_count: result.promptTokens };
+        return {
+          model: result.model,
+          embeddings,
+          total_duration: Math.round(result.totalMs * 1e6),
+          load_duration: Math.round(result.loadMs * 1e6),
+          prompt_eval_count: result.promptTokens,
+        };
       },
     );
 
     app.post<{ Body: EmbeddingsBody }>(
       "/api/embeddings",
-      { schema: { body: EmbeddingsBody, summary: "One embedding, not normalised (Ollama's older endpoint)", tags }, config: { scope: "inference", errorStyle } },
+      {
+        schema: { body: EmbeddingsBody, summary: "One embedding, not normalised (Ollama's older endpoint)", tags },
+        config: { scope: "inference", errorStyle },
+      },
       async (request, reply) => {
         const body = request.body;
         mapOllamaOptions(body.options, optionContext(deps));
@@ -121,7 +181,11 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
           await deps.scheduler.load(record.name, ka !== undefined ? { keepAliveMs: ka } : {});
           return { embedding: [] };
         }
-        const result = await deps.inference.embed(body.model, [body.prompt], { signal: clientGone(request, reply), tenant: tenantOf(request), ...(ka !== undefined ? { keepAliveMs: ka } : {}) });
+        const result = await deps.inference.embed(body.model, [body.prompt], {
+          signal: clientGone(request, reply),
+          tenant: tenantOf(request),
+          ...(ka !== undefined ? { keepAliveMs: ka } : {}),
+        });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         return { embedding: result.vectors[0] };
       },
@@ -134,11 +198,23 @@ function optionContext(deps: HttpDeps) {
 }
 
 function rejectThink(think: boolean | string | null | undefined): void {
-  if (think !== undefined && think !== null && think !== false) throw new LlmosError("invalid_request", `"think" is not supported by llmos' models`, { param: "think" });
+  if (think !== undefined && think !== null && think !== false)
+    throw new LlmosError("invalid_request", `"think" is not supported by llmos' models`, { param: "think" });
 }
 
-function baseRequest(request: FastifyRequest, reply: FastifyReply, model: string, options: MappedOptions, ka: number | undefined): TextRequest {
-  const req: TextRequest = { model, options: options.sampling, tenant: tenantOf(request), signal: clientGone(request, reply) };
+function baseRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  model: string,
+  options: MappedOptions,
+  ka: number | undefined,
+): TextRequest {
+  const req: TextRequest = {
+    model,
+    options: options.sampling,
+    tenant: tenantOf(request),
+    signal: clientGone(request, reply),
+  };
   if (ka !== undefined) req.keepAliveMs = ka;
   return req;
 }
@@ -156,13 +232,22 @@ function clampCtx(record: ModelRecord, numCtx: number): number {
 }
 
 /** Ollama's empty-prompt requests: load the model, or with `keep_alive: 0` unload it. */
-async function loadOrUnload(deps: HttpDeps, record: ModelRecord, ka: number | undefined, options: MappedOptions, payload: Record<string, unknown>) {
+async function loadOrUnload(
+  deps: HttpDeps,
+  record: ModelRecord,
+  ka: number | undefined,
+  options: MappedOptions,
+  payload: Record<string, unknown>,
+) {
   const created_at = new Date().toISOString();
   if (ka === 0) {
     await deps.scheduler.unload(record.name);
     return { model: record.name, created_at, ...payload, done: true, done_reason: "unload" };
   }
-  await deps.scheduler.load(record.name, { ...(ka !== undefined ? { keepAliveMs: ka } : {}), ...(options.numCtx !== undefined ? { contextSize: clampCtx(record, options.numCtx) } : {}) });
+  await deps.scheduler.load(record.name, {
+    ...(ka !== undefined ? { keepAliveMs: ka } : {}),
+    ...(options.numCtx !== undefined ? { contextSize: clampCtx(record, options.numCtx) } : {}),
+  });
   return { model: record.name, created_at, ...payload, done: true, done_reason: "load" };
 }
 
@@ -170,10 +255,13 @@ async function loadOrUnload(deps: HttpDeps, record: ModelRecord, ka: number | un
 async function contextTokens(deps: HttpDeps, generation: TextGeneration, response: string): Promise<number[]> {
   const prompt = generation.prompt;
   if (Array.isArray(prompt)) {
-    const rest = response ? (await deps.inference.tokenize(generation.model, response, { addBos: false, parseSpecial: false })).tokens : [];
+    const rest = response
+      ? (await deps.inference.tokenize(generation.model, response, { addBos: false, parseSpecial: false })).tokens
+      : [];
     return [...prompt, ...rest];
   }
-  return (await deps.inference.tokenize(generation.model, prompt + response, { addBos: true, parseSpecial: true })).tokens;
+  return (await deps.inference.tokenize(generation.model, prompt + response, { addBos: true, parseSpecial: true }))
+    .tokens;
 }
 
 async function respond(
@@ -187,7 +275,8 @@ async function respond(
   context?: (text: string) => Promise<number[]>,
 ) {
   const model = generation.model;
-  const piece = (text: string) => (kind === "generate" ? { response: text } : { message: { role: "assistant", content: text } });
+  const piece = (text: string) =>
+    kind === "generate" ? { response: text } : { message: { role: "assistant", content: text } };
   const final = async (outcome: GenerationOutcome, text: string, extra: Record<string, unknown> = {}) => {
     deps.recordUsage?.(request, model, outcome.promptTokens, outcome.completionTokens);
     return {
@@ -206,7 +295,16 @@ async function respond(
     for await (const chunk of generation) text += chunk.text;
     const outcome = await generation.result;
     const call = plan ? parseToolCall(text, plan.tools) : null;
-    const body = kind === "generate" ? { response: text } : { message: { role: "assistant", content: call ? "" : text, ...(call ? { tool_calls: [ollamaToolCall(call)] } : {}) } };
+    const body =
+      kind === "generate"
+        ? { response: text }
+        : {
+            message: {
+              role: "assistant",
+              content: call ? "" : text,
+              ...(call ? { tool_calls: [ollamaToolCall(call)] } : {}),
+            },
+          };
     return final(outcome, text, body);
   }
 
@@ -223,7 +321,9 @@ async function respond(
     const outcome = await generation.result;
     if (gate?.held && plan) {
       const call = parseToolCall(gate.held, plan.tools);
-      const message = call ? { role: "assistant", content: "", tool_calls: [ollamaToolCall(call)] } : { role: "assistant", content: gate.held };
+      const message = call
+        ? { role: "assistant", content: "", tool_calls: [ollamaToolCall(call)] }
+        : { role: "assistant", content: gate.held };
       await out.ndjson({ model, created_at: new Date().toISOString(), message, done: false });
     }
     await out.ndjson(await final(outcome, text, piece("")));
@@ -248,15 +348,29 @@ function normalise(v: number[]): number[] {
  * Fits embedding inputs into the model's per-sequence context (the limit both engines share): longer inputs are cut
  * to their first tokens (Ollama's default `truncate: true`) or refused with a 400 (`truncate: false`).
  */
-async function fitInputs(deps: HttpDeps, model: string, inputs: string[], truncate: boolean, ka: number | undefined): Promise<string[]> {
-  const loaded = await deps.scheduler.load((await deps.inference.model(model)).name, ka !== undefined ? { keepAliveMs: ka } : {});
+async function fitInputs(
+  deps: HttpDeps,
+  model: string,
+  inputs: string[],
+  truncate: boolean,
+  ka: number | undefined,
+): Promise<string[]> {
+  const loaded = await deps.scheduler.load(
+    (await deps.inference.model(model)).name,
+    ka !== undefined ? { keepAliveMs: ka } : {},
+  );
   // Room for BOS and EOS, which the engines add around the text.
   const limit = Math.max(1, loaded.contextSize - 2);
   return Promise.all(
     inputs.map(async (text, i) => {
       const { tokens } = await deps.inference.tokenize(model, text, { addBos: false });
       if (tokens.length <= limit) return text;
-      if (!truncate) throw new LlmosError("invalid_request", `input[${i}] has ${tokens.length} tokens, over the context of ${limit} (truncate is false)`, { param: "input" });
+      if (!truncate)
+        throw new LlmosError(
+          "invalid_request",
+          `input[${i}] has ${tokens.length} tokens, over the context of ${limit} (truncate is false)`,
+          { param: "input" },
+        );
       return (await deps.inference.detokenize(model, tokens.slice(0, limit))).text;
     }),
   );

@@ -17,7 +17,15 @@ import {
   samplingFromOpenAI,
   usageOf,
 } from "../openai/translate.js";
-import { parseToolCall, planTools, templateRendersTools, toolCallId, ToolStreamGate, withToolInstructions, type ToolPlan } from "../openai/tools.js";
+import {
+  parseToolCall,
+  planTools,
+  templateRendersTools,
+  toolCallId,
+  ToolStreamGate,
+  withToolInstructions,
+  type ToolPlan,
+} from "../openai/tools.js";
 import { clientGone, tenantOf } from "../request-context.js";
 import { ResponseStream } from "../streaming.js";
 import { keepAliveMs } from "./runtime.js";
@@ -29,61 +37,120 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     const errorStyle = "openai" as const;
 
-    app.get("/v1/models", { config: { scope: "models:read", errorStyle }, schema: { summary: "List models (OpenAI)", tags: ["openai"] } }, async () => {
-      const models = await deps.store.list();
-      return { object: "list", data: models.map((m) => ({ id: m.name, object: "model", created: Math.floor(Date.parse(m.modifiedAt) / 1000), owned_by: "llmos" })) };
-    });
+    app.get(
+      "/v1/models",
+      { config: { scope: "models:read", errorStyle }, schema: { summary: "List models (OpenAI)", tags: ["openai"] } },
+      async () => {
+        const models = await deps.store.list();
+        return {
+          object: "list",
+          data: models.map((m) => ({
+            id: m.name,
+            object: "model",
+            created: Math.floor(Date.parse(m.modifiedAt) / 1000),
+            owned_by: "llmos",
+          })),
+        };
+      },
+    );
 
-    app.get<{ Params: { model: string } }>("/v1/models/:model", { config: { scope: "models:read", errorStyle }, schema: { summary: "Get a model (OpenAI)", tags: ["openai"] } }, async (request) => {
-      const m = await deps.store.get(request.params.model);
-      return { id: m.name, object: "model", created: Math.floor(Date.parse(m.modifiedAt) / 1000), owned_by: "llmos" };
-    });
+    app.get<{ Params: { model: string } }>(
+      "/v1/models/:model",
+      { config: { scope: "models:read", errorStyle }, schema: { summary: "Get a model (OpenAI)", tags: ["openai"] } },
+      async (request) => {
+        const m = await deps.store.get(request.params.model);
+        return { id: m.name, object: "model", created: Math.floor(Date.parse(m.modifiedAt) / 1000), owned_by: "llmos" };
+      },
+    );
 
     app.post<{ Body: ChatCompletionBody }>(
       "/v1/chat/completions",
-      { schema: { body: ChatCompletionBody, summary: "Chat completion (OpenAI)", tags: ["openai"] }, config: { scope: "inference", errorStyle } },
+      {
+        schema: { body: ChatCompletionBody, summary: "Chat completion (OpenAI)", tags: ["openai"] },
+        config: { scope: "inference", errorStyle },
+      },
       async (request, reply) => {
         const body = request.body;
         rejectUnsupported(body);
         const base = baseRequest(deps, request, reply, body);
         const req: TextRequest = { ...base, messages: chatMessages(body, deps.config.limits.messages) };
         checkToolLimits(body.tools, deps.config.limits);
-        if (body.response_format?.type === "json_schema") checkSchemaLimits(body.response_format.json_schema.schema, "response_format.json_schema.schema", deps.config.limits);
+        if (body.response_format?.type === "json_schema")
+          checkSchemaLimits(
+            body.response_format.json_schema.schema,
+            "response_format.json_schema.schema",
+            deps.config.limits,
+          );
         const grammar = grammarFromResponseFormat(body.response_format);
         if (grammar) req.grammar = grammar;
         const plan = planTools(body.tools, body.tool_choice);
         if (plan) {
-          if (plan.grammar && grammar) throw new LlmosError("invalid_request", `response_format cannot be combined with a forced tool_choice`, { param: "response_format" });
+          if (plan.grammar && grammar)
+            throw new LlmosError("invalid_request", `response_format cannot be combined with a forced tool_choice`, {
+              param: "response_format",
+            });
           if (plan.grammar) req.grammar = plan.grammar;
           await applyToolPrompt(deps, req, plan);
         }
         const lp = logprobsCount(body, true);
         if (lp !== undefined) req.logprobs = lp;
-        return respond(deps, request, reply, "chat", req, body.n ?? 1, body.stream === true, body.stream_options?.include_usage === true, plan);
+        return respond(
+          deps,
+          request,
+          reply,
+          "chat",
+          req,
+          body.n ?? 1,
+          body.stream === true,
+          body.stream_options?.include_usage === true,
+          plan,
+        );
       },
     );
 
     app.post<{ Body: CompletionBody }>(
       "/v1/completions",
-      { schema: { body: CompletionBody, summary: "Text completion (OpenAI)", tags: ["openai"] }, config: { scope: "inference", errorStyle } },
+      {
+        schema: { body: CompletionBody, summary: "Text completion (OpenAI)", tags: ["openai"] },
+        config: { scope: "inference", errorStyle },
+      },
       async (request, reply) => {
         const body = request.body;
         rejectUnsupported(body);
-        const prompt = Array.isArray(body.prompt) ? (typeof body.prompt[0] === "string" ? (body.prompt[0] as string) : (body.prompt as number[])) : body.prompt;
+        const prompt = Array.isArray(body.prompt)
+          ? typeof body.prompt[0] === "string"
+            ? (body.prompt[0] as string)
+            : (body.prompt as number[])
+          : body.prompt;
         const req: TextRequest = { ...baseRequest(deps, request, reply, body), prompt, raw: true };
         const lp = logprobsCount(body, false);
         if (lp !== undefined) req.logprobs = lp;
-        return respond(deps, request, reply, "completion", req, body.n ?? 1, body.stream === true, body.stream_options?.include_usage === true);
+        return respond(
+          deps,
+          request,
+          reply,
+          "completion",
+          req,
+          body.n ?? 1,
+          body.stream === true,
+          body.stream_options?.include_usage === true,
+        );
       },
     );
 
     app.post<{ Body: EmbeddingBody }>(
       "/v1/embeddings",
-      { schema: { body: EmbeddingBody, summary: "Embeddings (OpenAI)", tags: ["openai"] }, config: { scope: "inference", errorStyle } },
+      {
+        schema: { body: EmbeddingBody, summary: "Embeddings (OpenAI)", tags: ["openai"] },
+        config: { scope: "inference", errorStyle },
+      },
       async (request, reply) => {
         const body = request.body;
         const inputs = Array.isArray(body.input) ? body.input : [body.input];
-        const result = await deps.inference.embed(body.model, inputs, { signal: clientGone(request, reply), tenant: tenantOf(request, body.user) });
+        const result = await deps.inference.embed(body.model, inputs, {
+          signal: clientGone(request, reply),
+          tenant: tenantOf(request, body.user),
+        });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         return {
           object: "list",
@@ -91,7 +158,12 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
           data: result.vectors.map((v, index) => ({
             object: "embedding",
             index,
-            embedding: body.encoding_format === "base64" ? embeddingBase64(body.dimensions ? v.slice(0, body.dimensions) : v) : body.dimensions ? v.slice(0, body.dimensions) : v,
+            embedding:
+              body.encoding_format === "base64"
+                ? embeddingBase64(body.dimensions ? v.slice(0, body.dimensions) : v)
+                : body.dimensions
+                  ? v.slice(0, body.dimensions)
+                  : v,
           })),
           usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
         };
@@ -107,7 +179,12 @@ export async function applyToolPrompt(deps: HttpDeps, req: TextRequest, plan: To
   else req.messages = withToolInstructions(req.messages ?? [], plan.tools);
 }
 
-function baseRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, body: ChatCompletionBody | CompletionBody): TextRequest {
+function baseRequest(
+  deps: HttpDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: ChatCompletionBody | CompletionBody,
+): TextRequest {
   const req: TextRequest = {
     model: body.model,
     options: samplingFromOpenAI(body, deps.config.limits.stopSequences),
@@ -121,7 +198,17 @@ function baseRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyRepl
   return req;
 }
 
-async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, kind: Kind, req: TextRequest, n: number, stream: boolean, includeUsage: boolean, plan?: ToolPlan) {
+async function respond(
+  deps: HttpDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: Kind,
+  req: TextRequest,
+  n: number,
+  stream: boolean,
+  includeUsage: boolean,
+  plan?: ToolPlan,
+) {
   // Acquire every choice's generation before answering, so errors (404, 503, 400) still get a status code.
   const generations: TextGeneration[] = [];
   try {
@@ -144,13 +231,35 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
       model,
       system_fingerprint: `llmos-${deps.version}`,
       choices: choices.map((c) => {
-        if (kind !== "chat") return { index: c.index, text: c.text, logprobs: c.logprobs ? completionLogprobs(c.logprobs) : null, finish_reason: finishReason(c.outcome.finishReason) };
+        if (kind !== "chat")
+          return {
+            index: c.index,
+            text: c.text,
+            logprobs: c.logprobs ? completionLogprobs(c.logprobs) : null,
+            finish_reason: finishReason(c.outcome.finishReason),
+          };
         const call = plan ? parseToolCall(c.text, plan.tools) : null;
         if (call) {
-          const tool_calls = [{ id: toolCallId(), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }];
-          return { index: c.index, message: { role: "assistant", content: null, tool_calls, refusal: null }, logprobs: null, finish_reason: "tool_calls" };
+          const tool_calls = [
+            {
+              id: toolCallId(),
+              type: "function",
+              function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+            },
+          ];
+          return {
+            index: c.index,
+            message: { role: "assistant", content: null, tool_calls, refusal: null },
+            logprobs: null,
+            finish_reason: "tool_calls",
+          };
         }
-        return { index: c.index, message: { role: "assistant", content: c.text, refusal: null }, logprobs: c.logprobs ? { content: c.logprobs.map(chatLogprob) } : null, finish_reason: finishReason(c.outcome.finishReason) };
+        return {
+          index: c.index,
+          message: { role: "assistant", content: c.text, refusal: null },
+          logprobs: c.logprobs ? { content: c.logprobs.map(chatLogprob) } : null,
+          finish_reason: finishReason(c.outcome.finishReason),
+        };
       }),
       usage: usageOf(usage),
     };
@@ -158,9 +267,21 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
 
   const out = new ResponseStream(reply, "text/event-stream");
   const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const frame = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object, created, model, system_fingerprint: `llmos-${deps.version}`, choices, ...extra });
+  const frame = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id,
+    object,
+    created,
+    model,
+    system_fingerprint: `llmos-${deps.version}`,
+    choices,
+    ...extra,
+  });
   try {
-    if (kind === "chat") for (let i = 0; i < n; i++) await out.sse(frame([{ index: i, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));
+    if (kind === "chat")
+      for (let i = 0; i < n; i++)
+        await out.sse(
+          frame([{ index: i, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]),
+        );
     const outcomes = await Promise.all(
       generations.map(async (g, index) => {
         const gate = plan && kind === "chat" ? new ToolStreamGate(plan.mode) : undefined;
@@ -169,8 +290,18 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
           const text = gate ? gate.push(chunk.text) : chunk.text;
           // Held-back text (a tool call in the making) is sent at the end, without logprobs.
           if (gate && !text && gate.holding) continue;
-          const logprobs = chunk.logprobs ? (kind === "chat" ? { content: chunk.logprobs.map(chatLogprob) } : completionLogprobs(chunk.logprobs)) : null;
-          await out.sse(frame([kind === "chat" ? { index, delta: { content: text }, logprobs, finish_reason: null } : { index, text, logprobs, finish_reason: null }]));
+          const logprobs = chunk.logprobs
+            ? kind === "chat"
+              ? { content: chunk.logprobs.map(chatLogprob) }
+              : completionLogprobs(chunk.logprobs)
+            : null;
+          await out.sse(
+            frame([
+              kind === "chat"
+                ? { index, delta: { content: text }, logprobs, finish_reason: null }
+                : { index, text, logprobs, finish_reason: null },
+            ]),
+          );
         }
         const outcome = await g.result;
         let reason: string = finishReason(outcome.finishReason);
@@ -178,14 +309,40 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
           const call = parseToolCall(gate.held, plan.tools);
           if (call) {
             const id = toolCallId();
-            await out.sse(frame([{ index, delta: { tool_calls: [{ index: 0, id, type: "function", function: { name: call.name, arguments: "" } }] }, logprobs: null, finish_reason: null }]));
-            await out.sse(frame([{ index, delta: { tool_calls: [{ index: 0, function: { arguments: JSON.stringify(call.arguments) } }] }, logprobs: null, finish_reason: null }]));
+            await out.sse(
+              frame([
+                {
+                  index,
+                  delta: {
+                    tool_calls: [{ index: 0, id, type: "function", function: { name: call.name, arguments: "" } }],
+                  },
+                  logprobs: null,
+                  finish_reason: null,
+                },
+              ]),
+            );
+            await out.sse(
+              frame([
+                {
+                  index,
+                  delta: { tool_calls: [{ index: 0, function: { arguments: JSON.stringify(call.arguments) } }] },
+                  logprobs: null,
+                  finish_reason: null,
+                },
+              ]),
+            );
             reason = "tool_calls";
           } else {
             await out.sse(frame([{ index, delta: { content: gate.held }, logprobs: null, finish_reason: null }]));
           }
         }
-        await out.sse(frame([kind === "chat" ? { index, delta: {}, logprobs: null, finish_reason: reason } : { index, text: "", logprobs: null, finish_reason: reason }]));
+        await out.sse(
+          frame([
+            kind === "chat"
+              ? { index, delta: {}, logprobs: null, finish_reason: reason }
+              : { index, text: "", logprobs: null, finish_reason: reason },
+          ]),
+        );
         return outcome;
       }),
     );
@@ -205,7 +362,9 @@ async function respond(deps: HttpDeps, request: FastifyRequest, reply: FastifyRe
   return reply;
 }
 
-async function collect(g: TextGeneration): Promise<{ text: string; logprobs: TokenLogprob[] | undefined; outcome: GenerationOutcome }> {
+async function collect(
+  g: TextGeneration,
+): Promise<{ text: string; logprobs: TokenLogprob[] | undefined; outcome: GenerationOutcome }> {
   let text = "";
   let logprobs: TokenLogprob[] | undefined;
   for await (const chunk of g) {
@@ -217,12 +376,20 @@ async function collect(g: TextGeneration): Promise<{ text: string; logprobs: Tok
 
 function sumUsage(outcomes: GenerationOutcome[]): { promptTokens: number; completionTokens: number } {
   // The prompt is shared by all choices: count it once, like OpenAI.
-  return { promptTokens: outcomes[0]?.promptTokens ?? 0, completionTokens: outcomes.reduce((n, o) => n + o.completionTokens, 0) };
+  return {
+    promptTokens: outcomes[0]?.promptTokens ?? 0,
+    completionTokens: outcomes.reduce((n, o) => n + o.completionTokens, 0),
+  };
 }
 
 function chatLogprob(l: TokenLogprob) {
   const bytes = (t: string) => [...Buffer.from(t, "utf8")];
-  return { token: l.token, logprob: l.logprob, bytes: bytes(l.token), top_logprobs: l.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })) };
+  return {
+    token: l.token,
+    logprob: l.logprob,
+    bytes: bytes(l.token),
+    top_logprobs: l.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })),
+  };
 }
 
 function completionLogprobs(list: TokenLogprob[]) {
@@ -230,6 +397,9 @@ function completionLogprobs(list: TokenLogprob[]) {
     tokens: list.map((l) => l.token),
     token_logprobs: list.map((l) => l.logprob),
     top_logprobs: list.map((l) => Object.fromEntries(l.top.map((t) => [t.token, t.logprob]))),
-    text_offset: list.reduce<number[]>((acc, l, i) => (acc.push(i === 0 ? 0 : acc[i - 1]! + list[i - 1]!.token.length), acc), []),
+    text_offset: list.reduce<number[]>(
+      (acc, l, i) => (acc.push(i === 0 ? 0 : acc[i - 1]! + list[i - 1]!.token.length), acc),
+      [],
+    ),
   };
 }

@@ -10,8 +10,14 @@ const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 30
 
 export const LoadBody = Type.Object(
   {
-    keepAlive: Type.Optional(Type.Union([Type.Number(), Type.String({ maxLength: 32 })], { description: "Seconds, a duration like `5m`, or -1 for forever" })),
-    contextSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 1 << 20, description: "Context tokens per sequence" })),
+    keepAlive: Type.Optional(
+      Type.Union([Type.Number(), Type.String({ maxLength: 32 })], {
+        description: "Seconds, a duration like `5m`, or -1 for forever",
+      }),
+    ),
+    contextSize: Type.Optional(
+      Type.Integer({ minimum: 16, maximum: 1 << 20, description: "Context tokens per sequence" }),
+    ),
     parallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: "Parallel sequences (slots)" })),
     pinned: Type.Optional(Type.Boolean({ description: "Never evict under memory pressure" })),
   },
@@ -33,7 +39,11 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     app.post<{ Params: Static<typeof NameParams>; Body: Static<typeof LoadBody> }>(
       "/api/models/:name/load",
-      { schema: { params: NameParams, body: LoadBody, summary: "Load a model into memory", tags: ["runtime"] }, config: { scope: "models:read", audit: "model.load" }, preValidation: optionalBody },
+      {
+        schema: { params: NameParams, body: LoadBody, summary: "Load a model into memory", tags: ["runtime"] },
+        config: { scope: "models:read", audit: "model.load" },
+        preValidation: optionalBody,
+      },
       async (request) => {
         const body = request.body ?? {};
         await deps.store.get(request.params.name);
@@ -49,7 +59,15 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Params: Static<typeof NameParams> }>(
       "/api/models/:name/unload",
-      { schema: { params: NameParams, summary: "Unload a model (after its in-flight requests finish)", tags: ["runtime"] }, config: { scope: "models:read", audit: "model.unload" }, preValidation: noBody },
+      {
+        schema: {
+          params: NameParams,
+          summary: "Unload a model (after its in-flight requests finish)",
+          tags: ["runtime"],
+        },
+        config: { scope: "models:read", audit: "model.unload" },
+        preValidation: noBody,
+      },
       async (request) => {
         const record = await deps.store.get(request.params.name);
         const unloaded = await deps.scheduler.unload(record.name);
@@ -57,24 +75,48 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
       },
     );
 
-    app.get("/api/ps", { schema: { summary: "Loaded models: slots, queue, memory, engine counters (also Ollama's ps fields)", tags: ["runtime", "ollama"] }, config: { scope: "models:read" } }, async () => {
-      const ps = await deps.scheduler.ps();
-      // Ollama clients read `details` in Ollama's shape; llmos' native fields stay beside Ollama's.
-      const models = await Promise.all(
-        ps.models.map(async (m) => ({ ...m, details: await deps.store.get(m.name).then(ollamaDetails, () => UNKNOWN_DETAILS) })),
-      );
-      return { ...ps, models, memory: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() } };
-    });
+    app.get(
+      "/api/ps",
+      {
+        schema: {
+          summary: "Loaded models: slots, queue, memory, engine counters (also Ollama's ps fields)",
+          tags: ["runtime", "ollama"],
+        },
+        config: { scope: "models:read" },
+      },
+      async () => {
+        const ps = await deps.scheduler.ps();
+        // Ollama clients read `details` in Ollama's shape; llmos' native fields stay beside Ollama's.
+        const models = await Promise.all(
+          ps.models.map(async (m) => ({
+            ...m,
+            details: await deps.store.get(m.name).then(ollamaDetails, () => UNKNOWN_DETAILS),
+          })),
+        );
+        return {
+          ...ps,
+          models,
+          memory: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() },
+        };
+      },
+    );
 
-    app.get("/api/system", { schema: { summary: "Node inventory: CPU, RAM, GPUs, memory budget", tags: ["runtime"] }, config: { scope: "admin" } }, async () => {
-      const inventory = await deps.inventory();
-      return {
-        ...inventory,
-        version: deps.version,
-        engine: deps.config.engine,
-        threads: deps.config.threads,
-        memoryBudget: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() },
-      };
-    });
+    app.get(
+      "/api/system",
+      {
+        schema: { summary: "Node inventory: CPU, RAM, GPUs, memory budget", tags: ["runtime"] },
+        config: { scope: "admin" },
+      },
+      async () => {
+        const inventory = await deps.inventory();
+        return {
+          ...inventory,
+          version: deps.version,
+          engine: deps.config.engine,
+          threads: deps.config.threads,
+          memoryBudget: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() },
+        };
+      },
+    );
   };
 }

@@ -10,7 +10,10 @@ const IdParams = Type.Object({ id: KeyId }, { additionalProperties: false });
 const CreateKeyBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
-    scopes: Type.Array(Type.Union(KEY_SCOPES.map((s) => Type.Literal(s))), { minItems: 1, maxItems: KEY_SCOPES.length }),
+    scopes: Type.Array(Type.Union(KEY_SCOPES.map((s) => Type.Literal(s))), {
+      minItems: 1,
+      maxItems: KEY_SCOPES.length,
+    }),
     models: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 256 })),
     rpm: Type.Optional(Type.Integer({ minimum: 1 })),
     tpm: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -65,13 +68,21 @@ export function securityRoutes(security: SecurityService): FastifyPluginAsync {
 
     app.delete<{ Params: Static<typeof IdParams> }>(
       "/api/keys/:id",
-      { config: { scope: "admin" }, schema: { params: IdParams, summary: "Revoke an API key", tags: ["security"] }, preValidation: noBody },
+      {
+        config: { scope: "admin" },
+        schema: { params: IdParams, summary: "Revoke an API key", tags: ["security"] },
+        preValidation: noBody,
+      },
       async (request) => ({ key: await security.keys.revoke(request.params.id, actorOf(request)) }),
     );
 
     app.post<{ Params: Static<typeof IdParams> }>(
       "/api/keys/:id/rotate",
-      { config: { scope: "admin" }, schema: { params: IdParams, summary: "Rotate an API key's secret", tags: ["security"] }, preValidation: noBody },
+      {
+        config: { scope: "admin" },
+        schema: { params: IdParams, summary: "Rotate an API key's secret", tags: ["security"] },
+        preValidation: noBody,
+      },
       async (request, reply) => {
         const issued = await security.keys.rotate(request.params.id, actorOf(request));
         reply.header("cache-control", "no-store");

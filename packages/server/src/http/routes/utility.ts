@@ -15,7 +15,9 @@ const TokenizeBody = Type.Object(
     model: Model,
     content: Type.String({ description: "Text to tokenize" }),
     add_special: Type.Optional(Type.Boolean({ description: "Prepend BOS when the model uses one (default false)" })),
-    parse_special: Type.Optional(Type.Boolean({ description: "Turn special-token text such as `<s>` into its token (default false)" })),
+    parse_special: Type.Optional(
+      Type.Boolean({ description: "Turn special-token text such as `<s>` into its token (default false)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -41,7 +43,9 @@ export const UTILITY_RESPONSE_DOCS: Readonly<Record<string, TSchema>> = {
   "POST /api/apply-template": Type.Object({
     model: Type.String(),
     prompt: Type.String({ description: "The text the model will see" }),
-    template: Type.Union([Type.Literal("gguf"), Type.Literal("definition"), Type.Literal("fallback")], { description: "Which template rendered it" }),
+    template: Type.Union([Type.Literal("gguf"), Type.Literal("definition"), Type.Literal("fallback")], {
+      description: "Which template rendered it",
+    }),
     stop: Type.Array(Type.String(), { description: "Stop strings the format implies" }),
   }),
 };
@@ -56,7 +60,11 @@ export function utilityRoutes(deps: HttpDeps): FastifyPluginAsync {
       { schema: { body: TokenizeBody, summary: "Text to token ids", tags }, config: { scope: "inference" } },
       async (request, reply) => {
         const { model, content } = request.body;
-        const r = await deps.inference.tokenize(model, content, { addBos: request.body.add_special === true, parseSpecial: request.body.parse_special === true, signal: clientGone(request, reply) });
+        const r = await deps.inference.tokenize(model, content, {
+          addBos: request.body.add_special === true,
+          parseSpecial: request.body.parse_special === true,
+          signal: clientGone(request, reply),
+        });
         return { model: r.model, tokens: r.tokens };
       },
     );
@@ -70,7 +78,11 @@ export function utilityRoutes(deps: HttpDeps): FastifyPluginAsync {
         const vocab = record.summary.vocabSize;
         const bad = vocab ? tokens.findIndex((t) => t >= vocab) : -1;
         if (bad !== -1) {
-          throw new LlmosError("invalid_request", `tokens[${bad}] = ${tokens[bad]} is outside the model's vocabulary of ${vocab}`, { param: `tokens[${bad}]` });
+          throw new LlmosError(
+            "invalid_request",
+            `tokens[${bad}] = ${tokens[bad]} is outside the model's vocabulary of ${vocab}`,
+            { param: `tokens[${bad}]` },
+          );
         }
         const r = await deps.inference.detokenize(model, tokens, { signal: clientGone(request, reply) });
         return { model: r.model, content: r.text };
@@ -79,7 +91,10 @@ export function utilityRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof ApplyTemplateBody> }>(
       "/api/apply-template",
-      { schema: { body: ApplyTemplateBody, summary: "Render a chat into the prompt the model will see", tags }, config: { scope: "inference" } },
+      {
+        schema: { body: ApplyTemplateBody, summary: "Render a chat into the prompt the model will see", tags },
+        config: { scope: "inference" },
+      },
       async (request) => {
         const body = request.body;
         let messages = chatMessages({ model: body.model, messages: body.messages }, deps.config.limits.messages);

@@ -77,7 +77,10 @@ export function parseParameterValue(key: string, raw: unknown, where = ""): numb
       const ok = Number.isFinite(n) && (spec.kind === "float" || Number.isSafeInteger(n));
       const inRange = ok && (spec.min === undefined || n >= spec.min) && (spec.max === undefined || n <= spec.max);
       if (!inRange) {
-        fail(where, `parameter "${key}" must be ${spec.kind === "int" ? "an integer" : "a number"}${range}, got ${JSON.stringify(raw)}`);
+        fail(
+          where,
+          `parameter "${key}" must be ${spec.kind === "int" ? "an integer" : "a number"}${range}, got ${JSON.stringify(raw)}`,
+        );
       }
       return n;
     }
@@ -85,12 +88,7 @@ export function parseParameterValue(key: string, raw: unknown, where = ""): numb
 }
 
 /** Adds one value to a parameter set (appending for `stop`, replacing otherwise). */
-export function setParameter(
-  into: Record<string, ParameterValue>,
-  key: string,
-  raw: unknown,
-  where = "",
-): void {
+export function setParameter(into: Record<string, ParameterValue>, key: string, raw: unknown, where = ""): void {
   const value = parseParameterValue(key, raw, where);
   if (PARAMETER_SPECS[key]!.kind === "string-list") {
     const list = into[key];

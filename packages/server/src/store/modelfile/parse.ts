@@ -87,7 +87,10 @@ export function parseModelfile(text: string): ParsedModelfile {
     const wordMatch = /^[A-Za-z_]+/.exec(text.slice(pos, pos + 32));
     const word = (wordMatch?.[0] ?? text.slice(pos).split(/\s/)[0] ?? "").toLowerCase();
     if (!(INSTRUCTIONS as readonly string[]).includes(word)) {
-      fail(line.n, `unknown instruction "${text.slice(pos).split(/\s/)[0]}"; expected one of ${INSTRUCTIONS.map((i) => i.toUpperCase()).join(", ")}`);
+      fail(
+        line.n,
+        `unknown instruction "${text.slice(pos).split(/\s/)[0]}"; expected one of ${INSTRUCTIONS.map((i) => i.toUpperCase()).join(", ")}`,
+      );
     }
     const startLine = line.n;
     pos += word.length;
@@ -97,7 +100,8 @@ export function parseModelfile(text: string): ParsedModelfile {
     }
     pos = skipInline(text, pos);
     const needs = (what: string): void => {
-      if (pos >= text.length || text[pos] === "\n" || text[pos] === "\r") fail(startLine, `${word.toUpperCase()} needs ${what}`);
+      if (pos >= text.length || text[pos] === "\n" || text[pos] === "\r")
+        fail(startLine, `${word.toUpperCase()} needs ${what}`);
     };
     switch (word) {
       case "from":
@@ -105,7 +109,13 @@ export function parseModelfile(text: string): ParsedModelfile {
       case "system":
       case "template":
       case "license": {
-        needs(word === "from" ? "a model name, a GGUF file path or a sha256 digest" : word === "adapter" ? "a GGUF adapter path or digest" : "a value");
+        needs(
+          word === "from"
+            ? "a model name, a GGUF file path or a sha256 digest"
+            : word === "adapter"
+              ? "a GGUF adapter path or digest"
+              : "a value",
+        );
         const { value, end } = readValue(text, pos, line);
         pos = end;
         if (word === "from") {

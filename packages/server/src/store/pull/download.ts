@@ -106,7 +106,12 @@ export async function probe(
   const linkedEtag = pick("x-linked-etag")?.replace(/^W\//, "").replace(/"/g, "");
   const linkedSize = Number(pick("x-linked-size"));
   const length = Number(response.headers.get("content-length"));
-  const size = Number.isSafeInteger(linkedSize) && linkedSize > 0 ? linkedSize : Number.isSafeInteger(length) && response.headers.has("content-length") ? length : undefined;
+  const size =
+    Number.isSafeInteger(linkedSize) && linkedSize > 0
+      ? linkedSize
+      : Number.isSafeInteger(length) && response.headers.has("content-length")
+        ? length
+        : undefined;
   return {
     finalUrl,
     size,
@@ -122,7 +127,8 @@ export async function withRetries<T>(tuning: DownloadTuning, signal: AbortSignal
     try {
       return await fn();
     } catch (error) {
-      if (!(error instanceof RetryableError) || attempt > tuning.retries || signal.aborted) throw toFinal(error, signal);
+      if (!(error instanceof RetryableError) || attempt > tuning.retries || signal.aborted)
+        throw toFinal(error, signal);
       await sleep(backoffMs(attempt, tuning.retryBaseMs, error.retryAfterMs), signal);
     }
   }
@@ -160,8 +166,12 @@ export async function downloadFile(job: DownloadJob): Promise<DownloadedFile> {
   const size = p.size;
   let sidecar = await readSidecar(sidecarPath);
   const same =
-    sidecar !== undefined && sidecar.url === job.url && sidecar.size === size && sidecar.etag === p.etag &&
-    sidecar.expectedDigest === job.expectedDigest && (await exists(file));
+    sidecar !== undefined &&
+    sidecar.url === job.url &&
+    sidecar.size === size &&
+    sidecar.etag === p.etag &&
+    sidecar.expectedDigest === job.expectedDigest &&
+    (await exists(file));
   if (!same) {
     await fs.rm(file, { force: true });
     sidecar = undefined;
@@ -187,7 +197,10 @@ export async function downloadFile(job: DownloadJob): Promise<DownloadedFile> {
   }
   if (size !== undefined && result.size !== size) {
     await discard(file, sidecarPath);
-    throw new LlmosError("upstream_error", `${job.what}: got ${result.size} bytes, expected ${size}; the download was deleted`);
+    throw new LlmosError(
+      "upstream_error",
+      `${job.what}: got ${result.size} bytes, expected ${size}; the download was deleted`,
+    );
   }
   if (job.expectedDigest !== undefined && result.digest !== job.expectedDigest) {
     await discard(file, sidecarPath);
@@ -248,7 +261,12 @@ async function downloadSequential(
       try {
         const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
         const { response } = await fetchFollowing(
-          job.probe.finalUrl, { headers, signal: job.signal }, job.scope, job.what, job.fetch, job.hub,
+          job.probe.finalUrl,
+          { headers, signal: job.signal },
+          job.scope,
+          job.what,
+          job.fetch,
+          job.hub,
         );
         if (response.status === 416) {
           await response.body?.cancel();
@@ -277,9 +295,16 @@ async function downloadSequential(
         const retryable = error instanceof RetryableError || isNetworkError(error);
         if (!retryable) throw error;
         failures = offset > before ? 1 : failures + 1;
-        if (failures > job.tuning.retries) throw toFinal(new RetryableError(String((error as Error).message)), job.signal);
-        job.log?.({ url: job.url, offset, attempt: failures, err: (error as Error).message }, "download interrupted; retrying");
-        await sleep(backoffMs(failures, job.tuning.retryBaseMs, (error as RetryableError).retryAfterMs), job.signal).catch(() => {
+        if (failures > job.tuning.retries)
+          throw toFinal(new RetryableError(String((error as Error).message)), job.signal);
+        job.log?.(
+          { url: job.url, offset, attempt: failures, err: (error as Error).message },
+          "download interrupted; retrying",
+        );
+        await sleep(
+          backoffMs(failures, job.tuning.retryBaseMs, (error as RetryableError).retryAfterMs),
+          job.signal,
+        ).catch(() => {
           throw abortError();
         });
       }
@@ -309,7 +334,9 @@ async function downloadParallel(
     next: i * partSize,
   }));
   const valid =
-    resumed !== undefined && resumed.length > 0 && resumed.every((r) => r.start <= r.next && r.next <= r.end + 1) &&
+    resumed !== undefined &&
+    resumed.length > 0 &&
+    resumed.every((r) => r.start <= r.next && r.next <= r.end + 1) &&
     resumed[resumed.length - 1]!.end === total - 1;
   const ranges = valid ? resumed.map((r) => ({ ...r })) : fresh;
   const done = (): number => ranges.reduce((sum, r) => sum + (r.next - r.start), 0);
@@ -320,7 +347,11 @@ async function downloadParallel(
   const save = async (force = false): Promise<void> => {
     if (!force && Date.now() - lastSave < 500) return;
     lastSave = Date.now();
-    await writeFileAtomic(job.tmpDir, sidecarPath, JSON.stringify({ ...base, mode: "parallel", ranges } satisfies Sidecar));
+    await writeFileAtomic(
+      job.tmpDir,
+      sidecarPath,
+      JSON.stringify({ ...base, mode: "parallel", ranges } satisfies Sidecar),
+    );
   };
   const inner = new AbortController();
   const onAbort = (): void => inner.abort(job.signal.reason);
@@ -337,7 +368,10 @@ async function downloadParallel(
           const { response } = await fetchFollowing(
             job.probe.finalUrl,
             { headers: { range: `bytes=${r.next}-${r.end}` }, signal: inner.signal },
-            job.scope, job.what, job.fetch, job.hub,
+            job.scope,
+            job.what,
+            job.fetch,
+            job.hub,
           );
           if (response.status !== 206 || contentRangeStart(response) !== r.next) {
             await response.body?.cancel();
@@ -359,23 +393,32 @@ async function downloadParallel(
           if (!(error instanceof RetryableError || isNetworkError(error))) throw error;
           failures = r.next > before ? 1 : failures + 1;
           if (failures > job.tuning.retries) throw toFinal(new RetryableError((error as Error).message), job.signal);
-          job.log?.({ url: job.url, range: [r.start, r.end], next: r.next, attempt: failures }, "range interrupted; retrying");
+          job.log?.(
+            { url: job.url, range: [r.start, r.end], next: r.next, attempt: failures },
+            "range interrupted; retrying",
+          );
           await sleep(backoffMs(failures, job.tuning.retryBaseMs), inner.signal);
         }
       }
     };
-    const results = await Promise.allSettled(ranges.map(async (r) => {
-      try {
-        await worker(r);
-      } catch (error) {
-        inner.abort(error); // one failed range stops the others
-        throw error;
-      }
-    }));
+    const results = await Promise.allSettled(
+      ranges.map(async (r) => {
+        try {
+          await worker(r);
+        } catch (error) {
+          inner.abort(error); // one failed range stops the others
+          throw error;
+        }
+      }),
+    );
     const failed = results.find((x): x is PromiseRejectedResult => x.status === "rejected");
     if (failed) {
       const reasons = results.filter((x): x is PromiseRejectedResult => x.status === "rejected").map((x) => x.reason);
-      throw reasons.find((e) => e instanceof RangesUnsupported) ?? reasons.find((e) => e instanceof LlmosError) ?? failed.reason;
+      throw (
+        reasons.find((e) => e instanceof RangesUnsupported) ??
+        reasons.find((e) => e instanceof LlmosError) ??
+        failed.reason
+      );
     }
     await handle.sync();
   } finally {
@@ -398,6 +441,10 @@ function isNetworkError(error: unknown): boolean {
   // undici: "terminated" / "fetch failed" / socket errors surfaced while reading the body.
   const code = String((error as NodeJS.ErrnoException).code ?? "");
   if (/^(ENOSPC|EDQUOT|EACCES|EPERM|EROFS|EIO|EBADF|ENOENT)$/.test(code)) return false;
-  return error.name === "TypeError" || code.startsWith("UND_ERR") || /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)/.test(code) ||
-    /terminated|socket|other side closed/i.test(error.message);
+  return (
+    error.name === "TypeError" ||
+    code.startsWith("UND_ERR") ||
+    /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)/.test(code) ||
+    /terminated|socket|other side closed/i.test(error.message)
+  );
 }

@@ -16,7 +16,11 @@ export interface FollowedResponse {
 
 /** Thrown for failures worth retrying (5xx, 429, network errors). */
 export class RetryableError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = "RetryableError";
   }
@@ -48,7 +52,9 @@ export async function fetchFollowing(
       });
     } catch (error) {
       if (init.signal?.aborted) throw error;
-      throw new RetryableError(`cannot reach ${new URL(current).host}: ${(error as Error).message}`, undefined, { cause: error });
+      throw new RetryableError(`cannot reach ${new URL(current).host}: ${(error as Error).message}`, undefined, {
+        cause: error,
+      });
     }
     hopHeaders.push(response.headers);
     const location = response.headers.get("location");

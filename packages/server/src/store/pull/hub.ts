@@ -36,17 +36,26 @@ export function hubError(status: number, what: string, hasToken: boolean): Llmos
   if (status === 404) {
     return new LlmosError("not_found", `not found on Hugging Face: ${what}`, { upstreamStatus: status });
   }
-  return new LlmosError("upstream_error", `Hugging Face answered HTTP ${status} for ${what}`, { upstreamStatus: status });
+  return new LlmosError("upstream_error", `Hugging Face answered HTTP ${status} for ${what}`, {
+    upstreamStatus: status,
+  });
 }
 
 /** `Authorization` header for `url` when it is on the Hub's origin (never for other hosts). */
-export function hubAuthHeaders(url: string, options: Pick<HubClientOptions, "endpoint" | "token">): Record<string, string> {
+export function hubAuthHeaders(
+  url: string,
+  options: Pick<HubClientOptions, "endpoint" | "token">,
+): Record<string, string> {
   if (!options.token) return {};
   return new URL(url).origin === new URL(options.endpoint).origin ? { authorization: `Bearer ${options.token}` } : {};
 }
 
 /** Lists every file of a repo at a revision (recursive; follows `Link: rel="next"` pagination). */
-export async function listRepoFiles(repo: string, revision: string, options: HubClientOptions): Promise<HubTreeEntry[]> {
+export async function listRepoFiles(
+  repo: string,
+  revision: string,
+  options: HubClientOptions,
+): Promise<HubTreeEntry[]> {
   const doFetch = options.fetch ?? fetch;
   const base = options.endpoint.replace(/\/+$/, "");
   let url: string | undefined =
@@ -55,10 +64,15 @@ export async function listRepoFiles(repo: string, revision: string, options: Hub
   for (let page = 0; url !== undefined && page < 1000; page++) {
     let response: Response;
     try {
-      response = await doFetch(url, { headers: { accept: "application/json", ...hubAuthHeaders(url, options) }, signal: options.signal });
+      response = await doFetch(url, {
+        headers: { accept: "application/json", ...hubAuthHeaders(url, options) },
+        signal: options.signal,
+      });
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      throw new LlmosError("upstream_error", `cannot reach ${base}: ${(error as Error).message}`, undefined, { cause: error });
+      throw new LlmosError("upstream_error", `cannot reach ${base}: ${(error as Error).message}`, undefined, {
+        cause: error,
+      });
     }
     if (!response.ok) {
       await response.body?.cancel();
@@ -93,7 +107,10 @@ export function pickGgufFile(repo: string, files: HubTreeEntry[], quant?: string
   const whole = ggufs.filter((f) => !/-\d{5}-of-\d{5}\.gguf$/i.test(f.path));
   if (ggufs.length === 0) throw new LlmosError("not_found", `repository ${repo} has no GGUF files`, { repo });
   if (whole.length === 0) {
-    throw new LlmosError("not_found", `repository ${repo} only has split GGUF files, which llmos cannot pull yet: ${describe(ggufs)}`);
+    throw new LlmosError(
+      "not_found",
+      `repository ${repo} only has split GGUF files, which llmos cannot pull yet: ${describe(ggufs)}`,
+    );
   }
   if (quant !== undefined) {
     const matches = whole.filter((f) => hasTag(f.path, quant));
@@ -120,5 +137,7 @@ export function pickGgufFile(repo: string, files: HubTreeEntry[], quant?: string
 }
 
 function smallest(files: HubTreeEntry[]): HubTreeEntry {
-  return [...files].sort((a, b) => (a.lfs?.size ?? a.size) - (b.lfs?.size ?? b.size) || a.path.localeCompare(b.path))[0]!;
+  return [...files].sort(
+    (a, b) => (a.lfs?.size ?? a.size) - (b.lfs?.size ?? b.size) || a.path.localeCompare(b.path),
+  )[0]!;
 }

@@ -96,9 +96,11 @@ export class Puller {
     let expectedSize: number | undefined;
     let picked: string | undefined;
     if (ref.kind === "hub") {
-      const files = await listRepoFiles(ref.repo, revision, { endpoint, token, fetch: doFetch, signal }).catch((e: unknown) => {
-        throw signal.aborted ? cancelled() : e;
-      });
+      const files = await listRepoFiles(ref.repo, revision, { endpoint, token, fetch: doFetch, signal }).catch(
+        (e: unknown) => {
+          throw signal.aborted ? cancelled() : e;
+        },
+      );
       let entry;
       if (ref.file !== undefined) {
         entry = files.find((f) => f.type === "file" && f.path === ref.file);
@@ -121,7 +123,10 @@ export class Puller {
     } else {
       const u = new URL(ref.url);
       if (u.protocol === "http:" && !LOOPBACK.test(u.hostname)) {
-        throw new LlmosError("invalid_reference", `plain http is only allowed for loopback hosts; use https: ${ref.url}`);
+        throw new LlmosError(
+          "invalid_reference",
+          `plain http is only allowed for loopback hosts; use https: ${ref.url}`,
+        );
       }
       url = ref.url;
       what = ref.url;
@@ -135,8 +140,17 @@ export class Puller {
       emit,
       (innerSignal, broadcast) =>
         this.#fetchBlob({
-          url, what, scope, hub: ref.kind === "hub", expectedDigest, expectedSize, fetch: doFetch, tuning,
-          signal: innerSignal, emit: broadcast, label: picked ?? new URL(url).pathname,
+          url,
+          what,
+          scope,
+          hub: ref.kind === "hub",
+          expectedDigest,
+          expectedSize,
+          fetch: doFetch,
+          tuning,
+          signal: innerSignal,
+          emit: broadcast,
+          label: picked ?? new URL(url).pathname,
         }),
       async (ref) => {
         emit({ status: "writing manifest" });
@@ -173,7 +187,14 @@ export class Puller {
       // A cancelled download of the same file may still be winding down (saving its resume state): let it finish
       // before a new one touches the same partial file.
       const previous = this.#winding.get(key);
-      created.promise = (previous ? previous.then(() => undefined, () => undefined) : Promise.resolve())
+      created.promise = (
+        previous
+          ? previous.then(
+              () => undefined,
+              () => undefined,
+            )
+          : Promise.resolve()
+      )
         .then(() => start(controller.signal, (event) => listeners.forEach((l) => l(event))))
         .then(({ ref, unpin }) => {
           created.unpin = unpin;
@@ -252,9 +273,11 @@ export class Puller {
       const have = await existing(job.expectedDigest);
       if (have) return have;
     }
-    const probed = await probe(job.url, job.what, job.scope, job.hub, job.fetch, job.tuning, job.signal).catch((e: unknown) => {
-      throw job.signal.aborted ? cancelled() : e;
-    });
+    const probed = await probe(job.url, job.what, job.scope, job.hub, job.fetch, job.tuning, job.signal).catch(
+      (e: unknown) => {
+        throw job.signal.aborted ? cancelled() : e;
+      },
+    );
     if (job.expectedDigest && probed.announcedDigest && probed.announcedDigest !== job.expectedDigest) {
       throw new LlmosError(
         "upstream_error",
@@ -301,7 +324,11 @@ export class Puller {
       await discard(downloaded.path, downloaded.sidecarPath);
       throw error;
     }
-    const ref = await store.commitTempBlob({ tmpPath: downloaded.path, digest: downloaded.digest, size: downloaded.size });
+    const ref = await store.commitTempBlob({
+      tmpPath: downloaded.path,
+      digest: downloaded.digest,
+      size: downloaded.size,
+    });
     await discard(downloaded.path, downloaded.sidecarPath);
     return ref;
   }

@@ -36,7 +36,8 @@ export function parsePullReference(input: string): PullReference {
   const ref = typeof input === "string" ? input.trim() : "";
   if (ref.length === 0) throw invalid(String(input), "it is empty");
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f\s\\]/.test(ref)) throw invalid(ref, "it contains white space, control characters or backslashes");
+  if (/[\u0000-\u001f\u007f\s\\]/.test(ref))
+    throw invalid(ref, "it contains white space, control characters or backslashes");
   const prefix = HUB_PREFIXES.find((p) => ref.toLowerCase().startsWith(p));
   if (prefix === undefined || /\/resolve\//.test(ref)) {
     if (/^https?:\/\//i.test(ref)) {
@@ -61,8 +62,10 @@ export function parsePullReference(input: string): PullReference {
   const parts = rest.split("/");
   if (parts.length < 2 || !parts[0] || !parts[1]) throw invalid(ref, "it needs {owner}/{repo}");
   const [owner, repo, ...fileParts] = parts as [string, string, ...string[]];
-  if (!REPO_PART.test(owner) || !REPO_PART.test(repo)) throw invalid(ref, "owner and repo may hold letters, digits, `.`, `_` and `-`");
-  if (fileParts.some((p) => p === "" || p === "." || p === "..")) throw invalid(ref, "the file path has empty, `.` or `..` parts");
+  if (!REPO_PART.test(owner) || !REPO_PART.test(repo))
+    throw invalid(ref, "owner and repo may hold letters, digits, `.`, `_` and `-`");
+  if (fileParts.some((p) => p === "" || p === "." || p === ".."))
+    throw invalid(ref, "the file path has empty, `.` or `..` parts");
   const out: PullReference = { kind: "hub", repo: `${owner}/${repo}` };
   if (fileParts.length > 0) {
     if (quant !== undefined) throw invalid(ref, "give either a file path or a :quant tag, not both");
@@ -74,21 +77,55 @@ export function parsePullReference(input: string): PullReference {
 
 /** Turns text into a valid lower-case name segment (`[a-z0-9][a-z0-9._-]*`). */
 function segment(text: string): string {
-  const s = text.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "").slice(0, 100);
+  const s = text
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, "-")
+    .replace(/^[^a-z0-9]+/, "")
+    .slice(0, 100);
   return s.replace(/\.json$/, "-json") || "model";
 }
 
 /** Turns text into a valid tag. */
 function tagOf(text: string): string {
-  const t = text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9_]+/, "").slice(0, 128);
+  const t = text
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[^A-Za-z0-9_]+/, "")
+    .slice(0, 128);
   return t || "latest";
 }
 
 /** Quantization tags recognised in file names, longest first so `Q4_K_M` wins over `Q4_K`. */
 export const KNOWN_QUANTS = [
-  "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ4_XS", "IQ4_NL",
-  "Q2_K_S", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q4_0", "Q4_1", "Q5_K_S", "Q5_K_M", "Q5_0",
-  "Q5_1", "Q6_K", "Q8_0", "F16", "BF16", "F32",
+  "IQ1_S",
+  "IQ1_M",
+  "IQ2_XXS",
+  "IQ2_XS",
+  "IQ2_S",
+  "IQ2_M",
+  "IQ3_XXS",
+  "IQ3_XS",
+  "IQ3_S",
+  "IQ3_M",
+  "IQ4_XS",
+  "IQ4_NL",
+  "Q2_K_S",
+  "Q2_K",
+  "Q3_K_S",
+  "Q3_K_M",
+  "Q3_K_L",
+  "Q4_K_S",
+  "Q4_K_M",
+  "Q4_0",
+  "Q4_1",
+  "Q5_K_S",
+  "Q5_K_M",
+  "Q5_0",
+  "Q5_1",
+  "Q6_K",
+  "Q8_0",
+  "F16",
+  "BF16",
+  "F32",
 ].sort((a, b) => b.length - a.length);
 
 /** The quantization tag in a file name (`model.Q4_K_M.gguf` -> `Q4_K_M`), if any. */
