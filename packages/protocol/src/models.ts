@@ -45,6 +45,24 @@ export interface ModelInfo extends ModelSummary {
   modelfile?: string;
   /** Raw GGUF metadata (large arrays elided). */
   metadata?: Record<string, unknown>;
+  /** Where the model was pulled from, when it came from an OCI registry. */
+  origin?: ModelOrigin;
+  /** `sha256:<hex>` of multimodal projector blobs pulled with the model (stored; not used yet). */
+  projectors?: string[];
+}
+
+/** The registry, repository, tag and manifest a model was pulled from. */
+export interface ModelOrigin {
+  /** `host[:port]` of the registry, e.g. `registry.ollama.ai`. */
+  registry: string;
+  /** e.g. `library/llama3.2`. */
+  repository: string;
+  /** The tag asked for, when the reference had one. */
+  tag?: string;
+  /** `sha256:<hex>` of the manifest pulled. */
+  manifestDigest: string;
+  /** The manifest's media type (OCI image manifest or Docker v2 schema 2). */
+  mediaType: string;
 }
 
 export interface ImportModelRequest {

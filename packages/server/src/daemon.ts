@@ -74,7 +74,14 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
   const store = await ModelStore.open({
     root: paths.models,
     logger: logger.child({ component: "store" }),
-    pull: { endpoint: config.hfEndpoint, ...(config.hfToken ? { token: config.hfToken } : {}) },
+    pull: {
+      endpoint: config.hfEndpoint,
+      ...(config.hfToken ? { token: config.hfToken } : {}),
+      oci: {
+        defaultRegistry: config.ociRegistry,
+        credentials: { byHost: config.ociAuth, dockerConfigPath: config.dockerConfigPath },
+      },
+    },
   });
   const security = await SecurityService.open({
     databasePath: paths.database,

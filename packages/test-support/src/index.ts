@@ -110,3 +110,4 @@ export async function serveFile(file: string): Promise<{ url: string; close(): P
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+export * from "./fake-registry.js";

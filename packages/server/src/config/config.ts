@@ -60,6 +60,19 @@ export interface LlmosConfig {
   hfEndpoint: string;
   /** Hugging Face token for gated repos. Env HF_TOKEN. */
   hfToken: string | undefined;
+  /**
+   * Registry that names without a host pull from (`llama3.2:1b`): `host[:port]` (https) or an `https://` /
+   * `http://` URL (http is still subject to the pull URL policy). Env LLMOS_OCI_REGISTRY; default
+   * `registry.ollama.ai`.
+   */
+  ociRegistry: string;
+  /**
+   * Registry credentials by host. Env LLMOS_OCI_AUTH: entries separated by white space,
+   * `host[:port]=user:password` (Basic, and for the registry's token endpoint) or `host[:port]=token` (a bearer token).
+   */
+  ociAuth: Record<string, { username?: string; password?: string; token?: string }>;
+  /** Docker's client config, whose `auths` entries are used as registry credentials. Env DOCKER_CONFIG (a folder). */
+  dockerConfigPath: string;
   /** Allow a non-loopback bind without auth (logs a loud warning). */
   insecureNoAuth: boolean;
   /** TLS certificate and key files. */
@@ -120,6 +133,9 @@ export function defaultConfig(): LlmosConfig {
     },
     hfEndpoint: "https://huggingface.co",
     hfToken: undefined,
+    ociRegistry: "registry.ollama.ai",
+    ociAuth: {},
+    dockerConfigPath: path.join(os.homedir(), ".docker", "config.json"),
     insecureNoAuth: false,
     tls: undefined,
     corsOrigins: [],

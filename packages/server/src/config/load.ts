@@ -46,6 +46,9 @@ export function loadConfig(input: {
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
   if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");
   if (env.HF_TOKEN) c.hfToken = env.HF_TOKEN;
+  if (env.LLMOS_OCI_REGISTRY) c.ociRegistry = parseRegistryValue(env.LLMOS_OCI_REGISTRY);
+  if (env.LLMOS_OCI_AUTH) c.ociAuth = parseOciAuth(env.LLMOS_OCI_AUTH);
+  if (env.DOCKER_CONFIG) c.dockerConfigPath = path.join(path.resolve(expandHome(env.DOCKER_CONFIG)), "config.json");
   if (env.LLMOS_PRELOAD)
     c.preload = env.LLMOS_PRELOAD.split(",")
       .map((s) => s.trim())
@@ -69,6 +72,38 @@ export function loadConfig(input: {
     c.tls = { cert: flags.tlsCert, key: flags.tlsKey };
   }
   return { ...c, ...input.overrides, limits: { ...c.limits, ...input.overrides?.limits } };
+}
+
+/** `registry.example.com[:port]` or an `https://` / `http://` URL of a registry (no path). */
+export function parseRegistryValue(value: string): string {
+  const text = value.trim().replace(/\/+$/, "");
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//i.test(text) ? text : `https://${text}`);
+  } catch {
+    throw new Error(`LLMOS_OCI_REGISTRY must be host[:port] or an http(s) URL, got "${value}"`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.pathname !== "/" || url.search || url.username) {
+    throw new Error(`LLMOS_OCI_REGISTRY must be host[:port] or an http(s) URL without a path, got "${value}"`);
+  }
+  return /^[a-z]+:\/\//i.test(text) ? `${url.protocol}//${url.host}` : url.host;
+}
+
+/**
+ * `host=user:password host2=token` (white-space separated) -> credentials by host. A value with a colon is a user
+ * and password; one without is a bearer token.
+ */
+export function parseOciAuth(value: string): LlmosConfig["ociAuth"] {
+  const out: LlmosConfig["ociAuth"] = {};
+  for (const entry of value.split(/\s+/).filter(Boolean)) {
+    const eq = entry.indexOf("=");
+    const host = eq > 0 ? entry.slice(0, eq).toLowerCase() : "";
+    const secret = eq > 0 ? entry.slice(eq + 1) : "";
+    if (!host || !secret) throw new Error("LLMOS_OCI_AUTH entries are host=user:password or host=token");
+    const colon = secret.indexOf(":");
+    out[host] = colon > 0 ? { username: secret.slice(0, colon), password: secret.slice(colon + 1) } : { token: secret };
+  }
+  return out;
 }
 
 /** Accepts `http://h:p`, `h:p`, `h` or `:p` like OLLAMA_HOST. */

@@ -9,6 +9,7 @@ export const AUDIT_ACTIONS = [
   "key.revoke",
   "key.rotate",
   "model.pull",
+  "model.push",
   "model.create",
   "model.delete",
   "model.copy",

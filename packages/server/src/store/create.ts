@@ -98,6 +98,7 @@ export async function createModel(
     progress({ status: "parsing modelfile" });
     let model: BlobSource;
     let adapters: BlobSource[] = [];
+    let projectors: BlobSource[] = [];
     let definition: ModelDefinition;
     if (isDigest(spec.from)) {
       model = await resolveDigest(spec.from, "FROM blob");
@@ -107,8 +108,10 @@ export async function createModel(
       definition = { from: spec.from, parameters: {}, messages: [] };
     } else {
       const base = await store.get(spec.from);
-      model = { digest: base.digest, size: base.size - base.adapters.reduce((s, a) => s + a.size, 0) };
+      const extra = [...base.adapters, ...base.projectors].reduce((s, b) => s + b.size, 0);
+      model = { digest: base.digest, size: base.size - extra };
       adapters = base.adapters.map((a) => ({ digest: a.digest, size: a.size }));
+      projectors = base.projectors.map((p) => ({ digest: p.digest, size: p.size }));
       progress({ status: `using existing layer ${base.digest}`, digest: base.digest });
       definition = structuredClone({ ...base.definition, from: base.name });
     }
@@ -123,7 +126,7 @@ export async function createModel(
     if (spec.license !== undefined) definition.license = spec.license;
     options.signal?.throwIfAborted();
     progress({ status: "writing manifest" });
-    const record = await store.register(name, { model, adapters, definition });
+    const record = await store.register(name, { model, adapters, projectors, definition });
     progress({ status: "success" });
     return record;
   } finally {

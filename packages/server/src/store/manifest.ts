@@ -1,3 +1,4 @@
+import type { ModelOrigin } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import type { ModelDefinition } from "./definition.js";
 import { isDigest } from "./digest.js";
@@ -15,7 +16,11 @@ export interface Manifest {
   model: BlobRef;
   /** LoRA adapters (GGUF), applied in order. */
   adapters: BlobRef[];
+  /** Multimodal projectors (GGUF) pulled with the model: kept, not used yet. Absent when none. */
+  projectors?: BlobRef[];
   definition: ModelDefinition;
+  /** The registry manifest the model was pulled from (absent for imports, creates and Hub pulls). */
+  origin?: ModelOrigin;
   /** ISO-8601 time the manifest was written. */
   createdAt: string;
 }
@@ -55,6 +60,8 @@ export function parseManifest(text: string, file: string): Manifest {
     isBlobRef(m.model) &&
     Array.isArray(m.adapters) &&
     m.adapters.every(isBlobRef) &&
+    (m.projectors === undefined || (Array.isArray(m.projectors) && m.projectors.every(isBlobRef))) &&
+    (m.origin === undefined || isOrigin(m.origin)) &&
     typeof m.definition === "object" &&
     m.definition !== null &&
     typeof m.definition.parameters === "object" &&
@@ -64,6 +71,19 @@ export function parseManifest(text: string, file: string): Manifest {
   return m;
 }
 
+function isOrigin(value: unknown): value is ModelOrigin {
+  const o = value as ModelOrigin;
+  return (
+    typeof o === "object" &&
+    o !== null &&
+    typeof o.registry === "string" &&
+    typeof o.repository === "string" &&
+    (o.tag === undefined || typeof o.tag === "string") &&
+    typeof o.manifestDigest === "string" &&
+    typeof o.mediaType === "string"
+  );
+}
+
 /** Serialises a manifest (stable, human-readable). */
 export function serializeManifest(manifest: Manifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
@@ -71,5 +91,5 @@ export function serializeManifest(manifest: Manifest): string {
 
 /** Every blob a manifest references. */
 export function manifestBlobs(manifest: Manifest): BlobRef[] {
-  return [manifest.model, ...manifest.adapters];
+  return [manifest.model, ...manifest.adapters, ...(manifest.projectors ?? [])];
 }

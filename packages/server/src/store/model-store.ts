@@ -23,8 +23,10 @@ import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } f
 import type { Readable } from "node:stream";
 import { Puller, type PullDefaults, type PullOptions, type PullProgress } from "./pull/pull.js";
 import { progressStream } from "./progress-stream.js";
+import { pushToRegistry, type PushOptions, type PushProgress, type PushResult } from "./registry/registry-push.js";
 import { formatModelName, parseModelName, type ModelName } from "./names.js";
 import type { ModelRecord } from "./record.js";
+import type { ModelOrigin } from "@llmos/protocol";
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {
@@ -41,7 +43,10 @@ export interface ModelStoreOptions {
   ggufLimits?: Partial<GgufLimits>;
   /** Free bytes to keep on the disk beyond what a write needs. Default 64 MiB. */
   reserveBytes?: number;
-  /** Defaults for pulls: Hub endpoint (config `hfEndpoint`), token (config `hfToken`), download tuning. */
+  /**
+   * Defaults for pulls: Hub endpoint (config `hfEndpoint`), token (config `hfToken`), download tuning; registry
+   * settings (`oci`: default registry, credentials, URL policy) for registry pulls and pushes.
+   */
   pull?: PullDefaults;
   /** How long a blob uploaded with `putBlob` is kept unreferenced (so a create can follow). Default 1 hour. */
   uploadGraceMs?: number;
@@ -93,6 +98,7 @@ export class ModelStore {
   #backgroundGc: Promise<unknown> | undefined;
   #disposed = false;
   readonly #puller: Puller;
+  readonly #pullDefaults: PullDefaults | undefined;
 
   private constructor(options: ModelStoreOptions) {
     this.root = path.resolve(options.root);
@@ -111,6 +117,7 @@ export class ModelStore {
     this.#uploadGraceMs = options.uploadGraceMs ?? 60 * 60 * 1000;
     this.partialMaxAgeMs = options.partialMaxAgeMs ?? 7 * 24 * 60 * 60 * 1000;
     this.#puller = new Puller(this, options.pull);
+    this.#pullDefaults = options.pull;
     // A removed model's blobs that a lease kept are collected when the last lease ends.
     this.pins = new BlobPins(() => {
       if (this.#disposed) return;
@@ -161,6 +168,27 @@ export class ModelStore {
   ): AsyncGenerator<PullProgress, ModelRecord, undefined> {
     return progressStream<PullProgress, ModelRecord>(
       (onProgress, signal) => this.pull(reference, { ...options, onProgress, signal }),
+      options.signal,
+    );
+  }
+
+  /**
+   * Pushes a model to an OCI registry (`{registry}/{repository}:{tag}`, `oci://...`; a name without a registry goes
+   * to the default registry) in Ollama's layer layout. See `pushToRegistry`.
+   */
+  async push(name: string, reference: string, options: PushOptions = {}): Promise<PushResult> {
+    this.#check();
+    return pushToRegistry(this, this.#pullDefaults?.oci, name, reference, options);
+  }
+
+  /** {@link push} as an async iterator of progress events; the generator's return value is the result. */
+  pushStream(
+    name: string,
+    reference: string,
+    options: Omit<PushOptions, "onProgress"> = {},
+  ): AsyncGenerator<PushProgress, PushResult, undefined> {
+    return progressStream<PushProgress, PushResult>(
+      (onProgress, signal) => this.push(name, reference, { ...options, onProgress, signal }),
       options.signal,
     );
   }
@@ -284,11 +312,18 @@ export class ModelStore {
    */
   async register(
     name: string,
-    spec: { model: BlobSource; adapters?: BlobSource[]; definition: ModelDefinition },
+    spec: {
+      model: BlobSource;
+      adapters?: BlobSource[];
+      projectors?: BlobSource[];
+      definition: ModelDefinition;
+      origin?: ModelOrigin;
+    },
   ): Promise<ModelRecord> {
     this.#check();
     const parsed = parseModelName(name);
-    const sources = [spec.model, ...(spec.adapters ?? [])];
+    const adapterCount = spec.adapters?.length ?? 0;
+    const sources = [spec.model, ...(spec.adapters ?? []), ...(spec.projectors ?? [])];
     try {
       return await this.locks.withNames([formatModelName(parsed)], async () => {
         const refs: BlobRef[] = [];
@@ -306,8 +341,10 @@ export class ModelStore {
         const manifest: Manifest = {
           schemaVersion: MANIFEST_SCHEMA_VERSION,
           model: refs[0]!,
-          adapters: refs.slice(1),
+          adapters: refs.slice(1, 1 + adapterCount),
+          ...(refs.length > 1 + adapterCount ? { projectors: refs.slice(1 + adapterCount) } : {}),
           definition: spec.definition,
+          ...(spec.origin ? { origin: spec.origin } : {}),
           createdAt: new Date().toISOString(),
         };
         await this.manifests.write(parsed, manifest);
@@ -400,7 +437,11 @@ export class ModelStore {
     const parsed = parseModelName(name);
     return this.locks.withNames([formatModelName(parsed)], async () => {
       const record = await this.#record(parsed, await this.#readManifest(parsed));
-      const unpins = [record.digest, ...record.adapters.map((a) => a.digest)].map((d) => this.pins.pin(d));
+      const unpins = [
+        record.digest,
+        ...record.adapters.map((a) => a.digest),
+        ...record.projectors.map((p) => p.digest),
+      ].map((d) => this.pins.pin(d));
       let released = false;
       return {
         record,
@@ -478,6 +519,8 @@ export class ModelStore {
       modifiedAt: manifest.createdAt,
       modelPath,
       adapters: manifest.adapters.map((a) => ({ ...a, path: this.blobs.path(a.digest) })),
+      projectors: (manifest.projectors ?? []).map((p) => ({ ...p, path: this.blobs.path(p.digest) })),
+      ...(manifest.origin ? { origin: manifest.origin } : {}),
       summary,
       definition: manifest.definition,
     };

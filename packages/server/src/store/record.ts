@@ -1,4 +1,4 @@
-import type { ModelDetails, ModelInfo, ModelSummary } from "@llmos/protocol";
+import type { ModelDetails, ModelInfo, ModelOrigin, ModelSummary } from "@llmos/protocol";
 import type { GgufSummary } from "@llmos/gguf";
 import type { ModelDefinition } from "./definition.js";
 import type { BlobRef } from "./manifest.js";
@@ -23,6 +23,10 @@ export interface ModelRecord {
   modelPath: string;
   /** LoRA adapters, in order. */
   adapters: BlobFile[];
+  /** Multimodal projectors pulled with the model (not used yet). */
+  projectors: BlobFile[];
+  /** The registry manifest the model was pulled from, if it was. */
+  origin?: ModelOrigin;
   /** What the GGUF header says. */
   summary: GgufSummary;
   /** Request defaults, prompts, license. */
@@ -88,6 +92,8 @@ export function toModelInfo(record: ModelRecord, options: ModelInfoOptions = {})
   if (record.adapters.length > 0) info.adapters = record.adapters.map((a) => a.digest);
   if (d.messages.length > 0) info.messages = d.messages.map((m) => ({ ...m }));
   if (d.license !== undefined) info.license = d.license;
+  if (record.origin !== undefined) info.origin = { ...record.origin };
+  if (record.projectors.length > 0) info.projectors = record.projectors.map((p) => p.digest);
   if (options.metadata !== undefined) info.metadata = options.metadata;
   return info;
 }

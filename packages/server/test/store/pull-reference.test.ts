@@ -38,8 +38,11 @@ describe("parsePullReference", () => {
       "",
       "hf.co/onlyowner",
       "hf.co/o/r/../x.gguf",
-      "stories",
       "ftp://x/y.gguf",
+      "Stories:bad tag!",
+      "oci://onlyrepo",
+      "a//b",
+      "llama3.2@sha256:1234",
       "hf.co/o/r/x.gguf:Q4_0",
       "hf.co/o/r:bad tag",
     ]) {
@@ -58,6 +61,55 @@ describe("parsePullReference", () => {
     assert.equal(defaultNameFor({ kind: "hub", repo: "o/r" }, "x.Q8_0.gguf"), "hf.co/o/r:Q8_0");
     assert.equal(defaultNameFor({ kind: "hub", repo: "o/r" }, "x.gguf"), "hf.co/o/r:latest");
     assert.equal(defaultNameFor({ kind: "url", url: "http://h/a/Stories260K.gguf" }), "stories260k:latest");
+  });
+});
+
+describe("registry references", () => {
+  const oci = (input: string) => {
+    const ref = parsePullReference(input);
+    assert.equal(ref.kind, "oci", input);
+    return (ref as Extract<typeof ref, { kind: "oci" }>).oci;
+  };
+  const digest = `sha256:${"ab".repeat(32)}`;
+  test("bare names are Ollama's library; hosts by Docker's rule; oci:// and ollama://", () => {
+    assert.deepEqual(oci("llama3.2:1b"), { repository: "library/llama3.2", tag: "1b" });
+    assert.deepEqual(oci("Qwen2.5"), { repository: "library/qwen2.5", tag: "latest" });
+    assert.deepEqual(oci("someone/model:q4"), { repository: "someone/model", tag: "q4" });
+    assert.deepEqual(oci("registry.ollama.ai/library/llama3.2:1b"), {
+      registry: "registry.ollama.ai",
+      repository: "library/llama3.2",
+      tag: "1b",
+    });
+    assert.deepEqual(oci("localhost:5000/team/sub/model:v1"), {
+      registry: "localhost:5000",
+      repository: "team/sub/model",
+      tag: "v1",
+    });
+    assert.deepEqual(oci(`oci://ghcr.io/org/m@${digest}`), { registry: "ghcr.io", repository: "org/m", digest });
+    assert.deepEqual(oci(`oci://ghcr.io/org/m:v2@${digest}`), {
+      registry: "ghcr.io",
+      repository: "org/m",
+      tag: "v2",
+      digest,
+    });
+    assert.deepEqual(oci("ollama://gemma:2b"), { repository: "library/gemma", tag: "2b" });
+    // A one-part oci:// path is still a repository on that registry.
+    assert.deepEqual(oci("oci://127.0.0.1:5000/model"), {
+      registry: "127.0.0.1:5000",
+      repository: "model",
+      tag: "latest",
+    });
+  });
+  test("default names", () => {
+    const name = (input: string, def = "registry.ollama.ai") =>
+      defaultNameFor(parsePullReference(input), undefined, def);
+    assert.equal(name("llama3.2:1b"), "llama3.2:1b");
+    assert.equal(name("registry.ollama.ai/library/llama3.2:1b"), "llama3.2:1b");
+    assert.equal(name("someone/model"), "someone/model:latest");
+    assert.equal(name("oci://ghcr.io/org/m:v2"), "ghcr.io/org/m:v2");
+    assert.equal(name("oci://localhost:5000/a/b/c/d:v1"), "localhost-5000/b/c/d:v1");
+    assert.equal(name(`oci://ghcr.io/org/m@${digest}`), "ghcr.io/org/m:sha256-abababababab");
+    assert.equal(name("mirror.corp:5000/library/x:1", "mirror.corp:5000"), "x:1");
   });
 });
 

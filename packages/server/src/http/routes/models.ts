@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { LlmosError } from "../../errors.js";
 import {
   parseModelName,
+  parseOciReference,
   parsePullReference,
   specFromModelfile,
   toModelInfo,
@@ -36,7 +37,9 @@ const PullBody = Type.Object(
       minLength: 1,
       maxLength: 2048,
       description:
-        "hf.co/{owner}/{repo}[:{quant}], hf.co/{owner}/{repo}/{file.gguf}, hf://..., huggingface.co/..., or an https URL",
+        "hf.co/{owner}/{repo}[:{quant}], hf.co/{owner}/{repo}/{file.gguf}, hf://..., huggingface.co/..., an https URL, " +
+        "or a registry reference: llama3.2:1b (Ollama's library, or LLMOS_OCI_REGISTRY), " +
+        "{registry}/{namespace}/{name}:{tag}, oci://{registry}/{repository}[:{tag}|@sha256:{digest}]",
     }),
     name: Type.Optional(
       Type.String({
@@ -47,6 +50,26 @@ const PullBody = Type.Object(
     ),
     revision: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: "Hub branch, tag or commit; default main" }),
+    ),
+    insecure: Type.Optional(
+      Type.Boolean({
+        description: "Registry references: plain http to the registry (only where the pull policy allows)",
+      }),
+    ),
+    stream: Type.Optional(Type.Boolean({ description: "NDJSON progress lines (default true)" })),
+  },
+  { additionalProperties: false },
+);
+const PushBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 300, description: "The model to push, name[:tag]" }),
+    reference: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: "Where to: {registry}/{repository}:{tag} or oci://{registry}/{repository}:{tag}",
+    }),
+    insecure: Type.Optional(
+      Type.Boolean({ description: "Plain http to the registry (only where the pull policy allows)" }),
     ),
     stream: Type.Optional(Type.Boolean({ description: "NDJSON progress lines (default true)" })),
   },
@@ -88,7 +111,7 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
       {
         schema: {
           body: PullBody,
-          summary: "Pull a model from Hugging Face or a URL (NDJSON progress)",
+          summary: "Pull a model from Hugging Face, a URL or an OCI registry (NDJSON progress)",
           tags: ["models"],
         },
         config: { scope: "models:write", audit: "model.pull" },
@@ -107,10 +130,39 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
               ...(deps.config.hfToken ? { hfToken: deps.config.hfToken } : {}),
               ...(body.name !== undefined ? { name: body.name } : {}),
               ...(body.revision !== undefined ? { revision: body.revision } : {}),
+              ...(body.insecure ? { insecure: true } : {}),
               onProgress,
               signal,
             }),
           final: (record) => ({ status: "success", model: toModelSummary(record) }),
+        });
+      },
+    );
+
+    app.post<{ Body: Static<typeof PushBody> }>(
+      "/api/models/push",
+      {
+        schema: {
+          body: PushBody,
+          summary: "Push a model to an OCI registry in Ollama's layer layout (NDJSON progress)",
+          tags: ["models"],
+        },
+        config: { scope: "models:write", audit: "model.push" },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        parseOciReference(body.reference);
+        await deps.store.get(body.name);
+        return respondWithProgress(request, reply, {
+          stream: body.stream ?? true,
+          style: "native",
+          run: (onProgress, signal) =>
+            deps.store.push(body.name, body.reference, {
+              ...(body.insecure ? { insecure: true } : {}),
+              onProgress,
+              signal,
+            }),
+          final: (result) => ({ status: "success", ...result }),
         });
       },
     );

@@ -5,6 +5,7 @@ import {
   isDigest,
   normalizeDigest,
   parseModelName,
+  parseOciReference,
   parsePullReference,
   renderRecordModelfile,
   specFromModelfile,
@@ -157,7 +158,8 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
       {
         schema: {
           body: PullBody,
-          summary: "Pull a model from Hugging Face (Ollama; NDJSON progress)",
+          summary:
+            "Pull a model from a registry (Ollama's library by default), Hugging Face or a URL (Ollama; NDJSON progress)",
           tags: ["ollama"],
         },
         config: { scope: "models:write", errorStyle, audit: "model.pull" },
@@ -175,6 +177,36 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
               endpoint: deps.config.hfEndpoint,
               ...(deps.config.hfToken ? { hfToken: deps.config.hfToken } : {}),
               ...(name !== undefined ? { name } : {}),
+              ...(request.body.insecure ? { insecure: true } : {}),
+              onProgress,
+              signal,
+            }),
+          final: () => ({ status: "success" }),
+        });
+      },
+    );
+
+    app.post<{ Body: Static<typeof PullBody> }>(
+      "/api/push",
+      {
+        schema: {
+          body: PullBody,
+          summary: "Push a model to the registry its name names (Ollama; NDJSON progress)",
+          tags: ["ollama"],
+        },
+        config: { scope: "models:write", errorStyle, audit: "model.push" },
+      },
+      async (request, reply) => {
+        // Ollama pushes a model to where its own name points: `registry.example.com/team/model:tag`.
+        const name = modelOf(request.body);
+        const record = await deps.store.get(name);
+        parseOciReference(name);
+        return respondWithProgress(request, reply, {
+          stream: request.body.stream ?? true,
+          style: errorStyle,
+          run: (onProgress, signal) =>
+            deps.store.push(record.name, name, {
+              ...(request.body.insecure ? { insecure: true } : {}),
               onProgress,
               signal,
             }),

@@ -1,10 +1,16 @@
 import { LlmosError } from "../../errors.js";
 import { hubAuthHeaders, hubError } from "./hub.js";
 
-/** Where a Hub token may be sent. */
+/** Where a Hub token (or a registry's authorization) may be sent, and which URLs may be fetched. */
 export interface AuthScope {
   endpoint: string;
   token?: string;
+  /** The `Authorization` value for the endpoint's origin, read at each request (wins over `token`). */
+  authorization?: () => string | undefined;
+  /** After a 401 from the endpoint's origin: renews the authorization; true = send the request once more. */
+  refresh?: (response: Response) => Promise<boolean>;
+  /** Checks every URL before it is fetched (the first and each redirect's target); throws to refuse. */
+  checkUrl?: (url: URL, hop: "request" | "redirect", from?: URL) => void;
 }
 
 /** A response after following redirects, with headers of every hop (the Hub puts `x-linked-*` on its 302). */
@@ -41,12 +47,19 @@ export async function fetchFollowing(
 ): Promise<FollowedResponse> {
   const hopHeaders: Headers[] = [];
   let current = url;
+  let refreshed = false;
+  scope.checkUrl?.(new URL(current), "request");
   for (let hop = 0; hop <= 10; hop++) {
     let response: Response;
+    const sameOrigin = new URL(current).origin === new URL(scope.endpoint).origin;
+    const authorization = sameOrigin ? scope.authorization?.() : undefined;
     try {
       response = await doFetch(current, {
         method: init.method ?? "GET",
-        headers: { ...init.headers, ...hubAuthHeaders(current, scope) },
+        headers: {
+          ...init.headers,
+          ...(authorization ? { authorization } : hubAuthHeaders(current, scope)),
+        },
         redirect: "manual",
         signal: init.signal,
       });
@@ -56,11 +69,22 @@ export async function fetchFollowing(
         cause: error,
       });
     }
+    if (response.status === 401 && sameOrigin && scope.refresh && !refreshed) {
+      refreshed = true;
+      await response.body?.cancel();
+      if (await scope.refresh(response)) {
+        hop--;
+        continue;
+      }
+      throw httpError(401, what);
+    }
     hopHeaders.push(response.headers);
     const location = response.headers.get("location");
     if (response.status >= 300 && response.status < 400 && location) {
       await response.body?.cancel();
-      current = new URL(location, current).toString();
+      const next = new URL(location, current);
+      scope.checkUrl?.(next, "redirect", new URL(current));
+      current = next.toString();
       continue;
     }
     if (response.status === 429 || response.status >= 500) {

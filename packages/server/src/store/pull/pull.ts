@@ -10,6 +10,7 @@ import type { ModelRecord } from "../record.js";
 import { DEFAULT_DOWNLOAD_TUNING, discard, downloadFile, probe, type DownloadTuning } from "./download.js";
 import { listRepoFiles, pickGgufFile } from "./hub.js";
 import { defaultNameFor, parsePullReference } from "./reference.js";
+import { pullFromRegistry, type RegistryDefaults } from "../registry/registry-pull.js";
 
 /** One progress event of a pull, in Ollama's shape. */
 export interface PullProgress {
@@ -35,6 +36,8 @@ export interface PullOptions {
   /** Fetch implementation. Default: the global fetch. */
   fetch?: typeof fetch;
   tuning?: Partial<DownloadTuning>;
+  /** Registry pulls: speak plain http to the registry (Ollama's `insecure`); the URL policy still decides. */
+  insecure?: boolean;
 }
 
 /** Store-wide defaults for pulls. */
@@ -42,6 +45,8 @@ export interface PullDefaults {
   endpoint?: string;
   token?: string;
   tuning?: Partial<DownloadTuning>;
+  /** Registry pulls and pushes: default registry, credentials, URL policy. */
+  oci?: RegistryDefaults;
 }
 
 interface SharedDownload {
@@ -79,6 +84,7 @@ export class Puller {
   async pull(reference: string, options: PullOptions = {}): Promise<ModelRecord> {
     const ref = parsePullReference(reference);
     if (options.name !== undefined) parseModelName(options.name);
+    if (ref.kind === "oci") return pullFromRegistry(this, ref.oci, options);
     const emit = options.onProgress ?? (() => {});
     const signal = options.signal ?? new AbortController().signal;
     const endpoint = (options.endpoint ?? this.defaults.endpoint ?? "https://huggingface.co").replace(/\/+$/, "");
@@ -139,7 +145,7 @@ export class Puller {
       signal,
       emit,
       (innerSignal, broadcast) =>
-        this.#fetchBlob({
+        this.fetchBlob({
           url,
           what,
           scope,
@@ -179,6 +185,26 @@ export class Puller {
     start: (signal: AbortSignal, emit: (event: PullProgress) => void) => Promise<{ ref: BlobRef; unpin: () => void }>,
     finish: (ref: BlobRef) => Promise<ModelRecord>,
   ): Promise<ModelRecord> {
+    const { ref, release } = await this.acquireBlob(key, signal, listener, start);
+    try {
+      return await finish(ref);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Joins (or starts) the download of `key` and resolves with the blob, kept from gc until `release()` (call it
+   * after the manifest that references the blob is written, or on failure). Two pulls of one blob share one
+   * download; a caller that leaves (abort) before it is done stops it only when nobody else waits.
+   * @internal used by registry pulls.
+   */
+  async acquireBlob(
+    key: string,
+    signal: AbortSignal,
+    listener: (event: PullProgress) => void,
+    start: (signal: AbortSignal, emit: (event: PullProgress) => void) => Promise<{ ref: BlobRef; unpin: () => void }>,
+  ): Promise<{ ref: BlobRef; release: () => void }> {
     let shared = this.#downloads.get(key);
     if (!shared) {
       const controller = new AbortController();
@@ -238,14 +264,18 @@ export class Puller {
         s.promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
       });
       s.listeners.delete(listener);
-      return await finish(ref);
-    } finally {
+      return { ref, release: leave };
+    } catch (error) {
       leave();
+      throw error;
     }
   }
 
-  /** Probe, download (or reuse), verify, validate and commit one blob. Runs once per shared download. */
-  async #fetchBlob(job: {
+  /**
+   * Probe, download (or reuse), verify, validate and commit one blob. Runs once per shared download.
+   * @internal used by registry pulls through {@link acquireBlob}.
+   */
+  async fetchBlob(job: {
     url: string;
     what: string;
     scope: { endpoint: string; token?: string };

@@ -1,4 +1,5 @@
 import { LlmosError } from "../../errors.js";
+import { defaultOciName, OLLAMA_REGISTRY, parseOciReference, type OciReference } from "../registry/oci-reference.js";
 
 /** A pull reference, parsed. */
 export type PullReference =
@@ -11,7 +12,9 @@ export type PullReference =
       /** Quantization tag to pick (`Q4_K_M`), when given as `:tag`. */
       quant?: string;
     }
-  | { kind: "url"; url: string };
+  | { kind: "url"; url: string }
+  /** A model in an OCI registry: `llama3.2:1b` (Ollama's library), `host/ns/name:tag`, `oci://...`. */
+  | { kind: "oci"; oci: OciReference };
 
 const HUB_PREFIXES = ["hf.co/", "huggingface.co/", "hf://", "https://hf.co/", "https://huggingface.co/"];
 
@@ -28,7 +31,9 @@ const REPO_PART = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
  * Parses what `pull` accepts: `hf.co/{owner}/{repo}[:{quant}]`, `hf.co/{owner}/{repo}/{path/to/file.gguf}`,
- * the same with `hf://` or `huggingface.co/`, and plain `https://` (or `http://`) URLs of a file.
+ * the same with `hf://` or `huggingface.co/`, plain `https://` (or `http://`) URLs of a file, and anything else as
+ * a registry reference (`llama3.2:1b`, `registry.ollama.ai/library/llama3.2:1b`, `oci://ghcr.io/org/m:tag`,
+ * `ollama://...`; see `parseOciReference`).
  * A `https://huggingface.co/{owner}/{repo}/resolve/{rev}/{path}` URL is treated as a plain URL.
  * @throws LlmosError `invalid_reference`.
  */
@@ -49,7 +54,7 @@ export function parsePullReference(input: string): PullReference {
       }
       return { kind: "url", url: url.toString() };
     }
-    throw invalid(ref, "it is neither a Hugging Face reference nor an http(s) URL");
+    return { kind: "oci", oci: parseOciReference(ref) };
   }
   let rest = ref.slice(prefix.length);
   let quant: string | undefined;
@@ -144,9 +149,11 @@ export function hasTag(file: string, tag: string): boolean {
 
 /**
  * The model name a pull registers when the caller gives none: `hf.co/{owner}/{repo}:{quant|latest}` (lower-cased,
- * as store names are lower-case) for Hub references, `{file name}:latest` for URLs.
+ * as store names are lower-case) for Hub references, `{file name}:latest` for URLs, `defaultOciName` for registry
+ * references (`defaultRegistry` is the host names without one pull from).
  */
-export function defaultNameFor(ref: PullReference, pickedFile?: string): string {
+export function defaultNameFor(ref: PullReference, pickedFile?: string, defaultRegistry = OLLAMA_REGISTRY): string {
+  if (ref.kind === "oci") return defaultOciName(ref.oci, defaultRegistry);
   if (ref.kind === "hub") {
     const [owner, repo] = ref.repo.split("/") as [string, string];
     const quant = ref.quant ?? (pickedFile ? quantOfFile(pickedFile) : undefined);
