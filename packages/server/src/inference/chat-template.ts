@@ -126,6 +126,18 @@ export function renderGoTemplate(template: string, messages: ChatMessage[]): str
     .join("");
 }
 
+/**
+ * True when every action of a Go template is in the subset {@link renderGoTemplate} renders (`.System`, `.Prompt`,
+ * `.Response`, `if .X`, `end`). Templates of Ollama's library that range over `.Messages` or use `$`-variables,
+ * `else`, functions or tools are not.
+ */
+export function isSimpleGoTemplate(template: string): boolean {
+  for (const m of template.matchAll(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g)) {
+    if (!/^(\.(System|Prompt|Response)|if\s+\.\w+|end)$/.test(m[1]!)) return false;
+  }
+  return true;
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);

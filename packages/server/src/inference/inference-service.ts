@@ -7,6 +7,7 @@ import type { ModelRecord, ModelStore } from "../store/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import {
   renderFallback,
+  isSimpleGoTemplate,
   renderGoTemplate,
   renderJinja,
   type ChatMessage,
@@ -215,8 +216,12 @@ export class InferenceService {
     if (def.system && !messages.some((m) => m.role === "system")) all.push({ role: "system", content: def.system });
     for (const m of def.messages) all.push({ role: m.role as ChatMessage["role"], content: m.content });
     all.push(...messages);
-    if (def.template) return { prompt: renderGoTemplate(def.template, all), stop: [], source: "definition" };
     const jinja = record.summary.chatTemplate;
+    // A pulled Ollama template beyond the subset we render (ranges over .Messages...) would come out mangled: the
+    // GGUF's own chat template says the same thing in Jinja, so it wins then.
+    if (def.template && (isSimpleGoTemplate(def.template) || !jinja)) {
+      return { prompt: renderGoTemplate(def.template, all), stop: [], source: "definition" };
+    }
     if (jinja) {
       // The template writes BOS itself when it wants one; the engine must not add a second.
       return {

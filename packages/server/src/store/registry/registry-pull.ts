@@ -59,8 +59,11 @@ export async function pullFromRegistry(puller: Puller, ref: OciReference, option
   for (const layer of plan.unknown) {
     warn(`skipping layer ${layer.digest.slice(7, 19)} of unknown type ${layer.mediaType}`);
   }
+  // Pulling a model again that has not changed upstream (same manifest) reads its definition from the store.
+  const current = await store.get(name).catch(() => undefined);
+  const unchanged = current?.origin?.manifestDigest === fetched.digest ? current.definition : undefined;
   const texts = [];
-  for (const { role, layer } of plan.texts) {
+  for (const { role, layer } of unchanged ? [] : plan.texts) {
     emit({ status: `pulling ${layer.digest.slice(7, 19)}`, digest: layer.digest, total: layer.size, completed: 0 });
     const bytes = await guard(
       client.readBlob(ref.repository, layer, MAX_TEXT_LAYER_BYTES, `${what} ${role} layer ${layer.digest}`),
@@ -73,7 +76,7 @@ export async function pullFromRegistry(puller: Puller, ref: OciReference, option
     });
     texts.push({ role, text: bytes.toString("utf8") });
   }
-  const definition = definitionFromLayers(texts, what, what, warn);
+  const definition = unchanged ?? definitionFromLayers(texts, what, what, warn);
   if (plan.projectors.length > 0) {
     warn("the model has a multimodal projector: it is stored with the model but llmos does not use it yet");
   }
