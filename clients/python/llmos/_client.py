@@ -245,10 +245,23 @@ class Client:
         """Copies a model to a new name."""
         return self._transport.json("POST", f"/api/models/{_seg(source)}/copy", {"destination": destination})
 
-    def pull(self, reference: str, name: Optional[str] = None, revision: Optional[str] = None) -> Iterator[Dict[str, Any]]:
-        """Downloads a model; yields progress dicts, the last being ``{"status": "success", "model": {...}}``."""
+    def pull(
+        self, reference: str, name: Optional[str] = None, revision: Optional[str] = None, insecure: bool = False
+    ) -> Iterator[Dict[str, Any]]:
+        """Downloads a model (``llama3.2:1b``, ``hf.co/owner/repo:Q4_K_M``, ``oci://...``, a URL); yields progress
+        dicts, the last being ``{"status": "success", "model": {...}}``."""
         body = {k: v for k, v in {"reference": reference, "name": name, "revision": revision}.items() if v is not None}
+        if insecure:
+            body["insecure"] = True
         return iter_ndjson(self._transport.open("POST", "/api/models/pull", body))
+
+    def push(self, name: str, reference: str, insecure: bool = False) -> Iterator[Dict[str, Any]]:
+        """Uploads a model to an OCI registry; yields progress dicts, the last being
+        ``{"status": "success", "reference": ..., "manifestDigest": ...}``."""
+        body: Dict[str, Any] = {"name": name, "reference": reference}
+        if insecure:
+            body["insecure"] = True
+        return iter_ndjson(self._transport.open("POST", "/api/models/push", body))
 
     def create(self, name: str, modelfile: str) -> Iterator[Dict[str, Any]]:
         """Creates a model from a definition file; yields progress dicts like :meth:`pull`."""

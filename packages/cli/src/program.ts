@@ -10,6 +10,7 @@ import { registerList } from "./commands/list.js";
 import { registerLoad } from "./commands/load.js";
 import { registerPs } from "./commands/ps.js";
 import { registerPull } from "./commands/pull.js";
+import { registerPush } from "./commands/push.js";
 import { registerRm } from "./commands/rm.js";
 import { registerRun } from "./commands/run.js";
 import { registerServe } from "./commands/serve.js";
@@ -36,6 +37,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
     registerRm,
     registerCp,
     registerPull,
+    registerPush,
     registerCreate,
     registerRun,
     registerPs,

@@ -19,10 +19,14 @@ class SpeedMeter {
 }
 
 /**
- * Shows the progress of a pull/create: a bar per blob with bytes, speed and ETA on a terminal, one line per
+ * Shows the progress of a pull/push/create: a bar per blob with bytes, speed and ETA on a terminal, one line per
  * status change otherwise, NDJSON with `--json`. Resolves with the resulting model.
  */
-export async function showProgress(ctx: CliContext, stream: ProgressStream, json: boolean): Promise<ModelInfo> {
+export async function showProgress<T = ModelInfo>(
+  ctx: CliContext,
+  stream: ProgressStream<T>,
+  json: boolean,
+): Promise<T> {
   if (json) {
     for await (const event of stream) ctx.print(JSON.stringify(event));
     return stream.done();

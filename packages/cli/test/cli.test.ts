@@ -7,7 +7,14 @@ import os from "node:os";
 import path from "node:path";
 import { Client } from "llmos";
 import type { AddressInfo } from "node:net";
-import { loadDaemonModule, REPO_ROOT, serveFile, startTestDaemon, STORIES_GGUF } from "@llmos/test-support";
+import {
+  FakeRegistry,
+  loadDaemonModule,
+  REPO_ROOT,
+  serveFile,
+  startTestDaemon,
+  STORIES_GGUF,
+} from "@llmos/test-support";
 import { cliEnv, runCli } from "./helpers/cli.js";
 
 const mod = await loadDaemonModule();
@@ -26,6 +33,7 @@ describe("llmos CLI without a daemon", () => {
       "ps",
       "keys",
       "pull",
+      "push",
       "verify",
       "du",
       "build-cpu-backend",
@@ -92,15 +100,20 @@ describe("llmos serve", { skip: typeof mod === "string" ? mod : false }, () => {
 describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? mod : false }, () => {
   let daemon: Awaited<ReturnType<typeof startTestDaemon>>;
   let env: NodeJS.ProcessEnv;
+  let registry: FakeRegistry;
 
   before(async () => {
     if (typeof mod === "string") return;
-    daemon = await startTestDaemon(mod);
+    registry = await FakeRegistry.start();
+    daemon = await startTestDaemon(mod, {
+      config: { ociAuth: { [registry.host]: { username: "pusher", password: "secret-password" } } },
+    });
     // No API key: the CLI authenticates with <LLMOS_HOME>/admin.token over loopback.
     env = cliEnv({ LLMOS_HOST: daemon.url, LLMOS_HOME: daemon.home });
   });
   after(async () => {
     await daemon?.close();
+    await registry?.close();
   });
 
   test("import, then list shows a table and --json parses", async () => {
@@ -183,6 +196,28 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     } finally {
       await source.close();
     }
+  });
+
+  test("push to a registry, pull it back, and show where it came from", async () => {
+    const target = `oci://${registry.host}/team/cli:v1`;
+    const push = await runCli(["push", "stories", target, "--insecure"], env);
+    assert.equal(push.code, 0, push.stderr);
+    const digest = registry.manifest("team/cli", "v1")?.digest;
+    assert.ok(digest);
+    assert.match(push.stdout, new RegExp(`pushed stories to ${registry.host}/team/cli:v1 \\(${digest}\\)`));
+    const pull = await runCli(["pull", target, "--insecure", "--name", "from-registry"], env);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /pulled from-registry:latest/);
+    const show = await runCli(["show", "from-registry"], env);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /pulled from/);
+    assert.match(show.stdout, new RegExp(`registry\\s+${registry.host}`));
+    assert.match(show.stdout, /repository\s+team\/cli/);
+    assert.match(show.stdout, /tag\s+v1/);
+    assert.match(show.stdout, new RegExp(`manifest\\s+${digest}`));
+    const refused = await runCli(["pull", "oci://registry.example.invalid/a/b:c", "--insecure"], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /plain http.*\[invalid_reference\]/);
   });
 
   test("cp and rm", async () => {

@@ -51,6 +51,14 @@ export interface ModelInfo extends ModelSummary {
   projectors?: string[];
 }
 
+/** Final line of `POST /api/models/push`. */
+export interface PushModelResult {
+  /** `registry/repository:tag` the model went to. */
+  reference: string;
+  /** `sha256:<hex>` of the manifest pushed. */
+  manifestDigest: string;
+}
+
 /** The registry, repository, tag and manifest a model was pulled from. */
 export interface ModelOrigin {
   /** `host[:port]` of the registry, e.g. `registry.ollama.ai`. */

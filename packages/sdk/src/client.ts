@@ -5,6 +5,7 @@ import type {
   ModelInfo,
   ModelSummary,
   PsResponse,
+  PushModelResult,
   UsageRow,
   VerifyReport,
 } from "@llmos/protocol";
@@ -19,6 +20,7 @@ import type {
   LoadModelOptions,
   ProgressEvent,
   PullOptions,
+  PushOptions,
   RequestOptions,
   UsageOptions,
 } from "./types.js";
@@ -152,14 +154,35 @@ export class Client {
    * resulting {@link ModelInfo}.
    */
   pull(reference: string, opts: PullOptions = {}): ProgressStream {
-    const { signal, timeout, name, revision } = opts;
+    const { signal, timeout, name, revision, insecure } = opts;
     return this.#progress({
       method: "POST",
       path: "/api/models/pull",
-      body: { reference, name, revision },
+      body: { reference, name, revision, ...(insecure ? { insecure } : {}) },
       signal,
       timeout,
     });
+  }
+
+  /**
+   * Pushes a model to an OCI registry (`registry.example.com/team/model:tag`, `oci://...`) in Ollama's layer layout.
+   * Iterate for progress, or `await` for where it went and the manifest's digest.
+   */
+  push(name: string, reference: string, opts: PushOptions = {}): ProgressStream<PushModelResult> {
+    const { signal, timeout, insecure } = opts;
+    return this.#progress(
+      {
+        method: "POST",
+        path: "/api/models/push",
+        body: { name, reference, ...(insecure ? { insecure } : {}) },
+        signal,
+        timeout,
+      },
+      (event) =>
+        event.reference !== undefined && event.manifestDigest !== undefined
+          ? { reference: event.reference, manifestDigest: event.manifestDigest }
+          : undefined,
+    );
   }
 
   /** Creates a model from a definition file (Modelfile syntax). Iterate for progress or `await` for the model. */
@@ -268,12 +291,12 @@ export class Client {
     return this.#transport.json<T>(spec);
   }
 
-  #progress(spec: RequestSpec): ProgressStream {
+  #progress<T = ModelInfo>(spec: RequestSpec, result?: (event: ProgressEvent) => T | undefined): ProgressStream<T> {
     const transport = this.#transport;
-    return new ProgressStream(async function* () {
+    return new ProgressStream<T>(async function* () {
       const open = await transport.open(spec);
       open.stopTimer();
       yield* readNdjson<ProgressEvent>(open);
-    });
+    }, result);
   }
 }

@@ -24,7 +24,9 @@ export type {
   LoadedModel,
   ModelDetails,
   ModelInfo,
+  ModelOrigin,
   ModelSummary,
   PsResponse,
+  PushModelResult,
   RunnerStats,
 } from "@llmos/protocol";

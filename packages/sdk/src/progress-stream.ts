@@ -7,17 +7,25 @@ import type { ProgressEvent } from "./types.js";
  * (or call `done()`) for the resulting {@link ModelInfo}. The request is sent on first use; it is not retried once
  * progress has started. A server error line is thrown as a typed `LlmosError`.
  */
-export class ProgressStream implements AsyncIterable<ProgressEvent>, PromiseLike<ModelInfo> {
+export class ProgressStream<T = ModelInfo> implements AsyncIterable<ProgressEvent>, PromiseLike<T> {
   readonly #source: () => AsyncGenerator<ProgressEvent>;
+  readonly #result: (event: ProgressEvent) => T | undefined;
   #started = false;
-  #resolve!: (value: ModelInfo) => void;
+  #resolve!: (value: T) => void;
   #reject!: (error: unknown) => void;
-  readonly #done: Promise<ModelInfo>;
+  readonly #done: Promise<T>;
 
-  /** @param source - starts the request and yields its NDJSON lines. */
-  constructor(source: () => AsyncGenerator<ProgressEvent>) {
+  /**
+   * @param source - starts the request and yields its NDJSON lines.
+   * @param result - the operation's result from the success line; default its `model`.
+   */
+  constructor(
+    source: () => AsyncGenerator<ProgressEvent>,
+    result: (event: ProgressEvent) => T | undefined = (event) => event.model as T | undefined,
+  ) {
     this.#source = source;
-    this.#done = new Promise<ModelInfo>((resolve, reject) => {
+    this.#result = result;
+    this.#done = new Promise<T>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
@@ -25,7 +33,7 @@ export class ProgressStream implements AsyncIterable<ProgressEvent>, PromiseLike
   }
 
   /** Resolves with the model once the operation succeeds; consumes the stream if nobody iterates it. */
-  done(): Promise<ModelInfo> {
+  done(): Promise<T> {
     if (!this.#started) {
       void (async () => {
         try {
@@ -41,8 +49,8 @@ export class ProgressStream implements AsyncIterable<ProgressEvent>, PromiseLike
   }
 
   /** Makes the stream awaitable: `const info = await client.pull("...")`. */
-  then<A = ModelInfo, B = never>(
-    onfulfilled?: ((value: ModelInfo) => A | PromiseLike<A>) | null,
+  then<A = T, B = never>(
+    onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.done().then(onfulfilled, onrejected);
@@ -57,8 +65,9 @@ export class ProgressStream implements AsyncIterable<ProgressEvent>, PromiseLike
       for await (const event of this.#source()) {
         if (event.status === "success") {
           settled = true;
-          if (event.model) this.#resolve(event.model);
-          else this.#reject(new LlmosError("success line carried no model", { code: "invalid_response" }));
+          const result = this.#result(event);
+          if (result !== undefined) this.#resolve(result);
+          else this.#reject(new LlmosError("success line carried no result", { code: "invalid_response" }));
           yield event;
           continue;
         }

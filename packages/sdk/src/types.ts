@@ -135,8 +135,11 @@ export interface ProgressEvent {
   total?: number;
   /** Bytes done in the current step. */
   completed?: number;
-  /** On the final `{status: "success"}` event: the resulting model. */
+  /** On the final `{status: "success"}` event: the resulting model (pull, create). */
   model?: ModelInfo;
+  /** On the final event of a push: where the model went and the manifest's digest. */
+  reference?: string;
+  manifestDigest?: string;
 }
 
 /** Options of {@link Client.pull}. */
@@ -145,6 +148,14 @@ export interface PullOptions extends RequestOptions {
   name?: string;
   /** Git revision / branch of the repository. */
   revision?: string;
+  /** Registry references: plain http to the registry (only where the daemon's pull policy allows). */
+  insecure?: boolean;
+}
+
+/** Options of {@link Client.push}. */
+export interface PushOptions extends RequestOptions {
+  /** Plain http to the registry (only where the daemon's pull policy allows). */
+  insecure?: boolean;
 }
 
 /** Permissions an API key can carry; `admin` implies all others. */

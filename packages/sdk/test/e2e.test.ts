@@ -2,7 +2,14 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { APIUserAbortError, AuthenticationError, Client, LlmosError, ModelNotFoundError, type Model } from "llmos";
 import fs from "node:fs";
-import { loadDaemonModule, serveFile, startTestDaemon, STORIES_GGUF, type TestDaemon } from "@llmos/test-support";
+import {
+  FakeRegistry,
+  loadDaemonModule,
+  serveFile,
+  startTestDaemon,
+  STORIES_GGUF,
+  type TestDaemon,
+} from "@llmos/test-support";
 
 const mod = await loadDaemonModule();
 const GREEDY_START = ", there was a little girl named Lily";
@@ -11,10 +18,14 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
   let daemon: TestDaemon;
   let client: Client;
   let model: Model;
+  let registry: FakeRegistry;
 
   before(async () => {
     if (typeof mod === "string") return;
-    daemon = await startTestDaemon(mod);
+    registry = await FakeRegistry.start();
+    daemon = await startTestDaemon(mod, {
+      config: { ociAuth: { [registry.host]: { username: "pusher", password: "secret-password" } } },
+    });
     client = new Client({ host: daemon.url, apiKey: daemon.adminToken });
     const info = await client.importModel(STORIES_GGUF, "stories");
     assert.equal(info.name, "stories:latest");
@@ -22,6 +33,7 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
   });
   after(async () => {
     await daemon?.close();
+    await registry?.close();
   });
 
   test("the seed example works as written (host from LLMOS_HOST)", async () => {
@@ -200,6 +212,23 @@ describe("SDK against the real daemon", { skip: typeof mod === "string" ? mod : 
     } finally {
       await source.close();
     }
+  });
+
+  test("push resolves to where the model went; pull brings it back with its origin", async () => {
+    const target = `oci://${registry.host}/sdk/stories:v1`;
+    const stream = client.push("stories", target, { insecure: true });
+    const statuses: string[] = [];
+    for await (const e of stream) statuses.push(e.status);
+    assert.equal(statuses.at(-1), "success");
+    const pushed = await stream;
+    assert.equal(pushed.reference, `${registry.host}/sdk/stories:v1`);
+    assert.equal(pushed.manifestDigest, registry.manifest("sdk/stories", "v1")?.digest);
+    const back = await client.pull(target, { insecure: true, name: "stories-back" });
+    assert.equal(back.digest, (await client.show("stories")).digest);
+    const info = await client.show("stories-back");
+    assert.equal(info.origin?.manifestDigest, pushed.manifestDigest);
+    assert.equal(info.origin?.repository, "sdk/stories");
+    await assert.rejects(client.push("no-such-model", target, { insecure: true }).done(), ModelNotFoundError);
   });
 
   test("create builds a model from a Modelfile and streams progress", async () => {

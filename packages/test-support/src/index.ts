@@ -55,7 +55,10 @@ export interface TestDaemon {
 }
 
 /** Starts a daemon (home in a temp dir, port 0, 1 thread, small contexts). The caller must `close()` it. */
-export async function startTestDaemon(mod: DaemonModule, opts: { homePrefix?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  mod: DaemonModule,
+  opts: { homePrefix?: string; config?: Record<string, unknown> } = {},
+): Promise<TestDaemon> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), opts.homePrefix ?? "llmos-test-"));
   const daemon = await mod.startDaemon({
     home,
@@ -66,6 +69,7 @@ export async function startTestDaemon(mod: DaemonModule, opts: { homePrefix?: st
     // A small context bounds requests without max_tokens (the seed example) to seconds on stories260K.
     contextSize: 512,
     parallel: 2,
+    ...opts.config,
   });
   let adminToken: string | undefined;
   try {

@@ -36,6 +36,20 @@ export function registerShow(program: Command, ctx: CliContext): void {
         ctx.print("\n  parameters");
         for (const [k, v] of params) ctx.print(`    ${k.padEnd(width - 2)}   ${JSON.stringify(v)}`);
       }
+      if (info.origin) {
+        const o = info.origin;
+        ctx.print("\n  pulled from");
+        const rows: Array<[string, string]> = [
+          ["registry", o.registry],
+          ["repository", o.repository],
+          ...(o.tag !== undefined ? [["tag", o.tag] as [string, string]] : []),
+          ["manifest", o.manifestDigest],
+        ];
+        for (const [k, v] of rows) ctx.print(`    ${k.padEnd(width - 2)}   ${v}`);
+      }
+      if (info.projectors?.length) {
+        ctx.print(`\n  projector\n    ${info.projectors.join(", ")} (stored; not used yet)`);
+      }
       if (info.system) ctx.print(`\n  system\n    ${info.system}`);
       if (info.license) ctx.print(`\n  license\n    ${info.license.split("\n")[0]}`);
     });

@@ -72,7 +72,7 @@ describe("pull and push through an OCI registry, with the ollama client", () => 
       raw: true,
     });
     assert.equal(chatty.response, raw.response);
-    assert.ok(chatty.response.length > 0);
+    assert.ok(chatty.response!.length > 0);
     assert.equal(chatty.eval_count, 16);
     assert.equal(chatty.done_reason, "length");
     const show = await ollama.show({ model: "stories-chat" });
