@@ -1,6 +1,8 @@
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { DOCKER_MANIFEST, FakeRegistry, OCI_MANIFEST } from "@llmos/test-support";
 import { LlmosError } from "../../src/errors.js";
@@ -294,5 +296,91 @@ describe("push to an OCI registry", () => {
     } finally {
       await withDocker.dispose();
     }
+  });
+});
+
+describe("a hostile registry", () => {
+  let t: ReturnType<typeof tempDir>;
+  let store: ModelStore;
+  let inside: http.Server;
+  let insideHits = 0;
+  let insideUrl: string;
+
+  before(async () => {
+    t = tempDir();
+    store = await ModelStore.open({ root: path.join(t.dir, "models"), pull: { tuning: FAST } });
+    // A service on the daemon's own machine that a remote registry must not be able to make llmos call.
+    inside = http.createServer((_req, res) => {
+      insideHits++;
+      res.end("internal");
+    });
+    await new Promise<void>((r) => inside.listen(0, "127.0.0.1", r));
+    insideUrl = `http://127.0.0.1:${(inside.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await store.dispose();
+    inside.closeAllConnections();
+    await new Promise<void>((r) => inside.close(() => r()));
+    t.cleanup();
+  });
+
+  /** A remote registry (`https://evil.example`) played by a fetch function: the requests never leave the process. */
+  function evilFetch(answer: (url: URL) => Response): typeof fetch {
+    return (async (input: string | URL | Request) => {
+      const url = new URL(input instanceof Request ? input.url : input.toString());
+      if (url.hostname !== "evil.example") return fetch(input);
+      return answer(url);
+    }) as typeof fetch;
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST,
+      config: {
+        mediaType: "application/vnd.docker.container.image.v1+json",
+        digest: `sha256:${"1".repeat(64)}`,
+        size: 2,
+      },
+      layers: [{ mediaType: "application/vnd.ollama.image.model", digest: `sha256:${STORIES_SHA256}`, size: 10 }],
+    }),
+  );
+
+  test("a blob redirect or a token endpoint on the daemon's loopback is refused; nothing reaches it", async () => {
+    const redirecting = evilFetch((url) =>
+      url.pathname.includes("/manifests/")
+        ? new Response(manifest, { headers: { "content-type": DOCKER_MANIFEST } })
+        : new Response(null, { status: 307, headers: { location: `${insideUrl}/admin` } }),
+    );
+    await assert.rejects(
+      store.pull("evil.example/team/model:1", { fetch: redirecting }),
+      isCode("upstream_error", /loopback/),
+    );
+    const challenging = evilFetch(
+      () =>
+        new Response("{}", {
+          status: 401,
+          headers: { "www-authenticate": `Bearer realm="${insideUrl}/token",service="x"` },
+        }),
+    );
+    await assert.rejects(store.pull("evil.example/team/model:1", { fetch: challenging }), isCode("upstream_error"));
+    assert.equal(insideHits, 0);
+    assert.deepEqual(await store.list(), []);
+  });
+
+  test("a registry's error text is never echoed in the error", async () => {
+    const leaky = evilFetch(
+      () =>
+        new Response(JSON.stringify({ errors: [{ code: "DENIED", message: "SECRET-INTERNAL-DETAIL at 10.0.0.7" }] }), {
+          status: 403,
+          headers: { "content-type": "application/json" },
+        }),
+    );
+    await assert.rejects(store.pull("evil.example/team/model:1", { fetch: leaky }), (e: unknown) => {
+      assert.ok(e instanceof LlmosError);
+      assert.equal(e.code, "forbidden");
+      assert.match(e.message, /DENIED/);
+      assert.doesNotMatch(JSON.stringify({ m: e.message, d: e.details }), /SECRET|10\.0\.0\.7/);
+      return true;
+    });
   });
 });

@@ -28,6 +28,8 @@ export function parseChallenge(header: string | null): AuthChallenge | undefined
 export interface RegistryAuthOptions {
   /** `host[:port]` of the registry, for messages. */
   host: string;
+  /** The registry's base URL: a token endpoint is checked as a hop from it. */
+  base: string;
   credential: RegistryCredential | undefined;
   fetch: typeof fetch;
   policy: UrlPolicy;
@@ -84,7 +86,7 @@ export class RegistryAuth {
     } catch {
       throw new LlmosError("upstream_error", `registry ${this.options.host} named an invalid token endpoint`);
     }
-    this.options.policy(url, "token");
+    this.options.policy(url, "token", new URL(this.options.base));
     if (challenge.service) url.searchParams.set("service", challenge.service);
     for (const s of scope.split(" ").filter(Boolean)) url.searchParams.append("scope", s);
     const basic = basicAuthorization(this.options.credential);

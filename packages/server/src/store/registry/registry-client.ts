@@ -79,6 +79,7 @@ export class RegistryClient {
     this.base = `${options.scheme}://${apiHost(options.registry)}`;
     this.auth = new RegistryAuth({
       host: options.registry,
+      base: this.base,
       credential: options.credential,
       fetch: options.fetch,
       policy: options.policy,
