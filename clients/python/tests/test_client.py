@@ -195,6 +195,16 @@ class DaemonTest(unittest.TestCase):
         with self.assertRaises(llmos.NotFoundError):
             self.client.model("no-such-model").generate_text("x", max_tokens=1)
 
+    @unittest.skipUnless(os.environ.get("LLMOS_TEST_REGISTRY"), "LLMOS_TEST_REGISTRY is not set")
+    def test_push_then_pull_back(self):
+        target = "oci://%s/py/stories:v1" % os.environ["LLMOS_TEST_REGISTRY"]
+        pushed = list(self.client.push("stories", target, insecure=True))
+        self.assertEqual(pushed[-1]["status"], "success")
+        self.assertTrue(pushed[-1]["manifestDigest"].startswith("sha256:"))
+        pulled = list(self.client.pull(target, name="py-back", insecure=True))
+        self.assertEqual(pulled[-1]["model"]["name"], "py-back:latest")
+        self.assertEqual(self.client.show("py-back")["origin"]["manifestDigest"], pushed[-1]["manifestDigest"])
+
 
 if __name__ == "__main__":
     unittest.main()

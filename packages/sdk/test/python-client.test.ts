@@ -2,7 +2,14 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Client } from "llmos";
-import { loadDaemonModule, REPO_ROOT, startTestDaemon, STORIES_GGUF, type TestDaemon } from "@llmos/test-support";
+import {
+  FakeRegistry,
+  loadDaemonModule,
+  REPO_ROOT,
+  startTestDaemon,
+  STORIES_GGUF,
+  type TestDaemon,
+} from "@llmos/test-support";
 
 const mod = await loadDaemonModule();
 
@@ -20,18 +27,28 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
 
 describe("Python client against the real daemon", { skip: typeof mod === "string" ? mod : false }, () => {
   let daemon: TestDaemon;
+  let registry: FakeRegistry;
 
   before(async () => {
     if (typeof mod === "string") return;
-    daemon = await startTestDaemon(mod);
+    registry = await FakeRegistry.start();
+    daemon = await startTestDaemon(mod, {
+      config: { ociAuth: { [registry.host]: { username: "pusher", password: "secret-password" } } },
+    });
     await new Client({ host: daemon.url, apiKey: daemon.adminToken }).importModel(STORIES_GGUF, "stories");
   });
   after(async () => {
     await daemon?.close();
+    await registry?.close();
   });
 
   test("python3 -m unittest discover -s clients/python/tests passes with every daemon test run", async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, LLMOS_TEST_HOST: daemon.url, PYTHONDONTWRITEBYTECODE: "1" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      LLMOS_TEST_HOST: daemon.url,
+      LLMOS_TEST_REGISTRY: registry.host,
+      PYTHONDONTWRITEBYTECODE: "1",
+    };
     delete env["LLMOS_HOST"];
     if (daemon.adminToken) env["LLMOS_API_KEY"] = daemon.adminToken;
     else delete env["LLMOS_API_KEY"];
