@@ -94,16 +94,31 @@ describe("pull and push through an OCI registry, with the ollama client", () => 
     });
   });
 
-  test("an unknown name is a 404 naming it, before and after the stream starts", async () => {
+  test("an unknown name or tag is a 404 status naming it; a later failure is the stream's last line", async () => {
     await assert.rejects(ollama.pull({ model: "nosuchmodel:7b" }), (e: ResponseError) => {
       assert.equal(e.status_code, 404);
       assert.match(e.error, /library\/nosuchmodel:7b/);
       return true;
     });
-    const streamed = await api(d, "POST", "/api/models/pull", { reference: "stories-chat:99b" });
-    const last = lines(streamed.text).at(-1)!;
-    assert.equal(last.error.code, "not_found");
-    assert.match(last.error.message, /library\/stories-chat:99b/);
+    // The manifest is fetched before the stream opens: a streamed pull of an unknown tag is a 404 too.
+    const unknownTag = await api(d, "POST", "/api/models/pull", { reference: "stories-chat:99b" });
+    assert.equal(unknownTag.status, 404);
+    assert.equal(unknownTag.json.error.code, "not_found");
+    assert.match(unknownTag.json.error.message, /library\/stories-chat:99b/);
+    const corrupt = registry.addModel("library/corrupt", "latest", { model: STORIES, template: "x{{ .Prompt }}" });
+    const weights = corrupt.layers.find((l) => l.mediaType === "application/vnd.ollama.image.model")!;
+    registry.corrupt.add(weights.digest);
+    await ollama.delete({ model: "stories-chat" }); // the weights must be downloaded again, not found in the store
+    try {
+      const streamed = await api(d, "POST", "/api/pull", { model: "corrupt" });
+      assert.equal(streamed.status, 200);
+      const events = lines(streamed.text);
+      assert.equal(events[0]!.status, "pulling manifest");
+      assert.match(events.at(-1)!.error, /sha256 mismatch/);
+    } finally {
+      registry.corrupt.clear();
+      await ollama.pull({ model: "stories-chat" });
+    }
     const refused = await api(d, "POST", "/api/models/pull", {
       reference: "oci://registry.example.invalid/team/m:1",
       insecure: true,

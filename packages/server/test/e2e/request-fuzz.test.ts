@@ -134,7 +134,8 @@ describe("request fuzzing of every endpoint", () => {
   let routes: CapturedRoute[] = [];
   before(async () => {
     d = await startTestDaemon(
-      { hfEndpoint: "http://127.0.0.1:9" },
+      // Pulls of names the fuzzer makes up must not leave the machine: dead loopback ports as Hub and registry.
+      { hfEndpoint: "http://127.0.0.1:9", ociRegistry: "http://127.0.0.1:9" },
       { options: { instrumentApp: (app) => (routes = captureRoutes(app)) } },
     );
   });
@@ -166,6 +167,8 @@ describe("request fuzzing of every endpoint", () => {
         if (
           res.status < 400 &&
           route.url.startsWith("/api/") &&
+          // `{}` is the accepted empty body of routes that take none (store verify, gc).
+          body.trim() !== "{}" &&
           ![
             "/api/tokenize",
             "/api/detokenize",

@@ -69,6 +69,9 @@ export async function buildSecuredApp(
   app.post("/api/pull", { config: { scope: "models:write", audit: "model.pull" } }, async () => ({
     status: "success",
   }));
+  app.post("/api/push", { config: { scope: "models:write", audit: "model.push" } }, async () => ({
+    status: "success",
+  }));
   app.post("/api/create", { config: { scope: "models:write", audit: "model.create" } }, async () => ({
     status: "success",
   }));

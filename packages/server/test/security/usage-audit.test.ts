@@ -102,6 +102,7 @@ describe("audit log", () => {
       const writer = (await app.inject({ method: "POST", url: `/api/keys/${writerId}/rotate`, headers: h })).json()
         .secret as string;
       await post("/api/pull", { model: "llama3" }, "10.0.0.7");
+      await post("/api/push", { model: "team/llama3" });
       await post("/api/create", { model: "mine", from: "llama3" });
       await post("/api/copy", { source: "llama3", destination: "backup" });
       await post("/api/import", { name: "local" });

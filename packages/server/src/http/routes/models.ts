@@ -12,7 +12,7 @@ import {
 import { noBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
 import { mergeSpec } from "./models-create-spec.js";
-import { respondWithProgress } from "./models-progress.js";
+import { afterManifest, respondWithProgress } from "./models-progress.js";
 import { ollamaModelRoutes } from "./ollama-models.js";
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) });
@@ -119,7 +119,7 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
       async (request, reply) => {
         const body = request.body;
         // Bad input is a 400 before any stream starts.
-        parsePullReference(body.reference);
+        const registry = parsePullReference(body.reference).kind === "oci";
         if (body.name !== undefined) parseModelName(body.name);
         return respondWithProgress(request, reply, {
           stream: body.stream ?? true,
@@ -135,6 +135,7 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
               signal,
             }),
           final: (record) => ({ status: "success", model: toModelSummary(record) }),
+          ...(registry ? { openOn: afterManifest } : {}),
         });
       },
     );

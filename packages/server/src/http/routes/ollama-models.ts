@@ -16,7 +16,7 @@ import {
 import type { HttpDeps } from "../deps.js";
 import { ollamaDetails } from "../ollama/translate.js";
 import { mergeSpec } from "./models-create-spec.js";
-import { respondWithProgress } from "./models-progress.js";
+import { afterManifest, respondWithProgress } from "./models-progress.js";
 
 const errorStyle = "ollama" as const;
 const ModelName = Type.String({ minLength: 1, maxLength: 300 });
@@ -166,7 +166,7 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         const reference = modelOf(request.body);
-        parsePullReference(reference);
+        const registry = parsePullReference(reference).kind === "oci";
         // Ollama clients keep using the exact string they pulled: register under it when it is a valid name.
         const name = validName(reference);
         return respondWithProgress(request, reply, {
@@ -182,6 +182,7 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
               signal,
             }),
           final: () => ({ status: "success" }),
+          ...(registry ? { openOn: afterManifest } : {}),
         });
       },
     );

@@ -168,9 +168,10 @@ export class RegistryClient {
     );
   }
 
-  /** A request retried on 5xx/429/network errors, that must answer 2xx (or one of `accept`). */
-  async expect(spec: RequestSpec, accept: number[] = []): Promise<Response> {
-    return withRetries(this.options.tuning, this.options.signal, async () => {
+  /** A request retried on 5xx/429/network errors (at most `retries` times), that must answer 2xx (or `accept`). */
+  async expect(spec: RequestSpec, accept: number[] = [], retries = this.options.tuning.retries): Promise<Response> {
+    const tuning = { ...this.options.tuning, retries: Math.min(retries, this.options.tuning.retries) };
+    return withRetries(tuning, this.options.signal, async () => {
       const response = await this.request(spec);
       if (response.ok || accept.includes(response.status)) return response;
       throw await this.failure(response, spec.what);
@@ -182,13 +183,18 @@ export class RegistryClient {
    * digest asked for, and against `Docker-Content-Digest` when the registry sends one.
    */
   async getManifest(repository: string, reference: string, what: string): Promise<FetchedManifest> {
-    const response = await this.expect({
-      method: "GET",
-      path: `/v2/${repository}/manifests/${reference}`,
-      headers: { accept: MANIFEST_ACCEPT },
-      scope: accessScope(repository),
-      what,
-    });
+    // One retry: a registry that cannot be reached at all is reported at once (the blob downloads retry more).
+    const response = await this.expect(
+      {
+        method: "GET",
+        path: `/v2/${repository}/manifests/${reference}`,
+        headers: { accept: MANIFEST_ACCEPT },
+        scope: accessScope(repository),
+        what,
+      },
+      [],
+      1,
+    );
     const bytes = await readLimited(response, MAX_MANIFEST_BYTES, `the manifest of ${what}`);
     const digest = sha256Digest(bytes);
     const announced = response.headers.get("docker-content-digest");
