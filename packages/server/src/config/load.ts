@@ -46,6 +46,10 @@ export function loadConfig(input: {
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
   if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");
   if (env.HF_TOKEN) c.hfToken = env.HF_TOKEN;
+  if (env.LLMOS_OTLP_ENDPOINT) c.otlpEndpoint = otlpEndpoint(env.LLMOS_OTLP_ENDPOINT);
+  if (env.LLMOS_OTLP_CAPTURE_CONTENT)
+    c.otlpCaptureContent =
+      oneOf(env.LLMOS_OTLP_CAPTURE_CONTENT, ["true", "false"], "LLMOS_OTLP_CAPTURE_CONTENT") === "true";
   if (env.LLMOS_PRELOAD)
     c.preload = env.LLMOS_PRELOAD.split(",")
       .map((s) => s.trim())
@@ -121,4 +125,17 @@ function oneOf<T extends string>(v: string, allowed: readonly T[], name: string)
   if (!(allowed as readonly string[]).includes(v))
     throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${v}"`);
   return v as T;
+}
+
+/** An OTLP/HTTP collector base URL (http or https), without a trailing slash. */
+function otlpEndpoint(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`LLMOS_OTLP_ENDPOINT must be a URL like http://127.0.0.1:4318, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new Error(`LLMOS_OTLP_ENDPOINT must be an http or https URL, got ${JSON.stringify(value)}`);
+  return value.replace(/\/+$/, "");
 }
