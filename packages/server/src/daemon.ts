@@ -157,7 +157,15 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
   const ui = options.uiDir === undefined ? builtDashboard() : options.uiDir;
-  const app = await buildApp(deps, [modelRoutes(deps), securityRoutes(security), uiRoutes(ui)], options.instrumentApp);
+  const app = await buildApp(
+    deps,
+    [
+      modelRoutes(deps),
+      securityRoutes(security),
+      uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
+    ],
+    options.instrumentApp,
+  );
   live.start();
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

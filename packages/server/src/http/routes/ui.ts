@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import fastifyStatic from "@fastify/static";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import "../auth/route-scope.js";
 
 /**
  * The dashboard's Content-Security-Policy: scripts, styles and connections only from the daemon itself, no inline
@@ -34,7 +35,10 @@ function secureHeaders(reply: FastifyReply): FastifyReply {
  * page; every figure on it comes from the API with the API key the page asks for. `dir` null or missing: the
  * dashboard was not built, and `/ui` says how to build it.
  */
-export function uiRoutes(dir: string | null): FastifyPluginAsync {
+export function uiRoutes(
+  dir: string | null,
+  opts: { authRequired: (local: boolean) => Promise<boolean> },
+): FastifyPluginAsync {
   return async (app) => {
     const built = dir !== null && existsSync(path.join(dir, "index.html"));
     if (built) await app.register(fastifyStatic, { root: dir, serve: false, index: false });
@@ -42,6 +46,11 @@ export function uiRoutes(dir: string | null): FastifyPluginAsync {
     const schema = { hide: true };
 
     app.get("/ui", { config, schema }, async (_request, reply) => reply.redirect("/ui/", 302));
+    // Whether this caller needs a key, so the page asks for one before its first call instead of after a 401.
+    app.get("/ui/auth.json", { config, schema }, async (request, reply) => {
+      reply.header("cache-control", "no-store");
+      return { authRequired: await opts.authRequired(request.llmosAuth?.local === true) };
+    });
     app.get<{ Params: { "*": string } }>("/ui/*", { config, schema }, async (request, reply) => {
       secureHeaders(reply);
       if (!built) {
