@@ -185,7 +185,10 @@ export class Scheduler {
     entry.lastUsed = Date.now();
     const queuedMs = Date.now() - enqueuedAt;
     this.metrics.queueWait.observe({ model: entry.name }, queuedMs / 1000);
-    const loadMs = enqueuedAt < entry.loadStartedAt ? 0 : Math.max(0, Math.min(queuedMs, handle.loadMs));
+    // The part of the wait that overlapped this model's load (a request that arrived just before the load began
+    // waited for all of it; one that arrived after the model was ready, for none).
+    const loadEnd = Math.min(Date.now(), entry.loadStartedAt + handle.loadMs);
+    const loadMs = Math.max(0, loadEnd - Math.max(enqueuedAt, entry.loadStartedAt));
     let released = false;
     return {
       handle,

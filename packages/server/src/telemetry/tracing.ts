@@ -146,8 +146,13 @@ export class Tracing {
     span.end(g.endedAt);
   }
 
-  /** Exports what is queued and stops. */
-  async shutdown(): Promise<void> {
-    await this.provider.shutdown().catch(() => undefined);
+  /** Exports what is queued and stops; gives up after `waitMs` so a collector that never answers cannot hold up a stop. */
+  async shutdown(waitMs = 1000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.provider.shutdown().catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs).unref())),
+    ]);
+    clearTimeout(timer);
   }
 }
