@@ -89,7 +89,7 @@ describe("dashboard in a browser", { skip, timeout: 600_000 }, () => {
     await page.waitForSelector('[data-testid="connection"]:text("open")');
     await page.waitForSelector('[data-testid="tps"]');
     assert.deepEqual(await page.context().cookies(), []);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem("llmos.key")), admin);
+    assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem("llmos.key")), admin);
     await shot("overview");
   });
 
@@ -113,7 +113,7 @@ describe("dashboard in a browser", { skip, timeout: 600_000 }, () => {
     );
     // Two slots: six requests wait; the next snapshot (every 500 ms) shows it.
     await page.waitForFunction(
-      () => Number(document.querySelector('[data-testid="queued"]')?.textContent ?? "0") > 0,
+      () => Number((globalThis as any).document.querySelector('[data-testid="queued"]')?.textContent ?? "0") > 0,
       undefined,
       { timeout: 60_000, polling: 50 },
     );
@@ -152,7 +152,7 @@ describe("dashboard in a browser", { skip, timeout: 600_000 }, () => {
     await shot("audit");
     await go("keys");
     await page.waitForSelector(`[data-testid="keys"] td:text-is(${JSON.stringify(XSS)})`);
-    assert.equal(await page.evaluate(() => (window as { __xss?: number }).__xss), undefined);
+    assert.equal(await page.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined);
     assert.equal(await page.locator("main img").count(), 0, "no element was created from the payload");
   });
 
