@@ -341,13 +341,17 @@ export class InferenceService {
       result,
       cancel: () => generation.cancel(),
       async *[Symbol.asyncIterator]() {
-        for await (const chunk of generation) {
-          if (firstChunkMs === null) {
-            firstChunkMs = performance.now() - started;
-            metrics.timeToFirstToken.observe({ model }, firstChunkMs / 1000);
+        try {
+          for await (const chunk of generation) {
+            if (firstChunkMs === null) {
+              firstChunkMs = performance.now() - started;
+              metrics.timeToFirstToken.observe({ model }, firstChunkMs / 1000);
+            }
+            tracked.tokens(chunk.tokens, chunk.text);
+            yield chunk;
           }
-          tracked.tokens(chunk.tokens, chunk.text);
-          yield chunk;
+        } finally {
+          tracked.endOfStream();
         }
       },
     };

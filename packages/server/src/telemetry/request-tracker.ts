@@ -46,6 +46,8 @@ export class TrackedRequest {
   private ended = false;
   private inputText: string | undefined;
   private outputText = "";
+  private streamEnded = false;
+  private pendingTrace: (() => void) | undefined;
   readonly info: ActiveRequest;
 
   constructor(
@@ -98,7 +100,25 @@ export class TrackedRequest {
   finish(result: TrackedOutcome): void {
     if (this.ended) return;
     this.ended = true;
-    this.tracker.onFinished(this, result, this.inputText, this.tracker.capturesContent ? this.outputText : undefined);
+    this.tracker.onFinished(this, result);
+  }
+
+  /** The caller read the last chunk (or stopped reading): the captured output is complete. */
+  endOfStream(): void {
+    this.streamEnded = true;
+    const trace = this.pendingTrace;
+    this.pendingTrace = undefined;
+    trace?.();
+  }
+
+  /** @internal Records the trace now, or, when content is captured, once the caller has read the whole output. */
+  traceWhenComplete(record: (input: string | undefined, output: string | undefined) => void): void {
+    if (!this.tracker.capturesContent) return record(undefined, undefined);
+    const run = () => record(this.inputText, this.outputText);
+    // A generation's result can arrive before its last chunks are read; the chunks carry the text.
+    if (this.streamEnded || this.input.kind === "embeddings") return run();
+    this.pendingTrace = run;
+    setTimeout(() => this.endOfStream(), 5000).unref();
   }
 
   /** Cancels it (queued: leaves the queue; running: stops at the next decode step). */
@@ -155,7 +175,7 @@ export class RequestTracker {
   }
 
   /** @internal */
-  onFinished(t: TrackedRequest, r: TrackedOutcome, input: string | undefined, output: string | undefined): void {
+  onFinished(t: TrackedRequest, r: TrackedOutcome): void {
     const endedAt = Date.now();
     this.active.delete(t.info.id);
     if (t.info.state === "running") this.onRunning(t.info.model, -1);
@@ -168,25 +188,30 @@ export class RequestTracker {
       durationMs: endedAt - t.info.arrivedAt,
     };
     this.hub.publish("request.finished", finished);
-    this.tracing?.recordGeneration({
-      operation: t.input.kind === "completion" ? "text_completion" : t.input.kind,
-      requestModel: t.input.requestModel,
-      responseModel: t.info.model,
-      parent: t.input.origin?.span,
-      request: t.input.params ?? {},
-      responseId: t.input.origin?.responseId ?? t.info.requestId,
-      finishReason: r.finishReason,
-      inputTokens: r.promptTokens,
-      outputTokens: r.completionTokens,
-      arrivedAt: t.info.arrivedAt,
-      startedAt: t.info.startedAt,
-      endedAt,
-      loadMs: r.loadMs ?? 0,
-      promptMs: r.promptMs ?? 0,
-      generateMs: r.generateMs ?? 0,
-      error: r.error,
-      input,
-      output,
-    });
+    const tracing = this.tracing;
+    if (!tracing) return;
+    const info = { ...t.info };
+    t.traceWhenComplete((input, output) =>
+      tracing.recordGeneration({
+        operation: t.input.kind === "completion" ? "text_completion" : t.input.kind,
+        requestModel: t.input.requestModel,
+        responseModel: info.model,
+        parent: t.input.origin?.span,
+        request: t.input.params ?? {},
+        responseId: t.input.origin?.responseId ?? info.requestId,
+        finishReason: r.finishReason,
+        inputTokens: r.promptTokens,
+        outputTokens: r.completionTokens,
+        arrivedAt: info.arrivedAt,
+        startedAt: info.startedAt,
+        endedAt,
+        loadMs: r.loadMs ?? 0,
+        promptMs: r.promptMs ?? 0,
+        generateMs: r.generateMs ?? 0,
+        error: r.error,
+        input,
+        output,
+      }),
+    );
   }
 }
