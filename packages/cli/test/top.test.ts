@@ -110,6 +110,7 @@ test("renderTop shows the figures, models and requests of a snapshot", () => {
         },
       ],
       queue: { total: 2, capacity: 512 },
+      lastUsed: {},
       requests: [
         {
           id: "g1",

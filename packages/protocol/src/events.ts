@@ -64,6 +64,8 @@ export interface DaemonSnapshot {
   /** Loaded models as `GET /api/ps` shows them (empty for a key without `models:read`). */
   models: LoadedModel[];
   queue: { total: number; capacity: number };
+  /** When each model last finished a request since the daemon started (epoch ms; empty without `models:read`). */
+  lastUsed: Record<string, number>;
   /** Active requests (a key without `admin` sees only its own). */
   requests: ActiveRequest[];
   /** The latest chart point. */

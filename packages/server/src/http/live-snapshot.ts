@@ -21,6 +21,7 @@ export class LiveSnapshots {
     return {
       ...shared,
       models: access.modelsRead ? shared.models : [],
+      lastUsed: access.modelsRead ? shared.lastUsed : {},
       requests: shared.requests.filter((r) => visibleRequest(access, r)),
       access: {
         admin: access.admin,
@@ -61,6 +62,7 @@ export class LiveSnapshots {
       models: ps.models as LoadedModel[],
       queue: ps.queue,
       requests: this.deps.metrics.requests.list(),
+      lastUsed: this.deps.metrics.requests.lastUsedByModel(),
       point,
     };
   }

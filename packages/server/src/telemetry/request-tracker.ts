@@ -134,6 +134,7 @@ export class TrackedRequest {
  */
 export class RequestTracker {
   private readonly active = new Map<string, TrackedRequest>();
+  private readonly lastUsed = new Map<string, number>();
   private seq = 0;
   private tracing: Tracing | undefined;
 
@@ -164,6 +165,11 @@ export class RequestTracker {
     return [...this.active.values()].map((t) => ({ ...t.info }));
   }
 
+  /** When each model last finished a request (epoch ms), since the daemon started. */
+  lastUsedByModel(): Record<string, number> {
+    return Object.fromEntries(this.lastUsed);
+  }
+
   get(id: string): TrackedRequest | undefined {
     return this.active.get(id);
   }
@@ -178,6 +184,7 @@ export class RequestTracker {
   onFinished(t: TrackedRequest, r: TrackedOutcome): void {
     const endedAt = Date.now();
     this.active.delete(t.info.id);
+    this.lastUsed.set(t.info.model, endedAt);
     if (t.info.state === "running") this.onRunning(t.info.model, -1);
     const finished: DaemonEventMap["request.finished"] = {
       ...t.info,

@@ -47,6 +47,8 @@ describe("live events without keys (loopback)", { timeout: 300_000 }, () => {
     assert.equal(finished.data.outcome, "ok");
     assert.ok(sse.events.some((e) => e.type === "request.queued" && e.data.id === finished.data.id));
     assert.ok(sse.events.some((e) => e.type === "request.started" && e.data.id === finished.data.id));
+    const after = await sse.next((e) => e.type === "snapshot" && e.data.lastUsed["stories:latest"] !== undefined);
+    assert.ok(after.data.lastUsed["stories:latest"] >= finished.data.arrivedAt, "the model's last use is known");
     const ids = sse.events.map((e) => e.id!);
     assert.deepEqual(
       ids,
@@ -170,6 +172,7 @@ describe("live events with keys", { timeout: 300_000 }, () => {
     await asWorker.next((e) => e.type === "request.finished" && e.data.keyName === "worker");
     const viewerSnap = await asViewer.next((e) => e.type === "snapshot" && e.id! >= asAdmin.events.at(-1)!.id!);
     assert.deepEqual(viewerSnap.data.models, [], "no models:read, no models");
+    assert.deepEqual(viewerSnap.data.lastUsed, {});
     assert.deepEqual(viewerSnap.data.access, {
       admin: false,
       modelsWrite: false,

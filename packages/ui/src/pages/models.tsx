@@ -109,7 +109,7 @@ export function Models() {
         <tbody>
           {(store ?? []).map((m) => {
             const l = loaded.get(m.name);
-            const lastUsed = (l as { lastUsedAt?: string } | undefined)?.lastUsedAt;
+            const lastUsed = s.lastUsed[m.name] ?? (l as { lastUsedAt?: string } | undefined)?.lastUsedAt;
             return (
               <tr key={m.name} data-model={m.name}>
                 <td>{m.name}</td>
@@ -117,7 +117,7 @@ export function Models() {
                 <td>{m.details.quantization}</td>
                 <td>{m.details.parameterSize}</td>
                 <td>{number(m.details.contextLength)}</td>
-                <td>{lastUsed ? new Date(lastUsed).toLocaleString() : l ? "loaded" : "—"}</td>
+                <td>{lastUsed ? new Date(lastUsed).toLocaleString() : "—"}</td>
                 <td class="actions">
                   {canLoad && !l && (
                     <button onClick={() => action.run(() => api("POST", `/api/models/${enc(m.name)}/load`, {}))}>
