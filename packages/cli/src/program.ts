@@ -15,6 +15,7 @@ import { registerRm } from "./commands/rm.js";
 import { registerRun } from "./commands/run.js";
 import { registerServe } from "./commands/serve.js";
 import { registerShow } from "./commands/show.js";
+import { registerTop } from "./commands/top.js";
 import { registerUsage } from "./commands/usage.js";
 import { registerVerify } from "./commands/verify.js";
 
@@ -41,6 +42,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
     registerCreate,
     registerRun,
     registerPs,
+    registerTop,
     registerLoad,
     registerKeys,
     registerUsage,

@@ -2,3 +2,4 @@ export * from "./errors.js";
 export * from "./models.js";
 export * from "./security.js";
 export * from "./store.js";
+export * from "./events.js";

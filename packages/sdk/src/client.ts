@@ -1,5 +1,6 @@
 import type {
   AuditEntry,
+  DaemonEvent,
   DiskUsage,
   LoadedModel,
   ModelInfo,
@@ -9,7 +10,7 @@ import type {
   UsageRow,
   VerifyReport,
 } from "@llmos/protocol";
-import { readNdjson } from "./lines.js";
+import { readLines, readNdjson } from "./lines.js";
 import { Model } from "./model.js";
 import { ProgressStream } from "./progress-stream.js";
 import { resolveHost } from "./host.js";
@@ -289,6 +290,35 @@ export class Client {
    */
   request<T = unknown>(spec: RequestSpec): Promise<T> {
     return this.#transport.json<T>(spec);
+  }
+
+  /**
+   * The daemon's live events (`GET /api/events`, needs the `metrics` scope): a snapshot every few seconds (models,
+   * memory, requests, chart figures) and change events in between. One connection; pass the last `id` seen as
+   * `lastEventId` to resume after a drop. Stop with `signal` or by leaving the loop.
+   */
+  async *events(opts: RequestOptions & { lastEventId?: number } = {}): AsyncGenerator<DaemonEvent> {
+    const { lastEventId, ...rest } = opts;
+    const open = await this.#transport.open({
+      method: "GET",
+      path: "/api/events",
+      ...rest,
+      ...(lastEventId !== undefined ? { headers: { "last-event-id": String(lastEventId) } } : {}),
+      maxRetries: 0,
+    });
+    open.stopTimer();
+    let id: number | null = null;
+    let type = "message";
+    let data: string[] = [];
+    for await (const line of readLines(open)) {
+      if (line === "") {
+        if (data.length > 0 && id !== null) yield { id, type, data: JSON.parse(data.join("\n")) } as DaemonEvent;
+        type = "message";
+        data = [];
+      } else if (line.startsWith("id:")) id = Number(line.slice(3).trim());
+      else if (line.startsWith("event:")) type = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
   }
 
   #progress<T = ModelInfo>(spec: RequestSpec, result?: (event: ProgressEvent) => T | undefined): ProgressStream<T> {

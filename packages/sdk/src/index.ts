@@ -12,6 +12,10 @@ export type { FetchLike, RequestSpec } from "./transport.js";
 export * from "./errors.js";
 export type * from "./types.js";
 export type {
+  ActiveRequest,
+  DaemonEvent,
+  DaemonSnapshot,
+  LivePoint,
   ApiKeyInfo,
   AuditEntry,
   AuditResult,

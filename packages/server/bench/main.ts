@@ -13,6 +13,7 @@ import { startDaemon, type Daemon } from "../src/daemon.js";
 import { readCpuBackendManifest } from "../src/engine/llama-ffi/cpu-backend.js";
 import { GREEDY, runEngineBench, type EngineBenchResult } from "./engine-bench.js";
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
+import { monitoringOverhead } from "./monitoring-bench.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
@@ -192,6 +193,14 @@ async function main(): Promise<void> {
       model: "stories260K",
       ...(await controlPlane(daemon, "stories260k", quick ? 100 : 400, 8)),
     };
+    log("monitoring overhead: hot requests with and without a connected event stream");
+    report.monitoring = await monitoringOverhead(
+      daemon,
+      concModel.name.toLowerCase(),
+      16,
+      quick ? 4 : 12,
+      quick ? 10 : 30,
+    );
   } finally {
     await daemon?.close();
     rmSync(home, { recursive: true, force: true });

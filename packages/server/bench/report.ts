@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import type { EngineBenchResult } from "./engine-bench.js";
-import { fmt, fmtRatio, fmtSpread, pairedRatio, ratio, spread, type Spread } from "./stats.js";
+import type { MonitoringBench } from "./monitoring-bench.js";
+import { fmt, fmtRatio, fmtSpread, median, pairedRatio, ratio, spread, type Spread } from "./stats.js";
 
 export interface ModelBench {
   path: string;
@@ -41,6 +42,7 @@ export interface BenchReport {
     p99Ms: number;
   };
   modelSwitch?: { model: string; ms: Spread };
+  monitoring?: MonitoringBench;
   durationSeconds?: number;
 }
 
@@ -202,6 +204,16 @@ export function writeReport(file: string, r: BenchReport): void {
       "## 4. Control plane",
       "",
       `${c.requests} one-token completions on a loaded ${c.model}, ${c.clients} clients at once: **${fmt(c.requestsPerSecond)} requests/s**, p50 ${fmt(c.p50Ms)} ms, p99 ${fmt(c.p99Ms)} ms.`,
+    );
+  }
+
+  if (r.monitoring) {
+    const m = r.monitoring;
+    L.push(
+      "",
+      "## 4b. Monitoring: hot requests with a dashboard's event stream connected",
+      "",
+      `${m.rounds} rounds of ${m.requestsPerRound} ${m.tokens}-token completions on a loaded ${m.model}, with and without a client reading \`/api/events\` (snapshots every 2 s), alternating which goes first: p50 ${fmt(median(m.p50WithoutMs))} ms without, ${fmt(median(m.p50WithMs))} ms with, **${fmtRatio(m.ratio)}** (median of per-round ratios; target at most 1.02x). The stream carried ${fmt(m.streamBytes / 1024)} KiB.`,
     );
   }
 

@@ -2,7 +2,8 @@
  * The composition root: builds every service once, wires them, serves HTTP. Nothing else constructs services.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { mkdir } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { cpuBackendDir, defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
@@ -12,6 +13,8 @@ import { authPlugin } from "./http/auth/index.js";
 import type { HttpDeps } from "./http/deps.js";
 import { modelRoutes } from "./http/routes/models.js";
 import { securityRoutes } from "./http/routes/security.js";
+import { uiRoutes } from "./http/routes/ui.js";
+import { tracingHooks } from "./http/tracing-hooks.js";
 import { InferenceService } from "./inference/inference-service.js";
 import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
@@ -20,8 +23,10 @@ import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, SecurityService } from "./security/index.js";
 import { StoreModelSource } from "./store-model-source.js";
 import { ModelStore } from "./store/index.js";
+import { LiveStats } from "./telemetry/live-stats.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
 import { Metrics } from "./telemetry/metrics.js";
+import { Tracing } from "./telemetry/tracing.js";
 
 /** The server package's version (from the nearest package.json above this file, in src/ or dist/src/). */
 export const VERSION: string = (() => {
@@ -60,17 +65,27 @@ export interface DaemonOptions {
   runners?: RunnerFactory;
   /** Called with the HTTP app before any route is registered (e.g. to capture the route list). */
   instrumentApp?: (app: FastifyInstance) => void;
+  /** Folder of the built dashboard (default: `@llmos/ui`'s dist folder; null: no dashboard). */
+  uiDir?: string | null;
 }
 
 /** Starts llmos with `config` (missing fields take defaults). */
 export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: DaemonOptions = {}): Promise<Daemon> {
   const base = defaultConfig();
   const config: LlmosConfig = { ...base, ...partial, limits: { ...base.limits, ...partial.limits } };
-  const logger = createLogger(config.logLevel, options.logDestination);
+  const metrics = new Metrics();
+  const logger = createLogger(config.logLevel, options.logDestination, metrics.events);
   const paths = homePaths(config.home);
   await mkdir(config.home, { recursive: true, mode: 0o700 });
-
-  const metrics = new Metrics();
+  const tracing = config.otlpEndpoint
+    ? new Tracing({
+        endpoint: config.otlpEndpoint,
+        serviceVersion: VERSION,
+        captureContent: config.otlpCaptureContent,
+      })
+    : undefined;
+  metrics.requests.useTracing(tracing);
+  const live = new LiveStats(metrics, config.eventsIntervalMs);
   const store = await ModelStore.open({
     root: paths.models,
     logger: logger.child({ component: "store" }),
@@ -136,18 +151,29 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     config,
     logger,
     metrics,
+    live,
     store,
     scheduler,
     inference,
     version: VERSION,
     inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
-    preRoutes: [authPlugin(security)],
+    preRoutes: [...(tracing ? [tracingHooks(tracing)] : []), authPlugin(security)],
     ready: () => ready,
     recordUsage: (request, model, promptTokens, completionTokens) =>
       security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
-  const app = await buildApp(deps, [modelRoutes(deps), securityRoutes(security)], options.instrumentApp);
+  const ui = options.uiDir === undefined ? builtDashboard() : options.uiDir;
+  const app = await buildApp(
+    deps,
+    [
+      modelRoutes(deps),
+      securityRoutes(security),
+      uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
+    ],
+    options.instrumentApp,
+  );
+  live.start();
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -178,8 +204,10 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      live.stop();
       await app.close();
       await scheduler.shutdown();
+      await tracing?.shutdown();
       await security.close();
       await store.dispose();
       logger.info("llmos stopped");
@@ -209,4 +237,13 @@ function cpuBackendSummary(config: LlmosConfig): NonNullable<NodeInventory["cpuB
     builtHere:
       dir && m ? { dir, release: m.release, variant: m.variant, compiler: m.compiler, builtAt: m.builtAt } : null,
   };
+}
+
+/** The dashboard's built files (`npm run build` makes them), or null when the UI package is not installed. */
+function builtDashboard(): string | null {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve("@llmos/ui/package.json")), "dist");
+  } catch {
+    return null;
+  }
 }

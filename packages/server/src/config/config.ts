@@ -81,6 +81,15 @@ export interface LlmosConfig {
   corsOrigins: string[];
   /** Rate-limit window scale for tests: 1 = real minutes/days. */
   rateLimitTimeScale: number;
+  /**
+   * OpenTelemetry traces: the collector's OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`). Undefined =
+   * tracing off (the default). Env LLMOS_OTLP_ENDPOINT.
+   */
+  otlpEndpoint: string | undefined;
+  /** Put prompt and completion text on GenAI spans. Env LLMOS_OTLP_CAPTURE_CONTENT=true; default false. */
+  otlpCaptureContent: boolean;
+  /** Seconds between two live snapshots on `/api/events` (and samples of the dashboard's charts). Default 2. */
+  eventsIntervalMs: number;
 }
 
 /** Derived paths under `home`. */
@@ -140,5 +149,8 @@ export function defaultConfig(): LlmosConfig {
     tls: undefined,
     corsOrigins: [],
     rateLimitTimeScale: 1,
+    otlpEndpoint: undefined,
+    otlpCaptureContent: false,
+    eventsIntervalMs: 2000,
   };
 }

@@ -49,6 +49,10 @@ export function loadConfig(input: {
   if (env.LLMOS_OCI_REGISTRY) c.ociRegistry = parseRegistryValue(env.LLMOS_OCI_REGISTRY);
   if (env.LLMOS_OCI_AUTH) c.ociAuth = parseOciAuth(env.LLMOS_OCI_AUTH);
   if (env.DOCKER_CONFIG) c.dockerConfigPath = path.join(path.resolve(expandHome(env.DOCKER_CONFIG)), "config.json");
+  if (env.LLMOS_OTLP_ENDPOINT) c.otlpEndpoint = otlpEndpoint(env.LLMOS_OTLP_ENDPOINT);
+  if (env.LLMOS_OTLP_CAPTURE_CONTENT)
+    c.otlpCaptureContent =
+      oneOf(env.LLMOS_OTLP_CAPTURE_CONTENT, ["true", "false"], "LLMOS_OTLP_CAPTURE_CONTENT") === "true";
   if (env.LLMOS_PRELOAD)
     c.preload = env.LLMOS_PRELOAD.split(",")
       .map((s) => s.trim())
@@ -156,4 +160,17 @@ function oneOf<T extends string>(v: string, allowed: readonly T[], name: string)
   if (!(allowed as readonly string[]).includes(v))
     throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${v}"`);
   return v as T;
+}
+
+/** An OTLP/HTTP collector base URL (http or https), without a trailing slash. */
+function otlpEndpoint(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`LLMOS_OTLP_ENDPOINT must be a URL like http://127.0.0.1:4318, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new Error(`LLMOS_OTLP_ENDPOINT must be an http or https URL, got ${JSON.stringify(value)}`);
+  return value.replace(/\/+$/, "");
 }

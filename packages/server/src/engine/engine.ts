@@ -89,6 +89,11 @@ export interface GenerateResult {
   promptMs: number;
   /** Milliseconds spent generating after the prompt. */
   generateMs: number;
+  /**
+   * Prompt tokens taken from a KV cache kept from an earlier request instead of being evaluated. Engines that
+   * reuse prompt prefixes set it; absent means none were (`llmos_prompt_cache_lookups_total` counts a miss).
+   */
+  cachedPromptTokens?: number;
 }
 
 /** A handle on one generation in flight. */

@@ -5,9 +5,11 @@ import type { HttpDeps } from "./deps.js";
 import { LlmosError } from "../errors.js";
 import { sendError, toLlmosError } from "./errors.js";
 import { openapiRoutes, registerOpenApi } from "./openapi.js";
+import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { ollamaRoutes } from "./routes/ollama.js";
 import { openaiRoutes } from "./routes/openai.js";
+import { requestRoutes } from "./routes/requests.js";
 import { runtimeRoutes } from "./routes/runtime.js";
 import { utilityRoutes } from "./routes/utility.js";
 
@@ -97,6 +99,8 @@ export async function buildApp(
   await app.register(openaiRoutes(deps));
   await app.register(ollamaRoutes(deps));
   await app.register(utilityRoutes(deps));
+  await app.register(eventRoutes(deps));
+  await app.register(requestRoutes(deps));
   await app.register(openapiRoutes);
   for (const plugin of extraRoutes) await app.register(plugin);
   return app;

@@ -5,6 +5,7 @@ import type { InferenceService } from "../inference/inference-service.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { ModelStore } from "../store/index.js";
 import type { Logger } from "../telemetry/logger.js";
+import type { LiveStats } from "../telemetry/live-stats.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { NodeInventory } from "../runtime/inventory.js";
 
@@ -13,6 +14,8 @@ export interface HttpDeps {
   config: LlmosConfig;
   logger: Logger;
   metrics: Metrics;
+  /** The live charts' points (computed from `metrics`), for `/api/events`. */
+  live: LiveStats;
   store: ModelStore;
   scheduler: Scheduler;
   inference: InferenceService;

@@ -1,4 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
+import type { RequestOrigin } from "../telemetry/request-tracker.js";
+import "./auth/route-scope.js";
+import "./tracing-hooks.js";
 
 /**
  * An AbortSignal that fires when the client goes away before the response is complete,
@@ -20,4 +23,16 @@ export function tenantOf(request: FastifyRequest, user?: string): string {
   if (auth?.key?.id) return `key:${auth.key.id}`;
   if (user) return `user:${user}`;
   return `addr:${request.ip}`;
+}
+
+/** Who sent a request (id, key, server span), for the live request list and traces. */
+export function originOf(request: FastifyRequest, responseId?: string): RequestOrigin {
+  const key = request.llmosAuth?.key;
+  return {
+    requestId: String(request.id),
+    keyId: key?.id ?? null,
+    keyName: key?.name ?? null,
+    span: request.llmosSpan ?? undefined,
+    ...(responseId ? { responseId } : {}),
+  };
 }

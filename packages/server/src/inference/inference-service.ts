@@ -5,6 +5,7 @@ import type { Scheduler, AcquireOptions } from "../scheduler/scheduler.js";
 import type { SlotLease } from "../scheduler/model-entry.js";
 import type { ModelRecord, ModelStore } from "../store/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import type { RequestOrigin, TrackedRequest } from "../telemetry/request-tracker.js";
 import {
   renderFallback,
   isSimpleGoTemplate,
@@ -38,6 +39,8 @@ export interface TextRequest {
   tenant?: string;
   priority?: Priority;
   signal?: AbortSignal;
+  /** Who sent it (request id, key, trace span), for the live request list and traces. */
+  origin?: RequestOrigin;
 }
 
 /** What a finished generation measured. */
@@ -82,7 +85,21 @@ export class InferenceService {
     const record = await this.store.get(req.model);
     const defaults = record.definition.parameters as Record<string, unknown>;
     const resolved = resolveSampling(req.options, defaults, this.limits.maxTokens);
-    const lease = await this.scheduler.acquire(record.name, this.acquireOptions(req));
+    const tracked = this.metrics.requests.track({
+      origin: req.origin,
+      requestModel: req.model,
+      model: record.name,
+      kind: req.messages ? "chat" : "completion",
+      params: { ...resolved.sampling, maxTokens: resolved.maxTokens },
+      signal: req.signal,
+    });
+    const lease = await this.scheduler
+      .acquire(record.name, { ...this.acquireOptions(req), signal: tracked.signal })
+      .catch((error: unknown) => {
+        tracked.finish(failure(error));
+        throw error;
+      });
+    this.started(tracked, lease);
     let prompt: string | number[];
     let templateStops: string[] = [];
     let addBos = true;
@@ -107,6 +124,7 @@ export class InferenceService {
       }
     } catch (error) {
       lease.release();
+      tracked.finish(failure(error));
       throw error;
     }
     const params: GenerateParams = {
@@ -119,7 +137,8 @@ export class InferenceService {
       ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
       ...(req.ignoreEos ? { stopAtEog: false } : {}),
     };
-    return this.run(lease, params, req, started);
+    tracked.prompt(prompt);
+    return this.run(lease, params, req, started, tracked);
   }
 
   /** Renders a chat the way `generate` would (for `/api/apply-template`). */
@@ -140,15 +159,33 @@ export class InferenceService {
   async embed(
     model: string,
     inputs: string[],
-    opts: Omit<AcquireOptions, "queueTimeoutMs"> = {},
+    opts: Omit<AcquireOptions, "queueTimeoutMs"> & { origin?: RequestOrigin } = {},
   ): Promise<{ model: string; vectors: number[][]; promptTokens: number; totalMs: number; loadMs: number }> {
     const started = performance.now();
     const record = await this.store.get(model);
-    const lease = await this.scheduler.acquire(record.name, opts);
+    const { origin, ...acquire } = opts;
+    const tracked = this.metrics.requests.track({
+      origin,
+      requestModel: model,
+      model: record.name,
+      kind: "embeddings",
+      signal: opts.signal,
+    });
+    const lease = await this.scheduler
+      .acquire(record.name, { ...acquire, signal: tracked.signal })
+      .catch((error: unknown) => {
+        tracked.finish(failure(error));
+        throw error;
+      });
+    this.started(tracked, lease);
     try {
       const { vectors, promptTokens } = await lease.handle.embed(inputs);
       this.metrics.tokens.inc({ model: record.name, kind: "prompt" }, promptTokens);
+      tracked.finish({ outcome: "ok", promptTokens, completionTokens: 0, finishReason: null, loadMs: lease.loadMs });
       return { model: record.name, vectors, promptTokens, totalMs: performance.now() - started, loadMs: lease.loadMs };
+    } catch (error) {
+      tracked.finish(failure(error));
+      throw error;
     } finally {
       lease.release(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : undefined);
     }
@@ -237,18 +274,32 @@ export class InferenceService {
     return renderFallback(all);
   }
 
-  private run(lease: SlotLease, params: GenerateParams, req: TextRequest, started: number): TextGeneration {
+  /** A tracked request got its slot: the request list shows it running; a load it waited for is a cold start. */
+  private started(tracked: TrackedRequest, lease: SlotLease): void {
+    tracked.started();
+    if (lease.loadMs > 0) this.metrics.coldStarts.inc({ model: lease.model });
+  }
+
+  private run(
+    lease: SlotLease,
+    params: GenerateParams,
+    req: TextRequest,
+    started: number,
+    tracked: TrackedRequest,
+  ): TextGeneration {
     let remote;
     try {
       remote = lease.handle.generate(params);
     } catch (error) {
       lease.release();
+      tracked.finish(failure(error));
       throw error;
     }
     const generation = remote;
     const onAbort = () => generation.cancel();
-    req.signal?.addEventListener("abort", onAbort, { once: true });
-    if (req.signal?.aborted) generation.cancel();
+    const signal = tracked.signal;
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) generation.cancel();
     let firstChunkMs: number | null = null;
     const model = lease.model;
     const metrics = this.metrics;
@@ -257,6 +308,20 @@ export class InferenceService {
         metrics.tokens.inc({ model, kind: "prompt" }, r.promptTokens);
         metrics.tokens.inc({ model, kind: "completion" }, r.completionTokens);
         metrics.generations.inc({ model, reason: r.finishReason });
+        if (r.completionTokens > 1)
+          metrics.timePerOutputToken.observe({ model }, r.generateMs / 1000 / (r.completionTokens - 1));
+        const cached = r.cachedPromptTokens ?? 0;
+        metrics.promptCacheLookups.inc({ model, result: cached > 0 ? "hit" : "miss" });
+        if (cached > 0) metrics.promptCachedTokens.inc({ model }, cached);
+        tracked.finish({
+          outcome: r.finishReason === "cancelled" ? "cancelled" : "ok",
+          promptTokens: r.promptTokens,
+          completionTokens: r.completionTokens,
+          finishReason: r.finishReason,
+          loadMs: lease.loadMs,
+          promptMs: r.promptMs,
+          generateMs: r.generateMs,
+        });
         return {
           ...r,
           model,
@@ -266,8 +331,12 @@ export class InferenceService {
           firstChunkMs,
         };
       })
+      .catch((error: unknown) => {
+        tracked.finish(failure(error));
+        throw error;
+      })
       .finally(() => {
-        req.signal?.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", onAbort);
         lease.release(req.keepAliveMs !== undefined ? { keepAliveMs: req.keepAliveMs } : undefined);
       });
     result.catch(() => undefined);
@@ -277,12 +346,17 @@ export class InferenceService {
       result,
       cancel: () => generation.cancel(),
       async *[Symbol.asyncIterator]() {
-        for await (const chunk of generation) {
-          if (firstChunkMs === null) {
-            firstChunkMs = performance.now() - started;
-            metrics.timeToFirstToken.observe({ model }, firstChunkMs / 1000);
+        try {
+          for await (const chunk of generation) {
+            if (firstChunkMs === null) {
+              firstChunkMs = performance.now() - started;
+              metrics.timeToFirstToken.observe({ model }, firstChunkMs / 1000);
+            }
+            tracked.tokens(chunk.tokens, chunk.text);
+            yield chunk;
           }
-          yield chunk;
+        } finally {
+          tracked.endOfStream();
         }
       },
     };
@@ -291,4 +365,17 @@ export class InferenceService {
 
 export function isModelNotFound(error: unknown): boolean {
   return error instanceof LlmosError && error.code === "model_not_found";
+}
+
+/** A tracked request's end when it failed (aborted signals count as cancelled). */
+function failure(error: unknown) {
+  const code = error instanceof LlmosError ? error.code : error instanceof Error ? error.name : "error";
+  const cancelled = code === "client_closed" || code === "AbortError";
+  return {
+    outcome: cancelled ? ("cancelled" as const) : ("error" as const),
+    promptTokens: 0,
+    completionTokens: 0,
+    finishReason: null,
+    error: code,
+  };
 }

@@ -185,7 +185,10 @@ export class Scheduler {
     entry.lastUsed = Date.now();
     const queuedMs = Date.now() - enqueuedAt;
     this.metrics.queueWait.observe({ model: entry.name }, queuedMs / 1000);
-    const loadMs = enqueuedAt < entry.loadStartedAt ? 0 : Math.max(0, Math.min(queuedMs, handle.loadMs));
+    // The part of the wait that overlapped this model's load (a request that arrived just before the load began
+    // waited for all of it; one that arrived after the model was ready, for none).
+    const loadEnd = Math.min(Date.now(), entry.loadStartedAt + handle.loadMs);
+    const loadMs = Math.max(0, loadEnd - Math.max(enqueuedAt, entry.loadStartedAt));
     let released = false;
     return {
       handle,
@@ -236,11 +239,13 @@ export class Scheduler {
     const entry = new ModelEntry(key, opts.keepAliveMs ?? this.options.keepAliveMs);
     if (opts.pinned) entry.pinned = true;
     this.table.add(entry);
+    this.metrics.events.publish("model.loading", { model: key });
     const run = () => this.loadEntry(entry, opts);
     const loaded = this.loadChain.then(run, run);
     this.loadChain = loaded.catch(() => undefined);
     entry.loaded = loaded;
     loaded.catch((error) => {
+      this.metrics.events.publish("model.load_failed", { model: key, error: String(error?.message ?? error) });
       this.table.remove(entry);
       for (const w of entry.queue.drain()) {
         w.cleanup();
@@ -287,6 +292,7 @@ export class Scheduler {
     entry.state = "ready";
     entry.lastUsed = Date.now();
     this.metrics.modelLoads.inc({ result: "ok" });
+    this.metrics.modelLoadSeconds.observe({ model: entry.name }, handle.loadMs / 1000);
     this.metrics.loadedModels.set(this.table.countReady());
     this.updateMemoryMetrics();
     const stats = await handle.stats().catch(() => undefined);
@@ -302,6 +308,12 @@ export class Scheduler {
       },
       "model loaded",
     );
+    const loadedEvent = { loadMs: Math.round(handle.loadMs), estimateBytes: entry.estimate?.total ?? null };
+    this.metrics.events.publish("model.loaded", {
+      model: entry.name,
+      ...loadedEvent,
+      rssBytes: entry.measuredRssBytes,
+    });
     this.dispatch(entry);
     this.afterQueueChange(entry);
   }
@@ -385,6 +397,7 @@ export class Scheduler {
     if (reason.startsWith("make room") || reason.startsWith("retry")) this.metrics.evictions.inc();
     this.logger.info({ model: entry.name, reason }, "unloading model");
     await entry.handle?.stop();
+    this.metrics.events.publish("model.unloaded", { model: entry.name, reason });
     this.forget(entry);
   }
 
@@ -396,6 +409,7 @@ export class Scheduler {
       "runner crashed; its in-flight requests failed, the next request starts a fresh runner",
     );
     this.detach(entry);
+    this.metrics.events.publish("model.unloaded", { model: entry.name, reason: "runner crashed" });
     this.forget(entry);
   }
 

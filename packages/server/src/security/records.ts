@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = [
   "store.gc",
   "config.change",
   "auth.failure_burst",
+  "request.cancel",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

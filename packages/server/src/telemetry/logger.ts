@@ -1,4 +1,6 @@
 import { pino, type Logger } from "pino";
+import type { EventHub } from "./event-hub.js";
+import { logTap } from "./log-tap.js";
 
 export type { Logger };
 
@@ -12,10 +14,16 @@ export const SECRET_LOG_PATHS = [
   "*.secret",
 ];
 
-/** Structured JSON logger for the daemon (one line per event). */
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino(
-    { level, redact: { paths: SECRET_LOG_PATHS, censor: "[redacted]" }, base: { svc: "llmos" } },
-    destination as never,
-  );
+/**
+ * Structured JSON logger for the daemon (one line per event). With `hub`, each line is also published as a `log`
+ * event for the dashboard's live tail (after redaction).
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream, hub?: EventHub): Logger {
+  const options = { level, redact: { paths: SECRET_LOG_PATHS, censor: "[redacted]" }, base: { svc: "llmos" } };
+  if (!hub) return pino(options, destination as never);
+  const streams = pino.multistream([
+    { level: level as never, stream: destination ?? process.stdout },
+    { level: level as never, stream: logTap(hub) },
+  ]);
+  return pino(options, streams);
 }

@@ -1,8 +1,17 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { EventHub } from "./event-hub.js";
+import { RequestTracker } from "./request-tracker.js";
 
-/** The daemon's Prometheus metrics, one registry per daemon (no global state). */
+/**
+ * The daemon's telemetry, one per daemon (no global state): the Prometheus registry, and beside it the live event
+ * hub and the tracker of requests in flight. They travel together because the scheduler and inference already
+ * receive this object, and because the dashboard's figures must come from the same sources as `/metrics`.
+ * Metric names are documented in docs/metrics.md and kept stable.
+ */
 export class Metrics {
   readonly registry = new Registry();
+  /** Change events for `/api/events`. */
+  readonly events = new EventHub();
 
   readonly httpRequests = new Counter({
     name: "llmos_http_requests_total",
@@ -94,6 +103,53 @@ export class Metrics {
     labelNames: ["device", "kind"] as const,
     registers: [this.registry],
   });
+
+  readonly requestsRunning = new Gauge({
+    name: "llmos_requests_running",
+    help: "Generations holding a slot, by model",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly timePerOutputToken = new Histogram({
+    name: "llmos_time_per_output_token_seconds",
+    help: "Time per generated token after the first (inter-token latency), per generation",
+    labelNames: ["model"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly modelLoadSeconds = new Histogram({
+    name: "llmos_model_load_seconds",
+    help: "Time to start a runner and load a model into it",
+    labelNames: ["model"] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+  readonly coldStarts = new Counter({
+    name: "llmos_cold_starts_total",
+    help: "Requests that waited for their model to load",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly promptCacheLookups = new Counter({
+    name: "llmos_prompt_cache_lookups_total",
+    help: "Generations by whether the runner reused cached prompt tokens (result: hit|miss)",
+    labelNames: ["model", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly promptCachedTokens = new Counter({
+    name: "llmos_prompt_cached_tokens_total",
+    help: "Prompt tokens taken from the KV cache instead of being evaluated",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly eventStreams = new Gauge({
+    name: "llmos_event_streams",
+    help: "Clients connected to /api/events",
+    registers: [this.registry],
+  });
+
+  /** Requests in flight; keeps `llmos_requests_running` in step with the dashboard's list. */
+  readonly requests = new RequestTracker(this.events, (model, delta) => this.requestsRunning.inc({ model }, delta));
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "llmos_process_" });

@@ -94,6 +94,9 @@ export async function buildSecuredApp(
     throw new LlmosError("model_not_found", "not loaded");
   });
   app.put("/api/config", { config: { scope: "admin", audit: "config.change" } }, async () => ({ ok: true }));
+  app.delete("/api/requests/:id", { config: { scope: "admin", audit: "request.cancel" } }, async () => ({
+    cancelled: true,
+  }));
   app.get("/metrics", { config: { scope: "metrics" } }, async () => "llmos_up 1\n");
   await app.register(securityRoutes(security));
   await app.ready();

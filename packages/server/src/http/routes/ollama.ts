@@ -17,7 +17,7 @@ import {
   rejectImages,
 } from "../ollama/translate.js";
 import { parseToolCall, planTools, ToolStreamGate, type ToolPlan } from "../openai/tools.js";
-import { clientGone, tenantOf } from "../request-context.js";
+import { clientGone, originOf, tenantOf } from "../request-context.js";
 import { ResponseStream } from "../streaming.js";
 import { applyToolPrompt } from "./openai.js";
 import { keepAliveMs } from "./runtime.js";
@@ -35,10 +35,15 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
     app.get(
       "/",
       {
-        schema: { summary: "Liveness in Ollama's words (answers 'Ollama is running')", tags },
+        schema: {
+          summary: "Liveness in Ollama's words (answers 'Ollama is running'); browsers are redirected to /ui",
+          tags,
+        },
         config: { scope: "public", errorStyle },
       },
-      async (_request, reply) => {
+      async (request, reply) => {
+        // A browser (it asks for HTML) gets the dashboard; API clients keep Ollama's liveness answer.
+        if (/\btext\/html\b/.test(request.headers.accept ?? "")) return reply.redirect("/ui/", 302);
         // Ollama clients probe `/` for a 200; the body is Ollama's so that text checks pass too.
         return reply
           .header("server", `llmos/${deps.version}`)
@@ -152,6 +157,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const result = await deps.inference.embed(body.model, fitted, {
           signal: clientGone(request, reply),
           tenant: tenantOf(request),
+          origin: originOf(request),
           ...(ka !== undefined ? { keepAliveMs: ka } : {}),
         });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
@@ -184,6 +190,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const result = await deps.inference.embed(body.model, [body.prompt], {
           signal: clientGone(request, reply),
           tenant: tenantOf(request),
+          origin: originOf(request),
           ...(ka !== undefined ? { keepAliveMs: ka } : {}),
         });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
@@ -214,6 +221,7 @@ function baseRequest(
     options: options.sampling,
     tenant: tenantOf(request),
     signal: clientGone(request, reply),
+    origin: originOf(request),
   };
   if (ka !== undefined) req.keepAliveMs = ka;
   return req;

@@ -26,7 +26,7 @@ import {
   withToolInstructions,
   type ToolPlan,
 } from "../openai/tools.js";
-import { clientGone, tenantOf } from "../request-context.js";
+import { clientGone, originOf, tenantOf } from "../request-context.js";
 import { ResponseStream } from "../streaming.js";
 import { keepAliveMs } from "./runtime.js";
 
@@ -150,6 +150,7 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
         const result = await deps.inference.embed(body.model, inputs, {
           signal: clientGone(request, reply),
           tenant: tenantOf(request, body.user),
+          origin: originOf(request),
         });
         deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         return {
@@ -209,6 +210,8 @@ async function respond(
   includeUsage: boolean,
   plan?: ToolPlan,
 ) {
+  const id = completionId(kind === "chat" ? "chatcmpl" : "cmpl");
+  req.origin = originOf(request, id);
   // Acquire every choice's generation before answering, so errors (404, 503, 400) still get a status code.
   const generations: TextGeneration[] = [];
   try {
@@ -217,7 +220,6 @@ async function respond(
     for (const g of generations) g.cancel();
     throw error;
   }
-  const id = completionId(kind === "chat" ? "chatcmpl" : "cmpl");
   const created = Math.floor(Date.now() / 1000);
   const model = generations[0]!.model;
   if (!stream) {
