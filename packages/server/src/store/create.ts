@@ -5,10 +5,10 @@ import type { TempBlob } from "./blob-files.js";
 import type { DefinitionMessage, ModelDefinition, ParameterValue } from "./definition.js";
 import { isDigest, normalizeDigest } from "./digest.js";
 import { checkGguf } from "./gguf-check.js";
-import type { BlobSource, ModelStore } from "./model-store.js";
 import { parseModelfile } from "./modelfile/parse.js";
 import { validateParameters } from "./modelfile/parameters.js";
 import type { ModelRecord } from "./record.js";
+import type { BlobSource, CreateTarget } from "./registrar.js";
 
 /** One progress event of a create, in Ollama's shape. */
 export interface CreateProgress {
@@ -57,7 +57,7 @@ function looksLikePath(ref: string): boolean {
  * @throws `model_not_found` (FROM model), `not_found` (file or blob), `invalid_model_file`, `invalid_request`.
  */
 export async function createModel(
-  store: ModelStore,
+  store: CreateTarget,
   name: string,
   spec: CreateSpec,
   options: CreateOptions = {},

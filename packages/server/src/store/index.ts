@@ -1,6 +1,15 @@
 /** The model store: content-addressed GGUF blobs, manifests per `name:tag`, pulls and model definitions. */
 export { ModelStore } from "./model-store.js";
-export type { BlobSource, ModelLease, ModelStoreOptions, RemoveResult, StoreLogger } from "./model-store.js";
+export type { ModelLease, ModelStoreOptions, RemoveResult } from "./model-store.js";
+export type {
+  BlobSource,
+  CreateTarget,
+  ModelHolder,
+  ModelRegistrar,
+  PullTarget,
+  RegisterSpec,
+  StoreLogger,
+} from "./registrar.js";
 export type { DiskUsage, GcReport, VerifyReport } from "./maintenance.js";
 export { toModelDetails, toModelInfo, toModelSummary, renderRecordModelfile } from "./record.js";
 export type { BlobFile, ModelInfoOptions, ModelRecord } from "./record.js";

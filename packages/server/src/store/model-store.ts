@@ -26,13 +26,9 @@ import { progressStream } from "./progress-stream.js";
 import { pushToRegistry, type PushOptions, type PushProgress, type PushResult } from "./registry/registry-push.js";
 import { formatModelName, parseModelName, type ModelName } from "./names.js";
 import type { ModelRecord } from "./record.js";
-import type { ModelOrigin } from "@llmos/protocol";
+import type { CreateTarget, ModelLease, PullTarget, ModelHolder, RegisterSpec, StoreLogger } from "./registrar.js";
 
-/** The subset of a pino logger the store uses. */
-export interface StoreLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export type { ModelLease } from "./registrar.js";
 
 /** Options of {@link ModelStore.open}. */
 export interface ModelStoreOptions {
@@ -54,23 +50,11 @@ export interface ModelStoreOptions {
   partialMaxAgeMs?: number;
 }
 
-/** A model held for use: its blobs are not garbage-collected until `release()`. */
-export interface ModelLease {
-  readonly record: ModelRecord;
-  readonly modelPath: string;
-  readonly adapterPaths: readonly string[];
-  /** Lets the blobs go. Idempotent. */
-  release(): void;
-}
-
 /** What {@link ModelStore.remove} did. */
 export interface RemoveResult {
   name: string;
   freedBytes: number;
 }
-
-/** A blob for {@link ModelStore.register}: a temp file to commit, or an existing blob. */
-export type BlobSource = TempBlob | BlobRef;
 
 /**
  * The model store: content-addressed GGUF blobs plus one JSON manifest per `name:tag`.
@@ -79,7 +63,7 @@ export type BlobSource = TempBlob | BlobRef;
  * (atomically) only after its blobs exist; so a crash never leaves a registered model with missing or partial
  * weights. Concurrency: see {@link StoreLocks}. One process owns a store folder at a time.
  */
-export class ModelStore {
+export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
   readonly root: string;
   readonly blobs: BlobFiles;
   readonly manifests: ManifestFiles;
@@ -90,9 +74,9 @@ export class ModelStore {
   readonly logger: StoreLogger | undefined;
   readonly ggufLimits: Partial<GgufLimits> | undefined;
   readonly reserveBytes: number;
-  /** GGUF summaries by blob digest (blobs are immutable, so entries never go stale). @internal */
+  /** GGUF summaries by blob digest (blobs are immutable, so entries never go stale). */
   readonly summaries = new Map<string, GgufSummary>();
-  /** Blobs gc must keep although unreferenced (leases, pulls in flight, recent uploads). @internal */
+  /** Blobs gc must keep although unreferenced (leases, pulls in flight, recent uploads). */
   readonly pins: BlobPins;
   readonly #uploadGraceMs: number;
   #backgroundGc: Promise<unknown> | undefined;
@@ -194,16 +178,16 @@ export class ModelStore {
   }
 
   /**
-   * Keeps a blob from garbage collection until the returned function is called (idempotent).
-   * @internal used by pull between committing a blob and writing its manifest.
+   * Keeps a blob from garbage collection until the returned function is called (idempotent). Pull pins a blob
+   * between committing it and writing its manifest ({@link PullTarget}).
    */
   pinBlob(digest: string): () => void {
     return this.pins.pin(digest);
   }
 
   /**
-   * Commits a complete, verified temp file (in `tmp/` or `partial/`) as a blob, pinned until `unpin()`.
-   * @internal used by pull.
+   * Commits a complete, verified temp file (in `tmp/` or `partial/`) as a blob, pinned until `unpin()`
+   * ({@link PullTarget}).
    */
   async commitTempBlob(temp: TempBlob): Promise<{ ref: BlobRef; unpin: () => void }> {
     this.#check();
@@ -282,8 +266,8 @@ export class ModelStore {
   }
 
   /**
-   * Copies a GGUF file into a validated temp blob (not yet committed): pass it to {@link register}.
-   * @internal used by create; deletes the temp file on failure.
+   * Copies a GGUF file into a validated temp blob (not yet committed): pass it to {@link register}. Deletes the
+   * temp file on failure ({@link CreateTarget}).
    */
   async ingestGgufFile(file: string, signal?: AbortSignal, what = `file ${file}`): Promise<TempBlob> {
     let stat;
@@ -307,19 +291,9 @@ export class ModelStore {
 
   /**
    * Registers `name` with the given blobs and definition: commits temp blobs, checks referenced blobs exist, then
-   * writes the manifest. Holds the name's lock for the whole step.
-   * @internal used by import, create and pull.
+   * writes the manifest. Holds the name's lock for the whole step. Import, create and pull end here.
    */
-  async register(
-    name: string,
-    spec: {
-      model: BlobSource;
-      adapters?: BlobSource[];
-      projectors?: BlobSource[];
-      definition: ModelDefinition;
-      origin?: ModelOrigin;
-    },
-  ): Promise<ModelRecord> {
+  async register(name: string, spec: RegisterSpec): Promise<ModelRecord> {
     this.#check();
     const parsed = parseModelName(name);
     const adapterCount = spec.adapters?.length ?? 0;

@@ -1,53 +1,19 @@
 import path from "node:path";
 import { LlmosError } from "../../errors.js";
 import type { BlobRef } from "../manifest.js";
-import type { ModelStore } from "../model-store.js";
 import { emptyDefinition } from "../definition.js";
 import { ensureFreeSpace } from "../disk-space.js";
 import { checkGguf } from "../gguf-check.js";
 import { parseModelName } from "../names.js";
 import type { ModelRecord } from "../record.js";
+import type { PullTarget } from "../registrar.js";
 import { DEFAULT_DOWNLOAD_TUNING, discard, downloadFile, probe, type DownloadTuning } from "./download.js";
 import { listRepoFiles, pickGgufFile } from "./hub.js";
 import { defaultNameFor, parsePullReference } from "./reference.js";
-import { pullFromRegistry, type RegistryDefaults } from "../registry/registry-pull.js";
+import { pullFromRegistry } from "../registry/registry-pull.js";
+import type { BlobPuller, FetchBlobJob, PullDefaults, PullOptions, PullProgress } from "./pull-types.js";
 
-/** One progress event of a pull, in Ollama's shape. */
-export interface PullProgress {
-  status: string;
-  digest?: string;
-  total?: number;
-  completed?: number;
-}
-
-/** Options of a pull. */
-export interface PullOptions {
-  /** Name to register; default `hf.co/{owner}/{repo}:{quant|latest}` or the URL's file name. */
-  name?: string;
-  /** Hub revision (branch, tag or commit). Default `main`. */
-  revision?: string;
-  /** Hub base URL. Default: the store's `hub.endpoint`, else `https://huggingface.co`. */
-  endpoint?: string;
-  /** Hub token (sent to the Hub's origin only). Default: the store's `hub.token`. */
-  hfToken?: string;
-  onProgress?: (event: PullProgress) => void;
-  /** Cancels; the partial download stays for a later resume. */
-  signal?: AbortSignal;
-  /** Fetch implementation. Default: the global fetch. */
-  fetch?: typeof fetch;
-  tuning?: Partial<DownloadTuning>;
-  /** Registry pulls: speak plain http to the registry (Ollama's `insecure`); the URL policy still decides. */
-  insecure?: boolean;
-}
-
-/** Store-wide defaults for pulls. */
-export interface PullDefaults {
-  endpoint?: string;
-  token?: string;
-  tuning?: Partial<DownloadTuning>;
-  /** Registry pulls and pushes: default registry, credentials, URL policy. */
-  oci?: RegistryDefaults;
-}
+export type { BlobPuller, FetchBlobJob, PullDefaults, PullOptions, PullProgress } from "./pull-types.js";
 
 interface SharedDownload {
   promise: Promise<BlobRef>;
@@ -66,13 +32,13 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
  * Pulls models into a store from the Hugging Face Hub or a URL. One per store: it is what makes two pulls of the
  * same file in one process share one download.
  */
-export class Puller {
+export class Puller implements BlobPuller {
   readonly #downloads = new Map<string, SharedDownload>();
   /** Cancelled downloads still saving their resume state, by key. */
   readonly #winding = new Map<string, Promise<unknown>>();
 
   constructor(
-    readonly store: ModelStore,
+    readonly store: PullTarget,
     readonly defaults: PullDefaults = {},
   ) {}
 
@@ -275,19 +241,7 @@ export class Puller {
    * Probe, download (or reuse), verify, validate and commit one blob. Runs once per shared download.
    * @internal used by registry pulls through {@link acquireBlob}.
    */
-  async fetchBlob(job: {
-    url: string;
-    what: string;
-    scope: { endpoint: string; token?: string };
-    hub: boolean;
-    expectedDigest: string | undefined;
-    expectedSize: number | undefined;
-    fetch: typeof fetch;
-    tuning: DownloadTuning;
-    signal: AbortSignal;
-    emit: (event: PullProgress) => void;
-    label: string;
-  }): Promise<{ ref: BlobRef; unpin: () => void }> {
+  async fetchBlob(job: FetchBlobJob): Promise<{ ref: BlobRef; unpin: () => void }> {
     const store = this.store;
     const existing = async (digest: string): Promise<{ ref: BlobRef; unpin: () => void } | undefined> => {
       const unpin = store.pinBlob(digest);

@@ -2,7 +2,7 @@ import { LlmosError } from "../../errors.js";
 import type { BlobRef } from "../manifest.js";
 import { parseModelName } from "../names.js";
 import { DEFAULT_DOWNLOAD_TUNING, type DownloadTuning } from "../pull/download.js";
-import type { Puller, PullOptions, PullProgress } from "../pull/pull.js";
+import type { BlobPuller, PullOptions, PullProgress } from "../pull/pull-types.js";
 import type { ModelRecord } from "../record.js";
 import { defaultOciName, formatOciReference, manifestReference, type OciReference } from "./oci-reference.js";
 import { definitionFromLayers, MAX_TEXT_LAYER_BYTES, planLayers } from "./ollama-layers.js";
@@ -24,7 +24,11 @@ function cancelled(): LlmosError {
  *   `upstream_error` (digest mismatch: the download is deleted; unusable manifest), `invalid_model_file`,
  *   `insufficient_storage`, `client_closed`.
  */
-export async function pullFromRegistry(puller: Puller, ref: OciReference, options: PullOptions): Promise<ModelRecord> {
+export async function pullFromRegistry(
+  puller: BlobPuller,
+  ref: OciReference,
+  options: PullOptions,
+): Promise<ModelRecord> {
   const store = puller.store;
   const emit = options.onProgress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;

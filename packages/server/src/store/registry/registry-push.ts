@@ -1,6 +1,6 @@
 import { LlmosError } from "../../errors.js";
 import { DEFAULT_DOWNLOAD_TUNING, type DownloadTuning } from "../pull/download.js";
-import type { ModelStore } from "../model-store.js";
+import type { ModelHolder } from "../registrar.js";
 import type { ModelRecord } from "../record.js";
 import { MEDIA_TYPES, serializeOciManifest, sha256Digest, type OciDescriptor } from "./oci-manifest.js";
 import { formatOciReference, manifestReference, parseOciReference } from "./oci-reference.js";
@@ -89,7 +89,7 @@ function layersOf(record: ModelRecord): Array<{ layer: OciDescriptor; source: Pu
  * @throws `model_not_found`, `invalid_reference`, `forbidden` (the registry refused: credentials), `upstream_error`.
  */
 export async function pushToRegistry(
-  store: ModelStore,
+  store: ModelHolder,
   defaults: RegistryDefaults | undefined,
   name: string,
   reference: string,
