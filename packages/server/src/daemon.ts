@@ -18,6 +18,7 @@ import { tracingHooks } from "./http/tracing-hooks.js";
 import { InferenceService } from "./inference/inference-service.js";
 import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
+import { CleanupStack } from "./lib/cleanup-stack.js";
 import { ChildProcessRunnerFactory, type RunnerFactory } from "./runtime/runner-handle.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, SecurityService } from "./security/index.js";
@@ -69,12 +70,32 @@ export interface DaemonOptions {
   uiDir?: string | null;
 }
 
-/** Starts llmos with `config` (missing fields take defaults). */
+/**
+ * Starts llmos with `config` (missing fields take defaults). When a step fails (the port is taken, the database
+ * cannot be opened, ...), what was opened before it is closed again, in reverse order, before the error is thrown.
+ */
 export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: DaemonOptions = {}): Promise<Daemon> {
   const base = defaultConfig();
   const config: LlmosConfig = { ...base, ...partial, limits: { ...base.limits, ...partial.limits } };
   const metrics = new Metrics();
   const logger = createLogger(config.logLevel, options.logDestination, metrics.events);
+  const opened = new CleanupStack();
+  try {
+    return await assemble(config, options, logger, metrics, opened);
+  } catch (error) {
+    await opened.unwind((what, err) => logger.error({ err, what }, "closing after a failed start failed"));
+    throw error;
+  }
+}
+
+/** Builds and starts every service; registers each one's closing in `opened` as soon as it is open. */
+async function assemble(
+  config: LlmosConfig,
+  options: DaemonOptions,
+  logger: Logger,
+  metrics: Metrics,
+  opened: CleanupStack,
+): Promise<Daemon> {
   const paths = homePaths(config.home);
   await mkdir(config.home, { recursive: true, mode: 0o700 });
   const tracing = config.otlpEndpoint
@@ -84,6 +105,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
         captureContent: config.otlpCaptureContent,
       })
     : undefined;
+  if (tracing) opened.defer("tracing", () => tracing.shutdown());
   metrics.requests.useTracing(tracing);
   const live = new LiveStats(metrics, config.eventsIntervalMs);
   const store = await ModelStore.open({
@@ -98,23 +120,19 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
       },
     },
   });
+  opened.defer("store", () => store.dispose());
   const security = await SecurityService.open({
     databasePath: paths.database,
     home: config.home,
     timeScale: config.rateLimitTimeScale,
     logger: logger.child({ component: "security" }),
   });
-  try {
-    assertSafeBind(
-      { host: config.host, insecureNoAuth: config.insecureNoAuth },
-      await security.checkAuthEnabled(),
-      logger,
-    );
-  } catch (error) {
-    await security.close();
-    await store.dispose();
-    throw error;
-  }
+  opened.defer("security", () => security.close());
+  assertSafeBind(
+    { host: config.host, insecureNoAuth: config.insecureNoAuth },
+    await security.checkAuthEnabled(),
+    logger,
+  );
 
   // GPUs from node-llama-cpp's detection, in a child process; until it answers, runners use "auto" offload.
   const gpus = probeGpus(config.gpu);
@@ -144,6 +162,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     logger.child({ component: "scheduler" }),
     metrics,
   );
+  opened.defer("scheduler", () => scheduler.shutdown(0));
   const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens });
   let ready = false;
 
@@ -173,7 +192,9 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     ],
     options.instrumentApp,
   );
+  opened.defer("http", () => app.close());
   live.start();
+  opened.defer("live stats", () => live.stop());
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
