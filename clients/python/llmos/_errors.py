@@ -2,6 +2,8 @@
 
 from typing import Any, Dict, Optional, Type
 
+from ._codes import CODE_STATUS
+
 
 class LlmosError(Exception):
     """Base class of every error the client raises.
@@ -110,33 +112,6 @@ class OutputParseError(LlmosError):
         super().__init__(message, "invalid_output", None, request_id)
         self.text = text
 
-
-CODE_STATUS: Dict[str, int] = {
-    "invalid_request": 400,
-    "invalid_model_name": 400,
-    "invalid_model_file": 400,
-    "invalid_reference": 400,
-    "context_length_exceeded": 400,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "model_not_found": 404,
-    "not_found": 404,
-    "conflict": 409,
-    "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "rate_limited": 429,
-    "quota_exceeded": 429,
-    "client_closed": 499,
-    "internal": 500,
-    "runner_crashed": 502,
-    "model_load_failed": 500,
-    "queue_full": 503,
-    "unavailable": 503,
-    "insufficient_memory": 507,
-    "queue_timeout": 504,
-    "upstream_error": 502,
-    "insufficient_storage": 507,
-}
 
 _BY_CODE: Dict[str, Type[LlmosError]] = {
     "context_length_exceeded": ContextLengthExceededError,

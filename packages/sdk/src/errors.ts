@@ -1,4 +1,5 @@
 import type { ErrorCode } from "@llmos/protocol";
+import { CODE_STATUS } from "./error-codes.js";
 
 /**
  * Codes the SDK produces itself, for failures that never reached a server response.
@@ -102,34 +103,6 @@ export class OutputParseError extends LlmosError {
 }
 
 type ErrorClass = new (message: string, init: LlmosErrorInit) => LlmosError;
-
-/** Status of each server code; `satisfies` makes the compiler flag a code added in protocol but not here. */
-const CODE_STATUS = {
-  invalid_request: 400,
-  invalid_model_name: 400,
-  invalid_model_file: 400,
-  invalid_reference: 400,
-  context_length_exceeded: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  model_not_found: 404,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  rate_limited: 429,
-  quota_exceeded: 429,
-  client_closed: 499,
-  internal: 500,
-  runner_crashed: 502,
-  model_load_failed: 500,
-  queue_full: 503,
-  unavailable: 503,
-  insufficient_memory: 507,
-  queue_timeout: 504,
-  upstream_error: 502,
-  insufficient_storage: 507,
-} as const satisfies Record<ErrorCode, number>;
 
 const CLASS_BY_CODE: Partial<Record<LlmosErrorCode, ErrorClass>> = {
   context_length_exceeded: ContextLengthExceededError,
