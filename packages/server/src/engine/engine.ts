@@ -162,3 +162,11 @@ export class ContextOverflowError extends Error {
     super(`prompt needs ${needed} tokens but a sequence holds ${available}`);
   }
 }
+
+/**
+ * Thrown when the engine runs out of memory (weights, KV cache or compute buffers could not be allocated). The
+ * runner reports it as an `oom` failure, on which the scheduler evicts idle models and retries the load once.
+ */
+export class EngineOutOfMemoryError extends Error {
+  override readonly name = "EngineOutOfMemoryError";
+}

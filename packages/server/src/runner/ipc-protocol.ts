@@ -1,9 +1,13 @@
 /**
  * The typed IPC protocol between the daemon (runtime) and a runner process.
- * Every request carries an id; the runner answers with `result`/`error`, and streams
- * `chunk` messages followed by `done` for generations.
+ *
+ * Requests with one answer are listed in {@link RunnerRequests}: each names its parameters and its reply, so the
+ * daemon's `request("tokenize", ...)` returns `number[]` and the runner's handler for `tokenize` must return one.
+ * The runner answers with `result` (carrying the request's type, checked on arrival) or `error` (a
+ * {@link WireFailure} whose kind was decided where the failure was raised). A generation streams `chunk` messages
+ * and ends with `done` or `error`; `cancel` stops it.
  */
-import type { CpuBackendStatus } from "@llmos/protocol";
+import type { CpuBackendStatus, ErrorCode } from "@llmos/protocol";
 import type {
   EngineLoadOptions,
   EngineStats,
@@ -23,16 +27,6 @@ export interface RunnerLoadSpec extends EngineLoadOptions {
   /** Minimum ms between two chunk messages of one generation (0 = every chunk at once); see ChunkCoalescer. */
   streamIntervalMs: number;
 }
-
-export type DaemonToRunner =
-  | { type: "load"; id: number; spec: RunnerLoadSpec }
-  | { type: "generate"; id: number; params: GenerateParams }
-  | { type: "cancel"; id: number }
-  | { type: "embed"; id: number; texts: string[] }
-  | { type: "tokenize"; id: number; text: string; addBos: boolean; parseSpecial: boolean }
-  | { type: "detokenize"; id: number; tokens: number[] }
-  | { type: "stats"; id: number }
-  | { type: "unload"; id: number };
 
 export interface RunnerStatsReply {
   engine: EngineStats;
@@ -57,18 +51,62 @@ export interface LoadReply {
   cpuBackend: CpuBackendStatus | null;
 }
 
-export interface WireError {
+/** Every request with a single answer: its parameters and its reply. */
+export interface RunnerRequests {
+  load: { params: { spec: RunnerLoadSpec }; reply: LoadReply };
+  embed: { params: { texts: string[] }; reply: EmbedReply };
+  tokenize: { params: { text: string; addBos: boolean; parseSpecial: boolean }; reply: number[] };
+  detokenize: { params: { tokens: number[] }; reply: string };
+  stats: { params: Record<string, never>; reply: RunnerStatsReply };
+  /** Frees the model and exits the runner. */
+  unload: { params: Record<string, never>; reply: true };
+}
+
+export type RequestType = keyof RunnerRequests;
+export type ParamsOf<K extends RequestType> = RunnerRequests[K]["params"];
+export type ReplyOf<K extends RequestType> = RunnerRequests[K]["reply"];
+
+/** A request message of type `K` (a union over all request types when `K` is not narrowed). */
+export type RequestMessage<K extends RequestType = RequestType> = {
+  [T in K]: { type: T; id: number; params: ParamsOf<T> };
+}[K];
+
+/** The answer to a request of type `K`: it names the request's type so the daemon can check it. */
+export type ResultMessage<K extends RequestType = RequestType> = {
+  [T in K]: { type: "result"; id: number; request: T; value: ReplyOf<T> };
+}[K];
+
+export type DaemonToRunner =
+  RequestMessage | { type: "generate"; id: number; params: GenerateParams } | { type: "cancel"; id: number };
+
+/**
+ * Why a runner request failed, decided where the failure was raised (the engine's error class, or the runner's
+ * step that failed), never by reading an error message:
+ * - `oom`: the engine ran out of memory (loading or decoding);
+ * - `load_failed`: the model, an adapter or its context could not be loaded;
+ * - `context_overflow`: the input is longer than a sequence's context;
+ * - `busy`: every sequence was taken (the scheduler should never let that happen);
+ * - `rejected`: the engine refused the input and said why with an llmos error `code`;
+ * - `internal`: any other error in the runner;
+ * - `crashed`: the runner process went away (raised by the daemon, never sent by a runner).
+ */
+export type RunnerFailureKind =
+  "oom" | "load_failed" | "context_overflow" | "busy" | "rejected" | "internal" | "crashed";
+
+/** A failure as a runner sends it. */
+export interface WireFailure {
+  kind: Exclude<RunnerFailureKind, "crashed">;
   name: string;
   message: string;
-  /** ContextOverflowError etc. */
-  kind?: "context_overflow" | "busy" | "load_failed" | "out_of_memory";
+  /** The llmos error code of a `rejected` input. */
+  code?: ErrorCode;
   details?: Record<string, unknown>;
 }
 
 export type RunnerToDaemon =
   | { type: "ready"; pid: number }
-  | { type: "result"; id: number; value: unknown }
-  | { type: "error"; id: number; error: WireError }
+  | ResultMessage
+  | { type: "error"; id: number; error: WireFailure }
   | { type: "chunk"; id: number; chunk: GenerateChunk }
   | { type: "done"; id: number; result: GenerateResult }
   | { type: "log"; level: "error" | "warn" | "info" | "debug"; message: string };

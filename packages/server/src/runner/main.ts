@@ -5,20 +5,26 @@
 import {
   ContextOverflowError,
   EngineBusyError,
+  EngineOutOfMemoryError,
   type Engine,
   type EngineModel,
+  type GenerateParams,
   type Generation,
 } from "../engine/engine.js";
 import type { CpuBackendStatus } from "@llmos/protocol";
 import { cpuVariantOf } from "../engine/llama-ffi/cpu-backend.js";
+import { LlmosError } from "../errors.js";
 import { ChunkCoalescer } from "./chunk-coalescer.js";
 import type {
   DaemonToRunner,
-  EmbedReply,
-  LoadReply,
+  ParamsOf,
+  ReplyOf,
+  RequestMessage,
+  RequestType,
+  ResultMessage,
   RunnerLoadSpec,
   RunnerToDaemon,
-  WireError,
+  WireFailure,
 } from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
@@ -27,7 +33,7 @@ let streamIntervalMs = 0;
 let cpuBackend: CpuBackendStatus | null = null;
 const generations = new Map<number, Generation>();
 
-function send(message: RunnerToDaemon): void {
+function send<K extends RequestType>(message: RunnerToDaemon | ResultMessage<K>): void {
   if (process.connected) process.send!(message);
 }
 
@@ -35,18 +41,18 @@ function log(level: "error" | "warn" | "info" | "debug", message: string): void 
   send({ type: "log", level, message });
 }
 
-function toWire(error: unknown): WireError {
-  if (error instanceof ContextOverflowError)
-    return {
-      name: error.name,
-      message: error.message,
-      kind: "context_overflow",
-      details: { needed: error.needed, available: error.available },
-    };
-  if (error instanceof EngineBusyError) return { name: error.name, message: error.message, kind: "busy" };
+/** The failure's kind, from the class of the error where it was raised (and whether a load was under way). */
+function toWire(error: unknown, loading: boolean): WireFailure {
   const e = error instanceof Error ? error : new Error(String(error));
-  const oom = /out of memory|failed to allocate|unable to allocate|bad_alloc/i.test(e.message);
-  return { name: e.name, message: e.message, ...(oom ? { kind: "out_of_memory" as const } : {}) };
+  const base = { name: e.name, message: e.message };
+  if (error instanceof EngineOutOfMemoryError) return { ...base, kind: "oom" };
+  if (loading) return { ...base, kind: "load_failed" };
+  if (error instanceof ContextOverflowError)
+    return { ...base, kind: "context_overflow", details: { needed: error.needed, available: error.available } };
+  if (error instanceof EngineBusyError) return { ...base, kind: "busy" };
+  if (error instanceof LlmosError)
+    return { ...base, kind: "rejected", code: error.code, ...(error.details ? { details: error.details } : {}) };
+  return { ...base, kind: "internal" };
 }
 
 async function createEngine(spec: RunnerLoadSpec): Promise<Engine> {
@@ -69,96 +75,89 @@ function requireModel(): EngineModel {
   return model;
 }
 
-async function handle(msg: DaemonToRunner): Promise<void> {
+/** One handler per request type; each must return that request's reply type (see `RunnerRequests`). */
+const handlers: { [K in RequestType]: (params: ParamsOf<K>) => Promise<ReplyOf<K>> } = {
+  async load({ spec }) {
+    const started = performance.now();
+    streamIntervalMs = spec.streamIntervalMs;
+    engine = await createEngine(spec);
+    const baselineRssBytes = process.memoryUsage.rss();
+    model = await engine.load(spec);
+    return {
+      facts: model.facts,
+      engine: spec.engine,
+      loadMs: performance.now() - started,
+      rssBytes: process.memoryUsage.rss(),
+      baselineRssBytes,
+      cpuBackend,
+    };
+  },
+  async embed({ texts }) {
+    const m = requireModel();
+    const vectors: number[][] = [];
+    let promptTokens = 0;
+    for (const text of texts) {
+      vectors.push(await m.embed(text));
+      promptTokens += m.tokenize(text, { addBos: true }).length;
+    }
+    return { vectors, promptTokens };
+  },
+  async tokenize({ text, addBos, parseSpecial }) {
+    return requireModel().tokenize(text, { addBos, parseSpecial });
+  },
+  async detokenize({ tokens }) {
+    return requireModel().detokenize(tokens);
+  },
+  async stats() {
+    return { engine: requireModel().stats(), rssBytes: process.memoryUsage.rss(), activeGenerations: generations.size };
+  },
+  async unload() {
+    for (const g of generations.values()) g.cancel();
+    await model?.dispose();
+    await engine?.dispose();
+    model = undefined;
+    setImmediate(() => process.exit(0));
+    return true;
+  },
+};
+
+async function answer<K extends RequestType>(msg: RequestMessage<K>): Promise<void> {
+  const handler: (params: ParamsOf<K>) => Promise<ReplyOf<K>> = handlers[msg.type];
+  const value = await handler(msg.params);
+  const reply: ResultMessage<K> = { type: "result", id: msg.id, request: msg.type, value };
+  send(reply);
+}
+
+/** Streams a generation's chunks (merged per stream interval), then `done`. */
+async function generate(id: number, params: GenerateParams): Promise<void> {
+  const generation = requireModel().generate(params);
+  generations.set(id, generation);
+  const out = new ChunkCoalescer({ intervalMs: streamIntervalMs, send: (chunk) => send({ type: "chunk", id, chunk }) });
+  try {
+    for await (const chunk of generation) out.push(chunk);
+    const result = await generation.result;
+    out.flush();
+    send({ type: "done", id, result });
+  } finally {
+    out.flush(); // text made before a failure still goes out, ahead of the error
+    generations.delete(id);
+  }
+}
+
+function handle(msg: DaemonToRunner): Promise<void> {
   switch (msg.type) {
-    case "load": {
-      const started = performance.now();
-      streamIntervalMs = msg.spec.streamIntervalMs;
-      engine = await createEngine(msg.spec);
-      const baselineRssBytes = process.memoryUsage.rss();
-      model = await engine.load(msg.spec);
-      const reply: LoadReply = {
-        facts: model.facts,
-        engine: msg.spec.engine,
-        loadMs: performance.now() - started,
-        rssBytes: process.memoryUsage.rss(),
-        baselineRssBytes,
-        cpuBackend,
-      };
-      send({ type: "result", id: msg.id, value: reply });
-      return;
-    }
-    case "generate": {
-      const generation = requireModel().generate(msg.params);
-      generations.set(msg.id, generation);
-      const out = new ChunkCoalescer({
-        intervalMs: streamIntervalMs,
-        send: (chunk) => send({ type: "chunk", id: msg.id, chunk }),
-      });
-      try {
-        for await (const chunk of generation) out.push(chunk);
-        const result = await generation.result;
-        out.flush();
-        send({ type: "done", id: msg.id, result });
-      } finally {
-        out.flush(); // text made before a failure still goes out, ahead of the error
-        generations.delete(msg.id);
-      }
-      return;
-    }
+    case "generate":
+      return generate(msg.id, msg.params);
     case "cancel":
       generations.get(msg.id)?.cancel();
-      return;
-    case "embed": {
-      const m = requireModel();
-      const vectors: number[][] = [];
-      let promptTokens = 0;
-      for (const text of msg.texts) {
-        vectors.push(await m.embed(text));
-        promptTokens += m.tokenize(text, { addBos: true }).length;
-      }
-      const reply: EmbedReply = { vectors, promptTokens };
-      send({ type: "result", id: msg.id, value: reply });
-      return;
-    }
-    case "tokenize":
-      send({
-        type: "result",
-        id: msg.id,
-        value: requireModel().tokenize(msg.text, { addBos: msg.addBos, parseSpecial: msg.parseSpecial }),
-      });
-      return;
-    case "detokenize":
-      send({ type: "result", id: msg.id, value: requireModel().detokenize(msg.tokens) });
-      return;
-    case "stats":
-      send({
-        type: "result",
-        id: msg.id,
-        value: {
-          engine: requireModel().stats(),
-          rssBytes: process.memoryUsage.rss(),
-          activeGenerations: generations.size,
-        },
-      });
-      return;
-    case "unload":
-      for (const g of generations.values()) g.cancel();
-      await model?.dispose();
-      await engine?.dispose();
-      model = undefined;
-      send({ type: "result", id: msg.id, value: true });
-      setImmediate(() => process.exit(0));
-      return;
+      return Promise.resolve();
+    default:
+      return answer(msg);
   }
 }
 
 process.on("message", (msg: DaemonToRunner) => {
-  handle(msg).catch((error) => {
-    const wire = toWire(error);
-    if (msg.type === "load") wire.kind ??= "load_failed";
-    send({ type: "error", id: msg.id, error: wire });
-  });
+  handle(msg).catch((error) => send({ type: "error", id: msg.id, error: toWire(error, msg.type === "load") }));
 });
 // The daemon is gone: never outlive it.
 process.on("disconnect", () => process.exit(0));

@@ -3,17 +3,21 @@ import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 import type { CpuBackendStatus } from "@llmos/protocol";
-import { LlmosError } from "../errors.js";
 import { AsyncChannel } from "../lib/async-channel.js";
 import type {
   DaemonToRunner,
   EmbedReply,
   LoadReply,
+  ParamsOf,
+  ReplyOf,
+  RequestMessage,
+  RequestType,
+  ResultMessage,
   RunnerLoadSpec,
   RunnerStatsReply,
   RunnerToDaemon,
-  WireError,
 } from "../runner/ipc-protocol.js";
+import { crashFailure, failureFromWire } from "./runner-failure.js";
 import type { Logger } from "../telemetry/logger.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
@@ -51,8 +55,9 @@ export interface RunnerFactory {
   start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle>;
 }
 
+/** A request waiting for its answer: `settle` checks the answer is of the request's type. */
 interface Pending {
-  resolve: (value: unknown) => void;
+  settle: (m: ResultMessage) => void;
   reject: (error: unknown) => void;
 }
 
@@ -60,6 +65,11 @@ interface Streaming {
   channel: AsyncChannel<GenerateChunk>;
   resolve: (r: GenerateResult) => void;
   reject: (error: unknown) => void;
+}
+
+/** True when `m` answers a request of `type` (so its value is that request's reply). */
+function isAnswerTo<K extends RequestType>(m: ResultMessage | ResultMessage<K>, type: K): m is ResultMessage<K> {
+  return m.request === type;
 }
 
 const runnerEntry = (() => {
@@ -127,7 +137,7 @@ class ChildProcessRunner implements RunnerHandle {
 
   async load(): Promise<void> {
     try {
-      this.loadReply = (await this.request({ type: "load", id: 0, spec: this.spec })) as LoadReply;
+      this.loadReply = await this.request("load", { spec: this.spec });
     } catch (error) {
       this.kill();
       throw error;
@@ -158,30 +168,28 @@ class ChildProcessRunner implements RunnerHandle {
     return { result, cancel, [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator]() };
   }
 
-  async embed(texts: string[]): Promise<EmbedReply> {
-    return (await this.request({ type: "embed", id: 0, texts })) as EmbedReply;
+  embed(texts: string[]): Promise<EmbedReply> {
+    return this.request("embed", { texts });
   }
-  async tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]> {
-    return (await this.request({
-      type: "tokenize",
-      id: 0,
+  tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]> {
+    return this.request("tokenize", {
       text,
       addBos: opts?.addBos ?? false,
       parseSpecial: opts?.parseSpecial ?? false,
-    })) as number[];
+    });
   }
-  async detokenize(tokens: number[]): Promise<string> {
-    return (await this.request({ type: "detokenize", id: 0, tokens })) as string;
+  detokenize(tokens: number[]): Promise<string> {
+    return this.request("detokenize", { tokens });
   }
-  async stats(): Promise<RunnerStatsReply> {
-    return (await this.request({ type: "stats", id: 0 })) as RunnerStatsReply;
+  stats(): Promise<RunnerStatsReply> {
+    return this.request("stats", {});
   }
 
   async stop(): Promise<void> {
     if (this.exitedFlag) return;
     this.stopping = true;
     const exited = new Promise<void>((resolve) => this.events.once("exit", () => resolve()));
-    this.request({ type: "unload", id: 0 }).catch(() => undefined);
+    this.request("unload", {}).catch(() => undefined);
     const timer = setTimeout(() => this.kill(), 3000);
     await exited;
     clearTimeout(timer);
@@ -192,18 +200,24 @@ class ChildProcessRunner implements RunnerHandle {
     if (!this.exitedFlag) this.child.kill("SIGKILL");
   }
 
-  private request(message: DaemonToRunner): Promise<unknown> {
+  /** Sends a request; resolves with its reply, of the type `RunnerRequests` declares for `type`. */
+  private request<K extends RequestType>(type: K, params: ParamsOf<K>): Promise<ReplyOf<K>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      if (!this.post({ ...message, id } as DaemonToRunner)) {
+      const settle = (m: ResultMessage) => {
+        if (isAnswerTo(m, type)) resolve(m.value);
+        else reject(new Error(`runner answered a ${m.request} request to ${type}`));
+      };
+      this.pending.set(id, { settle, reject });
+      const message: RequestMessage<K> = { type, id, params };
+      if (!this.post(message)) {
         this.pending.delete(id);
         reject(this.crashError());
       }
     });
   }
 
-  private post(message: DaemonToRunner): boolean {
+  private post<K extends RequestType>(message: DaemonToRunner | RequestMessage<K>): boolean {
     if (this.exitedFlag || !this.child.connected) return false;
     try {
       this.child.send(message);
@@ -223,11 +237,11 @@ class ChildProcessRunner implements RunnerHandle {
       case "result": {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
-        p?.resolve(m.value);
+        p?.settle(m);
         return;
       }
       case "error": {
-        const error = this.fromWire(m.error);
+        const error = failureFromWire(m.error, this.label);
         const p = this.pending.get(m.id);
         if (p) {
           this.pending.delete(m.id);
@@ -257,27 +271,8 @@ class ChildProcessRunner implements RunnerHandle {
     }
   }
 
-  private fromWire(e: WireError): LlmosError {
-    switch (e.kind) {
-      case "context_overflow":
-        return new LlmosError(
-          "context_length_exceeded",
-          `the prompt is too long for this model's context: ${e.message}`,
-          e.details,
-        );
-      case "out_of_memory":
-        return new LlmosError("insufficient_memory", `runner ran out of memory: ${e.message}`);
-      case "load_failed":
-        return new LlmosError("model_load_failed", `model ${this.label} failed to load: ${e.message}`);
-      case "busy":
-        return new LlmosError("unavailable", e.message);
-      default:
-        return new LlmosError("internal", `runner error: ${e.message}`);
-    }
-  }
-
-  private crashError(): LlmosError {
-    return new LlmosError("runner_crashed", `the runner for ${this.label} stopped unexpectedly; retry the request`);
+  private crashError() {
+    return crashFailure(this.label);
   }
 
   private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {

@@ -1,5 +1,6 @@
 import {
   getLlama,
+  InsufficientMemoryError,
   LlamaGrammar,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
@@ -13,6 +14,7 @@ import {
 import {
   ContextOverflowError,
   EngineBusyError,
+  EngineOutOfMemoryError,
   type Engine,
   type EngineLoadOptions,
   type EngineModel,
@@ -55,14 +57,20 @@ export class LlamaNodeEngine implements Engine {
 
   async load(options: EngineLoadOptions): Promise<EngineModel> {
     if (this.disposed) throw new Error("engine is disposed");
-    const model = await this.llama.loadModel({
-      modelPath: options.modelPath,
-      gpuLayers: options.gpuLayers === "auto" ? "auto" : options.gpuLayers,
-    });
     try {
-      return await LlamaNodeModel.create(this.llama, model, options);
+      const model = await this.llama.loadModel({
+        modelPath: options.modelPath,
+        gpuLayers: options.gpuLayers === "auto" ? "auto" : options.gpuLayers,
+      });
+      try {
+        return await LlamaNodeModel.create(this.llama, model, options);
+      } catch (error) {
+        await model.dispose();
+        throw error;
+      }
     } catch (error) {
-      await model.dispose();
+      // node-llama-cpp says so itself when the model or its context does not fit.
+      if (error instanceof InsufficientMemoryError) throw new EngineOutOfMemoryError(error.message, { cause: error });
       throw error;
     }
   }

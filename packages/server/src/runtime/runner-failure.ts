@@ -1,0 +1,56 @@
+import type { ErrorCode } from "@llmos/protocol";
+import { LlmosError } from "../errors.js";
+import type { RunnerFailureKind, WireFailure } from "../runner/ipc-protocol.js";
+
+/**
+ * A runner request that failed, with the kind of failure decided where it was raised (see `RunnerFailureKind`).
+ * It is an `LlmosError` whose code follows from the kind, so the HTTP layer maps it like any other error; the
+ * scheduler acts on the kind (an `oom` load is retried once after evicting idle models).
+ */
+export class RunnerFailure extends LlmosError {
+  constructor(
+    readonly kind: RunnerFailureKind,
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+  ) {
+    super(code, message, details);
+  }
+}
+
+/** True when `error` is a runner failure (of `kind`, when given). */
+export function isRunnerFailure(error: unknown, kind?: RunnerFailureKind): error is RunnerFailure {
+  return error instanceof RunnerFailure && (kind === undefined || error.kind === kind);
+}
+
+/** The daemon's error for a failure a runner reported; `model` names the runner's model in messages. */
+export function failureFromWire(e: WireFailure, model: string): RunnerFailure {
+  switch (e.kind) {
+    case "context_overflow":
+      return new RunnerFailure(
+        e.kind,
+        "context_length_exceeded",
+        `the prompt is too long for this model's context: ${e.message}`,
+        e.details,
+      );
+    case "oom":
+      return new RunnerFailure(e.kind, "insufficient_memory", `runner ran out of memory: ${e.message}`);
+    case "load_failed":
+      return new RunnerFailure(e.kind, "model_load_failed", `model ${model} failed to load: ${e.message}`);
+    case "busy":
+      return new RunnerFailure(e.kind, "unavailable", e.message);
+    case "rejected":
+      return new RunnerFailure(e.kind, e.code ?? "internal", e.message, e.details);
+    case "internal":
+      return new RunnerFailure(e.kind, "internal", `runner error: ${e.message}`);
+  }
+}
+
+/** The error of requests in flight when a runner went away. */
+export function crashFailure(model: string): RunnerFailure {
+  return new RunnerFailure(
+    "crashed",
+    "runner_crashed",
+    `the runner for ${model} stopped unexpectedly; retry the request`,
+  );
+}
