@@ -99,7 +99,8 @@ export interface LoadedModel {
   name: string;
   digest: string;
   runnerPid: number | null;
-  state: "loading" | "ready" | "unloading";
+  /** `loading` until it serves; `draining`: asked to unload, finishing its requests (new ones wait). */
+  state: "loading" | "ready" | "draining" | "unloading";
   contextSize: number;
   /** Parallel sequences in the runner's context. */
   slots: number;

@@ -1,4 +1,4 @@
-import type { ModelSource, ModelSpec } from "./scheduler/model-entry.js";
+import type { ModelSource, ModelSpec } from "./scheduler/model-spec.js";
 import { canonicalModelName, toModelDetails, type ModelStore } from "./store/index.js";
 
 /** The store as the scheduler sees it: canonical names and leased model files with their shapes. */

@@ -1,67 +1,58 @@
 /**
- * Admission to a model's queue: the bounds (a full queue answers `queue_full` with a Retry-After from the observed
- * service rate) and the waiter that leaves the queue on timeout (`queue_timeout`) or when its client goes away.
+ * Admission, applied: the `queue_full` error of a rejected request, and the waiter that queues a request and
+ * leaves the queue on timeout (`queue_timeout`) or when its client goes away. Whether a request may queue is
+ * decided in decisions.ts (`decideAdmission`).
  */
 import { LlmosError } from "../errors.js";
-import type { Metrics } from "../telemetry/metrics.js";
+import type { Clock } from "./clock.js";
+import type { AdmissionDecision } from "./decisions.js";
 import type { Priority } from "./fair-queue.js";
 import type { ModelEntry, SlotLease, Waiter } from "./model-entry.js";
 
-/** Throws `queue_full` when `entry`'s queue or all queues together are at their bound. */
-export function checkQueueBounds(
-  entry: ModelEntry,
-  queuedTotal: number,
-  bounds: { perModel: number; total: number },
-): void {
-  if (entry.queue.size < bounds.perModel && queuedTotal < bounds.total) return;
-  const rate = entry.serviceRate(Date.now());
-  const retryAfterSeconds = rate > 0 ? Math.min(60, Math.max(1, Math.ceil((entry.queue.size + 1) / rate))) : 1;
-  throw new LlmosError(
+/** The error a rejected request gets (503, with Retry-After). */
+export function queueFullError(model: string, d: Extract<AdmissionDecision, { kind: "reject" }>): LlmosError {
+  return new LlmosError(
     "queue_full",
-    `the queue for ${entry.name} is full (${entry.queue.size} waiting, ${queuedTotal} in total); retry in ${retryAfterSeconds}s`,
-    {
-      retryAfterSeconds,
-      queued: entry.queue.size,
-      queuedTotal,
-    },
+    `the queue for ${model} is full (${d.queued} waiting, ${d.queuedTotal} in total); retry in ${d.retryAfterSeconds}s`,
+    { retryAfterSeconds: d.retryAfterSeconds, queued: d.queued, queuedTotal: d.queuedTotal },
   );
 }
 
 export interface EnqueueOptions {
-  tenant?: string | undefined;
-  priority?: Priority | undefined;
+  tenant: string;
+  priority: Priority;
   signal?: AbortSignal | undefined;
   timeoutMs: number;
-  metrics: Metrics;
-  /** Called after a waiter left a queue without a slot (timeout or abort). */
-  onLeave: (home: ModelEntry) => void;
+  clock: Clock;
+  /** Called after the waiter joined `entry`'s queue. */
+  onQueued: (waiter: Waiter) => void;
+  /** Called after a waiter left a queue without a slot (timeout or abort), with the error it got. */
+  onLeave: (waiter: Waiter, error: unknown) => void;
 }
 
 /** Queues a request on `entry`; resolves with a slot when the scheduler grants one (`waiter.resolve`). */
 export function enqueue(entry: ModelEntry, o: EnqueueOptions): Promise<SlotLease> {
   return new Promise<SlotLease>((resolve, reject) => {
+    let cancelTimer = () => {};
     const waiter: Waiter = {
       home: entry,
-      tenant: o.tenant ?? "anonymous",
-      priority: o.priority ?? "interactive",
-      enqueuedAt: Date.now(),
+      tenant: o.tenant,
+      priority: o.priority,
+      enqueuedAt: o.clock.now(),
       resolve,
       reject,
       cleanup: () => {
-        clearTimeout(timer);
+        cancelTimer();
         o.signal?.removeEventListener("abort", onAbort);
-        o.metrics.queueDepth.set({ model: waiter.home.name }, waiter.home.queue.size);
       },
     };
     const leave = (error: unknown) => {
-      const home = waiter.home;
-      if (home.queue.remove(waiter)) {
-        waiter.cleanup();
-        reject(error);
-        o.onLeave(home);
-      }
+      if (!waiter.home.queue.remove(waiter)) return;
+      waiter.cleanup();
+      reject(error);
+      o.onLeave(waiter, error);
     };
-    const timer = setTimeout(
+    cancelTimer = o.clock.setTimer(
       () =>
         leave(
           new LlmosError(
@@ -75,6 +66,6 @@ export function enqueue(entry: ModelEntry, o: EnqueueOptions): Promise<SlotLease
     const onAbort = () => leave(new LlmosError("client_closed", "the request was cancelled while queued"));
     o.signal?.addEventListener("abort", onAbort, { once: true });
     entry.queue.push(waiter, waiter.tenant, waiter.priority);
-    o.metrics.queueDepth.set({ model: entry.name }, entry.queue.size);
+    o.onQueued(waiter);
   });
 }

@@ -1,35 +1,19 @@
-import type { ModelDetails } from "@llmos/protocol";
 import type { RunnerHandle } from "../runtime/runner-handle.js";
 import { FairQueue, type Priority } from "./fair-queue.js";
-import type { MemoryEstimate, ModelShape } from "./memory-estimator.js";
-import type { OffloadPlan } from "./offload.js";
+import {
+  runnerOf,
+  sizingOf,
+  transition,
+  type LifecycleEvent,
+  type ModelState,
+  type ModelStateKind,
+} from "./model-lifecycle.js";
+import type { LoadOptions } from "./model-spec.js";
+import type { ModelView } from "./snapshot.js";
 
-/** What the scheduler needs to know about a model in the store. */
-export interface ModelSpec {
-  name: string;
-  digest: string;
-  modelPath: string;
-  adapterPaths: string[];
-  size: number;
-  details: ModelDetails;
-  shape: ModelShape;
-  trainContextSize: number;
-  /** Defaults from the model definition (PARAMETER num_ctx, num_parallel). */
-  defaults: { contextSize?: number; parallel?: number };
-  /** Releases the store lease (blobs may be garbage-collected again). */
-  release(): void;
-}
-
-/** The store, as seen by the scheduler. */
-export interface ModelSource {
-  /** Canonical `name:tag` for a user-given name (throws invalid_model_name). */
-  canonicalName(name: string): string;
-  /** Resolves a model and holds a lease on its files until `release()`. */
-  acquire(name: string): Promise<ModelSpec>;
-}
-
+/** A request waiting in a model's queue. */
 export interface Waiter {
-  /** The entry whose queue holds this waiter (changes when a crashed model's queue moves to a fresh load). */
+  /** The entry whose queue holds this waiter (changes when a gone model's queue moves to a fresh load). */
   home: ModelEntry;
   tenant: string;
   priority: Priority;
@@ -52,84 +36,149 @@ export interface SlotLease {
   release(opts?: { keepAliveMs?: number }): void;
 }
 
-export type EntryState = "loading" | "ready" | "unloading";
-
-/** A model the scheduler holds: loading, loaded or on its way out, with its queue and slots. */
+/**
+ * A model the scheduler holds: its lifecycle state (see model-lifecycle.ts) and what lives across states, its
+ * queue, slots in use, pin and keep-alive, and when it was last used.
+ */
 export class ModelEntry {
-  state: EntryState = "loading";
-  spec: ModelSpec | undefined;
-  handle: RunnerHandle | undefined;
-  estimate: MemoryEstimate | undefined;
-  /** GPU/RAM split chosen at load (CPU only: no plan). */
-  offload: OffloadPlan | undefined;
-  measuredRssBytes: number | null = null;
-  contextSize = 0;
-  slots = 1;
+  private current: ModelState;
+  readonly queue = new FairQueue<Waiter>();
   busy = 0;
   pinned = false;
   /** -1 = never expire. */
   keepAliveMs: number;
-  lastUsed = Date.now();
-  expiresAt: number | null = null;
-  expiryTimer: NodeJS.Timeout | undefined;
-  /** True while an explicit load call waits for this entry. */
-  explicitLoad = false;
-  loadStartedAt = Date.now();
-  loaded: Promise<void> | undefined;
-  readonly queue = new FairQueue<Waiter>();
+  lastUsed: number;
+  /** Since when the model has been ready with no request running or queued (null while it is not). */
+  idleSince: number | null = null;
+  /** Explicit `load` calls waiting for this entry (a load nobody waits for any more is abandoned). */
+  explicitLoads = 0;
+  /** When this entry's load began (its turn in the load queue came); requests older than this waited for it. */
+  loadStartedAt: number;
+  /** Set on a draining model that is reloaded with other settings: the fresh load uses these. */
+  reloadWith: LoadOptions | undefined;
+  /** Runner RSS last measured. */
+  measuredRssBytes: number | null = null;
   /** Completion times in the last minute, for the observed service rate. */
-  readonly completions: number[] = [];
+  private readonly completions: number[] = [];
+  /** Settles when the load ends: ready, or failed with the load's error. */
+  readonly loaded: Promise<void>;
+  private settleLoad!: { resolve: () => void; reject: (error: unknown) => void };
+  /** Resolves when the model reaches a terminal state. */
+  readonly gone: Promise<void>;
+  private markGone!: () => void;
 
   constructor(
     readonly name: string,
     keepAliveMs: number,
+    now: number,
   ) {
     this.keepAliveMs = keepAliveMs;
+    this.lastUsed = now;
+    this.loadStartedAt = now;
+    this.current = { kind: "loading", since: now };
+    this.loaded = new Promise<void>((resolve, reject) => (this.settleLoad = { resolve, reject }));
+    this.loaded.catch(() => undefined);
+    this.gone = new Promise<void>((resolve) => (this.markGone = resolve));
+  }
+
+  get state(): ModelState {
+    return this.current;
+  }
+
+  get kind(): ModelStateKind {
+    return this.current.kind;
+  }
+
+  /** Moves along the lifecycle (throws on an illegal edge) and keeps the derived fields in step. */
+  apply(event: LifecycleEvent, now: number): ModelState {
+    this.current = transition(this.current, event, now);
+    if (this.current.kind === "ready") {
+      this.settleLoad.resolve();
+      this.lastUsed = now;
+      this.updateIdle(now);
+    } else {
+      this.idleSince = null;
+    }
+    if (this.current.kind === "failed") this.settleLoad.reject(this.current.error);
+    if (this.current.kind === "unloaded" || this.current.kind === "failed" || this.current.kind === "crashed")
+      this.markGone();
+    return this.current;
+  }
+
+  get runner(): RunnerHandle | undefined {
+    return runnerOf(this.current);
   }
 
   get idle(): boolean {
-    return this.state === "ready" && this.busy === 0 && this.queue.size === 0;
+    return this.current.kind === "ready" && this.busy === 0 && this.queue.size === 0;
   }
 
-  /** Evictable under memory pressure: idle, not pinned, not kept alive forever. */
-  get evictable(): boolean {
-    return this.idle && !this.pinned && this.keepAliveMs !== -1;
+  /** Someone still waits for this load: a queued request or an explicit load call. */
+  get wanted(): boolean {
+    return this.queue.size > 0 || this.explicitLoads > 0;
   }
 
-  /** Bytes this entry reserves in the RAM budget (the part not offloaded to a GPU). */
+  /** Bytes this entry reserves in the RAM budget (the part not offloaded to a GPU); 0 before sizing. */
   get reservedBytes(): number {
-    return this.offload?.ramBytes ?? this.estimate?.total ?? 0;
+    return sizingOf(this.current)?.ramBytes ?? 0;
   }
 
-  /** Bytes this entry is estimated to take in GPU memory. */
   get vramBytes(): number {
-    return this.offload?.vramBytes ?? 0;
+    return sizingOf(this.current)?.vramBytes ?? 0;
+  }
+
+  get slots(): number {
+    return sizingOf(this.current)?.slots ?? 0;
+  }
+
+  get contextSize(): number {
+    return sizingOf(this.current)?.contextSize ?? 0;
+  }
+
+  /** Starts or stops the idle clock after anything that changes busy, queue or state. */
+  updateIdle(now: number): void {
+    if (!this.idle) this.idleSince = null;
+    else this.idleSince ??= now;
+  }
+
+  /** An explicit load or keep-alive change restarts the idle clock of an idle model. */
+  touch(now: number): void {
+    if (this.idle) this.idleSince = now;
   }
 
   recordCompletion(now: number): void {
     this.completions.push(now);
-    while (this.completions.length && this.completions[0]! < now - 60_000) this.completions.shift();
+    this.trimCompletions(now);
   }
 
   /** Requests completed per second over the last minute (0 when unknown). */
   serviceRate(now: number): number {
-    while (this.completions.length && this.completions[0]! < now - 60_000) this.completions.shift();
+    this.trimCompletions(now);
     if (this.completions.length < 2) return 0;
     const span = (now - this.completions[0]!) / 1000;
     return span > 0 ? this.completions.length / span : 0;
   }
 
-  /** Lets the store lease go and forgets the memory plan (the runner is gone or never started). Idempotent. */
-  releaseSpec(): void {
-    this.spec?.release();
-    this.spec = undefined;
-    this.estimate = undefined;
-    this.offload = undefined;
+  /** What decisions see of this model. */
+  view(now: number): ModelView {
+    return {
+      name: this.name,
+      state: this.current.kind,
+      reservedBytes: this.reservedBytes,
+      vramBytes: this.vramBytes,
+      slots: this.slots,
+      busy: this.busy,
+      queued: this.queue.size,
+      pinned: this.pinned,
+      keepAliveMs: this.keepAliveMs,
+      lastUsed: this.lastUsed,
+      idleSince: this.idleSince,
+      wanted: this.wanted,
+      serviceRate: this.serviceRate(now),
+    };
   }
 
-  clearExpiry(): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
-    this.expiresAt = null;
+  private trimCompletions(now: number): void {
+    while (this.completions.length && this.completions[0]! < now - 60_000) this.completions.shift();
   }
 }

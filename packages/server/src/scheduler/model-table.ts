@@ -1,108 +1,75 @@
-import { EventEmitter } from "node:events";
 import type { ModelEntry } from "./model-entry.js";
-
-/** What the table announces: a model went idle, went away, or a load lost its last waiting request. */
-export type TableEvent = "idle" | "unloaded" | "abandoned";
+import type { SchedulerSnapshot } from "./snapshot.js";
 
 /**
- * The models the scheduler holds (loading or ready), by canonical name, with the sums placement decisions need
- * and the events that waiting loads and unloads wake on.
+ * The models the scheduler holds: by canonical name those loading, loaded or draining (the ones new requests
+ * join), and apart from them those whose runner is stopping (they still hold memory until it has exited, while a
+ * fresh load of the same name may already be under way).
  */
 export class ModelTable {
-  private readonly entries = new Map<string, ModelEntry>();
-  private readonly events = new EventEmitter();
-
-  constructor() {
-    this.events.setMaxListeners(0);
-  }
+  private readonly byName = new Map<string, ModelEntry>();
+  private readonly leaving = new Set<ModelEntry>();
 
   get(name: string): ModelEntry | undefined {
-    return this.entries.get(name);
+    return this.byName.get(name);
   }
 
   add(entry: ModelEntry): void {
-    this.entries.set(entry.name, entry);
-  }
-
-  /** Removes `entry` if the table still holds it under its name (a fresh load may have replaced it). */
-  remove(entry: ModelEntry): void {
-    if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
+    this.byName.set(entry.name, entry);
   }
 
   /** True while `entry` is the table's model of its name. */
   holds(entry: ModelEntry): boolean {
-    return this.entries.get(entry.name) === entry;
+    return this.byName.get(entry.name) === entry;
   }
 
+  /** Takes `entry` out of the name index (a fresh load may take the name); it may stay as leaving. */
+  detach(entry: ModelEntry, leaving: boolean): void {
+    if (this.byName.get(entry.name) === entry) this.byName.delete(entry.name);
+    if (leaving) this.leaving.add(entry);
+    else this.leaving.delete(entry);
+  }
+
+  /** Named entries (what `/api/ps` lists). */
+  named(): ModelEntry[] {
+    return [...this.byName.values()];
+  }
+
+  /** Every entry holding or about to hold memory: named ones and leaving ones. */
   all(): ModelEntry[] {
-    return [...this.entries.values()];
-  }
-
-  others(entry: ModelEntry): ModelEntry[] {
-    return this.all().filter((e) => e !== entry);
-  }
-
-  /** Memory reserved by loaded and loading models (estimates), except `entry`'s. */
-  reservedBytes(except?: ModelEntry): number {
-    let sum = 0;
-    for (const e of this.entries.values()) if (e !== except) sum += e.reservedBytes;
-    return sum;
-  }
-
-  /** Memory held by models that can never be evicted (pinned or kept alive forever), other than `entry`. */
-  unmovableBytes(except: ModelEntry): number {
-    let sum = 0;
-    for (const e of this.entries.values())
-      if (e !== except && (e.pinned || e.keepAliveMs === -1)) sum += e.reservedBytes;
-    return sum;
-  }
-
-  /** GPU memory of the models other than `entry`. */
-  vramBytes(except: ModelEntry): number {
-    let sum = 0;
-    for (const e of this.entries.values()) if (e !== except) sum += e.vramBytes;
-    return sum;
+    return [...this.byName.values(), ...this.leaving];
   }
 
   queuedTotal(): number {
     let n = 0;
-    for (const e of this.entries.values()) n += e.queue.size;
+    for (const e of this.byName.values()) n += e.queue.size;
     return n;
   }
 
   countReady(): number {
     let n = 0;
-    for (const e of this.entries.values()) if (e.state === "ready") n++;
+    for (const e of this.byName.values()) if (e.kind === "ready") n++;
     return n;
   }
 
-  emit(event: TableEvent, model: string): void {
-    this.events.emit(event, model);
+  /** Memory reserved by every model held (estimates). */
+  reservedBytes(): number {
+    let sum = 0;
+    for (const e of this.all()) sum += e.reservedBytes;
+    return sum;
   }
 
-  /** Resolves at the next of these events. */
-  nextEvent(names: TableEvent[]): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        for (const n of names) this.events.off(n, done);
-        resolve();
-      };
-      for (const n of names) this.events.on(n, done);
-    });
-  }
-
-  /** Resolves once `condition` holds, checked when a model goes idle (and every 50 ms). */
-  waitUntil(condition: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      if (condition()) return resolve();
-      const check = () => {
-        if (!condition()) return;
-        this.events.off("idle", check);
-        clearInterval(poll);
-        resolve();
-      };
-      const poll = setInterval(check, 50);
-      this.events.on("idle", check);
-    });
+  snapshot(
+    now: number,
+    budgets: { memoryBudgetBytes: number; vramBudgetBytes: number | undefined },
+    limits: SchedulerSnapshot["limits"],
+  ): SchedulerSnapshot {
+    return {
+      now,
+      ...budgets,
+      models: this.all().map((e) => e.view(now)),
+      queuedTotal: this.queuedTotal(),
+      limits: { ...limits },
+    };
   }
 }

@@ -1,5 +1,6 @@
 import type { LoadedModel } from "@llmos/protocol";
 import type { RunnerStatsReply } from "../runner/ipc-protocol.js";
+import { runnerOf, sizingOf, specOf, type ModelStateKind } from "./model-lifecycle.js";
 import type { ModelEntry } from "./model-entry.js";
 
 /**
@@ -9,14 +10,16 @@ import type { ModelEntry } from "./model-entry.js";
 export function describeEntry(
   entry: ModelEntry,
   stats: RunnerStatsReply | undefined,
-  engine: string,
+  at: { engine: string; now: number; expiresAt: number | null },
 ): LoadedModel & Record<string, unknown> {
-  const spec = entry.spec;
+  const spec = specOf(entry.state);
+  const sizing = sizingOf(entry.state);
+  const runner = runnerOf(entry.state);
   if (stats) entry.measuredRssBytes = stats.rssBytes;
   const rss = entry.measuredRssBytes;
   const forever = entry.pinned || entry.keepAliveMs < 0;
-  const expires = forever ? null : entry.expiresAt ? new Date(entry.expiresAt).toISOString() : null;
-  const now = Date.now();
+  const expires = forever ? null : at.expiresAt !== null ? new Date(at.expiresAt).toISOString() : null;
+  const now = at.now;
   return {
     name: entry.name,
     model: entry.name,
@@ -28,8 +31,8 @@ export function describeEntry(
     expires_at:
       expires ?? (forever ? "2318-01-01T00:00:00Z" : new Date(now + Math.max(0, entry.keepAliveMs)).toISOString()),
     context_length: entry.contextSize,
-    runnerPid: entry.handle?.pid ?? null,
-    state: entry.state,
+    runnerPid: runner?.pid ?? null,
+    state: publicState(entry.kind),
     contextSize: entry.contextSize,
     slots: entry.slots,
     slotsBusy: entry.busy,
@@ -47,13 +50,13 @@ export function describeEntry(
     memory: {
       estimatedBytes: entry.reservedBytes,
       rssBytes: rss ?? null,
-      vramBytes: entry.offload ? entry.vramBytes : null,
-      estimate: entry.estimate,
+      vramBytes: sizing?.offload ? entry.vramBytes : null,
+      estimate: sizing?.estimate,
     },
-    gpuLayers: entry.offload?.gpuLayers ?? 0,
-    engine: entry.handle?.engine ?? engine,
-    cpuBackend: entry.handle?.cpuBackend ?? null,
-    loadMs: entry.handle ? Math.round(entry.handle.loadMs) : null,
+    gpuLayers: sizing?.offload?.gpuLayers ?? 0,
+    engine: runner?.engine ?? at.engine,
+    cpuBackend: runner?.cpuBackend ?? null,
+    loadMs: runner ? Math.round(runner.loadMs) : null,
     stats: stats?.engine ?? {
       decodeBatches: 0,
       multiSequenceBatches: 0,
@@ -62,4 +65,19 @@ export function describeEntry(
       promptTokens: 0,
     },
   } as LoadedModel & Record<string, unknown>;
+}
+
+/** The lifecycle state as `/api/ps` names it: the steps of a load are all `loading`. */
+function publicState(kind: ModelStateKind): LoadedModel["state"] {
+  switch (kind) {
+    case "loading":
+    case "placing":
+    case "starting":
+      return "loading";
+    case "ready":
+    case "draining":
+      return kind;
+    default:
+      return "unloading";
+  }
 }

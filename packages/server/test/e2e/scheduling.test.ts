@@ -53,8 +53,7 @@ describe("placement and eviction under a memory budget", () => {
   });
   after(async () => d?.stop());
 
-  const setBudget = (bytes: number) =>
-    ((d.scheduler as unknown as { options: { memoryBudgetBytes: number } }).options.memoryBudgetBytes = bytes);
+  const setBudget = (bytes: number) => d.scheduler.setLimits({ memoryBudgetBytes: bytes });
 
   test("several models stay loaded when they fit; the least recently used idle one is evicted", async () => {
     setBudget(sizes["stories:a"]! * 2 + Math.floor(sizes["tiny"]! / 2));
@@ -182,7 +181,7 @@ describe("queues: fairness, bounds, cancellation", () => {
   });
 
   test("a full queue answers 503 with Retry-After; a cancelled queued request never runs", async () => {
-    (d.scheduler as unknown as { options: { maxQueuePerModel: number } }).options.maxQueuePerModel = 2;
+    d.scheduler.setLimits({ maxQueuePerModel: 2 });
     const metric = async () => {
       const text = (await api(d, "GET", "/metrics")).text;
       return [...text.matchAll(/llmos_generations_total\{model="slow:latest",reason="\w+"\} (\d+)/g)].reduce(

@@ -1,8 +1,3 @@
-/** Small helpers of the scheduler: an unref'd sleep and human-readable byte counts for messages. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}
-
 /** `1.5 GiB`-style sizes for error messages. */
 export function fmtBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -1,0 +1,193 @@
+/**
+ * Applies what the decisions (decisions.ts) planned: hands slots to queued requests, stops runners (evictions,
+ * expiries, drained unloads, shutdown), handles a runner that crashed, moves the queue of a model that went away
+ * to a fresh load, starts the policy's preloads, and keeps the one timer that wakes the scheduler at the next
+ * keep-alive deadline.
+ */
+import { MAX_TIMER_MS } from "./clock.js";
+import type { SchedulerContext } from "./context.js";
+import type { HousekeepingPlan } from "./decisions.js";
+import { normalizeKeepAlive } from "./keep-alive.js";
+import type { UnloadReason } from "./model-lifecycle.js";
+import type { ModelEntry, SlotLease, Waiter } from "./model-entry.js";
+
+export class Executor {
+  private wakeAt: number | null = null;
+  private cancelWake: (() => void) | undefined;
+  /** Policy preloads that failed: not tried again (a failing preload must not loop). */
+  private readonly failedPreloads = new Set<string>();
+
+  constructor(private readonly ctx: SchedulerContext) {}
+
+  apply(plan: HousekeepingPlan): void {
+    for (const { model, count } of plan.grants) {
+      const entry = this.ctx.table.get(model);
+      for (let i = 0; entry && i < count; i++) {
+        const waiter = entry.queue.shift();
+        if (!waiter) break;
+        waiter.cleanup();
+        waiter.resolve(this.grant(entry, waiter));
+      }
+      if (entry) this.updateQueueDepth(entry);
+    }
+    for (const { model, reason } of plan.unload) {
+      const entry = this.ctx.table.get(model);
+      if (entry) void this.evict(entry, reason);
+    }
+    for (const name of plan.preload) this.preload(name);
+    this.armWake(plan.wakeAt);
+  }
+
+  /** Gives `entry`'s free slot to a request that asked (or queued) at `request.enqueuedAt`. */
+  grant(entry: ModelEntry, request: Pick<Waiter, "tenant" | "priority" | "enqueuedAt">): SlotLease {
+    const state = entry.state;
+    if (state.kind !== "ready") throw new Error(`cannot grant a slot of ${entry.name} while it is ${state.kind}`);
+    const { clock, events, metrics } = this.ctx;
+    const now = clock.now();
+    entry.busy++;
+    entry.lastUsed = now;
+    entry.updateIdle(now);
+    const queuedMs = now - request.enqueuedAt;
+    metrics.queueWait.observe({ model: entry.name }, queuedMs / 1000);
+    // The part of the wait that overlapped this model's load (a request that arrived just before the load began
+    // waited for all of it; one that arrived after the model was ready, for none).
+    const loadEnd = Math.min(now, entry.loadStartedAt + state.runner.loadMs);
+    const loadMs = Math.max(0, loadEnd - Math.max(request.enqueuedAt, entry.loadStartedAt));
+    const who = { model: entry.name, tenant: request.tenant, priority: request.priority };
+    events.emit({ type: "request.started", ...who, at: now, queuedMs, loadMs });
+    let released = false;
+    return {
+      handle: state.runner,
+      model: entry.name,
+      contextSize: state.sizing.contextSize,
+      queuedMs,
+      loadMs,
+      release: (opts) => {
+        if (released) return;
+        released = true;
+        const end = clock.now();
+        entry.busy--;
+        entry.lastUsed = end;
+        entry.recordCompletion(end);
+        if (opts?.keepAliveMs !== undefined) entry.keepAliveMs = normalizeKeepAlive(opts.keepAliveMs);
+        entry.updateIdle(end);
+        events.emit({ type: "request.finished", ...who, at: end, heldMs: end - now });
+        this.ctx.reconcile();
+      },
+    };
+  }
+
+  /** Takes no new requests on `entry`; it unloads once its last request is done (see planHousekeeping). */
+  drain(entry: ModelEntry): void {
+    if (entry.kind !== "ready") return;
+    entry.apply({ type: "drain", reason: "unload" }, this.ctx.clock.now());
+  }
+
+  /** Stops `entry`'s runner and forgets the model; its queued requests move to a fresh load. */
+  async evict(entry: ModelEntry, reason: UnloadReason): Promise<void> {
+    const state = entry.state;
+    if (state.kind !== "ready" && state.kind !== "draining") return;
+    const { table, events, clock, metrics, logger } = this.ctx;
+    entry.apply({ type: "stop", reason }, clock.now());
+    table.detach(entry, true);
+    if (reason === "evicted" || reason === "oom_retry") metrics.evictions.inc();
+    logger.info({ model: entry.name, reason }, "unloading model");
+    events.emit({ type: "model.unloading", model: entry.name, at: clock.now(), reason });
+    await state.runner.stop();
+    entry.apply({ type: "stopped" }, clock.now());
+    table.detach(entry, false);
+    state.spec.release();
+    this.updateModelMetrics();
+    events.emit({ type: "model.unloaded", model: entry.name, at: clock.now(), reason });
+    this.requeueOrphans(entry);
+    this.ctx.reconcile();
+  }
+
+  /** A runner exited: if it was not asked to, its model crashed (in-flight requests already failed). */
+  onRunnerExit(entry: ModelEntry, expected: boolean): void {
+    const state = entry.state;
+    if (expected || (state.kind !== "ready" && state.kind !== "draining")) return;
+    const { table, events, clock, metrics, logger } = this.ctx;
+    entry.apply({ type: "crash" }, clock.now());
+    table.detach(entry, false);
+    state.spec.release();
+    metrics.runnerCrashes.inc();
+    logger.error(
+      { model: entry.name },
+      "runner crashed; its in-flight requests failed, the next request starts a fresh runner",
+    );
+    this.updateModelMetrics();
+    events.emit({ type: "model.crashed", model: entry.name, at: clock.now() });
+    this.requeueOrphans(entry);
+    this.ctx.reconcile();
+  }
+
+  /** Requests still queued on a model that went away (or a reload asked for) wait for a fresh load. */
+  requeueOrphans(old: ModelEntry): void {
+    if (this.ctx.closing() || (old.queue.size === 0 && !old.reloadWith)) return;
+    const fresh = this.ctx.table.get(old.name) ?? this.ctx.startLoad(old.name, old.reloadWith ?? {});
+    fresh.keepAliveMs = old.keepAliveMs;
+    for (const w of old.queue.drain()) {
+      w.home = fresh;
+      fresh.queue.push(w, w.tenant, w.priority);
+    }
+    this.updateQueueDepth(fresh);
+  }
+
+  updateQueueDepth(entry: ModelEntry): void {
+    this.ctx.metrics.queueDepth.set({ model: entry.name }, entry.queue.size);
+  }
+
+  updateModelMetrics(): void {
+    this.ctx.metrics.loadedModels.set(this.ctx.table.countReady());
+    this.ctx.metrics.memoryBytes.set({ kind: "reserved" }, this.ctx.table.reservedBytes());
+  }
+
+  /** Stops the keep-alive timer (shutdown). */
+  dispose(): void {
+    this.cancelWake?.();
+    this.cancelWake = undefined;
+    this.wakeAt = null;
+  }
+
+  private preload(name: string): void {
+    if (this.ctx.closing() || this.failedPreloads.has(name)) return;
+    let key: string;
+    try {
+      key = this.ctx.source.canonicalName(name);
+    } catch (error) {
+      this.failedPreloads.add(name);
+      this.ctx.logger.error({ err: error, model: name }, "policy preload: invalid model name");
+      return;
+    }
+    if (this.ctx.table.get(key)) return;
+    const entry = this.ctx.startLoad(key, {});
+    entry.explicitLoads++;
+    entry.loaded.then(
+      () => entry.explicitLoads--,
+      (error: unknown) => {
+        entry.explicitLoads--;
+        this.failedPreloads.add(name);
+        this.ctx.logger.error({ err: error, model: key }, "policy preload failed");
+      },
+    );
+  }
+
+  /**
+   * One timer, at the next keep-alive deadline. It never waits longer than Node's timer limit: waking early
+   * just decides again and re-arms, so keep-alives of any length are kept.
+   */
+  private armWake(at: number | null): void {
+    if (at === this.wakeAt) return;
+    this.cancelWake?.();
+    this.cancelWake = undefined;
+    this.wakeAt = at;
+    if (at === null) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.ctx.clock.now()));
+    this.cancelWake = this.ctx.clock.setTimer(() => {
+      this.wakeAt = null;
+      this.cancelWake = undefined;
+      this.ctx.reconcile();
+    }, delay);
+  }
+}

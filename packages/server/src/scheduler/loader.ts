@@ -1,0 +1,220 @@
+/**
+ * Loading a model, one load at a time: lease its files from the store, size it (decideSizing), find memory
+ * (decidePlacement: evict, wait for an event, or give up), start its runner (after an out-of-memory failure: evict
+ * every idle model and retry once), then hand its slots to the queued requests. Each step moves the entry along
+ * its lifecycle: loading -> placing -> starting -> ready, or failed.
+ */
+import { LlmosError } from "../errors.js";
+import { isRunnerFailure } from "../runtime/runner-failure.js";
+import type { RunnerHandle } from "../runtime/runner-handle.js";
+import type { SchedulerContext } from "./context.js";
+import { decideOomVictims, decidePlacement } from "./decisions.js";
+import type { Executor } from "./executor.js";
+import { specOf, type Sizing } from "./model-lifecycle.js";
+import type { ModelEntry } from "./model-entry.js";
+import type { LoadOptions, ModelSpec } from "./model-spec.js";
+import { decideSizing } from "./sizing.js";
+import { fmtBytes } from "./format-bytes.js";
+
+export class Loader {
+  private chain: Promise<void> = Promise.resolve();
+  /** Runner overhead (RSS with the engine loaded, no model) last measured, used by the next estimates. */
+  private measuredOverheadBytes: number | undefined;
+
+  constructor(
+    private readonly ctx: SchedulerContext,
+    private readonly executor: Executor,
+  ) {}
+
+  /** Queues the load of `entry` behind the loads before it. */
+  enqueue(entry: ModelEntry, opts: LoadOptions): void {
+    const run = () => this.load(entry, opts);
+    const done = this.chain.then(run, run);
+    this.chain = done.catch(() => undefined);
+    done.catch((error: unknown) => this.fail(entry, error));
+  }
+
+  /** Settles once every load queued so far has. */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  private async load(entry: ModelEntry, opts: LoadOptions): Promise<void> {
+    const { ctx } = this;
+    if (ctx.closing()) throw new LlmosError("unavailable", "llmos is shutting down");
+    entry.loadStartedAt = ctx.clock.now();
+    const spec = await ctx.source.acquire(entry.name);
+    let sizing: Sizing;
+    try {
+      sizing = decideSizing(
+        {
+          model: entry.name,
+          shape: spec.shape,
+          trainContextSize: spec.trainContextSize,
+          contextSize: opts.contextSize ?? spec.defaults.contextSize,
+          parallel: opts.parallel ?? spec.defaults.parallel,
+        },
+        {
+          engine: ctx.options.engine,
+          contextSize: ctx.options.contextSize,
+          parallel: ctx.options.parallel,
+          overheadBytes: this.measuredOverheadBytes,
+          gpu: ctx.options.gpu,
+        },
+        ctx.snapshot(),
+      );
+    } catch (error) {
+      spec.release();
+      throw error;
+    }
+    entry.apply({ type: "sized", spec, sizing }, ctx.clock.now());
+    await this.place(entry, sizing);
+    entry.apply({ type: "placed" }, ctx.clock.now());
+    const runner = await this.startRunner(entry, spec, sizing);
+    if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
+    runner.onExit(({ expected }) => this.executor.onRunnerExit(entry, expected));
+    entry.apply({ type: "started", runner }, ctx.clock.now());
+    ctx.metrics.modelLoads.inc({ result: "ok" });
+    ctx.metrics.modelLoadSeconds.observe({ model: entry.name }, runner.loadMs / 1000);
+    this.executor.updateModelMetrics();
+    const stats = await runner.stats().catch(() => undefined);
+    entry.measuredRssBytes = stats?.rssBytes ?? null;
+    if (entry.kind !== "ready") return; // crashed meanwhile: the executor moved its queue on
+    ctx.logger.info(
+      {
+        model: entry.name,
+        engine: runner.engine,
+        pid: runner.pid,
+        loadMs: Math.round(runner.loadMs),
+        estimate: sizing.estimate.total,
+        rss: entry.measuredRssBytes,
+      },
+      "model loaded",
+    );
+    ctx.events.emit({
+      type: "model.loaded",
+      model: entry.name,
+      at: ctx.clock.now(),
+      loadMs: Math.round(runner.loadMs),
+      runnerPid: runner.pid,
+      contextSize: sizing.contextSize,
+      slots: sizing.slots,
+      reservedBytes: sizing.ramBytes,
+      estimateBytes: sizing.estimate.total,
+      rssBytes: entry.measuredRssBytes,
+    });
+    ctx.reconcile();
+  }
+
+  /** Frees budget for `entry` by evicting idle models; waits for busy ones; fails when it can never fit. */
+  private async place(entry: ModelEntry, sizing: Sizing): Promise<void> {
+    const { ctx } = this;
+    for (;;) {
+      const decision = decidePlacement(ctx.snapshot(), ctx.policy, {
+        model: entry.name,
+        neededBytes: sizing.ramBytes,
+      });
+      switch (decision.kind) {
+        case "fits":
+          return;
+        case "impossible":
+          throw new LlmosError(
+            "insufficient_memory",
+            `${entry.name} needs ${fmtBytes(decision.neededBytes)} but at most ${fmtBytes(decision.availableBytes)} of the ${fmtBytes(decision.budgetBytes)} budget can be freed (pinned or keep_alive=-1 models hold the rest)`,
+            {
+              neededBytes: decision.neededBytes,
+              availableBytes: decision.availableBytes,
+              budgetBytes: decision.budgetBytes,
+            },
+          );
+        case "abandon":
+          throw new LlmosError("client_closed", "load abandoned: no request waits for it");
+        case "evict":
+          for (const name of decision.victims) {
+            const victim = ctx.table.get(name);
+            if (victim) await this.executor.evict(victim, "evicted");
+          }
+          break;
+        case "wait":
+          // Busy (or stopping) models hold the memory: decide again when anything changes.
+          await ctx.events.next();
+          break;
+      }
+    }
+  }
+
+  private async startRunner(entry: ModelEntry, spec: ModelSpec, sizing: Sizing): Promise<RunnerHandle> {
+    const { ctx } = this;
+    const gpuLayers = sizing.offload ? sizing.offload.gpuLayers : ctx.options.gpu ? "auto" : 0;
+    const start = () =>
+      ctx.runners.start(
+        {
+          engine: ctx.options.engine,
+          gpu: ctx.options.gpu,
+          cpuBackendDir: ctx.options.cpuBackendDir?.() ?? null,
+          streamIntervalMs: ctx.options.streamIntervalMs,
+          modelPath: spec.modelPath,
+          contextSize: sizing.contextSize * sizing.slots,
+          slots: sizing.slots,
+          threads: ctx.options.threads,
+          gpuLayers,
+          loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
+        },
+        entry.name,
+      );
+    try {
+      return await start();
+    } catch (error) {
+      if (!isRunnerFailure(error, "oom")) throw error;
+      ctx.logger.warn({ model: entry.name }, "load ran out of memory; evicting idle models and retrying once");
+      const victims = decideOomVictims(ctx.snapshot(), entry.name);
+      await Promise.all(
+        victims.flatMap((name) => {
+          const victim = ctx.table.get(name);
+          return victim ? [this.executor.evict(victim, "oom_retry")] : [];
+        }),
+      );
+      return start();
+    }
+  }
+
+  /** The load failed: its files go back to the store, its queued requests get the error. */
+  private fail(entry: ModelEntry, error: unknown): void {
+    const { ctx } = this;
+    const now = ctx.clock.now();
+    if (entry.kind !== "loading" && entry.kind !== "placing" && entry.kind !== "starting") {
+      ctx.logger.error({ err: error, model: entry.name, state: entry.kind }, "error after a model loaded");
+      return;
+    }
+    const spec = specOf(entry.state);
+    if (spec) {
+      spec.release();
+      ctx.metrics.modelLoads.inc({ result: "error" });
+    }
+    entry.apply({ type: "fail", error }, now);
+    ctx.table.detach(entry, false);
+    const code = error instanceof LlmosError ? error.code : null;
+    for (const w of entry.queue.drain()) {
+      w.cleanup();
+      w.reject(error);
+      ctx.events.emit({
+        type: "request.rejected",
+        model: entry.name,
+        tenant: w.tenant,
+        priority: w.priority,
+        at: now,
+        code,
+        waitedMs: now - w.enqueuedAt,
+      });
+    }
+    this.executor.updateQueueDepth(entry);
+    this.executor.updateModelMetrics();
+    ctx.events.emit({
+      type: "model.load_failed",
+      model: entry.name,
+      at: now,
+      code,
+      message: error instanceof Error ? error.message : String(error),
+    });
+  }
+}

@@ -1,0 +1,34 @@
+import type { ModelDetails } from "@llmos/protocol";
+import type { ModelShape } from "./memory-estimator.js";
+
+/** What the scheduler needs to know about a model in the store. */
+export interface ModelSpec {
+  name: string;
+  digest: string;
+  modelPath: string;
+  adapterPaths: string[];
+  size: number;
+  details: ModelDetails;
+  shape: ModelShape;
+  trainContextSize: number;
+  /** Defaults from the model definition (PARAMETER num_ctx, num_parallel). */
+  defaults: { contextSize?: number; parallel?: number };
+  /** Releases the store lease (blobs may be garbage-collected again). */
+  release(): void;
+}
+
+/** The store, as seen by the scheduler. */
+export interface ModelSource {
+  /** Canonical `name:tag` for a user-given name (throws invalid_model_name). */
+  canonicalName(name: string): string;
+  /** Resolves a model and holds a lease on its files until `release()`. */
+  acquire(name: string): Promise<ModelSpec>;
+}
+
+/** Per-load settings (an explicit load call; requests load with none). */
+export interface LoadOptions {
+  keepAliveMs?: number;
+  pinned?: boolean;
+  contextSize?: number;
+  parallel?: number;
+}

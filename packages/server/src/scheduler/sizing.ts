@@ -1,0 +1,69 @@
+/**
+ * How a model is run (a pure decision made before placing it): its sequences, its context per sequence, and the
+ * memory that takes, split between GPU and RAM when a GPU of known size is there.
+ */
+import type { Sizing } from "./model-lifecycle.js";
+import { estimateMemory, type ModelShape } from "./memory-estimator.js";
+import { chooseOffload } from "./offload.js";
+import { isUnmovable, type SchedulerSnapshot } from "./snapshot.js";
+
+export interface SizingRequest {
+  model: string;
+  shape: ModelShape;
+  /** The model's training context (0: unknown). */
+  trainContextSize: number;
+  /** Context per sequence asked for explicitly (load call, then the model definition's num_ctx). */
+  contextSize: number | undefined;
+  /** Sequences asked for (load call, then the model definition's num_parallel). */
+  parallel: number | undefined;
+}
+
+export interface SizingDefaults {
+  engine: string;
+  /** Default context per sequence. */
+  contextSize: number;
+  parallel: number;
+  /** Runner overhead last measured (RSS with the engine loaded and no model), if any runner reported it. */
+  overheadBytes: number | undefined;
+  /** Offload to a GPU at all. */
+  gpu: boolean;
+}
+
+/** The context smallest default allowed when shrinking to fit. */
+const MIN_DEFAULT_CONTEXT = 256;
+
+/**
+ * Sequences and context for `request`: an explicit context is kept (capped at the training context); without one
+ * the default halves (down to 256 tokens) until the model can fit the budget at all, next to the models that can
+ * never be evicted.
+ */
+export function decideSizing(request: SizingRequest, defaults: SizingDefaults, snapshot: SchedulerSnapshot): Sizing {
+  const slots = Math.max(1, request.parallel ?? defaults.parallel);
+  let perSlot = Math.min(request.contextSize ?? defaults.contextSize, request.trainContextSize || Infinity);
+  const estimate = (ctx: number) =>
+    estimateMemory(request.shape, {
+      contextSize: ctx * slots,
+      slots,
+      engine: defaults.engine,
+      ...(defaults.overheadBytes ? { overheadBytes: defaults.overheadBytes } : {}),
+    });
+  if (request.contextSize === undefined) {
+    const others = snapshot.models.filter((m) => m.name !== request.model && isUnmovable(m));
+    const ceiling = snapshot.memoryBudgetBytes - others.reduce((n, m) => n + m.reservedBytes, 0);
+    while (perSlot > MIN_DEFAULT_CONTEXT && estimate(perSlot).total > ceiling)
+      perSlot = Math.max(MIN_DEFAULT_CONTEXT, Math.floor(perSlot / 2));
+  }
+  const chosen = estimate(perSlot);
+  // With a GPU of known size: as many layers as fit in the GPU memory the other models leave.
+  const vramBudget = defaults.gpu ? snapshot.vramBudgetBytes : undefined;
+  const vramUsed = snapshot.models.filter((m) => m.name !== request.model).reduce((n, m) => n + m.vramBytes, 0);
+  const offload = vramBudget === undefined ? undefined : chooseOffload(request.shape, chosen, vramBudget - vramUsed);
+  return {
+    slots,
+    contextSize: perSlot,
+    estimate: chosen,
+    offload,
+    ramBytes: offload?.ramBytes ?? chosen.total,
+    vramBytes: offload?.vramBytes ?? 0,
+  };
+}

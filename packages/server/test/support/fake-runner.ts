@@ -1,0 +1,175 @@
+/**
+ * A runner factory for the scheduler's and the generation pipeline's fast tests: runners that start at once (or
+ * when told), never load a model, and generate scripted text. The product never uses it; end-to-end tests use
+ * real runners.
+ */
+import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../../src/engine/engine.js";
+import { AsyncChannel } from "../../src/lib/async-channel.js";
+import { crashFailure, RunnerFailure } from "../../src/runtime/runner-failure.js";
+import type { RemoteGeneration, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
+import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../../src/runner/ipc-protocol.js";
+
+/** What one generation does: stream `chunks`, then end with `result` (or fail with `error`). */
+export interface GenerationScript {
+  chunks: string[];
+  finishReason?: GenerateResult["finishReason"];
+  promptTokens?: number;
+  /** Fails the generation after the chunks. */
+  error?: Error;
+  /** Keeps the generation open after its chunks until `FakeRunner.finishAll()` (or cancel). */
+  hold?: boolean;
+}
+
+const FACTS: ModelFacts = {
+  trainContextSize: 2048,
+  vocabSize: 32000,
+  embeddingSize: 8,
+  bosToken: 1,
+  eosToken: 2,
+  bosText: "<s>",
+  eosText: "</s>",
+};
+
+export class FakeRunners implements RunnerFactory {
+  readonly started: FakeRunner[] = [];
+  /** Errors the next starts fail with, in order (e.g. an `oom` RunnerFailure). */
+  readonly failures: unknown[] = [];
+  /** While set, starts wait for it (to hold a load in its `starting` step). */
+  gate: Promise<void> | undefined;
+  /** What generations do (default: two chunks, then stop). */
+  script: (params: GenerateParams) => GenerationScript = () => ({ chunks: ["Once", " upon"] });
+  private nextPid = 1000;
+
+  async start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
+    await this.gate;
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    const runner = new FakeRunner(this, label, spec, this.nextPid++);
+    this.started.push(runner);
+    return runner;
+  }
+
+  /** Runners of `model` that have not exited. */
+  live(model?: string): FakeRunner[] {
+    return this.started.filter((r) => !r.exited && (model === undefined || r.label === model));
+  }
+}
+
+/** An `oom` failure as a runner would report it. */
+export function oomFailure(): RunnerFailure {
+  return new RunnerFailure("oom", "insufficient_memory", "runner ran out of memory: fake");
+}
+
+export class FakeRunner implements RunnerHandle {
+  readonly facts = FACTS;
+  readonly engine = "fake";
+  readonly loadMs = 5;
+  readonly baselineRssBytes = null;
+  readonly cpuBackend = null;
+  exited = false;
+  stops = 0;
+  private readonly exitListeners: Array<
+    (info: { expected: boolean; code: number | null; signal: string | null }) => void
+  > = [];
+  private readonly open = new Set<{
+    channel: AsyncChannel<GenerateChunk>;
+    finish: () => void;
+    fail: (e: unknown) => void;
+  }>();
+
+  constructor(
+    private readonly factory: FakeRunners,
+    readonly label: string,
+    readonly spec: RunnerLoadSpec,
+    private readonly fakePid: number,
+  ) {}
+
+  get pid(): number | null {
+    return this.exited ? null : this.fakePid;
+  }
+
+  generate(params: GenerateParams): RemoteGeneration {
+    const script = this.factory.script(params);
+    let settle!: { resolve: (r: GenerateResult) => void; reject: (e: unknown) => void };
+    const result = new Promise<GenerateResult>((resolve, reject) => (settle = { resolve, reject }));
+    result.catch(() => undefined);
+    let finished = false;
+    const completionTokens = script.chunks.length;
+    const end = (reason: GenerateResult["finishReason"]) => {
+      if (finished) return;
+      finished = true;
+      this.open.delete(handle);
+      channel.close();
+      settle.resolve({
+        finishReason: reason,
+        promptTokens: script.promptTokens ?? 4,
+        completionTokens,
+        promptMs: 1,
+        generateMs: 1,
+      });
+    };
+    const fail = (error: unknown) => {
+      if (finished) return;
+      finished = true;
+      this.open.delete(handle);
+      channel.fail(error);
+      settle.reject(error);
+    };
+    const channel = new AsyncChannel<GenerateChunk>(() => end("cancelled"));
+    const handle = { channel, finish: () => end(script.finishReason ?? "stop"), fail };
+    this.open.add(handle);
+    for (const text of script.chunks) channel.push({ text, tokens: 1 });
+    if (script.error) fail(script.error);
+    else if (!script.hold) handle.finish();
+    return { result, cancel: () => end("cancelled"), [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator]() };
+  }
+
+  /** Ends every held generation normally. */
+  finishAll(): void {
+    for (const g of [...this.open]) g.finish();
+  }
+
+  async embed(texts: string[]): Promise<EmbedReply> {
+    return { vectors: texts.map(() => [1, 0, 0]), promptTokens: texts.length * 3 };
+  }
+  async tokenize(text: string): Promise<number[]> {
+    return [...text].map((c) => c.charCodeAt(0));
+  }
+  async detokenize(tokens: number[]): Promise<string> {
+    return String.fromCharCode(...tokens);
+  }
+  async stats(): Promise<RunnerStatsReply> {
+    return {
+      engine: {
+        decodeBatches: 0,
+        multiSequenceBatches: 0,
+        maxSequencesInBatch: 0,
+        tokensGenerated: 0,
+        promptTokens: 0,
+      },
+      rssBytes: 1,
+      activeGenerations: this.open.size,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stops++;
+    this.exit(true);
+  }
+
+  /** The process dies: in-flight generations fail with `runner_crashed`, listeners hear an unexpected exit. */
+  crash(): void {
+    this.exit(false);
+  }
+
+  onExit(listener: (info: { expected: boolean; code: number | null; signal: string | null }) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  private exit(expected: boolean): void {
+    if (this.exited) return;
+    this.exited = true;
+    for (const g of [...this.open]) g.fail(crashFailure(this.label));
+    for (const l of this.exitListeners) l({ expected, code: expected ? 0 : null, signal: expected ? null : "SIGKILL" });
+  }
+}
