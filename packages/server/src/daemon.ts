@@ -163,7 +163,9 @@ async function assemble(
     metrics,
   );
   opened.defer("scheduler", () => scheduler.shutdown(0));
-  const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens });
+  const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens }, (u) =>
+    security.recordUsage(u.keyId, u.model, u.promptTokens, u.completionTokens),
+  );
   let ready = false;
 
   const deps: HttpDeps = {
@@ -178,8 +180,6 @@ async function assemble(
     inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
     preRoutes: [...(tracing ? [tracingHooks(tracing)] : []), authPlugin(security)],
     ready: () => ready,
-    recordUsage: (request, model, promptTokens, completionTokens) =>
-      security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
   const ui = options.uiDir === undefined ? builtDashboard() : options.uiDir;

@@ -25,13 +25,6 @@ export interface HttpDeps {
   preRoutes?: FastifyPluginAsync[];
   /** TLS material when serving https. */
   https?: { cert: Buffer; key: Buffer };
-  /** Records token usage of a request (per key, model and day) once it is known. */
-  recordUsage?: (
-    request: import("fastify").FastifyRequest,
-    model: string,
-    promptTokens: number,
-    completionTokens: number,
-  ) => void;
   /** True once the daemon finished start-up (preloads done). */
   ready: () => boolean;
 }

@@ -17,10 +17,15 @@ export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortS
   return controller.signal;
 }
 
+/** The id of the API key that made the request, or null without one (usage is recorded per key). */
+export function keyIdOf(request: FastifyRequest): string | null {
+  return request.llmosAuth?.key?.id ?? null;
+}
+
 /** The tenant a request is accounted to for fair queuing: API key id, else the `user` field, else the address. */
 export function tenantOf(request: FastifyRequest, user?: string): string {
-  const auth = (request as unknown as { llmosAuth?: { key?: { id: string } } }).llmosAuth;
-  if (auth?.key?.id) return `key:${auth.key.id}`;
+  const keyId = keyIdOf(request);
+  if (keyId) return `key:${keyId}`;
   if (user) return `user:${user}`;
   return `addr:${request.ip}`;
 }

@@ -1,8 +1,8 @@
-import type { GenerateChunk, GenerateParams, GenerateResult, GrammarSpec, ModelFacts } from "../engine/engine.js";
+import type { GenerateParams, GrammarSpec, ModelFacts } from "../engine/engine.js";
 import { LlmosError } from "../errors.js";
 import type { Priority } from "../scheduler/fair-queue.js";
-import type { Scheduler, AcquireOptions } from "../scheduler/scheduler.js";
 import type { SlotLease } from "../scheduler/model-entry.js";
+import type { Scheduler, AcquireOptions } from "../scheduler/scheduler.js";
 import type { ModelRecord, ModelStore } from "../store/index.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { RequestOrigin, TrackedRequest } from "../telemetry/request-tracker.js";
@@ -15,7 +15,17 @@ import {
   type ChatTool,
   type RenderedChat,
 } from "./chat-template.js";
+import {
+  failure,
+  joinChoices,
+  runGeneration,
+  type GenerationRun,
+  type TextGeneration,
+  type UsageSink,
+} from "./generation-run.js";
 import { resolveSampling, type SamplingInput } from "./sampling.js";
+
+export type { GenerationOutcome, GenerationRun, TextGeneration, UsageRecord, UsageSink } from "./generation-run.js";
 
 /** One text generation as the APIs ask for it. Either `prompt` (completion) or `messages` (chat). */
 export interface TextRequest {
@@ -37,29 +47,12 @@ export interface TextRequest {
   ignoreEos?: boolean;
   keepAliveMs?: number;
   tenant?: string;
+  /** The API key making the request (its usage is recorded under it); null or absent without one. */
+  keyId?: string | null;
   priority?: Priority;
   signal?: AbortSignal;
   /** Who sent it (request id, key, trace span), for the live request list and traces. */
   origin?: RequestOrigin;
-}
-
-/** What a finished generation measured. */
-export interface GenerationOutcome extends GenerateResult {
-  model: string;
-  /** Wall time from the request's arrival at the service to the end. */
-  totalMs: number;
-  loadMs: number;
-  queuedMs: number;
-  /** Milliseconds to the first streamed chunk (TTFT, includes queue and load). */
-  firstChunkMs: number | null;
-}
-
-/** A generation in flight: iterate its text chunks, await its outcome, or cancel it. */
-export interface TextGeneration extends AsyncIterable<GenerateChunk> {
-  readonly model: string;
-  readonly prompt: string | number[];
-  readonly result: Promise<GenerationOutcome>;
-  cancel(): void;
 }
 
 /**
@@ -73,6 +66,8 @@ export class InferenceService {
     private readonly scheduler: Scheduler,
     private readonly metrics: Metrics,
     private readonly limits: { maxTokens: number },
+    /** Receives each request's token usage once its generations (or embeddings) are done. */
+    private readonly usage?: UsageSink,
   ) {}
 
   /** Resolves the model record (404 `model_not_found` with the name when missing). */
@@ -80,7 +75,22 @@ export class InferenceService {
     return this.store.get(name);
   }
 
-  async generate(req: TextRequest): Promise<TextGeneration> {
+  /**
+   * Starts `choices` generations of one request (each waits for its own slot); if one cannot start, the others
+   * are cancelled and the error is thrown. Usage is recorded once when all have ended.
+   */
+  async generate(req: TextRequest, choices = 1): Promise<GenerationRun> {
+    const started: TextGeneration[] = [];
+    try {
+      for (let i = 0; i < choices; i++) started.push(await this.generateOne(req));
+    } catch (error) {
+      for (const g of started) g.cancel();
+      throw error;
+    }
+    return joinChoices(started, { sink: this.usage, keyId: req.keyId ?? null });
+  }
+
+  private async generateOne(req: TextRequest): Promise<TextGeneration> {
     const started = performance.now();
     const record = await this.store.get(req.model);
     const defaults = record.definition.parameters as Record<string, unknown>;
@@ -138,7 +148,12 @@ export class InferenceService {
       ...(req.ignoreEos ? { stopAtEog: false } : {}),
     };
     tracked.prompt(prompt);
-    return this.run(lease, params, req, started, tracked);
+    return runGeneration(lease, params, {
+      started,
+      keepAliveMs: req.keepAliveMs,
+      metrics: this.metrics,
+      tracked,
+    });
   }
 
   /** Renders a chat the way `generate` would (for `/api/apply-template`). */
@@ -156,14 +171,15 @@ export class InferenceService {
     }
   }
 
+  /** Embeds `inputs` with one slot of `model`; the usage is recorded under `opts.keyId`. */
   async embed(
     model: string,
     inputs: string[],
-    opts: Omit<AcquireOptions, "queueTimeoutMs"> & { origin?: RequestOrigin } = {},
+    opts: Omit<AcquireOptions, "queueTimeoutMs"> & { origin?: RequestOrigin; keyId?: string | null } = {},
   ): Promise<{ model: string; vectors: number[][]; promptTokens: number; totalMs: number; loadMs: number }> {
     const started = performance.now();
     const record = await this.store.get(model);
-    const { origin, ...acquire } = opts;
+    const { origin, keyId, ...acquire } = opts;
     const tracked = this.metrics.requests.track({
       origin,
       requestModel: model,
@@ -181,6 +197,7 @@ export class InferenceService {
     try {
       const { vectors, promptTokens } = await lease.handle.embed(inputs);
       this.metrics.tokens.inc({ model: record.name, kind: "prompt" }, promptTokens);
+      this.usage?.({ keyId: keyId ?? null, model: record.name, promptTokens, completionTokens: 0 });
       tracked.finish({ outcome: "ok", promptTokens, completionTokens: 0, finishReason: null, loadMs: lease.loadMs });
       return { model: record.name, vectors, promptTokens, totalMs: performance.now() - started, loadMs: lease.loadMs };
     } catch (error) {
@@ -279,103 +296,8 @@ export class InferenceService {
     tracked.started();
     if (lease.loadMs > 0) this.metrics.coldStarts.inc({ model: lease.model });
   }
-
-  private run(
-    lease: SlotLease,
-    params: GenerateParams,
-    req: TextRequest,
-    started: number,
-    tracked: TrackedRequest,
-  ): TextGeneration {
-    let remote;
-    try {
-      remote = lease.handle.generate(params);
-    } catch (error) {
-      lease.release();
-      tracked.finish(failure(error));
-      throw error;
-    }
-    const generation = remote;
-    const onAbort = () => generation.cancel();
-    const signal = tracked.signal;
-    signal.addEventListener("abort", onAbort, { once: true });
-    if (signal.aborted) generation.cancel();
-    let firstChunkMs: number | null = null;
-    const model = lease.model;
-    const metrics = this.metrics;
-    const result = generation.result
-      .then((r): GenerationOutcome => {
-        metrics.tokens.inc({ model, kind: "prompt" }, r.promptTokens);
-        metrics.tokens.inc({ model, kind: "completion" }, r.completionTokens);
-        metrics.generations.inc({ model, reason: r.finishReason });
-        if (r.completionTokens > 1)
-          metrics.timePerOutputToken.observe({ model }, r.generateMs / 1000 / (r.completionTokens - 1));
-        const cached = r.cachedPromptTokens ?? 0;
-        metrics.promptCacheLookups.inc({ model, result: cached > 0 ? "hit" : "miss" });
-        if (cached > 0) metrics.promptCachedTokens.inc({ model }, cached);
-        tracked.finish({
-          outcome: r.finishReason === "cancelled" ? "cancelled" : "ok",
-          promptTokens: r.promptTokens,
-          completionTokens: r.completionTokens,
-          finishReason: r.finishReason,
-          loadMs: lease.loadMs,
-          promptMs: r.promptMs,
-          generateMs: r.generateMs,
-        });
-        return {
-          ...r,
-          model,
-          totalMs: performance.now() - started,
-          loadMs: lease.loadMs,
-          queuedMs: lease.queuedMs,
-          firstChunkMs,
-        };
-      })
-      .catch((error: unknown) => {
-        tracked.finish(failure(error));
-        throw error;
-      })
-      .finally(() => {
-        signal.removeEventListener("abort", onAbort);
-        lease.release(req.keepAliveMs !== undefined ? { keepAliveMs: req.keepAliveMs } : undefined);
-      });
-    result.catch(() => undefined);
-    return {
-      model,
-      prompt: params.prompt,
-      result,
-      cancel: () => generation.cancel(),
-      async *[Symbol.asyncIterator]() {
-        try {
-          for await (const chunk of generation) {
-            if (firstChunkMs === null) {
-              firstChunkMs = performance.now() - started;
-              metrics.timeToFirstToken.observe({ model }, firstChunkMs / 1000);
-            }
-            tracked.tokens(chunk.tokens, chunk.text);
-            yield chunk;
-          }
-        } finally {
-          tracked.endOfStream();
-        }
-      },
-    };
-  }
 }
 
 export function isModelNotFound(error: unknown): boolean {
   return error instanceof LlmosError && error.code === "model_not_found";
-}
-
-/** A tracked request's end when it failed (aborted signals count as cancelled). */
-function failure(error: unknown) {
-  const code = error instanceof LlmosError ? error.code : error instanceof Error ? error.name : "error";
-  const cancelled = code === "client_closed" || code === "AbortError";
-  return {
-    outcome: cancelled ? ("cancelled" as const) : ("error" as const),
-    promptTokens: 0,
-    completionTokens: 0,
-    finishReason: null,
-    error: code,
-  };
 }

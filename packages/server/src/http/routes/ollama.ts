@@ -1,24 +1,16 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { LlmosError } from "../../errors.js";
-import type { GenerationOutcome, TextGeneration, TextRequest } from "../../inference/inference-service.js";
+import type { GenerationRun, TextRequest } from "../../inference/inference-service.js";
 import type { ModelRecord } from "../../store/index.js";
 import type { HttpDeps } from "../deps.js";
 import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
-import { streamErrorPayload } from "../errors.js";
+import { sendGeneration } from "../generation-response.js";
 import { mapOllamaOptions, type MappedOptions } from "../ollama/options.js";
 import { ChatBody, EmbedBody, EmbeddingsBody, GenerateBody } from "../ollama/schemas.js";
-import {
-  doneReason,
-  grammarFromFormat,
-  ollamaMessages,
-  ollamaMetrics,
-  ollamaToolCall,
-  ollamaTools,
-  rejectImages,
-} from "../ollama/translate.js";
-import { parseToolCall, planTools, ToolStreamGate, type ToolPlan } from "../openai/tools.js";
-import { clientGone, originOf, tenantOf } from "../request-context.js";
-import { ResponseStream } from "../streaming.js";
+import { grammarFromFormat, ollamaMessages, ollamaTools, rejectImages } from "../ollama/translate.js";
+import { ollamaWire } from "../ollama/wire.js";
+import { planTools } from "../openai/tools.js";
+import { clientGone, keyIdOf, originOf, tenantOf } from "../request-context.js";
 import { applyToolPrompt } from "./openai.js";
 import { keepAliveMs } from "./runtime.js";
 
@@ -98,10 +90,11 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         if (body.template) req.template = body.template;
         if (body.context?.length) req.context = body.context;
         if (grammar) req.grammar = grammar;
-        const generation = await deps.inference.generate(req);
+        const run = await deps.inference.generate(req);
         // Ollama returns `context` (prompt + response tokens) except in raw mode.
-        const context = body.raw === true ? undefined : (text: string) => contextTokens(deps, generation, text);
-        return respond(deps, request, reply, generation, body.stream !== false, "generate", undefined, context);
+        const context = body.raw === true ? undefined : (text: string) => contextTokens(deps, run, text);
+        const wire = ollamaWire({ kind: "generate", model: run.model, context });
+        return sendGeneration(request, reply, run, wire, { stream: body.stream !== false });
       },
     );
 
@@ -125,8 +118,9 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), messages };
         if (grammar) req.grammar = grammar;
         if (plan) await applyToolPrompt(deps, req, plan);
-        const generation = await deps.inference.generate(req);
-        return respond(deps, request, reply, generation, body.stream !== false, "chat", plan);
+        const run = await deps.inference.generate(req);
+        const wire = ollamaWire({ kind: "chat", model: run.model });
+        return sendGeneration(request, reply, run, wire, { stream: body.stream !== false, tools: plan });
       },
     );
 
@@ -158,9 +152,9 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
           signal: clientGone(request, reply),
           tenant: tenantOf(request),
           origin: originOf(request),
+          keyId: keyIdOf(request),
           ...(ka !== undefined ? { keepAliveMs: ka } : {}),
         });
-        deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         const embeddings = result.vectors.map((v) => normalise(body.dimensions ? v.slice(0, body.dimensions) : v));
         return {
           model: result.model,
@@ -191,9 +185,9 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
           signal: clientGone(request, reply),
           tenant: tenantOf(request),
           origin: originOf(request),
+          keyId: keyIdOf(request),
           ...(ka !== undefined ? { keepAliveMs: ka } : {}),
         });
-        deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         return { embedding: result.vectors[0] };
       },
     );
@@ -220,6 +214,7 @@ function baseRequest(
     model,
     options: options.sampling,
     tenant: tenantOf(request),
+    keyId: keyIdOf(request),
     signal: clientGone(request, reply),
     origin: originOf(request),
   };
@@ -260,7 +255,7 @@ async function loadOrUnload(
 }
 
 /** Prompt + response as token ids (Ollama's `context`), tokenized the way the prompt was. */
-async function contextTokens(deps: HttpDeps, generation: TextGeneration, response: string): Promise<number[]> {
+async function contextTokens(deps: HttpDeps, generation: GenerationRun, response: string): Promise<number[]> {
   const prompt = generation.prompt;
   if (Array.isArray(prompt)) {
     const rest = response
@@ -270,79 +265,6 @@ async function contextTokens(deps: HttpDeps, generation: TextGeneration, respons
   }
   return (await deps.inference.tokenize(generation.model, prompt + response, { addBos: true, parseSpecial: true }))
     .tokens;
-}
-
-async function respond(
-  deps: HttpDeps,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  generation: TextGeneration,
-  stream: boolean,
-  kind: "generate" | "chat",
-  plan?: ToolPlan,
-  context?: (text: string) => Promise<number[]>,
-) {
-  const model = generation.model;
-  const piece = (text: string) =>
-    kind === "generate" ? { response: text } : { message: { role: "assistant", content: text } };
-  const final = async (outcome: GenerationOutcome, text: string, extra: Record<string, unknown> = {}) => {
-    deps.recordUsage?.(request, model, outcome.promptTokens, outcome.completionTokens);
-    return {
-      model,
-      created_at: new Date().toISOString(),
-      ...extra,
-      done: true,
-      done_reason: doneReason(outcome),
-      ...(context ? { context: await context(text) } : {}),
-      ...ollamaMetrics(outcome),
-    };
-  };
-
-  if (!stream) {
-    let text = "";
-    for await (const chunk of generation) text += chunk.text;
-    const outcome = await generation.result;
-    const call = plan ? parseToolCall(text, plan.tools) : null;
-    const body =
-      kind === "generate"
-        ? { response: text }
-        : {
-            message: {
-              role: "assistant",
-              content: call ? "" : text,
-              ...(call ? { tool_calls: [ollamaToolCall(call)] } : {}),
-            },
-          };
-    return final(outcome, text, body);
-  }
-
-  const out = new ResponseStream(reply, "application/x-ndjson");
-  const gate = plan ? new ToolStreamGate(plan.mode) : undefined;
-  let text = "";
-  try {
-    for await (const chunk of generation) {
-      text += chunk.text;
-      const shown = gate ? gate.push(chunk.text) : chunk.text;
-      if (!shown) continue;
-      await out.ndjson({ model, created_at: new Date().toISOString(), ...piece(shown), done: false });
-    }
-    const outcome = await generation.result;
-    if (gate?.held && plan) {
-      const call = parseToolCall(gate.held, plan.tools);
-      const message = call
-        ? { role: "assistant", content: "", tool_calls: [ollamaToolCall(call)] }
-        : { role: "assistant", content: gate.held };
-      await out.ndjson({ model, created_at: new Date().toISOString(), message, done: false });
-    }
-    await out.ndjson(await final(outcome, text, piece("")));
-  } catch (error) {
-    generation.cancel();
-    if (!out.closed) await out.ndjson(streamErrorPayload(error, "ollama"));
-    request.log.warn({ err: error, reqId: request.id }, "stream ended with an error");
-  } finally {
-    out.end();
-  }
-  return reply;
 }
 
 function normalise(v: number[]): number[] {

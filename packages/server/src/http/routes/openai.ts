@@ -1,36 +1,23 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { TokenLogprob } from "../../engine/engine.js";
-import type { GenerationOutcome, TextGeneration, TextRequest } from "../../inference/inference-service.js";
+import type { TextRequest } from "../../inference/inference-service.js";
 import type { HttpDeps } from "../deps.js";
+import { sendGeneration } from "../generation-response.js";
 import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
 import { LlmosError } from "../../errors.js";
-import { streamErrorPayload } from "../errors.js";
 import { ChatCompletionBody, CompletionBody, EmbeddingBody } from "../openai/schemas.js";
 import {
   chatMessages,
   completionId,
   embeddingBase64,
-  finishReason,
   grammarFromResponseFormat,
   logprobsCount,
   rejectUnsupported,
   samplingFromOpenAI,
-  usageOf,
 } from "../openai/translate.js";
-import {
-  parseToolCall,
-  planTools,
-  templateRendersTools,
-  toolCallId,
-  ToolStreamGate,
-  withToolInstructions,
-  type ToolPlan,
-} from "../openai/tools.js";
-import { clientGone, originOf, tenantOf } from "../request-context.js";
-import { ResponseStream } from "../streaming.js";
+import { planTools, templateRendersTools, withToolInstructions, type ToolPlan } from "../openai/tools.js";
+import { openaiWire } from "../openai/wire.js";
+import { clientGone, keyIdOf, originOf, tenantOf } from "../request-context.js";
 import { keepAliveMs } from "./runtime.js";
-
-type Kind = "chat" | "completion";
 
 /** The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`. */
 export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
@@ -94,17 +81,7 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
         }
         const lp = logprobsCount(body, true);
         if (lp !== undefined) req.logprobs = lp;
-        return respond(
-          deps,
-          request,
-          reply,
-          "chat",
-          req,
-          body.n ?? 1,
-          body.stream === true,
-          body.stream_options?.include_usage === true,
-          plan,
-        );
+        return generate(deps, request, reply, req, { ...wireOptions(body, "chat"), tools: plan });
       },
     );
 
@@ -125,16 +102,7 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
         const req: TextRequest = { ...baseRequest(deps, request, reply, body), prompt, raw: true };
         const lp = logprobsCount(body, false);
         if (lp !== undefined) req.logprobs = lp;
-        return respond(
-          deps,
-          request,
-          reply,
-          "completion",
-          req,
-          body.n ?? 1,
-          body.stream === true,
-          body.stream_options?.include_usage === true,
-        );
+        return generate(deps, request, reply, req, wireOptions(body, "completion"));
       },
     );
 
@@ -151,8 +119,8 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
           signal: clientGone(request, reply),
           tenant: tenantOf(request, body.user),
           origin: originOf(request),
+          keyId: keyIdOf(request),
         });
-        deps.recordUsage?.(request, result.model, result.promptTokens, 0);
         return {
           object: "list",
           model: result.model,
@@ -190,6 +158,7 @@ function baseRequest(
     model: body.model,
     options: samplingFromOpenAI(body, deps.config.limits.stopSequences),
     tenant: tenantOf(request, body.user),
+    keyId: keyIdOf(request),
     signal: clientGone(request, reply),
   };
   const ka = keepAliveMs(body.keep_alive);
@@ -199,209 +168,45 @@ function baseRequest(
   return req;
 }
 
-async function respond(
+interface GenerateOptions {
+  kind: "chat" | "completion";
+  choices: number;
+  stream: boolean;
+  includeUsage: boolean;
+  tools?: ToolPlan | undefined;
+}
+
+function wireOptions(body: ChatCompletionBody | CompletionBody, kind: GenerateOptions["kind"]): GenerateOptions {
+  return {
+    kind,
+    choices: body.n ?? 1,
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+  };
+}
+
+/** Starts every choice before answering (so errors still get a status code), then answers in OpenAI's shapes. */
+async function generate(
   deps: HttpDeps,
   request: FastifyRequest,
   reply: FastifyReply,
-  kind: Kind,
   req: TextRequest,
-  n: number,
-  stream: boolean,
-  includeUsage: boolean,
-  plan?: ToolPlan,
-) {
-  const id = completionId(kind === "chat" ? "chatcmpl" : "cmpl");
+  o: GenerateOptions,
+): Promise<unknown> {
+  // The response's id names the request in the live list and traces too.
+  const id = completionId(o.kind === "chat" ? "chatcmpl" : "cmpl");
   req.origin = originOf(request, id);
-  // Acquire every choice's generation before answering, so errors (404, 503, 400) still get a status code.
-  const generations: TextGeneration[] = [];
-  try {
-    for (let i = 0; i < n; i++) generations.push(await deps.inference.generate(req));
-  } catch (error) {
-    for (const g of generations) g.cancel();
-    throw error;
-  }
-  const created = Math.floor(Date.now() / 1000);
-  const model = generations[0]!.model;
-  if (!stream) {
-    const choices = await Promise.all(generations.map((g, index) => collect(g).then((c) => ({ index, ...c }))));
-    const usage = sumUsage(choices.map((c) => c.outcome));
-    deps.recordUsage?.(request, model, usage.promptTokens, usage.completionTokens);
-    return {
-      id,
-      object: kind === "chat" ? "chat.completion" : "text_completion",
-      created,
-      model,
-      system_fingerprint: `llmos-${deps.version}`,
-      choices: choices.map((c) => {
-        if (kind !== "chat")
-          return {
-            index: c.index,
-            text: c.text,
-            logprobs: c.logprobs ? completionLogprobs(c.logprobs) : null,
-            finish_reason: finishReason(c.outcome.finishReason),
-          };
-        const call = plan ? parseToolCall(c.text, plan.tools) : null;
-        if (call) {
-          const tool_calls = [
-            {
-              id: toolCallId(),
-              type: "function",
-              function: { name: call.name, arguments: JSON.stringify(call.arguments) },
-            },
-          ];
-          return {
-            index: c.index,
-            message: { role: "assistant", content: null, tool_calls, refusal: null },
-            logprobs: null,
-            finish_reason: "tool_calls",
-          };
-        }
-        return {
-          index: c.index,
-          message: { role: "assistant", content: c.text, refusal: null },
-          logprobs: c.logprobs ? { content: c.logprobs.map(chatLogprob) } : null,
-          finish_reason: finishReason(c.outcome.finishReason),
-        };
-      }),
-      usage: usageOf(usage),
-    };
-  }
-
-  const out = new ResponseStream(reply, "text/event-stream");
-  const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const frame = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+  const run = await deps.inference.generate(req, o.choices);
+  const wire = openaiWire({
     id,
-    object,
-    created,
-    model,
-    system_fingerprint: `llmos-${deps.version}`,
-    choices,
-    ...extra,
+    kind: o.kind,
+    model: run.model,
+    choices: o.choices,
+    includeUsage: o.includeUsage,
+    version: deps.version,
   });
-  try {
-    if (kind === "chat")
-      for (let i = 0; i < n; i++)
-        await out.sse(
-          frame([{ index: i, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]),
-        );
-    const outcomes = await Promise.all(
-      generations.map(async (g, index) => {
-        const gate = plan && kind === "chat" ? new ToolStreamGate(plan.mode) : undefined;
-        for await (const chunk of g) {
-          if (!chunk.text && !chunk.logprobs) continue;
-          const text = gate ? gate.push(chunk.text) : chunk.text;
-          // Held-back text (a tool call in the making) is sent at the end, without logprobs.
-          if (gate && !text && gate.holding) continue;
-          const logprobs = chunk.logprobs
-            ? kind === "chat"
-              ? { content: chunk.logprobs.map(chatLogprob) }
-              : completionLogprobs(chunk.logprobs)
-            : null;
-          await out.sse(
-            frame([
-              kind === "chat"
-                ? { index, delta: { content: text }, logprobs, finish_reason: null }
-                : { index, text, logprobs, finish_reason: null },
-            ]),
-          );
-        }
-        const outcome = await g.result;
-        let reason: string = finishReason(outcome.finishReason);
-        if (gate && plan && gate.held) {
-          const call = parseToolCall(gate.held, plan.tools);
-          if (call) {
-            const id = toolCallId();
-            await out.sse(
-              frame([
-                {
-                  index,
-                  delta: {
-                    tool_calls: [{ index: 0, id, type: "function", function: { name: call.name, arguments: "" } }],
-                  },
-                  logprobs: null,
-                  finish_reason: null,
-                },
-              ]),
-            );
-            await out.sse(
-              frame([
-                {
-                  index,
-                  delta: { tool_calls: [{ index: 0, function: { arguments: JSON.stringify(call.arguments) } }] },
-                  logprobs: null,
-                  finish_reason: null,
-                },
-              ]),
-            );
-            reason = "tool_calls";
-          } else {
-            await out.sse(frame([{ index, delta: { content: gate.held }, logprobs: null, finish_reason: null }]));
-          }
-        }
-        await out.sse(
-          frame([
-            kind === "chat"
-              ? { index, delta: {}, logprobs: null, finish_reason: reason }
-              : { index, text: "", logprobs: null, finish_reason: reason },
-          ]),
-        );
-        return outcome;
-      }),
-    );
-    const usage = sumUsage(outcomes);
-    deps.recordUsage?.(request, model, usage.promptTokens, usage.completionTokens);
-    if (includeUsage) await out.sse(frame([], { usage: usageOf(usage) }));
-    await out.sse("[DONE]");
-  } catch (error) {
-    for (const g of generations) g.cancel();
-    if (!out.closed) {
-      await out.sse(streamErrorPayload(error, "openai"));
-    }
-    request.log.warn({ err: error, reqId: request.id }, "stream ended with an error");
-  } finally {
-    out.end();
-  }
-  return reply;
-}
-
-async function collect(
-  g: TextGeneration,
-): Promise<{ text: string; logprobs: TokenLogprob[] | undefined; outcome: GenerationOutcome }> {
-  let text = "";
-  let logprobs: TokenLogprob[] | undefined;
-  for await (const chunk of g) {
-    text += chunk.text;
-    if (chunk.logprobs) (logprobs ??= []).push(...chunk.logprobs);
-  }
-  return { text, logprobs, outcome: await g.result };
-}
-
-function sumUsage(outcomes: GenerationOutcome[]): { promptTokens: number; completionTokens: number } {
-  // The prompt is shared by all choices: count it once, like OpenAI.
-  return {
-    promptTokens: outcomes[0]?.promptTokens ?? 0,
-    completionTokens: outcomes.reduce((n, o) => n + o.completionTokens, 0),
-  };
-}
-
-function chatLogprob(l: TokenLogprob) {
-  const bytes = (t: string) => [...Buffer.from(t, "utf8")];
-  return {
-    token: l.token,
-    logprob: l.logprob,
-    bytes: bytes(l.token),
-    top_logprobs: l.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })),
-  };
-}
-
-function completionLogprobs(list: TokenLogprob[]) {
-  return {
-    tokens: list.map((l) => l.token),
-    token_logprobs: list.map((l) => l.logprob),
-    top_logprobs: list.map((l) => Object.fromEntries(l.top.map((t) => [t.token, t.logprob]))),
-    text_offset: list.reduce<number[]>(
-      (acc, l, i) => (acc.push(i === 0 ? 0 : acc[i - 1]! + list[i - 1]!.token.length), acc),
-      [],
-    ),
-  };
+  return sendGeneration(request, reply, run, wire, {
+    stream: o.stream,
+    tools: o.kind === "chat" ? o.tools : undefined,
+  });
 }
