@@ -162,6 +162,11 @@ export class Scheduler {
     if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
     const key = this.source.canonicalName(name);
     let entry = this.table.get(key);
+    if (entry?.kind === "draining") {
+      // Being unloaded: load afresh once it is gone (its queue may have started that load already).
+      await entry.gone;
+      entry = this.table.get(key);
+    }
     if (
       entry?.kind === "ready" &&
       ((opts.contextSize && opts.contextSize !== entry.contextSize) || (opts.parallel && opts.parallel !== entry.slots))

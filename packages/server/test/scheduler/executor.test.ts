@@ -300,3 +300,19 @@ describe("events and limits", () => {
     busy.release();
   });
 });
+
+describe("explicit loads", () => {
+  test("a load while the model drains waits for it to go, then loads it afresh", async () => {
+    const h = harness({ a: 100 });
+    const running = await h.scheduler.acquire("a");
+    const unloaded = h.scheduler.unload("a");
+    await settle();
+    const loaded = h.scheduler.load("a");
+    await settle();
+    running.release();
+    assert.equal(await unloaded, true);
+    assert.equal((await loaded).state, "ready");
+    assert.equal(h.runners.started.length, 2);
+    assert.equal(h.runners.live().length, 1);
+  });
+});
