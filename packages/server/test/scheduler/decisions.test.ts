@@ -56,6 +56,17 @@ describe("placement", () => {
     assert.deepEqual(two, { kind: "evict", victims: ["b", "c"] }, "LRU order, dropping a that is not needed");
   });
 
+  test("memory edges: a model that fills the budget exactly fits; one byte more evicts", () => {
+    const s = (needed: number) => snapshot([view("a", { reservedBytes: 400 * MiB }), loading(needed)]);
+    assert.deepEqual(decidePlacement(s(600 * MiB), lru, { model: "new", neededBytes: 600 * MiB }), { kind: "fits" });
+    assert.deepEqual(decidePlacement(s(600 * MiB + 1), lru, { model: "new", neededBytes: 600 * MiB + 1 }), {
+      kind: "evict",
+      victims: ["a"],
+    });
+    const whole = decidePlacement(snapshot([]), lru, { model: "new", neededBytes: 1000 * MiB + 1 });
+    assert.equal(whole.kind, "impossible", "bigger than the whole budget");
+  });
+
   test("busy models are never evicted: the load waits, or gives up when nobody wants it any more", () => {
     const busy = view("a", { busy: 1, reservedBytes: 600 * MiB });
     const s = snapshot([busy, loading(500 * MiB)]);
