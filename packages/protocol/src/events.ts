@@ -91,6 +91,7 @@ export interface DaemonEventMap {
   "model.loading": { model: string };
   "model.loaded": { model: string; loadMs: number; estimateBytes: number | null; rssBytes: number | null };
   "model.load_failed": { model: string; error: string };
+  /** `reason`: `evicted` or `oom_retry` (memory pressure), `expired` (keep-alive), `unload`, `shutdown`, `crashed`. */
   "model.unloaded": { model: string; reason: string };
   "request.queued": ActiveRequest;
   "request.started": ActiveRequest;
