@@ -49,6 +49,8 @@ export interface ModelInfo extends ModelSummary {
   origin?: ModelOrigin;
   /** `sha256:<hex>` of multimodal projector blobs pulled with the model (stored; not used yet). */
   projectors?: string[];
+  /** How llmos quantized the model (`llmos quantize`), when it did. */
+  quantizedFrom?: QuantizationInfo;
 }
 
 /** Final line of `POST /api/models/push`. */
@@ -71,6 +73,19 @@ export interface ModelOrigin {
   manifestDigest: string;
   /** The manifest's media type (OCI image manifest or Docker v2 schema 2). */
   mediaType: string;
+}
+
+/** The quantization record of a model made by `llmos quantize`. */
+export interface QuantizationInfo {
+  /** `sha256:<hex>` of the weights it was quantized from. */
+  sourceDigest: string;
+  /** Target type, e.g. `Q4_K_M`. */
+  type: string;
+  tensors: number;
+  /** Tensors llama.cpp wrote in another type because their rows do not fit the type's block size. */
+  fallbackTensors: number;
+  imatrixDigest?: string;
+  pure?: boolean;
 }
 
 export interface ImportModelRequest {

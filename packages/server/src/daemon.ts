@@ -12,6 +12,9 @@ import { buildApp } from "./http/app.js";
 import { authPlugin } from "./http/auth/index.js";
 import type { HttpDeps } from "./http/deps.js";
 import { modelRoutes } from "./http/routes/models.js";
+import { modelJobRoutes } from "./http/routes/model-jobs.js";
+import { JobRegistry, ModelQuantizer, QualityJobs } from "./model-jobs/index.js";
+import { ToolWorkers } from "./runtime/tool-worker.js";
 import { securityRoutes } from "./http/routes/security.js";
 import { uiRoutes } from "./http/routes/ui.js";
 import { tracingHooks } from "./http/tracing-hooks.js";
@@ -145,6 +148,13 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     metrics,
   );
   const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens });
+  const toolWorkers = new ToolWorkers(logger.child({ component: "tools" }));
+  const jobRegistry = new JobRegistry();
+  const modelJobs = {
+    quantizer: new ModelQuantizer(store, toolWorkers, config.threads),
+    quality: new QualityJobs(store, toolWorkers, jobRegistry, config.threads),
+    registry: jobRegistry,
+  };
   let ready = false;
 
   const deps: HttpDeps = {
@@ -159,6 +169,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
     preRoutes: [...(tracing ? [tracingHooks(tracing)] : []), authPlugin(security)],
     ready: () => ready,
+    modelJobs,
     recordUsage: (request, model, promptTokens, completionTokens) =>
       security.recordUsage(request.llmosAuth?.key?.id ?? null, model, promptTokens, completionTokens),
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
@@ -168,6 +179,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
     deps,
     [
       modelRoutes(deps),
+      modelJobRoutes(deps),
       securityRoutes(security),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
     ],
@@ -206,6 +218,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
       ready = false;
       live.stop();
       await app.close();
+      await jobRegistry.close();
       await scheduler.shutdown();
       await tracing?.shutdown();
       await security.close();

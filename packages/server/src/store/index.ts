@@ -1,15 +1,18 @@
 /** The model store: content-addressed GGUF blobs, manifests per `name:tag`, pulls and model definitions. */
 export { ModelStore } from "./model-store.js";
 export type { BlobSource, ModelLease, ModelStoreOptions, RemoveResult, StoreLogger } from "./model-store.js";
+export type { TempBlob } from "./blob-files.js";
 export type { DiskUsage, GcReport, VerifyReport } from "./maintenance.js";
 export { toModelDetails, toModelInfo, toModelSummary, renderRecordModelfile } from "./record.js";
 export type { BlobFile, ModelInfoOptions, ModelRecord } from "./record.js";
 export type { DefinitionMessage, ModelDefinition, ParameterValue } from "./definition.js";
 export { emptyDefinition } from "./definition.js";
-export type { BlobRef, Manifest } from "./manifest.js";
+export type { BlobRef, Manifest, QuantizationRecord } from "./manifest.js";
+export { adoptDerivedFile, commitLooseBlob, derivedFilePath } from "./derived-file.js";
+export { ensureFreeSpace, freeBytes } from "./disk-space.js";
 export { canonicalModelName, DEFAULT_TAG, formatModelName, NAME_RULES, parseModelName } from "./names.js";
 export type { ModelName } from "./names.js";
-export { isDigest, normalizeDigest } from "./digest.js";
+export { hashFile, isDigest, normalizeDigest } from "./digest.js";
 export { renderModelfile } from "./modelfile/render.js";
 export { createModel, specFromModelfile } from "./create.js";
 export type { CreateOptions, CreateProgress, CreateSpec } from "./create.js";

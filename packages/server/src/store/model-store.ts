@@ -8,7 +8,13 @@ import { normalizeDigest } from "./digest.js";
 import { ensureFreeSpace } from "./disk-space.js";
 import { checkGguf } from "./gguf-check.js";
 import { ManifestFiles } from "./manifest-files.js";
-import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } from "./manifest.js";
+import {
+  MANIFEST_SCHEMA_VERSION,
+  manifestBlobs,
+  type BlobRef,
+  type Manifest,
+  type QuantizationRecord,
+} from "./manifest.js";
 import { BlobPins } from "./blob-pins.js";
 import {
   collectGarbage,
@@ -318,6 +324,7 @@ export class ModelStore {
       projectors?: BlobSource[];
       definition: ModelDefinition;
       origin?: ModelOrigin;
+      quantization?: QuantizationRecord;
     },
   ): Promise<ModelRecord> {
     this.#check();
@@ -346,6 +353,7 @@ export class ModelStore {
           definition: spec.definition,
           ...(spec.origin ? { origin: spec.origin } : {}),
           createdAt: new Date().toISOString(),
+          ...(spec.quantization ? { quantization: spec.quantization } : {}),
         };
         await this.manifests.write(parsed, manifest);
         this.logger?.info({ model: formatModelName(parsed), digest: manifest.model.digest }, "model registered");
@@ -523,6 +531,7 @@ export class ModelStore {
       ...(manifest.origin ? { origin: manifest.origin } : {}),
       summary,
       definition: manifest.definition,
+      ...(manifest.quantization ? { quantization: manifest.quantization } : {}),
     };
   }
 
