@@ -18,7 +18,7 @@ const GGML_MAX_SRC = 10;
 const GGML_MAX_OP_PARAMS = 64;
 export const GGML_MAX_NAME = 64;
 
-/** `struct llama_model_quantize_params` (72 bytes in this release). */
+/** `struct llama_model_quantize_params` (64 bytes in this release). */
 export const LlamaModelQuantizeParams = koffi.struct("llama_model_quantize_params", {
   nthread: "int32_t",
   ftype: "int",

@@ -112,15 +112,16 @@ export async function quantizeFile(
 /** The NULL-terminated `llama_model_imatrix_data` array; the buffers it points at are pushed to `keep`. */
 function imatrixArray(imatrix: ReadonlyMap<string, Float32Array>, keep: unknown[]): bigint {
   const size = LlamaModelImatrixData.size;
+  const at = (member: string) => LlamaModelImatrixData.members![member]!.offset;
   const array = Buffer.alloc(size * (imatrix.size + 1)); // zeroed: the last entry is the terminator
   let i = 0;
   for (const [name, values] of imatrix) {
     const cName = Buffer.from(`${name}\0`, "utf8");
     const data = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
     keep.push(cName, data, values);
-    array.writeBigUInt64LE(koffi.address(cName), i * size);
-    array.writeBigUInt64LE(koffi.address(data), i * size + 8);
-    array.writeBigUInt64LE(BigInt(values.length), i * size + 16);
+    array.writeBigUInt64LE(koffi.address(cName), i * size + at("name"));
+    array.writeBigUInt64LE(koffi.address(data), i * size + at("data"));
+    array.writeBigUInt64LE(BigInt(values.length), i * size + at("size"));
     i++;
   }
   keep.push(array);
