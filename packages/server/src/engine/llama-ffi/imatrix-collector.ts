@@ -18,8 +18,8 @@ const GGML_TYPE_F32 = 0;
 interface TensorView {
   type: number;
   buffer: Ptr | null;
-  ne: number[] | bigint[];
-  nb: number[] | bigint[];
+  ne: ArrayLike<number | bigint>;
+  nb: ArrayLike<number | bigint>;
   op: number;
   src: Array<Ptr | null>;
   data: Ptr | null;
@@ -75,9 +75,11 @@ class Collector {
   };
 
   private accumulate(name: string, src0: TensorView, src1: TensorView, src1Ptr: Ptr): void {
-    const ne = src1.ne.map(Number);
-    const nb = src1.nb.map(Number);
-    const nMat = Number(src0.ne[2]) * Number(src0.ne[3]);
+    // koffi decodes int64/size_t arrays as BigInt64Array-like values: convert element by element.
+    const ne = Array.from(src1.ne as ArrayLike<number | bigint>, Number);
+    const nb = Array.from(src1.nb as ArrayLike<number | bigint>, Number);
+    const ne0 = Array.from(src0.ne, Number);
+    const nMat = ne0[2]! * ne0[3]!;
     const columns = ne[0]!;
     let sums = this.sums.get(name);
     if (!sums) this.sums.set(name, (sums = new Float64Array(columns * nMat)));
@@ -95,7 +97,7 @@ class Collector {
     const view = new DataView(data);
     for (let i3 = 0; i3 < ne[3]!; i3++) {
       for (let i2 = 0; i2 < ne[2]!; i2++) {
-        const mat = (i3 % Number(src0.ne[3])) * Number(src0.ne[2]) + (i2 % Number(src0.ne[2]));
+        const mat = (i3 % ne0[3]!) * ne0[2]! + (i2 % ne0[2]!);
         for (let row = 0; row < ne[1]!; row++) {
           const base = row * nb[1]! + i2 * nb[2]! + i3 * nb[3]!;
           for (let j = 0; j < columns; j++) {
@@ -156,7 +158,9 @@ export async function computeImatrix(
       );
     }
     for (let c = 0; c < chunks; c++) {
-      evaluator.chunkLogits(tokens.slice(c * o.contextSize, (c + 1) * o.contextSize), o.contextSize - 1);
+      // Logits of every position, as llama-imatrix asks: otherwise llama.cpp drops the unused rows before the last
+      // layer's feed-forward, and its matrices would see one row (fewer than 16: not collected).
+      evaluator.chunkLogits(tokens.slice(c * o.contextSize, (c + 1) * o.contextSize), 0);
       onChunk(c + 1, chunks);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
