@@ -116,6 +116,8 @@ export interface LoadedModel {
   runnerPid: number | null;
   state: "loading" | "ready" | "unloading";
   contextSize: number;
+  /** Element types of the K and V caches (`f16`, `q8_0`, `q4_0`). */
+  kvCacheType?: { k: string; v: string };
   /** Parallel sequences in the runner's context. */
   slots: number;
   slotsBusy: number;
@@ -123,7 +125,13 @@ export interface LoadedModel {
   pinned: boolean;
   /** ISO time the model expires, or null when it never does. */
   expiresAt: string | null;
-  memory: { estimatedBytes: number; rssBytes: number | null; vramBytes: number | null };
+  memory: {
+    estimatedBytes: number;
+    rssBytes: number | null;
+    vramBytes: number | null;
+    /** The KV cache's share of the estimate (it follows the K and V cache types). */
+    kvCacheBytes?: number | null;
+  };
   gpuLayers: number;
   engine: string;
   /**

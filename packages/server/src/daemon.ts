@@ -135,6 +135,7 @@ export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: D
       threads: config.threads,
       contextSize: config.contextSize,
       parallel: config.parallel,
+      kvCacheType: config.kvCacheType,
       streamIntervalMs: config.streamIntervalMs,
       cpuBackendDir: () => builtHereCpuBackend(config),
       keepAliveMs: config.keepAliveMs,

@@ -21,6 +21,7 @@ import {
   commitLooseBlob,
   derivedFilePath,
   type ModelLease,
+  type ModelRecord,
   type ModelStore,
 } from "../store/index.js";
 import type { JobRegistry } from "./job-registry.js";
@@ -46,6 +47,8 @@ export class QualityJobs {
     const baseKv = kvType(req.baseKvCacheType, "baseKvCacheType");
     const model = await this.store.get(req.model);
     const base = req.base !== undefined ? await this.store.get(req.base) : undefined;
+    checkHeads(model, kv);
+    if (base) checkHeads(base, baseKv);
     return this.jobs.submit("eval", model.name, async (progress, signal) => {
       const leases: ModelLease[] = [];
       try {
@@ -123,6 +126,17 @@ export class QualityJobs {
       }
     });
   }
+}
+
+/** A quantized cache needs head sizes that are multiples of 32 (llama.cpp refuses the context otherwise). */
+function checkHeads(record: ModelRecord, kv: KvCacheType): void {
+  const s = record.summary;
+  const headDim = s.headCount ? (s.embeddingLength ?? 0) / s.headCount : 0;
+  if (kv !== "f16" && headDim % 32 !== 0)
+    throw new LlmosError(
+      "invalid_request",
+      `${record.name}: a ${kv} KV cache needs attention heads whose size is a multiple of 32; this model's are ${headDim}`,
+    );
 }
 
 function checkText(text: unknown): void {

@@ -3,6 +3,7 @@ import type { RunnerHandle } from "../runtime/runner-handle.js";
 import { FairQueue, type Priority } from "./fair-queue.js";
 import type { MemoryEstimate, ModelShape } from "./memory-estimator.js";
 import type { OffloadPlan } from "./offload.js";
+import type { KvCacheTypes } from "./kv-cache.js";
 
 /** What the scheduler needs to know about a model in the store. */
 export interface ModelSpec {
@@ -14,8 +15,8 @@ export interface ModelSpec {
   details: ModelDetails;
   shape: ModelShape;
   trainContextSize: number;
-  /** Defaults from the model definition (PARAMETER num_ctx, num_parallel). */
-  defaults: { contextSize?: number; parallel?: number };
+  /** Defaults from the model definition (PARAMETER num_ctx, num_parallel, kv_cache_type[_k|_v]). */
+  defaults: { contextSize?: number; parallel?: number; kvCacheType?: Partial<KvCacheTypes> };
   /** Releases the store lease (blobs may be garbage-collected again). */
   release(): void;
 }
@@ -65,6 +66,8 @@ export class ModelEntry {
   measuredRssBytes: number | null = null;
   contextSize = 0;
   slots = 1;
+  /** K and V cache element types of the runner's context. */
+  kvCacheType: KvCacheTypes = { k: "f16", v: "f16" };
   busy = 0;
   pinned = false;
   /** -1 = never expire. */

@@ -31,6 +31,7 @@ export function describeEntry(
     runnerPid: entry.handle?.pid ?? null,
     state: entry.state,
     contextSize: entry.contextSize,
+    kvCacheType: entry.kvCacheType,
     slots: entry.slots,
     slotsBusy: entry.busy,
     queued: entry.queue.size,
@@ -46,6 +47,7 @@ export function describeEntry(
     lastUsedAt: new Date(entry.lastUsed).toISOString(),
     memory: {
       estimatedBytes: entry.reservedBytes,
+      kvCacheBytes: entry.estimate?.kvCache ?? null,
       rssBytes: rss ?? null,
       vramBytes: entry.offload ? entry.vramBytes : null,
       estimate: entry.estimate,

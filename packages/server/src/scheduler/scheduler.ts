@@ -6,6 +6,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Priority } from "./fair-queue.js";
 import { estimateMemory, type MemoryEstimate, type ModelShape } from "./memory-estimator.js";
+import { chooseKvCacheTypes, type KvCacheTypes } from "./kv-cache.js";
 import { chooseOffload, type OffloadPlan } from "./offload.js";
 import { checkQueueBounds, enqueue } from "./admission.js";
 import { ModelEntry, type ModelSource, type SlotLease } from "./model-entry.js";
@@ -22,6 +23,8 @@ export interface SchedulerOptions {
   contextSize: number;
   /** Default parallel sequences per model. */
   parallel: number;
+  /** K and V cache element types (a model's PARAMETER kv_cache_type wins). Default f16. */
+  kvCacheType?: KvCacheTypes;
   /** Minimum ms between two streamed chunks of a generation (runners merge faster tokens). */
   streamIntervalMs: number;
   keepAliveMs: number;
@@ -262,6 +265,15 @@ export class Scheduler {
     try {
       entry.spec = spec;
       entry.slots = Math.max(1, opts.parallel ?? spec.defaults.parallel ?? this.options.parallel);
+      const daemonKv = this.options.kvCacheType ?? { k: "f16", v: "f16" };
+      const headDim = spec.shape.headCount > 0 ? spec.shape.embeddingLength / spec.shape.headCount : 0;
+      const kv = chooseKvCacheTypes(entry.name, headDim, spec.defaults.kvCacheType, daemonKv);
+      if (kv.fellBack)
+        this.logger.warn(
+          { model: entry.name, headDim, kvCacheType: daemonKv },
+          "KV cache type unsupported by this model's head size: f16 instead",
+        );
+      entry.kvCacheType = kv.kv;
       const explicitContext = opts.contextSize ?? spec.defaults.contextSize;
       let perSlot = Math.min(explicitContext ?? this.options.contextSize, spec.trainContextSize || Infinity);
       const estimate = (ctx: number) =>
@@ -269,6 +281,7 @@ export class Scheduler {
           contextSize: ctx * entry.slots,
           slots: entry.slots,
           engine: this.options.engine,
+          kvCacheType: entry.kvCacheType,
           ...(this.measuredOverheadBytes ? { overheadBytes: this.measuredOverheadBytes } : {}),
         });
       // When nobody asked for a context size, shrink the default (down to 256 tokens) until the model can fit at all.
@@ -332,6 +345,7 @@ export class Scheduler {
           threads: this.options.threads,
           gpuLayers: entry.offload ? entry.offload.gpuLayers : this.options.gpu ? "auto" : 0,
           loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
+          kvCacheType: entry.kvCacheType,
         },
         entry.name,
       );

@@ -10,10 +10,8 @@ import { LLAMA_FLASH_ATTN_TYPE_AUTO, type Bindings, type Ptr } from "./bindings.
 import { createThreadpool, type Threadpool } from "./threadpool.js";
 import { VocabText } from "./vocab-text.js";
 
-/** ggml type ids of the KV cache types llmos offers (ggml.h `enum ggml_type`). */
-export const KV_CACHE_GGML_TYPES = { f16: 1, q8_0: 8, q4_0: 2 } as const;
-/** A KV cache element type. */
-export type KvCacheTypeName = keyof typeof KV_CACHE_GGML_TYPES;
+import { KV_CACHE_GGML_TYPES, type KvCacheTypeName } from "./kv-cache-types.js";
+export type { KvCacheTypeName };
 
 /** Options of {@link ChunkEvaluator.load}. */
 export interface ChunkEvaluatorOptions {
