@@ -33,6 +33,7 @@ describe("llmos quantize, imatrix and eval", { skip: typeof mod === "string" ? m
     assert.match(r.stderr, /quantizing Q8_0/);
     const show = await runCli(["show", "stories-q8"], env);
     assert.match(show.stdout, /quantization\s+Q8_0/);
+    assert.match(show.stdout, /quantized from\s+[0-9a-f]{12} by llmos \(\d+ of 48 tensors in another type\)/);
     const bad = await runCli(["quantize", "stories", "x", "--type", "Q4_K_Q"], env);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /valid types: .*Q4_K_M.*\[invalid_request\]/);
