@@ -94,7 +94,7 @@ function nativeTool(name: "llama-quantize" | "llama-perplexity"): string | undef
 export async function runQuantizationBench(o: QuantizationBenchOptions): Promise<QuantizationReport> {
   const started = Date.now();
   const workers = new ToolWorkers(createLogger("warn", process.stderr));
-  const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
+  const runners = new ChildProcessRunnerFactory(createLogger("error", process.stderr));
   const text = readFileSync(o.evalTextFile, "utf8");
   const dir = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-quant-"));
   const llamaQuantize = nativeTool("llama-quantize");
