@@ -10,6 +10,14 @@ const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const sci = (x: number | undefined) =>
   x === undefined ? "-" : x === 0 ? "0" : x < 1e-3 ? x.toExponential(2) : x.toFixed(4);
 
+/** llama-perplexity's value and llmos's difference from it; beyond 1% in bold (the issue's bound). */
+function nativePpl(ours: number, theirs: number | undefined): string {
+  if (theirs === undefined) return "-";
+  const diff = (ours / theirs - 1) * 100;
+  const text = `${num(theirs, 3)} (${diff >= 0 ? "+" : ""}${diff.toFixed(2)}%)`;
+  return Math.abs(diff) > 1 ? `**${text}**` : text;
+}
+
 /** The measured tables, in Markdown (what goes between the markers of docs/quantization.md). */
 export function renderQuantizationTables(r: QuantizationReport): string {
   const L: string[] = [];
@@ -35,7 +43,7 @@ export function renderQuantizationTables(r: QuantizationReport): string {
       const kld = x.kld ? `${sci(x.kld.mean)} (${sci(x.kld.p99)})` : "base";
       const top = x.topTokenAgreement === undefined ? "-" : `${(x.topTokenAgreement * 100).toFixed(1)}%`;
       const nat = native
-        ? ` ${x.sameAsLlamaQuantize === undefined ? "-" : x.sameAsLlamaQuantize ? "yes" : "**no**"} | ${x.llamaPerplexity === undefined ? "-" : num(x.llamaPerplexity, 3)} |`
+        ? ` ${x.sameAsLlamaQuantize === undefined ? "-" : x.sameAsLlamaQuantize ? "yes" : "**no**"} | ${nativePpl(x.perplexity, x.llamaPerplexity)} |`
         : "";
       L.push(
         `| ${x.type} | ${mb(x.bytes)} | ${x.fallbackTensors} | ${num(x.promptTps)} | ${num(x.generationTps)} | ${num(x.perplexity, 3)} | ${kld} | ${top} |${nat}`,

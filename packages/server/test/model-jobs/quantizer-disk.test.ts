@@ -22,8 +22,9 @@ test("not enough disk for the estimated output is its own error and leaves no fi
     await roomy.importFile(STORIES, "stories");
     const made = await new ModelQuantizer(roomy, workers, 1).quantize({ model: "stories", name: "fits", type: "Q8_0" });
     await roomy.dispose();
-    // A reserve as large as the free space: no output fits.
-    const store = await ModelStore.open({ root: dir, reserveBytes: (await freeBytes(dir))! });
+    // A reserve beyond the free space (by a TiB, so that space freed meanwhile by other processes cannot make
+    // room): no output fits.
+    const store = await ModelStore.open({ root: dir, reserveBytes: (await freeBytes(dir))! + 2 ** 40 });
     const blobsBefore = readdirSync(store.dirs.blobs).sort();
     const quantizer = new ModelQuantizer(store, workers, 1);
     await assert.rejects(quantizer.quantize({ model: "stories", name: "too-big", type: "Q8_0" }), (e: unknown) => {

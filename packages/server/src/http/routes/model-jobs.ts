@@ -75,7 +75,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
           summary: "Quantize a model into a new model (NDJSON progress)",
           tags: ["models"],
         },
-        config: { scope: "models:write", audit: "model.quantize" },
+        config: { scope: "models:write", audit: "model.create" },
       },
       async (request, reply) => {
         const { stream, ...spec } = request.body;
@@ -100,7 +100,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
           summary: "Start an eval job: perplexity, and KL divergence against a base",
           tags: ["jobs"],
         },
-        config: { scope: "models:write", audit: "model.eval" },
+        config: { scope: "models:write" },
       },
       async (request, reply) => reply.code(202).send(await jobs.quality.startEval(request.body)),
     );
@@ -113,7 +113,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
           summary: "Start an imatrix job: a model's importance matrix over a text",
           tags: ["jobs"],
         },
-        config: { scope: "models:write", audit: "model.imatrix" },
+        config: { scope: "models:write" },
       },
       async (request, reply) => reply.code(202).send(await jobs.quality.startImatrix(request.body)),
     );
