@@ -222,9 +222,13 @@ async function nativePerplexity(bin: string, file: string, o: QuantizationBenchO
       maxBuffer: 64 << 20,
     },
   );
+  // The final estimate goes to its log (stderr), which it may not flush before exiting; the running value after
+  // the last chunk ("[60]43.4656," on stdout) is the same number.
   const m = /Final estimate: PPL = ([\d.]+)/.exec(stdout + stderr);
-  if (!m) throw new Error(`llama-perplexity printed no final estimate for ${file}`);
-  return Number(m[1]);
+  if (m) return Number(m[1]);
+  const running = [...stdout.matchAll(/\[(\d+)\]([\d.]+)/g)].at(-1);
+  if (!running) throw new Error(`llama-perplexity printed no perplexity for ${file}`);
+  return Number(running[2]);
 }
 
 /** KV cache types on one model at a 2048-token context: memory and KL divergence against f16. */
