@@ -98,6 +98,12 @@ export default tseslint.config(
     "the daemon never loads an engine; only runner processes do",
   ),
   layer("scheduler", ["inference", "http", "engine/llama-node", "engine/llama-ffi"], upward),
+  // Jobs on model files (quantize, imatrix, eval) use the store and start worker processes through the runtime.
+  layer(
+    "model-jobs",
+    ["http", "inference", "scheduler", "runner/model-tool-worker", "engine/llama-node", "engine/llama-ffi"],
+    upward,
+  ),
   layer("inference", ["http", "engine/llama-node", "engine/llama-ffi"], upward),
   layer("store", ["http", "inference", "scheduler", "runtime", "runner", "engine", "security"], base),
   layer("security", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store"], base),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own llama-bench and llama-server (CPU) from the exact source node-llama-cpp 3.21.1 ships
-# (node_modules/node-llama-cpp/llama/gitRelease.bundle), as the native reference for `npm run bench`.
+# Builds llama.cpp's own llama-bench, llama-server, llama-quantize and llama-perplexity (CPU) from the exact source
+# node-llama-cpp 3.21.1 ships (node_modules/node-llama-cpp/llama/gitRelease.bundle), as the native reference for
+# `npm run bench` (speed; and quantized files byte for byte, perplexity within 1%).
 # Also links a second llama-bench and llama-server against the prebuilt libllama/libggml that node-llama-cpp ships (and llmos
 # loads), in $OUT/prebuilt: the same program on both builds of the library tells library speed from llmos's own.
 # The build lives outside the repository (default ~/.cache/llmos/llama-native) and is never committed.
@@ -33,7 +34,9 @@ link_prebuilt() {
   echo "linked $P/llama-bench and llama-server against node-llama-cpp's prebuilt libraries"
 }
 
-if [ -x "$OUT/bin/llama-bench" ] && [ -x "$OUT/bin/llama-server" ] && [ "$(cat "$OUT/RELEASE" 2>/dev/null)" = "$RELEASE" ]; then
+TOOLS="llama-bench llama-server llama-quantize llama-perplexity"
+built() { for t in $TOOLS; do [ -x "$OUT/bin/$t" ] || return 1; done; }
+if built && [ "$(cat "$OUT/RELEASE" 2>/dev/null)" = "$RELEASE" ]; then
   echo "native llama.cpp $RELEASE already built in $OUT"
   [ -x "$OUT/prebuilt/llama-bench" ] && [ -x "$OUT/prebuilt/llama-server" ] || link_prebuilt
   exit 0
@@ -45,11 +48,11 @@ git clone --quiet "$BUNDLE" "$SRC"
 (cd "$SRC" && git checkout --quiet "$RELEASE" 2>/dev/null || true)
 cmake -S "$SRC" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON >/dev/null
-cmake --build "$OUT/build" --config Release -j "$(nproc)" --target llama-bench llama-server
+cmake --build "$OUT/build" --config Release -j "$(nproc)" --target $TOOLS
 mkdir -p "$OUT/bin"
-cp "$OUT/build/bin/llama-bench" "$OUT/build/bin/llama-server" "$OUT/bin/"
+for t in $TOOLS; do cp "$OUT/build/bin/$t" "$OUT/bin/"; done
 echo "$RELEASE" > "$OUT/RELEASE"
-echo "built $OUT/bin/llama-bench and llama-server ($RELEASE)"
+echo "built $TOOLS in $OUT/bin ($RELEASE)"
 link_prebuilt
 
 # llmos's own CPU backend built here (what `llmos build-cpu-backend` makes), for the benchmark's llmos figures.

@@ -267,6 +267,38 @@ class Client:
         """Creates a model from a definition file; yields progress dicts like :meth:`pull`."""
         return iter_ndjson(self._transport.open("POST", "/api/models/create", {"name": name, "modelfile": modelfile}))
 
+    def quantize(
+        self,
+        model: str,
+        name: str,
+        type: str,
+        imatrix: Optional[str] = None,
+        pure: bool = False,
+        allow_requantize: bool = False,
+    ) -> Iterator[Dict[str, Any]]:
+        """Quantizes ``model`` into the new model ``name`` (e.g. ``type="Q4_K_M"``); yields progress dicts
+        (``completed``/``total`` tensors, ``bytes`` written), the last being ``{"status": "success", "model": {...}}``."""
+        body: Dict[str, Any] = {"model": model, "name": name, "type": type}
+        if imatrix is not None:
+            body["imatrix"] = imatrix
+        if pure:
+            body["pure"] = True
+        if allow_requantize:
+            body["allowRequantize"] = True
+        return iter_ndjson(self._transport.open("POST", "/api/models/quantize", body))
+
+    def eval(self, model: str, text: str, base: Optional[str] = None, context_size: int = 128, **fields: Any) -> Dict[str, Any]:
+        """Runs an eval job (perplexity; KL divergence against ``base``) to its end and returns its final view
+        (``view["result"]`` is the report). Extra fields: ``maxChunks``, ``kvCacheType``, ``baseKvCacheType``."""
+        body: Dict[str, Any] = {"model": model, "text": text, "contextSize": context_size, **fields}
+        if base is not None:
+            body["base"] = base
+        job = self._transport.json("POST", "/api/jobs/eval", body)
+        last = job
+        for view in iter_ndjson(self._transport.open("GET", f"/api/jobs/{job['id']}/events")):
+            last = view
+        return last
+
     def ps(self) -> Dict[str, Any]:
         """Loaded models and queue state."""
         return self._transport.json("GET", "/api/ps")

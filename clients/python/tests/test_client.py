@@ -185,6 +185,20 @@ class DaemonTest(unittest.TestCase):
         with self.assertRaises(llmos.ModelNotFoundError):
             self.client.show("py-copy")
 
+    def test_quantize_and_eval(self):
+        events = list(self.client.quantize("stories", "py-q8", "Q8_0"))
+        self.assertEqual(events[-1]["status"], "success")
+        self.assertTrue(any(e.get("total") == 48 and e.get("completed") == 48 for e in events))
+        self.assertEqual(self.client.show("py-q8")["details"]["quantization"], "Q8_0")
+        text = " ".join(["Once upon a time there was a little girl named Lily. She liked to play in the park."] * 40)
+        view = self.client.eval("py-q8", text, base="stories", maxChunks=2)
+        self.assertEqual(view["state"], "succeeded")
+        self.assertLess(view["result"]["kld"]["mean"], 0.05)
+        with self.assertRaises(llmos.BadRequestError) as cm:
+            list(self.client.quantize("stories", "py-bad", "Q9"))
+        self.assertEqual(cm.exception.code, "invalid_request")
+        self.client.remove("py-q8")
+
     def test_not_found_is_typed(self):
         with self.assertRaises(llmos.ModelNotFoundError) as cm:
             self.client.show("no-such-model")

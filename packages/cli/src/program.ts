@@ -18,6 +18,9 @@ import { registerShow } from "./commands/show.js";
 import { registerTop } from "./commands/top.js";
 import { registerUsage } from "./commands/usage.js";
 import { registerVerify } from "./commands/verify.js";
+import { registerQuantize } from "./commands/quantize.js";
+import { registerImatrix } from "./commands/imatrix.js";
+import { registerEval } from "./commands/eval.js";
 
 /** Builds the `llmos` command tree. `env` is passed on only to the daemon's config loader. */
 export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: CliContext } {
@@ -40,6 +43,9 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
     registerPull,
     registerPush,
     registerCreate,
+    registerQuantize,
+    registerImatrix,
+    registerEval,
     registerRun,
     registerPs,
     registerTop,

@@ -61,3 +61,12 @@ export {
 } from "./synth.js";
 export { ensureSynthModels, type EnsureSynthModelsOptions, type EnsuredSynthModel } from "./synth-cache.js";
 export { validateModelMetadata } from "./model-check.js";
+export {
+  imatrixShapes,
+  imatrixWeights,
+  readImatrix,
+  writeImatrix,
+  type Imatrix,
+  type ImatrixEntry,
+} from "./imatrix.js";
+export { QUANTIZE_TARGETS, quantizeTarget, quantizeTargetNames, type QuantizeTarget } from "./quantize-targets.js";

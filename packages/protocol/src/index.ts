@@ -3,3 +3,4 @@ export * from "./models.js";
 export * from "./security.js";
 export * from "./store.js";
 export * from "./events.js";
+export * from "./quantization.js";

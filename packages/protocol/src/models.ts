@@ -49,6 +49,8 @@ export interface ModelInfo extends ModelSummary {
   origin?: ModelOrigin;
   /** `sha256:<hex>` of multimodal projector blobs pulled with the model (stored; not used yet). */
   projectors?: string[];
+  /** How llmos quantized the model (`llmos quantize`), when it did. */
+  quantizedFrom?: QuantizationInfo;
 }
 
 /** Final line of `POST /api/models/push`. */
@@ -71,6 +73,19 @@ export interface ModelOrigin {
   manifestDigest: string;
   /** The manifest's media type (OCI image manifest or Docker v2 schema 2). */
   mediaType: string;
+}
+
+/** The quantization record of a model made by `llmos quantize`. */
+export interface QuantizationInfo {
+  /** `sha256:<hex>` of the weights it was quantized from. */
+  sourceDigest: string;
+  /** Target type, e.g. `Q4_K_M`. */
+  type: string;
+  tensors: number;
+  /** Tensors llama.cpp wrote in another type because their rows do not fit the type's block size. */
+  fallbackTensors: number;
+  imatrixDigest?: string;
+  pure?: boolean;
 }
 
 export interface ImportModelRequest {
@@ -102,6 +117,8 @@ export interface LoadedModel {
   /** `loading` until it serves; `draining`: asked to unload, finishing its requests (new ones wait). */
   state: "loading" | "ready" | "draining" | "unloading";
   contextSize: number;
+  /** Element types of the K and V caches (`f16`, `q8_0`, `q4_0`). */
+  kvCacheType?: { k: string; v: string };
   /** Parallel sequences in the runner's context. */
   slots: number;
   slotsBusy: number;
@@ -109,7 +126,13 @@ export interface LoadedModel {
   pinned: boolean;
   /** ISO time the model expires, or null when it never does. */
   expiresAt: string | null;
-  memory: { estimatedBytes: number; rssBytes: number | null; vramBytes: number | null };
+  memory: {
+    estimatedBytes: number;
+    rssBytes: number | null;
+    vramBytes: number | null;
+    /** The KV cache's share of the estimate (it follows the K and V cache types). */
+    kvCacheBytes?: number | null;
+  };
   gpuLayers: number;
   engine: string;
   /**

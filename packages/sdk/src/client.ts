@@ -15,6 +15,7 @@ import { Model } from "./model.js";
 import { ProgressStream } from "./progress-stream.js";
 import { resolveHost } from "./host.js";
 import { KeysApi } from "./keys.js";
+import { JobsApi } from "./jobs.js";
 import { Transport, type FetchLike, type RequestSpec } from "./transport.js";
 import type {
   AuditOptions,
@@ -22,6 +23,7 @@ import type {
   ProgressEvent,
   PullOptions,
   PushOptions,
+  QuantizeOptions,
   RequestOptions,
   UsageOptions,
 } from "./types.js";
@@ -73,6 +75,8 @@ export class Client {
   readonly host: string;
   /** API key management (`/api/keys`); needs an admin key. */
   readonly keys: KeysApi;
+  /** Long model jobs (`/api/jobs`): quality evaluation (`eval`) and importance matrices (`imatrix`). */
+  readonly jobs: JobsApi;
   readonly #transport: Transport;
 
   /** @param options - see {@link ClientOptions}; every field is optional. */
@@ -89,6 +93,7 @@ export class Client {
       defaultHeaders: options.defaultHeaders ?? {},
     });
     this.keys = new KeysApi(this.#transport);
+    this.jobs = new JobsApi(this.#transport);
   }
 
   /** Whether requests carry an API key. */
@@ -189,6 +194,21 @@ export class Client {
   /** Creates a model from a definition file (Modelfile syntax). Iterate for progress or `await` for the model. */
   create(name: string, modelfile: string, opts: RequestOptions = {}): ProgressStream {
     return this.#progress({ method: "POST", path: "/api/models/create", body: { name, modelfile }, ...opts });
+  }
+
+  /**
+   * Quantizes `model` into the new model `name` (e.g. `{ type: "Q4_K_M" }`). Iterate for progress (`completed` /
+   * `total` tensors, `bytes` written) or `await` for the new model.
+   */
+  quantize(model: string, name: string, opts: QuantizeOptions): ProgressStream {
+    const { signal, timeout, ...rest } = opts;
+    return this.#progress({
+      method: "POST",
+      path: "/api/models/quantize",
+      body: { model, name, ...rest },
+      signal,
+      timeout,
+    });
   }
 
   /** Deletes a model (blobs still used by other models stay). */

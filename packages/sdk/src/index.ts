@@ -5,6 +5,7 @@
 export { Client, type ClientOptions, type ListOptions } from "./client.js";
 export { Model } from "./model.js";
 export { KeysApi } from "./keys.js";
+export { JobsApi, jobFinished } from "./jobs.js";
 export { TextStream } from "./text-stream.js";
 export { ProgressStream } from "./progress-stream.js";
 export { resolveHost, DEFAULT_HOST, DEFAULT_PORT } from "./host.js";
@@ -33,4 +34,12 @@ export type {
   PsResponse,
   PushModelResult,
   RunnerStats,
+  EvalReport,
+  EvalRequest,
+  ImatrixReport,
+  ImatrixRequest,
+  JobState,
+  JobView,
+  KvCacheType,
+  QuantizationInfo,
 } from "@llmos/protocol";

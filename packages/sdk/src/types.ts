@@ -131,6 +131,8 @@ export interface LoadModelOptions extends RequestOptions {
 export interface ProgressEvent {
   status: string;
   digest?: string;
+  /** Quantize: bytes of the output written so far (`total`/`completed` count tensors). */
+  bytes?: number;
   /** Total bytes of the current step, when known. */
   total?: number;
   /** Bytes done in the current step. */
@@ -140,6 +142,18 @@ export interface ProgressEvent {
   /** On the final event of a push: where the model went and the manifest's digest. */
   reference?: string;
   manifestDigest?: string;
+}
+
+/** Options of {@link Client.quantize}. */
+export interface QuantizeOptions extends RequestOptions {
+  /** Target type, e.g. `Q4_K_M`, `Q8_0`, `IQ4_XS`. */
+  type: string;
+  /** Importance matrix: `sha256:<hex>` of a blob on the daemon (an imatrix job's result) or a path it can read. */
+  imatrix?: string;
+  /** No k-quant mixes. */
+  pure?: boolean;
+  /** Allow quantizing an already quantized model. */
+  allowRequantize?: boolean;
 }
 
 /** Options of {@link Client.pull}. */

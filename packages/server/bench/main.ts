@@ -18,6 +18,7 @@ import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
+import { quantizationSection } from "./quantization-main.js";
 
 const REPO = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -237,6 +238,9 @@ async function main(): Promise<void> {
   writeReport(values.out!, report);
   writeFileSync(values.out!.replace(/\.md$/, ".json"), JSON.stringify(report, null, 2) + "\n");
   log(`wrote ${values.out} in ${report.durationSeconds}s`);
+
+  // Quantization: sizes, speed, perplexity and KL divergence per type; KV cache types (docs/quantization.md).
+  await quantizationSection({ quick, threads });
 }
 
 // `--render docs/performance.json`: write the Markdown again from saved results, without measuring.

@@ -12,6 +12,9 @@ import { buildApp } from "./http/app.js";
 import { authPlugin } from "./http/auth/index.js";
 import type { HttpDeps } from "./http/deps.js";
 import { modelRoutes } from "./http/routes/models.js";
+import { modelJobRoutes } from "./http/routes/model-jobs.js";
+import { JobRegistry, ModelQuantizer, QualityJobs } from "./model-jobs/index.js";
+import { ToolWorkers } from "./runtime/tool-worker.js";
 import { securityRoutes } from "./http/routes/security.js";
 import { uiRoutes } from "./http/routes/ui.js";
 import { tracingHooks } from "./http/tracing-hooks.js";
@@ -150,6 +153,7 @@ async function assemble(
       threads: config.threads,
       contextSize: config.contextSize,
       parallel: config.parallel,
+      kvCacheType: config.kvCacheType,
       streamIntervalMs: config.streamIntervalMs,
       cpuBackendDir: () => builtHereCpuBackend(config),
       keepAliveMs: config.keepAliveMs,
@@ -166,6 +170,15 @@ async function assemble(
   const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens }, (u) =>
     security.recordUsage(u.keyId, u.model, u.promptTokens, u.completionTokens),
   );
+  const toolWorkers = new ToolWorkers(logger.child({ component: "tools" }));
+  const jobRegistry = new JobRegistry();
+  // Before the scheduler's and the store's cleanup: a running eval or imatrix job's worker reads the store's files.
+  opened.defer("model jobs", () => jobRegistry.close());
+  const modelJobs = {
+    quantizer: new ModelQuantizer(store, toolWorkers, config.threads),
+    quality: new QualityJobs(store, toolWorkers, jobRegistry, config.threads),
+    registry: jobRegistry,
+  };
   let ready = false;
 
   const deps: HttpDeps = {
@@ -180,6 +193,7 @@ async function assemble(
     inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
     preRoutes: [...(tracing ? [tracingHooks(tracing)] : []), authPlugin(security)],
     ready: () => ready,
+    modelJobs,
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
   const ui = options.uiDir === undefined ? builtDashboard() : options.uiDir;
@@ -187,6 +201,7 @@ async function assemble(
     deps,
     [
       modelRoutes(deps),
+      modelJobRoutes(deps),
       securityRoutes(security),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
     ],
@@ -227,6 +242,7 @@ async function assemble(
       ready = false;
       live.stop();
       await app.close();
+      await jobRegistry.close();
       await scheduler.shutdown();
       await tracing?.shutdown();
       await security.close();

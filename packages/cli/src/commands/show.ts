@@ -22,6 +22,14 @@ export function registerShow(program: Command, ctx: CliContext): void {
         ["architecture", d.architecture],
         ["parameters", `${d.parameterSize} (${d.parameterCount})`],
         ["quantization", d.quantization],
+        ...(info.quantizedFrom
+          ? ([
+              [
+                "quantized from",
+                `${shortDigest(info.quantizedFrom.sourceDigest)} by llmos (${info.quantizedFrom.fallbackTensors} of ${info.quantizedFrom.tensors} tensors in another type${info.quantizedFrom.imatrixDigest ? ", with an importance matrix" : ""})`,
+              ],
+            ] as Array<[string, string]>)
+          : []),
         ["context length", d.contextLength],
         ["embedding length", d.embeddingLength],
         ["layers", d.blockCount],

@@ -29,6 +29,12 @@ export interface LlmosConfig {
   /** Default parallel sequences per model. Default 4. */
   parallel: number;
   /**
+   * Element types of the K and V caches of loaded models (Ollama's OLLAMA_KV_CACHE_TYPE): f16 (default), q8_0
+   * (about half the memory) or q4_0 (about a quarter). Env LLMOS_KV_CACHE_TYPE (both), LLMOS_KV_CACHE_TYPE_K,
+   * LLMOS_KV_CACHE_TYPE_V; a model's PARAMETER kv_cache_type (kv_cache_type_k, kv_cache_type_v) wins.
+   */
+  kvCacheType: { k: KvCacheTypeName; v: KvCacheTypeName };
+  /**
    * Minimum ms between two streamed chunks of one generation. Tokens that come faster are merged into one chunk
    * (the first token is never held), which keeps messaging from taking CPU from decoding on small, fast models.
    * 0 = one chunk per token. Env LLMOS_STREAM_INTERVAL_MS; default 20.
@@ -112,6 +118,10 @@ export function cpuBackendDir(config: Pick<LlmosConfig, "home" | "cpuBackend">):
 
 export const DEFAULT_PORT = 11435;
 
+/** A K/V cache element type. */
+export type KvCacheTypeName = "f16" | "q8_0" | "q4_0";
+export const KV_CACHE_TYPE_NAMES: readonly KvCacheTypeName[] = ["f16", "q8_0", "q4_0"];
+
 export function defaultConfig(): LlmosConfig {
   return {
     home: path.join(os.homedir(), ".llmos"),
@@ -124,6 +134,7 @@ export function defaultConfig(): LlmosConfig {
     gpu: "auto",
     contextSize: 2048,
     parallel: 4,
+    kvCacheType: { k: "f16", v: "f16" },
     streamIntervalMs: 20,
     keepAliveMs: 5 * 60_000,
     maxQueuePerModel: 64,

@@ -1,6 +1,6 @@
 import os from "node:os";
 import path from "node:path";
-import { defaultConfig, DEFAULT_PORT, type LlmosConfig } from "./config.js";
+import { defaultConfig, DEFAULT_PORT, KV_CACHE_TYPE_NAMES, type LlmosConfig } from "./config.js";
 
 /** Command-line flags that override the environment. */
 export interface ConfigFlags {
@@ -39,6 +39,20 @@ export function loadConfig(input: {
   if (env.LLMOS_GPU) c.gpu = oneOf(env.LLMOS_GPU, ["auto", "off"], "LLMOS_GPU");
   if (env.LLMOS_CONTEXT_SIZE) c.contextSize = positiveInt(env.LLMOS_CONTEXT_SIZE, "LLMOS_CONTEXT_SIZE");
   if (env.LLMOS_NUM_PARALLEL) c.parallel = positiveInt(env.LLMOS_NUM_PARALLEL, "LLMOS_NUM_PARALLEL");
+  if (env.LLMOS_KV_CACHE_TYPE) {
+    const both = oneOf(env.LLMOS_KV_CACHE_TYPE, KV_CACHE_TYPE_NAMES, "LLMOS_KV_CACHE_TYPE");
+    c.kvCacheType = { k: both, v: both };
+  }
+  if (env.LLMOS_KV_CACHE_TYPE_K)
+    c.kvCacheType = {
+      ...c.kvCacheType,
+      k: oneOf(env.LLMOS_KV_CACHE_TYPE_K, KV_CACHE_TYPE_NAMES, "LLMOS_KV_CACHE_TYPE_K"),
+    };
+  if (env.LLMOS_KV_CACHE_TYPE_V)
+    c.kvCacheType = {
+      ...c.kvCacheType,
+      v: oneOf(env.LLMOS_KV_CACHE_TYPE_V, KV_CACHE_TYPE_NAMES, "LLMOS_KV_CACHE_TYPE_V"),
+    };
   if (env.LLMOS_STREAM_INTERVAL_MS)
     c.streamIntervalMs = nonNegativeInt(env.LLMOS_STREAM_INTERVAL_MS, "LLMOS_STREAM_INTERVAL_MS");
   if (env.LLMOS_KEEP_ALIVE) c.keepAliveMs = parseDurationMs(env.LLMOS_KEEP_ALIVE);

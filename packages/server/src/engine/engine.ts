@@ -22,6 +22,8 @@ export interface EngineLoadOptions {
   embeddings?: boolean;
   /** Max tokens decoded in one llama_decode call (default 512). */
   batchSize?: number;
+  /** Element types of the K and V caches (default f16). q8_0/q4_0 need head sizes that are multiples of 32. */
+  kvCacheType?: { k: "f16" | "q8_0" | "q4_0"; v: "f16" | "q8_0" | "q4_0" };
 }
 
 /** Sampling settings of one generation. Defaults are applied by the caller (inference layer). */

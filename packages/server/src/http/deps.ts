@@ -8,6 +8,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { LiveStats } from "../telemetry/live-stats.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { NodeInventory } from "../runtime/inventory.js";
+import type { JobRegistry, ModelQuantizer, QualityJobs } from "../model-jobs/index.js";
 
 /** Everything route modules may use; built once by the composition root. */
 export interface HttpDeps {
@@ -27,4 +28,6 @@ export interface HttpDeps {
   https?: { cert: Buffer; key: Buffer };
   /** True once the daemon finished start-up (preloads done). */
   ready: () => boolean;
+  /** Quantization and the jobs API (eval, imatrix); their routes are absent without it. */
+  modelJobs?: { quantizer: ModelQuantizer; quality: QualityJobs; registry: JobRegistry };
 }

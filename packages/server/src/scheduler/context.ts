@@ -4,6 +4,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Clock } from "./clock.js";
 import type { SchedulerEvents } from "./events.js";
+import type { KvCacheTypes } from "./kv-cache.js";
 import type { ModelEntry } from "./model-entry.js";
 import type { LoadOptions, ModelSource } from "./model-spec.js";
 
@@ -28,6 +29,8 @@ export interface SchedulerOptions extends SchedulerLimits {
   contextSize: number;
   /** Default parallel sequences per model. */
   parallel: number;
+  /** K and V cache element types (a model's PARAMETER kv_cache_type wins). Default f16. */
+  kvCacheType?: KvCacheTypes;
   /** Minimum ms between two streamed chunks of a generation (runners merge faster tokens). */
   streamIntervalMs: number;
   /** Keep-alive of a model no request set one for (ms; -1 forever). */

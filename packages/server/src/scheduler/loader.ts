@@ -53,6 +53,7 @@ export class Loader {
           trainContextSize: spec.trainContextSize,
           contextSize: opts.contextSize ?? spec.defaults.contextSize,
           parallel: opts.parallel ?? spec.defaults.parallel,
+          kvCacheType: spec.defaults.kvCacheType,
         },
         {
           engine: ctx.options.engine,
@@ -60,6 +61,7 @@ export class Loader {
           parallel: ctx.options.parallel,
           overheadBytes: this.measuredOverheadBytes,
           gpu: ctx.options.gpu,
+          ...(ctx.options.kvCacheType ? { kvCacheType: ctx.options.kvCacheType } : {}),
         },
         ctx.snapshot(),
       );
@@ -67,6 +69,11 @@ export class Loader {
       spec.release();
       throw error;
     }
+    if (sizing.kvCacheFellBack)
+      ctx.logger.warn(
+        { model: entry.name, kvCacheType: ctx.options.kvCacheType },
+        "KV cache type unsupported by this model's head size: f16 instead",
+      );
     entry.apply({ type: "sized", spec, sizing }, ctx.clock.now());
     await this.place(entry, sizing);
     entry.apply({ type: "placed" }, ctx.clock.now());
@@ -159,6 +166,7 @@ export class Loader {
           threads: ctx.options.threads,
           gpuLayers,
           loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
+          kvCacheType: sizing.kvCacheType,
         },
         entry.name,
       );

@@ -3,7 +3,8 @@
  *
  *   total = runnerOverhead + weights + kvCache + computeBuffers
  *   weights        = sum of tensor bytes in the GGUF (mmap'd; all pages are touched by inference)
- *   kvCache        = 2 (K and V) x layers x kvHeads x headDim x contextTokens x 2 bytes (f16 cache)
+ *   kvCache        = layers x kvHeads x headDim x contextTokens x (bytes of a K + a V element: f16 2,
+ *                    q8_0 34/32, q4_0 18/32; see kv-cache.ts)
  *                    where contextTokens = context per slot x slots (the whole context)
  *   computeBuffers = activations 4 x ubatch x (4 x embedding + feedForward) + logits 4 x vocab x outputs
  *                    llama-ffi asks for logits of one token per sequence (outputs = slots);
@@ -16,6 +17,8 @@
  * Calibrated against measured runner RSS (after one generation) on stories260K, llama-2-tiny-random and
  * synthetic 20M/42M models; `npm run bench` prints estimate vs RSS for each model.
  */
+import { KV_BYTES_PER_ELEMENT, type KvCacheTypes } from "./kv-cache.js";
+
 export interface ModelShape {
   tensorBytes: number;
   blockCount: number;
@@ -42,11 +45,21 @@ export const RUNNER_OVERHEAD_BYTES: Record<string, number> = {
 
 export function estimateMemory(
   shape: ModelShape,
-  opts: { contextSize: number; slots: number; engine: string; ubatch?: number; overheadBytes?: number },
+  opts: {
+    contextSize: number;
+    slots: number;
+    engine: string;
+    ubatch?: number;
+    overheadBytes?: number;
+    /** K and V cache element types; default f16. */
+    kvCacheType?: KvCacheTypes;
+  },
 ): MemoryEstimate {
   const headDim = shape.headCount > 0 ? shape.embeddingLength / shape.headCount : 0;
   const kvHeads = shape.headCountKv || shape.headCount;
-  const kvCache = 2 * shape.blockCount * kvHeads * headDim * opts.contextSize * 2;
+  const kvElement =
+    KV_BYTES_PER_ELEMENT[opts.kvCacheType?.k ?? "f16"] + KV_BYTES_PER_ELEMENT[opts.kvCacheType?.v ?? "f16"];
+  const kvCache = shape.blockCount * kvHeads * headDim * opts.contextSize * kvElement;
   const ubatch = Math.min(opts.ubatch ?? 512, opts.contextSize);
   const activations = 4 * ubatch * (4 * shape.embeddingLength + shape.feedForwardLength);
   const node = opts.engine === "llama-node";

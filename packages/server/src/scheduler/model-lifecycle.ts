@@ -12,6 +12,7 @@
  * place states change; it is pure and throws on an edge the diagram does not have.
  */
 import type { RunnerHandle } from "../runtime/runner-handle.js";
+import type { KvCacheTypes } from "./kv-cache.js";
 import type { MemoryEstimate } from "./memory-estimator.js";
 import type { ModelSpec } from "./model-spec.js";
 import type { OffloadPlan } from "./offload.js";
@@ -21,6 +22,10 @@ export interface Sizing {
   slots: number;
   /** Context tokens per sequence. */
   contextSize: number;
+  /** K and V cache element types of the runner's context. */
+  kvCacheType: KvCacheTypes;
+  /** The daemon's KV cache type does not suit this model's head size: f16 instead. */
+  kvCacheFellBack: boolean;
   estimate: MemoryEstimate;
   /** GPU/RAM split (CPU only or GPU not known yet: none). */
   offload: OffloadPlan | undefined;

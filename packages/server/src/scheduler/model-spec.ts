@@ -1,4 +1,5 @@
 import type { ModelDetails } from "@llmos/protocol";
+import type { KvCacheTypes } from "./kv-cache.js";
 import type { ModelShape } from "./memory-estimator.js";
 
 /** What the scheduler needs to know about a model in the store. */
@@ -11,8 +12,8 @@ export interface ModelSpec {
   details: ModelDetails;
   shape: ModelShape;
   trainContextSize: number;
-  /** Defaults from the model definition (PARAMETER num_ctx, num_parallel). */
-  defaults: { contextSize?: number; parallel?: number };
+  /** Defaults from the model definition (PARAMETER num_ctx, num_parallel, kv_cache_type[_k|_v]). */
+  defaults: { contextSize?: number; parallel?: number; kvCacheType?: Partial<KvCacheTypes> };
   /** Releases the store lease (blobs may be garbage-collected again). */
   release(): void;
 }

@@ -34,6 +34,7 @@ export function describeEntry(
     runnerPid: runner?.pid ?? null,
     state: publicState(entry.kind),
     contextSize: entry.contextSize,
+    kvCacheType: sizing?.kvCacheType ?? { k: "f16", v: "f16" },
     slots: entry.slots,
     slotsBusy: entry.busy,
     queued: entry.queue.size,
@@ -49,6 +50,7 @@ export function describeEntry(
     lastUsedAt: new Date(entry.lastUsed).toISOString(),
     memory: {
       estimatedBytes: entry.reservedBytes,
+      kvCacheBytes: sizing?.estimate.kvCache ?? null,
       rssBytes: rss ?? null,
       vramBytes: sizing?.offload ? entry.vramBytes : null,
       estimate: sizing?.estimate,

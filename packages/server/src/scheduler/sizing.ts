@@ -1,7 +1,8 @@
 /**
- * How a model is run (a pure decision made before placing it): its sequences, its context per sequence, and the
- * memory that takes, split between GPU and RAM when a GPU of known size is there.
+ * How a model is run (a pure decision made before placing it): its sequences, its context per sequence, its K and V
+ * cache types, and the memory that takes, split between GPU and RAM when a GPU of known size is there.
  */
+import { chooseKvCacheTypes, type KvCacheTypes } from "./kv-cache.js";
 import type { Sizing } from "./model-lifecycle.js";
 import { estimateMemory, type ModelShape } from "./memory-estimator.js";
 import { chooseOffload } from "./offload.js";
@@ -16,6 +17,8 @@ export interface SizingRequest {
   contextSize: number | undefined;
   /** Sequences asked for (load call, then the model definition's num_parallel). */
   parallel: number | undefined;
+  /** K and V cache types from the model definition (PARAMETER kv_cache_type[_k|_v]); they win over the default. */
+  kvCacheType?: Partial<KvCacheTypes> | undefined;
 }
 
 export interface SizingDefaults {
@@ -27,24 +30,36 @@ export interface SizingDefaults {
   overheadBytes: number | undefined;
   /** Offload to a GPU at all. */
   gpu: boolean;
+  /** The daemon's K and V cache types (LLMOS_KV_CACHE_TYPE); default f16. */
+  kvCacheType?: KvCacheTypes;
 }
 
 /** The context smallest default allowed when shrinking to fit. */
 const MIN_DEFAULT_CONTEXT = 256;
 
 /**
- * Sequences and context for `request`: an explicit context is kept (capped at the training context); without one
- * the default halves (down to 256 tokens) until the model can fit the budget at all, next to the models that can
- * never be evicted.
+ * Sequences, context and KV cache types for `request`: an explicit context is kept (capped at the training
+ * context); without one the default halves (down to 256 tokens) until the model can fit the budget at all, next to
+ * the models that can never be evicted. The memory estimate follows the KV cache types (see kv-cache.ts).
+ * @throws LlmosError `invalid_request` when the model's own KV cache type does not suit its head size.
  */
 export function decideSizing(request: SizingRequest, defaults: SizingDefaults, snapshot: SchedulerSnapshot): Sizing {
   const slots = Math.max(1, request.parallel ?? defaults.parallel);
+  const { shape } = request;
+  const headDim = shape.headCount > 0 ? shape.embeddingLength / shape.headCount : 0;
+  const kv = chooseKvCacheTypes(
+    request.model,
+    headDim,
+    request.kvCacheType,
+    defaults.kvCacheType ?? { k: "f16", v: "f16" },
+  );
   let perSlot = Math.min(request.contextSize ?? defaults.contextSize, request.trainContextSize || Infinity);
   const estimate = (ctx: number) =>
     estimateMemory(request.shape, {
       contextSize: ctx * slots,
       slots,
       engine: defaults.engine,
+      kvCacheType: kv.kv,
       ...(defaults.overheadBytes ? { overheadBytes: defaults.overheadBytes } : {}),
     });
   if (request.contextSize === undefined) {
@@ -61,6 +76,8 @@ export function decideSizing(request: SizingRequest, defaults: SizingDefaults, s
   return {
     slots,
     contextSize: perSlot,
+    kvCacheType: kv.kv,
+    kvCacheFellBack: kv.fellBack,
     estimate: chosen,
     offload,
     ramBytes: offload?.ramBytes ?? chosen.total,

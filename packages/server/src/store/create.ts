@@ -7,6 +7,7 @@ import { isDigest, normalizeDigest } from "./digest.js";
 import { checkGguf } from "./gguf-check.js";
 import { parseModelfile } from "./modelfile/parse.js";
 import { validateParameters } from "./modelfile/parameters.js";
+import type { QuantizationRecord } from "./manifest.js";
 import type { ModelRecord } from "./record.js";
 import type { BlobSource, CreateTarget } from "./registrar.js";
 
@@ -37,6 +38,14 @@ export interface CreateOptions {
   signal?: AbortSignal;
   /** Folder relative paths in FROM/ADAPTER are resolved against. Default: the process's working folder. */
   baseDir?: string;
+  /**
+   * Replaces the weights before the model is registered (quantization: `llmos quantize`, Ollama's `quantize`):
+   * receives the resolved weights file and returns the new weights as a temp blob, with its quantization record.
+   */
+  transformModel?: (model: { digest: string; path: string }) => Promise<{
+    model: TempBlob;
+    quantization: QuantizationRecord;
+  }>;
 }
 
 /** True when FROM/ADAPTER text names a file rather than a model. */
@@ -100,6 +109,7 @@ export async function createModel(
     let adapters: BlobSource[] = [];
     let projectors: BlobSource[] = [];
     let definition: ModelDefinition;
+    let quantization: QuantizationRecord | undefined;
     if (isDigest(spec.from)) {
       model = await resolveDigest(spec.from, "FROM blob");
       definition = { from: normalizeDigest(spec.from), parameters: {}, messages: [] };
@@ -114,6 +124,13 @@ export async function createModel(
       projectors = base.projectors.map((p) => ({ digest: p.digest, size: p.size }));
       progress({ status: `using existing layer ${base.digest}`, digest: base.digest });
       definition = structuredClone({ ...base.definition, from: base.name });
+      quantization = base.quantization;
+    }
+    if (options.transformModel) {
+      const path = "tmpPath" in model ? model.tmpPath : store.blobPath(model.digest);
+      const out = await options.transformModel({ digest: model.digest, path });
+      temps.push(out.model);
+      ({ model, quantization } = out);
     }
     for (const ref of spec.adapters ?? []) {
       adapters.push(isDigest(ref) ? await resolveDigest(ref, "ADAPTER blob") : await resolveFile(ref, "ADAPTER file"));
@@ -126,7 +143,13 @@ export async function createModel(
     if (spec.license !== undefined) definition.license = spec.license;
     options.signal?.throwIfAborted();
     progress({ status: "writing manifest" });
-    const record = await store.register(name, { model, adapters, projectors, definition });
+    const record = await store.register(name, {
+      model,
+      adapters,
+      projectors,
+      definition,
+      ...(quantization ? { quantization } : {}),
+    });
     progress({ status: "success" });
     return record;
   } finally {

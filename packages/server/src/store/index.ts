@@ -10,15 +10,18 @@ export type {
   RegisterSpec,
   StoreLogger,
 } from "./registrar.js";
+export type { TempBlob } from "./blob-files.js";
 export type { DiskUsage, GcReport, VerifyReport } from "./maintenance.js";
 export { toModelDetails, toModelInfo, toModelSummary, renderRecordModelfile } from "./record.js";
 export type { BlobFile, ModelInfoOptions, ModelRecord } from "./record.js";
 export type { DefinitionMessage, ModelDefinition, ParameterValue } from "./definition.js";
 export { emptyDefinition } from "./definition.js";
-export type { BlobRef, Manifest } from "./manifest.js";
+export type { BlobRef, Manifest, QuantizationRecord } from "./manifest.js";
+export { adoptDerivedFile, commitLooseBlob, derivedFilePath } from "./derived-file.js";
+export { ensureFreeSpace, freeBytes } from "./disk-space.js";
 export { canonicalModelName, DEFAULT_TAG, formatModelName, NAME_RULES, parseModelName } from "./names.js";
 export type { ModelName } from "./names.js";
-export { isDigest, normalizeDigest } from "./digest.js";
+export { hashFile, isDigest, normalizeDigest } from "./digest.js";
 export { renderModelfile } from "./modelfile/render.js";
 export { createModel, specFromModelfile } from "./create.js";
 export type { CreateOptions, CreateProgress, CreateSpec } from "./create.js";

@@ -9,6 +9,22 @@ export interface BlobRef {
   size: number;
 }
 
+/** How a quantized model was made (`llmos quantize`): recorded in its manifest. */
+export interface QuantizationRecord {
+  /** `sha256:<hex>` of the weights it was quantized from. */
+  sourceDigest: string;
+  /** The target type, e.g. "Q4_K_M". */
+  type: string;
+  /** Tensors in the file. */
+  tensors: number;
+  /** Tensors whose row size did not fit the type's block size, written in another type by llama.cpp. */
+  fallbackTensors: number;
+  /** `sha256:<hex>` of the importance matrix used, if any. */
+  imatrixDigest?: string;
+  /** Quantized with `--pure` (no k-quant mixes). */
+  pure?: boolean;
+}
+
 /** The JSON stored at `manifests/<name>/<tag>.json`. */
 export interface Manifest {
   schemaVersion: 1;
@@ -23,6 +39,8 @@ export interface Manifest {
   origin?: ModelOrigin;
   /** ISO-8601 time the manifest was written. */
   createdAt: string;
+  /** Present on models made by `llmos quantize`. */
+  quantization?: QuantizationRecord;
 }
 
 /** Current manifest schema version. */
@@ -38,6 +56,20 @@ function isBlobRef(value: unknown): value is BlobRef {
     v.digest.startsWith("sha256:") &&
     Number.isSafeInteger(v.size) &&
     v.size >= 0
+  );
+}
+
+function isQuantizationRecord(value: unknown): value is QuantizationRecord {
+  const q = value as QuantizationRecord;
+  return (
+    typeof q === "object" &&
+    q !== null &&
+    typeof q.sourceDigest === "string" &&
+    isDigest(q.sourceDigest) &&
+    typeof q.type === "string" &&
+    Number.isSafeInteger(q.tensors) &&
+    Number.isSafeInteger(q.fallbackTensors) &&
+    (q.imatrixDigest === undefined || (typeof q.imatrixDigest === "string" && isDigest(q.imatrixDigest)))
   );
 }
 
@@ -66,7 +98,8 @@ export function parseManifest(text: string, file: string): Manifest {
     m.definition !== null &&
     typeof m.definition.parameters === "object" &&
     Array.isArray(m.definition.messages) &&
-    typeof m.createdAt === "string";
+    typeof m.createdAt === "string" &&
+    (m.quantization === undefined || isQuantizationRecord(m.quantization));
   if (!ok) throw new LlmosError("internal", `damaged manifest ${file}: unexpected shape or schema version`);
   return m;
 }

@@ -320,6 +320,7 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
           definition: spec.definition,
           ...(spec.origin ? { origin: spec.origin } : {}),
           createdAt: new Date().toISOString(),
+          ...(spec.quantization ? { quantization: spec.quantization } : {}),
         };
         await this.manifests.write(parsed, manifest);
         this.logger?.info({ model: formatModelName(parsed), digest: manifest.model.digest }, "model registered");
@@ -497,6 +498,7 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
       ...(manifest.origin ? { origin: manifest.origin } : {}),
       summary,
       definition: manifest.definition,
+      ...(manifest.quantization ? { quantization: manifest.quantization } : {}),
     };
   }
 

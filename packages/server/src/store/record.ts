@@ -1,7 +1,7 @@
 import type { ModelDetails, ModelInfo, ModelOrigin, ModelSummary } from "@llmos/protocol";
 import type { GgufSummary } from "@llmos/gguf";
 import type { ModelDefinition } from "./definition.js";
-import type { BlobRef } from "./manifest.js";
+import type { BlobRef, QuantizationRecord } from "./manifest.js";
 import { renderModelfile } from "./modelfile/render.js";
 
 /** A blob with its path on disk. */
@@ -31,6 +31,8 @@ export interface ModelRecord {
   summary: GgufSummary;
   /** Request defaults, prompts, license. */
   definition: ModelDefinition;
+  /** How the model was quantized by llmos (source digest, type, fallback tensors), if it was. */
+  quantization?: QuantizationRecord;
 }
 
 /** The protocol's `details` of a record (facts the GGUF lacks are 0). */
@@ -95,5 +97,6 @@ export function toModelInfo(record: ModelRecord, options: ModelInfoOptions = {})
   if (record.origin !== undefined) info.origin = { ...record.origin };
   if (record.projectors.length > 0) info.projectors = record.projectors.map((p) => p.digest);
   if (options.metadata !== undefined) info.metadata = options.metadata;
+  if (record.quantization !== undefined) info.quantizedFrom = { ...record.quantization };
   return info;
 }

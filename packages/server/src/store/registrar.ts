@@ -7,7 +7,7 @@ import type { GgufLimits } from "@llmos/gguf";
 import type { ModelOrigin } from "@llmos/protocol";
 import type { TempBlob } from "./blob-files.js";
 import type { ModelDefinition } from "./definition.js";
-import type { BlobRef } from "./manifest.js";
+import type { BlobRef, QuantizationRecord } from "./manifest.js";
 import type { ModelRecord } from "./record.js";
 
 /** The subset of a pino logger the store uses. */
@@ -28,6 +28,8 @@ export interface RegisterSpec {
   definition: ModelDefinition;
   /** Where the model came from (a registry pull). */
   origin?: ModelOrigin;
+  /** How the weights were quantized from another model (`llmos quantize`, Ollama's create `quantize`). */
+  quantization?: QuantizationRecord;
 }
 
 /** Registers models from blobs: the part of the store both create and pull use. */

@@ -12,6 +12,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { GgmlThreadpoolParams, LAYOUT_STRUCTS } from "../../src/engine/llama-ffi/bindings.js";
 import { getNativeRuntime } from "../../src/engine/llama-ffi/native-runtime.js";
+import { GGML_TYPE_COUNT, QUANTIZE_LAYOUT_STRUCTS, quantizeApi } from "../../src/engine/llama-ffi/quantize-bindings.js";
+
+const CHECKED_STRUCTS = { ...LAYOUT_STRUCTS, ...QUANTIZE_LAYOUT_STRUCTS };
 
 const require = createRequire(import.meta.url);
 const bundle = join(dirname(require.resolve("node-llama-cpp")), "..", "llama", "gitRelease.bundle");
@@ -51,7 +54,7 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
     run("tar", ["-xf", join(dir, "h.tar"), "-C", src]);
 
     const lines: string[] = [];
-    for (const [name, type] of Object.entries(LAYOUT_STRUCTS)) {
+    for (const [name, type] of Object.entries(CHECKED_STRUCTS)) {
       lines.push(`printf("%s %zu %zu\\n", "${name}", sizeof(struct ${name}), _Alignof(struct ${name}));`);
       for (const member of Object.keys(type.members ?? {})) {
         lines.push(`printf("%s %zu\\n", "${name}.${member}", offsetof(struct ${name}, ${member}));`);
@@ -80,7 +83,7 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  for (const [name, type] of Object.entries(LAYOUT_STRUCTS)) {
+  for (const [name, type] of Object.entries(CHECKED_STRUCTS)) {
     test(`struct ${name}: size, alignment and every member offset`, () => {
       assert.equal(type.size, measured.get(name), `sizeof(struct ${name})`);
       assert.equal(type.alignment, measured.get(`${name}#align`), `_Alignof(struct ${name})`);
@@ -128,6 +131,31 @@ describe("llama-ffi defaults read back through the bindings", () => {
     assert.equal(mp.vocab_only, false);
     assert.equal(mp.use_extra_bufts, true);
     assert.equal(mp["load_mtp"], false);
+  });
+
+  test("llama_model_quantize_default_params (src/llama-quant.cpp of the pinned release)", () => {
+    const rt = getNativeRuntime({});
+    const q = quantizeApi(rt.bindings, rt.files).llama_model_quantize_default_params();
+    assert.deepEqual(
+      { ...q, max_buf_size: Number(q.max_buf_size) },
+      {
+        nthread: 0,
+        ftype: 7, // LLAMA_FTYPE_MOSTLY_Q8_0
+        output_tensor_type: GGML_TYPE_COUNT,
+        token_embedding_type: GGML_TYPE_COUNT,
+        allow_requantize: false,
+        quantize_output_tensor: true,
+        only_copy: false,
+        pure: false,
+        keep_split: false,
+        dry_run: false,
+        imatrix: null,
+        kv_overrides: null,
+        tt_overrides: null,
+        prune_layers: null,
+        max_buf_size: 8 * 1024 ** 3, // LLAMA_QUANT_MAX_BUF_SIZE
+      },
+    );
   });
 
   test("llama_sampler_chain_default_params and ggml_threadpool_params_init", () => {

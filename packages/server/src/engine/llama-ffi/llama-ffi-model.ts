@@ -22,6 +22,7 @@ import { gbnfFor } from "./grammar.js";
 import { buildSamplerChain, InvalidGrammarError } from "./sampler-chain.js";
 import { createThreadpool, type Threadpool } from "./threadpool.js";
 import { VocabText } from "./vocab-text.js";
+import { KV_CACHE_GGML_TYPES } from "./kv-cache-types.js";
 
 /** Engine-level tuning that is not part of EngineLoadOptions. */
 export interface FfiModelTuning {
@@ -308,6 +309,8 @@ function createContext(bindings: Bindings, model: Ptr, tp: Threadpool, o: Engine
   cp.n_threads_batch = o.threads;
   cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
   cp.no_perf = true;
+  cp["type_k"] = KV_CACHE_GGML_TYPES[o.kvCacheType?.k ?? "f16"];
+  cp["type_v"] = KV_CACHE_GGML_TYPES[o.kvCacheType?.v ?? "f16"];
   if (embeddings) {
     cp.n_ctx = perSeq;
     cp.n_batch = perSeq;

@@ -121,6 +121,12 @@ class LlamaNodeModel implements EngineModel {
       sequences: options.slots,
       threads: { ideal: options.threads, min: options.threads },
       batchSize: options.batchSize ?? 512,
+      ...(options.kvCacheType
+        ? {
+            experimentalKvCacheKeyType: options.kvCacheType.k.toUpperCase() as "F16" | "Q8_0" | "Q4_0",
+            experimentalKvCacheValueType: options.kvCacheType.v.toUpperCase() as "F16" | "Q8_0" | "Q4_0",
+          }
+        : {}),
       ...(options.loraAdapters?.length
         ? { lora: { adapters: options.loraAdapters.map((a) => ({ filePath: a.path, scale: a.scale })) } }
         : {}),

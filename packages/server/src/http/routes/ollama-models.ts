@@ -15,6 +15,7 @@ import {
 } from "../../store/index.js";
 import type { HttpDeps } from "../deps.js";
 import { ollamaDetails } from "../ollama/translate.js";
+import { resolveQuantizeType } from "../../model-jobs/index.js";
 import { mergeSpec } from "./models-create-spec.js";
 import { afterManifest, respondWithProgress } from "./models-progress.js";
 
@@ -226,7 +227,9 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
         const body = request.body;
         const name = modelOf(body);
         parseModelName(name);
-        if (body.quantize) throw new LlmosError("invalid_request", "quantize is not supported by llmos");
+        const quantizer = deps.modelJobs?.quantizer;
+        if (body.quantize && !quantizer) throw new LlmosError("invalid_request", "quantize is not available");
+        const target = body.quantize ? resolveQuantizeType(body.quantize) : undefined;
         const spec = mergeSpec(
           body.modelfile === undefined ? undefined : specFromModelfile(body.modelfile),
           fieldsOf(body),
@@ -235,7 +238,17 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
         return respondWithProgress(request, reply, {
           stream: body.stream ?? true,
           style: errorStyle,
-          run: (onProgress, signal) => deps.store.createFromSpec(name, spec, { onProgress, signal }),
+          run: (onProgress, signal) =>
+            deps.store.createFromSpec(name, spec, {
+              onProgress,
+              signal,
+              // Ollama quantizes the FROM weights before writing the manifest; so does llmos.
+              ...(target && quantizer
+                ? {
+                    transformModel: (source) => quantizer.quantizeWeights(source, target, {}, onProgress, signal),
+                  }
+                : {}),
+            }),
           final: () => ({ status: "success" }),
         });
       },

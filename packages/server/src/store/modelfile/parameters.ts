@@ -1,13 +1,17 @@
 import { LlmosError } from "../../errors.js";
 import type { ParameterValue } from "../definition.js";
 
-type Kind = "int" | "float" | "bool" | "string-list";
+type Kind = "int" | "float" | "bool" | "string-list" | "enum";
 
 interface ParameterSpec {
   kind: Kind;
   min?: number;
   max?: number;
+  /** The values an `enum` parameter takes. */
+  values?: readonly string[];
 }
+
+const KV_TYPES = ["f16", "q8_0", "q4_0"] as const;
 
 /**
  * Parameters a definition may set (Ollama's names). `stop` is repeatable and becomes a list; the others keep the
@@ -42,6 +46,10 @@ export const PARAMETER_SPECS: Readonly<Record<string, ParameterSpec>> = {
   numa: { kind: "bool" },
   low_vram: { kind: "bool" },
   stop: { kind: "string-list" },
+  // K and V cache element types (both, or each); see LLMOS_KV_CACHE_TYPE.
+  kv_cache_type: { kind: "enum", values: KV_TYPES },
+  kv_cache_type_k: { kind: "enum", values: KV_TYPES },
+  kv_cache_type_v: { kind: "enum", values: KV_TYPES },
 };
 
 /** Names accepted in PARAMETER lines, sorted. */
@@ -61,6 +69,12 @@ export function parseParameterValue(key: string, raw: unknown, where = ""): numb
   if (!spec) fail(where, `unknown parameter "${key}"; valid parameters: ${PARAMETER_NAMES.join(", ")}`);
   const range = `${spec.min !== undefined ? ` >= ${spec.min}` : ""}${spec.max !== undefined ? ` <= ${spec.max}` : ""}`;
   switch (spec.kind) {
+    case "enum": {
+      const text = typeof raw === "string" ? raw.toLowerCase() : raw;
+      if (typeof text !== "string" || !spec.values!.includes(text))
+        fail(where, `parameter "${key}" must be one of ${spec.values!.join(", ")}, got ${JSON.stringify(raw)}`);
+      return text as string;
+    }
     case "string-list":
       if (typeof raw !== "string") fail(where, `parameter "${key}" must be a string`);
       return raw;

@@ -1,0 +1,176 @@
+/**
+ * Long model jobs (eval, imatrix) as explicit state machines, run one at a time in submission order:
+ *
+ *   queued --start--> running --succeed--> succeeded
+ *     |                  |------fail-----> failed
+ *     '------cancel------'-----cancel----> cancelled
+ *
+ * `nextState` is the pure transition function; the registry applies it, runs the job's work with an AbortSignal
+ * (cancel aborts it, which kills the worker), keeps finished jobs for `keepMs`, and tells listeners of each change.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { EvalReport, ImatrixReport, JobState, JobView } from "@llmos/protocol";
+import { LlmosError } from "../errors.js";
+
+/** What happens to a job. */
+export type JobEvent = "start" | "succeed" | "fail" | "cancel";
+
+/** The state after `event`, or null when the event does not apply (e.g. cancelling a finished job). */
+export function nextState(state: JobState, event: JobEvent): JobState | null {
+  switch (state) {
+    case "queued":
+      return event === "start" ? "running" : event === "cancel" ? "cancelled" : null;
+    case "running":
+      return event === "succeed" ? "succeeded" : event === "fail" ? "failed" : event === "cancel" ? "cancelled" : null;
+    default:
+      return null;
+  }
+}
+
+/** The work of a job: reports progress, resolves with its result, stops when `signal` aborts. */
+export type JobWork = (
+  progress: (done: number, total: number) => void,
+  signal: AbortSignal,
+) => Promise<EvalReport | ImatrixReport>;
+
+interface Job {
+  view: JobView;
+  work: JobWork;
+  controller: AbortController;
+}
+
+export class JobRegistry {
+  private readonly jobs = new Map<string, Job>();
+  private readonly queue: Job[] = [];
+  private running: Job | undefined;
+  private readonly events = new EventEmitter();
+  private closed = false;
+
+  constructor(private readonly keepMs = 60 * 60 * 1000) {
+    this.events.setMaxListeners(0);
+  }
+
+  /** Queues a job; it starts when the jobs before it are done. */
+  submit(kind: JobView["kind"], model: string, work: JobWork): JobView {
+    if (this.closed) throw new LlmosError("unavailable", "llmos is shutting down");
+    this.prune(Date.now());
+    const job: Job = {
+      view: {
+        id: randomUUID(),
+        kind,
+        state: "queued",
+        model,
+        createdAt: new Date().toISOString(),
+        progress: { done: 0, total: 0 },
+      },
+      work,
+      controller: new AbortController(),
+    };
+    this.jobs.set(job.view.id, job);
+    this.queue.push(job);
+    this.pump();
+    return this.snapshot(job);
+  }
+
+  /** A job's current view. @throws `not_found`. */
+  get(id: string): JobView {
+    return this.snapshot(this.find(id));
+  }
+
+  /** Every job kept, newest first. */
+  list(): JobView[] {
+    this.prune(Date.now());
+    return [...this.jobs.values()].map((j) => this.snapshot(j)).reverse();
+  }
+
+  /** Cancels a queued or running job (a running one's worker is killed). Finished jobs are left as they are. */
+  cancel(id: string): JobView {
+    const job = this.find(id);
+    if (this.apply(job, "cancel")) {
+      job.controller.abort(new LlmosError("client_closed", "job cancelled"));
+      const i = this.queue.indexOf(job);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
+    return this.snapshot(job);
+  }
+
+  /** Calls `listener` with each new view of job `id` until it is finished; returns the unsubscribe function. */
+  watch(id: string, listener: (view: JobView) => void): () => void {
+    this.find(id);
+    const on = (view: JobView) => {
+      if (view.id === id) listener(view);
+    };
+    this.events.on("change", on);
+    return () => this.events.off("change", on);
+  }
+
+  /** Cancels every job (daemon shutdown) and waits for the running one to stop. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const running = this.running;
+    for (const job of [...this.queue, ...(running ? [running] : [])]) this.cancel(job.view.id);
+    if (running) await new Promise<void>((resolve) => this.events.once("idle", resolve));
+  }
+
+  private find(id: string): Job {
+    const job = this.jobs.get(id);
+    if (!job) throw new LlmosError("not_found", `job ${id} not found (finished jobs are kept for an hour)`);
+    return job;
+  }
+
+  private apply(job: Job, event: JobEvent): boolean {
+    const next = nextState(job.view.state, event);
+    if (!next) return false;
+    job.view.state = next;
+    const now = new Date().toISOString();
+    if (next === "running") job.view.startedAt = now;
+    else job.view.finishedAt = now;
+    this.emit(job);
+    return true;
+  }
+
+  private emit(job: Job): void {
+    this.events.emit("change", this.snapshot(job));
+  }
+
+  private pump(): void {
+    if (this.running) return;
+    const job = this.queue.shift();
+    if (!job) return void this.events.emit("idle");
+    this.running = job;
+    this.apply(job, "start");
+    const progress = (done: number, total: number) => {
+      job.view.progress = { done, total };
+      this.emit(job);
+    };
+    job
+      .work(progress, job.controller.signal)
+      .then(
+        (result) => {
+          job.view.result = result;
+          this.apply(job, "succeed");
+        },
+        (error: unknown) => {
+          const e = error instanceof LlmosError ? error : new LlmosError("internal", String((error as Error)?.message));
+          job.view.error = { code: e.code, message: e.message };
+          this.apply(job, "fail");
+        },
+      )
+      .finally(() => {
+        this.running = undefined;
+        this.pump();
+      });
+  }
+
+  private prune(now: number): void {
+    for (const [id, job] of this.jobs) {
+      const done = job.view.finishedAt ? Date.parse(job.view.finishedAt) : undefined;
+      if (done !== undefined && now - done > this.keepMs) this.jobs.delete(id);
+    }
+  }
+
+  private snapshot(job: Job): JobView {
+    return structuredClone(job.view);
+  }
+}
