@@ -1,99 +1,9 @@
-import { GgufValueType } from "./types.js";
-
-/** Kinds of header fields located by {@link locateGgufFields}. */
-export type GgufFieldKind =
-  | "version"
-  | "tensor_count"
-  | "kv_count"
-  | "key_length"
-  | "value_type"
-  | "array_type"
-  | "array_length"
-  | "string_length"
-  | "name_length"
-  | "n_dims"
-  | "dim"
-  | "ggml_type"
-  | "offset"
-  /** A top-level 32- or 64-bit integer metadata value (hyperparameters, token ids). */
-  | "value";
-
-/** One field of a GGUF header: where it is and how wide (4 or 8 bytes, little-endian). */
-export interface GgufField {
-  kind: GgufFieldKind;
-  /** Byte offset of the field in the file. */
-  pos: number;
-  /** Width in bytes. */
-  width: 4 | 8;
-  /** The metadata key or tensor name the field belongs to, when any. */
-  owner?: string;
-}
-
-const SCALAR_SIZES: Readonly<Record<number, number>> = {
-  0: 1,
-  1: 1,
-  2: 2,
-  3: 2,
-  4: 4,
-  5: 4,
-  6: 4,
-  7: 1,
-  10: 8,
-  11: 8,
-  12: 8,
-};
-
-/**
- * Lists the positions of every count, length, type and offset field of a well-formed GGUF header (no
- * validation: pass a file that {@link parseGgufBuffer} accepts). Used to aim mutations at real fields.
- */
-export function locateGgufFields(buf: Buffer): GgufField[] {
-  const fields: GgufField[] = [];
-  let pos = 0;
-  const mark = (kind: GgufFieldKind, width: 4 | 8, owner?: string): bigint => {
-    fields.push(owner === undefined ? { kind, pos, width } : { kind, pos, width, owner });
-    const v = width === 4 ? BigInt(buf.readUInt32LE(pos)) : buf.readBigUInt64LE(pos);
-    pos += width;
-    return v;
-  };
-  const str = (kind: GgufFieldKind, owner?: string): string => {
-    const len = Number(mark(kind, 8, owner));
-    const s = buf.toString("utf8", pos, pos + len);
-    pos += len;
-    return s;
-  };
-  const value = (type: number, key: string, topLevel = false): void => {
-    if (topLevel && (type === GgufValueType.UINT32 || type === GgufValueType.INT32)) {
-      mark("value", 4, key);
-    } else if (topLevel && (type === GgufValueType.UINT64 || type === GgufValueType.INT64)) {
-      mark("value", 8, key);
-    } else if (type === GgufValueType.STRING) {
-      str("string_length", key);
-    } else if (type === GgufValueType.ARRAY) {
-      const elem = Number(mark("array_type", 4, key));
-      const n = Number(mark("array_length", 8, key));
-      for (let i = 0; i < n; i++) value(elem, key);
-    } else {
-      pos += SCALAR_SIZES[type] ?? 0;
-    }
-  };
-  pos = 4;
-  mark("version", 4);
-  const nTensors = Number(mark("tensor_count", 8));
-  const nKv = Number(mark("kv_count", 8));
-  for (let i = 0; i < nKv; i++) {
-    const key = str("key_length");
-    value(Number(mark("value_type", 4, key)), key, true);
-  }
-  for (let i = 0; i < nTensors; i++) {
-    const name = str("name_length");
-    const nDims = Number(mark("n_dims", 4, name));
-    for (let d = 0; d < nDims; d++) mark("dim", 8, name);
-    mark("ggml_type", 4, name);
-    mark("offset", 8, name);
-  }
-  return fields;
-}
+import { LLAMA_TOKENIZER_MODELS } from "./llama-asserts.js";
+import { parseGgufBuffer } from "./reader.js";
+import { rewriteGgufBuffer } from "./rewrite.js";
+import { locateGgufFields, type GgufField, type GgufFieldKind } from "./header-fields.js";
+import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from "./types.js";
+import { typed, type GgufTypedValue } from "./writer.js";
 
 /** A small fast deterministic PRNG (mulberry32); returns floats in [0, 1). */
 export function createPrng(seed: number): () => number {
@@ -110,6 +20,66 @@ export function createPrng(seed: number): () => number {
 const HUGE_U64 = [2n ** 62n, 2n ** 40n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 64n - 1n, 2n ** 63n, 65537n, 16777217n, 0n];
 const U32_SPECIALS = [0, 1, 4, 9, 13, 31, 43, 99, 0x7fffffff, 0xffffffff];
 
+const FLOAT_SPECIALS = [NaN, -1, Infinity, -Infinity, 0, -0, 1e38, -1e-30, 1e-45, 65504.5];
+const STRING_SPECIALS = [
+  "",
+  "x",
+  "\u0000",
+  "llama",
+  "\u2581".repeat(300),
+  ...Object.keys(LLAMA_TOKENIZER_MODELS),
+  "gpt-2",
+];
+const INT_RANGES: Readonly<Record<number, [bigint, bigint]>> = {
+  [GgufValueType.UINT8]: [0n, 255n],
+  [GgufValueType.INT8]: [-128n, 127n],
+  [GgufValueType.UINT16]: [0n, 65535n],
+  [GgufValueType.INT16]: [-32768n, 32767n],
+  [GgufValueType.UINT32]: [0n, 0xffffffffn],
+  [GgufValueType.INT32]: [-(2n ** 31n), 2n ** 31n - 1n],
+  [GgufValueType.UINT64]: [0n, 2n ** 64n - 1n],
+  [GgufValueType.INT64]: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
+/**
+ * A hostile value of the same GGUF type as `value` (or, rarely, of another type): NaN, negative and infinite
+ * floats, unknown or empty strings and known tokenizer names, integers at their type's edges or off by one,
+ * arrays emptied, halved or with one element replaced.
+ */
+function hostileValue(rnd: () => number, info: GgufTypeInfo, value: GgufValue): GgufTypedValue | null {
+  const int = (n: number): number => Math.floor(rnd() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  if (rnd() < 0.05) return null; // delete the key
+  if (rnd() < 0.05) return typed(GgufValueType.UINT32, pick([0, 1, 0xffffffff]));
+  switch (info.type) {
+    case GgufValueType.FLOAT32:
+    case GgufValueType.FLOAT64:
+      return typed(info.type, pick(FLOAT_SPECIALS));
+    case GgufValueType.STRING:
+      return typed(info.type, pick(STRING_SPECIALS));
+    case GgufValueType.BOOL:
+      return typed(info.type, !value);
+    case GgufValueType.ARRAY: {
+      const list = value as GgufValue[];
+      const choice = int(3);
+      const next = choice === 0 ? [] : choice === 1 ? list.slice(0, Math.floor(list.length / 2)) : [...list];
+      if (choice === 2 && next.length > 0) {
+        const inner = hostileValue(rnd, info.element, next[0]!);
+        if (inner && inner.typeInfo.type === info.element.type) next[int(next.length)] = inner.value;
+      }
+      return { typeInfo: info, value: next };
+    }
+    default: {
+      const [min, max] = INT_RANGES[info.type]!;
+      const v = BigInt(value as number | bigint);
+      const candidates = [min, max, 0n, 1n, v + 1n, v - 1n, v * 2n, 513n, 1025n].filter((x) => x >= min && x <= max);
+      const out = pick(candidates);
+      const asNumber = info.type !== GgufValueType.UINT64 && info.type !== GgufValueType.INT64;
+      return typed(info.type, asNumber ? Number(out) : out);
+    }
+  }
+}
+
 function headerEnd(fields: readonly GgufField[]): number {
   const last = fields[fields.length - 1];
   return last ? last.pos + last.width : 4;
@@ -118,7 +88,9 @@ function headerEnd(fields: readonly GgufField[]): number {
 /**
  * Yields `count` deterministic mutants of a valid GGUF file `original`: bit flips and byte overwrites in
  * the header, truncations, huge or off-by-one values written over real counts and lengths, changed value
- * and tensor types, shifted tensor offsets, changed dims, duplicated keys. Same seed, same mutants.
+ * and tensor types, shifted tensor offsets, changed dims, duplicated keys, and well-formed files with one hostile
+ * metadata value (NaN or negative floats, unknown tokenizer names, integers at their type's edges, arrays cut
+ * short). Same seed, same mutants.
  * Each `data` is a fresh buffer (the original is never modified); `kind` names the mutation.
  */
 export function* mutateGguf(seed: number, original: Buffer, count: number): Generator<{ kind: string; data: Buffer }> {
@@ -142,6 +114,7 @@ export function* mutateGguf(seed: number, original: Buffer, count: number): Gene
     if (f.width === 4) buf.writeUInt32LE(Number(v & 0xffffffffn), f.pos);
     else buf.writeBigUInt64LE(v & (2n ** 64n - 1n), f.pos);
   };
+  let parsed: GgufFile | undefined;
   const read = (f: GgufField): bigint =>
     f.width === 4 ? BigInt(original.readUInt32LE(f.pos)) : original.readBigUInt64LE(f.pos);
 
@@ -254,6 +227,21 @@ export function* mutateGguf(seed: number, original: Buffer, count: number): Gene
           pick([0n, 1n, v + 1n, v - 1n, v * 2n, 513n, 1025n, 2n ** 31n, 0xffffffffn, BigInt(int(0x100000000))]),
         );
         return b;
+      },
+    ],
+    [
+      "metadata_value",
+      () => {
+        // A well-formed file whose values are hostile: what llama.cpp trusts after its own parser accepted the file.
+        parsed ??= parseGgufBuffer(original, original.length);
+        const keys = Object.keys(parsed.metadata);
+        const key = pick(keys);
+        const edit = hostileValue(rnd, parsed.metadataTypes[key]!, parsed.metadata[key]!);
+        try {
+          return rewriteGgufBuffer(original, { [key]: edit }, parsed, fields);
+        } catch {
+          return Buffer.from(original); // the writer refused the value (e.g. an alignment that is no power of 2)
+        }
       },
     ],
   ];

@@ -26,7 +26,8 @@ export {
   type GgufDisplayValue,
   type GgufSummary,
 } from "./summary.js";
-export { createPrng, locateGgufFields, mutateGguf, type GgufField, type GgufFieldKind } from "./fuzz.js";
+export { createPrng, mutateGguf } from "./fuzz.js";
+export { locateGgufFields, type GgufField, type GgufFieldKind } from "./header-fields.js";
 export {
   GgufWriter,
   inferGgufType,
@@ -70,3 +71,5 @@ export {
   type ImatrixEntry,
 } from "./imatrix.js";
 export { QUANTIZE_TARGETS, quantizeTarget, quantizeTargetNames, type QuantizeTarget } from "./quantize-targets.js";
+export { checkLlamaAsserts, LLAMA_MIN_ALIGNMENT, LLAMA_TOKENIZER_MODELS } from "./llama-asserts.js";
+export { rewriteGguf, rewriteGgufBuffer, type GgufMetadataEdits } from "./rewrite.js";

@@ -1,4 +1,5 @@
 import { GgufError } from "./errors.js";
+import { checkLlamaAsserts } from "./llama-asserts.js";
 import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from "./types.js";
 
 /** llama.cpp's LLAMA_MAX_LAYERS and LLAMA_MAX_EXPERTS: above them it aborts (GGML_ASSERT). */
@@ -44,7 +45,9 @@ function isArrayOf(info: GgufTypeInfo | undefined, element: number): boolean {
  *   tensor of a non-weight type (I8..I64, F64, Q8_1, Q8_K);
  * - `<arch>.rope.scaling.type`, when present, is none/linear/yarn/longrope;
  * - tokenizer.ggml.tokens (when present) is an array of unique strings (llama.cpp asserts uniqueness),
- *   scores an f32/i32 array and token_type an i32 array, each at least as long as tokens; merges strings.
+ *   scores an f32/i32 array and token_type an i32 array, each at least as long as tokens; merges strings;
+ * - then what llama.cpp asserts on later, at load or first decode (alignment, norm epsilons, tokenizer model):
+ *   see {@link checkLlamaAsserts}.
  *
  * @throws {GgufError} code "bad_metadata", naming the key and the value.
  */
@@ -166,4 +169,5 @@ export function validateModelMetadata(file: GgufFile): void {
   if (merges !== undefined && !isArrayOf(types["tokenizer.ggml.merges"], GgufValueType.STRING)) {
     fail(`tokenizer.ggml.merges is not an array of strings`);
   }
+  checkLlamaAsserts(file);
 }

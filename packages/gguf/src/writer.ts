@@ -363,6 +363,16 @@ export class GgufWriter {
   }
 }
 
+/** The bytes of one metadata entry (key, value type, value), as they appear in a GGUF header. */
+export function encodeMetadataEntry(key: string, value: GgufValue | GgufTypedValue): Buffer {
+  const { typeInfo, value: v } = isTyped(value) ? value : { typeInfo: inferGgufType(value), value };
+  const out = new ByteSink();
+  out.string(key);
+  out.u32(typeInfo.type);
+  writeValue(out, key, typeInfo, v);
+  return out.toBuffer();
+}
+
 function padTo(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;
 }

@@ -1,0 +1,89 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  GgufError,
+  GgufValueType,
+  parseGgufBuffer,
+  rewriteGgufBuffer,
+  typed,
+  validateModelMetadata,
+  type GgufMetadataEdits,
+} from "../src/index.js";
+import { STORIES, TINY, modelBytes } from "./models.js";
+
+/** STORIES (or another model) rewritten with metadata edits, parsed back. */
+function variant(edits: GgufMetadataEdits, path = STORIES) {
+  const bytes = rewriteGgufBuffer(modelBytes(path), edits);
+  return { bytes, file: parseGgufBuffer(bytes, bytes.length) };
+}
+
+function rejects(edits: GgufMetadataEdits, code: string, message: RegExp): void {
+  const { file } = variant(edits);
+  assert.throws(
+    () => validateModelMetadata(file),
+    (e) => e instanceof GgufError && e.code === code && message.test(e.message),
+    JSON.stringify(edits),
+  );
+}
+
+test("rewriteGgufBuffer edits metadata and keeps every tensor's bytes", () => {
+  const original = modelBytes(STORIES);
+  const before = parseGgufBuffer(original, original.length);
+  const { bytes, file } = variant({
+    "general.name": "edited",
+    "llama.attention.layer_norm_rms_epsilon": typed(GgufValueType.FLOAT32, 0.5),
+    "general.description": null,
+    "test.added": 7,
+  });
+  assert.equal(file.metadata["general.name"], "edited");
+  assert.equal(file.metadata["llama.attention.layer_norm_rms_epsilon"], 0.5);
+  assert.equal(file.metadata["test.added"], 7);
+  assert.ok(!("general.description" in file.metadata));
+  assert.deepEqual(file.metadata["tokenizer.ggml.tokens"], before.metadata["tokenizer.ggml.tokens"]);
+  assert.equal(file.tensors.length, before.tensors.length);
+  for (const [i, t] of file.tensors.entries()) {
+    const o = before.tensors[i]!;
+    assert.equal(t.name, o.name);
+    assert.ok(bytes.subarray(t.offset, t.offset + t.size).equals(original.subarray(o.offset, o.offset + o.size)));
+  }
+  // An alignment edit lays the data out again.
+  const wide = variant({ "general.alignment": 256 });
+  assert.equal(wide.file.alignment, 256);
+  assert.ok(wide.file.tensors.every((t) => t.offset % 256 === 0));
+  validateModelMetadata(wide.file);
+});
+
+test("values llama.cpp aborts on (seen crashing runners) are rejected, naming the key and value", () => {
+  // ggml-backend.cpp: GGML_ASSERT((uintptr_t)ptr % TENSOR_ALIGNMENT == 0 && "buffer pointer must be aligned")
+  for (const a of [1, 8, 16]) rejects({ "general.alignment": a }, "bad_alignment", new RegExp(`alignment is ${a}`));
+  // ggml-cpu/ops.cpp: GGML_ASSERT(eps >= 0.0f) in the norm kernels, on the first decode.
+  for (const eps of [NaN, -1, -Infinity, Infinity]) {
+    rejects(
+      { "llama.attention.layer_norm_rms_epsilon": eps },
+      "bad_metadata",
+      /layer_norm_rms_epsilon is .* \(must be a finite number >= 0/,
+    );
+  }
+  rejects({ "llama.attention.layer_norm_epsilon": typed(GgufValueType.FLOAT32, -0.5) }, "bad_metadata", /-0.5/);
+  // llama-vocab.cpp: GGML_ABORT in token_to_byte for a WordPiece vocabulary with byte tokens.
+  rejects({ "tokenizer.ggml.model": "bert" }, "bad_metadata", /"bert" \(WordPiece\) but token 3 is a byte token/);
+  // Load failures llama.cpp reports itself, refused at import instead of at the first request.
+  rejects({ "tokenizer.ggml.model": "foo" }, "bad_metadata", /"foo", which llama.cpp cannot load/);
+  rejects({ "tokenizer.ggml.model": null }, "bad_metadata", /tokenizer.ggml.model is missing/);
+  rejects({ "tokenizer.ggml.model": "gpt2" }, "bad_metadata", /tokenizer.ggml.merges is missing/);
+  rejects({ "tokenizer.ggml.model": "none" }, "bad_metadata", /no vocabulary/);
+});
+
+test("harmless values at the edges pass", () => {
+  for (const edits of [
+    { "general.alignment": 32 },
+    { "general.alignment": 64 },
+    { "llama.attention.layer_norm_rms_epsilon": 0 },
+    { "llama.attention.layer_norm_rms_epsilon": 1e30 },
+    { "tokenizer.ggml.model": "t5" },
+    { "tokenizer.ggml.model": "rwkv" },
+  ] as GgufMetadataEdits[]) {
+    validateModelMetadata(variant(edits).file);
+  }
+  validateModelMetadata(variant({ "general.name": "x" }, TINY).file);
+});
