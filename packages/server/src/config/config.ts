@@ -61,6 +61,8 @@ export interface LlmosConfig {
     tools: number;
     schemaBytes: number;
     schemaDepth: number;
+    /** Deepest nesting of any JSON request body (objects and arrays); deeper bodies get a 400 before anything walks them. */
+    jsonDepth: number;
   };
   /** Hugging Face Hub base URL. Env LLMOS_HF_ENDPOINT; default https://huggingface.co. */
   hfEndpoint: string;
@@ -150,6 +152,7 @@ export function defaultConfig(): LlmosConfig {
       tools: 128,
       schemaBytes: 64 * 1024,
       schemaDepth: 32,
+      jsonDepth: 64,
     },
     hfEndpoint: "https://huggingface.co",
     hfToken: undefined,

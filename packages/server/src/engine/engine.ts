@@ -172,3 +172,20 @@ export class ContextOverflowError extends Error {
 export class EngineOutOfMemoryError extends Error {
   override readonly name = "EngineOutOfMemoryError";
 }
+
+/**
+ * Thrown when a request's input cannot be used by this model (a token id outside the vocabulary, a grammar llama.cpp
+ * refuses): the caller's mistake, answered with a 400, never a runner failure.
+ */
+export class InvalidInputError extends Error {
+  override readonly name: string = "InvalidInputError";
+}
+
+/** Throws InvalidInputError unless every id is a token of a vocabulary of `vocabSize` tokens. */
+export function checkPromptTokens(tokens: readonly number[], vocabSize: number): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+      throw new InvalidInputError(`prompt token ${i} is ${id}, outside the vocabulary of ${vocabSize} tokens`);
+  }
+}

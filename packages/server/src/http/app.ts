@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify"
 import type { HttpDeps } from "./deps.js";
 import { LlmosError } from "../errors.js";
 import { sendError, toLlmosError } from "./errors.js";
+import { bodyDepthGuard } from "./input-limits.js";
 import { openapiRoutes, registerOpenApi } from "./openapi.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
@@ -45,6 +46,7 @@ export async function buildApp(
     reply.header("x-request-id", request.id);
     reply.header("x-content-type-options", "nosniff");
   });
+  app.addHook("preValidation", bodyDepthGuard(deps.config.limits));
 
   // CORS is off unless origins are allowed; registered before auth so preflights are answered without a key.
   if (deps.config.corsOrigins.length > 0) {

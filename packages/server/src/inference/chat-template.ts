@@ -1,5 +1,6 @@
 import { Template } from "@huggingface/jinja";
 import { LlmosError } from "../errors.js";
+import { jsonDepth, MAX_PARSED_JSON_DEPTH } from "../lib/json-depth.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool";
@@ -138,10 +139,13 @@ export function isSimpleGoTemplate(template: string): boolean {
   return true;
 }
 
+/** Tool-call arguments as a value for templates, or the text itself when it is not JSON or nested too deep to walk. */
 function safeJson(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     return text;
   }
+  return jsonDepth(value, MAX_PARSED_JSON_DEPTH) > MAX_PARSED_JSON_DEPTH ? text : value;
 }

@@ -24,6 +24,7 @@ import {
   type UsageSink,
 } from "./generation-run.js";
 import { resolveSampling, type SamplingInput } from "./sampling.js";
+import { checkTokenIds } from "./token-ids.js";
 
 export type { GenerationOutcome, GenerationRun, TextGeneration, UsageRecord, UsageSink } from "./generation-run.js";
 
@@ -114,6 +115,9 @@ export class InferenceService {
     let templateStops: string[] = [];
     let addBos = true;
     try {
+      const vocab = lease.handle.facts.vocabSize;
+      if (Array.isArray(req.prompt)) checkTokenIds(req.prompt, vocab, "prompt");
+      if (req.context) checkTokenIds(req.context, vocab, "context");
       if (req.messages) {
         const rendered = this.renderChat(record, req.messages, req.tools, lease.handle.facts);
         prompt = rendered.prompt;
@@ -230,6 +234,7 @@ export class InferenceService {
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name, opts.signal ? { signal: opts.signal } : {});
     try {
+      checkTokenIds(tokens, lease.handle.facts.vocabSize, "tokens");
       return { model: record.name, text: await lease.handle.detokenize(tokens) };
     } finally {
       lease.release();

@@ -6,6 +6,7 @@ import {
   ContextOverflowError,
   EngineBusyError,
   EngineOutOfMemoryError,
+  InvalidInputError,
   type Engine,
   type EngineModel,
   type GenerateParams,
@@ -50,6 +51,7 @@ function toWire(error: unknown, loading: boolean): WireFailure {
   if (error instanceof ContextOverflowError)
     return { ...base, kind: "context_overflow", details: { needed: error.needed, available: error.available } };
   if (error instanceof EngineBusyError) return { ...base, kind: "busy" };
+  if (error instanceof InvalidInputError) return { ...base, kind: "rejected", code: "invalid_request" };
   if (error instanceof LlmosError)
     return { ...base, kind: "rejected", code: error.code, ...(error.details ? { details: error.details } : {}) };
   return { ...base, kind: "internal" };

@@ -17,6 +17,20 @@ export interface WriteTempOptions {
   onBytes?: (bytes: number) => void;
 }
 
+/** The file to copy could not be opened or read (`code` is the system's, e.g. EIO, EACCES, ENOENT). */
+export class SourceReadError extends Error {
+  override readonly name = "SourceReadError";
+  readonly code: string;
+
+  constructor(
+    readonly path: string,
+    cause: NodeJS.ErrnoException,
+  ) {
+    super(`cannot read ${path}: ${cause.message}`, { cause });
+    this.code = cause.code ?? "EIO";
+  }
+}
+
 /** A hashed, fsynced temp file ready to be committed as a blob. */
 export interface TempBlob {
   tmpPath: string;
@@ -94,9 +108,20 @@ export class BlobFiles {
     return { tmpPath, digest, size };
   }
 
-  /** Copies a file into a temp file while hashing it. */
-  copyFileToTemp(file: string, options: WriteTempOptions = {}): Promise<TempBlob> {
-    return this.writeTemp(createReadStream(file, { highWaterMark: 1 << 20 }), options);
+  /**
+   * Copies a file into a temp file while hashing it.
+   * @throws {@link SourceReadError} when `file` cannot be read (as opposed to the temp file not being written).
+   */
+  async copyFileToTemp(file: string, options: WriteTempOptions = {}): Promise<TempBlob> {
+    const source = createReadStream(file, { highWaterMark: 1 << 20 });
+    let readError: NodeJS.ErrnoException | undefined;
+    source.once("error", (error) => (readError = error));
+    try {
+      return await this.writeTemp(source, options);
+    } catch (error) {
+      if (readError !== undefined && error === readError) throw new SourceReadError(file, readError);
+      throw error;
+    }
   }
 
   /**

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { summarizeGguf, metadataForDisplay, type GgufLimits, type GgufSummary } from "@llmos/gguf";
 import { LlmosError } from "../errors.js";
-import { BlobFiles, type TempBlob } from "./blob-files.js";
+import { BlobFiles, SourceReadError, type TempBlob } from "./blob-files.js";
 import { emptyDefinition, type ModelDefinition } from "./definition.js";
 import { normalizeDigest } from "./digest.js";
 import { ensureFreeSpace } from "./disk-space.js";
@@ -278,7 +278,21 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
     }
     if (!stat.isFile()) throw new LlmosError("invalid_request", `${what} is not a regular file`, { path: file });
     await ensureFreeSpace(this.dirs.tmp, stat.size, this.reserveBytes, what);
-    const temp = await this.blobs.copyFileToTemp(file, signal ? { signal } : {});
+    let temp: TempBlob;
+    try {
+      temp = await this.blobs.copyFileToTemp(file, signal ? { signal } : {});
+    } catch (error) {
+      // The file the client named cannot be read (a /proc file, a device error, no permission): its mistake, not
+      // the store's. Errors of the temp file it is copied to keep their meaning (no space, ...).
+      if (!(error instanceof SourceReadError)) throw error;
+      if (error.code === "ENOENT") throw new LlmosError("not_found", `${what}: file not found`, { path: file });
+      throw new LlmosError(
+        "invalid_request",
+        `${what} cannot be read (${error.code})`,
+        { path: file },
+        { cause: error },
+      );
+    }
     try {
       const gguf = await checkGguf(temp.tmpPath, what, this.ggufLimits);
       this.#cacheSummary(temp.digest, gguf);

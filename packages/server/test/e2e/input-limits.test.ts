@@ -14,6 +14,7 @@ describe("input limits from config", () => {
         tools: 2,
         schemaBytes: 400,
         schemaDepth: 6,
+        jsonDepth: 64,
       },
     });
   });

@@ -48,6 +48,66 @@ describe("JSON schema checks for grammars", () => {
     for (let i = 0; i < 70; i++) deep = { type: "array", items: deep };
     rejects(() => checkJsonSchema(deep, "s"), /nested deeper/);
   });
+
+  test("bounds a grammar cannot spell out are refused, naming the keyword (they failed in the runner as 500s)", () => {
+    for (const key of ["minLength", "maxLength"])
+      rejects(
+        () => checkJsonSchema({ type: "string", [key]: 1e9 }, "s"),
+        new RegExp(`"${key}": 1000000000 is above 500`),
+      );
+    for (const key of ["minItems", "maxItems"])
+      rejects(() => checkJsonSchema({ type: "array", items: { type: "string" }, [key]: 501 }, "s"), new RegExp(key));
+    rejects(() => checkJsonSchema({ type: "object", maxProperties: 10_000 }, "s"), /"maxProperties": 10000/);
+    checkJsonSchema({ type: "array", items: { type: "string", maxLength: 500 }, minItems: 500, maxItems: 500 }, "s");
+    let deepEnum: unknown = 1;
+    for (let i = 0; i < 10_000; i++) deepEnum = [deepEnum];
+    rejects(() => checkJsonSchema({ enum: [deepEnum] }, "s"), /"enum" is nested deeper than 64/);
+    rejects(() => checkJsonSchema({ const: deepEnum }, "s"), /"const" is nested deeper than 64/);
+  });
+
+  test("$ref cycles: left recursion and definitions that can never end are refused; real recursion passes", () => {
+    rejects(
+      () => checkJsonSchema({ $ref: "#/$defs/a", $defs: { a: { $ref: "#/$defs/b" }, b: { $ref: "#/$defs/a" } } }, "s"),
+      /"\$ref" cycle #\/\$defs\/a -> #\/\$defs\/b -> #\/\$defs\/a/,
+    );
+    rejects(
+      () =>
+        checkJsonSchema({ $ref: "#/$defs/a", $defs: { a: { anyOf: [{ $ref: "#/$defs/a" }, { type: "null" }] } } }, "s"),
+      /cycle #\/\$defs\/a -> #\/\$defs\/a/,
+    );
+    rejects(
+      () =>
+        checkJsonSchema(
+          { $ref: "#/$defs/n", $defs: { n: { type: "object", properties: { next: { $ref: "#/$defs/n" } } } } },
+          "s",
+        ),
+      /#\/\$defs\/n can never end/,
+    );
+    rejects(
+      () =>
+        checkJsonSchema(
+          {
+            type: "array",
+            minItems: 1,
+            items: { $ref: "#/$defs/n" },
+            $defs: { n: { type: "array", items: { $ref: "#/$defs/n" }, minItems: 2 } },
+          },
+          "s",
+        ),
+      /can never end/,
+    );
+    // A tree whose children may be an empty list, or a linked list that may end in null, is fine.
+    checkJsonSchema(
+      {
+        $ref: "#/$defs/node",
+        $defs: {
+          node: { type: "object", properties: { kids: { type: "array", items: { $ref: "#/$defs/node" } } } },
+          list: { type: "object", properties: { next: { anyOf: [{ $ref: "#/$defs/list" }, { type: "null" }] } } },
+        },
+      },
+      "s",
+    );
+  });
 });
 
 describe("tools", () => {
@@ -63,6 +123,11 @@ describe("tools", () => {
     });
     assert.equal(planTools([tool], "auto")!.grammar, undefined);
     assert.equal(planTools([tool], "none"), undefined);
+  });
+
+  test("output nested too deep to serialise again is not a call", () => {
+    const deep = "[".repeat(10_000) + "]".repeat(10_000);
+    assert.equal(parseToolCall(`{"name": "f", "arguments": {"x": ${deep}}}`, [tool]), null);
   });
 
   test("parses calls of declared tools only", () => {

@@ -5,6 +5,7 @@
 import koffi from "koffi";
 import { LlmosError } from "../../errors.js";
 import {
+  checkPromptTokens,
   ContextOverflowError,
   EngineBusyError,
   type EngineLoadOptions,
@@ -19,7 +20,7 @@ import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
 import { FfiGeneration } from "./ffi-generation.js";
 import { grammarStops } from "../text/grammar-stops.js";
 import { gbnfFor } from "./grammar.js";
-import { buildSamplerChain, InvalidGrammarError } from "./sampler-chain.js";
+import { buildSamplerChain } from "./sampler-chain.js";
 import { createThreadpool, type Threadpool } from "./threadpool.js";
 import { VocabText } from "./vocab-text.js";
 import { KV_CACHE_GGML_TYPES } from "./kv-cache-types.js";
@@ -157,8 +158,6 @@ export class LlamaFfiModel implements EngineModel {
       sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
     } catch (err) {
       this.releaseSeqId(seqId);
-      if (err instanceof InvalidGrammarError)
-        throw new LlmosError("invalid_request", err.message, undefined, { cause: err });
       throw err;
     }
     const startedAt = performance.now();
@@ -272,6 +271,7 @@ export class LlamaFfiModel implements EngineModel {
   private promptTokens(params: GenerateParams): number[] {
     const bos = this.facts.bosToken;
     if (Array.isArray(params.prompt)) {
+      checkPromptTokens(params.prompt, this.facts.vocabSize);
       const tokens = [...params.prompt];
       if (params.addBos === true && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
       return tokens;

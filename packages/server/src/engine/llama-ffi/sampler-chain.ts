@@ -1,9 +1,9 @@
 /** Builds one generation's llama.cpp sampler chain from its SamplingOptions and grammar. */
-import type { SamplingOptions } from "../engine.js";
+import { InvalidInputError, type SamplingOptions } from "../engine.js";
 import { LLAMA_DEFAULT_SEED, type LlamaApi, type Ptr } from "./bindings.js";
 
 /** Thrown when llama.cpp rejects a GBNF grammar (it logs the parse error). */
-export class InvalidGrammarError extends Error {
+export class InvalidGrammarError extends InvalidInputError {
   override readonly name = "InvalidGrammarError";
 }
 

@@ -12,9 +12,11 @@ import {
   type Token,
 } from "node-llama-cpp";
 import {
+  checkPromptTokens,
   ContextOverflowError,
   EngineBusyError,
   EngineOutOfMemoryError,
+  InvalidInputError,
   type Engine,
   type EngineLoadOptions,
   type EngineModel,
@@ -175,7 +177,10 @@ class LlamaNodeModel implements EngineModel {
   }
 
   private promptTokens(params: GenerateParams): Token[] {
-    if (Array.isArray(params.prompt)) return params.prompt as Token[];
+    if (Array.isArray(params.prompt)) {
+      checkPromptTokens(params.prompt, this.facts.vocabSize || Infinity);
+      return params.prompt as Token[];
+    }
     const tokens = this.model.tokenize(params.prompt, true);
     const bos = this.model.tokens.bos;
     const wantBos = (params.addBos ?? true) && this.model.tokens.shouldPrependBosToken && bos != null;
@@ -197,7 +202,10 @@ class LlamaNodeModel implements EngineModel {
               });
       return new LlamaGrammarEvaluationState({ model: this.model, grammar });
     };
-    return make();
+    // llama.cpp refusing the grammar is a problem of the request's schema or grammar, not of the runner.
+    return make().catch((error: unknown) => {
+      throw new InvalidInputError(`invalid grammar: ${error instanceof Error ? error.message : String(error)}`);
+    });
   }
 
   async embed(text: string): Promise<number[]> {

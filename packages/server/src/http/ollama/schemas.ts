@@ -97,7 +97,7 @@ export const GenerateBody = Type.Object(
     ),
     raw: Type.Optional(Type.Boolean({ description: "Send the prompt as is, without the chat template" })),
     context: Type.Optional(
-      Type.Union([Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 1 << 20 }), Type.Null()], {
+      Type.Union([Type.Array(Type.Integer({ minimum: 0, maximum: 2147483647 }), { maxItems: 1 << 20 }), Type.Null()], {
         description: "Token ids returned by an earlier response, placed before the prompt",
       }),
     ),

@@ -1,4 +1,6 @@
 import { LlmosError } from "../../errors.js";
+import { jsonDepth } from "../../lib/json-depth.js";
+import { endlessDefinition, leftRecursion, missingRef } from "./schema-refs.js";
 
 /**
  * Checks a JSON Schema that will become a grammar (structured outputs, Ollama `format`, tool parameters) and
@@ -12,27 +14,16 @@ import { LlmosError } from "../../errors.js";
  * `$defs`/`definitions`, `format` date | time | date-time, and annotations (title, description, default, examples,
  * `$schema`, `$id`, `required`, `strict`). Every listed property is generated (a grammar cannot leave optional
  * properties out, so `required` is implied for all of them). A schema without a type accepts any scalar or object.
+ *
+ * Bounds (400 naming the keyword): nesting up to 64 levels (enum and const values too); length, item and property
+ * counts up to {@link MAX_SCHEMA_REPETITIONS}; every `$ref` defined, no definition that refers back to itself before
+ * any output (`a -> b -> a`), and none that always contains itself (its output could never end).
  */
 export function checkJsonSchema(schema: unknown, param: string): Record<string, unknown> {
   const out = normalise(schema, param, 0) as Record<string, unknown>;
-  // The converter turns a reference to a missing definition into "any JSON" with a console warning: refuse it.
-  const defs = new Set<string>();
-  const refs: string[] = [];
-  walk(out, (node) => {
-    if (node.$defs && typeof node.$defs === "object") for (const name of Object.keys(node.$defs)) defs.add(name);
-    if (typeof node.$ref === "string") refs.push(node.$ref);
-  });
-  const missing = refs.find((r) => !defs.has(r.slice("#/$defs/".length)));
-  if (missing) fail(param, `"$ref": "${missing}" points to no definition`);
+  const problem = missingRef(out) ?? leftRecursion(out) ?? endlessDefinition(out);
+  if (problem) fail(param, problem);
   return out;
-}
-
-function walk(node: unknown, visit: (n: Record<string, unknown>) => void): void {
-  if (Array.isArray(node)) for (const item of node) walk(item, visit);
-  else if (node && typeof node === "object") {
-    visit(node as Record<string, unknown>);
-    for (const value of Object.values(node)) walk(value, visit);
-  }
 }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
@@ -53,14 +44,32 @@ const ANNOTATIONS = new Set([
 ]);
 const FORMATS = new Set(["date", "time", "date-time"]);
 const MAX_DEPTH = 64;
+/**
+ * Largest length, item or property count a grammar spells out. The converter writes `( x ){n,m}`; llama.cpp expands
+ * it into copies of x and refuses a repetition whose count times the rules its group introduces reaches 2000 (a
+ * group introduces up to 3: the group, a separator, the item's rule). 500 x 3 stays below; larger bounds are refused
+ * here with the keyword named, instead of failing in the runner.
+ */
+export const MAX_SCHEMA_REPETITIONS = 500;
 
 function fail(param: string, message: string): never {
   throw new LlmosError("invalid_request", `invalid JSON schema at ${param}: ${message}`, { param });
 }
 
-function nonNegativeInt(value: unknown, param: string, key: string): number {
+function repetitionBound(value: unknown, param: string, key: string): number {
   if (!Number.isInteger(value) || (value as number) < 0) fail(param, `"${key}" must be a non-negative integer`);
+  if ((value as number) > MAX_SCHEMA_REPETITIONS)
+    fail(
+      param,
+      `"${key}": ${value} is above ${MAX_SCHEMA_REPETITIONS}, the most a grammar can spell out (leave "${key}" out or lower it; max_tokens bounds the output)`,
+    );
   return value as number;
+}
+
+/** enum and const values are copied into the grammar as they are: bounded like the schema itself. */
+function literal(value: unknown, param: string, key: string): unknown {
+  if (jsonDepth(value, MAX_DEPTH) > MAX_DEPTH) fail(param, `"${key}" is nested deeper than ${MAX_DEPTH} levels`);
+  return value;
 }
 
 function normalise(schema: unknown, param: string, depth: number): unknown {
@@ -110,10 +119,10 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       }
       case "enum":
         if (!Array.isArray(value) || value.length === 0) fail(param, `"enum" must be a non-empty array`);
-        out.enum = value;
+        out.enum = literal(value, param, key);
         break;
       case "const":
-        out.const = value;
+        out.const = literal(value, param, key);
         break;
       case "$ref":
         if (typeof value !== "string" || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value))
@@ -126,7 +135,7 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       case "maxItems":
       case "minProperties":
       case "maxProperties":
-        out[key] = nonNegativeInt(value, param, key);
+        out[key] = repetitionBound(value, param, key);
         break;
       case "format":
         if (typeof value !== "string") fail(param, `"format" must be a string`);

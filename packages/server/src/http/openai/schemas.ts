@@ -116,7 +116,7 @@ export const CompletionBody = Type.Object(
     prompt: Type.Union([
       Type.String(),
       Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
-      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+      Type.Array(Type.Integer({ minimum: 0, maximum: 2147483647 }), { minItems: 1 }),
     ]),
     suffix: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     echo: Type.Optional(Type.Boolean()),

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { GrammarSpec } from "../../engine/engine.js";
 import { LlmosError } from "../../errors.js";
+import { jsonDepth, MAX_PARSED_JSON_DEPTH } from "../../lib/json-depth.js";
 import type { ChatMessage, ChatTool } from "../../inference/chat-template.js";
 import { checkJsonSchema } from "./json-schema.js";
 
@@ -126,6 +127,8 @@ export function parseToolCall(text: string, tools: ChatTool[]): ParsedToolCall |
     return null;
   }
   if (typeof value !== "object" || value === null) return null;
+  // Arguments are serialised again for the response: text nested too deep for that is not a call.
+  if (jsonDepth(value, MAX_PARSED_JSON_DEPTH) > MAX_PARSED_JSON_DEPTH) return null;
   const v = value as Record<string, unknown>;
   const args = v.arguments ?? v.parameters ?? {};
   if (typeof v.name !== "string" || !tools.some((t) => t.function.name === v.name)) return null;

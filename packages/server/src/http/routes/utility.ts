@@ -23,7 +23,13 @@ const TokenizeBody = Type.Object(
 );
 
 const DetokenizeBody = Type.Object(
-  { model: Model, tokens: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 1 << 20, description: "Token ids" }) },
+  {
+    model: Model,
+    tokens: Type.Array(Type.Integer({ minimum: 0, maximum: 2147483647 }), {
+      maxItems: 1 << 20,
+      description: "Token ids",
+    }),
+  },
   { additionalProperties: false },
 );
 

@@ -101,12 +101,22 @@ export function parseParameterValue(key: string, raw: unknown, where = ""): numb
   }
 }
 
+/**
+ * Most values of a repeatable parameter (`stop`): every generation of the model checks each stop string, on top of
+ * the request's own.
+ */
+export const MAX_LIST_PARAMETER_VALUES = 64;
+
 /** Adds one value to a parameter set (appending for `stop`, replacing otherwise). */
 export function setParameter(into: Record<string, ParameterValue>, key: string, raw: unknown, where = ""): void {
   const value = parseParameterValue(key, raw, where);
   if (PARAMETER_SPECS[key]!.kind === "string-list") {
     const list = into[key];
-    into[key] = Array.isArray(list) ? [...list, value as string] : [value as string];
+    // Appended in place: copying the list for each value made thousands of PARAMETER lines quadratic.
+    if (!Array.isArray(list)) into[key] = [value as string];
+    else if (list.length >= MAX_LIST_PARAMETER_VALUES)
+      fail(where, `parameter "${key}" is given more than ${MAX_LIST_PARAMETER_VALUES} times`);
+    else (list as string[]).push(value as string);
   } else {
     into[key] = value;
   }

@@ -18,6 +18,9 @@ export const MESSAGE_ROLES = ["system", "user", "assistant", "tool"] as const;
 
 const INSTRUCTIONS = ["from", "adapter", "parameter", "system", "template", "message", "license"] as const;
 
+/** Most instructions in one Modelfile (a few-shot conversation of MESSAGE lines fits many times over). */
+export const MAX_MODELFILE_INSTRUCTIONS = 4096;
+
 function fail(line: number, message: string): never {
   throw new LlmosError("invalid_request", `Modelfile line ${line}: ${message}`, { line });
 }
@@ -67,6 +70,7 @@ export function parseModelfile(text: string): ParsedModelfile {
   const licenses: string[] = [];
   const line = { n: 1 };
   let pos = 0;
+  let instructions = 0;
   while (pos < text.length) {
     // Skip blank space, counting lines.
     const c = text[pos]!;
@@ -93,6 +97,8 @@ export function parseModelfile(text: string): ParsedModelfile {
       );
     }
     const startLine = line.n;
+    if (++instructions > MAX_MODELFILE_INSTRUCTIONS)
+      fail(startLine, `more than ${MAX_MODELFILE_INSTRUCTIONS} instructions in one Modelfile`);
     pos += word.length;
     const after = text[pos];
     if (after !== undefined && after !== " " && after !== "\t" && after !== "\n" && after !== "\r") {

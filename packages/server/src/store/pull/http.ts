@@ -84,6 +84,8 @@ export async function fetchFollowing(
       await response.body?.cancel();
       const next = new URL(location, current);
       scope.checkUrl?.(next, "redirect", new URL(current));
+      if (next.username || next.password)
+        throw new LlmosError("upstream_error", `${what}: the server redirected to a URL with credentials in it`);
       current = next.toString();
       continue;
     }

@@ -52,6 +52,12 @@ export function parsePullReference(input: string): PullReference {
       } catch {
         throw invalid(ref, "it is not a valid URL");
       }
+      // fetch refuses such URLs, and a secret in a model reference would be logged and stored with the model.
+      if (url.username || url.password)
+        throw invalid(
+          ref.replace(/\/\/[^/]*@/, "//***@"),
+          "it holds credentials (user:password@); they are not supported",
+        );
       return { kind: "url", url: url.toString() };
     }
     return { kind: "oci", oci: parseOciReference(ref) };
