@@ -1,5 +1,6 @@
 import { GgufError } from "./errors.js";
 import { checkLlamaAsserts } from "./llama-asserts.js";
+import { checkTensorShapes } from "./tensor-shapes.js";
 import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from "./types.js";
 
 /** llama.cpp's LLAMA_MAX_LAYERS and LLAMA_MAX_EXPERTS: above them it aborts (GGML_ASSERT). */
@@ -46,6 +47,7 @@ function isArrayOf(info: GgufTypeInfo | undefined, element: number): boolean {
  * - `<arch>.rope.scaling.type`, when present, is none/linear/yarn/longrope;
  * - tokenizer.ggml.tokens (when present) is an array of unique strings (llama.cpp asserts uniqueness),
  *   scores an f32/i32 array and token_type an i32 array, each at least as long as tokens; merges strings;
+ * - hyper-parameters that disagree with the tensors (embedding width, vocabulary, blocks): {@link checkTensorShapes};
  * - then what llama.cpp asserts on later, at load or first decode (alignment, norm epsilons, tokenizer model):
  *   see {@link checkLlamaAsserts}.
  *
@@ -169,5 +171,6 @@ export function validateModelMetadata(file: GgufFile): void {
   if (merges !== undefined && !isArrayOf(types["tokenizer.ggml.merges"], GgufValueType.STRING)) {
     fail(`tokenizer.ggml.merges is not an array of strings`);
   }
+  checkTensorShapes(file);
   checkLlamaAsserts(file);
 }

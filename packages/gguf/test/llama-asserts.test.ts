@@ -74,6 +74,22 @@ test("values llama.cpp aborts on (seen crashing runners) are rejected, naming th
   rejects({ "tokenizer.ggml.model": "none" }, "bad_metadata", /no vocabulary/);
 });
 
+test("hyper-parameters that disagree with the tensors are refused (they made the daemon plan terabytes)", () => {
+  rejects(
+    { "llama.embedding_length": 2 ** 31 - 64 },
+    "bad_metadata",
+    /embedding_length is 2147483584 but tensor "token_embd.weight" is 64 wide/,
+  );
+  rejects({ "llama.block_count": 4 }, "bad_metadata", /block_count is 4 but the file has tensors for 5 blocks/);
+  const tokens = modelBytes(STORIES);
+  const t = parseGgufBuffer(tokens, tokens.length).metadata["tokenizer.ggml.tokens"] as string[];
+  rejects(
+    { "tokenizer.ggml.tokens": [...t, "extra"], "tokenizer.ggml.scores": null, "tokenizer.ggml.token_type": null },
+    "bad_metadata",
+    /513 tokens but tensor "token_embd.weight" has 512 rows/,
+  );
+});
+
 test("harmless values at the edges pass", () => {
   for (const edits of [
     { "general.alignment": 32 },

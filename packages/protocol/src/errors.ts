@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   client_closed: { status: 499, openaiType: "request_cancelled" },
   internal: { status: 500, openaiType: "server_error" },
   runner_crashed: { status: 502, openaiType: "server_error" },
+  /** The runner had work and made no progress for the stall timeout; it was killed (the model reloads). */
+  runner_stalled: { status: 502, openaiType: "server_error" },
   model_load_failed: { status: 500, openaiType: "server_error" },
   queue_full: { status: 503, openaiType: "server_error" },
   unavailable: { status: 503, openaiType: "server_error" },

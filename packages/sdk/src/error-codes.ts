@@ -23,6 +23,7 @@ export const CODE_STATUS = {
   client_closed: 499,
   internal: 500,
   runner_crashed: 502,
+  runner_stalled: 502,
   model_load_failed: 500,
   queue_full: 503,
   unavailable: 503,

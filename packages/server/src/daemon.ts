@@ -146,7 +146,10 @@ async function assemble(
   });
   const scheduler = new Scheduler(
     new StoreModelSource(store),
-    options.runners ?? new ChildProcessRunnerFactory(logger.child({ component: "runtime" })),
+    options.runners ??
+      new ChildProcessRunnerFactory(logger.child({ component: "runtime" }), {
+        stallTimeoutMs: config.runnerStallTimeoutMs,
+      }),
     {
       engine: config.engine,
       gpu: config.gpu === "auto",

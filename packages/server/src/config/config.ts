@@ -40,6 +40,13 @@ export interface LlmosConfig {
    * 0 = one chunk per token. Env LLMOS_STREAM_INTERVAL_MS; default 20.
    */
   streamIntervalMs: number;
+  /**
+   * How long a runner with work may make no progress (no token, embedding, load or decode step) before it is killed
+   * with its process group and its requests fail with `runner_stalled` (502); the model loads again on the next
+   * request. Must stay above the slowest single step (a 512-token prompt chunk of the largest model, a model load).
+   * 0 = never. Env LLMOS_RUNNER_STALL_TIMEOUT; default 60 s.
+   */
+  runnerStallTimeoutMs: number;
   /** Default keep-alive after the last request, ms. -1 = forever. Default 5 minutes. */
   keepAliveMs: number;
   /** Max queued requests per model before 503. Default 64. */
@@ -138,6 +145,7 @@ export function defaultConfig(): LlmosConfig {
     parallel: 4,
     kvCacheType: { k: "f16", v: "f16" },
     streamIntervalMs: 20,
+    runnerStallTimeoutMs: 60_000,
     keepAliveMs: 5 * 60_000,
     maxQueuePerModel: 64,
     maxQueueTotal: 512,

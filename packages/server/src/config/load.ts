@@ -56,6 +56,10 @@ export function loadConfig(input: {
   if (env.LLMOS_STREAM_INTERVAL_MS)
     c.streamIntervalMs = nonNegativeInt(env.LLMOS_STREAM_INTERVAL_MS, "LLMOS_STREAM_INTERVAL_MS");
   if (env.LLMOS_KEEP_ALIVE) c.keepAliveMs = parseDurationMs(env.LLMOS_KEEP_ALIVE);
+  if (env.LLMOS_RUNNER_STALL_TIMEOUT) {
+    c.runnerStallTimeoutMs = parseDurationMs(env.LLMOS_RUNNER_STALL_TIMEOUT);
+    if (c.runnerStallTimeoutMs < 0) throw new Error(`LLMOS_RUNNER_STALL_TIMEOUT must be 0 (off) or a duration`);
+  }
   if (env.LLMOS_MAX_QUEUE) c.maxQueuePerModel = positiveInt(env.LLMOS_MAX_QUEUE, "LLMOS_MAX_QUEUE");
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
   if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");

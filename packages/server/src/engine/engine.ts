@@ -24,6 +24,25 @@ export interface EngineLoadOptions {
   batchSize?: number;
   /** Element types of the K and V caches (default f16). q8_0/q4_0 need head sizes that are multiples of 32. */
   kvCacheType?: { k: "f16" | "q8_0" | "q4_0"; v: "f16" | "q8_0" | "q4_0" };
+  /**
+   * Called whenever the engine makes progress: a load step, a decode step, a chunk of an embedding. The runner
+   * reports it to the daemon, whose watchdog kills a runner that has work and makes none.
+   */
+  onProgress?: () => void;
+}
+
+/** Options of one embedding. */
+export interface EmbedOptions {
+  /** Checked between chunks of a long input; when it returns true the embedding stops with `CancelledError`. */
+  isCancelled?: () => boolean;
+  /** An input longer than a sequence's context is cut to its first tokens (true) or refused (default). */
+  truncate?: boolean;
+}
+
+/** One embedding: the mean-pooled vector (not normalised) and the tokens it covers (after any truncation). */
+export interface Embedding {
+  vector: number[];
+  tokens: number;
 }
 
 /** Sampling settings of one generation. Defaults are applied by the caller (inference layer). */
@@ -132,8 +151,8 @@ export interface EngineModel {
   readonly facts: ModelFacts;
   /** Start a generation on a free sequence. Throws `EngineBusyError` when all slots are taken. */
   generate(params: GenerateParams): Generation;
-  /** Mean-pooled embedding of the text (not normalised). */
-  embed(text: string): Promise<number[]>;
+  /** Mean-pooled embedding of the text (not normalised). Throws ContextOverflowError when too long, unless truncating. */
+  embed(text: string, options?: EmbedOptions): Promise<Embedding>;
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[];
   detokenize(tokens: number[]): string;
   stats(): EngineStats;
@@ -188,4 +207,9 @@ export function checkPromptTokens(tokens: readonly number[], vocabSize: number):
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
       throw new InvalidInputError(`prompt token ${i} is ${id}, outside the vocabulary of ${vocabSize} tokens`);
   }
+}
+
+/** Thrown when work stopped because its caller cancelled it (e.g. an embedding whose client went away). */
+export class CancelledError extends Error {
+  override readonly name = "CancelledError";
 }

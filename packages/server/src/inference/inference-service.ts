@@ -175,15 +175,23 @@ export class InferenceService {
     }
   }
 
-  /** Embeds `inputs` with one slot of `model`; the usage is recorded under `opts.keyId`. */
+  /**
+   * Embeds `inputs` with one slot of `model`, in batches (see {@link embeddingBatches}); the usage is recorded under
+   * `opts.keyId`. `truncate` cuts inputs longer than the context to their first tokens; otherwise they fail with
+   * `context_length_exceeded`.
+   */
   async embed(
     model: string,
     inputs: string[],
-    opts: Omit<AcquireOptions, "queueTimeoutMs"> & { origin?: RequestOrigin; keyId?: string | null } = {},
+    opts: Omit<AcquireOptions, "queueTimeoutMs"> & {
+      origin?: RequestOrigin;
+      keyId?: string | null;
+      truncate?: boolean;
+    } = {},
   ): Promise<{ model: string; vectors: number[][]; promptTokens: number; totalMs: number; loadMs: number }> {
     const started = performance.now();
     const record = await this.store.get(model);
-    const { origin, keyId, ...acquire } = opts;
+    const { origin, keyId, truncate, ...acquire } = opts;
     const tracked = this.metrics.requests.track({
       origin,
       requestModel: model,
@@ -198,16 +206,33 @@ export class InferenceService {
         throw error;
       });
     this.started(tracked, lease);
+    // The client going away, or an admin cancelling the request, stops the embedding.
+    const signal = tracked.signal;
+    const vectors: number[][] = [];
+    let promptTokens = 0;
     try {
-      const { vectors, promptTokens } = await lease.handle.embed(inputs);
-      this.metrics.tokens.inc({ model: record.name, kind: "prompt" }, promptTokens);
-      this.usage?.({ keyId: keyId ?? null, model: record.name, promptTokens, completionTokens: 0 });
+      // In batches: each is one runner request, so a cancelled request stops between batches (and the runner
+      // between inputs), and no single message carries megabytes of text or vectors.
+      for (const batch of embeddingBatches(inputs)) {
+        signal.throwIfAborted();
+        const reply = await lease.handle.embed(batch, { signal, ...(truncate ? { truncate } : {}) });
+        vectors.push(...reply.vectors);
+        promptTokens += reply.promptTokens;
+      }
       tracked.finish({ outcome: "ok", promptTokens, completionTokens: 0, finishReason: null, loadMs: lease.loadMs });
       return { model: record.name, vectors, promptTokens, totalMs: performance.now() - started, loadMs: lease.loadMs };
     } catch (error) {
-      tracked.finish(failure(error));
-      throw error;
+      const e =
+        signal.aborted && !(error instanceof LlmosError)
+          ? new LlmosError("client_closed", "the request was cancelled", undefined, { cause: error })
+          : error;
+      tracked.finish(failure(e));
+      throw e;
     } finally {
+      // What was embedded was computed, whether or not the client stayed for it: counted and charged.
+      this.metrics.tokens.inc({ model: record.name, kind: "prompt" }, promptTokens);
+      if (promptTokens > 0)
+        this.usage?.({ keyId: keyId ?? null, model: record.name, promptTokens, completionTokens: 0 });
       lease.release(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : undefined);
     }
   }
@@ -301,6 +326,26 @@ export class InferenceService {
     tracked.started();
     if (lease.loadMs > 0) this.metrics.coldStarts.inc({ model: lease.model });
   }
+}
+
+/** Inputs per embedding batch, and characters (about 4 per token) per batch. */
+export const EMBED_BATCH_INPUTS = 32;
+export const EMBED_BATCH_CHARS = 64 * 1024;
+
+/** Splits inputs into batches of at most EMBED_BATCH_INPUTS inputs and EMBED_BATCH_CHARS characters (or one input). */
+export function* embeddingBatches(inputs: readonly string[]): Generator<string[]> {
+  let batch: string[] = [];
+  let chars = 0;
+  for (const text of inputs) {
+    if (batch.length > 0 && (batch.length >= EMBED_BATCH_INPUTS || chars + text.length > EMBED_BATCH_CHARS)) {
+      yield batch;
+      batch = [];
+      chars = 0;
+    }
+    batch.push(text);
+    chars += text.length;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 export function isModelNotFound(error: unknown): boolean {

@@ -54,7 +54,8 @@ export interface LoadReply {
 /** Every request with a single answer: its parameters and its reply. */
 export interface RunnerRequests {
   load: { params: { spec: RunnerLoadSpec }; reply: LoadReply };
-  embed: { params: { texts: string[] }; reply: EmbedReply };
+  /** `truncate`: inputs longer than a sequence's context are cut (else refused with context_overflow). */
+  embed: { params: { texts: string[]; truncate?: boolean }; reply: EmbedReply };
   tokenize: { params: { text: string; addBos: boolean; parseSpecial: boolean }; reply: number[] };
   detokenize: { params: { tokens: number[] }; reply: string };
   stats: { params: Record<string, never>; reply: RunnerStatsReply };
@@ -76,6 +77,7 @@ export type ResultMessage<K extends RequestType = RequestType> = {
   [T in K]: { type: "result"; id: number; request: T; value: ReplyOf<T> };
 }[K];
 
+/** `cancel` stops a generation or an embedding (the runner stops at its next step). */
 export type DaemonToRunner =
   RequestMessage | { type: "generate"; id: number; params: GenerateParams } | { type: "cancel"; id: number };
 
@@ -88,14 +90,15 @@ export type DaemonToRunner =
  * - `busy`: every sequence was taken (the scheduler should never let that happen);
  * - `rejected`: the engine refused the input and said why with an llmos error `code`;
  * - `internal`: any other error in the runner;
- * - `crashed`: the runner process went away (raised by the daemon, never sent by a runner).
+ * - `crashed`: the runner process went away (raised by the daemon, never sent by a runner);
+ * - `stalled`: the runner had work and made no progress, and the daemon's watchdog killed it (daemon only).
  */
 export type RunnerFailureKind =
-  "oom" | "load_failed" | "context_overflow" | "busy" | "rejected" | "internal" | "crashed";
+  "oom" | "load_failed" | "context_overflow" | "busy" | "rejected" | "internal" | "crashed" | "stalled";
 
 /** A failure as a runner sends it. */
 export interface WireFailure {
-  kind: Exclude<RunnerFailureKind, "crashed">;
+  kind: Exclude<RunnerFailureKind, "crashed" | "stalled">;
   name: string;
   message: string;
   /** The llmos error code of a `rejected` input. */
@@ -109,4 +112,6 @@ export type RunnerToDaemon =
   | { type: "error"; id: number; error: WireFailure }
   | { type: "chunk"; id: number; chunk: GenerateChunk }
   | { type: "done"; id: number; result: GenerateResult }
+  /** The engine made progress (a load, decode or embedding step); at most a few a second, for the daemon's watchdog. */
+  | { type: "progress" }
   | { type: "log"; level: "error" | "warn" | "info" | "debug"; message: string };

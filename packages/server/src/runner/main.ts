@@ -3,6 +3,7 @@
  * Only runner processes import engines. Exits when the daemon goes away, so no runner is orphaned.
  */
 import {
+  CancelledError,
   ContextOverflowError,
   EngineBusyError,
   EngineOutOfMemoryError,
@@ -16,6 +17,8 @@ import type { CpuBackendStatus } from "@llmos/protocol";
 import { cpuVariantOf } from "../engine/llama-ffi/cpu-backend.js";
 import { LlmosError } from "../errors.js";
 import { ChunkCoalescer } from "./chunk-coalescer.js";
+import { startOrphanGuard } from "./orphan-guard.js";
+import { stallIfTestAsks } from "./test-stall.js";
 import type {
   DaemonToRunner,
   ParamsOf,
@@ -33,6 +36,18 @@ let model: EngineModel | undefined;
 let streamIntervalMs = 0;
 let cpuBackend: CpuBackendStatus | null = null;
 const generations = new Map<number, Generation>();
+/** Embeddings in progress, by request id: `cancelled` is set by a `cancel` message. */
+const embeddings = new Map<number, { cancelled: boolean }>();
+
+/** Progress messages for the daemon's watchdog: at most one per interval (the first at once). */
+const PROGRESS_INTERVAL_MS = 250;
+let lastProgressAt = 0;
+function reportProgress(): void {
+  const now = Date.now();
+  if (now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
+  lastProgressAt = now;
+  send({ type: "progress" });
+}
 
 function send<K extends RequestType>(message: RunnerToDaemon | ResultMessage<K>): void {
   if (process.connected) process.send!(message);
@@ -52,6 +67,7 @@ function toWire(error: unknown, loading: boolean): WireFailure {
     return { ...base, kind: "context_overflow", details: { needed: error.needed, available: error.available } };
   if (error instanceof EngineBusyError) return { ...base, kind: "busy" };
   if (error instanceof InvalidInputError) return { ...base, kind: "rejected", code: "invalid_request" };
+  if (error instanceof CancelledError) return { ...base, kind: "rejected", code: "client_closed" };
   if (error instanceof LlmosError)
     return { ...base, kind: "rejected", code: error.code, ...(error.details ? { details: error.details } : {}) };
   return { ...base, kind: "internal" };
@@ -78,13 +94,13 @@ function requireModel(): EngineModel {
 }
 
 /** One handler per request type; each must return that request's reply type (see `RunnerRequests`). */
-const handlers: { [K in RequestType]: (params: ParamsOf<K>) => Promise<ReplyOf<K>> } = {
+const handlers: { [K in RequestType]: (params: ParamsOf<K>, id: number) => Promise<ReplyOf<K>> } = {
   async load({ spec }) {
     const started = performance.now();
     streamIntervalMs = spec.streamIntervalMs;
     engine = await createEngine(spec);
     const baselineRssBytes = process.memoryUsage.rss();
-    model = await engine.load(spec);
+    model = await engine.load({ ...spec, onProgress: reportProgress });
     return {
       facts: model.facts,
       engine: spec.engine,
@@ -94,15 +110,26 @@ const handlers: { [K in RequestType]: (params: ParamsOf<K>) => Promise<ReplyOf<K
       cpuBackend,
     };
   },
-  async embed({ texts }) {
+  async embed({ texts, truncate }, id) {
     const m = requireModel();
-    const vectors: number[][] = [];
-    let promptTokens = 0;
-    for (const text of texts) {
-      vectors.push(await m.embed(text));
-      promptTokens += m.tokenize(text, { addBos: true }).length;
+    const state = { cancelled: false };
+    embeddings.set(id, state);
+    try {
+      const vectors: number[][] = [];
+      let promptTokens = 0;
+      // Cancellation is checked between inputs, and by the engine between chunks of a long one.
+      for (const text of texts) {
+        if (state.cancelled) throw new CancelledError("embedding cancelled");
+        stallIfTestAsks(text);
+        const e = await m.embed(text, { isCancelled: () => state.cancelled, truncate: truncate === true });
+        vectors.push(e.vector);
+        promptTokens += e.tokens;
+        reportProgress();
+      }
+      return { vectors, promptTokens };
+    } finally {
+      embeddings.delete(id);
     }
-    return { vectors, promptTokens };
   },
   async tokenize({ text, addBos, parseSpecial }) {
     return requireModel().tokenize(text, { addBos, parseSpecial });
@@ -124,14 +151,15 @@ const handlers: { [K in RequestType]: (params: ParamsOf<K>) => Promise<ReplyOf<K
 };
 
 async function answer<K extends RequestType>(msg: RequestMessage<K>): Promise<void> {
-  const handler: (params: ParamsOf<K>) => Promise<ReplyOf<K>> = handlers[msg.type];
-  const value = await handler(msg.params);
+  const handler: (params: ParamsOf<K>, id: number) => Promise<ReplyOf<K>> = handlers[msg.type];
+  const value = await handler(msg.params, msg.id);
   const reply: ResultMessage<K> = { type: "result", id: msg.id, request: msg.type, value };
   send(reply);
 }
 
 /** Streams a generation's chunks (merged per stream interval), then `done`. */
 async function generate(id: number, params: GenerateParams): Promise<void> {
+  if (typeof params.prompt === "string") stallIfTestAsks(params.prompt);
   const generation = requireModel().generate(params);
   generations.set(id, generation);
   const out = new ChunkCoalescer({ intervalMs: streamIntervalMs, send: (chunk) => send({ type: "chunk", id, chunk }) });
@@ -150,9 +178,12 @@ function handle(msg: DaemonToRunner): Promise<void> {
   switch (msg.type) {
     case "generate":
       return generate(msg.id, msg.params);
-    case "cancel":
+    case "cancel": {
       generations.get(msg.id)?.cancel();
+      const embedding = embeddings.get(msg.id);
+      if (embedding) embedding.cancelled = true;
       return Promise.resolve();
+    }
     default:
       return answer(msg);
   }
@@ -161,7 +192,15 @@ function handle(msg: DaemonToRunner): Promise<void> {
 process.on("message", (msg: DaemonToRunner) => {
   handle(msg).catch((error) => send({ type: "error", id: msg.id, error: toWire(error, msg.type === "load") }));
 });
-// The daemon is gone: never outlive it.
-process.on("disconnect", () => process.exit(0));
+// The daemon is gone: never outlive it, nor let anything this runner forked (it leads its process group).
+process.on("disconnect", () => {
+  try {
+    process.kill(-process.pid, "SIGKILL");
+  } catch {
+    // not a group leader (started by hand): only this process
+  }
+  process.exit(0);
+});
 process.on("SIGINT", () => undefined);
+startOrphanGuard();
 send({ type: "ready", pid: process.pid });

@@ -54,3 +54,13 @@ export function crashFailure(model: string): RunnerFailure {
     `the runner for ${model} stopped unexpectedly; retry the request`,
   );
 }
+
+/** The error of requests in flight when the watchdog killed a runner that had work and made no progress. */
+export function stallFailure(model: string, idleMs: number): RunnerFailure {
+  return new RunnerFailure(
+    "stalled",
+    "runner_stalled",
+    `the runner for ${model} made no progress for ${Math.round(idleMs / 1000)} s and was stopped; the model is loaded again on the next request`,
+    { idleMs },
+  );
+}

@@ -17,8 +17,11 @@ import type {
   RunnerStatsReply,
   RunnerToDaemon,
 } from "../runner/ipc-protocol.js";
-import { crashFailure, failureFromWire } from "./runner-failure.js";
+import { crashFailure, failureFromWire, stallFailure, type RunnerFailure } from "./runner-failure.js";
 import type { Logger } from "../telemetry/logger.js";
+import { killProcessGroup } from "./process-group.js";
+import { ProgressWatchdog } from "./progress-watchdog.js";
+import { LlmosError } from "../errors.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
 export interface RemoteGeneration extends AsyncIterable<GenerateChunk> {
@@ -41,15 +44,41 @@ export interface RunnerHandle {
   readonly cpuBackend?: CpuBackendStatus | null;
   readonly exited: boolean;
   generate(params: GenerateParams): RemoteGeneration;
-  embed(texts: string[]): Promise<EmbedReply>;
+  /**
+   * Embeds texts; an abort of `signal` cancels the rest in the runner (between inputs and chunks). `truncate` cuts
+   * inputs longer than a sequence's context instead of refusing them.
+   */
+  embed(texts: string[], opts?: { signal?: AbortSignal; truncate?: boolean }): Promise<EmbedReply>;
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   stats(): Promise<RunnerStatsReply>;
   /** Unload gracefully (waits a little), then kill. Idempotent. */
   stop(): Promise<void>;
-  /** Called once when the runner exits for any reason; `expected` is false for crashes. */
-  onExit(listener: (info: { expected: boolean; code: number | null; signal: string | null }) => void): void;
+  /** Called once when the runner exits for any reason; `expected` is false for crashes and stalls. */
+  onExit(listener: (info: RunnerExitInfo) => void): void;
 }
+
+/** How a runner ended. */
+export interface RunnerExitInfo {
+  /** False for crashes and stalls. */
+  expected: boolean;
+  code: number | null;
+  signal: string | null;
+  /** True when the progress watchdog killed it: it had work and made no progress (`runner_stalled`). */
+  stalled?: boolean;
+}
+
+/** Options of the child-process runner factory. */
+export interface ChildProcessRunnerOptions {
+  /**
+   * How long a runner with work may show no progress (no token, embedding, load or decode step) before it is killed
+   * with its process group and its requests fail with `runner_stalled`. 0: never. Default 60 s.
+   */
+  stallTimeoutMs?: number;
+}
+
+/** Default of {@link ChildProcessRunnerOptions.stallTimeoutMs}: well above the slowest legitimate step. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 export interface RunnerFactory {
   start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle>;
@@ -80,10 +109,14 @@ const runnerEntry = (() => {
 
 /** Starts runners as child processes (fork), so a crash in llama.cpp never takes the daemon down. */
 export class ChildProcessRunnerFactory implements RunnerFactory {
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly options: ChildProcessRunnerOptions = {},
+  ) {}
 
   async start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
-    const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }));
+    const stallMs = this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), stallMs);
     await runner.load();
     return runner;
   }
@@ -98,15 +131,32 @@ class ChildProcessRunner implements RunnerHandle {
   private stopping = false;
   private exitedFlag = false;
   private loadReply: LoadReply | undefined;
+  private readonly watchdog: ProgressWatchdog;
+  /** Set when the watchdog killed the runner: its requests fail with this instead of `runner_crashed`. */
+  private stallError: RunnerFailure | undefined;
+  /** Marks each request or generation answered, for the watchdog. */
+  private readonly answered = new Map<number, () => void>();
+  /** The last lines the runner wrote to stderr. */
+  private stderrTail = "";
 
   constructor(
     private readonly spec: RunnerLoadSpec,
     private readonly label: string,
     private readonly logger: Logger,
+    stallMs: number,
   ) {
+    this.watchdog = new ProgressWatchdog(stallMs, (idleMs) => this.onStall(idleMs));
+    // Detached: the runner leads its own process group, so a kill reaches whatever it forked too.
     this.child = fork(runnerEntry, [], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      stdio: ["ignore", "inherit", "pipe", "ipc"],
       serialization: "advanced",
+      detached: true,
+    });
+    // llama.cpp writes why it aborts (GGML_ASSERT file:line) to stderr: passed through, and the tail kept for the
+    // crash log.
+    this.child.stderr?.on("data", (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
     });
     this.child.on("message", (m: RunnerToDaemon) => this.onMessage(m));
     this.child.on("error", (error) => this.logger.error({ err: error }, "runner process error"));
@@ -144,7 +194,7 @@ class ChildProcessRunner implements RunnerHandle {
     }
   }
 
-  onExit(listener: (info: { expected: boolean; code: number | null; signal: string | null }) => void): void {
+  onExit(listener: (info: RunnerExitInfo) => void): void {
     this.events.once("exit", listener);
   }
 
@@ -159,8 +209,10 @@ class ChildProcessRunner implements RunnerHandle {
     const channel = new AsyncChannel<GenerateChunk>(cancel);
     const result = new Promise<GenerateResult>((resolve, reject) => this.streams.set(id, { channel, resolve, reject }));
     result.catch(() => undefined);
+    this.answered.set(id, this.watchdog.begin());
     if (!this.post({ type: "generate", id, params })) {
       const error = this.crashError();
+      this.settle(id);
       this.streams.delete(id);
       channel.fail(error);
       return { result: Promise.reject(error), cancel, [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator]() };
@@ -168,8 +220,8 @@ class ChildProcessRunner implements RunnerHandle {
     return { result, cancel, [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator]() };
   }
 
-  embed(texts: string[]): Promise<EmbedReply> {
-    return this.request("embed", { texts });
+  embed(texts: string[], opts: { signal?: AbortSignal; truncate?: boolean } = {}): Promise<EmbedReply> {
+    return this.request("embed", { texts, ...(opts.truncate ? { truncate: true } : {}) }, opts.signal);
   }
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]> {
     return this.request("tokenize", {
@@ -197,24 +249,60 @@ class ChildProcessRunner implements RunnerHandle {
 
   private kill(): void {
     this.stopping = true;
-    if (!this.exitedFlag) this.child.kill("SIGKILL");
+    if (!this.exitedFlag) killProcessGroup(this.child.pid);
   }
 
-  /** Sends a request; resolves with its reply, of the type `RunnerRequests` declares for `type`. */
-  private request<K extends RequestType>(type: K, params: ParamsOf<K>): Promise<ReplyOf<K>> {
+  /** The watchdog found the runner with work and no progress: kill it (and what it forked); fail its requests. */
+  private onStall(idleMs: number): void {
+    if (this.exitedFlag) return;
+    this.logger.error(
+      { pid: this.child.pid, idleMs, pending: this.pending.size + this.streams.size },
+      "runner made no progress; killing it and its process group",
+    );
+    this.stallError = stallFailure(this.label, idleMs);
+    killProcessGroup(this.child.pid);
+  }
+
+  /**
+   * Sends a request; resolves with its reply, of the type `RunnerRequests` declares for `type`. An abort of `signal`
+   * tells the runner to cancel it and rejects at once with `client_closed` (the runner stops at its next check; its
+   * late answer is dropped).
+   */
+  private request<K extends RequestType>(type: K, params: ParamsOf<K>, signal?: AbortSignal): Promise<ReplyOf<K>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (!this.pending.has(id)) return;
+        this.pending.delete(id);
+        this.settle(id);
+        this.post({ type: "cancel", id });
+        reject(new LlmosError("client_closed", "the request was cancelled"));
+      };
+      const done = () => signal?.removeEventListener("abort", onAbort);
       const settle = (m: ResultMessage) => {
+        done();
         if (isAnswerTo(m, type)) resolve(m.value);
         else reject(new Error(`runner answered a ${m.request} request to ${type}`));
       };
-      this.pending.set(id, { settle, reject });
+      this.pending.set(id, { settle, reject: (e) => (done(), reject(e)) });
+      this.answered.set(id, this.watchdog.begin());
       const message: RequestMessage<K> = { type, id, params };
       if (!this.post(message)) {
         this.pending.delete(id);
+        this.settle(id);
+        done();
         reject(this.crashError());
+        return;
       }
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /** The request `id` is answered (or will never be): it no longer counts as work for the watchdog. */
+  private settle(id: number): void {
+    this.answered.get(id)?.();
+    this.answered.delete(id);
   }
 
   private post<K extends RequestType>(message: DaemonToRunner | RequestMessage<K>): boolean {
@@ -228,8 +316,10 @@ class ChildProcessRunner implements RunnerHandle {
   }
 
   private onMessage(m: RunnerToDaemon): void {
+    this.watchdog.progress();
     switch (m.type) {
       case "ready":
+      case "progress":
         return;
       case "log":
         this.logger[m.level === "error" ? "error" : m.level === "warn" ? "warn" : "debug"]({ llama: true }, m.message);
@@ -237,10 +327,12 @@ class ChildProcessRunner implements RunnerHandle {
       case "result": {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
+        this.settle(m.id);
         p?.settle(m);
         return;
       }
       case "error": {
+        this.settle(m.id);
         const error = failureFromWire(m.error, this.label);
         const p = this.pending.get(m.id);
         if (p) {
@@ -260,6 +352,7 @@ class ChildProcessRunner implements RunnerHandle {
         this.streams.get(m.id)?.channel.push(m.chunk);
         return;
       case "done": {
+        this.settle(m.id);
         const s = this.streams.get(m.id);
         this.streams.delete(m.id);
         if (s) {
@@ -277,9 +370,24 @@ class ChildProcessRunner implements RunnerHandle {
 
   private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.exitedFlag = true;
-    const expected = this.stopping;
-    if (!expected) this.logger.error({ code, signal }, "runner exited unexpectedly");
-    const error = this.crashError();
+    this.watchdog.dispose();
+    // Whatever the runner forked and left behind goes with it.
+    killProcessGroup(this.child.pid);
+    const stalled = this.stallError !== undefined;
+    const expected = this.stopping && !stalled;
+    if (!expected && !stalled) {
+      // Logged once stderr is drained, so the log holds llama.cpp's last words.
+      const report = () =>
+        this.logger.error(
+          { code, signal, stderr: this.stderrTail.trim().split("\n").slice(-5) },
+          "runner exited unexpectedly",
+        );
+      if (this.child.stderr && !this.child.stderr.closed) this.child.stderr.once("close", report);
+      else report();
+    }
+    const error = this.stallError ?? this.crashError();
+    for (const settle of this.answered.values()) settle();
+    this.answered.clear();
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
     for (const s of this.streams.values()) {
@@ -287,6 +395,6 @@ class ChildProcessRunner implements RunnerHandle {
       s.reject(error);
     }
     this.streams.clear();
-    this.events.emit("exit", { expected, code, signal });
+    this.events.emit("exit", { expected, code, signal, stalled } satisfies RunnerExitInfo);
   }
 }

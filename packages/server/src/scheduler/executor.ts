@@ -103,18 +103,22 @@ export class Executor {
     this.ctx.reconcile();
   }
 
-  /** A runner exited: if it was not asked to, its model crashed (in-flight requests already failed). */
-  onRunnerExit(entry: ModelEntry, expected: boolean): void {
+  /**
+   * A runner exited: if it was not asked to, its model crashed (in-flight requests already failed). `stalled`: the
+   * progress watchdog killed it (it had work and made no progress); that is counted apart from crashes.
+   */
+  onRunnerExit(entry: ModelEntry, expected: boolean, stalled = false): void {
     const state = entry.state;
+    if (stalled) this.ctx.metrics.runnerStalls.inc();
     if (expected || (state.kind !== "ready" && state.kind !== "draining")) return;
     const { table, events, clock, metrics, logger } = this.ctx;
     entry.apply({ type: "crash" }, clock.now());
     table.detach(entry, false);
     state.spec.release();
-    metrics.runnerCrashes.inc();
+    if (!stalled) metrics.runnerCrashes.inc();
     logger.error(
       { model: entry.name },
-      "runner crashed; its in-flight requests failed, the next request starts a fresh runner",
+      `runner ${stalled ? "stalled and was killed" : "crashed"}; its in-flight requests failed, the next request starts a fresh runner`,
     );
     this.updateModelMetrics();
     events.emit({ type: "model.crashed", model: entry.name, at: clock.now() });

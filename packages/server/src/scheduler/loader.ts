@@ -79,7 +79,7 @@ export class Loader {
     entry.apply({ type: "placed" }, ctx.clock.now());
     const runner = await this.startRunner(entry, spec, sizing);
     if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
-    runner.onExit(({ expected }) => this.executor.onRunnerExit(entry, expected));
+    runner.onExit(({ expected, stalled }) => this.executor.onRunnerExit(entry, expected, stalled === true));
     entry.apply({ type: "started", runner }, ctx.clock.now());
     ctx.metrics.modelLoads.inc({ result: "ok" });
     ctx.metrics.modelLoadSeconds.observe({ model: entry.name }, runner.loadMs / 1000);

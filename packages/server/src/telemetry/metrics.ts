@@ -79,6 +79,11 @@ export class Metrics {
     help: "Runner processes that exited unexpectedly",
     registers: [this.registry],
   });
+  readonly runnerStalls = new Counter({
+    name: "llmos_runner_stalls_total",
+    help: "Runner processes killed by the watchdog: they had work and made no progress for the stall timeout",
+    registers: [this.registry],
+  });
   readonly memoryBytes = new Gauge({
     name: "llmos_memory_bytes",
     help: "Memory: budget, reserved by loaded models (estimate), measured runner RSS",

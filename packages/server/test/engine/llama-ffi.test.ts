@@ -11,6 +11,7 @@ import { createPrng, encodeF32, GgmlType, GgufValueType, typed, writeGguf } from
 import {
   ContextOverflowError,
   EngineBusyError,
+  InvalidInputError,
   type EngineModel,
   type GenerateChunk,
   type GenerateParams,
@@ -187,15 +188,51 @@ describe("llama-ffi engine", { skip: existsSync(stories) ? false : `missing ${st
   });
 
   test("embed returns a mean-pooled vector of embeddingSize", async () => {
-    const a = await model.embed("Once upon a time");
-    const b = await model.embed("Once upon a time");
-    const c = await model.embed("The dog ran to the park.");
+    const a = (await model.embed("Once upon a time")).vector;
+    const b = (await model.embed("Once upon a time")).vector;
+    const c = (await model.embed("The dog ran to the park.")).vector;
     assert.equal(a.length, model.facts.embeddingSize);
     assert.ok(a.every(Number.isFinite));
     assert.deepEqual(a, b);
     assert.notDeepEqual(a, c);
     const norm = Math.hypot(...a);
     assert.ok(Math.abs(norm - 1) > 1e-3, "not normalised");
+  });
+
+  test("a long input embedded in chunks has the same mean; cancellation stops between chunks; truncate cuts", async () => {
+    const text = "The dog ran to the park and played with a ball. ".repeat(12);
+    const whole = await model.embed(text);
+    assert.ok(whole.tokens > 100 && whole.tokens <= 256, `${whole.tokens} tokens`);
+    const chunked = await LlamaFfiEngine.create({ embedChunk: 32 });
+    try {
+      const m = await chunked.load({ modelPath: stories, contextSize: 1024, slots: 4, threads: 1, gpuLayers: 0 });
+      const parts = await m.embed(text);
+      assert.equal(parts.tokens, whole.tokens);
+      const diff = Math.max(...parts.vector.map((x, i) => Math.abs(x - whole.vector[i]!)));
+      assert.ok(diff < 1e-4, `chunked and whole means differ by ${diff}`);
+      let checks = 0;
+      await assert.rejects(
+        m.embed(text, { isCancelled: () => ++checks > 2 }),
+        (e: Error) => e.name === "CancelledError",
+      );
+      assert.equal(checks, 3, "checked before each chunk, stopped at the third");
+    } finally {
+      await chunked.dispose();
+    }
+    const long = "The dog ran to the park. ".repeat(100);
+    await assert.rejects(model.embed(long), ContextOverflowError);
+    const cut = await model.embed(long, { truncate: true });
+    assert.equal(cut.tokens, 256);
+  });
+
+  test("token ids outside the vocabulary are the caller's error, not a failed decode", async () => {
+    assert.throws(
+      () => model.generate(params({ prompt: [1, 512] })),
+      (e: Error) => e instanceof InvalidInputError && /outside the vocabulary of 512/.test(e.message),
+    );
+    assert.throws(() => model.generate(params({ prompt: [1, -1] })), InvalidInputError);
+    const ok = await collect(model.generate(params({ prompt: [1, 400], maxTokens: 2 })));
+    assert.equal(ok.result.completionTokens, 2);
   });
 });
 
@@ -267,7 +304,7 @@ describe("llama-ffi cancellation", { skip: existsSync(stories) ? false : `missin
       );
       const g = model.generate(params({ maxTokens: 60 }));
       const [vec, out] = await Promise.all([model.embed("Once upon a time"), collect(g)]);
-      assert.equal(vec.length, 64);
+      assert.equal(vec.vector.length, 64);
       assert.ok(out.text.startsWith(EXPECTED), out.text);
     } finally {
       await engine.dispose();

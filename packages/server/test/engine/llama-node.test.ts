@@ -80,7 +80,7 @@ describe("llama-node engine (node-llama-cpp) on stories260K", () => {
   });
 
   test("embeddings have the model's width", async () => {
-    const v = await model.embed("Once upon a time");
+    const { vector: v } = await model.embed("Once upon a time");
     assert.equal(v.length, model.facts.embeddingSize);
     assert.ok(v.some((x) => x !== 0));
   });

@@ -64,6 +64,8 @@ export interface BatchSchedulerOptions {
   decodeMode: DecodeMode;
   /** Called when the last running sequence has left (e.g. to put the threadpool to sleep). */
   onIdle?: () => void;
+  /** Called after every decode (the runner reports it as progress to the daemon's watchdog). */
+  onStep?: () => void;
 }
 
 export class BatchScheduler {
@@ -182,6 +184,7 @@ export class BatchScheduler {
       const n = this.fillBatch();
       if (n === 0) return;
       const rc = await this.decode(n);
+      this.o.onStep?.();
       if (this.disposed) return;
       if (rc !== 0) {
         this.failBatch(new Error(`llama_decode failed (${rc})`));

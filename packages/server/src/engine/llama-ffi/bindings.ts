@@ -139,6 +139,8 @@ export const LAYOUT_STRUCTS: Record<string, TypeObject> = {
   ggml_threadpool_params: GgmlThreadpoolParams,
 };
 
+/** Function type behind `llama_progress_callback` (return false to abort the load). */
+export const LlamaProgressCallback = koffi.proto("bool llama_progress_callback_t(float progress, void *user_data)");
 /** Function type behind `ggml_log_callback`. */
 export const GgmlLogCallback = koffi.proto("void ggml_log_callback_t(int level, const char *text, void *user_data)");
 const ThreadpoolNewFn = koffi.proto("void *ggml_threadpool_new_t(void *params)");
@@ -204,6 +206,7 @@ export interface LlamaApi {
   llama_model_get_vocab: F<[model: Ptr], Ptr>;
   llama_model_n_ctx_train: F<[model: Ptr], number>;
   llama_model_n_embd: F<[model: Ptr], number>;
+  llama_model_meta_val_str: F<[model: Ptr, key: string, buf: Buffer, bufSize: number], number>;
   llama_vocab_n_tokens: F<[vocab: Ptr], number>;
   llama_vocab_bos: F<[vocab: Ptr], number>;
   llama_vocab_eos: F<[vocab: Ptr], number>;
@@ -289,6 +292,8 @@ const LLAMA_DECLS: Record<keyof LlamaApi, string> = {
   llama_model_get_vocab: "void *llama_model_get_vocab(void *model)",
   llama_model_n_ctx_train: "int32_t llama_model_n_ctx_train(void *model)",
   llama_model_n_embd: "int32_t llama_model_n_embd(void *model)",
+  llama_model_meta_val_str:
+    "int32_t llama_model_meta_val_str(void *model, const char *key, void *buf, size_t buf_size)",
   llama_vocab_n_tokens: "int32_t llama_vocab_n_tokens(void *vocab)",
   llama_vocab_bos: "int32_t llama_vocab_bos(void *vocab)",
   llama_vocab_eos: "int32_t llama_vocab_eos(void *vocab)",

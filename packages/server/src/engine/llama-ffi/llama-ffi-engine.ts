@@ -33,6 +33,8 @@ export interface LlamaFfiEngineOptions {
    * ggml threadpool polling level, 0 (idle workers sleep) to 100 (busy-wait). Default 50 (ggml's default).
    */
   threadpoolPoll?: number;
+  /** Tokens of a long embedding input decoded per step (cancellation is checked between steps). Default 256. */
+  embedChunk?: number;
 }
 
 export class LlamaFfiEngine implements Engine {
@@ -80,6 +82,7 @@ export class LlamaFfiEngine implements Engine {
         promptChunk: this.opts.promptChunk ?? 128,
         gpu: this.opts.gpu ?? false,
         threadpoolPoll: this.opts.threadpoolPoll,
+        ...(this.opts.embedChunk ? { embedChunk: this.opts.embedChunk } : {}),
       },
       () => this.models.delete(model),
     );

@@ -5,9 +5,12 @@
 import koffi from "koffi";
 import { LlmosError } from "../../errors.js";
 import {
+  CancelledError,
   checkPromptTokens,
   ContextOverflowError,
   EngineBusyError,
+  type EmbedOptions,
+  type Embedding,
   type EngineLoadOptions,
   type EngineModel,
   type EngineStats,
@@ -15,7 +18,13 @@ import {
   type Generation,
   type ModelFacts,
 } from "../engine.js";
-import { LLAMA_FLASH_ATTN_TYPE_AUTO, LLAMA_POOLING_TYPE_MEAN, type Bindings, type Ptr } from "./bindings.js";
+import {
+  LLAMA_FLASH_ATTN_TYPE_AUTO,
+  LLAMA_POOLING_TYPE_MEAN,
+  LlamaProgressCallback,
+  type Bindings,
+  type Ptr,
+} from "./bindings.js";
 import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
 import { FfiGeneration } from "./ffi-generation.js";
 import { grammarStops } from "../text/grammar-stops.js";
@@ -32,6 +41,8 @@ export interface FfiModelTuning {
   gpu: boolean;
   /** ggml threadpool polling level 0-100; undefined = ggml's default. */
   threadpoolPoll: number | undefined;
+  /** Tokens of a long embedding input decoded per step (causal models); default {@link EMBED_CHUNK}. */
+  embedChunk?: number;
 }
 
 /** Native resources, freed in reverse order. */
@@ -50,6 +61,11 @@ export class LlamaFfiModel implements EngineModel {
   private readonly scheduler: BatchScheduler;
   private readonly freeSeqIds: number[];
   private readonly perSequenceLimit: number;
+  /** Token states of a causal model do not depend on later tokens: long embedding inputs may be decoded in chunks. */
+  private readonly causal: boolean;
+  /** Embeddings share one context and its KV cache: one at a time, chunk after chunk. */
+  private embedding: Promise<unknown> = Promise.resolve();
+  private readonly embedChunkTokens: number;
   private disposed = false;
   private disposing: Promise<void> | undefined;
 
@@ -79,6 +95,9 @@ export class LlamaFfiModel implements EngineModel {
       Math.floor(options.contextSize / options.slots),
       llama.llama_n_ctx_seq(native.ctx),
     );
+    const arch = metaString(bindings, native.model, "general.architecture");
+    this.causal = arch === undefined || metaString(bindings, native.model, `${arch}.attention.causal`) !== "false";
+    this.embedChunkTokens = Math.max(1, tuning.embedChunk ?? EMBED_CHUNK);
     this.freeSeqIds = Array.from({ length: options.slots }, (_, i) => options.slots - 1 - i);
     this.scheduler = new BatchScheduler({
       llama,
@@ -92,6 +111,7 @@ export class LlamaFfiModel implements EngineModel {
       // Idle ggml workers busy-poll for a while after each decode; with several models (runners) loaded, that
       // takes CPU from the one that is working.
       onIdle: () => native.threadpool.pause(),
+      ...(options.onProgress ? { onStep: options.onProgress } : {}),
     });
     this.scheduler.onSequenceFreed = (id) => {
       if (!this.disposed) this.releaseSeqId(id);
@@ -111,7 +131,14 @@ export class LlamaFfiModel implements EngineModel {
     try {
       const mp = llama.llama_model_default_params();
       mp.n_gpu_layers = options.gpuLayers === "auto" ? (tuning.gpu ? -1 : 0) : options.gpuLayers;
-      const model = llama.llama_model_load_from_file(options.modelPath, mp);
+      const progress = loadProgressCallback(options.onProgress);
+      if (progress) mp.progress_callback = progress.ptr;
+      let model: Ptr | null;
+      try {
+        model = llama.llama_model_load_from_file(options.modelPath, mp);
+      } finally {
+        progress?.release();
+      }
       if (!model) throw new LlmosError("model_load_failed", `llama.cpp could not load ${options.modelPath}`);
       made.model = model;
       made.threadpool = createThreadpool(bindings, options.threads, tuning.threadpoolPoll);
@@ -187,49 +214,73 @@ export class LlamaFfiModel implements EngineModel {
     return generation;
   }
 
-  async embed(text: string): Promise<number[]> {
+  /**
+   * Mean-pooled embedding. A causal model's long input is decoded in chunks of {@link EMBED_CHUNK} tokens (the KV
+   * cache carries the earlier ones) and the chunks' means are combined by their token counts: the same mean, with
+   * the decode loop free for other sequences between chunks, and `isCancelled` checked before each chunk.
+   */
+  async embed(text: string, options: EmbedOptions = {}): Promise<Embedding> {
     this.assertLive();
-    const tokens = this.vocabText.tokenize(text, true, false);
+    let tokens = this.vocabText.tokenize(text, true, false);
     if (tokens.length === 0) throw new LlmosError("invalid_request", "text to embed is empty");
-    if (tokens.length > this.perSequenceLimit) throw new ContextOverflowError(tokens.length, this.perSequenceLimit);
-    // Decodes run inside the scheduler loop: both contexts share one threadpool and one thread of control.
-    return this.scheduler.runExclusive(() => {
-      this.assertLive();
-      const { llama } = this.bindings;
-      this.native.embedCtx ??= createContext(
-        this.bindings,
-        this.native.model,
-        this.native.threadpool,
-        this.options,
-        true,
-      );
-      const ctx = this.native.embedCtx;
-      llama.llama_memory_clear(llama.llama_get_memory(ctx), true);
-      const batch = llama.llama_batch_init(tokens.length, 0, 1);
-      try {
-        const n = tokens.length;
-        const tok = new Int32Array(koffi.view(batch.token!, n * 4));
-        const pos = new Int32Array(koffi.view(batch.pos!, n * 4));
-        const nSeq = new Int32Array(koffi.view(batch.n_seq_id!, n * 4));
-        const seqPtrs = new BigUint64Array(koffi.view(batch.seq_id!, n * 8));
-        const logits = new Int8Array(koffi.view(batch.logits!, n));
-        for (let i = 0; i < n; i++) {
-          tok[i] = tokens[i]!;
-          pos[i] = i;
-          nSeq[i] = 1;
-          new Int32Array(koffi.view(seqPtrs[i]!, 4))[0] = 0;
-          logits[i] = 1;
-        }
-        batch.n_tokens = n;
-        const rc = llama.llama_decode(ctx, batch);
-        if (rc !== 0) throw new Error(`llama_decode (embeddings) failed (${rc})`);
-        const ptr = llama.llama_get_embeddings_seq(ctx, 0);
-        if (!ptr) throw new Error("llama_get_embeddings_seq returned NULL");
-        return Array.from(new Float32Array(koffi.view(ptr, this.facts.embeddingSize * 4)));
-      } finally {
-        llama.llama_batch_free(batch);
+    if (tokens.length > this.perSequenceLimit) {
+      if (!options.truncate) throw new ContextOverflowError(tokens.length, this.perSequenceLimit);
+      tokens = tokens.slice(0, this.perSequenceLimit);
+    }
+    const run = this.embedding.then(async () => {
+      const chunk = this.causal ? this.embedChunkTokens : tokens.length;
+      const sum = new Float64Array(this.facts.embeddingSize);
+      for (let start = 0; start < tokens.length; start += chunk) {
+        if (options.isCancelled?.()) throw new CancelledError("embedding cancelled");
+        const part = tokens.slice(start, start + chunk);
+        // Decodes run inside the scheduler loop: both contexts share one threadpool and one thread of control.
+        const mean = await this.scheduler.runExclusive(() => this.embedChunk(part, start));
+        for (let i = 0; i < sum.length; i++) sum[i]! += mean[i]! * part.length;
       }
+      return { vector: Array.from(sum, (x) => x / tokens.length), tokens: tokens.length };
     });
+    this.embedding = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Decodes tokens at positions `start`... of the embedding sequence (cleared at 0); returns their mean state. */
+  private embedChunk(tokens: number[], start: number): Float32Array {
+    this.assertLive();
+    const { llama } = this.bindings;
+    this.native.embedCtx ??= createContext(
+      this.bindings,
+      this.native.model,
+      this.native.threadpool,
+      this.options,
+      true,
+    );
+    const ctx = this.native.embedCtx;
+    if (start === 0) llama.llama_memory_clear(llama.llama_get_memory(ctx), true);
+    const batch = llama.llama_batch_init(tokens.length, 0, 1);
+    try {
+      const n = tokens.length;
+      const tok = new Int32Array(koffi.view(batch.token!, n * 4));
+      const pos = new Int32Array(koffi.view(batch.pos!, n * 4));
+      const nSeq = new Int32Array(koffi.view(batch.n_seq_id!, n * 4));
+      const seqPtrs = new BigUint64Array(koffi.view(batch.seq_id!, n * 8));
+      const logits = new Int8Array(koffi.view(batch.logits!, n));
+      for (let i = 0; i < n; i++) {
+        tok[i] = tokens[i]!;
+        pos[i] = start + i;
+        nSeq[i] = 1;
+        new Int32Array(koffi.view(seqPtrs[i]!, 4))[0] = 0;
+        logits[i] = 1;
+      }
+      batch.n_tokens = n;
+      const rc = llama.llama_decode(ctx, batch);
+      if (rc !== 0) throw new Error(`llama_decode (embeddings) failed (${rc})`);
+      this.options.onProgress?.();
+      const ptr = llama.llama_get_embeddings_seq(ctx, 0);
+      if (!ptr) throw new Error("llama_get_embeddings_seq returned NULL");
+      return new Float32Array(koffi.view(ptr, this.facts.embeddingSize * 4)).slice();
+    } finally {
+      llama.llama_batch_free(batch);
+    }
   }
 
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[] {
@@ -281,6 +332,29 @@ export class LlamaFfiModel implements EngineModel {
     if (wantBos && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
     return tokens;
   }
+}
+
+/** Tokens of a long embedding input decoded per step (a causal model's input is split; see `embed`). */
+export const EMBED_CHUNK = 256;
+
+/** A metadata string of a loaded model, or undefined when the key is absent. */
+function metaString(bindings: Bindings, model: Ptr, key: string): string | undefined {
+  const buf = Buffer.alloc(256);
+  const n = bindings.llama.llama_model_meta_val_str(model, key, buf, buf.length);
+  return n < 0 ? undefined : buf.toString("utf8", 0, Math.min(n, buf.length - 1));
+}
+
+/**
+ * A native llama.cpp load-progress callback that reports each load step (llama.cpp calls it on this thread while
+ * it reads tensors), or undefined without a listener. `release` unregisters it after the load.
+ */
+function loadProgressCallback(onProgress: (() => void) | undefined): { ptr: Ptr; release: () => void } | undefined {
+  if (!onProgress) return undefined;
+  const cb = koffi.register(() => {
+    onProgress();
+    return true;
+  }, koffi.pointer(LlamaProgressCallback));
+  return { ptr: cb as unknown as Ptr, release: () => koffi.unregister(cb) };
 }
 
 function validate(o: EngineLoadOptions): void {

@@ -12,11 +12,14 @@ import {
   type Token,
 } from "node-llama-cpp";
 import {
+  CancelledError,
   checkPromptTokens,
   ContextOverflowError,
   EngineBusyError,
   EngineOutOfMemoryError,
   InvalidInputError,
+  type EmbedOptions,
+  type Embedding,
   type Engine,
   type EngineLoadOptions,
   type EngineModel,
@@ -63,6 +66,7 @@ export class LlamaNodeEngine implements Engine {
       const model = await this.llama.loadModel({
         modelPath: options.modelPath,
         gpuLayers: options.gpuLayers === "auto" ? "auto" : options.gpuLayers,
+        ...(options.onProgress ? { onLoadProgress: options.onProgress } : {}),
       });
       try {
         return await LlamaNodeModel.create(this.llama, model, options);
@@ -208,17 +212,23 @@ class LlamaNodeModel implements EngineModel {
     });
   }
 
-  async embed(text: string): Promise<number[]> {
+  async embed(text: string, options: EmbedOptions = {}): Promise<Embedding> {
+    // node-llama-cpp embeds an input in one call: cancellation is checked before it starts.
+    if (options.isCancelled?.()) throw new CancelledError("embedding cancelled");
     this.embeddingContext ??= this.model.createEmbeddingContext({
       contextSize: this.embeddingContextSize(),
       threads: this.options.threads,
     });
     const ctx = await this.embeddingContext;
-    const tokens = this.model.tokenize(text);
+    let tokens = this.model.tokenize(text);
     const room = this.embeddingContextSize();
-    if (tokens.length + 1 > room) throw new ContextOverflowError(tokens.length + 1, room);
+    if (tokens.length + 1 > room) {
+      if (!options.truncate) throw new ContextOverflowError(tokens.length + 1, room);
+      tokens = tokens.slice(0, room - 1);
+    }
     const embedding = await ctx.getEmbeddingFor(tokens);
-    return Array.from(embedding.vector);
+    this.options.onProgress?.();
+    return { vector: Array.from(embedding.vector), tokens: tokens.length + 1 };
   }
 
   private embeddingContextSize(): number {

@@ -147,14 +147,22 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
             prompt_eval_count: 0,
           };
         }
-        const fitted = await fitInputs(deps, body.model, inputs, body.truncate !== false, ka);
-        const result = await deps.inference.embed(body.model, fitted, {
-          signal: clientGone(request, reply),
-          tenant: tenantOf(request),
-          origin: originOf(request),
-          keyId: keyIdOf(request),
-          ...(ka !== undefined ? { keepAliveMs: ka } : {}),
-        });
+        // Like Ollama, inputs longer than the context are cut to their first tokens unless truncate is false.
+        const truncate = body.truncate !== false;
+        const result = await deps.inference
+          .embed(body.model, inputs, {
+            signal: clientGone(request, reply),
+            tenant: tenantOf(request),
+            origin: originOf(request),
+            keyId: keyIdOf(request),
+            truncate,
+            ...(ka !== undefined ? { keepAliveMs: ka } : {}),
+          })
+          .catch((error: unknown) => {
+            if (!truncate && error instanceof LlmosError && error.code === "context_length_exceeded")
+              throw new LlmosError(error.code, `${error.message} (truncate is false)`, error.details, { cause: error });
+            throw error;
+          });
         const embeddings = result.vectors.map((v) => normalise(body.dimensions ? v.slice(0, body.dimensions) : v));
         return {
           model: result.model,
@@ -272,36 +280,4 @@ function normalise(v: number[]): number[] {
   for (const x of v) sum += x * x;
   const norm = Math.sqrt(sum);
   return norm > 0 ? v.map((x) => x / norm) : v;
-}
-
-/**
- * Fits embedding inputs into the model's per-sequence context (the limit both engines share): longer inputs are cut
- * to their first tokens (Ollama's default `truncate: true`) or refused with a 400 (`truncate: false`).
- */
-async function fitInputs(
-  deps: HttpDeps,
-  model: string,
-  inputs: string[],
-  truncate: boolean,
-  ka: number | undefined,
-): Promise<string[]> {
-  const loaded = await deps.scheduler.load(
-    (await deps.inference.model(model)).name,
-    ka !== undefined ? { keepAliveMs: ka } : {},
-  );
-  // Room for BOS and EOS, which the engines add around the text.
-  const limit = Math.max(1, loaded.contextSize - 2);
-  return Promise.all(
-    inputs.map(async (text, i) => {
-      const { tokens } = await deps.inference.tokenize(model, text, { addBos: false });
-      if (tokens.length <= limit) return text;
-      if (!truncate)
-        throw new LlmosError(
-          "invalid_request",
-          `input[${i}] has ${tokens.length} tokens, over the context of ${limit} (truncate is false)`,
-          { param: "input" },
-        );
-      return (await deps.inference.detokenize(model, tokens.slice(0, limit))).text;
-    }),
-  );
 }
