@@ -81,6 +81,16 @@ test("hyper-parameters that disagree with the tensors are refused (they made the
     /embedding_length is 2147483584 but tensor "token_embd.weight" is 64 wide/,
   );
   rejects({ "llama.block_count": 4 }, "bad_metadata", /block_count is 4 but the file has tensors for 5 blocks/);
+  rejects(
+    { "llama.feed_forward_length": 2 ** 30 },
+    "bad_metadata",
+    /feed_forward_length is 1073741824 but tensor "blk.0.ffn_up.weight" has 172 rows/,
+  );
+  rejects(
+    { "llama.attention.head_count_kv": 2 },
+    "bad_metadata",
+    /head_count_kv 2 x key length 8 is 16 but tensor "blk.0.attn_k.weight" has 32 rows/,
+  );
   const tokens = modelBytes(STORIES);
   const t = parseGgufBuffer(tokens, tokens.length).metadata["tokenizer.ggml.tokens"] as string[];
   rejects(

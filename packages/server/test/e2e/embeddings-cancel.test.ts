@@ -44,6 +44,10 @@ describe("embeddings stop when their client goes away", () => {
     assert.equal(next.status, 200, next.text);
     const embedded = (await promptTokens(d)) - before;
     assert.ok(embedded < total / 2, `${embedded} of ${total} tokens were embedded after the client left`);
+    // What was embedded before the client left is charged to it like any prompt tokens.
+    await d.security.flush();
+    const usage = (await d.security.usage()).find((u) => u.model === "stories:latest");
+    assert.ok(usage && usage.promptTokens >= embedded - 10 && embedded > 0, JSON.stringify(usage));
   });
 
   test("large requests are embedded in batches with the same result as one by one", async () => {

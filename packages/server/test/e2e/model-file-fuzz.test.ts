@@ -22,10 +22,13 @@ import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
  * counted: rejected, ran, request refused, load error, runner crash, stall. The daemon must never crash or hang,
  * every stall must be caught by the watchdog, and a runner may crash only for a cause listed in KNOWN_RUNNER_CRASHES
  * (causes the validator cannot know; each is named in docs/security.md).
- * CI runs a bounded campaign; `npm run fuzz` a long one (LLMOS_GGUF_CAMPAIGN_MUTANTS, LLMOS_GGUF_CAMPAIGN_SEED).
+ * CI runs a bounded campaign; `npm run fuzz` a long one (LLMOS_GGUF_CAMPAIGN_MUTANTS, LLMOS_GGUF_CAMPAIGN_SEED,
+ * LLMOS_GGUF_CAMPAIGN_MODEL).
  */
 const SEED = Number(process.env.LLMOS_GGUF_CAMPAIGN_SEED ?? 7);
 const MUTANTS = Number(process.env.LLMOS_GGUF_CAMPAIGN_MUTANTS ?? 200);
+/** The model mutated: stories260K, or another GGUF file (e.g. ../shared/models/llama-2-tiny-random.gguf). */
+const MODEL = process.env.LLMOS_GGUF_CAMPAIGN_MODEL ?? STORIES;
 const STALL_MS = 10_000;
 
 /** Runner crashes the validator cannot prevent, by what llama.cpp wrote before aborting. Empty: none is known. */
@@ -109,7 +112,7 @@ describe("model-file campaign: mutated GGUF files through the validator and real
   });
 
   test("accepted mutants are imported and run: no daemon crash, no undetected stall, no unknown runner crash", async (t) => {
-    const original = readFileSync(STORIES);
+    const original = readFileSync(MODEL);
     const counts: Record<Outcome, number> = {
       rejected: 0,
       ran: 0,
@@ -193,7 +196,9 @@ describe("model-file campaign: mutated GGUF files through the validator and real
       await api(d, "DELETE", `/api/models/${name}`);
       if (counts.ran % 10 === 0) assert.equal((await api(d, "GET", "/healthz")).status, 200);
     }
-    t.diagnostic(`seed ${SEED}, ${n} mutants (${seen.size} distinct): ${JSON.stringify(counts)}`);
+    t.diagnostic(
+      `${path.basename(MODEL)}, seed ${SEED}, ${n} mutants (${seen.size} distinct): ${JSON.stringify(counts)}`,
+    );
     for (const c of crashes) t.diagnostic(`runner crash ${c}`);
     assert.equal((await api(d, "GET", "/healthz")).status, 200, "the daemon serves on");
     assert.deepEqual(
