@@ -105,13 +105,18 @@ describe("live events without keys (loopback)", { timeout: 300_000 }, () => {
   });
 
   it("lists requests and cancels a queued and a running one", async () => {
+    // The two long requests take both slots first, so the short one is the one left waiting in the queue.
     const running = [1, 2].map(() => api(d, "POST", "/v1/completions", slowBody(400)));
-    const queued = api(d, "POST", "/v1/completions", slowBody(8));
     let list: Array<{ id: string; state: string }> = [];
-    for (let i = 0; i < 600 && !(list.length === 3 && list.filter((r) => r.state === "running").length === 2); i++) {
-      list = (await api(d, "GET", "/api/requests")).json.requests;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const waitFor = async (done: () => boolean) => {
+      for (let i = 0; i < 600 && !done(); i++) {
+        list = (await api(d, "GET", "/api/requests")).json.requests;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitFor(() => list.filter((r) => r.state === "running").length === 2);
+    const queued = api(d, "POST", "/v1/completions", slowBody(8));
+    await waitFor(() => list.length === 3 && list.some((r) => r.state === "queued"));
     const q = list.find((r) => r.state === "queued")!;
     const r = list.find((r) => r.state === "running")!;
     assert.equal((await api(d, "DELETE", `/api/requests/${q.id}`)).status, 200);
