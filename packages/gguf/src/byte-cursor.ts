@@ -109,11 +109,55 @@ export class Cursor {
 
   /** A u64 count or length, checked against a limit (which is at most MAX_SAFE_INTEGER in effect). */
   count(what: string, limit: number, limitName: keyof GgufLimits): number {
-    const v = this.u64(what);
-    if (v > BigInt(Math.min(limit, Number.MAX_SAFE_INTEGER))) {
-      throw new GgufError("limit_exceeded", `${what} is ${v}, above ${limitName} (${limit})`);
+    // Two 32-bit halves instead of a BigInt: this runs once per string of a vocabulary.
+    this.need(8, what);
+    const lo = this.buf.readUInt32LE(this.pos);
+    const hi = this.buf.readUInt32LE(this.pos + 4);
+    this.pos += 8;
+    const v = hi * 0x1_0000_0000 + lo;
+    if (hi > 0x1f_ffff || v > Math.min(limit, Number.MAX_SAFE_INTEGER)) {
+      const exact = (BigInt(hi) << 32n) | BigInt(lo);
+      throw new GgufError("limit_exceeded", `${what} is ${exact}, above ${limitName} (${limit})`);
     }
-    return Number(v);
+    return v;
+  }
+
+  /** Moves past `n` bytes (checked like a read). */
+  skip(n: number, what: string): void {
+    this.need(n, what);
+    this.pos += n;
+  }
+
+  /** Moves past a string (its length checked against the limit). */
+  skipString(what: string): void {
+    const len = this.count(`length of ${what}`, this.limits.maxStringLength, "maxStringLength");
+    this.skip(len, what);
+  }
+
+  /** Moves past `n` strings: a tight loop for vocabularies, the checked path for anything unusual. */
+  skipStrings(n: number, what: string): void {
+    const buf = this.buf;
+    const end = Math.min(buf.length, this.limits.maxHeaderBytes);
+    const max = Math.min(this.limits.maxStringLength, Number.MAX_SAFE_INTEGER);
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) {
+      if (pos + 8 <= end) {
+        const lo = buf.readUInt32LE(pos);
+        if (buf.readUInt32LE(pos + 4) === 0 && lo <= max && pos + 8 + lo <= end) {
+          pos += 8 + lo;
+          continue;
+        }
+      }
+      this.pos = pos;
+      this.skipString(what); // throws the precise error (or NeedMore), or moves on
+      pos = this.pos;
+    }
+    this.pos = pos;
+  }
+
+  /** A view of bytes `[start, end)` already read (no copy). */
+  slice(start: number, end: number): Buffer {
+    return this.buf.subarray(start, end);
   }
 
   string(what: string): string {

@@ -19,6 +19,8 @@ export {
   type GgufValue,
 } from "./types.js";
 export { parseGgufBuffer, readGguf } from "./reader.js";
+export { GgufArrayRef, isArrayValue, materialize, type GgufMetadataValue } from "./values.js";
+export { findDuplicateToken, type DuplicateToken } from "./token-uniqueness.js";
 export {
   formatParameterCount,
   metadataForDisplay,
@@ -28,6 +30,7 @@ export {
 } from "./summary.js";
 export { createPrng, mutateGguf } from "./fuzz.js";
 export { locateGgufFields, type GgufField, type GgufFieldKind } from "./header-fields.js";
+export { largeVocabularyGguf, type LargeVocabularyOptions } from "./hostile.js";
 export {
   GgufWriter,
   inferGgufType,

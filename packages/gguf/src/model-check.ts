@@ -1,7 +1,9 @@
 import { GgufError } from "./errors.js";
 import { checkLlamaAsserts } from "./llama-asserts.js";
 import { checkTensorShapes } from "./tensor-shapes.js";
-import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from "./types.js";
+import { findDuplicateToken } from "./token-uniqueness.js";
+import { GgufValueType, type GgufFile, type GgufTypeInfo } from "./types.js";
+import { isArrayValue, type GgufMetadataValue } from "./values.js";
 
 /** llama.cpp's LLAMA_MAX_LAYERS and LLAMA_MAX_EXPERTS: above them it aborts (GGML_ASSERT). */
 const MAX_LAYERS = 512;
@@ -57,7 +59,7 @@ export function validateModelMetadata(file: GgufFile): void {
   const md = file.metadata;
   const types = file.metadataTypes;
   const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(md, k);
-  const get = (k: string): GgufValue | undefined => (has(k) ? md[k] : undefined);
+  const get = (k: string): GgufMetadataValue | undefined => (has(k) ? md[k] : undefined);
 
   const arch = get("general.architecture");
   if (typeof arch !== "string" || arch.length === 0) fail(`general.architecture is missing or not a non-empty string`);
@@ -146,22 +148,16 @@ export function validateModelMetadata(file: GgufFile): void {
 
   const tokens = get("tokenizer.ggml.tokens");
   if (tokens !== undefined) {
-    if (!Array.isArray(tokens) || !isArrayOf(types["tokenizer.ggml.tokens"], GgufValueType.STRING)) {
+    if (!isArrayValue(tokens) || !isArrayOf(types["tokenizer.ggml.tokens"], GgufValueType.STRING)) {
       fail(`tokenizer.ggml.tokens is not an array of strings`);
     }
-    const seen = new Map<string, number>();
-    tokens.forEach((t, i) => {
-      // llama.cpp renames empty tokens to "[EMPTY_<i>]" before its uniqueness assertion.
-      const word = t === "" ? `[EMPTY_${i}]` : (t as string);
-      const prev = seen.get(word);
-      if (prev !== undefined) fail(`tokenizer.ggml.tokens has ${JSON.stringify(word)} twice (ids ${prev} and ${i})`);
-      seen.set(word, i);
-    });
+    const dup = findDuplicateToken(tokens);
+    if (dup) fail(`tokenizer.ggml.tokens has ${JSON.stringify(dup.text)} twice (ids ${dup.first} and ${dup.second})`);
     const sized = (key: string, elements: number[]): void => {
       const v = get(key);
       if (v === undefined) return;
       const info = types[key];
-      if (!Array.isArray(v) || !elements.some((e) => isArrayOf(info, e))) fail(`${key} has the wrong type`);
+      if (!isArrayValue(v) || !elements.some((e) => isArrayOf(info, e))) fail(`${key} has the wrong type`);
       if (v.length < tokens.length) fail(`${key} has ${v.length} entries for ${tokens.length} tokens`);
     };
     sized("tokenizer.ggml.scores", [GgufValueType.FLOAT32, GgufValueType.INT32]);

@@ -7,11 +7,10 @@ import {
   GgufValueType,
   type GgufFile,
   type GgufLimits,
-  type GgufScalarType,
   type GgufTensorInfo,
   type GgufTypeInfo,
-  type GgufValue,
 } from "./types.js";
+import { readValue, skipValue, type GgufMetadataValue } from "./values.js";
 
 /** Bytes read first by {@link readGguf}; the read grows (doubling) until the header fits. */
 const INITIAL_READ_BYTES = 1024 * 1024;
@@ -25,19 +24,6 @@ const INT64_MAX = (1n << 63n) - 1n;
 /** Smallest possible encodings, used to reject impossible counts before looping over them. */
 const MIN_KV_BYTES = 8 + 4 + 1; // key length, type, one u8
 const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8; // name length, 1-byte name, n_dims, one dim, type, offset
-const SCALAR_SIZES: Readonly<Record<number, number>> = {
-  [GgufValueType.UINT8]: 1,
-  [GgufValueType.INT8]: 1,
-  [GgufValueType.UINT16]: 2,
-  [GgufValueType.INT16]: 2,
-  [GgufValueType.UINT32]: 4,
-  [GgufValueType.INT32]: 4,
-  [GgufValueType.FLOAT32]: 4,
-  [GgufValueType.BOOL]: 1,
-  [GgufValueType.UINT64]: 8,
-  [GgufValueType.INT64]: 8,
-  [GgufValueType.FLOAT64]: 8,
-};
 
 /**
  * Reads and validates the header of a GGUF file. Only the header region is read (starting with 1 MiB and
@@ -55,15 +41,18 @@ export async function readGguf(path: string, limits?: Partial<GgufLimits>): Prom
   }
   try {
     const fileSize = (await fh.stat()).size;
+    // First the header's extent, walking counts and lengths only (nothing is built, limits apply), reading more
+    // of the file as needed; then one parse of exactly those bytes.
     let buf: Buffer = Buffer.alloc(0);
     let want = Math.min(fileSize, INITIAL_READ_BYTES);
     for (;;) {
       buf = await readPrefix(fh, buf, want, path);
       try {
-        return parseHeader(buf, fileSize, lim);
+        const end = headerExtent(buf, fileSize, lim);
+        return parseHeader(buf.subarray(0, end), fileSize, lim);
       } catch (e) {
         if (!(e instanceof NeedMore)) throw e;
-        // parseHeader guarantees e.end <= min(fileSize, maxHeaderBytes).
+        // headerExtent guarantees e.end <= min(fileSize, maxHeaderBytes).
         want = Math.min(fileSize, lim.maxHeaderBytes, Math.max(e.end, buf.length * 2));
       }
     }
@@ -79,8 +68,9 @@ export async function readGguf(path: string, limits?: Partial<GgufLimits>): Prom
  */
 export function parseGgufBuffer(buf: Buffer, fileSize: number, limits?: Partial<GgufLimits>): GgufFile {
   const view = buf.length > fileSize ? buf.subarray(0, fileSize) : buf;
+  const lim = resolveLimits(limits);
   try {
-    return parseHeader(view, fileSize, resolveLimits(limits));
+    return parseHeader(view.subarray(0, headerExtent(view, fileSize, lim)), fileSize, lim);
   } catch (e) {
     if (e instanceof NeedMore) {
       throw new GgufError(
@@ -123,98 +113,12 @@ function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** 64-bit integers become numbers when safe, bigints otherwise. */
-function int64Value(v: bigint): number | bigint {
-  return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
-}
-
-function isKnownValueType(t: number): t is GgufValueType {
-  return Number.isInteger(t) && t >= 0 && t <= GgufValueType.FLOAT64;
-}
-
-function readScalar(c: Cursor, type: GgufScalarType, what: string): GgufValue {
-  switch (type) {
-    case GgufValueType.UINT8:
-      return c.u8(what);
-    case GgufValueType.INT8:
-      return c.i8(what);
-    case GgufValueType.UINT16:
-      return c.u16(what);
-    case GgufValueType.INT16:
-      return c.i16(what);
-    case GgufValueType.UINT32:
-      return c.u32(what);
-    case GgufValueType.INT32:
-      return c.i32(what);
-    case GgufValueType.FLOAT32:
-      return c.f32(what);
-    case GgufValueType.FLOAT64:
-      return c.f64(what);
-    case GgufValueType.UINT64:
-      return int64Value(c.u64(what));
-    case GgufValueType.INT64:
-      return int64Value(c.i64(what));
-    case GgufValueType.BOOL: {
-      const b = c.u8(what);
-      if (b > 1) throw new GgufError("bad_type", `${what} is a bool with byte value ${b} (must be 0 or 1)`);
-      return b === 1;
-    }
-    case GgufValueType.STRING:
-      return c.string(what);
-  }
-}
-
-function readValue(
-  c: Cursor,
-  lim: GgufLimits,
-  type: number,
-  key: string,
-  depth: number,
-): { value: GgufValue; info: GgufTypeInfo } {
-  const what = `value of metadata ${q(key)}`;
-  if (!isKnownValueType(type)) {
-    throw new GgufError("bad_type", `metadata ${q(key)} has unknown value type ${type}`);
-  }
-  if (type !== GgufValueType.ARRAY) return { value: readScalar(c, type, what), info: { type } };
-
-  if (depth + 1 > lim.maxArrayNesting) {
-    throw new GgufError(
-      "limit_exceeded",
-      `metadata ${q(key)} nests arrays ${depth + 1} deep, above maxArrayNesting (${lim.maxArrayNesting})`,
-    );
-  }
-  const elemType = c.u32(`element type of metadata ${q(key)}`);
-  if (!isKnownValueType(elemType)) {
-    throw new GgufError("bad_type", `metadata ${q(key)} is an array of unknown value type ${elemType}`);
-  }
-  const n = c.count(`array length of metadata ${q(key)}`, lim.maxArrayLength, "maxArrayLength");
-  const out: GgufValue[] = new Array<GgufValue>(n);
-  if (elemType === GgufValueType.ARRAY) {
-    c.mustFit(n * 12, `array of ${n} arrays in metadata ${q(key)}`);
-    let element: GgufTypeInfo = { type: GgufValueType.ARRAY, element: { type: GgufValueType.UINT8 } };
-    for (let i = 0; i < n; i++) {
-      const inner = readValue(c, lim, GgufValueType.ARRAY, key, depth + 1);
-      if (i === 0) element = inner.info;
-      out[i] = inner.value;
-    }
-    return { value: out, info: { type: GgufValueType.ARRAY, element } };
-  }
-  if (elemType === GgufValueType.STRING) {
-    c.mustFit(n * 8, `array of ${n} strings in metadata ${q(key)}`);
-  } else {
-    // Fixed-size elements: the whole array must be present before the loop starts.
-    c.need(n * (SCALAR_SIZES[elemType] ?? 1), `array of ${n} values in metadata ${q(key)}`);
-  }
-  for (let i = 0; i < n; i++) out[i] = readScalar(c, elemType, what);
-  return { value: out, info: { type: GgufValueType.ARRAY, element: { type: elemType } } };
-}
-
 /** Parses and validates; throws GgufError, or NeedMore when `buf` is a prefix too short for the header. */
 function parseHeader(buf: Buffer, fileSize: number, lim: GgufLimits): GgufFile {
   const c = new Cursor(buf, fileSize, lim);
   c.need(4, "magic");
   if (buf.toString("latin1", 0, 4) !== "GGUF") {
-    throw new GgufError("bad_magic", `bad magic ${JSON.stringify(buf.toString("latin1", 0, 4))} (expected "GGUF")`);
+    throw badMagic(buf);
   }
   c.pos = 4;
   const version = c.u32("version");
@@ -226,15 +130,16 @@ function parseHeader(buf: Buffer, fileSize: number, lim: GgufLimits): GgufFile {
   const nKv = c.count("metadata entry count", lim.maxMetadataEntries, "maxMetadataEntries");
   c.mustFit(nKv * MIN_KV_BYTES, `${nKv} metadata entries`);
 
-  const metadata = Object.create(null) as Record<string, GgufValue>;
+  const metadata = Object.create(null) as Record<string, GgufMetadataValue>;
   const metadataTypes = Object.create(null) as Record<string, GgufTypeInfo>;
+  const budget = { left: lim.maxMaterializedTotal };
   for (let i = 0; i < nKv; i++) {
     const key = c.string(`key of metadata entry #${i}`);
     if (Object.prototype.hasOwnProperty.call(metadata, key)) {
       throw new GgufError("duplicate", `metadata key ${q(key)} appears twice (second time as entry #${i})`);
     }
     const type = c.u32(`value type of metadata ${q(key)}`);
-    const { value, info } = readValue(c, lim, type, key, 0);
+    const { value, info } = readValue(c, lim, type, key, 0, budget);
     metadata[key] = value;
     metadataTypes[key] = info;
   }
@@ -330,7 +235,54 @@ function parseHeader(buf: Buffer, fileSize: number, lim: GgufLimits): GgufFile {
   return { version, metadata, metadataTypes, tensors, alignment, dataOffset, fileSize, headerBytes };
 }
 
-function resolveAlignment(metadata: Record<string, GgufValue>, types: Record<string, GgufTypeInfo>): number {
+/** Magic numbers of llama.cpp's formats before GGUF, named in the refusal. */
+const LEGACY_MAGICS = ["GGML", "GGMF", "GGJT", "lmgg", "fmgg", "tjgg"];
+
+/**
+ * The refusal of a file that is not GGUF. It quotes the bytes only when they are a known older llama.cpp magic:
+ * the file may be anything (an HTTP answer, a file someone should not read), and errors must not leak its content.
+ */
+function badMagic(buf: Buffer): GgufError {
+  const magic = buf.toString("latin1", 0, 4);
+  return new GgufError(
+    "bad_magic",
+    LEGACY_MAGICS.includes(magic)
+      ? `bad magic ${JSON.stringify(magic)}: an older llama.cpp format (expected "GGUF"); convert it with llama.cpp`
+      : `not a GGUF file: it does not start with the bytes "GGUF"`,
+  );
+}
+
+/**
+ * Bytes from the start of the file to the end of the tensor infos, found by walking counts and lengths without
+ * building any value. Enforces every count, length and nesting limit and `maxHeaderBytes`; throws NeedMore when
+ * `buf` holds less of the file than the header needs.
+ */
+function headerExtent(buf: Buffer, fileSize: number, lim: GgufLimits): number {
+  const c = new Cursor(buf, fileSize, lim);
+  c.need(4, "magic");
+  if (buf.toString("latin1", 0, 4) !== "GGUF") throw badMagic(buf);
+  c.pos = 4;
+  const version = c.u32("version");
+  if (version !== 2 && version !== 3) return c.pos; // parseHeader explains
+  const nTensors = c.count("tensor count", lim.maxTensors, "maxTensors");
+  const nKv = c.count("metadata entry count", lim.maxMetadataEntries, "maxMetadataEntries");
+  c.mustFit(nKv * MIN_KV_BYTES, `${nKv} metadata entries`);
+  for (let i = 0; i < nKv; i++) {
+    const key = c.string(`key of metadata entry #${i}`); // for messages: keys are few and short
+    const type = c.u32(`value type of metadata ${q(key)}`);
+    skipValue(c, lim, type, key, 0);
+  }
+  c.mustFit(nTensors * MIN_TENSOR_INFO_BYTES, `${nTensors} tensor infos`);
+  for (let i = 0; i < nTensors; i++) {
+    const name = q(c.string(`name of tensor #${i}`));
+    const nDims = c.u32(`dimension count of tensor ${name}`);
+    if (nDims < 1 || nDims > GGML_MAX_DIMS) return c.pos; // parseHeader explains
+    c.skip(nDims * 8 + 4 + 8, `dimensions, type and offset of tensor ${name}`);
+  }
+  return c.pos;
+}
+
+function resolveAlignment(metadata: Record<string, GgufMetadataValue>, types: Record<string, GgufTypeInfo>): number {
   if (!Object.prototype.hasOwnProperty.call(metadata, "general.alignment")) return DEFAULT_ALIGNMENT;
   const type = types["general.alignment"]?.type;
   const value = metadata["general.alignment"];

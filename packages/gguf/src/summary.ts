@@ -1,5 +1,6 @@
 import { llamaFileTypeName } from "./ggml-types.js";
-import type { GgufFile, GgufValue } from "./types.js";
+import type { GgufFile } from "./types.js";
+import { GgufArrayRef, isArrayValue, type GgufMetadataValue } from "./values.js";
 
 /** The facts about a model that llmos shows and plans with, derived from a {@link GgufFile}. */
 export interface GgufSummary {
@@ -49,7 +50,7 @@ export interface GgufSummary {
   kvCacheBytesPerToken: number | null;
 }
 
-function num(v: GgufValue | undefined): number | null {
+function num(v: GgufMetadataValue | undefined): number | null {
   if (typeof v === "number" && Number.isFinite(v)) return v;
   if (typeof v === "bigint") return Number(v);
   return null;
@@ -76,7 +77,7 @@ export function formatParameterCount(n: number): string {
 /** Derives a {@link GgufSummary} from a validated file. Missing keys become null (or are omitted). */
 export function summarizeGguf(file: GgufFile): GgufSummary {
   const md = file.metadata;
-  const get = (key: string): GgufValue | undefined =>
+  const get = (key: string): GgufMetadataValue | undefined =>
     Object.prototype.hasOwnProperty.call(md, key) ? md[key] : undefined;
   const archValue = get("general.architecture");
   const architecture = typeof archValue === "string" && archValue.length > 0 ? archValue : "unknown";
@@ -107,7 +108,7 @@ export function summarizeGguf(file: GgufFile): GgufSummary {
   const headCount = a("attention.head_count");
   const headCountKv = a("attention.head_count_kv") ?? headCount;
   const tokens = get("tokenizer.ggml.tokens");
-  const vocabSize = Array.isArray(tokens) ? tokens.length : a("vocab_size");
+  const vocabSize = isArrayValue(tokens) ? tokens.length : a("vocab_size");
 
   const headDim = embeddingLength !== null && headCount ? embeddingLength / headCount : null;
   const keyLength = a("attention.key_length") ?? headDim;
@@ -148,14 +149,26 @@ export function summarizeGguf(file: GgufFile): GgufSummary {
 export type GgufDisplayValue = number | boolean | string | GgufDisplayValue[];
 
 /**
- * Metadata ready for display or JSON: arrays longer than `maxArray` become `"[32000 items]"`, bigints
- * become decimal strings, non-finite floats become strings ("NaN", "Infinity").
+ * Metadata ready for display or JSON: arrays longer than `maxArray` (and arrays the reader left unparsed) become
+ * `"[32000 items]"`, bigints become decimal strings, non-finite floats become strings ("NaN", "Infinity"). Once
+ * `maxStringChars` characters of strings are shown, longer strings become `"[N characters]"`, so a hostile header
+ * cannot make the display as large as the header.
  */
-export function metadataForDisplay(file: GgufFile, maxArray = 16): Record<string, GgufDisplayValue> {
-  const show = (v: GgufValue): GgufDisplayValue => {
+export function metadataForDisplay(
+  file: GgufFile,
+  maxArray = 16,
+  maxStringChars = Infinity,
+): Record<string, GgufDisplayValue> {
+  let chars = 0;
+  const show = (v: GgufMetadataValue): GgufDisplayValue => {
     if (typeof v === "bigint") return v.toString();
     if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+    if (v instanceof GgufArrayRef) return `[${v.length} items]`;
     if (Array.isArray(v)) return v.length > maxArray ? `[${v.length} items]` : v.map(show);
+    if (typeof v === "string") {
+      chars += v.length;
+      if (chars > maxStringChars && v.length > 64) return `[${v.length} characters]`;
+    }
     return v;
   };
   const out: Record<string, GgufDisplayValue> = {};

@@ -1,4 +1,5 @@
 import { readGguf } from "./reader.js";
+import { materialize } from "./values.js";
 import { GgufValueType } from "./types.js";
 import { typedArray, typed, type GgufTypedValue } from "./writer.js";
 
@@ -71,11 +72,11 @@ export function byteTokenizerMetadata(vocab: number): Record<string, GgufTypedVa
 export async function copyTokenizerMetadata(
   path: string,
 ): Promise<{ metadata: Record<string, GgufTypedValue>; vocab: number }> {
-  const file = await readGguf(path);
+  const file = await readGguf(path, { maxMaterializedArray: Infinity, maxMaterializedTotal: Infinity });
   const metadata: Record<string, GgufTypedValue> = {};
   for (const key of Object.keys(file.metadata)) {
     if (key.startsWith("tokenizer."))
-      metadata[key] = { typeInfo: file.metadataTypes[key]!, value: file.metadata[key]! };
+      metadata[key] = { typeInfo: file.metadataTypes[key]!, value: materialize(file.metadata[key]!) };
   }
   const tokens = file.metadata["tokenizer.ggml.tokens"];
   if (!Array.isArray(tokens)) throw new RangeError(`${path} has no tokenizer.ggml.tokens array to copy`);

@@ -1,3 +1,5 @@
+import type { GgufMetadataValue } from "./values.js";
+
 /**
  * A metadata value. Integers of 8-32 bits and floats are numbers; 64-bit integers are numbers when they
  * fit in a safe JS integer and bigints otherwise; arrays may nest (bounded by `maxArrayNesting`).
@@ -56,8 +58,11 @@ export interface GgufTensorInfo {
 export interface GgufFile {
   /** GGUF version (2 or 3). */
   version: number;
-  /** Metadata by key (a null-prototype object: keys such as "__proto__" are plain data). */
-  metadata: Record<string, GgufValue>;
+  /**
+   * Metadata by key (a null-prototype object: keys such as "__proto__" are plain data). Arrays above the
+   * `maxMaterializedArray` / `maxMaterializedTotal` limits are `GgufArrayRef`s instead of JS arrays.
+   */
+  metadata: Record<string, GgufMetadataValue>;
   /** The stored type of each metadata value, by key (lets a writer reproduce values exactly). */
   metadataTypes: Record<string, GgufTypeInfo>;
   /** Tensors in file order. */
@@ -84,8 +89,18 @@ export interface GgufLimits {
   maxArrayLength: number;
   /** Deepest array nesting: 1 allows arrays of scalars only, 2 arrays of arrays. Default 2. */
   maxArrayNesting: number;
-  /** Largest header (magic through tensor infos) in bytes. Default 512 MiB. */
+  /**
+   * Largest header (magic through tensor infos) in bytes. `readGguf` measures the header (walking lengths and
+   * counts, building no value) and refuses one that reaches past this before parsing it. Default 512 MiB.
+   */
   maxHeaderBytes: number;
+  /**
+   * Arrays with more elements are not built as JS arrays: the metadata holds a `GgufArrayRef` (length,
+   * element type, elements on demand) over the header bytes. Default Infinity (every array is built).
+   */
+  maxMaterializedArray: number;
+  /** Most array elements built as JS values in one header, all arrays together; later arrays stay refs. Default Infinity. */
+  maxMaterializedTotal: number;
 }
 
 /** The default {@link GgufLimits}. */
@@ -96,4 +111,6 @@ export const DEFAULT_GGUF_LIMITS: Readonly<GgufLimits> = Object.freeze({
   maxArrayLength: 16 * 1024 * 1024,
   maxArrayNesting: 2,
   maxHeaderBytes: 512 * 1024 * 1024,
+  maxMaterializedArray: Infinity,
+  maxMaterializedTotal: Infinity,
 });
