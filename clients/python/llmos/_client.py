@@ -234,7 +234,8 @@ class Client:
         return self._transport.json("GET", f"/api/models/{_seg(name)}")
 
     def import_model(self, path: str, name: str) -> Dict[str, Any]:
-        """Imports a GGUF file the daemon can read as ``name[:tag]``."""
+        """Imports a GGUF file on the daemon's machine as ``name[:tag]``: an absolute path inside one of the
+        daemon's ``LLMOS_IMPORT_DIRS`` (else 403 ``path_not_allowed``)."""
         return self._transport.json("POST", "/api/models/import", {"path": path, "name": name})
 
     def remove(self, name: str) -> None:

@@ -78,10 +78,13 @@ describe("llmos build-cpu-backend", { skip }, () => {
           logLevel: "error",
           contextSize: 256,
           parallel: 1,
+          importDirs: [path.dirname(STORIES_GGUF)],
           ...config,
         });
         try {
-          const client = new Client({ host: daemon.url });
+          // The admin token: /api/system is an admin route, even from this machine.
+          const token = fs.readFileSync(path.join(String(config["home"]), "admin.token"), "utf8").trim();
+          const client = new Client({ host: daemon.url, apiKey: token });
           await client.importModel(STORIES_GGUF, "stories");
           const model = await client.loadModel("stories");
           const text = await model.generateText("Once upon a time", { maxTokens: 24, temperature: 0 });

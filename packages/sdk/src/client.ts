@@ -145,7 +145,11 @@ export class Client {
     return this.#transport.json<ModelInfo>({ method: "GET", path: `/api/models/${seg(name)}`, ...opts });
   }
 
-  /** Imports a GGUF file the daemon can read (absolute path on the daemon's machine) as `name[:tag]`. */
+  /**
+   * Imports a GGUF file on the daemon's machine as `name[:tag]`: an absolute path inside one of the daemon's
+   * `LLMOS_IMPORT_DIRS` (else 403 `path_not_allowed`). To import a file from the client's machine, upload it
+   * with {@link uploadBlob} and {@link create} a model `FROM @sha256:<hex>`.
+   */
   importModel(path: string, name: string, opts: RequestOptions = {}): Promise<ModelInfo> {
     return this.#transport.json<ModelInfo>({
       method: "POST",
@@ -189,6 +193,36 @@ export class Client {
           ? { reference: event.reference, manifestDigest: event.manifestDigest }
           : undefined,
     );
+  }
+
+  /** Whether the daemon has a blob (`HEAD /api/blobs/:digest`); `digest` is `sha256:<hex>`. */
+  async hasBlob(digest: string, opts: RequestOptions = {}): Promise<boolean> {
+    try {
+      await this.#transport.json({ method: "HEAD", path: `/api/blobs/${seg(digest)}`, ...opts });
+      return true;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Uploads a file's bytes as a blob (`POST /api/blobs/:digest`); the daemon checks they hash to `digest`
+   * (`sha256:<hex>`). A Blob (e.g. Node's `fs.openAsBlob(file)`) is streamed with its size.
+   */
+  async uploadBlob(digest: string, data: Blob | Uint8Array, opts: RequestOptions = {}): Promise<void> {
+    const open = await this.#transport.open({
+      method: "POST",
+      path: `/api/blobs/${seg(digest)}`,
+      rawBody: data,
+      ...opts,
+      idempotent: true,
+    });
+    try {
+      await open.response.arrayBuffer();
+    } finally {
+      open.close();
+    }
   }
 
   /** Creates a model from a definition file (Modelfile syntax). Iterate for progress or `await` for the model. */

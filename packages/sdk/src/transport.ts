@@ -20,6 +20,8 @@ export interface RequestSpec {
   path: string;
   /** JSON body. */
   body?: unknown;
+  /** A body sent as is (`application/octet-stream`), e.g. a blob upload; instead of `body`. */
+  rawBody?: Blob | Uint8Array;
   query?: Record<string, string | number | boolean | undefined>;
   signal?: AbortSignal;
   /** Overrides the client's timeout (ms) for this request. */
@@ -65,7 +67,12 @@ export class Transport {
     const idempotent = spec.idempotent ?? (spec.method === "GET" || spec.method === "HEAD" || spec.method === "DELETE");
     const url = this.url(spec);
     const headers = this.headers(spec);
-    const body = spec.body === undefined ? undefined : JSON.stringify(spec.body);
+    const body: RequestInit["body"] =
+      spec.rawBody !== undefined
+        ? (spec.rawBody as RequestInit["body"])
+        : spec.body === undefined
+          ? undefined
+          : JSON.stringify(spec.body);
     const signal = spec.signal;
 
     for (let attempt = 0; ; attempt++) {
@@ -161,6 +168,7 @@ export class Transport {
   private headers(spec: RequestSpec): Record<string, string> {
     const headers: Record<string, string> = { accept: "application/json", ...this.settings.defaultHeaders };
     if (spec.body !== undefined) headers["content-type"] = "application/json";
+    if (spec.rawBody !== undefined) headers["content-type"] = "application/octet-stream";
     if (this.settings.apiKey) headers["authorization"] = `Bearer ${this.settings.apiKey}`;
     return { ...headers, ...spec.headers };
   }

@@ -8,8 +8,10 @@ import { mkdir } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { cpuBackendDir, defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
 import { CPU_BACKEND_MANIFEST, readCpuBackendManifest } from "./engine/llama-ffi/cpu-backend.js";
+import { HomeLock } from "./home-lock.js";
 import { buildApp } from "./http/app.js";
 import { authPlugin } from "./http/auth/index.js";
+import { Drain } from "./http/drain.js";
 import type { HttpDeps } from "./http/deps.js";
 import { modelRoutes } from "./http/routes/models.js";
 import { modelJobRoutes } from "./http/routes/model-jobs.js";
@@ -19,14 +21,15 @@ import { securityRoutes } from "./http/routes/security.js";
 import { uiRoutes } from "./http/routes/ui.js";
 import { tracingHooks } from "./http/tracing-hooks.js";
 import { InferenceService } from "./inference/inference-service.js";
+import { JinjaSandbox } from "./inference/jinja-sandbox.js";
 import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
 import { CleanupStack } from "./lib/cleanup-stack.js";
 import { ChildProcessRunnerFactory, type RunnerFactory } from "./runtime/runner-handle.js";
 import { Scheduler } from "./scheduler/scheduler.js";
-import { assertSafeBind, SecurityService } from "./security/index.js";
+import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
 import { StoreModelSource } from "./store-model-source.js";
-import { ModelStore } from "./store/index.js";
+import { ModelStore, PullUrlPolicy } from "./store/index.js";
 import { LiveStats } from "./telemetry/live-stats.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
 import { Metrics } from "./telemetry/metrics.js";
@@ -58,7 +61,10 @@ export interface Daemon {
   readonly store: ModelStore;
   readonly security: SecurityService;
   readonly logger: Logger;
-  /** Drains requests, stops runners and closes the database. Idempotent. */
+  /**
+   * Stops: new requests get 503 `shutting_down`, requests in flight may finish for `drainTimeoutMs` (then they are
+   * cancelled with a final error), runners stop, the database closes, the home lock is released. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -73,11 +79,14 @@ export interface DaemonOptions {
   uiDir?: string | null;
 }
 
+/** Settings for {@link startDaemon}: any subset, limits included; the rest take defaults. */
+export type DaemonConfigInput = Partial<Omit<LlmosConfig, "limits">> & { limits?: Partial<LlmosConfig["limits"]> };
+
 /**
  * Starts llmos with `config` (missing fields take defaults). When a step fails (the port is taken, the database
  * cannot be opened, ...), what was opened before it is closed again, in reverse order, before the error is thrown.
  */
-export async function startDaemon(partial: Partial<LlmosConfig> = {}, options: DaemonOptions = {}): Promise<Daemon> {
+export async function startDaemon(partial: DaemonConfigInput = {}, options: DaemonOptions = {}): Promise<Daemon> {
   const base = defaultConfig();
   const config: LlmosConfig = { ...base, ...partial, limits: { ...base.limits, ...partial.limits } };
   const metrics = new Metrics();
@@ -101,6 +110,9 @@ async function assemble(
 ): Promise<Daemon> {
   const paths = homePaths(config.home);
   await mkdir(config.home, { recursive: true, mode: 0o700 });
+  // One daemon per home, decided before anything under it is written (admin token, tmp/ cleanup, database).
+  const lock = HomeLock.acquire(paths.lock);
+  opened.defer("home lock", () => lock.release());
   const tracing = config.otlpEndpoint
     ? new Tracing({
         endpoint: config.otlpEndpoint,
@@ -111,15 +123,21 @@ async function assemble(
   if (tracing) opened.defer("tracing", () => tracing.shutdown());
   metrics.requests.useTracing(tracing);
   const live = new LiveStats(metrics, config.eventsIntervalMs);
+  // One URL policy for every pull source (Hub, URLs, registries).
+  const pullPolicy = new PullUrlPolicy({ allowHttp: config.pullAllowHttp });
   const store = await ModelStore.open({
     root: paths.models,
     logger: logger.child({ component: "store" }),
+    ggufLimits: { maxHeaderBytes: config.limits.ggufHeaderBytes },
+    maxBlobBytes: config.limits.blobBytes,
     pull: {
       endpoint: config.hfEndpoint,
       ...(config.hfToken ? { token: config.hfToken } : {}),
+      policy: pullPolicy,
       oci: {
         defaultRegistry: config.ociRegistry,
         credentials: { byHost: config.ociAuth, dockerConfigPath: config.dockerConfigPath },
+        policy: pullPolicy.check,
       },
     },
   });
@@ -170,8 +188,15 @@ async function assemble(
     metrics,
   );
   opened.defer("scheduler", () => scheduler.shutdown(0));
-  const inference = new InferenceService(store, scheduler, metrics, { maxTokens: config.limits.maxTokens }, (u) =>
-    security.recordUsage(u.keyId, u.model, u.promptTokens, u.completionTokens),
+  // Chat templates come from model files: they run in a sandboxed worker thread.
+  const templates = new JinjaSandbox();
+  opened.defer("templates", () => templates.dispose());
+  const inference = new InferenceService(
+    store,
+    scheduler,
+    metrics,
+    { maxTokens: config.limits.maxTokens, templates },
+    (u) => security.recordUsage(u.keyId, u.model, u.promptTokens, u.completionTokens),
   );
   const toolWorkers = new ToolWorkers(logger.child({ component: "tools" }));
   const jobRegistry = new JobRegistry();
@@ -182,6 +207,7 @@ async function assemble(
     quality: new QualityJobs(store, toolWorkers, jobRegistry, config.threads),
     registry: jobRegistry,
   };
+  const drain = new Drain();
   let ready = false;
 
   const deps: HttpDeps = {
@@ -192,9 +218,18 @@ async function assemble(
     store,
     scheduler,
     inference,
+    drain,
     version: VERSION,
     inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
-    preRoutes: [...(tracing ? [tracingHooks(tracing)] : []), authPlugin(security)],
+    importPolicy: new ImportPolicy(config.importDirs),
+    preRoutes: [
+      ...(tracing ? [tracingHooks(tracing)] : []),
+      authPlugin(security, { maxKeepAliveMs: config.maxKeepAliveMs }),
+    ],
+    admitReload: async (request) => {
+      const key = request.llmosAuth?.key;
+      if (key && key.rpm !== null) await security.admit(key, 0);
+    },
     ready: () => ready,
     modelJobs,
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
@@ -218,6 +253,7 @@ async function assemble(
   const port = typeof address === "object" && address ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  lock.describe({ url });
   const builtCpu = builtHereCpuBackend(config);
   logger.info(
     { url, home: config.home, engine: config.engine, threads: config.threads, cpuBackend: builtCpu ?? "shipped" },
@@ -243,13 +279,18 @@ async function assemble(
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      // New requests get 503 from here on; those in flight (streams too) may finish until the drain timeout.
+      const drained = await drain.drain(config.drainTimeoutMs);
+      if (!drained.finished) logger.warn({ cancelled: drained.cancelled }, "drain timed out; requests cancelled");
       live.stop();
       await app.close();
       await jobRegistry.close();
       await scheduler.shutdown();
+      await templates.dispose();
       await tracing?.shutdown();
       await security.close();
       await store.dispose();
+      lock.release();
       logger.info("llmos stopped");
     })());
 

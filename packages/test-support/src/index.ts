@@ -69,6 +69,11 @@ export async function startTestDaemon(
     // A small context bounds requests without max_tokens (the seed example) to seconds on stories260K.
     contextSize: 512,
     parallel: 2,
+    // The shared test models may be imported by path (as an operator would allow a models folder).
+    importDirs: [path.dirname(STORIES_GGUF)],
+    // serveFile() hosts files on plain http on loopback.
+    pullAllowHttp: ["127.0.0.1"],
+    drainTimeoutMs: 3000,
     ...opts.config,
   });
   let adminToken: string | undefined;
@@ -90,7 +95,7 @@ export async function startTestDaemon(
 
 /**
  * Serves one file over loopback HTTP with HEAD and single-range support, as a stand-in for a download host
- * (the daemon pulls plain http URLs from loopback only).
+ * (test daemons allow plain http to 127.0.0.1 through LLMOS_PULL_ALLOW_HTTP).
  */
 export async function serveFile(file: string): Promise<{ url: string; close(): Promise<void> }> {
   const data = fs.readFileSync(file);

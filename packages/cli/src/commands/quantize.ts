@@ -2,6 +2,7 @@ import path from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import type { ProgressStream } from "llmos";
+import { uploadFile } from "../blob-upload.js";
 import type { CliContext } from "../context.js";
 import { formatBytes } from "../format.js";
 
@@ -29,9 +30,11 @@ export function registerQuantize(program: Command, ctx: CliContext): void {
     .action(async (model: string, name: string, opts: QuantizeFlags, cmd: Command) => {
       const client = await ctx.client();
       const json = ctx.json(cmd);
-      // A file is named by its absolute path, which the daemon reads (it runs on this machine for the CLI).
+      // A file is sent as a blob (the daemon reads no path of a client outside LLMOS_IMPORT_DIRS).
       const imatrix =
-        opts.imatrix === undefined || opts.imatrix.startsWith("sha256:") ? opts.imatrix : path.resolve(opts.imatrix);
+        opts.imatrix === undefined || opts.imatrix.startsWith("sha256:")
+          ? opts.imatrix
+          : await uploadFile(ctx, client, path.resolve(opts.imatrix));
       const stream = client.quantize(model, name, {
         type: opts.type,
         ...(imatrix !== undefined ? { imatrix } : {}),

@@ -39,21 +39,29 @@ export function registerServe(program: Command, ctx: CliContext): void {
           tlsKey: opts.tlsKey,
         },
       });
-      const daemon = await server.startDaemon(config);
-      ctx.info(`llmos listening on ${daemon.url}`);
-      await new Promise<void>((resolve) => {
-        let closing = false;
-        const stop = () => {
-          if (closing) return;
-          closing = true;
-          ctx.info("shutting down");
-          daemon.close().then(resolve, (error: unknown) => {
-            ctx.info(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-            resolve();
-          });
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
+      // Signals are caught from before the daemon starts: one that arrives while it starts (or right after it
+      // says it listens) still drains and stops it.
+      let stopRequested: () => void = () => undefined;
+      const signalled = new Promise<void>((resolve) => (stopRequested = resolve));
+      let signals = 0;
+      const onSignal = () => {
+        // The first signal drains; a second one stops at once (runners exit with their IPC channel).
+        if (++signals > 1) process.exit(130);
+        stopRequested();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        const daemon = await server.startDaemon(config);
+        ctx.info(`llmos listening on ${daemon.url}`);
+        await signalled;
+        ctx.info("shutting down: finishing requests in flight (Ctrl+C again to stop at once)");
+        await daemon.close().catch((error: unknown) => {
+          ctx.info(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        });
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
     });
 }

@@ -70,6 +70,17 @@ export interface LlmosConfig {
     schemaDepth: number;
     /** Deepest nesting of any JSON request body (objects and arrays); deeper bodies get a 400 before anything walks them. */
     jsonDepth: number;
+    /**
+     * Largest GGUF header (magic through tensor infos) the daemon reads; a file whose header reaches past it is
+     * refused before its values are parsed. Env LLMOS_MAX_GGUF_HEADER; default 64 MiB (real models use < 16 MiB).
+     */
+    ggufHeaderBytes: number;
+    /**
+     * Most bytes a blob upload or a download may write when no size is announced (and the most an announced
+     * upload may have): the write stops there and its partial file is deleted. Also capped by free disk space.
+     * Env LLMOS_MAX_BLOB_SIZE; default 256 GiB.
+     */
+    blobBytes: number;
   };
   /** Hugging Face Hub base URL. Env LLMOS_HF_ENDPOINT; default https://huggingface.co. */
   hfEndpoint: string;
@@ -92,8 +103,39 @@ export interface LlmosConfig {
   insecureNoAuth: boolean;
   /** TLS certificate and key files. */
   tls: { cert: string; key: string } | undefined;
-  /** CORS allow-list of origins (empty = CORS off). */
+  /**
+   * Browser origins allowed to call the API besides the daemon's own (same syntax as OLLAMA_ORIGINS: full origins,
+   * `*` wildcards, `*` alone for any). A request carrying another `Origin` is refused (`origin_not_allowed`); CORS
+   * headers are sent to these origins only. Env LLMOS_ORIGINS (comma-separated); default none.
+   */
   corsOrigins: string[];
+  /**
+   * Host names (besides loopback names and addresses and the addresses the daemon listens on) a request's `Host`
+   * header may carry; others are refused (`host_not_allowed`), which defeats DNS rebinding. `*.example.com`
+   * wildcards; `*` turns the check off. Env LLMOS_ALLOWED_HOSTS (comma-separated); default none.
+   */
+  allowedHosts: string[];
+  /**
+   * Folders whose GGUF files HTTP clients may import by path (`/api/models/import`, Modelfile FROM/ADAPTER).
+   * Everything else must be a model in the store or an uploaded blob. Env LLMOS_IMPORT_DIRS (separated by
+   * `path.delimiter`, `:` on Linux); default none.
+   */
+  importDirs: string[];
+  /**
+   * Hosts (`host` or `host:port`) pulls may reach over plain http; every other pull must use https.
+   * Env LLMOS_PULL_ALLOW_HTTP (comma-separated); default none.
+   */
+  pullAllowHttp: string[];
+  /**
+   * Longest `keep_alive` a request may ask for without the `models:write` scope (longer values are capped;
+   * negative and 0 need `models:write`). Env LLMOS_MAX_KEEP_ALIVE; default 30 minutes.
+   */
+  maxKeepAliveMs: number;
+  /**
+   * On SIGINT/SIGTERM (`close()`), how long requests in flight may still finish before they are cancelled.
+   * Env LLMOS_DRAIN_TIMEOUT; default 30 s.
+   */
+  drainTimeoutMs: number;
   /** Rate-limit window scale for tests: 1 = real minutes/days. */
   rateLimitTimeScale: number;
   /**
@@ -114,6 +156,7 @@ export function homePaths(home: string) {
     database: path.join(home, "llmos.db"),
     adminToken: path.join(home, "admin.token"),
     logs: path.join(home, "logs"),
+    lock: path.join(home, "daemon.lock"),
     cpuBackend: path.join(home, "engine", "ggml-cpu"),
   };
 }
@@ -161,6 +204,8 @@ export function defaultConfig(): LlmosConfig {
       schemaBytes: 64 * 1024,
       schemaDepth: 32,
       jsonDepth: 64,
+      ggufHeaderBytes: 64 * 1024 * 1024,
+      blobBytes: 256 * 1024 ** 3,
     },
     hfEndpoint: "https://huggingface.co",
     hfToken: undefined,
@@ -170,6 +215,11 @@ export function defaultConfig(): LlmosConfig {
     insecureNoAuth: false,
     tls: undefined,
     corsOrigins: [],
+    allowedHosts: [],
+    importDirs: [],
+    pullAllowHttp: [],
+    maxKeepAliveMs: 30 * 60_000,
+    drainTimeoutMs: 30_000,
     rateLimitTimeScale: 1,
     otlpEndpoint: undefined,
     otlpCaptureContent: false,

@@ -75,10 +75,26 @@ export function loadConfig(input: {
     c.preload = env.LLMOS_PRELOAD.split(",")
       .map((s) => s.trim())
       .filter(Boolean);
-  if (env.LLMOS_CORS_ORIGINS)
-    c.corsOrigins = env.LLMOS_CORS_ORIGINS.split(",")
+  // LLMOS_CORS_ORIGINS is the older name of LLMOS_ORIGINS.
+  const origins = env.LLMOS_ORIGINS ?? env.LLMOS_CORS_ORIGINS;
+  if (origins) c.corsOrigins = list(origins);
+  if (env.LLMOS_ALLOWED_HOSTS) c.allowedHosts = list(env.LLMOS_ALLOWED_HOSTS).map((h) => h.toLowerCase());
+  if (env.LLMOS_IMPORT_DIRS)
+    c.importDirs = env.LLMOS_IMPORT_DIRS.split(path.delimiter)
       .map((s) => s.trim())
-      .filter(Boolean);
+      .filter(Boolean)
+      .map((d) => path.resolve(expandHome(d)));
+  if (env.LLMOS_PULL_ALLOW_HTTP) c.pullAllowHttp = list(env.LLMOS_PULL_ALLOW_HTTP).map((h) => h.toLowerCase());
+  if (env.LLMOS_MAX_KEEP_ALIVE) {
+    c.maxKeepAliveMs = parseDurationMs(env.LLMOS_MAX_KEEP_ALIVE);
+    if (c.maxKeepAliveMs < 0) throw new Error("LLMOS_MAX_KEEP_ALIVE must be a duration of 0 or more");
+  }
+  if (env.LLMOS_DRAIN_TIMEOUT) {
+    c.drainTimeoutMs = parseDurationMs(env.LLMOS_DRAIN_TIMEOUT);
+    if (c.drainTimeoutMs < 0) throw new Error("LLMOS_DRAIN_TIMEOUT must be a duration of 0 or more");
+  }
+  if (env.LLMOS_MAX_GGUF_HEADER) c.limits.ggufHeaderBytes = parseBytes(env.LLMOS_MAX_GGUF_HEADER);
+  if (env.LLMOS_MAX_BLOB_SIZE) c.limits.blobBytes = parseBytes(env.LLMOS_MAX_BLOB_SIZE);
   // LLMOS_HOST is the clients' URL of the daemon (like OLLAMA_HOST); serve binds to its host and port.
   if (env.LLMOS_HOST) {
     const bind = parseHostUrl(env.LLMOS_HOST);
@@ -156,6 +172,13 @@ export function parseBytes(value: string): number {
   const unit = (m[2] ?? "B").toUpperCase()[0]!;
   const factor = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[unit as "B"]!;
   return Math.round(Number(m[1]) * factor);
+}
+
+function list(value: string): string[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function expandHome(p: string): string {

@@ -5,7 +5,9 @@ import type { HttpDeps } from "./deps.js";
 import { LlmosError } from "../errors.js";
 import { sendError, toLlmosError } from "./errors.js";
 import { bodyDepthGuard } from "./input-limits.js";
+import { HostPolicy, hostGuard } from "./host-guard.js";
 import { openapiRoutes, registerOpenApi } from "./openapi.js";
+import { OriginPolicy, originGuard } from "./origin-policy.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { ollamaRoutes } from "./routes/ollama.js";
@@ -42,16 +44,27 @@ export async function buildApp(
 
   instrument?.(app);
 
+  // Shutdown: new requests get 503 while those in flight finish (see Drain).
+  app.decorateRequest("drainSignal", null);
+  if (deps.drain) app.addHook("onRequest", deps.drain.onRequest);
+
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
     reply.header("x-content-type-options", "nosniff");
   });
   app.addHook("preValidation", bodyDepthGuard(deps.config.limits));
 
-  // CORS is off unless origins are allowed; registered before auth so preflights are answered without a key.
+  // Browser attacks are refused before anything else runs: a Host we do not know (DNS rebinding), an Origin that
+  // is neither ours nor listed (cross-site requests, preflights included).
+  const hosts = new HostPolicy(deps.config);
+  const origins = new OriginPolicy(hosts, deps.config.corsOrigins, deps.https ? "https:" : "http:");
+  app.addHook("onRequest", hostGuard(hosts));
+  app.addHook("onRequest", originGuard(origins));
+
+  // CORS headers only for listed origins; registered before auth so preflights are answered without a key.
   if (deps.config.corsOrigins.length > 0) {
     await app.register(cors, {
-      origin: deps.config.corsOrigins.includes("*") ? true : deps.config.corsOrigins,
+      origin: (origin, callback) => callback(null, origin !== undefined && origins.listedAllows(origin)),
       methods: ["GET", "HEAD", "POST", "DELETE"],
       allowedHeaders: ["content-type", "authorization", "x-api-key", "x-request-id"],
       exposedHeaders: [

@@ -15,3 +15,16 @@ export async function noBody(request: FastifyRequest): Promise<void> {
 export async function optionalBody(request: FastifyRequest): Promise<void> {
   if (request.body === undefined) request.body = {};
 }
+
+/**
+ * onRequest hook of the Ollama routes: a body sent without `content-type` is read as JSON, as Ollama does (its
+ * documentation and most scripts use `curl -d '{...}'`). Safe because browser pages cannot reach these routes:
+ * a cross-site request carries an Origin, which the origin policy refuses.
+ */
+export async function jsonWithoutContentType(request: FastifyRequest): Promise<void> {
+  const h = request.headers;
+  if (h["content-type"] !== undefined) return;
+  const hasBody =
+    h["transfer-encoding"] !== undefined || (h["content-length"] !== undefined && h["content-length"] !== "0");
+  if (hasBody && !request.url.startsWith("/api/blobs/")) h["content-type"] = "application/json";
+}

@@ -2,6 +2,7 @@ import "@fastify/swagger";
 import type { FastifyPluginAsync } from "fastify";
 import type { LlmosConfig } from "../config/config.js";
 import type { InferenceService } from "../inference/inference-service.js";
+import type { ImportPolicy } from "../security/index.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { ModelStore } from "../store/index.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -21,11 +22,20 @@ export interface HttpDeps {
   scheduler: Scheduler;
   inference: InferenceService;
   inventory: () => Promise<NodeInventory>;
+  /** Which server files clients may import by path (LLMOS_IMPORT_DIRS). */
+  importPolicy: ImportPolicy;
+  /**
+   * Called before a request's `num_ctx` reloads a model: counts the reload against the caller's rate limit
+   * (throws `rate_limited` when its key has no request left).
+   */
+  admitReload?: (request: import("fastify").FastifyRequest) => Promise<void>;
   version: string;
   /** Plugins registered before any route (auth hooks). */
   preRoutes?: FastifyPluginAsync[];
   /** TLS material when serving https. */
   https?: { cert: Buffer; key: Buffer };
+  /** Graceful shutdown: refuses new requests while draining and cancels the rest at its deadline. */
+  drain?: import("./drain.js").Drain;
   /** True once the daemon finished start-up (preloads done). */
   ready: () => boolean;
   /** Quantization and the jobs API (eval, imatrix); their routes are absent without it. */

@@ -18,11 +18,16 @@ export function toLlmosError(error: unknown): LlmosError {
   const fe = error as FastifyError & { validationContext?: string };
   if (fe && typeof fe === "object" && "code" in fe) {
     switch (fe.code) {
-      case "FST_ERR_VALIDATION":
+      case "FST_ERR_VALIDATION": {
+        // The field at fault, as OpenAI's `param` names it (`messages.0.content`).
+        const where = (fe as { validation?: Array<{ instancePath?: string }> }).validation?.[0]?.instancePath;
+        const param = where ? where.replace(/^\//, "").replace(/\//g, ".") : undefined;
         return new LlmosError(
           "invalid_request",
           `invalid ${fe.validationContext ?? "request"}: ${fe.message.replace(/^(body|querystring|params|headers)\/?/, "")}`,
+          param ? { param } : undefined,
         );
+      }
       case "FST_ERR_CTP_BODY_TOO_LARGE":
         return new LlmosError("payload_too_large", "request body is too large");
       case "FST_ERR_CTP_INVALID_MEDIA_TYPE":

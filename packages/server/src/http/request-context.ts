@@ -4,16 +4,22 @@ import "./auth/route-scope.js";
 import "./tracing-hooks.js";
 
 /**
- * An AbortSignal that fires when the client goes away before the response is complete,
- * so queued and running work for it is cancelled.
+ * An AbortSignal that fires when the client goes away before the response is complete, or when a shutdown's
+ * drain ran out of time (its reason is then a `shutting_down` LlmosError), so queued and running work for it is
+ * cancelled.
  */
 export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
+  const drain = request.drainSignal;
+  const onDrain = () => controller.abort(drain?.reason);
   const onClose = () => {
+    drain?.removeEventListener("abort", onDrain);
     if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
   };
   reply.raw.once("close", onClose);
   request.raw.once("aborted", onClose);
+  if (drain?.aborted) onDrain();
+  else drain?.addEventListener("abort", onDrain, { once: true });
   return controller.signal;
 }
 

@@ -1,6 +1,6 @@
-import { Template } from "@huggingface/jinja";
-import { LlmosError } from "../errors.js";
 import { jsonDepth, MAX_PARSED_JSON_DEPTH } from "../lib/json-depth.js";
+import type { JinjaSandbox } from "./jinja-sandbox.js";
+import { DEFAULT_GO_TEMPLATE_LIMITS, parseGoTemplate, renderNodes, type GoTemplateLimits } from "./go-template.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool";
@@ -54,49 +54,45 @@ export function renderFallback(messages: ChatMessage[]): RenderedChat {
   return { prompt, stop: ["\nUser:"], source: "fallback" };
 }
 
-const compiled = new Map<string, Template>();
-
-/** Renders messages with a Jinja chat template (the GGUF's `tokenizer.chat_template`). */
+/**
+ * Renders messages with a Jinja chat template (the GGUF's `tokenizer.chat_template`) in the sandbox: step, output,
+ * heap and time limits (see JinjaSandbox).
+ * @throws LlmosError `invalid_request` when the template fails or exceeds a limit.
+ */
 export function renderJinja(
+  sandbox: JinjaSandbox,
   template: string,
   messages: ChatMessage[],
   ctx: { bosText: string; eosText: string; tools?: ChatTool[] },
-): string {
-  let t = compiled.get(template);
-  if (!t) {
-    try {
-      t = new Template(template);
-    } catch (error) {
-      throw new LlmosError("invalid_request", `the model's chat template does not parse: ${(error as Error).message}`);
-    }
-    if (compiled.size > 64) compiled.clear();
-    compiled.set(template, t);
-  }
-  try {
-    return t.render({
-      messages: messages.map((m) => ({
-        ...m,
-        tool_calls: m.tool_calls?.map((c) => ({
-          ...c,
-          function: { ...c.function, arguments: safeJson(c.function.arguments) },
-        })),
+): Promise<string> {
+  return sandbox.render(template, {
+    messages: messages.map((m) => ({
+      ...m,
+      tool_calls: m.tool_calls?.map((c) => ({
+        ...c,
+        function: { ...c.function, arguments: safeJson(c.function.arguments) },
       })),
-      bos_token: ctx.bosText,
-      eos_token: ctx.eosText,
-      add_generation_prompt: true,
-      ...(ctx.tools?.length ? { tools: ctx.tools } : {}),
-    });
-  } catch (error) {
-    throw new LlmosError("invalid_request", `the chat template failed on these messages: ${(error as Error).message}`);
-  }
+    })),
+    bos_token: ctx.bosText,
+    eos_token: ctx.eosText,
+    add_generation_prompt: true,
+    ...(ctx.tools?.length ? { tools: ctx.tools } : {}),
+  });
 }
 
 /**
- * Ollama-style Go templates from a model definition's TEMPLATE: the subset `{{ .System }}`, `{{ .Prompt }}`,
- * `{{ .Response }}`, `{{ if .System }}...{{ end }}` is supported (enough for the classic one-turn templates);
- * earlier turns are rendered one after another with the same template.
+ * Ollama-style Go templates (a definition's TEMPLATE, or Ollama generate's `template`): the subset `{{ .System }}`,
+ * `{{ .Prompt }}`, `{{ .Response }}`, `{{ if .X }}...{{ else }}...{{ end }}` and trim markers (see go-template.ts);
+ * earlier turns are rendered one after another with the same template, the last one up to `{{ .Response }}`.
+ * Time is linear in template and messages, bounded by `limits` (a 400 naming `param` beyond them).
  */
-export function renderGoTemplate(template: string, messages: ChatMessage[]): string {
+export function renderGoTemplate(
+  template: string,
+  messages: ChatMessage[],
+  param = "template",
+  limits: GoTemplateLimits = DEFAULT_GO_TEMPLATE_LIMITS,
+): string {
+  const nodes = parseGoTemplate(template, param);
   const system = messages
     .filter((m) => m.role === "system")
     .map((m) => m.content)
@@ -112,19 +108,17 @@ export function renderGoTemplate(template: string, messages: ChatMessage[]): str
   }
   if (turns.length === 0) turns.push({ prompt: "" });
   const SENTINEL = "\u0000RESPONSE\u0000";
-  return turns
-    .map((turn, i) => {
-      const vars: Record<string, string> = { System: i === 0 ? system : "", Prompt: turn.prompt, Response: SENTINEL };
-      let out = template.replace(
-        /\{\{-?\s*if\s+\.(\w+)\s*-?\}\}([\s\S]*?)\{\{-?\s*end\s*-?\}\}/g,
-        (_, v: string, body: string) => (v === "Response" ? (turn.response ? body : "") : vars[v] ? body : ""),
-      );
-      out = out.replace(/\{\{-?\s*\.(\w+)\s*-?\}\}/g, (_, v: string) => vars[v] ?? "");
-      const cut = out.indexOf(SENTINEL);
-      if (turn.response === undefined) return cut === -1 ? out : out.slice(0, cut);
-      return cut === -1 ? out + turn.response : out.replace(SENTINEL, turn.response);
-    })
-    .join("");
+  const budget = { steps: 0, chars: 0 };
+  let prompt = "";
+  turns.forEach((turn, i) => {
+    const vars: Record<string, string> = { System: i === 0 ? system : "", Prompt: turn.prompt, Response: SENTINEL };
+    const isSet = (name: string) => (name === "Response" ? Boolean(turn.response) : Boolean(vars[name]));
+    const out = renderNodes(nodes, vars, isSet, budget, limits, param);
+    const cut = out.indexOf(SENTINEL);
+    if (turn.response === undefined) prompt += cut === -1 ? out : out.slice(0, cut);
+    else prompt += cut === -1 ? out + turn.response : out.replace(SENTINEL, () => turn.response!);
+  });
+  return prompt;
 }
 
 /**

@@ -134,6 +134,10 @@ export function runGeneration(lease: SlotLease, params: GenerateParams, o: RunOp
       } finally {
         tracked.endOfStream();
       }
+      // Cancelled by the server with a reason for the client (a shutdown's drain ran out of time), not by the client
+      // itself: end with that error, so the client gets an error event instead of a text that looks complete.
+      const reason: unknown = signal.aborted ? signal.reason : undefined;
+      if (reason instanceof LlmosError) throw reason;
     },
   };
 }

@@ -23,6 +23,7 @@ import {
   type TextGeneration,
   type UsageSink,
 } from "./generation-run.js";
+import type { JinjaSandbox } from "./jinja-sandbox.js";
 import { resolveSampling, type SamplingInput } from "./sampling.js";
 import { checkTokenIds } from "./token-ids.js";
 
@@ -66,7 +67,7 @@ export class InferenceService {
     private readonly store: ModelStore,
     private readonly scheduler: Scheduler,
     private readonly metrics: Metrics,
-    private readonly limits: { maxTokens: number },
+    private readonly limits: { maxTokens: number; templates: JinjaSandbox },
     /** Receives each request's token usage once its generations (or embeddings) are done. */
     private readonly usage?: UsageSink,
   ) {}
@@ -119,13 +120,13 @@ export class InferenceService {
       if (Array.isArray(req.prompt)) checkTokenIds(req.prompt, vocab, "prompt");
       if (req.context) checkTokenIds(req.context, vocab, "context");
       if (req.messages) {
-        const rendered = this.renderChat(record, req.messages, req.tools, lease.handle.facts);
+        const rendered = await this.renderChat(record, req.messages, req.tools, lease.handle.facts);
         prompt = rendered.prompt;
         templateStops = rendered.stop;
         // A template that writes BOS itself must not get a second one from the engine.
         if (lease.handle.facts.bosText && rendered.prompt.startsWith(lease.handle.facts.bosText)) addBos = false;
       } else {
-        prompt = this.completionPrompt(record, req, lease.handle.facts);
+        prompt = await this.completionPrompt(record, req, lease.handle.facts);
       }
       if (req.context?.length) {
         // Like Ollama: the earlier exchange's tokens (which start with BOS already), then the new prompt.
@@ -169,7 +170,7 @@ export class InferenceService {
     const record = await this.store.get(model);
     const lease = await this.scheduler.acquire(record.name);
     try {
-      return { ...this.renderChat(record, messages, tools, lease.handle.facts), model: record.name };
+      return { ...(await this.renderChat(record, messages, tools, lease.handle.facts)), model: record.name };
     } finally {
       lease.release();
     }
@@ -275,7 +276,7 @@ export class InferenceService {
     };
   }
 
-  private completionPrompt(record: ModelRecord, req: TextRequest, facts: ModelFacts): string | number[] {
+  private async completionPrompt(record: ModelRecord, req: TextRequest, facts: ModelFacts): Promise<string | number[]> {
     const prompt = req.prompt ?? "";
     if (req.raw !== false || Array.isArray(prompt)) return prompt;
     // Ollama generate without raw: the prompt is a one-turn chat with the definition's system prompt.
@@ -286,15 +287,15 @@ export class InferenceService {
     if (req.template !== undefined) return renderGoTemplate(req.template, messages);
     if (!record.definition.template && !record.summary.chatTemplate)
       return req.system !== undefined || record.definition.system ? `${system}\n\n${prompt}` : prompt;
-    return this.renderChat(record, messages, undefined, facts).prompt;
+    return (await this.renderChat(record, messages, undefined, facts)).prompt;
   }
 
-  private renderChat(
+  private async renderChat(
     record: ModelRecord,
     messages: ChatMessage[],
     tools: ChatTool[] | undefined,
     facts: ModelFacts,
-  ): RenderedChat {
+  ): Promise<RenderedChat> {
     const def = record.definition;
     const all: ChatMessage[] = [];
     if (def.system && !messages.some((m) => m.role === "system")) all.push({ role: "system", content: def.system });
@@ -309,7 +310,7 @@ export class InferenceService {
     if (jinja) {
       // The template writes BOS itself when it wants one; the engine must not add a second.
       return {
-        prompt: renderJinja(jinja, all, {
+        prompt: await renderJinja(this.limits.templates, jinja, all, {
           bosText: facts.bosText,
           eosText: facts.eosText,
           ...(tools ? { tools } : {}),

@@ -42,3 +42,4 @@ export { REDACT_PATHS } from "./redact.js";
 export { SecurityService, type SecurityServiceOptions } from "./security-service.js";
 export { silentLogger, type SecurityLogger } from "./logger.js";
 export { periodsFor, utcDay } from "./time-scale.js";
+export { ImportPolicy } from "./import-policy.js";

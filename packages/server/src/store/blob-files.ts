@@ -15,6 +15,8 @@ export interface WriteTempOptions {
   signal?: AbortSignal;
   /** Called with bytes written so far. */
   onBytes?: (bytes: number) => void;
+  /** Most bytes the source may deliver: past it the write stops, the temp file is deleted, `payload_too_large`. */
+  maxBytes?: number;
 }
 
 /** The file to copy could not be opened or read (`code` is the system's, e.g. EIO, EACCES, ENOENT). */
@@ -79,8 +81,19 @@ export class BlobFiles {
     const tmpPath = tempPath(this.tmpDir, "blob");
     const hash = createHash("sha256");
     let size = 0;
+    const max = options.maxBytes ?? Infinity;
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
+        if (size + chunk.length > max) {
+          callback(
+            new LlmosError(
+              "payload_too_large",
+              `the content is larger than ${max} bytes (LLMOS_MAX_BLOB_SIZE or free disk space); nothing was stored`,
+              { limitBytes: max },
+            ),
+          );
+          return;
+        }
         hash.update(chunk);
         size += chunk.length;
         options.onBytes?.(size);

@@ -4,7 +4,6 @@ import { LlmosError } from "../errors.js";
 import type { TempBlob } from "./blob-files.js";
 import type { DefinitionMessage, ModelDefinition, ParameterValue } from "./definition.js";
 import { isDigest, normalizeDigest } from "./digest.js";
-import { checkGguf } from "./gguf-check.js";
 import { parseModelfile } from "./modelfile/parse.js";
 import { validateParameters } from "./modelfile/parameters.js";
 import type { QuantizationRecord } from "./manifest.js";
@@ -46,10 +45,21 @@ export interface CreateOptions {
     model: TempBlob;
     quantization: QuantizationRecord;
   }>;
+  /**
+   * Decides which file a FROM/ADAPTER path may name and returns the path to read (e.g. the HTTP layer's import
+   * policy, which refuses paths outside LLMOS_IMPORT_DIRS). Default: any path, resolved against `baseDir`.
+   */
+  resolvePath?: (ref: string, what: string) => Promise<string>;
+}
+
+/** A FROM/ADAPTER blob reference: `sha256:<hex>`, or `@sha256:<hex>` as Ollama's CLI writes it. */
+export function blobReference(ref: string): string | undefined {
+  const bare = ref.startsWith("@") ? ref.slice(1) : ref;
+  return isDigest(bare) ? normalizeDigest(bare) : undefined;
 }
 
 /** True when FROM/ADAPTER text names a file rather than a model. */
-function looksLikePath(ref: string): boolean {
+export function looksLikePath(ref: string): boolean {
   return (
     path.isAbsolute(ref) ||
     ref.startsWith("./") ||
@@ -81,7 +91,9 @@ export async function createModel(
     }
   }
   const resolveFile = async (ref: string, what: string): Promise<TempBlob> => {
-    const file = path.resolve(baseDir, ref.startsWith("~/") ? ref.slice(2) : ref);
+    const file = options.resolvePath
+      ? await options.resolvePath(ref, `${what} ${ref}`)
+      : path.resolve(baseDir, ref.startsWith("~/") ? ref.slice(2) : ref);
     progress({ status: `copying file ${path.basename(file)}` });
     const temp = await store.ingestGgufFile(file, options.signal, `${what} ${ref}`);
     temps.push(temp);
@@ -98,7 +110,7 @@ export async function createModel(
       );
     }
     // A blob uploaded by a client was only checked against its digest: make sure it is a GGUF file.
-    await checkGguf(store.blobPath(digest), `${what} ${digest}`, store.ggufLimits);
+    await store.gguf.check(store.blobPath(digest), `${what} ${digest}`);
     progress({ status: `using existing layer ${digest}`, digest });
     return { digest, size };
   };
@@ -110,9 +122,10 @@ export async function createModel(
     let projectors: BlobSource[] = [];
     let definition: ModelDefinition;
     let quantization: QuantizationRecord | undefined;
-    if (isDigest(spec.from)) {
-      model = await resolveDigest(spec.from, "FROM blob");
-      definition = { from: normalizeDigest(spec.from), parameters: {}, messages: [] };
+    const fromBlob = blobReference(spec.from);
+    if (fromBlob) {
+      model = await resolveDigest(fromBlob, "FROM blob");
+      definition = { from: fromBlob, parameters: {}, messages: [] };
     } else if (looksLikePath(spec.from)) {
       model = await resolveFile(spec.from, "FROM file");
       definition = { from: spec.from, parameters: {}, messages: [] };
@@ -133,7 +146,8 @@ export async function createModel(
       ({ model, quantization } = out);
     }
     for (const ref of spec.adapters ?? []) {
-      adapters.push(isDigest(ref) ? await resolveDigest(ref, "ADAPTER blob") : await resolveFile(ref, "ADAPTER file"));
+      const blob = blobReference(ref);
+      adapters.push(blob ? await resolveDigest(blob, "ADAPTER blob") : await resolveFile(ref, "ADAPTER file"));
     }
     definition.parameters = { ...definition.parameters, ...(parameters as Record<string, ParameterValue>) };
     if (spec.system !== undefined) definition.system = spec.system;

@@ -9,7 +9,6 @@ import { LlmosError } from "../errors.js";
 import type { TempBlob } from "./blob-files.js";
 import { hashFile } from "./digest.js";
 import { fsyncFile, tempPath } from "./fs-atomic.js";
-import { checkGguf } from "./gguf-check.js";
 import type { ModelStore } from "./model-store.js";
 
 /** A fresh path in the store's `tmp/` for a worker to write (nothing is created). */
@@ -30,7 +29,7 @@ export async function adoptDerivedFile(
 ): Promise<TempBlob> {
   try {
     await fsyncFile(file);
-    if (kind === "model") await checkGguf(file, what, store.ggufLimits);
+    if (kind === "model") await store.gguf.check(file, what);
     else await readGguf(file, store.ggufLimits);
     const { digest, size } = await hashFile(file);
     return { tmpPath: file, digest, size };

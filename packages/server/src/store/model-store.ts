@@ -1,12 +1,12 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { summarizeGguf, metadataForDisplay, type GgufLimits, type GgufSummary } from "@llmos/gguf";
+import type { GgufLimits, GgufSummary } from "@llmos/gguf";
 import { LlmosError } from "../errors.js";
 import { BlobFiles, SourceReadError, type TempBlob } from "./blob-files.js";
 import { emptyDefinition, type ModelDefinition } from "./definition.js";
 import { normalizeDigest } from "./digest.js";
-import { ensureFreeSpace } from "./disk-space.js";
-import { checkGguf } from "./gguf-check.js";
+import { ensureFreeSpace, freeBytes } from "./disk-space.js";
+import { GgufChecker } from "./gguf-checker.js";
 import { ManifestFiles } from "./manifest-files.js";
 import { MANIFEST_SCHEMA_VERSION, manifestBlobs, type BlobRef, type Manifest } from "./manifest.js";
 import { BlobPins } from "./blob-pins.js";
@@ -35,8 +35,13 @@ export interface ModelStoreOptions {
   /** Store folder (the daemon passes `<LLMOS_HOME>/models`). Created when missing. */
   root: string;
   logger?: StoreLogger;
-  /** Bounds for GGUF headers. Default: @llmos/gguf's defaults. */
+  /** Bounds for GGUF headers, over `STORE_GGUF_LIMITS` (64 MiB headers, large arrays not built). */
   ggufLimits?: Partial<GgufLimits>;
+  /**
+   * Most bytes an upload or a download may write when no size is announced, and the largest announced upload.
+   * Free disk space (minus `reserveBytes`) caps it further. Default 256 GiB.
+   */
+  maxBlobBytes?: number;
   /** Free bytes to keep on the disk beyond what a write needs. Default 64 MiB. */
   reserveBytes?: number;
   /**
@@ -72,8 +77,12 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
   readonly partialMaxAgeMs: number;
   readonly locks = new StoreLocks();
   readonly logger: StoreLogger | undefined;
-  readonly ggufLimits: Partial<GgufLimits> | undefined;
+  /** Checks GGUF files in a worker thread (bounded heap, off the event loop). */
+  readonly gguf: GgufChecker;
   readonly reserveBytes: number;
+  readonly maxBlobBytes: number;
+  /** Bounds GGUF headers are read with (those of the GGUF checker), for code that reads a store file's header. */
+  readonly ggufLimits: Partial<GgufLimits>;
   /** GGUF summaries by blob digest (blobs are immutable, so entries never go stale). */
   readonly summaries = new Map<string, GgufSummary>();
   /** Blobs gc must keep although unreferenced (leases, pulls in flight, recent uploads). */
@@ -96,12 +105,19 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
     this.blobs = new BlobFiles(this.dirs.blobs, this.dirs.tmp, this.dirs.quarantine);
     this.manifests = new ManifestFiles(this.dirs.manifests, this.dirs.tmp);
     this.logger = options.logger;
-    this.ggufLimits = options.ggufLimits;
+    this.gguf = new GgufChecker(options.ggufLimits ? { limits: options.ggufLimits } : {});
+    this.ggufLimits = this.gguf.limits;
     this.reserveBytes = options.reserveBytes ?? 64 * 1024 * 1024;
+    this.maxBlobBytes = options.maxBlobBytes ?? 256 * 1024 ** 3;
     this.#uploadGraceMs = options.uploadGraceMs ?? 60 * 60 * 1000;
     this.partialMaxAgeMs = options.partialMaxAgeMs ?? 7 * 24 * 60 * 60 * 1000;
-    this.#puller = new Puller(this, options.pull);
-    this.#pullDefaults = options.pull;
+    // One URL policy for every pull source: registries use the store's pull policy unless given their own.
+    const pull =
+      options.pull?.policy && !options.pull.oci?.policy
+        ? { ...options.pull, oci: { ...options.pull.oci, policy: options.pull.policy.check } }
+        : options.pull;
+    this.#puller = new Puller(this, pull);
+    this.#pullDefaults = pull;
     // A removed model's blobs that a lease kept are collected when the last lease ends.
     this.pins = new BlobPins(() => {
       if (this.#disposed) return;
@@ -210,10 +226,20 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
     this.#check();
     const want = normalizeDigest(digest);
     if (options.expectedSize !== undefined) {
+      if (options.expectedSize > this.maxBlobBytes) {
+        throw new LlmosError(
+          "payload_too_large",
+          `blob ${want} is ${options.expectedSize} bytes, above the ${this.maxBlobBytes} bytes allowed (LLMOS_MAX_BLOB_SIZE)`,
+          { limitBytes: this.maxBlobBytes },
+        );
+      }
       await ensureFreeSpace(this.dirs.tmp, options.expectedSize, this.reserveBytes, `blob ${want}`);
     }
+    // Without a length the client decides how much comes: stop at the cap (the temp file is deleted).
+    const maxBytes = options.expectedSize ?? (await this.unsizedCap(this.dirs.tmp));
     const temp = await this.blobs.writeTemp(stream, {
       expectedDigest: want,
+      maxBytes,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     return this.locks.withNames([], async () => {
@@ -222,6 +248,12 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
       this.pins.holdUpload(want, Date.now() + this.#uploadGraceMs);
       return { digest: want, size: temp.size, existed };
     });
+  }
+
+  /** The most bytes a write of unknown size may take in `dir`: `maxBlobBytes`, or less when the disk has less free. */
+  async unsizedCap(dir: string): Promise<number> {
+    const free = await freeBytes(dir);
+    return free === undefined ? this.maxBlobBytes : Math.max(0, Math.min(this.maxBlobBytes, free - this.reserveBytes));
   }
 
   /**
@@ -294,8 +326,8 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
       );
     }
     try {
-      const gguf = await checkGguf(temp.tmpPath, what, this.ggufLimits);
-      this.#cacheSummary(temp.digest, gguf);
+      const { summary } = await this.gguf.check(temp.tmpPath, what);
+      this.summaries.set(temp.digest, summary);
     } catch (error) {
       await fs.rm(temp.tmpPath, { force: true });
       throw error;
@@ -380,7 +412,7 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
   /** The GGUF metadata of a model for display (large arrays elided). */
   async metadata(name: string): Promise<Record<string, unknown>> {
     const record = await this.get(name);
-    return metadataForDisplay(await checkGguf(record.modelPath, `model ${record.name}`, this.ggufLimits));
+    return (await this.gguf.check(record.modelPath, `model ${record.name}`, { display: true })).metadata ?? {};
   }
 
   /**
@@ -476,6 +508,7 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
     this.#disposed = true;
     await this.#puller.dispose();
     await this.#backgroundGc;
+    await this.gguf.dispose();
   }
 
   async #readManifest(name: ModelName): Promise<Manifest & { mtime: Date }> {
@@ -499,7 +532,8 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
           { model: key, digest: manifest.model.digest },
         );
       }
-      summary = this.#cacheSummary(manifest.model.digest, await checkGguf(modelPath, `model ${key}`, this.ggufLimits));
+      summary = (await this.gguf.check(modelPath, `model ${key}`)).summary;
+      this.summaries.set(manifest.model.digest, summary);
     }
     return {
       name: key,
@@ -514,12 +548,6 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
       definition: manifest.definition,
       ...(manifest.quantization ? { quantization: manifest.quantization } : {}),
     };
-  }
-
-  #cacheSummary(digest: string, gguf: Parameters<typeof summarizeGguf>[0]): GgufSummary {
-    const summary = summarizeGguf(gguf);
-    this.summaries.set(digest, summary);
-    return summary;
   }
 
   #check(): void {

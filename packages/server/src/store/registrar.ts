@@ -6,6 +6,7 @@
 import type { GgufLimits } from "@llmos/gguf";
 import type { ModelOrigin } from "@llmos/protocol";
 import type { TempBlob } from "./blob-files.js";
+import type { GgufInspection } from "./gguf-check.js";
 import type { ModelDefinition } from "./definition.js";
 import type { BlobRef, QuantizationRecord } from "./manifest.js";
 import type { ModelRecord } from "./record.js";
@@ -32,10 +33,18 @@ export interface RegisterSpec {
   quantization?: QuantizationRecord;
 }
 
+/** Checks GGUF files off the event loop (the store's `GgufChecker`). */
+export interface GgufCheck {
+  /** @throws `invalid_model_file` naming `what`, `not_found`. */
+  check(file: string, what: string, opts?: { display?: boolean }): Promise<GgufInspection>;
+}
+
 /** Registers models from blobs: the part of the store both create and pull use. */
 export interface ModelRegistrar {
   /** Bounds for GGUF headers checked before anything is registered. */
   readonly ggufLimits: Partial<GgufLimits> | undefined;
+  /** Validates GGUF files (in a worker thread) before anything is registered. */
+  readonly gguf: GgufCheck;
   readonly blobs: { size(digest: string): Promise<number | undefined> };
   /** A registered model. @throws `model_not_found`. */
   get(name: string): Promise<ModelRecord>;
@@ -58,6 +67,8 @@ export interface PullTarget extends ModelRegistrar {
   readonly dirs: { readonly partial: string; readonly tmp: string };
   /** Free bytes to keep on the disk beyond what a write needs. */
   readonly reserveBytes: number;
+  /** The most bytes a download of unknown size may write in `dir` (the blob limit, or less free space). */
+  unsizedCap(dir: string): Promise<number>;
   readonly logger: StoreLogger | undefined;
   /** Keeps a blob from garbage collection until the returned function is called (idempotent). */
   pinBlob(digest: string): () => void;

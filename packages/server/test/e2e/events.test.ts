@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import { openEvents } from "../support/sse.js";
 import { slowModel } from "../support/synth.js";
 
@@ -83,7 +83,7 @@ describe("live events without keys (loopback)", { timeout: 300_000 }, () => {
     const busy = await sse.next((e) => e.type === "snapshot" && e.data.point.tokensPerSecond > 0);
     assert.ok(busy.data.point.tokensPerSecond > 0);
     for (const r of (await api(d, "GET", "/api/requests")).json.requests)
-      await api(d, "DELETE", `/api/requests/${r.id}`);
+      await api(d, "DELETE", `/api/requests/${r.id}`, undefined, adminHeaders(d));
     await all;
     sse.close();
   });
@@ -119,14 +119,16 @@ describe("live events without keys (loopback)", { timeout: 300_000 }, () => {
     await waitFor(() => list.length === 3 && list.some((r) => r.state === "queued"));
     const q = list.find((r) => r.state === "queued")!;
     const r = list.find((r) => r.state === "running")!;
-    assert.equal((await api(d, "DELETE", `/api/requests/${q.id}`)).status, 200);
-    assert.equal((await api(d, "DELETE", `/api/requests/${r.id}`)).status, 200);
+    // Cancelling is an admin route: the admin token, even from loopback without keys.
+    assert.equal((await api(d, "DELETE", `/api/requests/${q.id}`)).status, 401);
+    assert.equal((await api(d, "DELETE", `/api/requests/${q.id}`, undefined, adminHeaders(d))).status, 200);
+    assert.equal((await api(d, "DELETE", `/api/requests/${r.id}`, undefined, adminHeaders(d))).status, 200);
     const q2 = await queued;
     assert.ok(q2.status >= 400, "the cancelled queued request fails");
     const [a, b] = await Promise.all(running);
     const tokens = [a!.json.usage.completion_tokens, b!.json.usage.completion_tokens].sort((x, y) => x - y);
     assert.ok(tokens[0]! < 400, `one running request stopped early (${tokens.join(", ")} tokens)`);
-    assert.equal((await api(d, "DELETE", `/api/requests/${q.id}`)).status, 404);
+    assert.equal((await api(d, "DELETE", `/api/requests/${q.id}`, undefined, adminHeaders(d))).status, 404);
   });
 
   it("sends browsers from / to the dashboard; API clients keep Ollama's answer", async () => {

@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { startDaemon } from "../../src/daemon.js";
 import { STORIES, TINY_RANDOM } from "../support/paths.js";
-import { api, startTestDaemon, TEST_ENGINE } from "../support/daemon.js";
+import { adminHeaders, api, startTestDaemon, TEST_ENGINE } from "../support/daemon.js";
 import { slowModel } from "../support/synth.js";
 
 const quiet = new Writable({ write: (_c, _e, cb) => cb() });
@@ -57,7 +57,7 @@ describe("daemon lifecycle", () => {
     const d = await startTestDaemon({}, { importStories: "stories" });
     try {
       await d.store.copy("stories", "copy:v1");
-      const verify = await api(d, "POST", "/api/store/verify");
+      const verify = await api(d, "POST", "/api/store/verify", undefined, adminHeaders(d));
       assert.equal(verify.status, 200, verify.text);
       assert.equal(verify.json.checked, 1);
       assert.deepEqual(verify.json.corrupt, []);
@@ -66,7 +66,7 @@ describe("daemon lifecycle", () => {
       assert.equal(du.json.models.length, 2);
       assert.equal(du.json.blobBytes, 1_185_376, "two names, one shared blob");
       assert.equal((await api(d, "DELETE", "/api/models/stories")).status, 200);
-      assert.equal((await api(d, "POST", "/api/store/gc")).status, 200);
+      assert.equal((await api(d, "POST", "/api/store/gc", undefined, adminHeaders(d))).status, 200);
       assert.equal(
         (await api(d, "GET", "/api/store/usage")).json.blobBytes,
         1_185_376,

@@ -11,7 +11,7 @@ describe("ADAPTER: a LoRA adapter applied at load", () => {
   after(async () => d?.stop());
 
   test("a model created with ADAPTER shares the base blob, runs in its own runner and changes the output", async () => {
-    const adapter = path.join(d.home, "stories-lora.gguf");
+    const adapter = path.join(d.filesDir, "stories-lora.gguf");
     await writeStoriesLora(adapter);
     const created = await api(d, "POST", "/api/models/create", {
       name: "stories-lora",
@@ -39,7 +39,7 @@ describe("ADAPTER: a LoRA adapter applied at load", () => {
   });
 
   test("an adapter file that is not GGUF is refused and nothing is registered", async () => {
-    const bad = path.join(d.home, "bad-adapter.gguf");
+    const bad = path.join(d.filesDir, "bad-adapter.gguf");
     (await import("node:fs")).writeFileSync(bad, "not a gguf file at all");
     const r = await api(d, "POST", "/api/models/create", {
       name: "bad-lora",

@@ -91,7 +91,7 @@ describe("model-file campaign: mutated GGUF files through the validator and real
 
   test("the regression corpus: every mutant that crashed a runner is refused at import, naming why", async () => {
     for (const fixture of CRASHED_BEFORE) {
-      const file = path.join(d.home, `${fixture.name}.gguf`);
+      const file = path.join(d.filesDir, `${fixture.name}.gguf`);
       if (fixture.name === "norm-weight-f16") {
         // Seen in an earlier campaign: a norm weight retyped F32 -> F16 in the header (a byte edit, not metadata).
         const bytes = Buffer.from(readFileSync(STORIES));
@@ -132,7 +132,7 @@ describe("model-file campaign: mutated GGUF files through the validator and real
       const hash = createHash("sha256").update(m.data).digest("hex");
       if (seen.has(hash)) continue;
       seen.add(hash);
-      const file = path.join(d.home, "mutant.gguf");
+      const file = path.join(d.filesDir, "mutant.gguf");
       let accepted = true;
       try {
         validateModelMetadata(parseGgufBuffer(m.data, m.data.length));

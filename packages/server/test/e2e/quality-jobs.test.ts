@@ -98,7 +98,8 @@ describe("quality jobs", () => {
     assert.equal(report.entries, 5 * 7); // q, k, v, output, gate, up, down of 5 layers
     const out = await fetch(`${d.url}/api/jobs/${view.id}/output`);
     assert.equal(out.status, 200);
-    const file = path.join(os.tmpdir(), `llmos-imatrix-${process.pid}.gguf`);
+    // In the daemon's LLMOS_IMPORT_DIRS, so it may also be named by path below.
+    const file = path.join(d.filesDir, `llmos-imatrix-${process.pid}.gguf`);
     writeFileSync(file, Buffer.from(await out.arrayBuffer()));
     const imatrix = await readImatrix(file);
     assert.deepEqual(imatrix.datasets, ["eval-text.txt"]);
@@ -117,7 +118,16 @@ describe("quality jobs", () => {
     assert.equal(res.status, 200, res.text);
     const show = (await api(d, "GET", "/api/models/stories-iq2")).json;
     assert.equal(show.quantizedFrom.imatrixDigest, report.digest);
-    // The same file by path works too.
+    // The same file by path works too (inside LLMOS_IMPORT_DIRS; elsewhere the path is refused).
+    const outside = await api(d, "POST", "/api/models/quantize", {
+      model: "stories",
+      name: "stories-outside",
+      type: "Q4_K_M",
+      imatrix: path.join(os.tmpdir(), "anything.gguf"),
+      stream: false,
+    });
+    assert.equal(outside.status, 403, outside.text);
+    assert.equal(outside.json.error.code, "path_not_allowed");
     const byPath = await api(d, "POST", "/api/models/quantize", {
       model: "stories",
       name: "stories-q4km-imatrix",

@@ -34,8 +34,9 @@ describe("pull and push through an OCI registry, with the ollama client", () => 
     }).manifestDigest;
     d = await startTestDaemon(
       {
-        // The stand-in is the default registry, as a company mirror would be (plain http to loopback only).
+        // The stand-in is the default registry, as a company mirror would be (plain http, allowed for it).
         ociRegistry: registry.url,
+        pullAllowHttp: ["127.0.0.1"],
         ociAuth: { [registry.host]: { username: "pusher", password: "secret-password" } },
       },
       { importStories: false },

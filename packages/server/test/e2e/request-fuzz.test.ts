@@ -3,7 +3,7 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RouteOptions } from "fastify";
-import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import { bodyFields, bodyWith, HOSTILE_VALUES, prng } from "../support/fuzz-values.js";
 import { captureRoutes, concreteUrl, type CapturedRoute } from "../support/route-scanner.js";
 
@@ -167,7 +167,8 @@ describe("request fuzzing of every endpoint", () => {
         const url = concreteUrl(route.url).replace("scan0x", r() < 0.5 ? "stories" : "sha256-" + "0".repeat(64));
         const res = await fetch(d.url + url, {
           method: route.method,
-          headers: { "content-type": r() < 0.9 ? "application/json" : "text/plain" },
+          // With the admin token, so admin routes are fuzzed too (without it they answer 401 before parsing).
+          headers: { "content-type": r() < 0.9 ? "application/json" : "text/plain", ...adminHeaders(d) },
           body,
           signal: AbortSignal.timeout(20_000),
         });
@@ -205,7 +206,7 @@ describe("request fuzzing of every endpoint", () => {
       (await api(d, "GET", "/api/models")).json.models.map((m: any) => m.name),
       ["stories:latest"],
     );
-    assert.deepEqual((await api(d, "GET", "/api/keys")).json.keys ?? (await api(d, "GET", "/api/keys")).json, []);
+    assert.deepEqual((await api(d, "GET", "/api/keys", undefined, adminHeaders(d))).json.keys, []);
     assert.equal(countFiles(path.join(d.home, "models", "blobs")), blobsBefore);
     assert.equal(countFiles(path.join(d.home, "models", "manifests")), manifestsBefore);
   });
@@ -233,7 +234,8 @@ describe("request fuzzing of every endpoint", () => {
           const body = bodyWith(fields, field, raw, plausible);
           const res = await fetch(d.url + url, {
             method: route.method,
-            headers: { "content-type": "application/json" },
+            // With the admin token, so admin routes get past auth to their validation.
+            headers: { "content-type": "application/json", ...adminHeaders(d) },
             body,
             signal: AbortSignal.timeout(60_000),
           });

@@ -82,7 +82,7 @@ describe("runtime resilience (real runners)", () => {
       })(),
     };
     for (const [name, data] of Object.entries(cases)) {
-      const file = path.join(d.home, `${name}.gguf`);
+      const file = path.join(d.filesDir, `${name}.gguf`);
       writeFileSync(file, data);
       const r = await api(d, "POST", "/api/models/import", { path: file, name: `bad-${name}` });
       assert.equal(r.status, 400, `${name}: ${r.text}`);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.js";
-import { captureRoutes, scanRoutes, type CapturedRoute } from "../support/route-scanner.js";
+import { captureRoutes, concreteUrl, scanRoutes, type CapturedRoute } from "../support/route-scanner.js";
 
 describe("every route of the real daemon enforces auth once a key exists", () => {
   let d: TestDaemon;
@@ -38,13 +38,29 @@ describe("every route of the real daemon enforces auth once a key exists", () =>
     }
   });
 
-  test("no key -> 401, bad key -> 401, missing scope -> 403 on every route; health is public", async () => {
+  test("before any key exists, admin routes answer 401 from loopback without the admin token", async () => {
+    const admin = routes.filter((r) => r.scope === "admin" && r.method !== "HEAD");
+    assert.ok(admin.length >= 8, `only ${admin.length} admin routes`);
+    for (const r of admin) {
+      const res = await d.app.inject({
+        method: r.method as never,
+        url: concreteUrl(r.url),
+        remoteAddress: "127.0.0.1",
+        ...(r.method === "GET" ? {} : { payload: {} }),
+      });
+      assert.equal(res.statusCode, 401, `${r.method} ${r.url}`);
+    }
+  });
+
+  test("no key -> 401, bad key -> 401, missing scope -> 403, the right scope gets through, on every route", async () => {
     const checks = await scanRoutes(d.app, {
       security: d.security,
       routes,
       skip: (r) => r.method === "HEAD" && r.url !== "/",
+      checkAllowed: true,
     });
-    assert.ok(checks.length > routes.length * 2, `only ${checks.length} checks ran`);
+    assert.ok(checks.length > routes.length * 3, `only ${checks.length} checks ran`);
     assert.ok(checks.every((c) => c.ok));
+    assert.ok(checks.some((c) => c.route === "POST /api/models/:name/load" && c.check === 'key with "models:write"'));
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import os from "node:os";
 import { after, before, describe, test } from "node:test";
-import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 
 describe("node inventory", () => {
   let d: TestDaemon;
@@ -13,7 +13,7 @@ describe("node inventory", () => {
   after(async () => d?.stop());
 
   test("GET /api/system: CPU, RAM, GPUs (CPU-only is first-class) and the memory budget", async () => {
-    const r = await api(d, "GET", "/api/system");
+    const r = await api(d, "GET", "/api/system", undefined, adminHeaders(d));
     assert.equal(r.status, 200);
     assert.equal(r.json.cpu.cores, os.cpus().length);
     assert.equal(r.json.memory.totalBytes, os.totalmem());

@@ -25,11 +25,27 @@ describe("auth hooks: bootstrap (no key yet)", () => {
     cleanup();
   });
 
-  test("loopback may do everything without a key; routes see llmosAuth", async () => {
+  test("loopback may do everything but admin without a key; routes see llmosAuth", async () => {
     const r = await app.inject({ method: "POST", url: "/v1/chat/completions", payload: { model: "m" } });
     assert.equal(r.statusCode, 200);
     assert.deepEqual(r.json(), { model: "m", via: "no-auth-local", local: true, keyId: null });
-    assert.equal((await app.inject({ method: "GET", url: "/api/keys" })).statusCode, 200);
+    assert.equal((await app.inject({ method: "POST", url: "/api/pull", payload: { model: "m" } })).statusCode, 200);
+    // Admin routes (keys, audit, usage, store maintenance) need the admin token even from this machine: any
+    // local process (or a web page) must not mint keys. 401, so the CLI retries with the token.
+    for (const [method, url] of [
+      ["GET", "/api/keys"],
+      ["POST", "/api/keys"],
+      ["GET", "/api/audit"],
+      ["GET", "/api/usage"],
+      ["PUT", "/api/config"],
+    ] as const) {
+      const denied = await app.inject({ method, url, ...(method === "GET" ? {} : { payload: {} }) });
+      assert.equal(denied.statusCode, 401, `${method} ${url}`);
+      assert.match(denied.json().error.message, /admin token/);
+    }
+    // A placeholder key (as the openai and ollama clients send) does not make it admin either.
+    const placeholder = await app.inject({ method: "GET", url: "/api/keys", headers: bearer("ollama") });
+    assert.equal(placeholder.statusCode, 401);
     assert.equal((await app.inject({ method: "GET", url: "/metrics", remoteAddress: "::1" })).statusCode, 200);
     assert.equal(
       (await app.inject({ method: "GET", url: "/metrics", remoteAddress: "::ffff:127.0.0.1" })).statusCode,
@@ -220,33 +236,60 @@ describe("auth hooks: with keys", () => {
     );
   });
 
-  test("failed-auth burst: 429 for the address, one audit entry per burst", async () => {
+  test("failed-auth burst: 429 for the address, one audit entry per burst; valid keys still pass", async () => {
     const attacker = "10.9.9.9";
-    const bad = "llmos_123456789abc_" + "b".repeat(43);
+    const wrong = (i: number) => "llmos_123456789abc_" + String(i).padStart(43, "b");
     for (let i = 0; i < 5; i++)
-      assert.equal((await call("GET", "/api/tags", bad, undefined, attacker)).statusCode, 401);
-    const locked = await call("GET", "/api/tags", bad, undefined, attacker);
+      assert.equal((await call("GET", "/api/tags", wrong(i), undefined, attacker)).statusCode, 401);
+    const locked = await call("GET", "/api/tags", wrong(99), undefined, attacker);
     assert.equal(locked.statusCode, 429);
     assert.equal(locked.json().error.code, "rate_limited");
     assert.ok(Number(locked.headers["retry-after"]) >= 1);
-    // Even a valid key is refused from that address while locked; other addresses are unaffected.
-    assert.equal((await call("GET", "/api/tags", k.reader, undefined, attacker)).statusCode, 429);
+    // A valid key is never refused: the address may be a proxy or NAT in front of honest clients.
+    assert.equal((await call("GET", "/api/tags", k.reader, undefined, attacker)).statusCode, 200);
     assert.equal((await call("GET", "/api/tags", k.reader, undefined, "10.9.9.10")).statusCode, 200);
-    for (let i = 0; i < 10; i++) await call("GET", "/api/tags", bad, undefined, attacker);
+    for (let i = 0; i < 10; i++) await call("GET", "/api/tags", wrong(100 + i), undefined, attacker);
     const bursts = (await security.audit.query({ action: "auth.failure_burst" })).filter(
       (e) => e.remoteAddress === attacker,
     );
     assert.equal(bursts.length, 1);
     assert.equal(bursts[0]!.result, "denied");
     assert.equal(bursts[0]!.details?.failures, 5);
-    // Lock-out is one scaled minute (1.2 s at timeScale 0.02); afterwards the key works again.
+    assert.equal(bursts[0]!.details?.by, "address");
+    // Lock-out is one scaled minute (1.2 s at timeScale 0.02); afterwards wrong keys get 401 again.
     await new Promise((r) => setTimeout(r, 1300));
-    assert.equal((await call("GET", "/api/tags", k.reader, undefined, attacker)).statusCode, 200);
+    assert.equal((await call("GET", "/api/tags", wrong(200), undefined, attacker)).statusCode, 401);
     // A second burst writes a second entry.
-    for (let i = 0; i < 5; i++) await call("GET", "/api/tags", bad, undefined, attacker);
+    for (let i = 0; i < 5; i++) await call("GET", "/api/tags", wrong(300 + i), undefined, attacker);
     const again = (await security.audit.query({ action: "auth.failure_burst" })).filter(
-      (e) => e.remoteAddress === attacker,
+      (e) => e.remoteAddress === attacker && e.details?.by === "address",
     );
     assert.equal(again.length, 2);
+  });
+
+  test("failures also count per credential: one wrong key from many addresses is locked, others are not", async () => {
+    const leaked = "llmos_abcdefabcdef_" + "L".repeat(43);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await call("GET", "/api/tags", leaked, undefined, `10.7.0.${i}`)).statusCode, 401);
+    // From a fresh address, the same wrong credential is now refused with 429...
+    assert.equal((await call("GET", "/api/tags", leaked, undefined, "10.7.1.1")).statusCode, 429);
+    // ...while that address is not locked for anything else.
+    const other = "llmos_abcdefabcdef_" + "M".repeat(43);
+    assert.equal((await call("GET", "/api/tags", other, undefined, "10.7.1.1")).statusCode, 401);
+    assert.equal((await call("GET", "/api/tags", k.reader, undefined, "10.7.1.1")).statusCode, 200);
+  });
+
+  test("behind a proxy (one address for everyone), a burst of bad keys does not lock out the valid ones", async () => {
+    const viaProxy = (secret: string) =>
+      app.inject({
+        method: "GET",
+        url: "/api/tags",
+        remoteAddress: "127.0.0.1",
+        headers: { ...bearer(secret), "x-forwarded-for": "203.0.113.9" },
+      });
+    for (let i = 0; i < 12; i++) await viaProxy("llmos_fedcbafedcba_" + String(i).padStart(43, "p"));
+    assert.equal((await viaProxy("llmos_fedcbafedcba_" + "q".repeat(43))).statusCode, 429);
+    assert.equal((await viaProxy(k.reader!)).statusCode, 200);
+    assert.equal((await viaProxy(k.admin!)).statusCode, 200);
   });
 });

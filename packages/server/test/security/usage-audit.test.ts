@@ -149,7 +149,10 @@ describe("audit log", () => {
       const loads = one("model.load");
       assert.deepEqual(loads.map((e) => e.result).sort(), ["denied", "ok"]);
       assert.equal(loads.find((e) => e.result === "denied")!.keyId, writerId);
-      assert.equal(one("auth.failure_burst").length, 1);
+      // One burst of one wrong key from one address: one entry for the address, one for the credential.
+      const bursts = one("auth.failure_burst");
+      assert.deepEqual(bursts.map((e) => e.target).sort(), ["10.6.6.6", "key aaaaaaaaaaaa"]);
+      assert.deepEqual(bursts.map((e) => e.details?.by).sort(), ["address", "credential"]);
       // Filters and order.
       assert.equal((await security.audit.query({ action: "model.pull" })).length, 1);
       assert.equal((await security.audit.query({ limit: 3 })).length, 3);

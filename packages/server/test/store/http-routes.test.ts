@@ -24,7 +24,7 @@ describe("model management over HTTP (native and Ollama-compatible)", () => {
       "test/stories-GGUF": { files: { "stories260K-Q4_K_M.gguf": STORIES, "tiny-Q8_0.gguf": TINY } },
       "test/gated": { files: { "model.gguf": STORIES }, gated: true },
     });
-    d = await startTestDaemon({ hfEndpoint: hub.url, hfToken: undefined });
+    d = await startTestDaemon({ hfEndpoint: hub.url, hfToken: undefined, pullAllowHttp: ["127.0.0.1"] });
     ollama = new Ollama({ host: d.url });
   });
   after(async () => {

@@ -5,6 +5,7 @@ import path from "node:path";
 import { LlmosError } from "../../src/errors.js";
 import { ModelStore } from "../../src/store/model-store.js";
 import type { PullProgress } from "../../src/store/pull/pull.js";
+import { PullUrlPolicy } from "../../src/store/pull/url-policy.js";
 import { FakeHub } from "../support/fake-hub.js";
 import { filesUnder, STORIES, STORIES_SHA256, tempDir, TINY, TINY_SHA256 } from "./helpers.js";
 
@@ -19,6 +20,8 @@ function isCode(code: string, text?: RegExp) {
 }
 
 const FAST = { retryBaseMs: 5 };
+/** The fake Hub and CDN answer plain http on 127.0.0.1: allowed the way an operator would (LLMOS_PULL_ALLOW_HTTP). */
+const LOOPBACK_HTTP = new PullUrlPolicy({ allowHttp: ["127.0.0.1"] });
 
 describe("pull from a Hub", () => {
   let hub: FakeHub;
@@ -46,7 +49,10 @@ describe("pull from a Hub", () => {
   });
   beforeEach(async () => {
     t = tempDir();
-    store = await ModelStore.open({ root: path.join(t.dir, "models"), pull: { endpoint: hub.url, tuning: FAST } });
+    store = await ModelStore.open({
+      root: path.join(t.dir, "models"),
+      pull: { endpoint: hub.url, tuning: FAST, policy: LOOPBACK_HTTP },
+    });
     hub.requests.length = 0;
     hub.failures.length = 0;
     hub.dropAfter = undefined;
@@ -234,7 +240,10 @@ describe("pull from a Hub", () => {
     await store.dispose();
     hub.chunkDelayMs = 0;
     hub.requests.length = 0;
-    store = await ModelStore.open({ root: store.root, pull: { endpoint: hub.url, tuning: FAST } });
+    store = await ModelStore.open({
+      root: store.root,
+      pull: { endpoint: hub.url, tuning: FAST, policy: LOOPBACK_HTTP },
+    });
     const record = await store.pull("hf.co/test/stories-GGUF");
     assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
     const gets = hub.requestsTo("cdn").filter((r) => r.method === "GET");
@@ -264,7 +273,10 @@ describe("pull from a Hub", () => {
     await store.dispose();
     hub.chunkDelayMs = 0;
     hub.requests.length = 0;
-    store = await ModelStore.open({ root: store.root, pull: { endpoint: hub.url, tuning: FAST } });
+    store = await ModelStore.open({
+      root: store.root,
+      pull: { endpoint: hub.url, tuning: FAST, policy: LOOPBACK_HTTP },
+    });
     const record = await store.pull("hf.co/test/stories-GGUF", { tuning });
     assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
     const size = fs.statSync(STORIES).size;
@@ -327,7 +339,7 @@ describe("pull from a Hub", () => {
     store = await ModelStore.open({
       root: path.join(t.dir, "models"),
       reserveBytes: Number.MAX_SAFE_INTEGER,
-      pull: { endpoint: hub.url, tuning: FAST },
+      pull: { endpoint: hub.url, tuning: FAST, policy: LOOPBACK_HTTP },
     });
     await assert.rejects(store.pull("hf.co/test/stories-GGUF"), isCode("insufficient_storage", /disk space/));
     assert.equal(hub.requestsTo("cdn").filter((r) => r.method === "GET").length, 0);
@@ -354,12 +366,12 @@ describe("pull from a Hub", () => {
     await assert.rejects(store.get("left"), isCode("model_not_found"));
   });
 
-  test("plain URL pull (http only on loopback)", async () => {
+  test("plain URL pull (http only to LLMOS_PULL_ALLOW_HTTP hosts)", async () => {
     const url = hub.addPlainFile("Stories260K.gguf", STORIES);
     const record = await store.pull(url);
     assert.equal(record.name, "stories260k:latest");
     assert.equal(record.digest, `sha256:${STORIES_SHA256}`);
-    await assert.rejects(store.pull("http://example.com/x.gguf"), isCode("invalid_reference", /loopback/));
+    await assert.rejects(store.pull("http://example.com/x.gguf"), isCode("invalid_reference", /LLMOS_PULL_ALLOW_HTTP/));
     await assert.rejects(store.pull(`${hub.cdnUrl}/files/missing.gguf`), isCode("not_found", /missing\.gguf/));
   });
 });

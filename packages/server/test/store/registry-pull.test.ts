@@ -8,6 +8,7 @@ import { DOCKER_MANIFEST, FakeRegistry, OCI_MANIFEST } from "@llmos/test-support
 import { LlmosError } from "../../src/errors.js";
 import { ModelStore, type ModelStoreOptions } from "../../src/store/model-store.js";
 import type { PullProgress } from "../../src/store/pull/pull.js";
+import { PullUrlPolicy } from "../../src/store/pull/url-policy.js";
 import { filesUnder, STORIES, STORIES_SHA256, tempDir, TINY, TINY_SHA256 } from "./helpers.js";
 
 function isCode(code: string, text?: RegExp) {
@@ -22,6 +23,8 @@ function isCode(code: string, text?: RegExp) {
 
 const TEMPLATE = "{{ if .System }}{{ .System }} {{ end }}Once upon a time, {{ .Prompt }}";
 const FAST = { retryBaseMs: 5 };
+/** The registry stand-in answers plain http on 127.0.0.1: allowed as an operator would (LLMOS_PULL_ALLOW_HTTP). */
+const LOOPBACK_HTTP = new PullUrlPolicy({ allowHttp: ["127.0.0.1"] });
 
 describe("pull from an OCI registry (Ollama's layout)", () => {
   let registry: FakeRegistry;
@@ -32,7 +35,7 @@ describe("pull from an OCI registry (Ollama's layout)", () => {
   async function open(extra: Partial<ModelStoreOptions["pull"]> = {}, dir = t.dir): Promise<ModelStore> {
     return ModelStore.open({
       root: path.join(dir, "models"),
-      pull: { tuning: FAST, oci: { defaultRegistry: registry.url }, ...extra },
+      pull: { tuning: FAST, policy: LOOPBACK_HTTP, oci: { defaultRegistry: registry.url }, ...extra },
     });
   }
 
@@ -222,7 +225,7 @@ describe("push to an OCI registry", () => {
     const credentials = { byHost: { [registry.host]: { username: "pusher", password: "secret-password" } } };
     const source = await ModelStore.open({
       root: path.join(t.dir, "a"),
-      pull: { tuning: FAST, oci: { credentials, uploadChunkBytes: 256 * 1024 } },
+      pull: { tuning: FAST, policy: LOOPBACK_HTTP, oci: { credentials, uploadChunkBytes: 256 * 1024 } },
     });
     const target = `oci://${registry.host}/team/teller:v1`;
     try {
@@ -247,7 +250,10 @@ describe("push to an OCI registry", () => {
       await source.push("teller", target, { insecure: true });
       assert.equal(registry.requestsTo("registry", /\/blobs\/uploads\//).length, 0);
 
-      const back = await ModelStore.open({ root: path.join(t.dir, "b"), pull: { tuning: FAST } });
+      const back = await ModelStore.open({
+        root: path.join(t.dir, "b"),
+        pull: { tuning: FAST, policy: LOOPBACK_HTTP },
+      });
       try {
         const record = await back.pull(target, { insecure: true, name: "teller-again" });
         const original = await source.get("teller");
@@ -266,7 +272,10 @@ describe("push to an OCI registry", () => {
   });
 
   test("push without credentials is refused; Docker's config.json credentials work", async () => {
-    const anonymous = await ModelStore.open({ root: path.join(t.dir, "c"), pull: { tuning: FAST } });
+    const anonymous = await ModelStore.open({
+      root: path.join(t.dir, "c"),
+      pull: { tuning: FAST, policy: LOOPBACK_HTTP },
+    });
     try {
       await anonymous.importFile(STORIES, "stories");
       await assert.rejects(
@@ -287,7 +296,7 @@ describe("push to an OCI registry", () => {
     );
     const withDocker = await ModelStore.open({
       root: path.join(t.dir, "d"),
-      pull: { tuning: FAST, oci: { credentials: { dockerConfigPath } } },
+      pull: { tuning: FAST, policy: LOOPBACK_HTTP, oci: { credentials: { dockerConfigPath } } },
     });
     try {
       await withDocker.importFile(STORIES, "stories");
@@ -308,7 +317,7 @@ describe("a hostile registry", () => {
 
   before(async () => {
     t = tempDir();
-    store = await ModelStore.open({ root: path.join(t.dir, "models"), pull: { tuning: FAST } });
+    store = await ModelStore.open({ root: path.join(t.dir, "models"), pull: { tuning: FAST, policy: LOOPBACK_HTTP } });
     // A service on the daemon's own machine that a remote registry must not be able to make llmos call.
     inside = http.createServer((_req, res) => {
       insideHits++;

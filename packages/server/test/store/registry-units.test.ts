@@ -10,7 +10,7 @@ import { parseOciManifest } from "../../src/store/registry/oci-manifest.js";
 import { definitionFromLayers, planLayers, textLayersOf } from "../../src/store/registry/ollama-layers.js";
 import { parseChallenge } from "../../src/store/registry/registry-auth.js";
 import { parseRegistrySetting } from "../../src/store/registry/registry-target.js";
-import { minimalUrlPolicy } from "../../src/store/registry/url-policy.js";
+import { PullUrlPolicy } from "../../src/store/pull/url-policy.js";
 import { tempDir } from "./helpers.js";
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -87,19 +87,20 @@ describe("registry pieces", () => {
     );
   });
 
-  test("URL policy: https anywhere, http to loopback, no redirect from outside to loopback", () => {
+  test("URL policy (the pull policy registries share): https anywhere, http to allowed hosts, no redirect into loopback", async () => {
+    const policy = new PullUrlPolicy({ allowHttp: ["127.0.0.1"] });
     const ok = (url: string, hop: "request" | "redirect" | "token" = "request", from?: string) =>
-      minimalUrlPolicy(new URL(url), hop, from ? new URL(from) : undefined);
-    ok("https://registry.ollama.ai/v2/");
-    ok("http://127.0.0.1:5000/v2/");
-    ok("http://127.0.0.1:6000/blob", "redirect", "http://127.0.0.1:5000/v2/");
-    const refused = (code: string, fn: () => void) =>
-      assert.throws(fn, (e: unknown) => e instanceof LlmosError && e.code === code);
-    refused("invalid_reference", () => ok("http://registry.example.com/v2/"));
-    refused("upstream_error", () => ok("http://cdn.example.com/x", "redirect", "https://registry.example.com/v2/"));
-    refused("upstream_error", () => ok("http://127.0.0.1/admin", "redirect", "https://registry.example.com/v2/"));
-    refused("upstream_error", () => ok("https://localhost/token", "token", "https://registry.example.com/v2/"));
-    refused("upstream_error", () => ok("ftp://x.example/y", "redirect", "https://registry.example.com/v2/"));
+      Promise.resolve().then(() => policy.check(new URL(url), hop, from ? new URL(from) : undefined));
+    await ok("https://registry.ollama.ai/v2/");
+    await ok("http://127.0.0.1:5000/v2/");
+    await ok("http://127.0.0.1:6000/blob", "redirect", "http://127.0.0.1:5000/v2/");
+    const refused = (code: string, p: Promise<unknown>) =>
+      assert.rejects(p, (e: unknown) => e instanceof LlmosError && e.code === code);
+    await refused("invalid_reference", ok("http://registry.example.com/v2/"));
+    await refused("upstream_error", ok("http://cdn.example.com/x", "redirect", "https://registry.example.com/v2/"));
+    await refused("upstream_error", ok("http://127.0.0.1/admin", "redirect", "https://registry.example.com/v2/"));
+    await refused("upstream_error", ok("https://localhost/token", "token", "https://registry.example.com/v2/"));
+    await refused("upstream_error", ok("ftp://x.example/y", "redirect", "https://registry.example.com/v2/"));
   });
 
   test("manifests: both media types; indexes and other types refused", () => {

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { startDaemon, type Daemon, type DaemonOptions } from "../../src/daemon.js";
+import { startDaemon, type Daemon, type DaemonConfigInput, type DaemonOptions } from "../../src/daemon.js";
 import type { LlmosConfig } from "../../src/config/config.js";
 import { STORIES } from "./paths.js";
 
@@ -12,6 +12,8 @@ export const TEST_ENGINE: LlmosConfig["engine"] =
 
 export interface TestDaemon extends Daemon {
   home: string;
+  /** A folder beside the home that the daemon allows imports from (LLMOS_IMPORT_DIRS): write test files here. */
+  filesDir: string;
   /** Log lines the daemon wrote (JSON). */
   logs: string[];
   stop(): Promise<void>;
@@ -19,10 +21,12 @@ export interface TestDaemon extends Daemon {
 
 /** Starts a real daemon on a free loopback port with its own temp LLMOS_HOME. */
 export async function startTestDaemon(
-  config: Partial<LlmosConfig> = {},
+  config: DaemonConfigInput = {},
   opts: { importStories?: string | false; options?: DaemonOptions } = {},
 ): Promise<TestDaemon> {
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-test-"));
+  const filesDir = `${home}-files`;
+  mkdirSync(filesDir, { recursive: true });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -42,6 +46,9 @@ export async function startTestDaemon(
       contextSize: 512,
       parallel: 4,
       engine: TEST_ENGINE,
+      // Tests stop daemons often: a request left running must not hold a stop for the default 30 s.
+      drainTimeoutMs: 3000,
+      importDirs: [filesDir],
       ...config,
     },
     { logDestination: sink, ...opts.options },
@@ -50,12 +57,20 @@ export async function startTestDaemon(
   if (name) await daemon.store.importFile(STORIES, name);
   return Object.assign(daemon, {
     home,
+    filesDir,
     logs,
     stop: async () => {
       await daemon.close();
       rmSync(home, { recursive: true, force: true });
+      rmSync(filesDir, { recursive: true, force: true });
     },
   });
+}
+
+/** Headers that carry the daemon's local admin token (what the CLI sends on admin routes). */
+export function adminHeaders(d: { home: string }): Record<string, string> {
+  const token = readFileSync(path.join(d.home, "admin.token"), "utf8").trim();
+  return { authorization: `Bearer ${token}` };
 }
 
 /** JSON request helper. */

@@ -64,7 +64,8 @@ export function concreteUrl(url: string): string {
  *   optionally, a key with the scope -> neither 401 nor 403;
  * - no declared scope (and not a public URL): even an admin key -> 403 (secure by default);
  * - public: no key from a remote address -> neither 401 nor 403.
- * Each wrong-key attempt comes from its own remote address so the failed-auth limiter never kicks in.
+ * Each wrong-key attempt uses its own wrong key from its own remote address so the failed-auth limiter (which
+ * counts per credential and per address) never kicks in.
  * Returns every check; throws an Error listing the failed ones.
  */
 export async function scanRoutes(app: FastifyInstance, options: ScanOptions): Promise<ScanCheck[]> {
@@ -91,7 +92,9 @@ export async function scanRoutes(app: FastifyInstance, options: ScanOptions): Pr
       const others = KEY_SCOPES.filter((o) => o !== s && o !== "admin");
       secrets.set(`all-but:${s}`, await mint(`all-but ${s}`, others));
     }
-    const invalid = "llmos_000000000000_" + "A".repeat(43);
+    // A fresh wrong key each time, like the fresh address: failures are counted per credential too.
+    let invalidCounter = 0;
+    const invalid = () => "llmos_000000000000_" + String(++invalidCounter).padStart(43, "A");
 
     for (const route of options.routes) {
       if (options.skip?.(route)) continue;
@@ -126,9 +129,9 @@ export async function scanRoutes(app: FastifyInstance, options: ScanOptions): Pr
       expect("no key, loopback", "401", s, s === 401);
       s = await send({}, nextRemote());
       expect("no key, remote", "401", s, s === 401);
-      s = await send(bearer(invalid), nextRemote());
+      s = await send(bearer(invalid()), nextRemote());
       expect("invalid key", "401", s, s === 401);
-      s = await send({ "x-api-key": invalid }, nextRemote());
+      s = await send({ "x-api-key": invalid() }, nextRemote());
       expect("invalid x-api-key", "401", s, s === 401);
       const lacking = scope === "admin" ? "all-but:admin" : `all-but:${scope}`;
       s = await send(bearer(secrets.get(lacking)!), nextRemote());

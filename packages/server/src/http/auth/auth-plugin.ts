@@ -9,6 +9,7 @@ import {
   type SecurityService,
 } from "../../security/index.js";
 import { isProxied, peerAddress, presentedCredential } from "./credentials.js";
+import { applyKeepAlivePolicy } from "./keep-alive-policy.js";
 import { setRateLimitHeaders, setRetryAfter } from "./rate-limit-headers.js";
 import { modelsOfRequest } from "./request-models.js";
 import type { LlmosAuth, RouteScope } from "./route-scope.js";
@@ -20,6 +21,8 @@ export interface AuthPluginOptions {
   publicUrls?: readonly string[];
   /** Command shown in the "no key exists" refusal. Default `llmos keys create`. */
   createKeyHint?: string;
+  /** Longest keep-alive a key without `models:write` may ask for (LLMOS_MAX_KEEP_ALIVE). Default 30 minutes. */
+  maxKeepAliveMs?: number;
 }
 
 /** Scopes whose routes name models (the allow-list applies there only; `name` on admin routes is a key name). */
@@ -34,6 +37,7 @@ const MODEL_SCOPES: ReadonlySet<RouteScope> = new Set(["inference", "models:read
 export function authPlugin(security: SecurityService, opts: AuthPluginOptions = {}): FastifyPluginAsync {
   const publicUrls = new Set(opts.publicUrls ?? ["/healthz", "/readyz"]);
   const hint = opts.createKeyHint ?? "llmos keys create";
+  const maxKeepAliveMs = opts.maxKeepAliveMs ?? 30 * 60_000;
 
   const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     app.decorateRequest("llmosAuth", null);
@@ -60,13 +64,6 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         request.llmosAuth = { ...auth, via: "admin-token" };
         return;
       }
-      try {
-        security.authFailures.assertAllowed(remoteAddress);
-      } catch (error) {
-        if (isLlmosError(error) && typeof error.details?.retryAfterSeconds === "number")
-          setRetryAfter(reply, error.details.retryAfterSeconds);
-        throw error;
-      }
 
       // While no key exists, local clients that always send some placeholder key (the openai and ollama clients
       // do) are served as if they sent none. A credential in llmos' own key format is still checked, so a revoked
@@ -79,7 +76,17 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
           if ("malformed" in credential) throw new LlmosError("unauthorized", credential.malformed);
           key = await security.authenticate(credential.value);
         } catch (error) {
-          security.authFailures.recordFailure(remoteAddress);
+          // Only failures count and only failures are refused: a valid key always gets in, whatever its neighbours
+          // sent (one address may be a proxy in front of many clients).
+          const presented = "value" in credential ? credential.value : undefined;
+          try {
+            security.authFailures.assertAllowed(remoteAddress, presented);
+          } catch (locked) {
+            if (isLlmosError(locked) && typeof locked.details?.retryAfterSeconds === "number")
+              setRetryAfter(reply, locked.details.retryAfterSeconds);
+            throw locked;
+          }
+          security.authFailures.recordFailure(remoteAddress, presented);
           throw error;
         }
         request.llmosAuth = { ...auth, key, via: "key" };
@@ -91,11 +98,14 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         return;
       }
 
-      if (authOn) {
+      if (authOn || (local && scope === "admin")) {
         reply.header("www-authenticate", 'Bearer realm="llmos"');
         throw new LlmosError(
           "unauthorized",
-          "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+          authOn
+            ? "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`"
+            : "this route needs the admin scope, even from this machine: send the admin token " +
+                "(`$LLMOS_HOME/admin.token`, which the llmos CLI reads) or an admin API key",
         );
       }
       if (local) {
@@ -123,6 +133,7 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
           }
         }
       }
+      if (!hasScope(key.scopes, "models:write")) applyKeepAlivePolicy(request.body, maxKeepAliveMs);
       if (scope === "inference" && (key.rpm !== null || key.tpm !== null || key.tokensPerDay !== null)) {
         await admitInference(security, key, request, reply);
       }

@@ -23,7 +23,9 @@ const HONOURED: Record<string, { kind: Kind; min?: number; max?: number }> = {
   presence_penalty: { kind: "number", min: -100, max: 100 },
   frequency_penalty: { kind: "number", min: -100, max: 100 },
   stop: { kind: "stop" },
-  num_ctx: { kind: "integer", min: 16, max: 1 << 20 },
+  // A context smaller than 256 tokens is useless and a different size reloads the model: bounded below here,
+  // capped at the model's training context where it is applied.
+  num_ctx: { kind: "integer", min: 256, max: 1 << 20 },
 };
 
 /**

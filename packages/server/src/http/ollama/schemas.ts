@@ -1,4 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
+import { FIELD_LIMITS } from "../field-limits.js";
 
 /**
  * Ollama request schemas. Like Ollama, unknown top-level fields are tolerated (clients send newer ones); known
@@ -35,8 +36,8 @@ export const OllamaToolSchema = Type.Object(
     type: Type.Literal("function"),
     function: Type.Object(
       {
-        name: Type.String({ minLength: 1, maxLength: 64 }),
-        description: Type.Optional(Type.String({ maxLength: 8192 })),
+        name: Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName }),
+        description: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.toolDescription })),
         parameters: Type.Optional(Type.Object({}, { additionalProperties: true })),
       },
       { additionalProperties: true },
@@ -49,8 +50,11 @@ export const OllamaToolCall = Type.Object(
   {
     function: Type.Object(
       {
-        name: Type.String({ minLength: 1, maxLength: 64 }),
-        arguments: Type.Union([Type.Object({}, { additionalProperties: true }), Type.String()]),
+        name: Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName }),
+        arguments: Type.Union([
+          Type.Object({}, { additionalProperties: true }),
+          Type.String({ maxLength: FIELD_LIMITS.toolArguments }),
+        ]),
       },
       { additionalProperties: true },
     ),
@@ -61,11 +65,11 @@ export const OllamaToolCall = Type.Object(
 export const OllamaMessage = Type.Object(
   {
     role: Type.Union([Type.Literal("system"), Type.Literal("user"), Type.Literal("assistant"), Type.Literal("tool")]),
-    content: Type.Optional(Type.String()),
+    content: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.content })),
     images: Type.Optional(Type.Union([Images, Type.Null()])),
     tool_calls: Type.Optional(Type.Union([Type.Array(OllamaToolCall, { maxItems: 128 }), Type.Null()])),
     tool_name: Type.Optional(Type.String({ maxLength: 256 })),
-    thinking: Type.Optional(Type.String()),
+    thinking: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.content })),
   },
   { additionalProperties: true },
 );
@@ -87,13 +91,24 @@ const Common = {
 export const GenerateBody = Type.Object(
   {
     ...Common,
-    prompt: Type.Optional(Type.String({ description: "Empty: load the model (and with keep_alive 0, unload it)" })),
-    suffix: Type.Optional(
-      Type.String({ description: "Not supported unless empty (fill-in-the-middle needs model support)" }),
+    prompt: Type.Optional(
+      Type.String({
+        maxLength: FIELD_LIMITS.content,
+        description: "Empty: load the model (and with keep_alive 0, unload it)",
+      }),
     ),
-    system: Type.Optional(Type.String()),
+    suffix: Type.Optional(
+      Type.String({
+        maxLength: FIELD_LIMITS.content,
+        description: "Not supported unless empty (fill-in-the-middle needs model support)",
+      }),
+    ),
+    system: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.system })),
     template: Type.Optional(
-      Type.String({ description: "A Go-template prompt template (subset: .System, .Prompt, .Response, if)" }),
+      Type.String({
+        maxLength: FIELD_LIMITS.template,
+        description: "A Go-template prompt template (subset: .System, .Prompt, .Response, if/else/end)",
+      }),
     ),
     raw: Type.Optional(Type.Boolean({ description: "Send the prompt as is, without the chat template" })),
     context: Type.Optional(

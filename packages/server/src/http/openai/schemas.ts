@@ -1,9 +1,10 @@
 import { Type, type Static } from "@sinclair/typebox";
+import { FIELD_LIMITS } from "../field-limits.js";
 
 /** OpenAI request schemas. Unknown fields are tolerated (clients add new ones); known unsupported ones are rejected. */
 const Stop = Type.Union([
-  Type.String({ maxLength: 1000 }),
-  Type.Array(Type.String({ maxLength: 1000 }), { maxItems: 64 }),
+  Type.String({ maxLength: FIELD_LIMITS.stop }),
+  Type.Array(Type.String({ maxLength: FIELD_LIMITS.stop }), { maxItems: 64 }),
   Type.Null(),
 ]);
 
@@ -35,7 +36,7 @@ const Sampling = {
 };
 
 const ContentPart = Type.Object(
-  { type: Type.String(), text: Type.Optional(Type.String()) },
+  { type: Type.String({ maxLength: 64 }), text: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.content })) },
   { additionalProperties: true },
 );
 
@@ -48,7 +49,13 @@ export const ChatMessageSchema = Type.Object(
       Type.Literal("assistant"),
       Type.Literal("tool"),
     ]),
-    content: Type.Optional(Type.Union([Type.String(), Type.Array(ContentPart, { maxItems: 256 }), Type.Null()])),
+    content: Type.Optional(
+      Type.Union([
+        Type.String({ maxLength: FIELD_LIMITS.content }),
+        Type.Array(ContentPart, { maxItems: 256 }),
+        Type.Null(),
+      ]),
+    ),
     name: Type.Optional(Type.String({ maxLength: 256 })),
     tool_call_id: Type.Optional(Type.String({ maxLength: 256 })),
     tool_calls: Type.Optional(
@@ -56,7 +63,10 @@ export const ChatMessageSchema = Type.Object(
         Type.Object({
           id: Type.String({ maxLength: 256 }),
           type: Type.Literal("function"),
-          function: Type.Object({ name: Type.String({ maxLength: 256 }), arguments: Type.String() }),
+          function: Type.Object({
+            name: Type.String({ maxLength: 256 }),
+            arguments: Type.String({ maxLength: FIELD_LIMITS.toolArguments }),
+          }),
         }),
         { maxItems: 128 },
       ),
@@ -68,8 +78,8 @@ export const ChatMessageSchema = Type.Object(
 export const ToolSchema = Type.Object({
   type: Type.Literal("function"),
   function: Type.Object({
-    name: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }),
-    description: Type.Optional(Type.String({ maxLength: 8192 })),
+    name: Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName, pattern: "^[A-Za-z0-9_-]+$" }),
+    description: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.toolDescription })),
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   }),
@@ -81,8 +91,8 @@ export const ResponseFormatSchema = Type.Union([
   Type.Object({
     type: Type.Literal("json_schema"),
     json_schema: Type.Object({
-      name: Type.String({ minLength: 1, maxLength: 64 }),
-      description: Type.Optional(Type.String()),
+      name: Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName }),
+      description: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.toolDescription })),
       schema: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
       strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
     }),
@@ -114,11 +124,11 @@ export const CompletionBody = Type.Object(
   {
     model: Type.String({ minLength: 1, maxLength: 300 }),
     prompt: Type.Union([
-      Type.String(),
-      Type.Array(Type.String(), { minItems: 1, maxItems: 1 }),
+      Type.String({ maxLength: FIELD_LIMITS.content }),
+      Type.Array(Type.String({ maxLength: FIELD_LIMITS.content }), { minItems: 1, maxItems: 1 }),
       Type.Array(Type.Integer({ minimum: 0, maximum: 2147483647 }), { minItems: 1 }),
     ]),
-    suffix: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    suffix: Type.Optional(Type.Union([Type.String({ maxLength: FIELD_LIMITS.content }), Type.Null()])),
     echo: Type.Optional(Type.Boolean()),
     ...Sampling,
   },

@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { ImatrixReport, JobView } from "@llmos/protocol";
 import { LlmosError } from "../../errors.js";
 import { resolveQuantizeType } from "../../model-jobs/index.js";
-import { parseModelName, toModelSummary } from "../../store/index.js";
+import { isDigest, parseModelName, toModelSummary } from "../../store/index.js";
 import { noBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
 import { clientGone } from "../request-context.js";
@@ -26,7 +26,9 @@ const QuantizeBody = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 4096,
-        description: "Importance matrix: sha256:<hex> of an uploaded blob or an absolute GGUF path",
+        description:
+          "Importance matrix: sha256:<hex> of an uploaded blob, or an absolute GGUF path inside LLMOS_IMPORT_DIRS " +
+          "(else 403 path_not_allowed)",
       }),
     ),
     pure: Type.Optional(Type.Boolean({ description: "No k-quant mixes" })),
@@ -83,6 +85,9 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         resolveQuantizeType(spec.type);
         parseModelName(spec.name);
         await deps.store.get(spec.model);
+        // A file of the server is read only inside LLMOS_IMPORT_DIRS (clients upload theirs as blobs).
+        if (spec.imatrix !== undefined && !isDigest(spec.imatrix))
+          spec.imatrix = await deps.importPolicy.resolve(spec.imatrix, "imatrix");
         return respondWithProgress(request, reply, {
           stream: stream ?? true,
           style: "native",

@@ -9,8 +9,10 @@ import {
   toModelInfo,
   toModelSummary,
 } from "../../store/index.js";
+import { callerMaySee } from "../auth/index.js";
 import { noBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
+import { FIELD_LIMITS } from "../field-limits.js";
 import { mergeSpec } from "./models-create-spec.js";
 import { afterManifest, respondWithProgress } from "./models-progress.js";
 import { ollamaModelRoutes } from "./ollama-models.js";
@@ -21,7 +23,9 @@ const ImportBody = Type.Object(
     path: Type.String({
       minLength: 1,
       maxLength: 4096,
-      description: "Absolute path of a GGUF file readable by the daemon",
+      description:
+        "Absolute path of a GGUF file on the daemon's machine, inside a folder of LLMOS_IMPORT_DIRS (else 403 " +
+        "path_not_allowed: upload the file with POST /api/blobs/{digest} and create from `@sha256:<hex>`)",
     }),
     name: Type.String({ minLength: 1, maxLength: 300, description: "Target name, name[:tag]" }),
   },
@@ -87,13 +91,15 @@ const CreateBody = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 4096,
-        description: "Base: a model name, a GGUF path on the server, or sha256:<hex> of an uploaded blob",
+        description:
+          "Base: a model name, sha256:<hex> (or @sha256:<hex>) of an uploaded blob, or a GGUF path inside " +
+          "LLMOS_IMPORT_DIRS",
       }),
     ),
     adapters: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 16 })),
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    system: Type.Optional(Type.String({ maxLength: 1 << 20 })),
-    template: Type.Optional(Type.String({ maxLength: 1 << 20 })),
+    system: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.system })),
+    template: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.template })),
     messages: Type.Optional(Type.Array(Message, { maxItems: 256 })),
     license: Type.Optional(Type.String({ maxLength: 1 << 20 })),
     stream: Type.Optional(Type.Boolean({ description: "NDJSON progress lines (default true)" })),
@@ -189,7 +195,12 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
         return respondWithProgress(request, reply, {
           stream: stream ?? true,
           style: "native",
-          run: (onProgress, signal) => deps.store.createFromSpec(name, spec, { onProgress, signal }),
+          run: (onProgress, signal) =>
+            deps.store.createFromSpec(name, spec, {
+              onProgress,
+              signal,
+              resolvePath: (ref, what) => deps.importPolicy.resolve(ref, what),
+            }),
           final: (record) => ({ status: "success", model: toModelSummary(record) }),
         });
       },
@@ -202,7 +213,9 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
         config: { scope: "models:write", audit: "model.import" },
       },
       async (request) => {
-        const record = await deps.store.importFile(request.body.path, request.body.name);
+        parseModelName(request.body.name);
+        const file = await deps.importPolicy.resolve(request.body.path, "path");
+        const record = await deps.store.importFile(file, request.body.name);
         return toModelInfo(record);
       },
     );
@@ -210,8 +223,8 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
     app.get(
       "/api/models",
       { schema: { summary: "List models", tags: ["models"] }, config: { scope: "models:read" } },
-      async () => ({
-        models: (await deps.store.list()).map(toModelSummary),
+      async (request) => ({
+        models: (await deps.store.list()).filter((m) => callerMaySee(request, m.name)).map(toModelSummary),
       }),
     );
 
@@ -271,7 +284,7 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
           summary: "Re-hash every blob; quarantine corrupt ones and report the models they break",
           tags: ["models"],
         },
-        config: { scope: "models:write", audit: "store.verify" },
+        config: { scope: "admin", audit: "store.verify" },
         preValidation: noBody,
       },
       async () => deps.store.verify(),
@@ -287,7 +300,7 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
       "/api/store/gc",
       {
         schema: { summary: "Remove blobs no model, load or pull uses", tags: ["models"] },
-        config: { scope: "models:write", audit: "store.gc" },
+        config: { scope: "admin", audit: "store.gc" },
         preValidation: noBody,
       },
       async () => deps.store.gc(),

@@ -13,7 +13,10 @@ import {
   type ModelRecord,
   type ParameterValue,
 } from "../../store/index.js";
+import { callerMaySee } from "../auth/index.js";
+import { jsonWithoutContentType } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
+import { FIELD_LIMITS } from "../field-limits.js";
 import { ollamaDetails } from "../ollama/translate.js";
 import { resolveQuantizeType } from "../../model-jobs/index.js";
 import { mergeSpec } from "./models-create-spec.js";
@@ -43,14 +46,14 @@ const CreateBody = Type.Object({
   from: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   files: Type.Optional(Type.Record(Type.String(), Type.String())),
   adapters: Type.Optional(Type.Record(Type.String(), Type.String())),
-  template: Type.Optional(Type.String({ maxLength: 1 << 20 })),
+  template: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.template })),
   license: Type.Optional(
     Type.Union([
       Type.String({ maxLength: 1 << 20 }),
       Type.Array(Type.String({ maxLength: 1 << 20 }), { maxItems: 16 }),
     ]),
   ),
-  system: Type.Optional(Type.String({ maxLength: 1 << 20 })),
+  system: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.system })),
   parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   messages: Type.Optional(Type.Array(Message, { maxItems: 256 })),
   modelfile: Type.Optional(Type.String({ maxLength: 1 << 20 })),
@@ -95,11 +98,12 @@ export function ollamaParameterText(parameters: Record<string, ParameterValue>):
  */
 export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
+    app.addHook("onRequest", jsonWithoutContentType);
     app.get(
       "/api/tags",
       { schema: { summary: "List models (Ollama)", tags: ["ollama"] }, config: { scope: "models:read", errorStyle } },
-      async () => ({
-        models: (await deps.store.list()).map(ollamaTag),
+      async (request) => ({
+        models: (await deps.store.list()).filter((m) => callerMaySee(request, m.name)).map(ollamaTag),
       }),
     );
 
@@ -248,6 +252,7 @@ export function ollamaModelRoutes(deps: HttpDeps): FastifyPluginAsync {
                     transformModel: (source) => quantizer.quantizeWeights(source, target, {}, onProgress, signal),
                   }
                 : {}),
+              resolvePath: (ref, what) => deps.importPolicy.resolve(ref, what),
             }),
           final: () => ({ status: "success" }),
         });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { LlmosError } from "../../errors.js";
 import type { GenerationRun, TextRequest } from "../../inference/inference-service.js";
 import type { ModelRecord } from "../../store/index.js";
+import { jsonWithoutContentType } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
 import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
 import { sendGeneration } from "../generation-response.js";
@@ -24,6 +25,7 @@ const tags = ["ollama"];
  */
 export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
+    app.addHook("onRequest", jsonWithoutContentType);
     app.get(
       "/",
       {
@@ -69,7 +71,8 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const grammar = grammarFromFormat(body.format);
         const ka = keepAliveMs(body.keep_alive ?? undefined);
         const record = await deps.inference.model(body.model);
-        if (!body.prompt && !body.context?.length) return loadOrUnload(deps, record, ka, options, { response: "" });
+        if (!body.prompt && !body.context?.length)
+          return loadOrUnload(deps, request, record, ka, options, { response: "" });
         if (body.context?.length) {
           const vocab = record.summary.vocabSize ?? Infinity;
           const bad = body.context.find((t) => t >= vocab);
@@ -80,7 +83,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
               { param: "context" },
             );
         }
-        await ensureContextSize(deps, record, options);
+        await ensureContextSize(deps, request, record, options);
         const req: TextRequest = {
           ...baseRequest(request, reply, body.model, options, ka),
           prompt: body.prompt ?? "",
@@ -113,8 +116,8 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         const plan = planTools(body.tools ? ollamaTools(body.tools) : undefined, "auto");
         const record = await deps.inference.model(body.model);
         if (messages.length === 0)
-          return loadOrUnload(deps, record, ka, options, { message: { role: "assistant", content: "" } });
-        await ensureContextSize(deps, record, options);
+          return loadOrUnload(deps, request, record, ka, options, { message: { role: "assistant", content: "" } });
+        await ensureContextSize(deps, request, record, options);
         const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), messages };
         if (grammar) req.grammar = grammar;
         if (plan) await applyToolPrompt(deps, req, plan);
@@ -230,11 +233,23 @@ function baseRequest(
   return req;
 }
 
-/** `num_ctx` like Ollama: the model is (re)loaded with that context size per sequence when it differs. */
-async function ensureContextSize(deps: HttpDeps, record: ModelRecord, options: MappedOptions): Promise<void> {
+/**
+ * `num_ctx` like Ollama: the model is (re)loaded with that context size per sequence when it differs (within
+ * [256, the training context]). A reload is costly for everyone using the model: it counts against the caller's
+ * request rate limit.
+ */
+async function ensureContextSize(
+  deps: HttpDeps,
+  request: FastifyRequest,
+  record: ModelRecord,
+  options: MappedOptions,
+): Promise<void> {
   if (options.numCtx === undefined) return;
   // The scheduler clamps to the training context; ask for the clamped size so an equal request does not reload.
-  await deps.scheduler.load(record.name, { contextSize: clampCtx(record, options.numCtx) });
+  const contextSize = clampCtx(record, options.numCtx);
+  const loaded = (await deps.scheduler.ps()).models.find((m) => m.name === record.name);
+  if (loaded && loaded.contextSize !== contextSize) await deps.admitReload?.(request);
+  await deps.scheduler.load(record.name, { contextSize });
 }
 
 function clampCtx(record: ModelRecord, numCtx: number): number {
@@ -245,6 +260,7 @@ function clampCtx(record: ModelRecord, numCtx: number): number {
 /** Ollama's empty-prompt requests: load the model, or with `keep_alive: 0` unload it. */
 async function loadOrUnload(
   deps: HttpDeps,
+  request: FastifyRequest,
   record: ModelRecord,
   ka: number | undefined,
   options: MappedOptions,
@@ -255,10 +271,8 @@ async function loadOrUnload(
     await deps.scheduler.unload(record.name);
     return { model: record.name, created_at, ...payload, done: true, done_reason: "unload" };
   }
-  await deps.scheduler.load(record.name, {
-    ...(ka !== undefined ? { keepAliveMs: ka } : {}),
-    ...(options.numCtx !== undefined ? { contextSize: clampCtx(record, options.numCtx) } : {}),
-  });
+  await ensureContextSize(deps, request, record, options);
+  await deps.scheduler.load(record.name, ka !== undefined ? { keepAliveMs: ka } : {});
   return { model: record.name, created_at, ...payload, done: true, done_reason: "load" };
 }
 

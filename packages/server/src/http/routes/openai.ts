@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { TextRequest } from "../../inference/inference-service.js";
+import { callerMaySee } from "../auth/index.js";
 import type { HttpDeps } from "../deps.js";
 import { sendGeneration } from "../generation-response.js";
 import { checkSchemaLimits, checkToolLimits } from "../input-limits.js";
@@ -27,8 +28,8 @@ export function openaiRoutes(deps: HttpDeps): FastifyPluginAsync {
     app.get(
       "/v1/models",
       { config: { scope: "models:read", errorStyle }, schema: { summary: "List models (OpenAI)", tags: ["openai"] } },
-      async () => {
-        const models = await deps.store.list();
+      async (request) => {
+        const models = (await deps.store.list()).filter((m) => callerMaySee(request, m.name));
         return {
           object: "list",
           data: models.map((m) => ({

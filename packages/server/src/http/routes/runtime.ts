@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { parseDurationMs } from "../../config/load.js";
 import { LlmosError } from "../../errors.js";
 import { noBody, optionalBody } from "../body-guards.js";
+import { callerMaySee } from "../auth/index.js";
 import type { HttpDeps } from "../deps.js";
 import { ollamaDetails, UNKNOWN_DETAILS } from "../ollama/translate.js";
 
@@ -41,7 +42,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
       "/api/models/:name/load",
       {
         schema: { params: NameParams, body: LoadBody, summary: "Load a model into memory", tags: ["runtime"] },
-        config: { scope: "models:read", audit: "model.load" },
+        config: { scope: "models:write", audit: "model.load" },
         preValidation: optionalBody,
       },
       async (request) => {
@@ -65,7 +66,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
           summary: "Unload a model (after its in-flight requests finish)",
           tags: ["runtime"],
         },
-        config: { scope: "models:read", audit: "model.unload" },
+        config: { scope: "models:write", audit: "model.unload" },
         preValidation: noBody,
       },
       async (request) => {
@@ -84,8 +85,9 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
         },
         config: { scope: "models:read" },
       },
-      async () => {
+      async (request) => {
         const ps = await deps.scheduler.ps();
+        ps.models = ps.models.filter((m) => callerMaySee(request, m.name));
         // Ollama clients read `details` in Ollama's shape; llmos' native fields stay beside Ollama's.
         const models = await Promise.all(
           ps.models.map(async (m) => ({

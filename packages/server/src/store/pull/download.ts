@@ -57,6 +57,11 @@ export interface DownloadJob {
   onProgress: (completed: number, total: number | undefined) => void;
   /** Called before bytes are written with how many more are needed. */
   ensureSpace: (bytes: number) => Promise<void>;
+  /**
+   * The most bytes a download without an announced size may write (the configured cap, further limited by free
+   * disk space). Past it the download stops and its partial file is deleted.
+   */
+  unsizedCap: () => Promise<number>;
   log?: (obj: object, msg: string) => void;
 }
 
@@ -193,7 +198,20 @@ export async function downloadFile(job: DownloadJob): Promise<DownloadedFile> {
   }
   if (!result) {
     if (sidecar?.mode === "parallel") await fs.rm(file, { force: true });
-    result = await downloadSequential(job, file, sidecarPath, base);
+    try {
+      result = await downloadSequential(job, file, sidecarPath, base);
+    } catch (error) {
+      if (!(error instanceof TooLarge)) throw error;
+      await discard(file, sidecarPath);
+      throw new LlmosError(
+        error.unsized ? "payload_too_large" : "upstream_error",
+        error.unsized
+          ? `${job.what}: the server announced no size and sent more than ${error.limit} bytes (LLMOS_MAX_BLOB_SIZE ` +
+              "or free disk space); stopped, and the partial download was deleted"
+          : `${job.what}: the server sent more than the ${error.limit} bytes it announced; the download was deleted`,
+        { limitBytes: error.limit },
+      );
+    }
   }
   if (size !== undefined && result.size !== size) {
     await discard(file, sidecarPath);
@@ -249,6 +267,8 @@ async function downloadSequential(
   let offset = (await fs.stat(file).catch(() => ({ size: 0 }))).size;
   if (total !== undefined && offset > total) offset = 0;
   await job.ensureSpace(total === undefined ? 0 : total - offset);
+  // Without an announced size the server decides how much comes: stop at the cap. With one, stop at it.
+  const limit = total ?? (await job.unsizedCap());
   let hash = await hashPrefix(file, offset);
   await writeFileAtomic(job.tmpDir, sidecarPath, JSON.stringify({ ...base, mode: "sequential" } satisfies Sidecar));
   const handle = await fs.open(file, offset > 0 ? "r+" : "w");
@@ -283,6 +303,7 @@ async function downloadSequential(
         }
         if (!response.body) throw new RetryableError(`${job.what}: empty response`);
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          if (offset + chunk.length > limit) throw new TooLarge(limit, total === undefined);
           await handle.write(chunk, 0, chunk.length, offset);
           hash.update(chunk);
           offset += chunk.length;
@@ -292,6 +313,10 @@ async function downloadSequential(
         throw new RetryableError(`${job.what}: connection closed at byte ${offset} of ${total}`);
       } catch (error) {
         if (job.signal.aborted) throw abortError();
+        if (error instanceof TooLarge) {
+          await handle.truncate(0).catch(() => {});
+          throw error;
+        }
         const retryable = error instanceof RetryableError || isNetworkError(error);
         if (!retryable) throw error;
         failures = offset > before ? 1 : failures + 1;
@@ -317,6 +342,16 @@ async function downloadSequential(
 }
 
 class RangesUnsupported extends Error {}
+
+/** The server sent more than the announced size, or more than the cap without announcing one. */
+class TooLarge extends Error {
+  constructor(
+    readonly limit: number,
+    readonly unsized: boolean,
+  ) {
+    super(`more than ${limit} bytes`);
+  }
+}
 
 async function downloadParallel(
   job: DownloadJob,
@@ -367,7 +402,10 @@ async function downloadParallel(
         try {
           const { response } = await fetchFollowing(
             job.probe.finalUrl,
-            { headers: { range: `bytes=${r.next}-${r.end}` }, signal: inner.signal },
+            {
+              headers: { range: `bytes=${r.next}-${r.end}` },
+              signal: inner.signal,
+            },
             job.scope,
             job.what,
             job.fetch,

@@ -1,5 +1,6 @@
 import { LlmosError } from "../../errors.js";
 import { hubAuthHeaders, hubError } from "./hub.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 /** Where a Hub token (or a registry's authorization) may be sent, and which URLs may be fetched. */
 export interface AuthScope {
@@ -10,7 +11,7 @@ export interface AuthScope {
   /** After a 401 from the endpoint's origin: renews the authorization; true = send the request once more. */
   refresh?: (response: Response) => Promise<boolean>;
   /** Checks every URL before it is fetched (the first and each redirect's target); throws to refuse. */
-  checkUrl?: (url: URL, hop: "request" | "redirect", from?: URL) => void;
+  checkUrl?: UrlPolicy;
 }
 
 /** A response after following redirects, with headers of every hop (the Hub puts `x-linked-*` on its 302). */
@@ -34,8 +35,8 @@ export class RetryableError extends Error {
 
 /**
  * Fetches `url` following up to 10 redirects by hand, so that the Hub token goes to the Hub's origin only and never
- * to the CDN (or any other host) a redirect points to. 4xx answers become clear errors; 5xx/429 and network errors
- * become {@link RetryableError}.
+ * to the CDN (or any other host) a redirect points to, and so that each hop passes the pull URL policy
+ * (`scope.checkUrl`). 4xx answers become clear errors; 5xx/429 and network errors become {@link RetryableError}.
  */
 export async function fetchFollowing(
   url: string,
@@ -48,7 +49,7 @@ export async function fetchFollowing(
   const hopHeaders: Headers[] = [];
   let current = url;
   let refreshed = false;
-  scope.checkUrl?.(new URL(current), "request");
+  await scope.checkUrl?.(new URL(current), "request");
   for (let hop = 0; hop <= 10; hop++) {
     let response: Response;
     const sameOrigin = new URL(current).origin === new URL(scope.endpoint).origin;
@@ -83,7 +84,7 @@ export async function fetchFollowing(
     if (response.status >= 300 && response.status < 400 && location) {
       await response.body?.cancel();
       const next = new URL(location, current);
-      scope.checkUrl?.(next, "redirect", new URL(current));
+      await scope.checkUrl?.(next, "redirect", new URL(current));
       if (next.username || next.password)
         throw new LlmosError("upstream_error", `${what}: the server redirected to a URL with credentials in it`);
       current = next.toString();

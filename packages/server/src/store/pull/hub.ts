@@ -1,5 +1,6 @@
 import { LlmosError } from "../../errors.js";
 import { hasTag, quantOfFile } from "./reference.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 /** One entry of the Hub's tree listing (`GET /api/models/{repo}/tree/{revision}`). */
 export interface HubTreeEntry {
@@ -19,6 +20,26 @@ export interface HubClientOptions {
   token?: string;
   fetch?: typeof fetch;
   signal?: AbortSignal;
+  /** The pull URL policy, for the listing's URL and each redirect. */
+  checkUrl?: UrlPolicy;
+}
+
+/** Largest tree listing page read (a repo's listing is a few KiB to a few MiB). */
+const MAX_LISTING_BYTES = 32 * 1024 * 1024;
+
+/** Reads a response body as text, refusing more than `max` bytes. */
+async function boundedText(response: Response, max: number, what: string): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > max) {
+      await response.body?.cancel().catch(() => {});
+      throw new LlmosError("upstream_error", `${what} is larger than ${max} bytes; refused`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Maps a Hub HTTP failure to a clear error. */
@@ -61,30 +82,51 @@ export async function listRepoFiles(
   let url: string | undefined =
     `${base}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true&expand=false`;
   const out: HubTreeEntry[] = [];
+  const what = `repository ${repo} (revision ${revision})`;
   for (let page = 0; url !== undefined && page < 1000; page++) {
     let response: Response;
+    let current: string = url;
+    await options.checkUrl?.(new URL(current), "request");
     try {
-      response = await doFetch(url, {
-        headers: { accept: "application/json", ...hubAuthHeaders(url, options) },
-        signal: options.signal,
-      });
+      for (let hop = 0; ; hop++) {
+        response = await doFetch(current, {
+          headers: { accept: "application/json", ...hubAuthHeaders(current, options) },
+          signal: options.signal,
+          redirect: "manual",
+        });
+        const location = response.headers.get("location");
+        if (response.status < 300 || response.status >= 400 || !location || hop >= 5) break;
+        await response.body?.cancel();
+        const hopTo: URL = new URL(location, current);
+        await options.checkUrl?.(hopTo, "redirect", new URL(current));
+        current = hopTo.toString();
+      }
     } catch (error) {
-      if (options.signal?.aborted) throw error;
+      if (options.signal?.aborted || error instanceof LlmosError) throw error;
       throw new LlmosError("upstream_error", `cannot reach ${base}: ${(error as Error).message}`, undefined, {
         cause: error,
       });
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw hubError(response.status, `repository ${repo} (revision ${revision})`, Boolean(options.token));
+      throw hubError(response.status, what, Boolean(options.token));
     }
-    const body = (await response.json()) as unknown;
+    // Parse errors would quote the body: say only that it is not a listing.
+    let body: unknown;
+    try {
+      body = JSON.parse(await boundedText(response, MAX_LISTING_BYTES, `the tree listing of ${what}`));
+    } catch (error) {
+      if (error instanceof LlmosError) throw error;
+      body = undefined;
+    }
     if (!Array.isArray(body)) throw new LlmosError("upstream_error", `unexpected tree listing for ${repo}`);
     for (const e of body as HubTreeEntry[]) {
       if (e && typeof e.path === "string" && (e.type === "file" || e.type === "directory")) out.push(e);
     }
     const next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get("link") ?? "")?.[1];
-    url = next ? new URL(next, url).toString() : undefined;
+    const nextUrl: URL | undefined = next ? new URL(next, current) : undefined;
+    // Pagination stays on the Hub: a `next` link elsewhere is not followed.
+    url = nextUrl && nextUrl.origin === new URL(base).origin ? nextUrl.toString() : undefined;
   }
   return out;
 }

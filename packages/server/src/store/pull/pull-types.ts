@@ -6,6 +6,8 @@ import type { BlobRef } from "../manifest.js";
 import type { RegistryDefaults } from "../registry/registry-target.js";
 import type { PullTarget } from "../registrar.js";
 import type { DownloadTuning } from "./download.js";
+import type { AuthScope } from "./http.js";
+import type { PullUrlPolicy } from "./url-policy.js";
 
 /** One progress event of a pull, in Ollama's shape. */
 export interface PullProgress {
@@ -42,13 +44,18 @@ export interface PullDefaults {
   tuning?: Partial<DownloadTuning>;
   /** Registry pulls and pushes: default registry, credentials, URL policy. */
   oci?: RegistryDefaults;
+  /**
+   * Which URLs pulls may fetch and where they may be redirected (every source: Hub, URLs, registries). Default:
+   * https only.
+   */
+  policy?: PullUrlPolicy;
 }
 
 /** One blob download: where from, what to expect, how to report. */
 export interface FetchBlobJob {
   url: string;
   what: string;
-  scope: { endpoint: string; token?: string };
+  scope: AuthScope;
   hub: boolean;
   expectedDigest: string | undefined;
   expectedSize: number | undefined;

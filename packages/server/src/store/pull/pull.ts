@@ -3,7 +3,6 @@ import { LlmosError } from "../../errors.js";
 import type { BlobRef } from "../manifest.js";
 import { emptyDefinition } from "../definition.js";
 import { ensureFreeSpace } from "../disk-space.js";
-import { checkGguf } from "../gguf-check.js";
 import { parseModelName } from "../names.js";
 import type { ModelRecord } from "../record.js";
 import type { PullTarget } from "../registrar.js";
@@ -14,6 +13,8 @@ import { pullFromRegistry } from "../registry/registry-pull.js";
 import type { BlobPuller, FetchBlobJob, PullDefaults, PullOptions, PullProgress } from "./pull-types.js";
 
 export type { BlobPuller, FetchBlobJob, PullDefaults, PullOptions, PullProgress } from "./pull-types.js";
+import type { AuthScope } from "./http.js";
+import { PullUrlPolicy } from "./url-policy.js";
 
 interface SharedDownload {
   promise: Promise<BlobRef>;
@@ -26,8 +27,6 @@ interface SharedDownload {
   unpin?: () => void;
 }
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
-
 /**
  * Pulls models into a store from the Hugging Face Hub or a URL. One per store: it is what makes two pulls of the
  * same file in one process share one download.
@@ -36,11 +35,14 @@ export class Puller implements BlobPuller {
   readonly #downloads = new Map<string, SharedDownload>();
   /** Cancelled downloads still saving their resume state, by key. */
   readonly #winding = new Map<string, Promise<unknown>>();
+  readonly policy: PullUrlPolicy;
 
   constructor(
     readonly store: PullTarget,
     readonly defaults: PullDefaults = {},
-  ) {}
+  ) {
+    this.policy = defaults.policy ?? new PullUrlPolicy();
+  }
 
   /**
    * Pulls `reference` and registers it. See `parsePullReference` for the accepted forms.
@@ -58,7 +60,9 @@ export class Puller implements BlobPuller {
     const doFetch = options.fetch ?? fetch;
     const tuning: DownloadTuning = { ...DEFAULT_DOWNLOAD_TUNING, ...this.defaults.tuning, ...options.tuning };
     const revision = options.revision ?? "main";
-    const scope = token === undefined ? { endpoint } : { endpoint, token };
+    // Every URL fetched (the Hub, the file, each redirect) goes through the pull URL policy.
+    const checkUrl = this.policy.check;
+    const scope = token === undefined ? { endpoint, checkUrl } : { endpoint, token, checkUrl };
     signal.throwIfAborted?.();
     emit({ status: "pulling manifest" });
 
@@ -68,11 +72,10 @@ export class Puller implements BlobPuller {
     let expectedSize: number | undefined;
     let picked: string | undefined;
     if (ref.kind === "hub") {
-      const files = await listRepoFiles(ref.repo, revision, { endpoint, token, fetch: doFetch, signal }).catch(
-        (e: unknown) => {
-          throw signal.aborted ? cancelled() : e;
-        },
-      );
+      const listing = { endpoint, token, fetch: doFetch, signal, checkUrl };
+      const files = await listRepoFiles(ref.repo, revision, listing).catch((e: unknown) => {
+        throw signal.aborted ? cancelled() : e;
+      });
       let entry;
       if (ref.file !== undefined) {
         entry = files.find((f) => f.type === "file" && f.path === ref.file);
@@ -93,13 +96,7 @@ export class Puller implements BlobPuller {
       if (entry.lfs && /^[0-9a-f]{64}$/.test(entry.lfs.oid)) expectedDigest = `sha256:${entry.lfs.oid}`;
       expectedSize = entry.lfs?.size ?? entry.size;
     } else {
-      const u = new URL(ref.url);
-      if (u.protocol === "http:" && !LOOPBACK.test(u.hostname)) {
-        throw new LlmosError(
-          "invalid_reference",
-          `plain http is only allowed for loopback hosts; use https: ${ref.url}`,
-        );
-      }
+      this.policy.checkTarget(ref.url);
       url = ref.url;
       what = ref.url;
     }
@@ -289,6 +286,7 @@ export class Puller implements BlobPuller {
       fetch: job.fetch,
       signal: job.signal,
       ensureSpace: (bytes) => ensureFreeSpace(store.dirs.partial, bytes, store.reserveBytes, job.what),
+      unsizedCap: () => store.unsizedCap(store.dirs.partial),
       log: (obj, msg) => store.logger?.warn(obj, msg),
       onProgress: (completed, total) => {
         // About one event per percent (and the first and last), not one per network chunk.
@@ -303,7 +301,7 @@ export class Puller implements BlobPuller {
     });
     job.emit({ status: "verifying sha256 digest", digest: downloaded.digest });
     try {
-      await checkGguf(downloaded.path, job.what, store.ggufLimits);
+      await store.gguf.check(downloaded.path, job.what);
     } catch (error) {
       await discard(downloaded.path, downloaded.sidecarPath);
       throw error;

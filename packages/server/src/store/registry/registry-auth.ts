@@ -1,7 +1,7 @@
 import { LlmosError } from "../../errors.js";
 import { basicAuthorization, type RegistryCredential } from "./credentials.js";
 import { readLimited } from "./read-limited.js";
-import type { UrlPolicy } from "./url-policy.js";
+import type { UrlPolicy } from "../pull/url-policy.js";
 
 /** A `WWW-Authenticate` challenge of a registry. */
 export interface AuthChallenge {
@@ -86,7 +86,7 @@ export class RegistryAuth {
     } catch {
       throw new LlmosError("upstream_error", `registry ${this.options.host} named an invalid token endpoint`);
     }
-    this.options.policy(url, "token", new URL(this.options.base));
+    await this.options.policy(url, "token", new URL(this.options.base));
     if (challenge.service) url.searchParams.set("service", challenge.service);
     for (const s of scope.split(" ").filter(Boolean)) url.searchParams.append("scope", s);
     const basic = basicAuthorization(this.options.credential);

@@ -12,7 +12,7 @@ import {
 } from "./oci-manifest.js";
 import { readLimited } from "./read-limited.js";
 import { RegistryAuth } from "./registry-auth.js";
-import type { UrlPolicy } from "./url-policy.js";
+import type { UrlPolicy } from "../pull/url-policy.js";
 
 /** How to reach one registry. */
 export interface RegistryClientOptions {
@@ -90,7 +90,7 @@ export class RegistryClient {
   /** Sends a request, answering one auth challenge. Errors: see {@link RegistryClient.failure}. */
   async request(spec: RequestSpec): Promise<Response> {
     let url = new URL(spec.path, this.base);
-    this.options.policy(url, "request");
+    await this.options.policy(url, "request");
     const origin = new URL(this.base).origin;
     let challenged = false;
     for (let hop = 0; hop <= 10; hop++) {
@@ -121,7 +121,7 @@ export class RegistryClient {
       if (spec.follow && response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel();
         const next = new URL(location, url);
-        this.options.policy(next, "redirect", url);
+        await this.options.policy(next, "redirect", url);
         url = next;
         continue;
       }

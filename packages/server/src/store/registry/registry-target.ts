@@ -1,6 +1,9 @@
 import { findCredential, type CredentialSources, type RegistryCredential } from "./credentials.js";
 import { OLLAMA_REGISTRY, type OciReference } from "./oci-reference.js";
-import { minimalUrlPolicy, type UrlPolicy } from "./url-policy.js";
+import { PullUrlPolicy, type UrlPolicy } from "../pull/url-policy.js";
+
+/** Without a configured policy: https only (the daemon passes its own, with LLMOS_PULL_ALLOW_HTTP). */
+const HTTPS_ONLY: UrlPolicy = new PullUrlPolicy().check;
 
 /** Store-wide settings of registry pulls and pushes. */
 export interface RegistryDefaults {
@@ -11,7 +14,7 @@ export interface RegistryDefaults {
   defaultRegistry?: string;
   /** Credentials per registry (`LLMOS_OCI_AUTH`, Docker's config.json). */
   credentials?: CredentialSources;
-  /** Checks every URL fetched. Default: {@link minimalUrlPolicy}. */
+  /** Checks every URL fetched (the store's pull URL policy). Default: https only. */
   policy?: UrlPolicy;
   /** Bytes per upload PATCH of a push. Default 16 MiB. */
   uploadChunkBytes?: number;
@@ -56,6 +59,6 @@ export async function resolveRegistry(
     isDefault,
     defaultHost: fallback.host,
     credential: await findCredential(host, defaults?.credentials ?? {}),
-    policy: defaults?.policy ?? minimalUrlPolicy,
+    policy: defaults?.policy ?? HTTPS_ONLY,
   };
 }

@@ -27,12 +27,12 @@ export async function registryHasBlob(client: RegistryClient, repository: string
 }
 
 /** Resolves an upload `Location` (relative or absolute) and checks it with the policy. */
-function uploadLocation(client: RegistryClient, response: Response, from: URL, what: string): URL {
+async function uploadLocation(client: RegistryClient, response: Response, from: URL, what: string): Promise<URL> {
   const location = response.headers.get("location");
   if (!location)
     throw new LlmosError("upstream_error", `registry ${client.options.registry} gave no upload location for ${what}`);
   const url = new URL(location, from);
-  client.options.policy(url, "redirect", from);
+  await client.options.policy(url, "redirect", from);
   return url;
 }
 
@@ -68,7 +68,7 @@ export async function uploadBlob(
     const started = await client.request({ method: "POST", path: base.toString(), scope, what });
     if (started.status !== 202) throw await client.failure(started, `an upload of ${what}`);
     await started.body?.cancel();
-    let location = uploadLocation(client, started, base, what);
+    let location = await uploadLocation(client, started, base, what);
     let sent = 0;
     options.onProgress?.(0);
     while (sent < blob.size) {
@@ -89,7 +89,7 @@ export async function uploadBlob(
       });
       if (response.status !== 202) throw await client.failure(response, `a chunk of ${what}`);
       await response.body?.cancel();
-      location = uploadLocation(client, response, location, what);
+      location = await uploadLocation(client, response, location, what);
       sent += chunk.length;
       options.onProgress?.(sent);
     }
