@@ -13,7 +13,6 @@ import { pullFromRegistry } from "../registry/registry-pull.js";
 import type { BlobPuller, FetchBlobJob, PullDefaults, PullOptions, PullProgress } from "./pull-types.js";
 
 export type { BlobPuller, FetchBlobJob, PullDefaults, PullOptions, PullProgress } from "./pull-types.js";
-import type { AuthScope } from "./http.js";
 import { PullUrlPolicy } from "./url-policy.js";
 
 interface SharedDownload {
