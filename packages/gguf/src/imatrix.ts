@@ -11,7 +11,8 @@ import { open } from "node:fs/promises";
 import { GgufError } from "./errors.js";
 import { GgmlType } from "./ggml-types.js";
 import { readGguf } from "./reader.js";
-import type { GgufFile, GgufLimits } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
+import type { GgufLimits } from "./types.js";
 import { typed, typedArray, writeGguf } from "./writer.js";
 import { GgufValueType } from "./types.js";
 

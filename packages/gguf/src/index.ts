@@ -11,13 +11,13 @@ export {
 export {
   DEFAULT_GGUF_LIMITS,
   GgufValueType,
-  type GgufFile,
   type GgufLimits,
   type GgufScalarType,
   type GgufTensorInfo,
   type GgufTypeInfo,
   type GgufValue,
 } from "./types.js";
+export type { GgufFile } from "./gguf-file.js";
 export { parseGgufBuffer, readGguf } from "./reader.js";
 export { GgufArrayRef, isArrayValue, materialize, type GgufMetadataValue } from "./values.js";
 export { findDuplicateToken, type DuplicateToken } from "./token-uniqueness.js";

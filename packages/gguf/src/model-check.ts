@@ -2,7 +2,8 @@ import { GgufError } from "./errors.js";
 import { checkLlamaAsserts } from "./llama-asserts.js";
 import { checkTensorShapes } from "./tensor-shapes.js";
 import { findDuplicateToken } from "./token-uniqueness.js";
-import { GgufValueType, type GgufFile, type GgufTypeInfo } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
+import { GgufValueType, type GgufTypeInfo } from "./types.js";
 import { isArrayValue, type GgufMetadataValue } from "./values.js";
 
 /** llama.cpp's LLAMA_MAX_LAYERS and LLAMA_MAX_EXPERTS: above them it aborts (GGML_ASSERT). */

@@ -5,11 +5,11 @@ import { ggmlTensorBytes, ggmlTypeInfo } from "./ggml-types.js";
 import {
   DEFAULT_GGUF_LIMITS,
   GgufValueType,
-  type GgufFile,
   type GgufLimits,
   type GgufTensorInfo,
   type GgufTypeInfo,
 } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
 import { readValue, skipValue, type GgufMetadataValue } from "./values.js";
 
 /** Bytes read first by {@link readGguf}; the read grows (doubling) until the header fits. */

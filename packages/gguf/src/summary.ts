@@ -1,5 +1,5 @@
 import { llamaFileTypeName } from "./ggml-types.js";
-import type { GgufFile } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
 import { GgufArrayRef, isArrayValue, type GgufMetadataValue } from "./values.js";
 
 /** The facts about a model that llmos shows and plans with, derived from a {@link GgufFile}. */

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readGguf } from "@llmos/gguf";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
@@ -31,7 +32,8 @@ async function generate(model: string): Promise<string> {
 
 describe("quantize", () => {
   before(async () => {
-    d = await startTestDaemon({ contextSize: 256, parallel: 1 });
+    // The shared test models may be named by path (an importance matrix below), as an operator would allow.
+    d = await startTestDaemon({ contextSize: 256, parallel: 1, importDirs: [path.dirname(TINY_RANDOM)] });
   });
   after(async () => {
     await d.stop();
