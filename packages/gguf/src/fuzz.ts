@@ -2,7 +2,9 @@ import { LLAMA_TOKENIZER_MODELS } from "./llama-asserts.js";
 import { parseGgufBuffer } from "./reader.js";
 import { rewriteGgufBuffer } from "./rewrite.js";
 import { locateGgufFields, type GgufField, type GgufFieldKind } from "./header-fields.js";
-import { GgufValueType, type GgufFile, type GgufTypeInfo, type GgufValue } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
+import { GgufValueType, type GgufTypeInfo, type GgufValue } from "./types.js";
+import { materialize } from "./values.js";
 import { typed, type GgufTypedValue } from "./writer.js";
 
 /** A small fast deterministic PRNG (mulberry32); returns floats in [0, 1). */
@@ -236,7 +238,7 @@ export function* mutateGguf(seed: number, original: Buffer, count: number): Gene
         parsed ??= parseGgufBuffer(original, original.length);
         const keys = Object.keys(parsed.metadata);
         const key = pick(keys);
-        const edit = hostileValue(rnd, parsed.metadataTypes[key]!, parsed.metadata[key]!);
+        const edit = hostileValue(rnd, parsed.metadataTypes[key]!, materialize(parsed.metadata[key]!));
         try {
           return rewriteGgufBuffer(original, { [key]: edit }, parsed, fields);
         } catch {

@@ -24,6 +24,7 @@ export function largeVocabularyGguf(options: LargeVocabularyOptions): Buffer {
     ["llama.block_count", GgufValueType.UINT32, 1],
     ["llama.feed_forward_length", GgufValueType.UINT32, 172],
     ["llama.attention.head_count", GgufValueType.UINT32, 8],
+    ["tokenizer.ggml.model", GgufValueType.STRING, "llama"],
   ];
   let tokenBytes = 0;
   for (let i = 0; i < n; i++) tokenBytes += 8 + Buffer.byteLength(token(i));

@@ -1,5 +1,6 @@
 import { GgufError } from "./errors.js";
-import type { GgufFile, GgufValue } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
+import { isArrayValue, type GgufMetadataValue } from "./values.js";
 
 /**
  * ggml's TENSOR_ALIGNMENT: llama.cpp maps a model's tensor data in place and asserts that the first tensor of each
@@ -50,7 +51,8 @@ function fail(message: string, code: "bad_metadata" | "bad_alignment" = "bad_met
  */
 export function checkLlamaAsserts(file: GgufFile): void {
   const md = file.metadata;
-  const get = (k: string): GgufValue | undefined => (Object.prototype.hasOwnProperty.call(md, k) ? md[k] : undefined);
+  const get = (k: string): GgufMetadataValue | undefined =>
+    Object.prototype.hasOwnProperty.call(md, k) ? md[k] : undefined;
 
   if (file.alignment < LLAMA_MIN_ALIGNMENT) {
     fail(
@@ -82,7 +84,18 @@ export function checkLlamaAsserts(file: GgufFile): void {
   }
   if (vocabType === "wpm") {
     const types = get("tokenizer.ggml.token_type");
-    const byteId = Array.isArray(types) ? types.findIndex((t) => t === TOKEN_TYPE_BYTE) : -1;
+    // A vocabulary-sized array may be a GgufArrayRef: walked element by element, never built.
+    let byteId = -1;
+    if (isArrayValue(types)) {
+      let i = 0;
+      for (const t of types) {
+        if (t === TOKEN_TYPE_BYTE) {
+          byteId = i;
+          break;
+        }
+        i++;
+      }
+    }
     if (byteId !== -1) {
       fail(
         `tokenizer.ggml.model is "bert" (WordPiece) but token ${byteId} is a byte token (token_type 6); llama.cpp aborts when it turns a byte token of a WordPiece vocabulary into text`,

@@ -1,7 +1,9 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { locateGgufFields, type GgufField } from "./header-fields.js";
 import { parseGgufBuffer } from "./reader.js";
-import type { GgufFile, GgufValue } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
+import type { GgufValue } from "./types.js";
+import { materialize } from "./values.js";
 import { encodeMetadataEntry, GgufWriter, type GgufTypedValue } from "./writer.js";
 
 /** Metadata edits: a value (plain or typed) sets a key, `null` deletes it. */
@@ -59,7 +61,8 @@ function relaidOut(bytes: Buffer, file: GgufFile, edits: GgufMetadataEdits): Buf
   for (const key of Object.keys(file.metadata)) {
     const edit = edits[key];
     if (edit === null) continue;
-    if (edit === undefined) w.setMetadata(key, { typeInfo: file.metadataTypes[key]!, value: file.metadata[key]! });
+    if (edit === undefined)
+      w.setMetadata(key, { typeInfo: file.metadataTypes[key]!, value: materialize(file.metadata[key]!) });
     else w.setMetadata(key, isTyped(edit) ? edit : { typeInfo: file.metadataTypes[key]!, value: edit });
   }
   for (const [key, edit] of Object.entries(edits)) {

@@ -1,5 +1,6 @@
 import { GgufError } from "./errors.js";
-import type { GgufFile } from "./types.js";
+import type { GgufFile } from "./gguf-file.js";
+import { isArrayValue } from "./values.js";
 
 /**
  * Hyper-parameters that must agree with the tensors they describe. llama.cpp refuses a disagreement at load ("wrong
@@ -23,7 +24,7 @@ export function checkTensorShapes(file: GgufFile): void {
       `${arch}.embedding_length is ${embd} but tensor "token_embd.weight" is ${tokenEmbd.dims[0]} wide`,
     );
   }
-  if (tokenEmbd && Array.isArray(tokens) && tokenEmbd.dims.length === 2 && tokenEmbd.dims[1] !== tokens.length) {
+  if (tokenEmbd && isArrayValue(tokens) && tokenEmbd.dims.length === 2 && tokenEmbd.dims[1] !== tokens.length) {
     throw new GgufError(
       "bad_metadata",
       `tokenizer.ggml.tokens has ${tokens.length} tokens but tensor "token_embd.weight" has ${tokenEmbd.dims[1]} rows`,

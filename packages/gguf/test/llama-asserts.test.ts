@@ -17,13 +17,19 @@ function variant(edits: GgufMetadataEdits, path = STORIES) {
   return { bytes, file: parseGgufBuffer(bytes, bytes.length) };
 }
 
+/** Bounded reading, as the daemon parses: the vocabulary arrays stay GgufArrayRefs. */
+const BOUNDED = { maxMaterializedArray: 16, maxMaterializedTotal: 64 };
+
 function rejects(edits: GgufMetadataEdits, code: string, message: RegExp): void {
-  const { file } = variant(edits);
-  assert.throws(
-    () => validateModelMetadata(file),
-    (e) => e instanceof GgufError && e.code === code && message.test(e.message),
-    JSON.stringify(edits),
-  );
+  const { bytes, file } = variant(edits);
+  // Every check must hold whether the arrays were built or left in the header bytes.
+  for (const parsed of [file, parseGgufBuffer(bytes, bytes.length, BOUNDED)]) {
+    assert.throws(
+      () => validateModelMetadata(parsed),
+      (e) => e instanceof GgufError && e.code === code && message.test(e.message),
+      JSON.stringify(edits),
+    );
+  }
 }
 
 test("rewriteGgufBuffer edits metadata and keeps every tensor's bytes", () => {
@@ -109,7 +115,9 @@ test("harmless values at the edges pass", () => {
     { "tokenizer.ggml.model": "t5" },
     { "tokenizer.ggml.model": "rwkv" },
   ] as GgufMetadataEdits[]) {
-    validateModelMetadata(variant(edits).file);
+    const { bytes, file } = variant(edits);
+    validateModelMetadata(file);
+    validateModelMetadata(parseGgufBuffer(bytes, bytes.length, BOUNDED));
   }
   validateModelMetadata(variant({ "general.name": "x" }, TINY).file);
 });
