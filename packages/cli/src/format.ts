@@ -42,6 +42,19 @@ export function formatRelative(iso: string | null | undefined, now = Date.now())
   return diff < 0 ? `${formatSpan(diff)} ago` : `in ${formatSpan(diff)}`;
 }
 
+/** [0, 1, 2, 5] -> `0-2,5` (Linux CPU list syntax). */
+export function formatCpuList(cpus: readonly number[]): string {
+  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return out.join(",");
+}
+
 /** A borderless table like `ollama list`: header row, columns separated by spaces. */
 export function renderTable(head: string[], rows: Array<Array<string | number>>): string {
   const table = new Table({

@@ -101,6 +101,8 @@ export interface LoadModelRequest {
   contextSize?: number;
   parallel?: number;
   pinned?: boolean;
+  /** The least decode threads the model gets while it is busy, however many other models are (default 1). */
+  minThreads?: number;
 }
 
 /** Which CPU backend a runner computes on. */
@@ -140,7 +142,25 @@ export interface LoadedModel {
    * `shipped` (node-llama-cpp's), with its variant (e.g. "zen4"); null for the llama-node engine or when unknown.
    */
   cpuBackend: CpuBackendStatus | null;
+  /** The runner's share of the cores, decided by the scheduler (see `PsResponse.cpu`). */
+  cpu: RunnerCpu;
   stats: RunnerStats;
+}
+
+/** A runner's CPU allotment. */
+export interface RunnerCpu {
+  /** Decode threads it has now; 0 while the model is idle (its threadpool sleeps). */
+  threads: number;
+  /** The CPUs its threads are pinned to (`LLMOS_CPU_AFFINITY=on`), or null when they are not pinned. */
+  cpus: number[] | null;
+  /** Other models are busy on the same cores now. */
+  shared: boolean;
+  /** The least threads it gets while busy (load option `minThreads`). */
+  minThreads: number;
+  /** Running and queued requests, weighted by their tenants' fair-queue weights: what the split follows. */
+  demand: number;
+  /** When the runner applied this allotment (ISO time), or null while it is on its way. */
+  appliedAt: string | null;
 }
 
 export interface RunnerStats {
@@ -150,9 +170,22 @@ export interface RunnerStats {
   maxSequencesInBatch: number;
   tokensGenerated: number;
   promptTokens: number;
+  /** Decode batches that ran while other models were busy on the same cores (contention). */
+  contendedBatches: number;
 }
 
 export interface PsResponse {
   models: LoadedModel[];
   queue: { total: number; capacity: number };
+  /** The cores the scheduler shares among busy runners. */
+  cpu: {
+    /** CPU ids managed (`LLMOS_CPUS`). */
+    cpus: number[];
+    /** The most threads one runner gets (`LLMOS_THREADS`). */
+    maxThreadsPerRunner: number;
+    /** Threads allotted to busy runners now (at most `cpus.length`, unless more models are busy than cores). */
+    allottedThreads: number;
+    /** How CPU sets are applied: `none` (thread counts only) or `affinity`. */
+    placement: string;
+  };
 }

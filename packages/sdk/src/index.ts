@@ -33,6 +33,7 @@ export type {
   ModelSummary,
   PsResponse,
   PushModelResult,
+  RunnerCpu,
   RunnerStats,
   EvalReport,
   EvalRequest,

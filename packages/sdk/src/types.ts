@@ -125,6 +125,8 @@ export interface LoadModelOptions extends RequestOptions {
   parallel?: number;
   /** Pinned models are never evicted. */
   pinned?: boolean;
+  /** The least decode threads the model gets while busy, however many other models are (its CPU floor). */
+  minThreads?: number;
 }
 
 /** One progress line of `pull` or `create`. */

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { mkdir } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { cpuBackendDir, defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
+import { formatCpuList } from "./config/cpu-set.js";
 import { CPU_BACKEND_MANIFEST, readCpuBackendManifest } from "./engine/llama-ffi/cpu-backend.js";
 import { HomeLock } from "./home-lock.js";
 import { buildApp } from "./http/app.js";
@@ -25,6 +26,7 @@ import { JinjaSandbox } from "./inference/jinja-sandbox.js";
 import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
 import { CleanupStack } from "./lib/cleanup-stack.js";
+import { AffinityCpuPlacement, noCpuPlacement } from "./runtime/cpu-placement.js";
 import { ChildProcessRunnerFactory, type RunnerFactory } from "./runtime/runner-handle.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
@@ -172,6 +174,7 @@ async function assemble(
       engine: config.engine,
       gpu: config.gpu === "auto",
       threads: config.threads,
+      cpus: config.cpus,
       contextSize: config.contextSize,
       parallel: config.parallel,
       kvCacheType: config.kvCacheType,
@@ -186,8 +189,10 @@ async function assemble(
     },
     logger.child({ component: "scheduler" }),
     metrics,
+    { placement: config.cpuAffinity ? AffinityCpuPlacement.create(config.cpus) : noCpuPlacement },
   );
   opened.defer("scheduler", () => scheduler.shutdown(0));
+  metrics.runnerSteps = () => scheduler.runnerSteps();
   // Chat templates come from model files: they run in a sandboxed worker thread.
   const templates = new JinjaSandbox();
   opened.defer("templates", () => templates.dispose());
@@ -256,7 +261,14 @@ async function assemble(
   lock.describe({ url });
   const builtCpu = builtHereCpuBackend(config);
   logger.info(
-    { url, home: config.home, engine: config.engine, threads: config.threads, cpuBackend: builtCpu ?? "shipped" },
+    {
+      url,
+      home: config.home,
+      engine: config.engine,
+      cpus: formatCpuList(config.cpus),
+      threads: config.threads,
+      cpuBackend: builtCpu ?? "shipped",
+    },
     "llmos listening",
   );
   if (config.engine === "llama-ffi" && config.cpuBackend === "auto" && !builtCpu && process.platform === "linux") {

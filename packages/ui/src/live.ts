@@ -133,12 +133,14 @@ function applyModelEvent(type: string, data: { model: string }): void {
           gpuLayers: 0,
           engine: "",
           cpuBackend: null,
+          cpu: { threads: 0, cpus: null, shared: false, minThreads: 1, demand: 0, appliedAt: null },
           stats: {
             decodeBatches: 0,
             multiSequenceBatches: 0,
             maxSequencesInBatch: 0,
             tokensGenerated: 0,
             promptTokens: 0,
+            contendedBatches: 0,
           },
         } as DaemonSnapshot["models"][number]);
     snapshot.value = { ...s, models: [...others, model as DaemonSnapshot["models"][number]] };

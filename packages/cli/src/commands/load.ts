@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { formatRelative } from "../format.js";
 
-/** `llmos load <model> [--keep-alive D] [--pin]` and `llmos unload <model>`. */
+/** `llmos load <model> [--keep-alive D] [--pin] [--min-threads N]` and `llmos unload <model>`. */
 export function registerLoad(program: Command, ctx: CliContext): void {
   program
     .command("load")
@@ -12,10 +12,11 @@ export function registerLoad(program: Command, ctx: CliContext): void {
     .option("--pin", "never evict this model")
     .option("--context-size <tokens>", "context size per sequence")
     .option("--parallel <n>", "parallel sequences")
+    .option("--min-threads <n>", "the least decode threads it gets while busy, however many other models are")
     .action(
       async (
         name: string,
-        opts: { keepAlive?: string; pin?: boolean; contextSize?: string; parallel?: string },
+        opts: { keepAlive?: string; pin?: boolean; contextSize?: string; parallel?: string; minThreads?: string },
         cmd: Command,
       ) => {
         const client = await ctx.client();
@@ -30,6 +31,7 @@ export function registerLoad(program: Command, ctx: CliContext): void {
           pinned: opts.pin || undefined,
           contextSize: opts.contextSize === undefined ? undefined : Number(opts.contextSize),
           parallel: opts.parallel === undefined ? undefined : Number(opts.parallel),
+          minThreads: opts.minThreads === undefined ? undefined : Number(opts.minThreads),
         });
         if (ctx.json(cmd)) return ctx.printJson(model.info ?? { name: model.name });
         const until = model.info ? `, expires ${formatRelative(model.info.expiresAt)}` : "";

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
-import { formatBytes, formatRelative, renderTable, shortDigest } from "../format.js";
+import type { LoadedModel } from "llmos";
+import { formatBytes, formatCpuList, formatRelative, renderTable, shortDigest } from "../format.js";
 
-/** `llmos ps`: loaded models, their memory, slots and expiry. */
+/** `llmos ps`: loaded models, their memory, slots, CPU share and expiry. */
 export function registerPs(program: Command, ctx: CliContext): void {
   program
     .command("ps")
@@ -12,7 +13,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
       if (ctx.json(cmd)) return ctx.printJson(ps);
       ctx.print(
         renderTable(
-          ["NAME", "ID", "STATE", "MEMORY", "PROCESSOR", "SLOTS", "CONTEXT", "PID", "UNTIL"],
+          ["NAME", "ID", "STATE", "MEMORY", "PROCESSOR", "THREADS", "CONTENDED", "SLOTS", "CONTEXT", "PID", "UNTIL"],
           ps.models.map((m) => [
             m.name + (m.pinned ? " (pinned)" : ""),
             shortDigest(m.digest),
@@ -23,6 +24,8 @@ export function registerPs(program: Command, ctx: CliContext): void {
               : m.cpuBackend?.source === "built-here"
                 ? "CPU (built here)"
                 : "CPU",
+            threads(m.cpu),
+            m.stats.decodeBatches > 0 ? `${m.stats.contendedBatches}/${m.stats.decodeBatches} steps` : "-",
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
             m.contextSize,
             m.runnerPid ?? "-",
@@ -31,4 +34,10 @@ export function registerPs(program: Command, ctx: CliContext): void {
         ),
       );
     });
+}
+
+/** `2`, `1 on 0 (shared)`, or `idle` when the runner has no threads now. */
+function threads(cpu: LoadedModel["cpu"] | undefined): string {
+  if (!cpu || cpu.threads === 0) return "idle";
+  return `${cpu.threads}${cpu.cpus ? ` on ${formatCpuList(cpu.cpus)}` : ""}${cpu.shared ? " (shared)" : ""}`;
 }

@@ -1,5 +1,6 @@
 import os from "node:os";
 import path from "node:path";
+import { allowedCpus } from "./cpu-set.js";
 
 /** Every setting of the daemon. Read once from the environment and flags (see `loadConfig`), then passed in. */
 export interface LlmosConfig {
@@ -11,8 +12,19 @@ export interface LlmosConfig {
   port: number;
   /** Log level (pino). Env LLMOS_LOG_LEVEL; default info. */
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** llama.cpp threads per runner. Env LLMOS_THREADS; default: available cores. */
+  /**
+   * CPUs shared among busy runners: together they never get more threads than these (see docs/architecture.md,
+   * CPU). Env LLMOS_CPUS: a count (the first N CPUs this process may use) or a list like `0-3,8`; default: every
+   * CPU the process may use.
+   */
+  cpus: number[];
+  /** Most decode threads one runner gets (when it is the only busy one). Env LLMOS_THREADS; default: all of `cpus`. */
   threads: number;
+  /**
+   * Pin each busy runner to its CPU set (`taskset`, Linux) as well as giving it its thread count. Env
+   * LLMOS_CPU_AFFINITY (on|off); default off.
+   */
+  cpuAffinity: boolean;
   /** Engine for runners: `llama-ffi` (default) or `llama-node`. Env LLMOS_ENGINE. */
   engine: "llama-ffi" | "llama-node";
   /**
@@ -175,12 +187,15 @@ export type KvCacheTypeName = "f16" | "q8_0" | "q4_0";
 export const KV_CACHE_TYPE_NAMES: readonly KvCacheTypeName[] = ["f16", "q8_0", "q4_0"];
 
 export function defaultConfig(): LlmosConfig {
+  const cpus = allowedCpus();
   return {
     home: path.join(os.homedir(), ".llmos"),
     host: "127.0.0.1",
     port: DEFAULT_PORT,
     logLevel: "info",
-    threads: Math.max(1, os.availableParallelism()),
+    cpus,
+    threads: cpus.length,
+    cpuAffinity: false,
     engine: "llama-ffi",
     cpuBackend: "auto",
     gpu: "auto",

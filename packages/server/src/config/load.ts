@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { defaultConfig, DEFAULT_PORT, KV_CACHE_TYPE_NAMES, type LlmosConfig } from "./config.js";
+import { parseManagedCpus } from "./cpu-set.js";
 
 /** Command-line flags that override the environment. */
 export interface ConfigFlags {
@@ -30,7 +31,10 @@ export function loadConfig(input: {
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
       "LLMOS_LOG_LEVEL",
     );
-  if (env.LLMOS_THREADS) c.threads = positiveInt(env.LLMOS_THREADS, "LLMOS_THREADS");
+  if (env.LLMOS_CPUS) c.cpus = parseManagedCpus(env.LLMOS_CPUS, c.cpus);
+  c.threads = env.LLMOS_THREADS ? positiveInt(env.LLMOS_THREADS, "LLMOS_THREADS") : c.cpus.length;
+  if (env.LLMOS_CPU_AFFINITY)
+    c.cpuAffinity = oneOf(env.LLMOS_CPU_AFFINITY, ["on", "off"], "LLMOS_CPU_AFFINITY") === "on";
   if (env.LLMOS_ENGINE) c.engine = oneOf(env.LLMOS_ENGINE, ["llama-ffi", "llama-node"], "LLMOS_ENGINE");
   if (env.LLMOS_CPU_BACKEND) {
     const v = env.LLMOS_CPU_BACKEND;

@@ -133,6 +133,16 @@ export interface EngineStats {
   maxSequencesInBatch: number;
   tokensGenerated: number;
   promptTokens: number;
+  /** Of `decodeBatches`, those decoded while other runners were busy on the same cores (see setCpuAllotment). */
+  contendedBatches: number;
+}
+
+/** The CPU share the daemon gives a runner (decided by the scheduler, applied between decode steps). */
+export interface CpuAllotment {
+  /** Decode threads from the next step on; 0 holds decoding (sequences wait) until a count above 0 comes. */
+  threads: number;
+  /** Other runners decode on the same cores meanwhile: the decode steps from now on count as contended. */
+  shared: boolean;
 }
 
 export interface ModelFacts {
@@ -156,6 +166,8 @@ export interface EngineModel {
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[];
   detokenize(tokens: number[]): string;
   stats(): EngineStats;
+  /** Applies a CPU allotment between two decode steps; resolves once it is applied. */
+  setCpuAllotment(allotment: CpuAllotment): Promise<void>;
   /** Free the model, its contexts and sequences. Idempotent. */
   dispose(): Promise<void>;
 }

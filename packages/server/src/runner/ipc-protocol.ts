@@ -9,6 +9,7 @@
  */
 import type { CpuBackendStatus, ErrorCode } from "@llmos/protocol";
 import type {
+  CpuAllotment,
   EngineLoadOptions,
   EngineStats,
   GenerateChunk,
@@ -59,6 +60,8 @@ export interface RunnerRequests {
   tokenize: { params: { text: string; addBos: boolean; parseSpecial: boolean }; reply: number[] };
   detokenize: { params: { tokens: number[] }; reply: string };
   stats: { params: Record<string, never>; reply: RunnerStatsReply };
+  /** Applies a CPU allotment between two decode steps; answers once applied, with the runner's time to do so. */
+  setCpu: { params: CpuAllotment; reply: { threads: number; appliedMs: number } };
   /** Frees the model and exits the runner. */
   unload: { params: Record<string, never>; reply: true };
 }

@@ -137,6 +137,11 @@ const handlers: { [K in RequestType]: (params: ParamsOf<K>, id: number) => Promi
   async detokenize({ tokens }) {
     return requireModel().detokenize(tokens);
   },
+  async setCpu(allotment) {
+    const started = performance.now();
+    await requireModel().setCpuAllotment(allotment);
+    return { threads: allotment.threads, appliedMs: performance.now() - started };
+  },
   async stats() {
     return { engine: requireModel().stats(), rssBytes: process.memoryUsage.rss(), activeGenerations: generations.size };
   },

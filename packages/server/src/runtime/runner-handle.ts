@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
-import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
+import type { CpuAllotment, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 import type { CpuBackendStatus } from "@llmos/protocol";
 import { AsyncChannel } from "../lib/async-channel.js";
 import type {
@@ -52,6 +52,11 @@ export interface RunnerHandle {
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
   stats(): Promise<RunnerStatsReply>;
+  /**
+   * Gives the runner a CPU allotment, applied between two of its decode steps; resolves once it is (with the
+   * runner's own time to apply it). Allotments sent one after the other are applied in that order.
+   */
+  setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }>;
   /** Unload gracefully (waits a little), then kill. Idempotent. */
   stop(): Promise<void>;
   /** Called once when the runner exits for any reason; `expected` is false for crashes and stalls. */
@@ -235,6 +240,9 @@ class ChildProcessRunner implements RunnerHandle {
   }
   stats(): Promise<RunnerStatsReply> {
     return this.request("stats", {});
+  }
+  setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }> {
+    return this.request("setCpu", allotment);
   }
 
   async stop(): Promise<void> {

@@ -24,6 +24,7 @@ export interface SchedulerLimits {
 export interface SchedulerOptions extends SchedulerLimits {
   engine: EngineName;
   gpu: boolean;
+  /** Decode threads one runner may get at most (`LLMOS_THREADS`). */
   threads: number;
   /** Default total context tokens per sequence. */
   contextSize: number;
@@ -35,10 +36,19 @@ export interface SchedulerOptions extends SchedulerLimits {
   streamIntervalMs: number;
   /** Keep-alive of a model no request set one for (ms; -1 forever). */
   keepAliveMs: number;
+  /** CPU ids shared among busy runners (`LLMOS_CPUS`); `threads` is the most one runner gets. */
+  cpus: readonly number[];
+  /** Hysteresis of CPU allotments: growth waits this long after a runner went idle (default 50 ms). */
+  cpuHoldMs?: number;
   /** Folder of a CPU backend built on this machine for new runners to use (null or absent: the shipped one). */
   cpuBackendDir?: () => string | null;
   /** GPU memory llmos may use, in bytes (undefined: no GPU known yet, or none). */
   vramBudgetBytes?: () => number | undefined;
+}
+
+/** The most decode threads one runner gets: `threads`, within the managed cores. */
+export function maxRunnerThreads(o: Pick<SchedulerOptions, "threads" | "cpus">): number {
+  return Math.max(1, Math.min(o.threads, o.cpus.length));
 }
 
 /** What the scheduler's parts (executor, loader) share; the Scheduler builds it once. */

@@ -1,7 +1,7 @@
 /**
  * What the scheduler announces, as a typed public subscription (`scheduler.subscribe(listener)`): models loading,
- * loaded, failing, unloading, unloaded (with why: evicted, expired, ...) and crashing; requests queued, started,
- * finished and turned away. The dashboard, metrics and learned keep-alive policies listen here; the scheduler's own
+ * loaded, failing, unloading, unloaded (with why: evicted, expired, ...) and crashing; runners' CPU allotments;
+ * requests queued, started, finished and turned away. The dashboard, metrics and learned keep-alive policies listen here; the scheduler's own
  * waits (a load waiting for memory, an unload waiting for its requests) wake on the same events instead of polling.
  *
  * Listeners are called synchronously, in order, as things happen: keep them quick. One that throws is logged
@@ -45,6 +45,13 @@ export type SchedulerEvent =
   | ({ type: "model.unloaded"; reason: UnloadReason } & Base)
   /** The runner exited unexpectedly; its in-flight requests failed, queued ones wait for a fresh runner. */
   | ({ type: "model.crashed" } & Base)
+  /**
+   * The runner's CPU allotment changed (decided; see cpu-allotment.ts): `threads` (0 while idle), the CPUs, and
+   * whether other runners are busy meanwhile.
+   */
+  | ({ type: "model.cpu"; threads: number; cpus: number[]; shared: boolean } & Base)
+  /** The runner applied an allotment, `latencyMs` after it was decided. */
+  | ({ type: "model.cpu_applied"; threads: number; latencyMs: number } & Base)
   /** A request waits for a slot (`queued`: the model's queue length with it). */
   | ({ type: "request.queued"; queued: number } & RequestBase)
   | ({ type: "request.started"; queuedMs: number; loadMs: number } & RequestBase)

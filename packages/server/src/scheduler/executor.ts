@@ -4,8 +4,10 @@
  * to a fresh load, starts the policy's preloads, and keeps the one timer that wakes the scheduler at the next
  * keep-alive deadline.
  */
+import type { CpuPlacement } from "../runtime/cpu-placement.js";
 import { MAX_TIMER_MS } from "./clock.js";
 import type { SchedulerContext } from "./context.js";
+import { CpuApplier } from "./cpu-applier.js";
 import type { HousekeepingPlan } from "./decisions.js";
 import { normalizeKeepAlive } from "./keep-alive.js";
 import type { UnloadReason } from "./model-lifecycle.js";
@@ -16,8 +18,15 @@ export class Executor {
   private cancelWake: (() => void) | undefined;
   /** Policy preloads that failed: not tried again (a failing preload must not loop). */
   private readonly failedPreloads = new Set<string>();
+  /** Applies the CPU decisions (runners' thread counts and CPU sets). */
+  readonly cpu: CpuApplier;
 
-  constructor(private readonly ctx: SchedulerContext) {}
+  constructor(
+    private readonly ctx: SchedulerContext,
+    placement: CpuPlacement,
+  ) {
+    this.cpu = new CpuApplier(ctx, placement);
+  }
 
   apply(plan: HousekeepingPlan): void {
     for (const { model, count } of plan.grants) {
@@ -45,6 +54,7 @@ export class Executor {
     const { clock, events, metrics } = this.ctx;
     const now = clock.now();
     entry.busy++;
+    entry.startRequest(request.tenant, request.priority);
     entry.lastUsed = now;
     entry.updateIdle(now);
     const queuedMs = now - request.enqueuedAt;
@@ -67,6 +77,7 @@ export class Executor {
         released = true;
         const end = clock.now();
         entry.busy--;
+        entry.endRequest(request.tenant, request.priority, end);
         entry.lastUsed = end;
         entry.recordCompletion(end);
         if (opts?.keepAliveMs !== undefined) entry.keepAliveMs = normalizeKeepAlive(opts.keepAliveMs);
@@ -90,6 +101,7 @@ export class Executor {
     const { table, events, clock, metrics, logger } = this.ctx;
     entry.apply({ type: "stop", reason }, clock.now());
     table.detach(entry, true);
+    this.cpu.detach(entry);
     if (reason === "evicted" || reason === "oom_retry") metrics.evictions.inc();
     logger.info({ model: entry.name, reason }, "unloading model");
     events.emit({ type: "model.unloading", model: entry.name, at: clock.now(), reason });
@@ -114,6 +126,7 @@ export class Executor {
     const { table, events, clock, metrics, logger } = this.ctx;
     entry.apply({ type: "crash" }, clock.now());
     table.detach(entry, false);
+    this.cpu.detach(entry);
     state.spec.release();
     if (!stalled) metrics.runnerCrashes.inc();
     logger.error(
@@ -149,6 +162,7 @@ export class Executor {
 
   /** Stops the keep-alive timer (shutdown). */
   dispose(): void {
+    this.cpu.dispose();
     this.cancelWake?.();
     this.cancelWake = undefined;
     this.wakeAt = null;

@@ -93,6 +93,19 @@ export class FairQueue<T> {
     return out;
   }
 
+  /** The weight of `tenant` (what its virtual time advances by the inverse of). */
+  weight(tenant: string): number {
+    return this.weightOf(tenant);
+  }
+
+  /** Queued items per priority class and tenant. */
+  counts(): Array<{ priority: Priority; tenant: string; count: number }> {
+    const out: Array<{ priority: Priority; tenant: string; count: number }> = [];
+    for (const [priority, tenants] of this.classes)
+      for (const [tenant, q] of tenants) if (q.items.length) out.push({ priority, tenant, count: q.items.length });
+    return out;
+  }
+
   /** Queued items per tenant. */
   tenants(): Record<string, number> {
     const out: Record<string, number> = {};

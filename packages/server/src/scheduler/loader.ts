@@ -7,7 +7,7 @@
 import { LlmosError } from "../errors.js";
 import { isRunnerFailure } from "../runtime/runner-failure.js";
 import type { RunnerHandle } from "../runtime/runner-handle.js";
-import type { SchedulerContext } from "./context.js";
+import { maxRunnerThreads, type SchedulerContext } from "./context.js";
 import { decideOomVictims, decidePlacement } from "./decisions.js";
 import type { Executor } from "./executor.js";
 import { specOf, type Sizing } from "./model-lifecycle.js";
@@ -81,6 +81,7 @@ export class Loader {
     if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
     runner.onExit(({ expected, stalled }) => this.executor.onRunnerExit(entry, expected, stalled === true));
     entry.apply({ type: "started", runner }, ctx.clock.now());
+    this.executor.cpu.attach(entry, maxRunnerThreads(ctx.options));
     ctx.metrics.modelLoads.inc({ result: "ok" });
     ctx.metrics.modelLoadSeconds.observe({ model: entry.name }, runner.loadMs / 1000);
     this.executor.updateModelMetrics();
@@ -163,7 +164,8 @@ export class Loader {
           modelPath: spec.modelPath,
           contextSize: sizing.contextSize * sizing.slots,
           slots: sizing.slots,
-          threads: ctx.options.threads,
+          // The most it may get; the CPU decision gives it its share before its first decode.
+          threads: maxRunnerThreads(ctx.options),
           gpuLayers,
           loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
           kvCacheType: sizing.kvCacheType,

@@ -11,6 +11,26 @@ import {
 import type { LoadOptions } from "./model-spec.js";
 import type { ModelView } from "./snapshot.js";
 
+/** A model's runner's CPU allotment: what the scheduler decided, and what the runner has applied. */
+export interface RunnerCpuState {
+  /** Decided decode threads (0 while the model is idle). */
+  threads: number;
+  cpus: number[];
+  shared: boolean;
+  /** When `threads` last changed, and when the decision was last made (ms since the epoch). */
+  changedAt: number;
+  decidedAt: number;
+  /** Counts decisions, so a late answer for an earlier one is not taken for the latest. */
+  version: number;
+  /** When the runner confirmed the decision (null while it is on its way). */
+  appliedAt: number | null;
+  /** What the runner decodes with now (its threadpool), and whether it counts its steps as contended. */
+  runnerThreads: number;
+  runnerShared: boolean;
+  /** The CPU set applied to the runner's process by the placement, or null when none is. */
+  placedCpus: number[] | null;
+}
+
 /** A request waiting in a model's queue. */
 export interface Waiter {
   /** The entry whose queue holds this waiter (changes when a gone model's queue moves to a fresh load). */
@@ -42,7 +62,6 @@ export interface SlotLease {
  */
 export class ModelEntry {
   private current: ModelState;
-  readonly queue = new FairQueue<Waiter>();
   busy = 0;
   pinned = false;
   /** -1 = never expire. */
@@ -58,6 +77,14 @@ export class ModelEntry {
   reloadWith: LoadOptions | undefined;
   /** Runner RSS last measured. */
   measuredRssBytes: number | null = null;
+  /** The least decode threads this model gets while busy (load option `minThreads`). */
+  minThreads = 1;
+  /** When a request last gave its slot back (null: none yet). */
+  lastActiveAt: number | null = null;
+  /** Its runner's CPU allotment (null until it has a runner). */
+  cpu: RunnerCpuState | null = null;
+  /** Requests holding a slot, by priority class and tenant (their CPU demand). */
+  private readonly running = new Map<string, { tenant: string; priority: Priority; count: number }>();
   /** Completion times in the last minute, for the observed service rate. */
   private readonly completions: number[] = [];
   /** Settles when the load ends: ready, or failed with the load's error. */
@@ -67,11 +94,16 @@ export class ModelEntry {
   readonly gone: Promise<void>;
   private markGone!: () => void;
 
+  readonly queue: FairQueue<Waiter>;
+
   constructor(
     readonly name: string,
     keepAliveMs: number,
     now: number,
+    /** Fair-queue weight of a tenant (its share of slots in the queue, and of the CPU across models). */
+    private readonly weightOf: (tenant: string) => number = () => 1,
   ) {
+    this.queue = new FairQueue<Waiter>(weightOf);
     this.keepAliveMs = keepAliveMs;
     this.lastUsed = now;
     this.loadStartedAt = now;
@@ -146,6 +178,30 @@ export class ModelEntry {
     if (this.idle) this.idleSince = now;
   }
 
+  /** A request got a slot (its tenant's weight counts in the model's CPU demand until it gives it back). */
+  startRequest(tenant: string, priority: Priority): void {
+    const key = `${priority}\u0000${tenant}`;
+    const r = this.running.get(key);
+    if (r) r.count++;
+    else this.running.set(key, { tenant, priority, count: 1 });
+  }
+
+  /** A request gave its slot back at `now`. */
+  endRequest(tenant: string, priority: Priority, now: number): void {
+    const key = `${priority}\u0000${tenant}`;
+    const r = this.running.get(key);
+    if (r && --r.count <= 0) this.running.delete(key);
+    this.lastActiveAt = now;
+  }
+
+  /** Running and queued requests, each weighted by its tenant's fair-queue weight, by priority class. */
+  demand(): { interactive: number; batch: number } {
+    const out = { interactive: 0, batch: 0 };
+    for (const r of this.running.values()) out[r.priority] += r.count * this.weightOf(r.tenant);
+    for (const q of this.queue.counts()) out[q.priority] += q.count * this.weightOf(q.tenant);
+    return out;
+  }
+
   recordCompletion(now: number): void {
     this.completions.push(now);
     this.trimCompletions(now);
@@ -175,6 +231,10 @@ export class ModelEntry {
       idleSince: this.idleSince,
       wanted: this.wanted,
       serviceRate: this.serviceRate(now),
+      demand: this.demand(),
+      lastActiveAt: this.lastActiveAt,
+      minThreads: this.minThreads,
+      cpu: this.cpu && { threads: this.cpu.threads, cpus: this.cpu.cpus, changedAt: this.cpu.changedAt },
     };
   }
 

@@ -32,4 +32,6 @@ export interface LoadOptions {
   pinned?: boolean;
   contextSize?: number;
   parallel?: number;
+  /** The least decode threads the model gets while busy (its CPU floor; default 1). */
+  minThreads?: number;
 }

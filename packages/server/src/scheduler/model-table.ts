@@ -63,6 +63,7 @@ export class ModelTable {
     now: number,
     budgets: { memoryBudgetBytes: number; vramBudgetBytes: number | undefined },
     limits: SchedulerSnapshot["limits"],
+    cpu: SchedulerSnapshot["cpu"],
   ): SchedulerSnapshot {
     return {
       now,
@@ -70,6 +71,7 @@ export class ModelTable {
       models: this.all().map((e) => e.view(now)),
       queuedTotal: this.queuedTotal(),
       limits: { ...limits },
+      cpu,
     };
   }
 }

@@ -10,7 +10,7 @@ import type { ModelEntry } from "./model-entry.js";
 export function describeEntry(
   entry: ModelEntry,
   stats: RunnerStatsReply | undefined,
-  at: { engine: string; now: number; expiresAt: number | null },
+  at: { engine: string; now: number; expiresAt: number | null; cpuPinned: boolean },
 ): LoadedModel & Record<string, unknown> {
   const spec = specOf(entry.state);
   const sizing = sizingOf(entry.state);
@@ -20,6 +20,8 @@ export function describeEntry(
   const forever = entry.pinned || entry.keepAliveMs < 0;
   const expires = forever ? null : at.expiresAt !== null ? new Date(at.expiresAt).toISOString() : null;
   const now = at.now;
+  const demand = entry.demand();
+  const cpu = entry.cpu;
   return {
     name: entry.name,
     model: entry.name,
@@ -59,12 +61,21 @@ export function describeEntry(
     engine: runner?.engine ?? at.engine,
     cpuBackend: runner?.cpuBackend ?? null,
     loadMs: runner ? Math.round(runner.loadMs) : null,
+    cpu: {
+      threads: cpu?.threads ?? 0,
+      cpus: cpu && at.cpuPinned && cpu.threads > 0 ? [...cpu.cpus] : null,
+      shared: cpu?.shared ?? false,
+      minThreads: entry.minThreads,
+      demand: demand.interactive + demand.batch,
+      appliedAt: cpu?.appliedAt != null ? new Date(cpu.appliedAt).toISOString() : null,
+    },
     stats: stats?.engine ?? {
       decodeBatches: 0,
       multiSequenceBatches: 0,
       maxSequencesInBatch: 0,
       tokensGenerated: 0,
       promptTokens: 0,
+      contendedBatches: 0,
     },
   } as LoadedModel & Record<string, unknown>;
 }

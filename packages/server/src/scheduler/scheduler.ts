@@ -1,5 +1,6 @@
 import type { LoadedModel, PsResponse } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
+import { noCpuPlacement, type CpuPlacement } from "../runtime/cpu-placement.js";
 import type { RunnerFactory } from "../runtime/runner-handle.js";
 import type { RunnerStatsReply } from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -7,6 +8,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { enqueue, queueFullError } from "./admission.js";
 import { sleep, systemClock, type Clock } from "./clock.js";
 import type { LoadOptions, SchedulerContext, SchedulerLimits, SchedulerOptions } from "./context.js";
+import { decideCpuAllotments } from "./cpu-allotment.js";
 import { decideAdmission, expiryOf, planHousekeeping } from "./decisions.js";
 import { SchedulerEvents, type SchedulerListener } from "./events.js";
 import { Executor } from "./executor.js";
@@ -33,11 +35,18 @@ export interface AcquireOptions {
   queueTimeoutMs?: number;
 }
 
-/** What the daemon may swap in: the policy (default LRU) and, for tests, the clock. */
+/** What the daemon may swap in: the policy (default LRU), the CPU placement, tenant weights and, for tests, the clock. */
 export interface SchedulerParts {
   policy?: SchedulingPolicy;
   clock?: Clock;
+  /** Applies runners' CPU sets (default: none, threads are not pinned). */
+  placement?: CpuPlacement;
+  /** A tenant's fair-queue weight: its share of a model's slots and of the CPU across models (default 1). */
+  tenantWeight?: (tenant: string) => number;
 }
+
+/** Default hysteresis of CPU allotments (see cpu-allotment.ts): short next to the 100 ms a regrowth may take. */
+const DEFAULT_CPU_HOLD_MS = 50;
 
 /**
  * Decides which models live in memory and which request runs next. Loads on first use (one load at a time),
@@ -54,6 +63,7 @@ export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly executor: Executor;
   private readonly loader: Loader;
+  private readonly tenantWeight: (tenant: string) => number;
   private closing = false;
   private reconciling = false;
   private reconcileAgain = false;
@@ -69,6 +79,7 @@ export class Scheduler {
     this.options = { ...options, keepAliveMs: normalizeKeepAlive(options.keepAliveMs) };
     this.clock = parts.clock ?? systemClock;
     this.policy = parts.policy ?? new LruPolicy();
+    this.tenantWeight = parts.tenantWeight ?? (() => 1);
     this.events = new SchedulerEvents((err, event) =>
       logger.error({ err, event: event.type }, "a scheduler event listener failed"),
     );
@@ -88,7 +99,7 @@ export class Scheduler {
       reconcile: () => this.reconcile(),
       startLoad: (name, opts) => this.startLoad(name, opts),
     };
-    this.executor = new Executor(ctx);
+    this.executor = new Executor(ctx, parts.placement ?? noCpuPlacement);
     this.loader = new Loader(ctx, this.executor);
     metrics.memoryBytes.set({ kind: "budget" }, options.memoryBudgetBytes);
     // A policy may want models loaded before any request: ask it once the daemon has finished wiring.
@@ -110,6 +121,11 @@ export class Scheduler {
       this.clock.now(),
       { memoryBudgetBytes: this.options.memoryBudgetBytes, vramBudgetBytes: this.options.vramBudgetBytes?.() },
       { maxQueuePerModel: this.options.maxQueuePerModel, maxQueueTotal: this.options.maxQueueTotal },
+      {
+        cpus: this.options.cpus,
+        maxThreadsPerRunner: this.options.threads,
+        holdMs: this.options.cpuHoldMs ?? DEFAULT_CPU_HOLD_MS,
+      },
     );
   }
 
@@ -131,7 +147,12 @@ export class Scheduler {
     const now = this.clock.now();
     const request = { tenant: opts.tenant ?? "anonymous", priority: opts.priority ?? "interactive", enqueuedAt: now };
     const decision = decideAdmission(entry.view(now), this.snapshot());
-    if (decision.kind === "grant") return this.executor.grant(entry, request);
+    if (decision.kind === "grant") {
+      const lease = this.executor.grant(entry, request);
+      // The runner's CPU allotment goes out before the request's generate message does.
+      this.reconcile();
+      return lease;
+    }
     if (decision.kind === "reject") {
       this.events.emit({ type: "request.rejected", model: key, ...request, at: now, code: "queue_full", waitedMs: 0 });
       throw queueFullError(key, decision);
@@ -185,6 +206,7 @@ export class Scheduler {
     }
     if (opts.pinned !== undefined) entry.pinned = opts.pinned;
     if (opts.keepAliveMs !== undefined) entry.keepAliveMs = normalizeKeepAlive(opts.keepAliveMs);
+    if (opts.minThreads !== undefined) entry.minThreads = opts.minThreads;
     entry.touch(this.clock.now());
     this.reconcile();
     return this.describe(entry, await this.statsOf(entry));
@@ -208,7 +230,26 @@ export class Scheduler {
     const entries = this.table.named();
     const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
     const models = entries.map((e, i) => this.describe(e, stats[i]));
-    return { models, queue: { total: this.table.queuedTotal(), capacity: this.options.maxQueueTotal } };
+    return {
+      models,
+      queue: { total: this.table.queuedTotal(), capacity: this.options.maxQueueTotal },
+      cpu: {
+        cpus: [...this.options.cpus],
+        maxThreadsPerRunner: this.options.threads,
+        allottedThreads: this.table.all().reduce((n, e) => n + (e.cpu?.threads ?? 0), 0),
+        placement: this.executor.cpu.placement.kind,
+      },
+    };
+  }
+
+  /** Decode steps of each loaded runner, and how many of them ran under contention (for `/metrics`). */
+  async runnerSteps(): Promise<Array<{ model: string; decodeBatches: number; contendedBatches: number }>> {
+    const entries = this.table.named();
+    const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
+    return entries.flatMap((e, i) => {
+      const s = stats[i]?.engine;
+      return s ? [{ model: e.name, decodeBatches: s.decodeBatches, contendedBatches: s.contendedBatches }] : [];
+    });
   }
 
   /** Memory reserved by loaded and loading models (estimates). */
@@ -247,8 +288,10 @@ export class Scheduler {
 
   private startLoad(name: string, opts: LoadOptions): ModelEntry {
     const now = this.clock.now();
-    const entry = new ModelEntry(name, normalizeKeepAlive(opts.keepAliveMs ?? this.options.keepAliveMs), now);
+    const keepAlive = normalizeKeepAlive(opts.keepAliveMs ?? this.options.keepAliveMs);
+    const entry = new ModelEntry(name, keepAlive, now, this.tenantWeight);
     if (opts.pinned) entry.pinned = true;
+    if (opts.minThreads !== undefined) entry.minThreads = opts.minThreads;
     this.table.add(entry);
     this.events.emit({ type: "model.loading", model: name, at: now });
     this.loader.enqueue(entry, opts);
@@ -272,6 +315,8 @@ export class Scheduler {
       do {
         this.reconcileAgain = false;
         this.executor.apply(planHousekeeping(this.snapshot(), this.policy));
+        // After the grants: the runners that now have work get their share of the cores.
+        this.executor.cpu.apply(decideCpuAllotments(this.snapshot()));
       } while (this.reconcileAgain);
     } finally {
       this.reconciling = false;
@@ -281,7 +326,12 @@ export class Scheduler {
   private describe(entry: ModelEntry, stats: RunnerStatsReply | undefined): LoadedModel & Record<string, unknown> {
     const snapshot = this.snapshot();
     const expiresAt = expiryOf(entry.view(snapshot.now), snapshot, this.policy);
-    return describeEntry(entry, stats, { engine: this.options.engine, now: snapshot.now, expiresAt });
+    return describeEntry(entry, stats, {
+      engine: this.options.engine,
+      now: snapshot.now,
+      expiresAt,
+      cpuPinned: this.executor.cpu.placement.enforced,
+    });
   }
 
   private async statsOf(entry: ModelEntry): Promise<RunnerStatsReply | undefined> {

@@ -31,6 +31,27 @@ export interface ModelView {
   wanted: boolean;
   /** Requests completed per second over the last minute (0 when unknown). */
   serviceRate: number;
+  /**
+   * What the model's requests ask of the CPU: running and queued requests, each counted with its tenant's
+   * fair-queue weight, by priority class.
+   */
+  demand: { interactive: number; batch: number };
+  /** When a request of this model last gave its slot back (null: none has yet). */
+  lastActiveAt: number | null;
+  /** The least decode threads the model gets while busy (load option `minThreads`; default 1). */
+  minThreads: number;
+  /** The CPU allotment its runner has now; null while it has no runner. */
+  cpu: CpuView | null;
+}
+
+/** A runner's CPU allotment as decisions see it. */
+export interface CpuView {
+  /** Decode threads; 0 while the model is idle (its threadpool sleeps). */
+  threads: number;
+  /** The CPUs its threads run on (empty while idle). */
+  cpus: readonly number[];
+  /** When `threads` last changed. */
+  changedAt: number;
 }
 
 export interface SchedulerSnapshot {
@@ -45,6 +66,17 @@ export interface SchedulerSnapshot {
   /** Requests queued over all models. */
   queuedTotal: number;
   limits: { maxQueuePerModel: number; maxQueueTotal: number };
+  /** The cores the scheduler shares among busy runners (`LLMOS_CPUS`). */
+  cpu: CpuLimits;
+}
+
+export interface CpuLimits {
+  /** CPU ids managed. */
+  cpus: readonly number[];
+  /** Threads one runner may get at most (`LLMOS_THREADS`). */
+  maxThreadsPerRunner: number;
+  /** A runner's allotment grows no sooner than this after another runner went idle or after its last change. */
+  holdMs: number;
 }
 
 /** True for a ready model with nothing running or queued. */

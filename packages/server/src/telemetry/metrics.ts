@@ -147,6 +147,40 @@ export class Metrics {
     labelNames: ["model"] as const,
     registers: [this.registry],
   });
+  readonly cpuCores = new Gauge({
+    name: "llmos_cpu_cores",
+    help: "CPU cores the scheduler shares among busy runners (LLMOS_CPUS)",
+    registers: [this.registry],
+  });
+  readonly runnerThreads = new Gauge({
+    name: "llmos_runner_threads",
+    help: "Decode threads allotted to a model's runner (0 while the model is idle)",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly cpuAllotmentApply = new Histogram({
+    name: "llmos_cpu_allotment_apply_seconds",
+    help: "Time from a CPU allotment decision to its runner applying it (between two of its decode steps)",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  /** Where `llmos_decode_steps_total` reads the runners' counters at each scrape (the daemon sets it). */
+  runnerSteps: (() => Promise<Array<{ model: string; decodeBatches: number; contendedBatches: number }>>) | undefined;
+  readonly decodeSteps: Counter<"model" | "contended"> = ((source: () => Metrics["runnerSteps"]) =>
+    new Counter({
+      name: "llmos_decode_steps_total",
+      help: "Decode steps that carried generated tokens, by model and whether other runners were busy on the same cores meanwhile (contended); counted by the runners since they loaded",
+      labelNames: ["model", "contended"] as const,
+      registers: [this.registry],
+      async collect() {
+        const rows = (await source()?.()) ?? [];
+        this.reset();
+        for (const r of rows) {
+          this.inc({ model: r.model, contended: "true" }, r.contendedBatches);
+          this.inc({ model: r.model, contended: "false" }, Math.max(0, r.decodeBatches - r.contendedBatches));
+        }
+      },
+    }))(() => this.runnerSteps);
   readonly eventStreams = new Gauge({
     name: "llmos_event_streams",
     help: "Clients connected to /api/events",

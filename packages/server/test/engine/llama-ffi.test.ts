@@ -429,3 +429,67 @@ describe("llama-ffi idle threadpool", { skip: existsSync(stories) ? false : `mis
     }
   });
 });
+
+describe("llama-ffi CPU allotments", { skip: existsSync(stories) ? false : `missing ${stories}` }, () => {
+  test("the thread count changes between decode steps without changing the greedy text; contended steps are counted", async () => {
+    const engine = await LlamaFfiEngine.create({});
+    try {
+      const model = await engine.load({ modelPath: stories, contextSize: 512, slots: 2, threads: 2, gpuLayers: 0 });
+      const g = model.generate(params({ maxTokens: 30 }));
+      const chunks: GenerateChunk[] = [];
+      let n = 0;
+      for await (const c of g) {
+        chunks.push(c);
+        // Switch on several steps, as other models become busy and idle: 2 -> 1 -> 2 -> 1 threads.
+        if (n === 0) await model.setCpuAllotment({ threads: 1, shared: true });
+        if (n === 2) await model.setCpuAllotment({ threads: 2, shared: false });
+        if (n === 4) await model.setCpuAllotment({ threads: 1, shared: true });
+        n++;
+      }
+      assert.ok(
+        chunks
+          .map((c) => c.text)
+          .join("")
+          .startsWith(EXPECTED),
+      );
+      const stats = model.stats();
+      assert.ok(stats.contendedBatches > 0, "steps after a shared allotment are contended");
+      assert.ok(stats.contendedBatches < stats.decodeBatches, "steps alone are not");
+      // The embedding context made later decodes on the threads allotted now; switching again moves it too.
+      const a = await model.embed("Once upon a time");
+      await model.setCpuAllotment({ threads: 2, shared: false });
+      assert.deepEqual(await model.embed("Once upon a time"), a);
+      const again = await collect(model.generate(params({ maxTokens: 30 })));
+      assert.ok(again.text.startsWith(EXPECTED));
+      // The pools not attached sleep: an idle model costs no CPU after all these switches.
+      const before = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 300));
+      const used = process.cpuUsage(before);
+      assert.ok((used.user + used.system) / 1000 < 40, "no threadpool polls while the model is idle");
+      await assert.rejects(model.setCpuAllotment({ threads: -1, shared: false }), RangeError);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  test("an allotment of 0 threads holds decoding (a cancel still ends a generation) until threads come back", async () => {
+    const engine = await LlamaFfiEngine.create({});
+    try {
+      const model = await engine.load({ modelPath: stories, contextSize: 512, slots: 2, threads: 1, gpuLayers: 0 });
+      await model.setCpuAllotment({ threads: 0, shared: true });
+      const held = model.generate(params({ maxTokens: 30 }));
+      const cancelled = model.generate(params({ maxTokens: 30 }));
+      const before = model.stats().decodeBatches;
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(model.stats().decodeBatches, before, "nothing decodes while held");
+      cancelled.cancel();
+      assert.equal((await cancelled.result).finishReason, "cancelled");
+      await model.setCpuAllotment({ threads: 1, shared: false });
+      const { text, result } = await collect(held);
+      assert.ok(text.startsWith(EXPECTED), text);
+      assert.equal(result.completionTokens, 30);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});

@@ -85,3 +85,25 @@ describe("llama-node engine (node-llama-cpp) on stories260K", () => {
     assert.ok(v.some((x) => x !== 0));
   });
 });
+
+describe("llama-node engine CPU allotments", () => {
+  test("an allotment sets the threads of the next decodes (within those loaded with); 0 threads is refused", async () => {
+    const engine = await LlamaNodeEngine.create({ threads: 2, gpu: false });
+    try {
+      const model = await engine.load({ modelPath: STORIES, contextSize: 512, slots: 2, threads: 2, gpuLayers: 0 });
+      const context = (model as unknown as { context: { currentThreads: number } }).context;
+      await collect(model, { maxTokens: 4 });
+      assert.equal(context.currentThreads, 2);
+      await model.setCpuAllotment({ threads: 1, shared: true });
+      const { text } = await collect(model, {});
+      assert.ok(text.startsWith(STORIES_GOLDEN), text);
+      assert.equal(context.currentThreads, 1);
+      const stats = model.stats();
+      assert.ok(stats.contendedBatches > 0 && stats.contendedBatches <= stats.decodeBatches, JSON.stringify(stats));
+      await assert.rejects(model.setCpuAllotment({ threads: 0, shared: false }), RangeError);
+      await model.dispose();
+    } finally {
+      await engine.dispose();
+    }
+  });
+});

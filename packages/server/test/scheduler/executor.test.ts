@@ -266,12 +266,20 @@ describe("crash, unload and reload", () => {
 });
 
 describe("events and limits", () => {
-  test("one request on a cold model: loading, queued, loaded, started, finished", async () => {
+  test("one request on a cold model: loading, queued, loaded, started (the runner gets the cores), finished (it goes idle)", async () => {
     const h = harness({ a: 100 });
     await use(h, "a", { tenant: "key:k1" });
     assert.deepEqual(
       h.events.map((e) => e.type),
-      ["model.loading", "request.queued", "model.loaded", "request.started", "request.finished"],
+      [
+        "model.loading",
+        "request.queued",
+        "model.loaded",
+        "request.started",
+        "model.cpu",
+        "request.finished",
+        "model.cpu",
+      ],
     );
     const started = h.events.find((e) => e.type === "request.started");
     assert.ok(started?.type === "request.started" && started.tenant === "key:k1" && started.model === "a:latest");

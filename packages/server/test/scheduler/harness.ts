@@ -4,6 +4,7 @@ import { LlmosError } from "../../src/errors.js";
 import { RUNNER_OVERHEAD_BYTES, type ModelShape } from "../../src/scheduler/memory-estimator.js";
 import type { ModelSource, ModelSpec } from "../../src/scheduler/model-spec.js";
 import type { SchedulingPolicy } from "../../src/scheduler/policy.js";
+import type { CpuPlacement } from "../../src/runtime/cpu-placement.js";
 import { Scheduler, type SchedulerOptions } from "../../src/scheduler/scheduler.js";
 import type { SchedulerEvent } from "../../src/scheduler/events.js";
 import type { ModelView, SchedulerSnapshot } from "../../src/scheduler/snapshot.js";
@@ -67,6 +68,7 @@ export const DEFAULT_OPTIONS: SchedulerOptions = {
   engine: "llama-ffi",
   gpu: false,
   threads: 1,
+  cpus: [0],
   contextSize: 512,
   parallel: 2,
   streamIntervalMs: 0,
@@ -92,7 +94,12 @@ export interface Harness {
 export function harness(
   models: Record<string, number | ModelShape>,
   options: Partial<SchedulerOptions> = {},
-  extra: { policy?: SchedulingPolicy; defaults?: Record<string, ModelSpec["defaults"]> } = {},
+  extra: {
+    policy?: SchedulingPolicy;
+    defaults?: Record<string, ModelSpec["defaults"]>;
+    placement?: CpuPlacement;
+    tenantWeight?: (tenant: string) => number;
+  } = {},
 ): Harness {
   const clock = new FakeClock();
   const runners = new FakeRunners();
@@ -101,6 +108,8 @@ export function harness(
   const scheduler = new Scheduler(source, runners, { ...DEFAULT_OPTIONS, ...options }, logger, new Metrics(), {
     clock,
     ...(extra.policy ? { policy: extra.policy } : {}),
+    ...(extra.placement ? { placement: extra.placement } : {}),
+    ...(extra.tenantWeight ? { tenantWeight: extra.tenantWeight } : {}),
   });
   const events: SchedulerEvent[] = [];
   let seen = 0;
@@ -148,6 +157,13 @@ export function view(name: string, fields: Partial<ModelView> = {}): ModelView {
     idleSince: 0,
     wanted: true,
     serviceRate: 0,
+    demand: { interactive: (fields.busy ?? 0) + (fields.queued ?? 0), batch: 0 },
+    lastActiveAt: null,
+    minThreads: 1,
+    cpu:
+      fields.state === undefined || fields.state === "ready" || fields.state === "draining"
+        ? { threads: 0, cpus: [], changedAt: 0 }
+        : null,
     ...fields,
   };
 }
@@ -160,6 +176,7 @@ export function snapshot(models: ModelView[], fields: Partial<SchedulerSnapshot>
     models,
     queuedTotal: models.reduce((n, m) => n + m.queued, 0),
     limits: { maxQueuePerModel: 8, maxQueueTotal: 16 },
+    cpu: { cpus: [0, 1, 2, 3], maxThreadsPerRunner: 4, holdMs: 50 },
     ...fields,
   };
 }

@@ -3,7 +3,13 @@
  * when told), never load a model, and generate scripted text. The product never uses it; end-to-end tests use
  * real runners.
  */
-import type { GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../../src/engine/engine.js";
+import type {
+  CpuAllotment,
+  GenerateChunk,
+  GenerateParams,
+  GenerateResult,
+  ModelFacts,
+} from "../../src/engine/engine.js";
 import { AsyncChannel } from "../../src/lib/async-channel.js";
 import { crashFailure, RunnerFailure } from "../../src/runtime/runner-failure.js";
 import type { RemoteGeneration, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
@@ -68,6 +74,12 @@ export class FakeRunner implements RunnerHandle {
   readonly cpuBackend = null;
   exited = false;
   stops = 0;
+  /** CPU allotments received, in order. */
+  readonly allotments: CpuAllotment[] = [];
+  /** `setCpu` and `generate` calls in the order they came (`cpu:<threads>`, `generate`). */
+  readonly calls: string[] = [];
+  /** Threads the runner decodes with now (starts with those it was loaded with). */
+  threads: number;
   private readonly exitListeners: Array<
     (info: { expected: boolean; code: number | null; signal: string | null }) => void
   > = [];
@@ -82,13 +94,16 @@ export class FakeRunner implements RunnerHandle {
     readonly label: string,
     readonly spec: RunnerLoadSpec,
     private readonly fakePid: number,
-  ) {}
+  ) {
+    this.threads = spec.threads;
+  }
 
   get pid(): number | null {
     return this.exited ? null : this.fakePid;
   }
 
   generate(params: GenerateParams): RemoteGeneration {
+    this.calls.push("generate");
     const script = this.factory.script(params);
     let settle!: { resolve: (r: GenerateResult) => void; reject: (e: unknown) => void };
     const result = new Promise<GenerateResult>((resolve, reject) => (settle = { resolve, reject }));
@@ -138,6 +153,14 @@ export class FakeRunner implements RunnerHandle {
   async detokenize(tokens: number[]): Promise<string> {
     return String.fromCharCode(...tokens);
   }
+  async setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }> {
+    if (this.exited) throw crashFailure(this.label);
+    this.allotments.push({ ...allotment });
+    this.calls.push(`cpu:${allotment.threads}`);
+    this.threads = allotment.threads;
+    return { threads: allotment.threads, appliedMs: 0 };
+  }
+
   async stats(): Promise<RunnerStatsReply> {
     return {
       engine: {
@@ -146,6 +169,7 @@ export class FakeRunner implements RunnerHandle {
         maxSequencesInBatch: 0,
         tokensGenerated: 0,
         promptTokens: 0,
+        contendedBatches: 0,
       },
       rssBytes: 1,
       activeGenerations: this.open.size,

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import type { ModelSummary } from "@llmos/protocol";
+import type { ModelSummary, RunnerCpu } from "@llmos/protocol";
 import { api, headers } from "../api";
 import { bytes, duration, number, percent } from "../format";
 import { modelEvents, snapshot } from "../live";
@@ -41,6 +41,8 @@ export function Models() {
             <th>Memory est. / measured</th>
             <th>Slots busy</th>
             <th>Queued</th>
+            <th title="Decode threads the scheduler gives the runner now (and its CPUs when pinned)">CPU</th>
+            <th title="Decode steps that ran while other models were busy on the same cores">Contended steps</th>
             <th>Prompt cache hits</th>
             <th>Unloads in</th>
             <th />
@@ -49,7 +51,7 @@ export function Models() {
         <tbody>
           {s.models.length === 0 && (
             <tr>
-              <td colSpan={8} class="muted">
+              <td colSpan={10} class="muted">
                 No model is loaded.
               </td>
             </tr>
@@ -70,6 +72,10 @@ export function Models() {
                   {m.slotsBusy}/{m.slots}
                 </td>
                 <td>{m.queued}</td>
+                <td data-testid="cpu">{cpuText(m.cpu)}</td>
+                <td data-testid="contended">
+                  {number(m.stats.contendedBatches)} / {number(m.stats.decodeBatches)}
+                </td>
                 <td>{c && c.lookups > 0 ? percent(c.hits / c.lookups) : "—"}</td>
                 <td>{unloadsIn(m, now)}</td>
                 <td class="actions">
@@ -143,6 +149,27 @@ export function Models() {
       </table>
     </section>
   );
+}
+
+/** "2 threads, CPUs 0-1, shared", or "idle" when the runner has no threads now. */
+function cpuText(cpu: RunnerCpu | undefined): string {
+  if (!cpu || cpu.threads === 0) return "idle";
+  const parts = [`${cpu.threads} thread${cpu.threads === 1 ? "" : "s"}`];
+  if (cpu.cpus) parts.push(`CPUs ${cpuList(cpu.cpus)}`);
+  if (cpu.shared) parts.push("shared");
+  return parts.join(", ");
+}
+
+/** [0, 1, 2, 5] -> "0-2,5". */
+function cpuList(cpus: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < cpus.length;) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
+    out.push(i === j ? `${cpus[i]}` : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return out.join(",");
 }
 
 function enc(name: string): string {

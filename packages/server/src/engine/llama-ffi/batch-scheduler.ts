@@ -62,7 +62,7 @@ export interface BatchSchedulerOptions {
   /** Upper bound of prompt tokens per step while other sequences are generating. */
   promptChunk: number;
   decodeMode: DecodeMode;
-  /** Called when the last running sequence has left (e.g. to put the threadpool to sleep). */
+  /** Called when the loop stops: the last running sequence has left, or decoding is held (e.g. to put the threadpool to sleep). */
   onIdle?: () => void;
   /** Called after every decode (the runner reports it as progress to the daemon's watchdog). */
   onStep?: () => void;
@@ -82,12 +82,17 @@ export class BatchScheduler {
   private scheduled = false;
   private stepping: Promise<void> | undefined;
   private disposed = false;
+  /** Decoding is held (a CPU allotment of 0 threads): sequences wait, cancels and exclusive work still run. */
+  private held = false;
+  /** Other runners decode on the same cores: decode batches count as contended. */
+  private contended = false;
   private readonly counters: EngineStats = {
     decodeBatches: 0,
     multiSequenceBatches: 0,
     maxSequencesInBatch: 0,
     tokensGenerated: 0,
     promptTokens: 0,
+    contendedBatches: 0,
   };
 
   constructor(private readonly o: BatchSchedulerOptions) {
@@ -148,6 +153,17 @@ export class BatchScheduler {
     });
   }
 
+  /**
+   * Holds decoding (true) or resumes it (false), and records whether other runners share the cores. Call between
+   * decode steps (from `runExclusive`).
+   */
+  setCpuState(state: { held: boolean; contended: boolean }): void {
+    this.contended = state.contended;
+    if (this.held === state.held) return;
+    this.held = state.held;
+    if (!state.held) this.wake();
+  }
+
   /** Run `fn` between decode steps (e.g. an embedding decode on another context sharing the threadpool). */
   runExclusive<T>(fn: () => T): Promise<T> {
     if (this.disposed) return Promise.reject(new Error("scheduler is disposed"));
@@ -181,6 +197,7 @@ export class BatchScheduler {
       for (const fn of this.exclusive.splice(0)) fn();
       if (this.disposed) return;
       for (const r of [...this.running]) if (r.generation.cancelled) this.finish(r, "cancelled");
+      if (this.held) return;
       const n = this.fillBatch();
       if (n === 0) return;
       const rc = await this.decode(n);
@@ -195,7 +212,7 @@ export class BatchScheduler {
       this.failBatch(err);
     } finally {
       if (!this.disposed) {
-        if (this.running.length > 0 || this.exclusive.length > 0) this.wake();
+        if ((this.running.length > 0 && !this.held) || this.exclusive.length > 0) this.wake();
         else this.o.onIdle?.();
       }
     }
@@ -237,7 +254,10 @@ export class BatchScheduler {
     if (n > 0) {
       if (sequences > 1) this.counters.multiSequenceBatches++;
       this.counters.maxSequencesInBatch = Math.max(this.counters.maxSequencesInBatch, sequences);
-      if (this.running.some((r) => r.outIndex >= 0)) this.counters.decodeBatches++;
+      if (this.running.some((r) => r.outIndex >= 0)) {
+        this.counters.decodeBatches++;
+        if (this.contended) this.counters.contendedBatches++;
+      }
     }
     return n;
   }

@@ -198,6 +198,8 @@ export interface LlamaApi {
   llama_free: F<[ctx: Ptr], void>;
   llama_attach_threadpool: F<[ctx: Ptr, tp: Ptr, tpBatch: Ptr], void>;
   llama_detach_threadpool: F<[ctx: Ptr], void>;
+  llama_set_n_threads: F<[ctx: Ptr, nThreads: number, nThreadsBatch: number], void>;
+  llama_n_threads: F<[ctx: Ptr], number>;
   llama_n_ctx: F<[ctx: Ptr], number>;
   llama_n_ctx_seq: F<[ctx: Ptr], number>;
   llama_n_batch: F<[ctx: Ptr], number>;
@@ -284,6 +286,8 @@ const LLAMA_DECLS: Record<keyof LlamaApi, string> = {
   llama_free: "void llama_free(void *ctx)",
   llama_attach_threadpool: "void llama_attach_threadpool(void *ctx, void *tp, void *tp_batch)",
   llama_detach_threadpool: "void llama_detach_threadpool(void *ctx)",
+  llama_set_n_threads: "void llama_set_n_threads(void *ctx, int32_t n_threads, int32_t n_threads_batch)",
+  llama_n_threads: "int32_t llama_n_threads(void *ctx)",
   llama_n_ctx: "uint32_t llama_n_ctx(void *ctx)",
   llama_n_ctx_seq: "uint32_t llama_n_ctx_seq(void *ctx)",
   llama_n_batch: "uint32_t llama_n_batch(void *ctx)",

@@ -1,6 +1,7 @@
 /**
  * One loaded model: llama_model + a generation context (n_seq_max = slots) driven by a BatchScheduler, an optional
- * embedding context, LoRA adapters and the persistent threadpool shared by both contexts.
+ * embedding context, LoRA adapters and the persistent threadpool shared by both contexts (one pool per thread count
+ * the daemon allots, see ThreadpoolSet).
  */
 import koffi from "koffi";
 import { LlmosError } from "../../errors.js";
@@ -11,6 +12,7 @@ import {
   EngineBusyError,
   type EmbedOptions,
   type Embedding,
+  type CpuAllotment,
   type EngineLoadOptions,
   type EngineModel,
   type EngineStats,
@@ -30,7 +32,8 @@ import { FfiGeneration } from "./ffi-generation.js";
 import { grammarStops } from "../text/grammar-stops.js";
 import { gbnfFor } from "./grammar.js";
 import { buildSamplerChain } from "./sampler-chain.js";
-import { createThreadpool, type Threadpool } from "./threadpool.js";
+import { createThreadpool } from "./threadpool.js";
+import { ThreadpoolSet } from "./threadpool-set.js";
 import { VocabText } from "./vocab-text.js";
 import { KV_CACHE_GGML_TYPES } from "./kv-cache-types.js";
 
@@ -49,7 +52,7 @@ export interface FfiModelTuning {
 interface Native {
   model: Ptr;
   ctx: Ptr;
-  threadpool: Threadpool;
+  threadpools: ThreadpoolSet;
   adapters: Ptr[];
   embedCtx: Ptr | null;
 }
@@ -110,7 +113,7 @@ export class LlamaFfiModel implements EngineModel {
       decodeMode: tuning.decodeMode,
       // Idle ggml workers busy-poll for a while after each decode; with several models (runners) loaded, that
       // takes CPU from the one that is working.
-      onIdle: () => native.threadpool.pause(),
+      onIdle: () => native.threadpools.current.pause(),
       ...(options.onProgress ? { onStep: options.onProgress } : {}),
     });
     this.scheduler.onSequenceFreed = (id) => {
@@ -141,8 +144,12 @@ export class LlamaFfiModel implements EngineModel {
       }
       if (!model) throw new LlmosError("model_load_failed", `llama.cpp could not load ${options.modelPath}`);
       made.model = model;
-      made.threadpool = createThreadpool(bindings, options.threads, tuning.threadpoolPoll);
-      made.ctx = createContext(bindings, model, made.threadpool, options, false);
+      made.threadpools = new ThreadpoolSet(
+        bindings,
+        createThreadpool(bindings, options.threads, tuning.threadpoolPoll),
+        tuning.threadpoolPoll,
+      );
+      made.ctx = createContext(bindings, model, made.threadpools.current, options, false);
       for (const lora of options.loraAdapters ?? []) {
         const adapter = llama.llama_adapter_lora_init(model, lora.path);
         if (!adapter) throw new LlmosError("model_load_failed", `llama.cpp could not load LoRA adapter ${lora.path}`);
@@ -154,7 +161,9 @@ export class LlamaFfiModel implements EngineModel {
         const rc = llama.llama_set_adapters_lora(made.ctx, ptrs, made.adapters.length, scales);
         if (rc !== 0) throw new LlmosError("model_load_failed", `llama_set_adapters_lora failed (${rc})`);
       }
-      made.embedCtx = options.embeddings ? createContext(bindings, model, made.threadpool, options, true) : null;
+      made.embedCtx = options.embeddings
+        ? createContext(bindings, model, made.threadpools.current, options, true)
+        : null;
       return new LlamaFfiModel(bindings, made as Native, options, tuning, onDispose);
     } catch (err) {
       freeNative(bindings, made);
@@ -250,7 +259,7 @@ export class LlamaFfiModel implements EngineModel {
     this.native.embedCtx ??= createContext(
       this.bindings,
       this.native.model,
-      this.native.threadpool,
+      this.native.threadpools.current,
       this.options,
       true,
     );
@@ -298,6 +307,24 @@ export class LlamaFfiModel implements EngineModel {
 
   stats(): EngineStats {
     return this.scheduler.stats();
+  }
+
+  setCpuAllotment({ threads, shared }: CpuAllotment): Promise<void> {
+    this.assertLive();
+    if (!Number.isInteger(threads) || threads < 0)
+      return Promise.reject(new RangeError(`threads must be a non-negative integer, got ${threads}`));
+    // Between decode steps: the contexts must not be computing while their pool changes.
+    return this.scheduler.runExclusive(() => {
+      if (this.disposed) return;
+      const { ctx, embedCtx } = this.native;
+      if (threads > 0) this.native.threadpools.switchTo(threads, embedCtx ? [ctx, embedCtx] : [ctx]);
+      this.scheduler.setCpuState({ held: threads === 0, contended: shared });
+    });
+  }
+
+  /** Decode threads of the attached threadpool. */
+  get threads(): number {
+    return this.native.threadpools.threads;
   }
 
   /** Running sequences plus free slots equals `slots`. */
@@ -375,12 +402,18 @@ function validate(o: EngineLoadOptions): void {
  * sizes to 256); otherwise one unified cache of exactly contextSize cells, so memory matches the request.
  * Embeddings: one sequence, mean pooling, the whole input in one micro-batch.
  */
-function createContext(bindings: Bindings, model: Ptr, tp: Threadpool, o: EngineLoadOptions, embeddings: boolean): Ptr {
+function createContext(
+  bindings: Bindings,
+  model: Ptr,
+  tp: { ptr: Ptr; threads: number },
+  o: EngineLoadOptions,
+  embeddings: boolean,
+): Ptr {
   const { llama } = bindings;
   const cp = llama.llama_context_default_params();
   const perSeq = Math.floor(o.contextSize / o.slots);
-  cp.n_threads = o.threads;
-  cp.n_threads_batch = o.threads;
+  cp.n_threads = tp.threads;
+  cp.n_threads_batch = tp.threads;
   cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
   cp.no_perf = true;
   cp["type_k"] = KV_CACHE_GGML_TYPES[o.kvCacheType?.k ?? "f16"];
@@ -418,7 +451,7 @@ function freeNative(bindings: Bindings, n: Partial<Native> & { adapters: Ptr[] }
   n.embedCtx = null;
   n.ctx = undefined;
   for (const a of n.adapters.splice(0)) llama.llama_adapter_lora_free(a);
-  n.threadpool?.free();
+  n.threadpools?.free();
   if (n.model) llama.llama_model_free(n.model);
   n.model = undefined;
 }

@@ -18,14 +18,16 @@ export interface Threadpool {
  * Create a threadpool of exactly `threads` threads.
  * @param poll ggml polling level, 0 (workers sleep between graph nodes) to 100 (busy-wait); undefined keeps
  *   ggml's default (50).
+ * @param paused start with the workers asleep; the first graph computed on the pool wakes them.
  */
-export function createThreadpool(bindings: Bindings, threads: number, poll?: number): Threadpool {
+export function createThreadpool(bindings: Bindings, threads: number, poll?: number, paused = false): Threadpool {
   if (!Number.isInteger(threads) || threads < 1)
     throw new RangeError(`threads must be a positive integer, got ${threads}`);
   const params = Buffer.alloc(GgmlThreadpoolParams.size);
   bindings.ggml.ggml_threadpool_params_init(params, threads);
   if (poll !== undefined)
     params.writeUInt32LE(Math.max(0, Math.min(100, Math.round(poll))), GgmlThreadpoolParams.members!["poll"]!.offset);
+  if (paused) params.writeUInt8(1, GgmlThreadpoolParams.members!["paused"]!.offset);
   const ptr = bindings.threadpoolNew(params);
   if (!ptr) throw new Error(`ggml_threadpool_new(${threads}) failed`);
   let freed = false;

@@ -20,6 +20,7 @@ import {
   InvalidInputError,
   type EmbedOptions,
   type Embedding,
+  type CpuAllotment,
   type Engine,
   type EngineLoadOptions,
   type EngineModel,
@@ -101,6 +102,7 @@ class LlamaNodeModel implements EngineModel {
     private readonly context: LlamaContext,
     private readonly options: EngineLoadOptions,
     private readonly counters: EngineStats,
+    private readonly shared: { now: boolean },
   ) {
     for (let i = 0; i < options.slots; i++) this.free.push(context.getSequence());
     this.facts = {
@@ -121,11 +123,15 @@ class LlamaNodeModel implements EngineModel {
       maxSequencesInBatch: 0,
       tokensGenerated: 0,
       promptTokens: 0,
+      contendedBatches: 0,
     };
+    const shared = { now: false };
     const context = await model.createContext({
       contextSize: options.contextSize,
       sequences: options.slots,
-      threads: { ideal: options.threads, min: options.threads },
+      // At most `threads`, at least one: node-llama-cpp gives each decode what `llama.maxThreads` allows, which
+      // is how a CPU allotment reaches this engine (setCpuAllotment).
+      threads: { ideal: options.threads, min: 1 },
       batchSize: options.batchSize ?? 512,
       ...(options.kvCacheType
         ? {
@@ -140,12 +146,12 @@ class LlamaNodeModel implements EngineModel {
         // Share each decode batch fairly between sequences, and count how many sequences each batch carried.
         itemPrioritizationStrategy: ({ items, size }) => {
           const plan = fairShare(items, size);
-          countBatch(counters, plan.filter((p) => p.processAmount > 0).length);
+          countBatch(counters, plan.filter((p) => p.processAmount > 0).length, shared.now);
           return plan;
         },
       },
     });
-    return new LlamaNodeModel(llama, model, context, options, counters);
+    return new LlamaNodeModel(llama, model, context, options, counters, shared);
   }
 
   get perSequenceContext(): number {
@@ -250,6 +256,19 @@ class LlamaNodeModel implements EngineModel {
     return { ...this.counters };
   }
 
+  /**
+   * The thread count reaches node-llama-cpp as the process's thread budget (`llama.maxThreads`), which its next
+   * decode takes its threads from; up to the `threads` the model was loaded with. Holding decoding (0 threads) is
+   * not supported here.
+   */
+  async setCpuAllotment({ threads, shared }: CpuAllotment): Promise<void> {
+    if (this.disposed) throw new Error("model is disposed");
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`the llama-node engine needs at least one thread, got ${threads}`);
+    this.llama.maxThreads = threads;
+    this.shared.now = shared;
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
@@ -287,8 +306,9 @@ function vocabSizeOf(model: LlamaModel): number {
   return Array.isArray(tokens) ? tokens.length : 0;
 }
 
-function countBatch(counters: EngineStats, sequences: number): void {
+function countBatch(counters: EngineStats, sequences: number, contended: boolean): void {
   counters.decodeBatches++;
+  if (contended) counters.contendedBatches++;
   if (sequences > 1) counters.multiSequenceBatches++;
   counters.maxSequencesInBatch = Math.max(counters.maxSequencesInBatch, sequences);
 }

@@ -21,6 +21,14 @@ export const LoadBody = Type.Object(
     ),
     parallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: "Parallel sequences (slots)" })),
     pinned: Type.Optional(Type.Boolean({ description: "Never evict under memory pressure" })),
+    minThreads: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1024,
+        description:
+          "The least decode threads the model gets while it is busy, however many other models are (its CPU floor; default 1; never more than LLMOS_THREADS or the managed cores)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -54,6 +62,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
           ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
           ...(body.contextSize !== undefined ? { contextSize: body.contextSize } : {}),
           ...(body.parallel !== undefined ? { parallel: body.parallel } : {}),
+          ...(body.minThreads !== undefined ? { minThreads: body.minThreads } : {}),
         });
       },
     );
@@ -80,7 +89,8 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
       "/api/ps",
       {
         schema: {
-          summary: "Loaded models: slots, queue, memory, engine counters (also Ollama's ps fields)",
+          summary:
+            "Loaded models: slots, queue, memory, CPU allotment (threads, CPUs, contended decode steps), engine counters (also Ollama's ps fields)",
           tags: ["runtime", "ollama"],
         },
         config: { scope: "models:read" },
@@ -116,6 +126,8 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
           version: deps.version,
           engine: deps.config.engine,
           threads: deps.config.threads,
+          cpus: deps.config.cpus,
+          cpuAffinity: deps.config.cpuAffinity,
           memoryBudget: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() },
         };
       },
