@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import path from "node:path";
 import { cpuBackendDir } from "../../src/config/config.js";
+import { allowedCpus, formatCpuList, parseCpuList } from "../../src/config/cpu-set.js";
 import { loadConfig } from "../../src/config/load.js";
 
 describe("loadConfig", () => {
@@ -34,5 +35,44 @@ describe("loadConfig", () => {
     assert.equal(cpuBackendDir(loadConfig({ env: { LLMOS_CPU_BACKEND: "shipped" } })), null);
     const own = loadConfig({ env: { LLMOS_CPU_BACKEND: "relative/backend" } });
     assert.equal(cpuBackendDir(own), path.resolve("relative/backend"));
+  });
+});
+
+describe("the cores llmos shares (LLMOS_CPUS)", () => {
+  const allowed = allowedCpus();
+
+  it("defaults to every CPU the process may run on, and LLMOS_THREADS to all of them", () => {
+    const c = loadConfig({ env: {} });
+    assert.deepEqual(c.cpus, allowed);
+    assert.equal(c.threads, allowed.length);
+    assert.equal(c.cpuAffinity, false);
+  });
+
+  it("takes a count (the first N allowed CPUs) or a CPU list; LLMOS_THREADS follows unless set", () => {
+    const one = loadConfig({ env: { LLMOS_CPUS: "1" } });
+    assert.deepEqual(one.cpus, allowed.slice(0, 1));
+    assert.equal(one.threads, 1);
+    const list = loadConfig({ env: { LLMOS_CPUS: `${allowed[0]}-${allowed[0]}`, LLMOS_THREADS: "4" } });
+    assert.deepEqual(list.cpus, [allowed[0]]);
+    assert.equal(list.threads, 4, "an explicit LLMOS_THREADS is kept (allotments stay within the cores anyway)");
+    assert.equal(loadConfig({ env: { LLMOS_CPU_AFFINITY: "on" } }).cpuAffinity, true);
+  });
+
+  it("rejects counts and CPUs the process may not use, and malformed lists", () => {
+    assert.throws(() => loadConfig({ env: { LLMOS_CPUS: "0" } }), /LLMOS_CPUS must be between 1 and/);
+    assert.throws(() => loadConfig({ env: { LLMOS_CPUS: String(allowed.length + 1) } }), /LLMOS_CPUS must be between/);
+    assert.throws(() => loadConfig({ env: { LLMOS_CPUS: "0-2,x" } }), /invalid CPU list/);
+    assert.throws(() => loadConfig({ env: { LLMOS_CPUS: "5-3" } }), /invalid CPU range/);
+    assert.throws(() => loadConfig({ env: { LLMOS_CPUS: "4096,4097" } }), /CPUs llmos may not run on: 4096-4097/);
+    assert.throws(
+      () => loadConfig({ env: { LLMOS_CPU_AFFINITY: "yes" } }),
+      /LLMOS_CPU_AFFINITY must be one of on, off/,
+    );
+  });
+
+  it("reads and writes Linux CPU lists", () => {
+    assert.deepEqual(parseCpuList("0-3,8,10-11, 2"), [0, 1, 2, 3, 8, 10, 11]);
+    assert.equal(formatCpuList([11, 0, 1, 2, 3, 8, 10]), "0-3,8,10-11");
+    assert.equal(formatCpuList([]), "");
   });
 });
