@@ -210,10 +210,13 @@ class Client:
         self._transport = Transport(self.host, key, timeout, max_retries, default_headers)
 
     def load_model(self, name: str, keep_alive: Union[int, str, None] = None, context_size: Optional[int] = None,
-                   parallel: Optional[int] = None, pinned: Optional[bool] = None) -> Model:
-        """Loads a model (or refreshes its keep-alive) and returns a handle for inference."""
+                   parallel: Optional[int] = None, pinned: Optional[bool] = None,
+                   min_threads: Optional[int] = None) -> Model:
+        """Loads a model (or refreshes its keep-alive) and returns a handle for inference.
+
+        ``min_threads``: the least decode threads the model gets while busy, however many other models are."""
         body = {k: v for k, v in {"keepAlive": keep_alive, "contextSize": context_size, "parallel": parallel,
-                                  "pinned": pinned}.items() if v is not None}
+                                  "pinned": pinned, "minThreads": min_threads}.items() if v is not None}
         info = self._transport.json("POST", f"/api/models/{_seg(name)}/load", body, idempotent=True)
         return Model(self, (info or {}).get("name", name), info)
 

@@ -144,6 +144,11 @@ class DaemonTest(unittest.TestCase):
         self.assertGreater(len(pieces), 1)
         self.assertEqual("".join(pieces), text)
 
+    def test_load_with_a_cpu_floor(self):
+        model = self.client.load_model("stories", min_threads=1)
+        self.assertEqual(model.info["cpu"]["minThreads"], 1)
+        self.assertEqual(model.info["cpu"]["threads"], 0)
+
     def test_chat_and_stream_chat(self):
         model = self.client.model("stories")
         result = model.chat([{"role": "user", "content": "Tell me a story."}], max_tokens=12, temperature=0)
