@@ -14,6 +14,8 @@ import { readCpuBackendManifest } from "../src/engine/llama-ffi/cpu-backend.js";
 import { GREEDY, runEngineBench, type EngineBenchResult } from "./engine-bench.js";
 import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } from "./http-bench.js";
 import { monitoringOverhead } from "./monitoring-bench.js";
+import { runContentionBench } from "./contention-bench.js";
+import { contentionMixes } from "./contention-report.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
@@ -233,6 +235,22 @@ async function main(): Promise<void> {
     await sd?.close();
     rmSync(switchHome, { recursive: true, force: true });
   }
+
+  // Multi-model contention: several busy models on the same cores, each way of sharing them in the same rounds.
+  log("multi-model contention");
+  const files = Object.fromEntries(models.map((m) => [m.name, m.path]));
+  const { models: busyModels, mixes } = contentionMixes(files, quick);
+  report.contention = await runContentionBench({
+    models: busyModels,
+    mixes,
+    cores: threads,
+    windowMs: quick ? 1500 : 3000,
+    rounds: quick ? 1 : 3,
+    quantaMs: quick ? [50] : [20, 100],
+    tokens: 256,
+    cpuBackendDir,
+    log,
+  });
 
   report.durationSeconds = Math.round((Date.now() - started) / 1000);
   writeReport(values.out!, report);

@@ -1,6 +1,8 @@
 import { writeFileSync } from "node:fs";
 import type { EngineBenchResult } from "./engine-bench.js";
 import type { MonitoringBench } from "./monitoring-bench.js";
+import type { ContentionBench } from "./contention-bench.js";
+import { contentionSection } from "./contention-report.js";
 import { fmt, fmtRatio, fmtSpread, median, pairedRatio, ratio, spread, type Spread } from "./stats.js";
 
 export interface ModelBench {
@@ -43,6 +45,7 @@ export interface BenchReport {
   };
   modelSwitch?: { model: string; ms: Spread };
   monitoring?: MonitoringBench;
+  contention?: ContentionBench;
   durationSeconds?: number;
 }
 
@@ -231,6 +234,8 @@ export function writeReport(file: string, r: BenchReport): void {
       "",
       `Model switch (evict one ${r.modelSwitch.model} copy, load the other, answer one token; the budget holds one): ${fmtSpread(r.modelSwitch.ms, 0)} ms.`,
     );
+
+  if (r.contention) L.push("", ...contentionSection(r.contention));
 
   L.push("", '## Targets (issue "Performance"), checked against this run', "");
   L.push("| target | measured | met |", "| --- | --- | --- |");
