@@ -55,6 +55,12 @@ export function formatCpuList(cpus: readonly number[]): string {
   return out.join(",");
 }
 
+/** A runner's CPU allotment: `2`, `1 on 0 (shared)`, or `idle` when it has no threads now. */
+export function formatThreads(cpu: { threads: number; cpus: number[] | null; shared: boolean } | undefined): string {
+  if (!cpu || cpu.threads === 0) return "idle";
+  return `${cpu.threads}${cpu.cpus ? ` on ${formatCpuList(cpu.cpus)}` : ""}${cpu.shared ? " (shared)" : ""}`;
+}
+
 /** A borderless table like `ollama list`: header row, columns separated by spaces. */
 export function renderTable(head: string[], rows: Array<Array<string | number>>): string {
   const table = new Table({

@@ -1,5 +1,5 @@
 import type { DaemonSnapshot } from "llmos";
-import { formatBytes, formatSpan, renderTable } from "./format.js";
+import { formatBytes, formatSpan, formatThreads, renderTable } from "./format.js";
 
 /** The screen of `llmos top` for one snapshot: a pure function, so it is tested without a terminal. */
 export function renderTop(s: DaemonSnapshot, now = Date.now()): string {
@@ -20,13 +20,14 @@ export function renderTop(s: DaemonSnapshot, now = Date.now()): string {
     s.models.length === 0
       ? "no model loaded"
       : renderTable(
-          ["MODEL", "STATE", "MEMORY", "SLOTS", "QUEUED", "CONTEXT", "UNTIL"],
+          ["MODEL", "STATE", "MEMORY", "SLOTS", "QUEUED", "THREADS", "CONTEXT", "UNTIL"],
           s.models.map((m) => [
             m.name + (m.pinned ? " (pinned)" : ""),
             m.state,
             formatBytes(m.memory.rssBytes ?? m.memory.estimatedBytes),
             `${m.slotsBusy}/${m.slots}`,
             m.queued,
+            formatThreads(m.cpu),
             m.contextSize,
             m.pinned || !m.expiresAt ? "-" : formatSpan(Date.parse(m.expiresAt) - now),
           ]),

@@ -165,15 +165,20 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
   });
 
   test("load, ps (table and --json), unload", async () => {
-    const load = await runCli(["load", "stories", "--keep-alive", "10m"], env);
+    const load = await runCli(["load", "stories", "--keep-alive", "10m", "--min-threads", "1"], env);
     assert.equal(load.code, 0, load.stderr);
     const ps = await runCli(["ps"], env);
     assert.equal(ps.code, 0, ps.stderr);
-    assert.match(ps.stdout, /^NAME\s+ID\s+STATE/);
-    assert.match(ps.stdout, /stories:latest/);
+    assert.match(ps.stdout, /^NAME\s+ID\s+STATE\s+MEMORY\s+PROCESSOR\s+THREADS\s+CONTENDED/);
+    assert.match(ps.stdout, /stories:latest .* idle /, "an idle model has no threads");
     const json = await runCli(["ps", "--json"], env);
-    const parsed = JSON.parse(json.stdout) as { models: Array<{ name: string }> };
-    assert.ok(parsed.models.some((m) => m.name === "stories:latest"));
+    const parsed = JSON.parse(json.stdout) as {
+      models: Array<{ name: string; cpu: { threads: number; minThreads: number } }>;
+      cpu: { cpus: number[] };
+    };
+    const stories = parsed.models.find((m) => m.name === "stories:latest");
+    assert.deepEqual(stories?.cpu && [stories.cpu.threads, stories.cpu.minThreads], [0, 1]);
+    assert.ok(parsed.cpu.cpus.length >= 1);
     const unload = await runCli(["unload", "stories"], env);
     assert.equal(unload.code, 0, unload.stderr);
   });

@@ -144,6 +144,6 @@ test("renderTop shows the figures, models and requests of a snapshot", () => {
     now,
   );
   assert.match(text, /tokens\/s 42\.5\s+running 1\s+queued 2\s+TTFT p50 120 ms p95 500 ms/);
-  assert.match(text, /m:latest\s+ready\s+2\.0 GB\s+1\/4\s+2\s+2048\s+5 minutes/);
+  assert.match(text, /m:latest\s+ready\s+2\.0 GB\s+1\/4\s+2\s+2 \(shared\)\s+2048\s+5 minutes/);
   assert.match(text, /g1\s+m:latest\s+running\s+alice\s+17\s+3 seconds/);
 });

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
-import type { LoadedModel } from "llmos";
-import { formatBytes, formatCpuList, formatRelative, renderTable, shortDigest } from "../format.js";
+import { formatBytes, formatRelative, formatThreads, renderTable, shortDigest } from "../format.js";
 
 /** `llmos ps`: loaded models, their memory, slots, CPU share and expiry. */
 export function registerPs(program: Command, ctx: CliContext): void {
@@ -24,7 +23,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
               : m.cpuBackend?.source === "built-here"
                 ? "CPU (built here)"
                 : "CPU",
-            threads(m.cpu),
+            formatThreads(m.cpu),
             m.stats.decodeBatches > 0 ? `${m.stats.contendedBatches}/${m.stats.decodeBatches} steps` : "-",
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
             m.contextSize,
@@ -34,10 +33,4 @@ export function registerPs(program: Command, ctx: CliContext): void {
         ),
       );
     });
-}
-
-/** `2`, `1 on 0 (shared)`, or `idle` when the runner has no threads now. */
-function threads(cpu: LoadedModel["cpu"] | undefined): string {
-  if (!cpu || cpu.threads === 0) return "idle";
-  return `${cpu.threads}${cpu.cpus ? ` on ${formatCpuList(cpu.cpus)}` : ""}${cpu.shared ? " (shared)" : ""}`;
 }

@@ -118,6 +118,10 @@ describe("dashboard in a browser", { skip, timeout: 600_000 }, () => {
     await page.waitForSelector('[data-testid="loaded-models"] tr[data-model="stories:latest"]', { timeout: 30_000 });
     const seenMs = Date.now() - t0;
     assert.ok(seenMs < 1500, `the loaded model appeared after ${seenMs} ms`);
+    const cpu = await page.textContent(
+      '[data-testid="loaded-models"] tr[data-model="stories:latest"] [data-testid="cpu"]',
+    );
+    assert.equal(cpu, "idle", "an idle model has no decode threads");
     await shot("models");
   });
 
@@ -138,6 +142,34 @@ describe("dashboard in a browser", { skip, timeout: 600_000 }, () => {
     await page.waitForSelector('[data-testid="requests"] tr[data-state]', { timeout: 60_000 }).catch(() => null);
     await shot("requests");
     for (const r of await all) assert.equal(r.status, 200, r.text);
+  });
+
+  it("shows a busy model's decode threads on the models page", async () => {
+    const stop = new AbortController();
+    const long = fetch(`${d.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+      body: JSON.stringify({
+        model: "slow",
+        prompt: "Once upon a time",
+        max_tokens: 4000,
+        ignore_eos: true,
+        stream: true,
+      }),
+      signal: stop.signal,
+    })
+      .then((r) => r.text())
+      .catch(() => "");
+    try {
+      await go("models");
+      // This daemon gives one runner at most one thread.
+      const cell = '[data-testid="loaded-models"] tr[data-model="slow:latest"] [data-testid="cpu"]';
+      await page.waitForSelector(`${cell}:has-text("1 thread")`, { timeout: 60_000 });
+      await shot("models-busy");
+    } finally {
+      stop.abort();
+      await long;
+    }
   });
 
   it("chats in the playground, streamed, with tokens per second", async () => {
