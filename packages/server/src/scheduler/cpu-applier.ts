@@ -82,6 +82,11 @@ export class CpuApplier {
       return;
     }
     cpu.appliedAt = null;
+    // What the runner will have once the requests sent to it are applied (they are applied in order).
+    if (send) {
+      cpu.runnerThreads = d.threads;
+      cpu.runnerShared = d.shared;
+    }
     const previous = this.chains.get(entry) ?? Promise.resolve();
     const next = previous.then(() => this.deliver(entry, cpu, d, send, version));
     this.chains.set(
@@ -103,11 +108,7 @@ export class CpuApplier {
   ): Promise<void> {
     const runner = entry.runner;
     if (!runner || runner.exited || entry.cpu !== cpu) return;
-    if (send) {
-      await runner.setCpu({ threads: d.threads, shared: d.shared });
-      cpu.runnerThreads = d.threads;
-      cpu.runnerShared = d.shared;
-    }
+    if (send) await runner.setCpu({ threads: d.threads, shared: d.shared });
     // Pinned after the thread change, so threads the runner created for it are pinned too.
     const pid = runner.pid;
     const target = this.placement.enforced ? d.cpus : null;

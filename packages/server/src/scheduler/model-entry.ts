@@ -24,7 +24,10 @@ export interface RunnerCpuState {
   version: number;
   /** When the runner confirmed the decision (null while it is on its way). */
   appliedAt: number | null;
-  /** What the runner decodes with now (its threadpool), and whether it counts its steps as contended. */
+  /**
+   * What the runner decodes with (its threadpool) and whether it counts its steps as contended, once the
+   * allotments sent to it are applied (in the order sent).
+   */
   runnerThreads: number;
   runnerShared: boolean;
   /** The CPU set applied to the runner's process by the placement, or null when none is. */

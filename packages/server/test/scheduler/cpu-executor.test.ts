@@ -158,6 +158,23 @@ describe("CPU allotments applied to runners", () => {
     lb.release();
   });
 
+  test("allotments decided faster than runners answer all arrive, in order: the runner ends with the last", async () => {
+    const h = harness({ a: 100, b: 100 }, { ...TWO_CORES, cpuHoldMs: 0 });
+    await h.scheduler.load("b");
+    const la = await hold(h, "a");
+    // In one tick: b busy (a shrinks to 1), b idle again (a grows back to 2), before any answer came.
+    const lb = await h.scheduler.acquire("b");
+    lb.release();
+    await settle();
+    const a = runner(h, "a");
+    assert.deepEqual(
+      a.allotments.map((x) => x.threads),
+      [1, 2],
+    );
+    assert.equal(a.threads, 2);
+    la.release();
+  });
+
   test("a crashed busy runner's cores go to the others", async () => {
     const h = harness({ a: 100, b: 100 }, TWO_CORES);
     const la = await hold(h, "a");
