@@ -158,20 +158,24 @@ export async function runContentionBench(o: ContentionOptions): Promise<Contenti
       if (cpuAffinity && (process.platform !== "linux" || cpus.length < 2)) continue;
       const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-cpu-"));
       homes.push(home);
-      const d = await startDaemon({
-        home,
-        port: 0,
-        cpus,
-        threads: o.cores,
-        cpuAffinity,
-        engine: "llama-ffi",
-        cpuBackend: o.cpuBackendDir ?? "shipped",
-        gpu: "off",
-        logLevel: "warn",
-        contextSize: 512,
-        parallel: slots,
-        keepAliveMs: -1,
-      });
+      const d = await startDaemon(
+        {
+          home,
+          port: 0,
+          cpus,
+          threads: o.cores,
+          cpuAffinity,
+          engine: "llama-ffi",
+          cpuBackend: o.cpuBackendDir ?? "shipped",
+          gpu: "off",
+          logLevel: "warn",
+          contextSize: 512,
+          parallel: slots,
+          keepAliveMs: -1,
+        },
+        // Stdout carries the CLI's JSON.
+        { logDestination: process.stderr },
+      );
       daemons[variant] = d;
       for (const name of names) {
         await d.store.importFile(o.models[name]!, name.toLowerCase());
