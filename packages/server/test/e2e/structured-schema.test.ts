@@ -25,17 +25,26 @@ describe("JSON schema checks for grammars", () => {
     });
   });
 
-  test("a schema without a type accepts any scalar or object (not the converter's silent null)", () => {
-    const out = checkJsonSchema({ description: "anything" }, "s");
-    assert.ok(Array.isArray(out.oneOf));
+  test("a schema without a type accepts any value; bounds beyond ±(2^53-1) are accepted", () => {
+    assert.deepEqual(checkJsonSchema({ description: "anything" }, "s"), {});
+    const int = { type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 };
+    assert.deepEqual(checkJsonSchema(int, "s"), int);
   });
 
   test("refuses what cannot be enforced, naming where", () => {
     rejects(() => checkJsonSchema({ type: 42 }, "s"), /at s: "type" must be one of/);
     rejects(
-      () => checkJsonSchema({ type: "object", properties: { a: { type: "number", minimum: 0 } } }, "s"),
-      /at s\.properties\.a: "minimum" is not supported/,
+      () => checkJsonSchema({ type: "object", properties: { a: { type: "number", multipleOf: 2 } } }, "s"),
+      /at s\.properties\.a: "multipleOf" is not supported/,
     );
+    rejects(() => checkJsonSchema({ type: "integer", minimum: 5, maximum: 4 }, "s"), /no number lies between/);
+    rejects(() => checkJsonSchema({ type: "number", exclusiveMinimum: 1, maximum: 1 }, "s"), /no number lies/);
+    rejects(() => checkJsonSchema({ type: "integer", exclusiveMinimum: 1, exclusiveMaximum: 2 }, "s"), /no integer/);
+    rejects(() => checkJsonSchema({ type: "string", minimum: 1 }, "s"), /"minimum" needs "type"/);
+    rejects(() => checkJsonSchema({ type: "string", pattern: "(a)\\1" }, "s"), /backreferences/);
+    rejects(() => checkJsonSchema({ type: "string", pattern: "(?=a)" }, "s"), /lookaround/);
+    rejects(() => checkJsonSchema({ type: "string", pattern: "[a" }, "s"), /unterminated/);
+    rejects(() => checkJsonSchema({ type: "object", properties: {}, required: ["x"] }, "s"), /"required" names "x"/);
     rejects(() => checkJsonSchema({ allOf: [{ type: "string" }] }, "s"), /"allOf"/);
     rejects(() => checkJsonSchema("string", "s"), /must be an object/);
     rejects(() => checkJsonSchema({ type: "string", minLength: 5, maxLength: 2 }, "s"), /maxLength/);

@@ -86,7 +86,7 @@ function finite(schema: Schema, defs: Map<string, boolean>, depth = 0): boolean 
   const sub = (s: unknown) => finite(s as Schema, defs, depth + 1);
   if (typeof schema.$ref === "string") return defs.get(schema.$ref.slice(PREFIX.length)) ?? false;
   if (Array.isArray(schema.oneOf)) return schema.oneOf.some(sub);
-  if (schema.enum !== undefined || schema.const !== undefined) return true;
+  if (schema.enum !== undefined || schema.const !== undefined || schema.nullable === true) return true;
   const types = Array.isArray(schema.type) ? schema.type : [schema.type];
   if (types.some((t) => t !== "object" && t !== "array")) return true;
   if (types.includes("object")) {
