@@ -80,8 +80,9 @@ export async function sendGeneration(
         const outcome = await g.result;
         const held = gate?.held ?? "";
         const toolCall = held && options.tools ? parseToolCall(held, options.tools.tools) : null;
-        const finished = { index, text, logprobs, outcome, toolCall };
-        for (const frame of await format.choiceEnd(finished, toolCall ? "" : held)) await write(frame);
+        const finished = settle({ index, text, logprobs, outcome, toolCall }, options.tools);
+        const shownAtEnd = toolCall || truncatedCall(toolCall, options.tools) ? "" : held;
+        for (const frame of await format.choiceEnd(finished, shownAtEnd)) await write(frame);
       }),
     );
     for (const frame of format.closing(await run.result)) await write(frame);
@@ -107,5 +108,18 @@ async function collect(
     if (chunk.logprobs) (logprobs ??= []).push(...chunk.logprobs);
   }
   const outcome = await g.result;
-  return { index, text, logprobs, outcome, toolCall: tools ? parseToolCall(text, tools.tools) : null };
+  return settle({ index, text, logprobs, outcome, toolCall: tools ? parseToolCall(text, tools.tools) : null }, tools);
+}
+
+/** A forced call that does not parse: the grammar was cut off (max_tokens) or the generation cancelled. */
+function truncatedCall(toolCall: ParsedToolCall | null, tools: ToolPlan | undefined): boolean {
+  return !toolCall && tools?.mode === "forced";
+}
+
+/**
+ * A forced tool call cut off before its JSON closed is dropped: the choice has no text (never partial JSON as
+ * content) and keeps its finish reason (`length`), so a client sees a truncated answer, not a malformed one.
+ */
+function settle(choice: FinishedChoice, tools: ToolPlan | undefined): FinishedChoice {
+  return truncatedCall(choice.toolCall, tools) ? { ...choice, text: "", logprobs: undefined } : choice;
 }
