@@ -43,7 +43,28 @@ export function checkJsonSchema(schema: unknown, param: string): Record<string, 
 export function checkToolSchema(schema: unknown, param: string): Record<string, unknown> {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(param, "a schema must be an object");
   const s = schema as Record<string, unknown>;
+  checkTypes(s, param, 0);
   return s.type === undefined && s.properties !== undefined ? { ...s, type: "object" } : s;
+}
+
+/** Every `type` in a schema names JSON Schema types (any other keyword is fine where no grammar applies). */
+function checkTypes(schema: unknown, param: string, depth: number): void {
+  if (depth > MAX_DEPTH) fail(param, `nested deeper than ${MAX_DEPTH} levels`);
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return;
+  const s = schema as Record<string, unknown>;
+  if (s.type !== undefined) {
+    const list = Array.isArray(s.type) ? s.type : [s.type];
+    if (list.length === 0 || !list.every((t) => typeof t === "string" && TYPES.has(t)))
+      fail(param, `"type" must be one of ${[...TYPES].join(", ")} (or a list of them), got ${JSON.stringify(s.type)}`);
+  }
+  for (const key of ["properties", "$defs", "definitions", "patternProperties"])
+    if (s[key] && typeof s[key] === "object")
+      for (const [name, sub] of Object.entries(s[key] as object)) checkTypes(sub, `${param}.${key}.${name}`, depth + 1);
+  for (const key of ["items", "additionalProperties", "not", "contains"])
+    checkTypes(s[key], `${param}.${key}`, depth + 1);
+  for (const key of ["anyOf", "oneOf", "allOf", "prefixItems"])
+    if (Array.isArray(s[key]))
+      (s[key] as unknown[]).forEach((sub, i) => checkTypes(sub, `${param}.${key}[${i}]`, depth + 1));
 }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
