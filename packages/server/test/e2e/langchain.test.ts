@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { tool } from "@langchain/core/tools";
 import { ChatOllama, OllamaEmbeddings } from "@langchain/ollama";
 import { ChatOpenAI, OpenAIEmbeddings } from "@langchain/openai";
@@ -57,7 +58,7 @@ describe("LangChain.js (@langchain/openai, @langchain/ollama)", () => {
   });
 
   test("batch answers each input in order", async () => {
-    for (const chat of [openai(), ollama()]) {
+    for (const chat of [openai(), ollama()] as BaseChatModel[]) {
       const prompts = ["Once upon a time", "Lily saw a cat", "Tom ran"];
       const answers = await chat.batch(prompts);
       assert.equal(answers.length, 3);

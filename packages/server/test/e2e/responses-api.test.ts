@@ -131,7 +131,7 @@ describe("/v1/responses (official openai client)", () => {
       tool_choice: { type: "function", name: "get_weather" },
       max_output_tokens: 200,
       temperature: 0.7,
-      seed: 3,
+      ...({ seed: 3 } as object), // an llmos extension of the Responses API
       stream: true,
     });
     let args = "";
@@ -171,7 +171,7 @@ describe("/v1/responses (official openai client)", () => {
       text: { format: { type: "json_schema", name: "pet", schema: z.toJSONSchema(Pet) as any, strict: true } },
       max_output_tokens: 200,
       temperature: 1,
-      seed: 5,
+      ...({ seed: 5 } as object),
     });
     assert.equal(r.status, "completed");
     Pet.parse(JSON.parse(r.output_text));
