@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LlmosError } from "../../src/errors.js";
 import { mapOllamaOptions } from "../../src/http/ollama/options.js";
-import { checkJsonSchema } from "../../src/http/openai/json-schema.js";
+import { checkJsonSchema, checkToolSchema } from "../../src/http/openai/json-schema.js";
 import { parseToolCall, planTools, ToolStreamGate } from "../../src/http/openai/tools.js";
 
 const rejects = (fn: () => unknown, pattern: RegExp) =>
@@ -116,6 +116,29 @@ describe("JSON schema checks for grammars", () => {
       },
       "s",
     );
+  });
+});
+
+describe("schemas of tools that are only offered (no grammar)", () => {
+  test("any keyword is accepted; a malformed schema is still refused", () => {
+    const loose = {
+      type: "object",
+      properties: {
+        x: { type: "number", multipleOf: 5 },
+        y: { not: { type: "null" } },
+        z: { allOf: [{ type: "string" }] },
+      },
+      patternProperties: { "^a": { type: "string" } },
+    };
+    assert.deepEqual(checkToolSchema(loose, "p"), loose);
+    assert.equal(checkToolSchema({ properties: {} }, "p").type, "object");
+    rejects(
+      () => checkToolSchema({ type: "object", properties: { a: { allOf: [] } } }, "p"),
+      /p\.properties\.a: "allOf" must be a non-empty/,
+    );
+    rejects(() => checkToolSchema({ type: "object", properties: { a: { type: 1 } } }, "p"), /"type" must be one of/);
+    rejects(() => checkToolSchema({ type: "object", properties: 3 }, "p"), /"properties" must be an object/);
+    rejects(() => checkToolSchema({ type: "object", required: "a" }, "p"), /"required"/);
   });
 });
 

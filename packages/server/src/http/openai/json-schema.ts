@@ -43,28 +43,43 @@ export function checkJsonSchema(schema: unknown, param: string): Record<string, 
 export function checkToolSchema(schema: unknown, param: string): Record<string, unknown> {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(param, "a schema must be an object");
   const s = schema as Record<string, unknown>;
-  checkTypes(s, param, 0);
+  checkShape(s, param, 0);
   return s.type === undefined && s.properties !== undefined ? { ...s, type: "object" } : s;
 }
 
-/** Every `type` in a schema names JSON Schema types (any other keyword is fine where no grammar applies). */
-function checkTypes(schema: unknown, param: string, depth: number): void {
+/**
+ * A well-formed JSON Schema, as far as its structure goes: `type` names JSON types, schema lists (`allOf`, `anyOf`,
+ * `oneOf`, `prefixItems`) are non-empty arrays of schemas, schema maps are objects of schemas, `enum` is a non-empty
+ * array, `required` a list of names. Any keyword is fine where no grammar applies; a malformed one is still a 400.
+ */
+function checkShape(schema: unknown, param: string, depth: number): void {
   if (depth > MAX_DEPTH) fail(param, `nested deeper than ${MAX_DEPTH} levels`);
-  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return;
+  if (typeof schema === "boolean") return;
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(param, "a schema must be an object");
   const s = schema as Record<string, unknown>;
   if (s.type !== undefined) {
     const list = Array.isArray(s.type) ? s.type : [s.type];
     if (list.length === 0 || !list.every((t) => typeof t === "string" && TYPES.has(t)))
       fail(param, `"type" must be one of ${[...TYPES].join(", ")} (or a list of them), got ${JSON.stringify(s.type)}`);
   }
-  for (const key of ["properties", "$defs", "definitions", "patternProperties"])
-    if (s[key] && typeof s[key] === "object")
-      for (const [name, sub] of Object.entries(s[key] as object)) checkTypes(sub, `${param}.${key}.${name}`, depth + 1);
-  for (const key of ["items", "additionalProperties", "not", "contains"])
-    checkTypes(s[key], `${param}.${key}`, depth + 1);
-  for (const key of ["anyOf", "oneOf", "allOf", "prefixItems"])
-    if (Array.isArray(s[key]))
-      (s[key] as unknown[]).forEach((sub, i) => checkTypes(sub, `${param}.${key}[${i}]`, depth + 1));
+  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0))
+    fail(param, `"enum" must be a non-empty array`);
+  if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((k) => typeof k === "string")))
+    fail(param, `"required" must be an array of property names`);
+  for (const key of ["properties", "$defs", "definitions", "patternProperties"]) {
+    if (s[key] === undefined) continue;
+    if (typeof s[key] !== "object" || s[key] === null || Array.isArray(s[key]))
+      fail(param, `"${key}" must be an object of schemas`);
+    for (const [name, sub] of Object.entries(s[key] as object)) checkShape(sub, `${param}.${key}.${name}`, depth + 1);
+  }
+  for (const key of ["items", "additionalProperties", "not", "contains", "if", "then", "else"])
+    if (s[key] !== undefined) checkShape(s[key], `${param}.${key}`, depth + 1);
+  for (const key of ["anyOf", "oneOf", "allOf", "prefixItems"]) {
+    if (s[key] === undefined) continue;
+    if (!Array.isArray(s[key]) || (s[key] as unknown[]).length === 0)
+      fail(param, `"${key}" must be a non-empty array of schemas`);
+    (s[key] as unknown[]).forEach((sub, i) => checkShape(sub, `${param}.${key}[${i}]`, depth + 1));
+  }
 }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
