@@ -89,9 +89,11 @@ export function responsesWire(o: ResponsesWireOptions): WireFormat {
     return items;
   };
   const finish = async (done: GenerationOutcome) => {
-    const status = done.finishReason === "length" ? "incomplete" : "completed";
+    const status =
+      done.finishReason === "length" ? "incomplete" : done.finishReason === "cancelled" ? "cancelled" : "completed";
     const body = response(status, items, done);
-    await o.completed(body, outputMessages);
+    // A cancelled response (its client went away) is not kept: nobody asked for it to the end.
+    if (status !== "cancelled") await o.completed(body, outputMessages);
     return body;
   };
 
