@@ -30,7 +30,7 @@ const ANSWER_SCHEMA = {
   type: "object",
   properties: {
     language: { const: values.language },
-    code: { type: "string", minLength: 1, maxLength: 600 },
+    code: { type: "string", minLength: 1, maxLength: 500 }, // 500: the most a grammar spells out
     explanation: { type: "string", maxLength: 300 },
   },
   required: ["language", "code", "explanation"],

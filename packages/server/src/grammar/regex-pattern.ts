@@ -15,8 +15,12 @@ export class UnsupportedPatternError extends Error {
   override readonly name = "UnsupportedPatternError";
 }
 
-/** Largest `{n,m}` count accepted (a grammar expands repetitions into rules). */
-export const MAX_PATTERN_REPEAT = 1000;
+/**
+ * Largest `{n,m}` count accepted. llama.cpp expands a repetition into copies of its item and refuses one whose count
+ * times the rules it introduces reaches 2000; 500 is the bound schema lengths and item counts have too
+ * (MAX_SCHEMA_REPETITIONS in http/openai/json-schema.ts), so a pattern is refused here, naming it, not by the runner.
+ */
+export const MAX_PATTERN_REPEAT = 500;
 
 type Range = [number, number];
 type Node =
