@@ -116,6 +116,17 @@ describe("JSON schema checks for grammars", () => {
       },
       "s",
     );
+    // The same with OpenAPI's `nullable` (on the object, or beside the reference).
+    checkJsonSchema(
+      {
+        $ref: "#/$defs/list",
+        $defs: {
+          list: { type: "object", properties: { next: { $ref: "#/$defs/list", nullable: true } } },
+          tree: { type: "object", nullable: true, properties: { left: { $ref: "#/$defs/tree" } } },
+        },
+      },
+      "s",
+    );
   });
 });
 
