@@ -1,11 +1,12 @@
 import { Type, type Static } from "@sinclair/typebox";
+import { FIELD_LIMITS } from "../field-limits.js";
 
 /**
  * The request of OpenAI's Responses API (`POST /v1/responses`) as llmos takes it. Unknown fields are tolerated
  * (clients add new ones); those llmos cannot honour are refused in translate.ts.
  */
 const TextPart = Type.Object(
-  { type: Type.String({ maxLength: 64 }), text: Type.Optional(Type.String()) },
+  { type: Type.String({ maxLength: 64 }), text: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.content })) },
   { additionalProperties: true },
 );
 
@@ -18,7 +19,7 @@ const MessageItem = Type.Object(
       Type.Literal("system"),
       Type.Literal("developer"),
     ]),
-    content: Type.Union([Type.String(), Type.Array(TextPart, { maxItems: 256 })]),
+    content: Type.Union([Type.String({ maxLength: FIELD_LIMITS.content }), Type.Array(TextPart, { maxItems: 256 })]),
     id: Type.Optional(Type.String({ maxLength: 256 })),
     status: Type.Optional(Type.String({ maxLength: 32 })),
   },
@@ -29,8 +30,8 @@ const FunctionCallItem = Type.Object(
   {
     type: Type.Literal("function_call"),
     call_id: Type.String({ minLength: 1, maxLength: 256 }),
-    name: Type.String({ minLength: 1, maxLength: 64 }),
-    arguments: Type.String(),
+    name: Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName }),
+    arguments: Type.String({ maxLength: FIELD_LIMITS.toolArguments }),
     id: Type.Optional(Type.String({ maxLength: 256 })),
     status: Type.Optional(Type.String({ maxLength: 32 })),
   },
@@ -41,7 +42,7 @@ const FunctionCallOutputItem = Type.Object(
   {
     type: Type.Literal("function_call_output"),
     call_id: Type.String({ minLength: 1, maxLength: 256 }),
-    output: Type.Union([Type.String(), Type.Array(TextPart, { maxItems: 256 })]),
+    output: Type.Union([Type.String({ maxLength: FIELD_LIMITS.content }), Type.Array(TextPart, { maxItems: 256 })]),
     id: Type.Optional(Type.String({ maxLength: 256 })),
     status: Type.Optional(Type.String({ maxLength: 32 })),
   },
@@ -57,8 +58,8 @@ export type ResponseInputItem = Static<typeof ResponseInputItem>;
 export const ResponseTool = Type.Object(
   {
     type: Type.String({ maxLength: 64 }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    description: Type.Optional(Type.Union([Type.String({ maxLength: 8192 }), Type.Null()])),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName })),
+    description: Type.Optional(Type.Union([Type.String({ maxLength: FIELD_LIMITS.toolDescription }), Type.Null()])),
     parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
     strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   },
@@ -72,9 +73,9 @@ export const ResponseTextFormat = Type.Union([
   Type.Object(
     {
       type: Type.Literal("json_schema"),
-      name: Type.String({ minLength: 1, maxLength: 64 }),
+      name: Type.String({ minLength: 1, maxLength: FIELD_LIMITS.toolName }),
       schema: Type.Record(Type.String(), Type.Unknown()),
-      description: Type.Optional(Type.String()),
+      description: Type.Optional(Type.String({ maxLength: FIELD_LIMITS.toolDescription })),
       strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
     },
     { additionalProperties: true },
@@ -84,8 +85,11 @@ export const ResponseTextFormat = Type.Union([
 export const CreateResponseBody = Type.Object(
   {
     model: Type.String({ minLength: 1, maxLength: 300 }),
-    input: Type.Union([Type.String(), Type.Array(ResponseInputItem, { maxItems: 1024 })]),
-    instructions: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    input: Type.Union([
+      Type.String({ maxLength: FIELD_LIMITS.content }),
+      Type.Array(ResponseInputItem, { maxItems: 1024 }),
+    ]),
+    instructions: Type.Optional(Type.Union([Type.String({ maxLength: FIELD_LIMITS.system }), Type.Null()])),
     tools: Type.Optional(Type.Array(ResponseTool)),
     tool_choice: Type.Optional(
       Type.Union([
