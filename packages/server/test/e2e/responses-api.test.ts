@@ -253,5 +253,15 @@ describe("/v1/responses (official openai client)", () => {
       assert.equal(r.status, 400, r.text);
       assert.equal(r.json.error.param, param, r.text);
     }
+    // Text that reaches the prompt renderers has the field limits of the other routes.
+    const long = await api(
+      d,
+      "POST",
+      "/v1/responses",
+      { model: "stories", input: "x", instructions: "i".repeat(1024 * 1024 + 1) },
+      { authorization: `Bearer ${keyA}` },
+    );
+    assert.equal(long.status, 400, long.text);
+    assert.match(long.json.error.message, /instructions/);
   });
 });
