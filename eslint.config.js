@@ -112,5 +112,10 @@ export default tseslint.config(
     ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "telemetry"],
     base,
   ),
+  layer(
+    "grammar",
+    ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "config", "telemetry"],
+    "grammar holds pure functions (JSON Schema -> GBNF) that the http layer and both engines use",
+  ),
   layer("telemetry", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security"], base),
 );

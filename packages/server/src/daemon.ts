@@ -18,6 +18,7 @@ import { modelRoutes } from "./http/routes/models.js";
 import { modelJobRoutes } from "./http/routes/model-jobs.js";
 import { JobRegistry, ModelQuantizer, QualityJobs } from "./model-jobs/index.js";
 import { ToolWorkers } from "./runtime/tool-worker.js";
+import { responsesRoutes } from "./http/routes/responses.js";
 import { securityRoutes } from "./http/routes/security.js";
 import { uiRoutes } from "./http/routes/ui.js";
 import { tracingHooks } from "./http/tracing-hooks.js";
@@ -148,6 +149,7 @@ async function assemble(
     databasePath: paths.database,
     home: config.home,
     timeScale: config.rateLimitTimeScale,
+    responsesTtlMs: config.responsesTtlMs,
     logger: logger.child({ component: "security" }),
   });
   opened.defer("security", () => security.close());
@@ -246,6 +248,7 @@ async function assemble(
       modelRoutes(deps),
       modelJobRoutes(deps),
       securityRoutes(security),
+      responsesRoutes(deps, security.responses),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
     ],
     options.instrumentApp,

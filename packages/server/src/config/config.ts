@@ -71,6 +71,8 @@ export interface LlmosConfig {
   memoryBudgetBytes: number;
   /** Models to load (and pin) at start-up. */
   preload: string[];
+  /** How long `/v1/responses` keeps a stored response (`store: true`), ms. Env LLMOS_RESPONSES_TTL; default 30 days. */
+  responsesTtlMs: number;
   /** Request limits. */
   limits: {
     bodyBytes: number;
@@ -205,6 +207,7 @@ export function defaultConfig(): LlmosConfig {
     streamIntervalMs: 20,
     runnerStallTimeoutMs: 60_000,
     keepAliveMs: 5 * 60_000,
+    responsesTtlMs: 30 * 24 * 3_600_000,
     maxQueuePerModel: 64,
     maxQueueTotal: 512,
     queueTimeoutMs: 10 * 60_000,

@@ -64,6 +64,10 @@ export function loadConfig(input: {
     c.runnerStallTimeoutMs = parseDurationMs(env.LLMOS_RUNNER_STALL_TIMEOUT);
     if (c.runnerStallTimeoutMs < 0) throw new Error(`LLMOS_RUNNER_STALL_TIMEOUT must be 0 (off) or a duration`);
   }
+  if (env.LLMOS_RESPONSES_TTL) {
+    c.responsesTtlMs = parseDurationMs(env.LLMOS_RESPONSES_TTL);
+    if (!(c.responsesTtlMs > 0)) throw new Error("LLMOS_RESPONSES_TTL must be a positive duration (e.g. 30d, 12h)");
+  }
   if (env.LLMOS_MAX_QUEUE) c.maxQueuePerModel = positiveInt(env.LLMOS_MAX_QUEUE, "LLMOS_MAX_QUEUE");
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
   if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");

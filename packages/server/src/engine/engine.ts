@@ -185,14 +185,17 @@ export class EngineBusyError extends Error {
   override readonly name = "EngineBusyError";
 }
 
-/** Thrown when input exceeds the per-sequence context. */
+/**
+ * Thrown when input does not fit the per-sequence context: `needed` is the input's tokens, `available` what a
+ * sequence holds (a generation also needs room for one token after its prompt).
+ */
 export class ContextOverflowError extends Error {
   override readonly name = "ContextOverflowError";
   constructor(
     readonly needed: number,
     readonly available: number,
   ) {
-    super(`prompt needs ${needed} tokens but a sequence holds ${available}`);
+    super(`the input has ${needed} tokens; a sequence holds ${available}`);
   }
 }
 

@@ -65,12 +65,20 @@ export function errorBody(error: LlmosError, style: ErrorStyle): unknown {
         },
       };
     case "ollama":
-      return { error: error.message, code: error.code };
+      return { error: ollamaMessage(error), code: error.code };
     default:
       return {
         error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
       };
   }
+}
+
+/**
+ * Ollama's own words where clients match on them: an input longer than the context is "the input length exceeds
+ * the context length" (the numbers are in the OpenAI-style message of the same error on /v1).
+ */
+function ollamaMessage(error: LlmosError): string {
+  return error.code === "context_length_exceeded" ? "the input length exceeds the context length" : error.message;
 }
 
 /** Sends an error reply, with Retry-After when the error carries one. */

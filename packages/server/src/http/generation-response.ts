@@ -29,14 +29,18 @@ export interface WireFormat {
   readonly errorStyle: ErrorStyle;
   /** Frames before any text. */
   opening(): unknown[];
-  /** The frame for text as it is shown (tool-call candidates are held back); null sends nothing. */
-  text(index: number, text: string, logprobs: TokenLogprob[] | undefined): unknown;
+  /** The frames for text as it is shown (tool-call candidates are held back); none sends nothing. */
+  text(index: number, text: string, logprobs: TokenLogprob[] | undefined): unknown[];
   /** Frames when a choice ends: `held` is text held back that turned out not to be a tool call. */
   choiceEnd(choice: FinishedChoice, held: string): Promise<unknown[]> | unknown[];
   /** Frames after every choice ended. */
-  closing(outcomes: GenerationOutcome[]): unknown[];
+  closing(outcomes: GenerationOutcome[]): Promise<unknown[]> | unknown[];
   /** The body of an answer that is not streamed. */
   body(choices: FinishedChoice[]): Promise<unknown> | unknown;
+  /** The SSE `event:` name of a frame (the Responses API names every event); none by default. */
+  eventOf?(frame: unknown): string | undefined;
+  /** The last frame when the stream fails after the headers (default: the error body of `errorStyle`). */
+  errorFrame?(error: unknown): unknown;
 }
 
 export interface SendOptions {
@@ -59,7 +63,8 @@ export async function sendGeneration(
     return format.body(choices);
   }
   const out = new ResponseStream(reply, format.contentType);
-  const write = (frame: unknown) => (format.contentType === "text/event-stream" ? out.sse(frame) : out.ndjson(frame));
+  const write = (frame: unknown) =>
+    format.contentType === "text/event-stream" ? out.sse(frame, format.eventOf?.(frame)) : out.ndjson(frame);
   try {
     for (const frame of format.opening()) await write(frame);
     await Promise.all(
@@ -74,20 +79,20 @@ export async function sendGeneration(
           const shown = gate ? gate.push(chunk.text) : chunk.text;
           // Held-back text (a tool call in the making) is sent at the end, without logprobs.
           if (gate && !shown && gate.holding) continue;
-          const frame = format.text(index, shown, chunk.logprobs);
-          if (frame !== null) await write(frame);
+          for (const frame of format.text(index, shown, chunk.logprobs)) await write(frame);
         }
         const outcome = await g.result;
         const held = gate?.held ?? "";
         const toolCall = held && options.tools ? parseToolCall(held, options.tools.tools) : null;
-        const finished = { index, text, logprobs, outcome, toolCall };
-        for (const frame of await format.choiceEnd(finished, toolCall ? "" : held)) await write(frame);
+        const finished = settle({ index, text, logprobs, outcome, toolCall }, options.tools);
+        const shownAtEnd = toolCall || truncatedCall(toolCall, options.tools) ? "" : held;
+        for (const frame of await format.choiceEnd(finished, shownAtEnd)) await write(frame);
       }),
     );
-    for (const frame of format.closing(await run.result)) await write(frame);
+    for (const frame of await format.closing(await run.result)) await write(frame);
   } catch (error) {
     run.cancel();
-    if (!out.closed) await write(streamErrorPayload(error, format.errorStyle));
+    if (!out.closed) await write(format.errorFrame?.(error) ?? streamErrorPayload(error, format.errorStyle));
     request.log.warn({ err: error, reqId: request.id }, "stream ended with an error");
   } finally {
     out.end();
@@ -107,5 +112,18 @@ async function collect(
     if (chunk.logprobs) (logprobs ??= []).push(...chunk.logprobs);
   }
   const outcome = await g.result;
-  return { index, text, logprobs, outcome, toolCall: tools ? parseToolCall(text, tools.tools) : null };
+  return settle({ index, text, logprobs, outcome, toolCall: tools ? parseToolCall(text, tools.tools) : null }, tools);
+}
+
+/** A forced call that does not parse: the grammar was cut off (max_tokens) or the generation cancelled. */
+function truncatedCall(toolCall: ParsedToolCall | null, tools: ToolPlan | undefined): boolean {
+  return !toolCall && tools?.mode === "forced";
+}
+
+/**
+ * A forced tool call cut off before its JSON closed is dropped: the choice has no text (never partial JSON as
+ * content) and keeps its finish reason (`length`), so a client sees a truncated answer, not a malformed one.
+ */
+function settle(choice: FinishedChoice, tools: ToolPlan | undefined): FinishedChoice {
+  return truncatedCall(choice.toolCall, tools) ? { ...choice, text: "", logprobs: undefined } : choice;
 }

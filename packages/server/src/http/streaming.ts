@@ -41,8 +41,10 @@ export class ResponseStream {
       });
   }
 
-  sse(data: unknown): Promise<void> {
-    return this.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+  /** One Server-Sent Event; `event` names it (an `event:` line), as the Responses API does. */
+  sse(data: unknown, event?: string): Promise<void> {
+    const payload = `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+    return this.write(event ? `event: ${event}\n${payload}` : payload);
   }
 
   ndjson(data: unknown): Promise<void> {

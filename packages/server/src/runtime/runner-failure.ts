@@ -27,12 +27,7 @@ export function isRunnerFailure(error: unknown, kind?: RunnerFailureKind): error
 export function failureFromWire(e: WireFailure, model: string): RunnerFailure {
   switch (e.kind) {
     case "context_overflow":
-      return new RunnerFailure(
-        e.kind,
-        "context_length_exceeded",
-        `the prompt is too long for this model's context: ${e.message}`,
-        e.details,
-      );
+      return new RunnerFailure(e.kind, "context_length_exceeded", contextOverflowMessage(e), e.details);
     case "oom":
       return new RunnerFailure(e.kind, "insufficient_memory", `runner ran out of memory: ${e.message}`);
     case "load_failed":
@@ -63,4 +58,17 @@ export function stallFailure(model: string, idleMs: number): RunnerFailure {
     `the runner for ${model} made no progress for ${Math.round(idleMs / 1000)} s and was stopped; the model is loaded again on the next request`,
     { idleMs },
   );
+}
+
+/**
+ * OpenAI's wording, which clients match on ("maximum context length is N tokens") to recognise an overflow; the
+ * stable code `context_length_exceeded` says the same to clients that read codes. N is the context of one
+ * sequence (what a request can use), M the input's tokens.
+ */
+function contextOverflowMessage(e: WireFailure): string {
+  const needed = e.details?.needed;
+  const available = e.details?.available;
+  if (typeof needed !== "number" || typeof available !== "number")
+    return `the input does not fit this model's context: ${e.message}`;
+  return `This model's maximum context length is ${available} tokens. However, your messages resulted in ${needed} tokens. Please reduce the length of the messages.`;
 }

@@ -20,7 +20,10 @@ export type {
   UsageDelta,
   UsageQuery,
   AuditQuery,
+  ResponseStore,
+  StoredResponse,
 } from "./repository.js";
+export { StoredResponses } from "./stored-responses.js";
 export { SqliteSecurityRepository, migrate } from "./sqlite-repository.js";
 export { SQLITE_MIGRATIONS, type Migration } from "./sqlite-migrations.js";
 export { KeyService, toRecord, type CreateKeyInput, type IssuedKey } from "./key-service.js";

@@ -21,6 +21,7 @@ export const AUDIT_ACTIONS = [
   "config.change",
   "auth.failure_burst",
   "request.cancel",
+  "response.delete",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -14,6 +14,8 @@ export interface SecurityRepository {
   readonly keys: KeyStore;
   readonly usage: UsageStore;
   readonly audit: AuditStore;
+  /** Responses of `/v1/responses` kept for `GET` and `previous_response_id`. */
+  readonly responses: ResponseStore;
   /** Idempotent. */
   close(): Promise<void>;
 }
@@ -80,4 +82,29 @@ export interface AuditStore {
   append(entries: readonly (AuditInput & { time: number })[]): Promise<void>;
   /** Newest first. */
   query(q: AuditQuery): Promise<AuditEntry[]>;
+}
+
+/** A stored `/v1/responses` response. Times are epoch ms. */
+export interface StoredResponse {
+  /** `resp_...` */
+  id: string;
+  /** The key that created it (null: a request without a key); only that key may read or delete it. */
+  keyId: string | null;
+  model: string;
+  createdAt: number;
+  expiresAt: number;
+  /** The response object as it was answered (JSON). */
+  response: unknown;
+  /** The conversation so far, input and output, for a later `previous_response_id` (JSON). */
+  conversation: unknown;
+}
+
+export interface ResponseStore {
+  insert(response: StoredResponse): Promise<void>;
+  /** The response if it exists and has not expired at `now`. */
+  get(id: string, now: number): Promise<StoredResponse | undefined>;
+  /** False when there was none. */
+  delete(id: string): Promise<boolean>;
+  /** Removes responses expired at `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
 }

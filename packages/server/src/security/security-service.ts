@@ -10,6 +10,7 @@ import { RateLimiter, type KeyLimits, type RateLimitStatus } from "./rate-limite
 import type { KeyRecord, UsageRow } from "./records.js";
 import type { SecurityRepository } from "./repository.js";
 import { SqliteSecurityRepository } from "./sqlite-repository.js";
+import { StoredResponses } from "./stored-responses.js";
 import type { Now } from "./time-scale.js";
 import { UsageRecorder, type UsageQueryInput } from "./usage-recorder.js";
 
@@ -31,6 +32,8 @@ export interface SecurityServiceOptions {
   usageFlushDelayMs?: number;
   /** Another store (e.g. PostgreSQL for a cluster) instead of the SQLite file. */
   repository?: SecurityRepository;
+  /** How long stored `/v1/responses` responses are kept, ms; default 30 days. */
+  responsesTtlMs?: number;
   /** Clock, for tests. */
   now?: Now;
 }
@@ -51,6 +54,8 @@ export class SecurityService {
     readonly authFailures: AuthFailureLimiter,
     readonly adminToken: AdminToken | undefined,
     readonly logger: SecurityLogger,
+    /** Stored `/v1/responses` responses, owned by the key that created them. */
+    readonly responses: StoredResponses,
   ) {}
 
   /** Opens the database (creating and migrating it) and, when `home` is given, writes the admin token. */
@@ -71,7 +76,18 @@ export class SecurityService {
       const usageRecorder = new UsageRecorder(repository.usage, logger, now, options.usageFlushDelayMs ?? 250);
       const authFailures = new AuthFailureLimiter({ timeScale, now, ...options.authFailures }, audit);
       const adminToken = options.home !== undefined ? AdminToken.create(homePaths(options.home).adminToken) : undefined;
-      return new SecurityService(repository, keys, limiter, usageRecorder, audit, authFailures, adminToken, logger);
+      const responses = new StoredResponses(repository.responses, options.responsesTtlMs ?? 30 * 86_400_000, now);
+      return new SecurityService(
+        repository,
+        keys,
+        limiter,
+        usageRecorder,
+        audit,
+        authFailures,
+        adminToken,
+        logger,
+        responses,
+      );
     } catch (error) {
       await repository.close();
       throw error;

@@ -3,10 +3,12 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { AuditAction, AuditEntry, AuditInput, AuditResult, UsageRow } from "./records.js";
 import { SQLITE_MIGRATIONS, type Migration } from "./sqlite-migrations.js";
+import { SqliteResponseStore } from "./sqlite-responses.js";
 import type {
   AuditQuery,
   AuditStore,
   KeyStore,
+  ResponseStore,
   SecurityRepository,
   StoredKey,
   UsageDelta,
@@ -80,12 +82,14 @@ export class SqliteSecurityRepository implements SecurityRepository {
   readonly keys: KeyStore;
   readonly usage: UsageStore;
   readonly audit: AuditStore;
+  readonly responses: ResponseStore;
   private closed = false;
 
   private constructor(private readonly db: Database.Database) {
     this.keys = new SqliteKeyStore(db);
     this.usage = new SqliteUsageStore(db);
     this.audit = new SqliteAuditStore(db);
+    this.responses = new SqliteResponseStore(db);
   }
 
   /** Opens (creating and migrating) the database at `databasePath`. The file is made owner-only (0600). */

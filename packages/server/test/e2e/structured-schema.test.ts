@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LlmosError } from "../../src/errors.js";
 import { mapOllamaOptions } from "../../src/http/ollama/options.js";
-import { checkJsonSchema } from "../../src/http/openai/json-schema.js";
+import { checkJsonSchema, checkToolSchema } from "../../src/http/openai/json-schema.js";
 import { parseToolCall, planTools, ToolStreamGate } from "../../src/http/openai/tools.js";
 
 const rejects = (fn: () => unknown, pattern: RegExp) =>
@@ -25,17 +25,26 @@ describe("JSON schema checks for grammars", () => {
     });
   });
 
-  test("a schema without a type accepts any scalar or object (not the converter's silent null)", () => {
-    const out = checkJsonSchema({ description: "anything" }, "s");
-    assert.ok(Array.isArray(out.oneOf));
+  test("a schema without a type accepts any value; bounds beyond ±(2^53-1) are accepted", () => {
+    assert.deepEqual(checkJsonSchema({ description: "anything" }, "s"), {});
+    const int = { type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 };
+    assert.deepEqual(checkJsonSchema(int, "s"), int);
   });
 
   test("refuses what cannot be enforced, naming where", () => {
     rejects(() => checkJsonSchema({ type: 42 }, "s"), /at s: "type" must be one of/);
     rejects(
-      () => checkJsonSchema({ type: "object", properties: { a: { type: "number", minimum: 0 } } }, "s"),
-      /at s\.properties\.a: "minimum" is not supported/,
+      () => checkJsonSchema({ type: "object", properties: { a: { type: "number", multipleOf: 2 } } }, "s"),
+      /at s\.properties\.a: "multipleOf" is not supported/,
     );
+    rejects(() => checkJsonSchema({ type: "integer", minimum: 5, maximum: 4 }, "s"), /no number lies between/);
+    rejects(() => checkJsonSchema({ type: "number", exclusiveMinimum: 1, maximum: 1 }, "s"), /no number lies/);
+    rejects(() => checkJsonSchema({ type: "integer", exclusiveMinimum: 1, exclusiveMaximum: 2 }, "s"), /no integer/);
+    rejects(() => checkJsonSchema({ type: "string", minimum: 1 }, "s"), /"minimum" needs "type"/);
+    rejects(() => checkJsonSchema({ type: "string", pattern: "(a)\\1" }, "s"), /backreferences/);
+    rejects(() => checkJsonSchema({ type: "string", pattern: "(?=a)" }, "s"), /lookaround/);
+    rejects(() => checkJsonSchema({ type: "string", pattern: "[a" }, "s"), /unterminated/);
+    rejects(() => checkJsonSchema({ type: "object", properties: {}, required: ["x"] }, "s"), /"required" names "x"/);
     rejects(() => checkJsonSchema({ allOf: [{ type: "string" }] }, "s"), /"allOf"/);
     rejects(() => checkJsonSchema("string", "s"), /must be an object/);
     rejects(() => checkJsonSchema({ type: "string", minLength: 5, maxLength: 2 }, "s"), /maxLength/);
@@ -107,6 +116,40 @@ describe("JSON schema checks for grammars", () => {
       },
       "s",
     );
+    // The same with OpenAPI's `nullable` (on the object, or beside the reference).
+    checkJsonSchema(
+      {
+        $ref: "#/$defs/list",
+        $defs: {
+          list: { type: "object", properties: { next: { $ref: "#/$defs/list", nullable: true } } },
+          tree: { type: "object", nullable: true, properties: { left: { $ref: "#/$defs/tree" } } },
+        },
+      },
+      "s",
+    );
+  });
+});
+
+describe("schemas of tools that are only offered (no grammar)", () => {
+  test("any keyword is accepted; a malformed schema is still refused", () => {
+    const loose = {
+      type: "object",
+      properties: {
+        x: { type: "number", multipleOf: 5 },
+        y: { not: { type: "null" } },
+        z: { allOf: [{ type: "string" }] },
+      },
+      patternProperties: { "^a": { type: "string" } },
+    };
+    assert.deepEqual(checkToolSchema(loose, "p"), loose);
+    assert.equal(checkToolSchema({ properties: {} }, "p").type, "object");
+    rejects(
+      () => checkToolSchema({ type: "object", properties: { a: { allOf: [] } } }, "p"),
+      /p\.properties\.a: "allOf" must be a non-empty/,
+    );
+    rejects(() => checkToolSchema({ type: "object", properties: { a: { type: 1 } } }, "p"), /"type" must be one of/);
+    rejects(() => checkToolSchema({ type: "object", properties: 3 }, "p"), /"properties" must be an object/);
+    rejects(() => checkToolSchema({ type: "object", required: "a" }, "p"), /"required"/);
   });
 });
 

@@ -97,6 +97,9 @@ export async function buildSecuredApp(
   app.delete("/api/requests/:id", { config: { scope: "admin", audit: "request.cancel" } }, async () => ({
     cancelled: true,
   }));
+  app.delete("/v1/responses/:id", { config: { scope: "inference", audit: "response.delete" } }, async () => ({
+    deleted: true,
+  }));
   app.get("/metrics", { config: { scope: "metrics" } }, async () => "llmos_up 1\n");
   await app.register(securityRoutes(security));
   await app.ready();

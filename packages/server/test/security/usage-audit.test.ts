@@ -113,6 +113,7 @@ describe("audit log", () => {
       await post("/api/unload", { model: "llama3" }); // handler fails -> result error
       await app.inject({ method: "PUT", url: "/api/config", headers: h, payload: { keepAlive: 1 } });
       await app.inject({ method: "DELETE", url: "/api/requests/g1", headers: h });
+      await app.inject({ method: "DELETE", url: "/v1/responses/resp_1", headers: h });
       // A key without the scope (models:read on a models:write route): denied, audited with its key id.
       await app.inject({ method: "POST", url: "/api/load", headers: bearer(writer), payload: { model: "x" } });
       // Anonymous 401 is not audited per request.

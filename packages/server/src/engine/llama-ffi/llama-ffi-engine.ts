@@ -5,7 +5,6 @@
 import type { Engine, EngineLoadOptions, EngineModel } from "../engine.js";
 import type { DecodeMode } from "./batch-scheduler.js";
 import type { CpuBackendInfo } from "./cpu-backend.js";
-import { loadJsonSchemaConverter } from "./grammar.js";
 import { LlamaFfiModel } from "./llama-ffi-model.js";
 import { getNativeRuntime, type EngineLogger, type NativeRuntime } from "./native-runtime.js";
 
@@ -56,7 +55,6 @@ export class LlamaFfiEngine implements Engine {
       logger: opts.logger ?? null,
       cpuBackendDir: opts.cpuBackendDir ?? null,
     });
-    await loadJsonSchemaConverter();
     return new LlamaFfiEngine(runtime, opts);
   }
 

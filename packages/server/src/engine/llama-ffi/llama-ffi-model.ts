@@ -29,7 +29,6 @@ import {
 } from "./bindings.js";
 import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
 import { FfiGeneration } from "./ffi-generation.js";
-import { grammarStops } from "../text/grammar-stops.js";
 import { gbnfFor } from "./grammar.js";
 import { buildSamplerChain } from "./sampler-chain.js";
 import { createThreadpool } from "./threadpool.js";
@@ -184,8 +183,8 @@ export class LlamaFfiModel implements EngineModel {
     this.assertLive();
     const prompt = this.promptTokens(params);
     if (prompt.length === 0) throw new LlmosError("invalid_request", "prompt is empty");
-    if (prompt.length + 1 > this.perSequenceLimit)
-      throw new ContextOverflowError(prompt.length + 1, this.perSequenceLimit);
+    // At least one token must fit after the prompt.
+    if (prompt.length + 1 > this.perSequenceLimit) throw new ContextOverflowError(prompt.length, this.perSequenceLimit);
     const seqId = this.freeSeqIds.pop();
     if (seqId === undefined) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
     let sampler: Ptr;
@@ -215,7 +214,7 @@ export class LlamaFfiModel implements EngineModel {
       prompt: Int32Array.from(prompt),
       sampler,
       maxTokens: params.maxTokens,
-      stop: [...params.stop, ...grammarStops(params.grammar)],
+      stop: params.stop,
       stopAtEog: params.stopAtEog ?? true,
       logprobs: params.logprobs === undefined ? undefined : Math.max(0, Math.floor(params.logprobs)),
       startedAt,

@@ -9,7 +9,6 @@ import type {
   Generation,
   TokenLogprob,
 } from "../engine.js";
-import { grammarStops } from "../text/grammar-stops.js";
 import { IncrementalDetokenizer, StopStringFilter } from "../text/stop-strings.js";
 
 interface GenerationInput {
@@ -45,14 +44,15 @@ async function run(
   const { model, sequence, promptTokens, params, counters } = input;
   const s = params.sampling;
   const history: Token[] = [...promptTokens];
-  const stopFilter = new StopStringFilter([...params.stop, ...grammarStops(params.grammar)]);
+  const stopFilter = new StopStringFilter(params.stop);
   const detok = new IncrementalDetokenizer((tokens) =>
     model.detokenize(tokens as Token[], false, history.slice(-8 - tokens.length, -tokens.length)),
   );
   const started = performance.now();
   let firstTokenAt = 0;
   let generated = 0;
-  let finishReason: FinishReason = "length";
+  // node-llama-cpp ends the token stream by itself when a grammar is complete: that is a stop, like an EOG token.
+  let finishReason: FinishReason = "stop";
   let stoppedByString = false;
   try {
     const grammarEvaluationState = input.grammar ? await input.grammar : undefined;

@@ -29,6 +29,7 @@ import {
   type Generation,
   type ModelFacts,
 } from "../engine.js";
+import { jsonSchemaToGbnf } from "../../grammar/json-schema-gbnf.js";
 import { createGeneration } from "./generation.js";
 
 export type EngineLogger = (level: "error" | "warn" | "info" | "debug", message: string) => void;
@@ -166,7 +167,7 @@ class LlamaNodeModel implements EngineModel {
     try {
       promptTokens = this.promptTokens(params);
       const room = sequence.contextSize;
-      if (promptTokens.length + 1 > room) throw new ContextOverflowError(promptTokens.length + 1, room);
+      if (promptTokens.length + 1 > room) throw new ContextOverflowError(promptTokens.length, room);
     } catch (error) {
       this.free.push(sequence);
       throw error;
@@ -203,7 +204,8 @@ class LlamaNodeModel implements EngineModel {
     const make = async () => {
       const grammar =
         spec.type === "json_schema"
-          ? await this.llama.createGrammarForJsonSchema(spec.schema as never)
+          ? // llmos' own converter, as in llama-ffi, so both engines honour the same schemas.
+            new LlamaGrammar(this.llama, { grammar: jsonSchemaToGbnf(spec.schema) })
           : spec.type === "json"
             ? await this.llama.getGrammarFor("json")
             : new LlamaGrammar(this.llama, {

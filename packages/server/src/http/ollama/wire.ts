@@ -37,7 +37,7 @@ export function ollamaWire(o: OllamaWireOptions): WireFormat {
     contentType: "application/x-ndjson",
     errorStyle: "ollama",
     opening: () => [],
-    text: (_index, text) => (text ? line(piece(text)) : null),
+    text: (_index, text) => (text ? [line(piece(text))] : []),
     async choiceEnd(c, held) {
       const frames: unknown[] = [];
       if (c.toolCall)

@@ -1,29 +1,85 @@
 import { LlmosError } from "../../errors.js";
+import { jsonSchemaToGbnf, numericBounds } from "../../grammar/json-schema-gbnf.js";
+import { InvalidPatternError, patternToGbnf, UnsupportedPatternError } from "../../grammar/regex-pattern.js";
 import { jsonDepth } from "../../lib/json-depth.js";
 import { endlessDefinition, leftRecursion, missingRef } from "./schema-refs.js";
 
 /**
- * Checks a JSON Schema that will become a grammar (structured outputs, Ollama `format`, tool parameters) and
- * returns the form the grammar converter understands. The converter (node-llama-cpp's) silently turns what it does
- * not know into `null`, so everything it cannot enforce is refused here with a 400 instead of producing output that
- * does not match the schema.
+ * Checks a JSON Schema that will become a grammar (structured outputs, Ollama `format`, forced tool calls) and
+ * returns the form the converter (`grammar/json-schema-gbnf.ts`) takes. What the grammar cannot guarantee is
+ * refused with a 400 naming the keyword and where it is, instead of producing output that does not match.
  *
- * Supported: `type` (one or a list of string, number, integer, boolean, null, object, array), `properties`,
- * `additionalProperties`, `items`, `prefixItems`, `minItems`/`maxItems`, `minLength`/`maxLength`,
- * `minProperties`/`maxProperties`, `enum`, `const`, `oneOf`, `anyOf` (treated as `oneOf`), `$ref` to `#/$defs/...`,
- * `$defs`/`definitions`, `format` date | time | date-time, and annotations (title, description, default, examples,
- * `$schema`, `$id`, `required`, `strict`). Every listed property is generated (a grammar cannot leave optional
- * properties out, so `required` is implied for all of them). A schema without a type accepts any scalar or object.
- *
+ * Enforced by the grammar: `type` (one or a list), `nullable`, `properties` (every listed property is written, so
+ * `required` holds), `additionalProperties`, `minProperties`/`maxProperties` (of maps), `items`, `prefixItems`,
+ * `minItems`/`maxItems`, `minLength`/`maxLength`, `pattern` (see grammar/regex-pattern.ts), `format` date, time,
+ * date-time, uuid (with a `pattern` beside it, as zod writes them, the pattern is enforced), `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum` on integers and numbers (bounds at or
+ * beyond ±(2^53-1) are no bound), `enum`, `const`, `oneOf`/`anyOf`, `$ref` into `$defs`/`definitions`.
+ * Ignored annotations: title, description, default, examples, `$schema`, `$id`, `$comment`, `strict`, ...
  * Bounds (400 naming the keyword): nesting up to 64 levels (enum and const values too); length, item and property
  * counts up to {@link MAX_SCHEMA_REPETITIONS}; every `$ref` defined, no definition that refers back to itself before
  * any output (`a -> b -> a`), and none that always contains itself (its output could never end).
+ * Refused: `allOf`, `not`, `if`/`then`/`else`, `multipleOf`, `patternProperties`, `uniqueItems: true`, other
+ * formats, and anything else unknown.
+ *
+ * Where no grammar applies (tools with `tool_choice: "auto"`: the output is parsed, not constrained), use
+ * `checkToolSchema`, which checks only the shape.
  */
 export function checkJsonSchema(schema: unknown, param: string): Record<string, unknown> {
   const out = normalise(schema, param, 0) as Record<string, unknown>;
   const problem = missingRef(out) ?? leftRecursion(out) ?? endlessDefinition(out);
   if (problem) fail(param, problem);
+  try {
+    jsonSchemaToGbnf(out);
+  } catch (error) {
+    fail(param, (error as Error).message);
+  }
   return out;
+}
+
+/**
+ * A schema only shown to the model and used to parse its output (tools with `tool_choice: "auto"`): any JSON
+ * Schema keyword is accepted, since no grammar has to enforce it. Returned unchanged.
+ */
+export function checkToolSchema(schema: unknown, param: string): Record<string, unknown> {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(param, "a schema must be an object");
+  const s = schema as Record<string, unknown>;
+  checkShape(s, param, 0);
+  return s.type === undefined && s.properties !== undefined ? { ...s, type: "object" } : s;
+}
+
+/**
+ * A well-formed JSON Schema, as far as its structure goes: `type` names JSON types, schema lists (`allOf`, `anyOf`,
+ * `oneOf`, `prefixItems`) are non-empty arrays of schemas, schema maps are objects of schemas, `enum` is a non-empty
+ * array, `required` a list of names. Any keyword is fine where no grammar applies; a malformed one is still a 400.
+ */
+function checkShape(schema: unknown, param: string, depth: number): void {
+  if (depth > MAX_DEPTH) fail(param, `nested deeper than ${MAX_DEPTH} levels`);
+  if (typeof schema === "boolean") return;
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(param, "a schema must be an object");
+  const s = schema as Record<string, unknown>;
+  if (s.type !== undefined) {
+    const list = Array.isArray(s.type) ? s.type : [s.type];
+    if (list.length === 0 || !list.every((t) => typeof t === "string" && TYPES.has(t)))
+      fail(param, `"type" must be one of ${[...TYPES].join(", ")} (or a list of them), got ${JSON.stringify(s.type)}`);
+  }
+  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0))
+    fail(param, `"enum" must be a non-empty array`);
+  if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((k) => typeof k === "string")))
+    fail(param, `"required" must be an array of property names`);
+  for (const key of ["properties", "$defs", "definitions", "patternProperties"]) {
+    if (s[key] === undefined) continue;
+    if (typeof s[key] !== "object" || s[key] === null || Array.isArray(s[key]))
+      fail(param, `"${key}" must be an object of schemas`);
+    for (const [name, sub] of Object.entries(s[key] as object)) checkShape(sub, `${param}.${key}.${name}`, depth + 1);
+  }
+  for (const key of ["items", "additionalProperties", "not", "contains", "if", "then", "else"])
+    if (s[key] !== undefined) checkShape(s[key], `${param}.${key}`, depth + 1);
+  for (const key of ["anyOf", "oneOf", "allOf", "prefixItems"]) {
+    if (s[key] === undefined) continue;
+    if (!Array.isArray(s[key]) || (s[key] as unknown[]).length === 0)
+      fail(param, `"${key}" must be a non-empty array of schemas`);
+    (s[key] as unknown[]).forEach((sub, i) => checkShape(sub, `${param}.${key}[${i}]`, depth + 1));
+  }
 }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
@@ -35,14 +91,15 @@ const ANNOTATIONS = new Set([
   "$schema",
   "$id",
   "$comment",
-  "required",
   "strict",
   "deprecated",
   "readOnly",
   "writeOnly",
-  "nullable",
+  "contentEncoding",
+  "contentMediaType",
 ]);
-const FORMATS = new Set(["date", "time", "date-time"]);
+const FORMATS = new Set(["date", "time", "date-time", "uuid"]);
+const BOUNDS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
 const MAX_DEPTH = 64;
 /**
  * Largest length, item or property count a grammar spells out. The converter writes `( x ){n,m}`; llama.cpp expands
@@ -74,7 +131,7 @@ function literal(value: unknown, param: string, key: string): unknown {
 
 function normalise(schema: unknown, param: string, depth: number): unknown {
   if (depth > MAX_DEPTH) fail(param, `nested deeper than ${MAX_DEPTH} levels`);
-  if (schema === true) return anyValue();
+  if (schema === true) return {};
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(param, "a schema must be an object");
   const input = schema as Record<string, unknown>;
   const out: Record<string, unknown> = {};
@@ -102,13 +159,18 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
         out[key === "definitions" ? "$defs" : key] = map;
         break;
       }
+      case "required":
+        if (!Array.isArray(value) || !value.every((k) => typeof k === "string"))
+          fail(param, `"required" must be an array of property names`);
+        out.required = value;
+        break;
       case "additionalProperties":
         if (value === false || value === true) out.additionalProperties = value;
         else out.additionalProperties = normalise(value, at, depth + 1);
         break;
       case "items":
-        if (value === false) break;
-        out.items = normalise(value, at, depth + 1);
+        if (value === false) out.items = false;
+        else out.items = normalise(value, at, depth + 1);
         break;
       case "prefixItems":
       case "oneOf":
@@ -124,6 +186,10 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       case "const":
         out.const = literal(value, param, key);
         break;
+      case "nullable":
+        if (typeof value !== "boolean") fail(param, `"nullable" must be true or false`);
+        if (value) out.nullable = true;
+        break;
       case "$ref":
         if (typeof value !== "string" || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value))
           fail(param, `"$ref" must point into "#/$defs/" (remote and nested references are not supported)`);
@@ -137,12 +203,34 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
       case "maxProperties":
         out[key] = repetitionBound(value, param, key);
         break;
+      case "minimum":
+      case "maximum":
+      case "exclusiveMinimum":
+      case "exclusiveMaximum":
+        if (typeof value === "boolean" && key.startsWith("exclusive")) out[key] = value;
+        else if (typeof value === "number" && Number.isFinite(value)) out[key] = value;
+        else fail(param, `"${key}" must be a number`);
+        break;
+      case "pattern":
+        if (typeof value !== "string") fail(param, `"pattern" must be a string`);
+        try {
+          patternToGbnf(value);
+        } catch (error) {
+          if (error instanceof UnsupportedPatternError || error instanceof InvalidPatternError)
+            fail(param, `"pattern": ${JSON.stringify(value)} is not supported: ${error.message}`);
+          throw error;
+        }
+        out.pattern = value;
+        break;
       case "format":
         if (typeof value !== "string") fail(param, `"format" must be a string`);
         // Other formats (email, uri, ...) cannot be enforced; a plain string is all the grammar could promise.
         if (!FORMATS.has(value))
           fail(param, `"format": "${value}" is not supported (supported: ${[...FORMATS].join(", ")})`);
         out.format = value;
+        break;
+      case "uniqueItems":
+        if (value !== false) fail(param, `"uniqueItems" is not supported by llmos' grammar-constrained output`);
         break;
       default:
         if (ANNOTATIONS.has(key) || key.startsWith("x-")) continue;
@@ -152,25 +240,42 @@ function normalise(schema: unknown, param: string, depth: number): unknown {
         );
     }
   }
-  if (
-    out.minLength !== undefined &&
-    out.maxLength !== undefined &&
-    (out.maxLength as number) < (out.minLength as number)
-  )
-    fail(param, `"maxLength" is below "minLength"`);
-  if (out.minItems !== undefined && out.maxItems !== undefined && (out.maxItems as number) < (out.minItems as number))
-    fail(param, `"maxItems" is below "minItems"`);
-  if (input.properties !== undefined && out.type === undefined) out.type = "object";
-  if (out.format !== undefined && out.type !== "string") fail(param, `"format" needs "type": "string"`);
-  const constrained = ["type", "oneOf", "enum", "const", "$ref"].some((k) => out[k] !== undefined);
-  if (!constrained) {
-    if (out.items !== undefined || out.prefixItems !== undefined) out.type = "array";
-    else return { ...anyValue(), ...(out.$defs ? { $defs: out.$defs } : {}) };
-  }
+  checkCombination(out, input, param);
   return out;
 }
 
-/** "Any JSON value" in the converter's terms: any scalar, or an object of any values. */
-function anyValue(): Record<string, unknown> {
-  return { oneOf: [{ type: ["string", "number", "boolean", "null"] }, { type: "object", additionalProperties: true }] };
+/** Keywords that are fine alone but contradict each other or the type. */
+function checkCombination(out: Record<string, unknown>, input: Record<string, unknown>, param: string): void {
+  const below = (a: string, b: string) =>
+    out[a] !== undefined && out[b] !== undefined && (out[b] as number) < (out[a] as number);
+  if (below("minLength", "maxLength")) fail(param, `"maxLength" is below "minLength"`);
+  if (below("minItems", "maxItems")) fail(param, `"maxItems" is below "minItems"`);
+  if (below("minProperties", "maxProperties")) fail(param, `"maxProperties" is below "minProperties"`);
+  if (input.properties !== undefined && out.type === undefined) out.type = "object";
+  const types = out.type === undefined ? [] : Array.isArray(out.type) ? (out.type as string[]) : [out.type as string];
+  const has = (...names: string[]) => names.some((n) => types.includes(n));
+  for (const key of ["format", "pattern"])
+    if (out[key] !== undefined && !has("string")) fail(param, `"${key}" needs "type": "string"`);
+  if (out.pattern !== undefined && (out.minLength !== undefined || out.maxLength !== undefined))
+    fail(param, `"pattern" cannot be combined with "minLength" or "maxLength" in one grammar`);
+  // zod writes a format's own pattern beside it (e.g. a date's, with leap years): the pattern is what is enforced.
+  if (out.pattern !== undefined && out.format !== undefined) delete out.format;
+  const bounds = BOUNDS.filter((k) => out[k] !== undefined);
+  if (bounds.length > 0) {
+    if (!has("integer", "number")) fail(param, `"${bounds[0]}" needs "type": "integer" or "number"`);
+    const { min, max } = numericBounds(out);
+    if (min && max && (min.value > max.value || (min.value === max.value && (min.exclusive || max.exclusive))))
+      fail(param, `no number lies between the lower and the upper bound`);
+  }
+  const props = out.properties as Record<string, unknown> | undefined;
+  if (props) {
+    const names = Object.keys(props);
+    const missing = ((out.required as string[] | undefined) ?? []).find((k) => !names.includes(k));
+    if (missing) fail(param, `"required" names "${missing}", which is not in "properties"`);
+    if (out.minProperties !== undefined && (out.minProperties as number) > names.length)
+      fail(param, `"minProperties" above the number of "properties" is not supported`);
+    if (out.maxProperties !== undefined && (out.maxProperties as number) < names.length)
+      fail(param, `"maxProperties" below the number of "properties" cannot hold (every property is written)`);
+  }
+  if (out.items === false && out.prefixItems === undefined) fail(param, `"items": false needs "prefixItems"`);
 }

@@ -84,6 +84,7 @@ export function leftRecursion(root: Schema): string | undefined {
 function finite(schema: Schema, defs: Map<string, boolean>, depth = 0): boolean {
   if (depth > 256) return true; // normalise() bounds nesting far below this; never loop on a malformed input
   const sub = (s: unknown) => finite(s as Schema, defs, depth + 1);
+  if (schema.nullable === true) return true; // null ends it, whatever else the schema holds
   if (typeof schema.$ref === "string") return defs.get(schema.$ref.slice(PREFIX.length)) ?? false;
   if (Array.isArray(schema.oneOf)) return schema.oneOf.some(sub);
   if (schema.enum !== undefined || schema.const !== undefined) return true;

@@ -3,7 +3,7 @@ import type { GrammarSpec } from "../../engine/engine.js";
 import { LlmosError } from "../../errors.js";
 import { jsonDepth, MAX_PARSED_JSON_DEPTH } from "../../lib/json-depth.js";
 import type { ChatMessage, ChatTool } from "../../inference/chat-template.js";
-import { checkJsonSchema } from "./json-schema.js";
+import { checkJsonSchema, checkToolSchema } from "./json-schema.js";
 
 /**
  * Function calling, shared by the OpenAI and Ollama chat routes.
@@ -13,7 +13,10 @@ import { checkJsonSchema } from "./json-schema.js";
  *   back and, at the end, parsed as a tool call `{"name": ..., "arguments": {...}}`; text that is not a valid
  *   call of a declared tool is returned as content.
  * - `"required"` or a named function: a grammar forces exactly one call `{"name": <tool>, "arguments": <that
- *   tool's parameters schema>}`, so the arguments always parse and match the schema.
+ *   tool's parameters schema>}`, so the arguments always parse and match the schema. Only then must the schema be
+ *   one a grammar can enforce (`checkJsonSchema`); tools that are only offered may use any keyword.
+ * - A forced call cut off by `max_tokens` is incomplete JSON: it is dropped, and the choice ends with
+ *   `finish_reason: "length"` and no content (never partial JSON as text).
  *
  * When the model's chat template uses a `tools` variable it renders the tools itself; otherwise the tools are
  * described in a system message (see `TOOL_INSTRUCTIONS`).
@@ -55,10 +58,12 @@ export function planTools(tools: ChatTool[] | undefined, choice: ToolChoice): To
         param: `tools[${i}].function.name`,
       });
     seen.add(name);
-    const parameters = checkJsonSchema(
-      t.function.parameters ?? { type: "object", properties: {} },
-      `tools[${i}].function.parameters`,
-    );
+    // Only a forced call is constrained by a grammar; otherwise the schema is shown to the model and any
+    // keyword is fine (the output is parsed, not constrained).
+    const forced = choice === "required" || (typeof choice === "object" && choice.function.name === name);
+    const raw = t.function.parameters ?? { type: "object", properties: {} };
+    const param = `tools[${i}].function.parameters`;
+    const parameters = forced ? checkJsonSchema(raw, param) : checkToolSchema(raw, param);
     if (parameters.type !== "object")
       throw new LlmosError(
         "invalid_request",

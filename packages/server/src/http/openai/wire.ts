@@ -45,11 +45,13 @@ export function openaiWire(o: OpenAIWireOptions): WireFormat {
       chat ? Array.from({ length: o.choices }, (_, i) => delta(i, { role: "assistant", content: "" })) : [],
     text(index, text, logprobs) {
       const lp = logprobs ? (chat ? { content: logprobs.map(chatLogprob) } : completionLogprobs(logprobs)) : null;
-      return frame([
-        chat
-          ? { index, delta: { content: text }, logprobs: lp, finish_reason: null }
-          : { index, text, logprobs: lp, finish_reason: null },
-      ]);
+      return [
+        frame([
+          chat
+            ? { index, delta: { content: text }, logprobs: lp, finish_reason: null }
+            : { index, text, logprobs: lp, finish_reason: null },
+        ]),
+      ];
     },
     choiceEnd(c, held) {
       const frames: unknown[] = [];

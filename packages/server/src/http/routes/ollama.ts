@@ -150,22 +150,16 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
             prompt_eval_count: 0,
           };
         }
-        // Like Ollama, inputs longer than the context are cut to their first tokens unless truncate is false.
-        const truncate = body.truncate !== false;
-        const result = await deps.inference
-          .embed(body.model, inputs, {
-            signal: clientGone(request, reply),
-            tenant: tenantOf(request),
-            origin: originOf(request),
-            keyId: keyIdOf(request),
-            truncate,
-            ...(ka !== undefined ? { keepAliveMs: ka } : {}),
-          })
-          .catch((error: unknown) => {
-            if (!truncate && error instanceof LlmosError && error.code === "context_length_exceeded")
-              throw new LlmosError(error.code, `${error.message} (truncate is false)`, error.details, { cause: error });
-            throw error;
-          });
+        // Like Ollama, inputs longer than the context are cut to their first tokens unless truncate is false; then
+        // the overflow is refused in Ollama's words (http/errors.ts).
+        const result = await deps.inference.embed(body.model, inputs, {
+          signal: clientGone(request, reply),
+          tenant: tenantOf(request),
+          origin: originOf(request),
+          keyId: keyIdOf(request),
+          truncate: body.truncate !== false,
+          ...(ka !== undefined ? { keepAliveMs: ka } : {}),
+        });
         const embeddings = result.vectors.map((v) => normalise(body.dimensions ? v.slice(0, body.dimensions) : v));
         return {
           model: result.model,
