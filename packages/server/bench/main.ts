@@ -16,6 +16,7 @@ import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } fro
 import { monitoringOverhead } from "./monitoring-bench.js";
 import { runContentionBench } from "./contention-bench.js";
 import { contentionMixes } from "./contention-report.js";
+import { sandboxOverhead } from "./sandbox-bench.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
@@ -251,6 +252,21 @@ async function main(): Promise<void> {
     cpuBackendDir,
     log,
   });
+  // Runner sandbox: sandboxed and unsandboxed runners of the 42M model, same rounds.
+  if (process.platform === "linux") {
+    const target = models.find((m) => m.name === "llama-42m") ?? models[0]!;
+    log(`runner sandbox: ${target.name}, sandboxed and not`);
+    report.sandbox = await sandboxOverhead({
+      modelName: target.name,
+      modelPath: target.path,
+      threads,
+      tokens: 2 * tokens,
+      rounds: quick ? 3 : 8,
+      estimateBytes: report.models[target.name]!.load?.estimatedBytes ?? 1024 ** 3,
+      cpuBackendDir,
+      log,
+    });
+  }
 
   report.durationSeconds = Math.round((Date.now() - started) / 1000);
   writeReport(values.out!, report);
