@@ -211,7 +211,11 @@ class ChildProcessRunner implements RunnerHandle {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
     });
     this.child.on("message", (m: RunnerToDaemon) => this.onMessage(m));
-    this.child.on("error", (error) => this.logger.error({ err: error }, "runner process error"));
+    this.child.on("error", (error) => {
+      this.logger.error({ err: error }, "runner process error");
+      // A process that never started emits no exit: end it here, so its requests fail instead of waiting.
+      if (this.child.pid === undefined && !this.exitedFlag) this.onChildExit(null, null);
+    });
     this.child.on("exit", (code, signal) => this.onChildExit(code, signal));
   }
 

@@ -34,11 +34,11 @@ describe("runner cgroups", () => {
       { controller: "cpuset", version: "v1", parentDir: cpuset },
       { controller: "cpu", version: "v1", parentDir: folder("v1", "cpu") },
     ];
-    const group = RunnerCgroup.create(homes, RunnerCgroup.nameFor(process.pid, 1), {
-      memoryBytes: 200 * MiB,
-      pidsMax: 128,
-    });
-    const dir = (home: string) => path.join(home, `llmos-${process.pid}-1`);
+    const name = RunnerCgroup.nextName();
+    assert.match(name, new RegExp(`^llmos-${process.pid}-\\d+$`));
+    assert.notEqual(RunnerCgroup.nextName(), name, "names never repeat in a process (several daemons may share it)");
+    const group = RunnerCgroup.create(homes, name, { memoryBytes: 200 * MiB, pidsMax: 128 });
+    const dir = (home: string) => path.join(home, name);
     assert.equal(read(dir(memory), "memory.limit_in_bytes"), String(200 * MiB));
     assert.equal(read(dir(homes[1]!.parentDir), "pids.max"), "128");
     assert.equal(read(dir(cpuset), "cpuset.cpus"), "0-3");

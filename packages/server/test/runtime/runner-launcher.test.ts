@@ -1,6 +1,6 @@
 /** How runners are launched for each sandbox mode and machine (a stand-in probe; no process is started). */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -18,6 +18,7 @@ const home = path.join(root, "home");
 const cgroups = path.join(root, "cgroup");
 mkdirSync(path.join(home, "models", "blobs"), { recursive: true });
 mkdirSync(cgroups);
+writeFileSync(path.join(home, "models", "blobs", "sha256-aa"), "GGUF");
 const logs: string[] = [];
 const logger = createLogger("debug", new Writable({ write: (c, _e, cb) => (logs.push(String(c)), cb()) }));
 

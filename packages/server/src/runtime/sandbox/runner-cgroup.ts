@@ -51,6 +51,8 @@ interface Part {
 }
 
 const GROUP_NAME = /^llmos-(\d+)-\d+$/;
+/** Runner groups made by this process so far (several daemons may share a process, as in tests). */
+let made = 0;
 
 export class RunnerCgroup {
   private constructor(
@@ -68,11 +70,11 @@ export class RunnerCgroup {
       if (part) part.controllers.push(home.controller);
       else parts.push({ version: home.version, dir, controllers: [home.controller] });
     }
-    const made: string[] = [];
+    const created: string[] = [];
     try {
       for (const part of parts) {
         mkdirSync(part.dir);
-        made.push(part.dir);
+        created.push(part.dir);
       }
       const group = new RunnerCgroup(
         parts,
@@ -86,7 +88,7 @@ export class RunnerCgroup {
       group.place({ cpus: limits.cpus ?? null, maxCores: limits.cpuMaxCores ?? null });
       return group;
     } catch (error) {
-      for (const dir of made.reverse()) tryRmdir(dir);
+      for (const dir of created.reverse()) tryRmdir(dir);
       throw error;
     }
   }
@@ -107,9 +109,9 @@ export class RunnerCgroup {
     }
   }
 
-  /** A group name no other runner (of this or another daemon) uses. */
-  static nameFor(daemonPid: number, seq: number): string {
-    return `llmos-${daemonPid}-${seq}`;
+  /** A group name no other runner (of this or another daemon, in this process or another) uses. */
+  static nextName(): string {
+    return `llmos-${process.pid}-${++made}`;
   }
 
   /** The files a process writes its pid to, to join this group in every hierarchy. */

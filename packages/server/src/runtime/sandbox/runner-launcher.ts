@@ -81,7 +81,6 @@ export function memoryLimitFor(estimateBytes: number, margin: number): number {
 const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
 export class RunnerLauncher {
-  private seq = 0;
   private readonly codeRoots: string[];
 
   constructor(private readonly options: LauncherOptions) {
@@ -126,7 +125,7 @@ export class RunnerLauncher {
     let cgroup: RunnerCgroup | null = null;
     if (probe.cgroupHomes.length) {
       try {
-        cgroup = RunnerCgroup.create(probe.cgroupHomes, RunnerCgroup.nameFor(process.pid, ++this.seq), {
+        cgroup = RunnerCgroup.create(probe.cgroupHomes, RunnerCgroup.nextName(), {
           memoryBytes:
             request.memoryEstimateBytes === null
               ? null
@@ -146,12 +145,13 @@ export class RunnerLauncher {
     }
     if (!probe.bwrap) return plain(support.reason, cgroup);
     const hide = existingPaths([...ALWAYS_HIDDEN, options.home, os.homedir()]);
-    const readOnly = [
+    // Only what exists is bound (a missing model file then fails the load with llama.cpp's clear error).
+    const readOnly = existingPaths([
       request.spec.modelPath,
       ...(request.spec.loraAdapters ?? []).map((a) => a.path),
       ...(request.spec.cpuBackendDir ? [request.spec.cpuBackendDir] : []),
       ...this.codeRoots,
-    ].map(realpathOr);
+    ]);
     // Run where the daemon runs when that folder is visible inside (a loader given as a bare name resolves from
     // it), else in the private /tmp.
     const cwd = process.cwd();
