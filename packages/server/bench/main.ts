@@ -17,7 +17,9 @@ import { monitoringOverhead } from "./monitoring-bench.js";
 import { runContentionBench } from "./contention-bench.js";
 import { contentionMixes } from "./contention-report.js";
 import { sandboxOverhead } from "./sandbox-bench.js";
-import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../src/runtime/runner-handle.js";
+import { RunnerLauncher } from "../src/runtime/sandbox/runner-launcher.js";
+import { probeSandbox } from "../src/runtime/sandbox/sandbox-probe.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
@@ -130,7 +132,20 @@ async function main(): Promise<void> {
   // 2-5. llmos over HTTP: a real daemon with real runners.
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-"));
   let daemon: Daemon | undefined;
-  const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
+  // The engine alone runs as the daemon's runners do: in the sandbox LLMOS_SANDBOX=auto gives them here.
+  const benchLogger = createLogger("warn", process.stderr);
+  const runners = new ChildProcessRunnerFactory(
+    benchLogger,
+    new RunnerLauncher({
+      mode: "auto",
+      memoryMargin: 0.15,
+      home,
+      probe: probeSandbox({ mode: "auto", user: "nobody" }),
+      entry: RUNNER_ENTRY,
+      execArgv: process.execArgv,
+      logger: benchLogger,
+    }),
+  );
   try {
     daemon = await startDaemon({
       home,

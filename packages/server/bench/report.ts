@@ -244,7 +244,7 @@ export function writeReport(file: string, r: BenchReport): void {
       "",
       "## 5b. Runner sandbox: sandboxed against unsandboxed runners",
       "",
-      `${b.rounds} rounds on ${b.model}, each starting one runner sandboxed (${b.support.effective}: bubblewrap namespaces, a cgroup with memory, pids and CPU limits${b.support.runAs ? `, dropped to ${b.support.runAs.name}` : ""}) and one with \`LLMOS_SANDBOX=off\`, alternating which goes first; each loads the model and generates ${b.tokens} tokens greedily.`,
+      `${b.rounds} rounds on ${b.model}, each starting one runner in its sandbox (${b.support.effective === "sandboxed" ? "" : `${b.support.effective}: `}bubblewrap namespaces, a cgroup with memory, pids and CPU limits${b.support.runAs ? `, dropped to ${b.support.runAs.name}` : ""}) and one with \`LLMOS_SANDBOX=off\`, alternating which goes first; each loads the model and generates ${b.tokens} tokens greedily.`,
       "",
       "| | sandboxed | unsandboxed | sandboxed vs unsandboxed |",
       "| --- | --- | --- | --- |",
@@ -286,10 +286,13 @@ export function writeReport(file: string, r: BenchReport): void {
       row(`4 streams >= llama-server --parallel 4, ${label}`, rt(srv.llmosSameRounds.samples, srv.tokensPerSecond), 1);
   }
   if (r.sandbox) {
-    row(`sandboxed runner generation >= 0.98x unsandboxed, ${r.sandbox.model}`, r.sandbox.generationRatio, 0.98);
+    // Figures taken outside a full run (see the section's note) are shown but not judged.
+    const judged = (ok: boolean | undefined) => (r.sandbox!.note ? "provisional" : verdict(ok));
+    const gen = r.sandbox.generationRatio;
     const added = r.sandbox.addedLoadMs;
     L.push(
-      `| sandbox adds <= 50 ms to a load, ${r.sandbox.model} | ${fmt(added, 0)} ms | ${verdict(Number.isFinite(added) ? added <= 50 : undefined)} |`,
+      `| sandboxed runner generation >= 0.98x unsandboxed, ${r.sandbox.model} | ${fmtRatio(gen)} | ${judged(gen === undefined ? undefined : gen >= 0.98)} |`,
+      `| sandbox adds <= 50 ms to a load, ${r.sandbox.model} | ${fmt(added, 0)} ms | ${judged(Number.isFinite(added) ? added <= 50 : undefined)} |`,
     );
   }
   // The issue sets the HTTP target on its benchmark models; stories260K's 64 tokens take about 10 ms, so its ratio
