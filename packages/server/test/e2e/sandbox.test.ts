@@ -209,3 +209,45 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
     assert.equal(audit[0]!.target, "hog:latest");
   });
 });
+
+// A root daemon whose sandbox user does not exist cannot drop runners to it: a machine that cannot sandbox, as far
+// as the daemon can tell (the cgroup limits still work).
+const rootOnly = process.getuid?.() === 0 ? skip : "needs a root daemon (the sandbox user only applies to root)";
+
+describe("when runners cannot be sandboxed", { skip: rootOnly, timeout: 300_000 }, () => {
+  const user = "llmos-no-such-user";
+
+  test("auto falls back with one warning, and /api/ps and /api/system say why", async () => {
+    const d = await startTestDaemon({ sandbox: "auto", sandboxUser: user });
+    try {
+      const r = await complete(d, "stories", "Once upon a time");
+      assert.equal(r.status, 200, r.text);
+      assert.ok(r.json.choices[0].text.startsWith(STORIES_GOLDEN));
+      const m = await psModel(d, "stories:latest");
+      assert.equal(m.sandbox.sandboxed, false);
+      assert.match(m.sandbox.reason, /llmos-no-such-user not found/);
+      assert.equal(m.sandbox.cgroup !== null, m.memory.limitBytes !== null, "limits where cgroups allow");
+      const system = (await api(d, "GET", "/api/system")).json;
+      assert.equal(system.sandbox.namespaces, false);
+      assert.notEqual(system.sandbox.effective, "sandboxed");
+      const warnings = d.logs.filter((l) => l.includes("runners are not fully sandboxed here"));
+      assert.equal(warnings.length, 1, "one warning, not one per runner");
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("required refuses to load: 503 sandbox_unavailable saying why; the daemon serves on", async () => {
+    const d = await startTestDaemon({ sandbox: "required", sandboxUser: user });
+    try {
+      const r = await complete(d, "stories", "Once upon a time");
+      assert.equal(r.status, 503, r.text);
+      assert.equal(r.json.error.code, "sandbox_unavailable");
+      assert.match(r.json.error.message, /stories:latest.*llmos-no-such-user not found/);
+      assert.deepEqual((await api(d, "GET", "/api/ps")).json.models, []);
+      assert.equal((await api(d, "GET", "/api/tags")).status, 200);
+    } finally {
+      await d.stop();
+    }
+  });
+});
