@@ -216,6 +216,8 @@ describe("crash, unload and reload", () => {
 
   test("a runner stopped at its memory limit fails its requests with runner_oom; the next load is sized 1.5x its limit", async () => {
     const h = harness({ a: 100, b: 100 }, { parallel: 1 });
+    const live: string[] = [];
+    h.metrics.events.subscribe((e) => e.type === "model.unloaded" && live.push(e.data.reason));
     await use(h, "b");
     h.runners.script = () => ({ chunks: ["x"], hold: true });
     const lease = await h.scheduler.acquire("a");
@@ -249,6 +251,7 @@ describe("crash, unload and reload", () => {
     assert.equal(a.memory.estimatedBytes, Math.ceil(limit * 1.5));
     assert.equal(a.memory.estimate.raisedAfterOom, Math.ceil(limit * 1.5) - 100 * MiB);
     assert.deepEqual(h.runners.live("b:latest").length, 1, "the other model is untouched");
+    assert.deepEqual(live, ["oom"], "/api/events says the model went for lack of memory");
   });
 
   test("an explicit unload drains: the running request finishes, a new one waits and then loads afresh", async () => {
