@@ -134,9 +134,8 @@ async function main(): Promise<void> {
   let daemon: Daemon | undefined;
   // The engine alone runs as the daemon's runners do: in the sandbox LLMOS_SANDBOX=auto gives them here.
   const benchLogger = createLogger("warn", process.stderr);
-  const runners = new ChildProcessRunnerFactory(
-    benchLogger,
-    new RunnerLauncher({
+  const runners = new ChildProcessRunnerFactory(benchLogger, {
+    launcher: new RunnerLauncher({
       mode: "auto",
       memoryMargin: 0.15,
       home,
@@ -145,7 +144,7 @@ async function main(): Promise<void> {
       execArgv: process.execArgv,
       logger: benchLogger,
     }),
-  );
+  });
   try {
     daemon = await startDaemon({
       home,

@@ -50,9 +50,8 @@ export async function sandboxOverhead(o: {
   const logger = createLogger("warn", process.stderr);
   const probe = probeSandbox({ mode: "auto", user: "nobody" });
   const factory = (mode: "auto" | "off") =>
-    new ChildProcessRunnerFactory(
-      logger,
-      new RunnerLauncher({
+    new ChildProcessRunnerFactory(logger, {
+      launcher: new RunnerLauncher({
         mode,
         memoryMargin: 0.15,
         home,
@@ -61,7 +60,7 @@ export async function sandboxOverhead(o: {
         execArgv: process.execArgv,
         logger,
       }),
-    );
+    });
   const sandboxed = factory("auto");
   const plain = factory("off");
   const support = (await probe).support;

@@ -53,7 +53,7 @@ describe("runner CPU placement (real runner, real kernel)", { skip, timeout: 120
       if (process.env.CI) assert.fail(`no cpuset/cpu cgroup controller: ${support.cgroup.reason}`);
       return t.skip(`no cpuset/cpu cgroup controller here: ${support.cgroup.reason}`);
     }
-    runner = await new ChildProcessRunnerFactory(logger, launcher).start(
+    runner = await new ChildProcessRunnerFactory(logger, { launcher }).start(
       {
         engine: TEST_ENGINE,
         gpu: false,

@@ -56,9 +56,12 @@ export interface LauncherOptions {
   logger: Logger;
 }
 
-/** Environment variables a sandboxed runner keeps: locale, time zone, and what GPU runtimes read. */
+/**
+ * Environment variables a sandboxed runner keeps: locale, time zone, what GPU runtimes read, and the watchdog tests'
+ * stall marker (runner/test-stall.ts; as unsandboxed runners inherit it).
+ */
 const KEPT_ENV =
-  /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|LD_LIBRARY_PATH|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|HIP_[A-Z_]+|ROCR_[A-Z_]+|HSA_[A-Z_]+|GPU_[A-Z_]+|GGML_[A-Z_]+|VK_[A-Z_]+|NODE_LLAMA_CPP_[A-Z_]+)$/;
+  /^(LLMOS_TEST_RUNNER_STALL|PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|LD_LIBRARY_PATH|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|HIP_[A-Z_]+|ROCR_[A-Z_]+|HSA_[A-Z_]+|GPU_[A-Z_]+|GGML_[A-Z_]+|VK_[A-Z_]+|NODE_LLAMA_CPP_[A-Z_]+)$/;
 
 /** Most processes and threads a runner may have: node's own, llama.cpp's threads, room to spare; not a fork bomb. */
 export function pidsLimitFor(threads: number): number {
