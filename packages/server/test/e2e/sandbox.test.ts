@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { memoryLimitFor } from "../../src/runtime/sandbox/runner-launcher.js";
 import { findExecutable } from "../../src/runtime/sandbox/sandbox-probe.js";
-import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import type { AttackReport } from "../support/hostile-runner.js";
 import { REPO_ROOT, STORIES, STORIES_GOLDEN, TINY_RANDOM } from "../support/paths.js";
 import { slowModel } from "../support/synth.js";
@@ -101,7 +101,7 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
   after(async () => d?.stop());
 
   test("the machine supports sandboxes, and runners get one", async () => {
-    const system = (await api(d, "GET", "/api/system")).json;
+    const system = (await api(d, "GET", "/api/system", undefined, adminHeaders(d))).json;
     assert.equal(system.sandbox.effective, "sandboxed", JSON.stringify(system.sandbox));
     assert.equal(system.sandbox.namespaces, true);
     assert.ok(system.sandbox.cgroup.controllers.memory);
@@ -227,7 +227,7 @@ describe("when runners cannot be sandboxed", { skip: rootOnly, timeout: 300_000 
       assert.equal(m.sandbox.sandboxed, false);
       assert.match(m.sandbox.reason, /llmos-no-such-user not found/);
       assert.equal(m.sandbox.cgroup !== null, m.memory.limitBytes !== null, "limits where cgroups allow");
-      const system = (await api(d, "GET", "/api/system")).json;
+      const system = (await api(d, "GET", "/api/system", undefined, adminHeaders(d))).json;
       assert.equal(system.sandbox.namespaces, false);
       assert.notEqual(system.sandbox.effective, "sandboxed");
       const warnings = d.logs.filter((l) => l.includes("runners are not fully sandboxed here"));
