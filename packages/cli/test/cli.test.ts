@@ -169,8 +169,9 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     assert.equal(load.code, 0, load.stderr);
     const ps = await runCli(["ps"], env);
     assert.equal(ps.code, 0, ps.stderr);
-    assert.match(ps.stdout, /^NAME\s+ID\s+STATE\s+MEMORY\s+PROCESSOR\s+THREADS\s+CONTENDED/);
+    assert.match(ps.stdout, /^NAME\s+ID\s+STATE\s+MEMORY\s+PEAK \/ LIMIT\s+PROCESSOR\s+THREADS\s+CONTENDED\s+SANDBOX/);
     assert.match(ps.stdout, /stories:latest .* idle /, "an idle model has no threads");
+    assert.match(ps.stdout, /stories:latest.*\s(yes|partial|limits only|no)\s/);
     const json = await runCli(["ps", "--json"], env);
     const parsed = JSON.parse(json.stdout) as {
       models: Array<{ name: string; cpu: { threads: number; minThreads: number } }>;

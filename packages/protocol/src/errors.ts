@@ -28,10 +28,14 @@ export const ERROR_CODES = {
   runner_crashed: { status: 502, openaiType: "server_error" },
   /** The runner had work and made no progress for the stall timeout; it was killed (the model reloads). */
   runner_stalled: { status: 502, openaiType: "server_error" },
+  /** The kernel stopped a runner that went past its memory limit (its sandbox's cgroup); the next load gets more. */
+  runner_oom: { status: 503, openaiType: "server_error" },
   model_load_failed: { status: 500, openaiType: "server_error" },
   queue_full: { status: 503, openaiType: "server_error" },
   unavailable: { status: 503, openaiType: "server_error" },
   shutting_down: { status: 503, openaiType: "server_error" },
+  /** `LLMOS_SANDBOX=required` and this machine cannot isolate runners (no bubblewrap, namespaces or cgroups). */
+  sandbox_unavailable: { status: 503, openaiType: "server_error" },
   insufficient_memory: { status: 507, openaiType: "server_error" },
   queue_timeout: { status: 504, openaiType: "timeout_error" },
   upstream_error: { status: 502, openaiType: "server_error" },

@@ -91,7 +91,10 @@ export interface DaemonEventMap {
   "model.loading": { model: string };
   "model.loaded": { model: string; loadMs: number; estimateBytes: number | null; rssBytes: number | null };
   "model.load_failed": { model: string; error: string };
-  /** `reason`: `evicted` or `oom_retry` (memory pressure), `expired` (keep-alive), `unload`, `shutdown`, `crashed`. */
+  /**
+   * `reason`: `evicted` or `oom_retry` (memory pressure), `expired` (keep-alive), `unload`, `shutdown`, `crashed`,
+   * `oom` (the kernel stopped the runner at its memory limit).
+   */
   "model.unloaded": { model: string; reason: string };
   "request.queued": ActiveRequest;
   "request.started": ActiveRequest;

@@ -128,12 +128,18 @@ export interface LoadedModel {
   pinned: boolean;
   /** ISO time the model expires, or null when it never does. */
   expiresAt: string | null;
+  /**
+   * `limitBytes`: the runner's memory limit (its cgroup: the estimate plus `LLMOS_MEMORY_MARGIN`), null without one;
+   * `peakBytes`: the most memory the runner has used so far (the cgroup's peak, else its peak RSS), null when unknown.
+   */
   memory: {
     estimatedBytes: number;
     rssBytes: number | null;
     vramBytes: number | null;
     /** The KV cache's share of the estimate (it follows the K and V cache types). */
     kvCacheBytes?: number | null;
+    limitBytes?: number | null;
+    peakBytes?: number | null;
   };
   gpuLayers: number;
   engine: string;
@@ -144,6 +150,8 @@ export interface LoadedModel {
   cpuBackend: CpuBackendStatus | null;
   /** The runner's share of the cores, decided by the scheduler (see `PsResponse.cpu`). */
   cpu: RunnerCpu;
+  /** How the runner is isolated (`LLMOS_SANDBOX`); null while the model loads. */
+  sandbox?: RunnerSandboxStatus | null;
   stats: RunnerStats;
 }
 
@@ -161,6 +169,63 @@ export interface RunnerCpu {
   demand: number;
   /** When the runner applied this allotment (ISO time), or null while it is on its way. */
   appliedAt: string | null;
+}
+
+/** A runner's isolation: its namespaces sandbox and its cgroup limits. */
+export interface RunnerSandboxStatus {
+  /** True when the runner runs in its own namespaces (bubblewrap): no network, private mounts and PIDs. */
+  sandboxed: boolean;
+  /** Why it is not sandboxed, or which limits are missing (`LLMOS_SANDBOX=auto` fell back); null when complete. */
+  reason: string | null;
+  /** The uid the runner runs as (the daemon's own when not sandboxed). */
+  uid: number | null;
+  /** The cgroup version its limits live in, null without limits. */
+  cgroup: "v1" | "v2" | null;
+  /** Most processes and threads the runner may have (pids controller), null without that limit. */
+  pidsLimit: number | null;
+  /** The CPUs it may run on (cpuset list, e.g. `0-3`), null when not placed. */
+  cpus: string | null;
+  /** CPU time it may use, in cores (cpu.max / CFS quota), null when not capped. */
+  cpuMaxCores: number | null;
+}
+
+/** A runner the kernel stopped for going past its memory limit (`GET /api/ps` keeps the latest). */
+export interface RunnerOomRecord {
+  model: string;
+  /** ISO time. */
+  at: string;
+  limitBytes: number | null;
+  peakBytes: number | null;
+  /** The memory estimate the model's next load starts from. */
+  nextEstimateBytes: number;
+}
+
+/** What this machine offers to isolate runners (`GET /api/system`, `sandbox`). */
+export interface SandboxSupport {
+  /** `LLMOS_SANDBOX`. */
+  mode: "auto" | "off" | "required";
+  /** What new runners get: `sandboxed` (namespaces and limits), `partial` (some of it), `none`. */
+  effective: "sandboxed" | "partial" | "none";
+  /** Why runners are not fully isolated; null when they are. */
+  reason: string | null;
+  bubblewrap: { path: string; version: string | null } | null;
+  /** Namespaces bubblewrap could create here (user, mount, PID, network, IPC, UTS), tried once at start-up. */
+  namespaces: boolean;
+  /** The user runners run as when the daemon is root (dropped privileges), null when the daemon is not root. */
+  runAs: { uid: number; gid: number; name: string } | null;
+  cgroup: {
+    /** `v1`, `v2`, or `hybrid` (v1 controllers plus a v2 hierarchy), null when none is mounted. */
+    version: "v1" | "v2" | "hybrid" | null;
+    /** Where each limit lives (null: not available). */
+    controllers: {
+      memory: "v1" | "v2" | null;
+      pids: "v1" | "v2" | null;
+      cpuset: "v1" | "v2" | null;
+      cpu: "v1" | "v2" | null;
+    };
+    /** Why limits cannot be set, null when they can. */
+    reason: string | null;
+  };
 }
 
 export interface RunnerStats {
@@ -188,4 +253,6 @@ export interface PsResponse {
     /** How CPU sets are applied: `none` (thread counts only) or `affinity`. */
     placement: string;
   };
+  /** Runners the kernel stopped for going past their memory limit, newest first (the last 20). */
+  oomKills?: RunnerOomRecord[];
 }

@@ -34,6 +34,8 @@ export type {
   PsResponse,
   PushModelResult,
   RunnerCpu,
+  RunnerOomRecord,
+  RunnerSandboxStatus,
   RunnerStats,
   EvalReport,
   EvalRequest,
@@ -43,4 +45,5 @@ export type {
   JobView,
   KvCacheType,
   QuantizationInfo,
+  SandboxSupport,
 } from "@llmos/protocol";

@@ -16,7 +16,10 @@ import { concurrency, controlPlane, loadProfile, modelSwitch, singleStream } fro
 import { monitoringOverhead } from "./monitoring-bench.js";
 import { runContentionBench } from "./contention-bench.js";
 import { contentionMixes } from "./contention-report.js";
-import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
+import { sandboxOverhead } from "./sandbox-bench.js";
+import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../src/runtime/runner-handle.js";
+import { RunnerLauncher } from "../src/runtime/sandbox/runner-launcher.js";
+import { probeSandbox } from "../src/runtime/sandbox/sandbox-probe.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
@@ -129,7 +132,19 @@ async function main(): Promise<void> {
   // 2-5. llmos over HTTP: a real daemon with real runners.
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-"));
   let daemon: Daemon | undefined;
-  const runners = new ChildProcessRunnerFactory(createLogger("warn", process.stderr));
+  // The engine alone runs as the daemon's runners do: in the sandbox LLMOS_SANDBOX=auto gives them here.
+  const benchLogger = createLogger("warn", process.stderr);
+  const runners = new ChildProcessRunnerFactory(benchLogger, {
+    launcher: new RunnerLauncher({
+      mode: "auto",
+      memoryMargin: 0.15,
+      home,
+      probe: probeSandbox({ mode: "auto", user: "nobody" }),
+      entry: RUNNER_ENTRY,
+      execArgv: process.execArgv,
+      logger: benchLogger,
+    }),
+  });
   try {
     daemon = await startDaemon({
       home,
@@ -251,6 +266,21 @@ async function main(): Promise<void> {
     cpuBackendDir,
     log,
   });
+  // Runner sandbox: sandboxed and unsandboxed runners of the 42M model, same rounds.
+  if (process.platform === "linux") {
+    const target = models.find((m) => m.name === "llama-42m") ?? models[0]!;
+    log(`runner sandbox: ${target.name}, sandboxed and not`);
+    report.sandbox = await sandboxOverhead({
+      modelName: target.name,
+      modelPath: target.path,
+      threads,
+      tokens: 2 * tokens,
+      rounds: quick ? 3 : 8,
+      estimateBytes: report.models[target.name]!.load?.estimatedBytes ?? 1024 ** 3,
+      cpuBackendDir,
+      log,
+    });
+  }
 
   report.durationSeconds = Math.round((Date.now() - started) / 1000);
   writeReport(values.out!, report);

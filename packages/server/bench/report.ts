@@ -3,6 +3,7 @@ import type { EngineBenchResult } from "./engine-bench.js";
 import type { MonitoringBench } from "./monitoring-bench.js";
 import type { ContentionBench } from "./contention-bench.js";
 import { contentionSection } from "./contention-report.js";
+import type { SandboxBench } from "./sandbox-bench.js";
 import { fmt, fmtRatio, fmtSpread, median, pairedRatio, ratio, spread, type Spread } from "./stats.js";
 
 export interface ModelBench {
@@ -46,6 +47,7 @@ export interface BenchReport {
   modelSwitch?: { model: string; ms: Spread };
   monitoring?: MonitoringBench;
   contention?: ContentionBench;
+  sandbox?: SandboxBench;
   durationSeconds?: number;
 }
 
@@ -236,6 +238,22 @@ export function writeReport(file: string, r: BenchReport): void {
     );
 
   if (r.contention) L.push("", ...contentionSection(r.contention));
+  if (r.sandbox) {
+    const b = r.sandbox;
+    L.push(
+      "",
+      "## 5b. Runner sandbox: sandboxed against unsandboxed runners",
+      "",
+      `${b.rounds} rounds on ${b.model}, each starting one runner in its sandbox (${b.support.effective === "sandboxed" ? "" : `${b.support.effective}: `}bubblewrap namespaces, a cgroup with memory, pids and CPU limits${b.support.runAs ? `, dropped to ${b.support.runAs.name}` : ""}) and one with \`LLMOS_SANDBOX=off\`, alternating which goes first; each loads the model and generates ${b.tokens} tokens greedily.`,
+      "",
+      "| | sandboxed | unsandboxed | sandboxed vs unsandboxed |",
+      "| --- | --- | --- | --- |",
+      `| start to loaded, ms | ${fmtSpread(spread(b.loadMsSandboxed), 0)} | ${fmtSpread(spread(b.loadMsPlain), 0)} | **${fmt(b.addedLoadMs, 0)} ms** added (median of per-round differences; target at most 50) |`,
+      `| generation tokens/s | ${fmtSpread(spread(b.generationTpsSandboxed))} | ${fmtSpread(spread(b.generationTpsPlain))} | **${fmtRatio(b.generationRatio)}** (target at least 0.98x) |`,
+    );
+    if (b.support.effective !== "sandboxed") L.push("", `Runners were not fully sandboxed here: ${b.support.reason}.`);
+    if (b.note) L.push("", b.note);
+  }
 
   L.push("", '## Targets (issue "Performance"), checked against this run', "");
   L.push("| target | measured | met |", "| --- | --- | --- |");
@@ -266,6 +284,16 @@ export function writeReport(file: string, r: BenchReport): void {
     );
     if (srv)
       row(`4 streams >= llama-server --parallel 4, ${label}`, rt(srv.llmosSameRounds.samples, srv.tokensPerSecond), 1);
+  }
+  if (r.sandbox) {
+    // Figures taken outside a full run (see the section's note) are shown but not judged.
+    const judged = (ok: boolean | undefined) => (r.sandbox!.note ? "provisional" : verdict(ok));
+    const gen = r.sandbox.generationRatio;
+    const added = r.sandbox.addedLoadMs;
+    L.push(
+      `| sandboxed runner generation >= 0.98x unsandboxed, ${r.sandbox.model} | ${fmtRatio(gen)} | ${judged(gen === undefined ? undefined : gen >= 0.98)} |`,
+      `| sandbox adds <= 50 ms to a load, ${r.sandbox.model} | ${fmt(added, 0)} ms | ${judged(Number.isFinite(added) ? added <= 50 : undefined)} |`,
+    );
   }
   // The issue sets the HTTP target on its benchmark models; stories260K's 64 tokens take about 10 ms, so its ratio
   // measures the fixed cost of a request, shown in milliseconds below the table.

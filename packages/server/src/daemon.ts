@@ -28,7 +28,9 @@ import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
 import { CleanupStack } from "./lib/cleanup-stack.js";
 import { AffinityCpuPlacement, noCpuPlacement } from "./runtime/cpu-placement.js";
-import { ChildProcessRunnerFactory, type RunnerFactory } from "./runtime/runner-handle.js";
+import { ChildProcessRunnerFactory, RUNNER_ENTRY, type RunnerFactory } from "./runtime/runner-handle.js";
+import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
+import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
 import { StoreModelSource } from "./store-model-source.js";
@@ -80,6 +82,11 @@ export interface DaemonOptions {
   instrumentApp?: (app: FastifyInstance) => void;
   /** Folder of the built dashboard (default: `@llmos/ui`'s dist folder; null: no dashboard). */
   uiDir?: string | null;
+  /**
+   * Tests only: another runner entry file (a test runner that attacks its sandbox). Not reachable from the
+   * environment, the CLI or the API: only code that calls `startDaemon` in-process can set it.
+   */
+  runnerEntry?: string;
 }
 
 /** Settings for {@link startDaemon}: any subset, limits included; the rest take defaults. */
@@ -159,6 +166,16 @@ async function assemble(
     logger,
   );
 
+  // What this machine can do to isolate runners, tried once; runners start after it has answered.
+  const launcher = new RunnerLauncher({
+    mode: config.sandbox,
+    memoryMargin: config.memoryMargin,
+    home: config.home,
+    probe: probeSandbox({ mode: config.sandbox, user: config.sandboxUser }),
+    entry: options.runnerEntry ?? RUNNER_ENTRY,
+    execArgv: process.execArgv,
+    logger: logger.child({ component: "sandbox" }),
+  });
   // GPUs from node-llama-cpp's detection, in a child process; until it answers, runners use "auto" offload.
   const gpus = probeGpus(config.gpu);
   let vramBudget: number | undefined;
@@ -171,6 +188,7 @@ async function assemble(
     options.runners ??
       new ChildProcessRunnerFactory(logger.child({ component: "runtime" }), {
         stallTimeoutMs: config.runnerStallTimeoutMs,
+        launcher,
       }),
     {
       engine: config.engine,
@@ -195,6 +213,20 @@ async function assemble(
   );
   opened.defer("scheduler", () => scheduler.shutdown(0));
   metrics.runnerSteps = () => scheduler.runnerSteps();
+  scheduler.subscribe((e) => {
+    if (e.type === "model.crashed" && e.cause === "oom")
+      security.audit.record({
+        action: "runner.oom",
+        result: "error",
+        target: e.model,
+        details: {
+          memoryLimitBytes: e.memoryLimitBytes,
+          peakMemoryBytes: e.peakMemoryBytes,
+          nextEstimateBytes: e.nextEstimateBytes,
+        },
+        time: e.at,
+      });
+  });
   // Chat templates come from model files: they run in a sandboxed worker thread.
   const templates = new JinjaSandbox();
   opened.defer("templates", () => templates.dispose());
@@ -227,7 +259,11 @@ async function assemble(
     inference,
     drain,
     version: VERSION,
-    inventory: async () => ({ ...readInventory(await gpus), cpuBackend: cpuBackendSummary(config) }),
+    inventory: async () => ({
+      ...readInventory(await gpus),
+      cpuBackend: cpuBackendSummary(config),
+      sandbox: await launcher.support(),
+    }),
     importPolicy: new ImportPolicy(config.importDirs),
     preRoutes: [
       ...(tracing ? [tracingHooks(tracing)] : []),

@@ -1,8 +1,16 @@
 import type { Command } from "commander";
+import type { LoadedModel } from "llmos";
 import type { CliContext } from "../context.js";
 import { formatBytes, formatRelative, formatThreads, renderTable, shortDigest } from "../format.js";
 
-/** `llmos ps`: loaded models, their memory, slots, CPU share and expiry. */
+/** How a runner is isolated, in a word: its namespaces sandbox and its cgroup limits (see `llmos ps --json`). */
+export function sandboxLabel(sandbox: LoadedModel["sandbox"]): string {
+  if (!sandbox) return "-";
+  if (sandbox.sandboxed) return sandbox.reason ? "partial" : "yes";
+  return sandbox.cgroup ? "limits only" : "no";
+}
+
+/** `llmos ps`: loaded models, their memory (and peak / limit), slots, CPU share, sandbox and expiry. */
 export function registerPs(program: Command, ctx: CliContext): void {
   program
     .command("ps")
@@ -12,12 +20,27 @@ export function registerPs(program: Command, ctx: CliContext): void {
       if (ctx.json(cmd)) return ctx.printJson(ps);
       ctx.print(
         renderTable(
-          ["NAME", "ID", "STATE", "MEMORY", "PROCESSOR", "THREADS", "CONTENDED", "SLOTS", "CONTEXT", "PID", "UNTIL"],
+          [
+            "NAME",
+            "ID",
+            "STATE",
+            "MEMORY",
+            "PEAK / LIMIT",
+            "PROCESSOR",
+            "THREADS",
+            "CONTENDED",
+            "SANDBOX",
+            "SLOTS",
+            "CONTEXT",
+            "PID",
+            "UNTIL",
+          ],
           ps.models.map((m) => [
             m.name + (m.pinned ? " (pinned)" : ""),
             shortDigest(m.digest),
             m.state,
             formatBytes(m.memory.rssBytes ?? m.memory.estimatedBytes),
+            `${formatBytes(m.memory.peakBytes)} / ${formatBytes(m.memory.limitBytes)}`,
             m.gpuLayers > 0
               ? `GPU ${m.gpuLayers} layers`
               : m.cpuBackend?.source === "built-here"
@@ -25,6 +48,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
                 : "CPU",
             formatThreads(m.cpu),
             m.stats.decodeBatches > 0 ? `${m.stats.contendedBatches}/${m.stats.decodeBatches} steps` : "-",
+            sandboxLabel(m.sandbox),
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
             m.contextSize,
             m.runnerPid ?? "-",

@@ -69,6 +69,24 @@ export interface LlmosConfig {
   queueTimeoutMs: number;
   /** Memory budget for loaded models, bytes. Default: total RAM minus 2 GiB headroom (min 1 GiB). Env LLMOS_MEMORY_BUDGET. */
   memoryBudgetBytes: number;
+  /**
+   * Runner isolation. `auto` (default): on Linux each runner starts in its own namespaces through bubblewrap (no
+   * network, read-only root, only its model's files visible from the home folder, private /tmp and PIDs, an
+   * unprivileged user when the daemon is root) inside a cgroup with memory, pids and CPU limits; whatever the
+   * machine cannot do is left out with one warning. `required`: a model whose runner cannot be fully isolated is
+   * not loaded (`sandbox_unavailable`). `off`: plain child processes without limits. Env LLMOS_SANDBOX.
+   */
+  sandbox: "auto" | "off" | "required";
+  /**
+   * The user sandboxed runners run as when the daemon runs as root: a name or `uid[:gid]`. Env LLMOS_SANDBOX_USER;
+   * default `nobody`.
+   */
+  sandboxUser: string;
+  /**
+   * A runner's memory limit over the scheduler's estimate for its model, as a fraction (0.15 = 15%). Env
+   * LLMOS_MEMORY_MARGIN (`15%` or `0.15`); default 15%.
+   */
+  memoryMargin: number;
   /** Models to load (and pin) at start-up. */
   preload: string[];
   /** How long `/v1/responses` keeps a stored response (`store: true`), ms. Env LLMOS_RESPONSES_TTL; default 30 days. */
@@ -212,6 +230,9 @@ export function defaultConfig(): LlmosConfig {
     maxQueueTotal: 512,
     queueTimeoutMs: 10 * 60_000,
     memoryBudgetBytes: Math.max(1024 ** 3, os.totalmem() - 2 * 1024 ** 3),
+    sandbox: "auto",
+    sandboxUser: "nobody",
+    memoryMargin: 0.15,
     preload: [],
     limits: {
       bodyBytes: 8 * 1024 * 1024,

@@ -70,6 +70,9 @@ export function loadConfig(input: {
   }
   if (env.LLMOS_MAX_QUEUE) c.maxQueuePerModel = positiveInt(env.LLMOS_MAX_QUEUE, "LLMOS_MAX_QUEUE");
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
+  if (env.LLMOS_SANDBOX) c.sandbox = oneOf(env.LLMOS_SANDBOX, ["auto", "off", "required"], "LLMOS_SANDBOX");
+  if (env.LLMOS_SANDBOX_USER) c.sandboxUser = env.LLMOS_SANDBOX_USER.trim();
+  if (env.LLMOS_MEMORY_MARGIN) c.memoryMargin = parseRatio(env.LLMOS_MEMORY_MARGIN, "LLMOS_MEMORY_MARGIN");
   if (env.LLMOS_HF_ENDPOINT) c.hfEndpoint = env.LLMOS_HF_ENDPOINT.replace(/\/+$/, "");
   if (env.HF_TOKEN) c.hfToken = env.HF_TOKEN;
   if (env.LLMOS_OCI_REGISTRY) c.ociRegistry = parseRegistryValue(env.LLMOS_OCI_REGISTRY);
@@ -187,6 +190,15 @@ function list(value: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** `15%` or `0.15` -> 0.15 (0 to 10, i.e. up to 1000%). */
+export function parseRatio(value: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(value);
+  const ratio = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+  if (!Number.isFinite(ratio) || ratio > 10)
+    throw new Error(`${name} must be a percentage like 15% or a fraction like 0.15, got "${value}"`);
+  return ratio;
 }
 
 function expandHome(p: string): string {

@@ -32,6 +32,8 @@ export interface RunnerLoadSpec extends EngineLoadOptions {
 export interface RunnerStatsReply {
   engine: EngineStats;
   rssBytes: number;
+  /** The most RSS the runner has had (bytes). */
+  peakRssBytes?: number;
   activeGenerations: number;
 }
 
@@ -94,14 +96,15 @@ export type DaemonToRunner =
  * - `rejected`: the engine refused the input and said why with an llmos error `code`;
  * - `internal`: any other error in the runner;
  * - `crashed`: the runner process went away (raised by the daemon, never sent by a runner);
- * - `stalled`: the runner had work and made no progress, and the daemon's watchdog killed it (daemon only).
+ * - `stalled`: the runner had work and made no progress, and the daemon's watchdog killed it (daemon only);
+ * - `oom_killed`: the kernel stopped the runner for going past its cgroup's memory limit (daemon only).
  */
 export type RunnerFailureKind =
-  "oom" | "load_failed" | "context_overflow" | "busy" | "rejected" | "internal" | "crashed" | "stalled";
+  "oom" | "load_failed" | "context_overflow" | "busy" | "rejected" | "internal" | "crashed" | "stalled" | "oom_killed";
 
 /** A failure as a runner sends it. */
 export interface WireFailure {
-  kind: Exclude<RunnerFailureKind, "crashed" | "stalled">;
+  kind: Exclude<RunnerFailureKind, "crashed" | "stalled" | "oom_killed">;
   name: string;
   message: string;
   /** The llmos error code of a `rejected` input. */

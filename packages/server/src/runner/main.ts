@@ -143,7 +143,12 @@ const handlers: { [K in RequestType]: (params: ParamsOf<K>, id: number) => Promi
     return { threads: allotment.threads, appliedMs: performance.now() - started };
   },
   async stats() {
-    return { engine: requireModel().stats(), rssBytes: process.memoryUsage.rss(), activeGenerations: generations.size };
+    return {
+      engine: requireModel().stats(),
+      rssBytes: process.memoryUsage.rss(),
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      activeGenerations: generations.size,
+    };
   },
   async unload() {
     for (const g of generations.values()) g.cancel();

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import type { SandboxSupport } from "@llmos/protocol";
 
 export interface GpuInfo {
   type: string;
@@ -22,6 +23,8 @@ export interface NodeInventory {
     setting: string;
     builtHere: { dir: string; release: string; variant: string; compiler: string; builtAt: string } | null;
   };
+  /** What this machine offers to isolate runners (namespaces, bubblewrap, cgroups) and what runners get. */
+  sandbox?: SandboxSupport;
 }
 
 /** Reads MemAvailable (what the kernel can give without swapping) on Linux; falls back to free memory. */

@@ -41,6 +41,17 @@ export function failureFromWire(e: WireFailure, model: string): RunnerFailure {
   }
 }
 
+/** The error of requests in flight when the kernel stopped a runner for going past its memory limit. */
+export function oomKillFailure(model: string, limitBytes: number | null): RunnerFailure {
+  const limit = limitBytes === null ? "" : ` of ${Math.round(limitBytes / 1024 / 1024)} MiB`;
+  return new RunnerFailure(
+    "oom_killed",
+    "runner_oom",
+    `the runner for ${model} went past its memory limit${limit} and was stopped; retry the request (the next load of ${model} gets more memory)`,
+    { model, limitBytes },
+  );
+}
+
 /** The error of requests in flight when a runner went away. */
 export function crashFailure(model: string): RunnerFailure {
   return new RunnerFailure(

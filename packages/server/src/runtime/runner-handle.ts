@@ -1,8 +1,8 @@
-import { fork, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { CpuAllotment, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
-import type { CpuBackendStatus } from "@llmos/protocol";
+import type { CpuBackendStatus, RunnerSandboxStatus } from "@llmos/protocol";
 import { AsyncChannel } from "../lib/async-channel.js";
 import type {
   DaemonToRunner,
@@ -17,7 +17,9 @@ import type {
   RunnerStatsReply,
   RunnerToDaemon,
 } from "../runner/ipc-protocol.js";
-import { crashFailure, failureFromWire, stallFailure, type RunnerFailure } from "./runner-failure.js";
+import { crashFailure, failureFromWire, oomKillFailure, stallFailure, type RunnerFailure } from "./runner-failure.js";
+import type { CpuPlacement } from "./sandbox/runner-cgroup.js";
+import { plainLaunch, RunnerLauncher, type LaunchPlan } from "./sandbox/runner-launcher.js";
 import type { Logger } from "../telemetry/logger.js";
 import { killProcessGroup } from "./process-group.js";
 import { ProgressWatchdog } from "./progress-watchdog.js";
@@ -43,6 +45,17 @@ export interface RunnerHandle {
   /** The CPU backend the runner computes on (llama-ffi), or null when not known. */
   readonly cpuBackend?: CpuBackendStatus | null;
   readonly exited: boolean;
+  /** How the runner is isolated (namespaces, cgroup limits, CPUs); null when the factory does not say. */
+  readonly sandbox: RunnerSandboxStatus | null;
+  /** The runner's memory limit (its cgroup's), null without one. */
+  readonly memoryLimitBytes: number | null;
+  /** The most memory the runner has used (its cgroup's peak), null when unknown. */
+  peakMemoryBytes(): number | null;
+  /**
+   * Moves the runner onto `placement`'s CPUs and/or caps its CPU time, at once (its cgroup's cpuset and cpu.max):
+   * for the scheduler's thread assignment. Does nothing for a runner without a cgroup.
+   */
+  placeCpus(placement: CpuPlacement): void;
   generate(params: GenerateParams): RemoteGeneration;
   /**
    * Embeds texts; an abort of `signal` cancels the rest in the runner (between inputs and chunks). `truncate` cuts
@@ -59,18 +72,32 @@ export interface RunnerHandle {
   setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }>;
   /** Unload gracefully (waits a little), then kill. Idempotent. */
   stop(): Promise<void>;
-  /** Called once when the runner exits for any reason; `expected` is false for crashes and stalls. */
-  onExit(listener: (info: RunnerExitInfo) => void): void;
+  /** Called once when the runner exits for any reason; `expected` is false for crashes, stalls and OOM kills. */
+  onExit(listener: (info: RunnerExit) => void): void;
 }
 
-/** How a runner ended. */
-export interface RunnerExitInfo {
-  /** False for crashes and stalls. */
+/**
+ * How a runner ended: `expected` is false for crashes, stalls and OOM kills; `oomKilled` when the kernel stopped it
+ * at its memory limit.
+ */
+export interface RunnerExit {
   expected: boolean;
   code: number | null;
   signal: string | null;
+  oomKilled: boolean;
   /** True when the progress watchdog killed it: it had work and made no progress (`runner_stalled`). */
   stalled?: boolean;
+  /** Its memory limit and the most memory it used, when its cgroup said (null otherwise). */
+  memoryLimitBytes: number | null;
+  peakMemoryBytes: number | null;
+}
+
+/** What the scheduler decided a runner may use. */
+export interface RunnerResources {
+  /** The scheduler's memory estimate for the runner (RAM bytes); its limit adds a margin. */
+  memoryEstimateBytes: number | null;
+  /** CPUs and CPU time (default: the daemon's CPUs, uncapped). */
+  cpu?: CpuPlacement;
 }
 
 /** Options of the child-process runner factory. */
@@ -80,13 +107,15 @@ export interface ChildProcessRunnerOptions {
    * with its process group and its requests fail with `runner_stalled`. 0: never. Default 60 s.
    */
   stallTimeoutMs?: number;
+  /** Starts each runner in its own sandbox and cgroup; without one, runners are plain children of the daemon. */
+  launcher?: RunnerLauncher;
 }
 
 /** Default of {@link ChildProcessRunnerOptions.stallTimeoutMs}: well above the slowest legitimate step. */
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 export interface RunnerFactory {
-  start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle>;
+  start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle>;
 }
 
 /** A request waiting for its answer: `settle` checks the answer is of the request's type. */
@@ -106,22 +135,35 @@ function isAnswerTo<K extends RequestType>(m: ResultMessage | ResultMessage<K>, 
   return m.request === type;
 }
 
-const runnerEntry = (() => {
+/** The runner process's entry file (next to this module, in src/ or dist/). */
+export const RUNNER_ENTRY = (() => {
   const self = fileURLToPath(import.meta.url);
   const ext = self.endsWith(".ts") ? ".ts" : ".js";
   return fileURLToPath(new URL(`../runner/main${ext}`, import.meta.url));
 })();
 
-/** Starts runners as child processes (fork), so a crash in llama.cpp never takes the daemon down. */
+/**
+ * Starts runners as child processes, so a crash in llama.cpp never takes the daemon down; with a launcher, each
+ * in its own sandbox and cgroup (see sandbox/runner-launcher.ts), else as a plain child of the daemon.
+ */
 export class ChildProcessRunnerFactory implements RunnerFactory {
   constructor(
     private readonly logger: Logger,
     private readonly options: ChildProcessRunnerOptions = {},
   ) {}
 
-  async start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
+  async start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle> {
     const stallMs = this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-    const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), stallMs);
+    const launcher = this.options.launcher;
+    const plan = launcher
+      ? await launcher.plan({
+          spec,
+          label,
+          memoryEstimateBytes: resources?.memoryEstimateBytes ?? null,
+          cpu: resources?.cpu,
+        })
+      : plainLaunch(RUNNER_ENTRY, process.execArgv);
+    const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), plan, stallMs);
     await runner.load();
     return runner;
   }
@@ -143,18 +185,23 @@ class ChildProcessRunner implements RunnerHandle {
   private readonly answered = new Map<number, () => void>();
   /** The last lines the runner wrote to stderr. */
   private stderrTail = "";
+  private finalPeakBytes: number | null = null;
 
   constructor(
     private readonly spec: RunnerLoadSpec,
     private readonly label: string,
     private readonly logger: Logger,
+    private readonly plan: LaunchPlan,
     stallMs: number,
   ) {
     this.watchdog = new ProgressWatchdog(stallMs, (idleMs) => this.onStall(idleMs));
-    // Detached: the runner leads its own process group, so a kill reaches whatever it forked too.
-    this.child = fork(runnerEntry, [], {
+    // Detached: the runner (or the sandbox around it, which takes everything inside with it) leads its own process
+    // group, so a kill reaches whatever it forked too.
+    this.child = spawn(plan.command, plan.args, {
       stdio: ["ignore", "inherit", "pipe", "ipc"],
       serialization: "advanced",
+      env: plan.env,
+      cwd: plan.cwd,
       detached: true,
     });
     // llama.cpp writes why it aborts (GGML_ASSERT file:line) to stderr: passed through, and the tail kept for the
@@ -164,7 +211,11 @@ class ChildProcessRunner implements RunnerHandle {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
     });
     this.child.on("message", (m: RunnerToDaemon) => this.onMessage(m));
-    this.child.on("error", (error) => this.logger.error({ err: error }, "runner process error"));
+    this.child.on("error", (error) => {
+      this.logger.error({ err: error }, "runner process error");
+      // A process that never started emits no exit: end it here, so its requests fail instead of waiting.
+      if (this.child.pid === undefined && !this.exitedFlag) this.onChildExit(null, null);
+    });
     this.child.on("exit", (code, signal) => this.onChildExit(code, signal));
   }
 
@@ -189,6 +240,18 @@ class ChildProcessRunner implements RunnerHandle {
   get exited(): boolean {
     return this.exitedFlag;
   }
+  get sandbox(): RunnerSandboxStatus {
+    return RunnerLauncher.status(this.plan);
+  }
+  get memoryLimitBytes(): number | null {
+    return this.plan.cgroup?.memoryLimitBytes ?? null;
+  }
+  peakMemoryBytes(): number | null {
+    return this.exitedFlag ? this.finalPeakBytes : (this.plan.cgroup?.peakBytes() ?? null);
+  }
+  placeCpus(placement: CpuPlacement): void {
+    if (!this.exitedFlag) this.plan.cgroup?.place(placement);
+  }
 
   async load(): Promise<void> {
     try {
@@ -199,7 +262,7 @@ class ChildProcessRunner implements RunnerHandle {
     }
   }
 
-  onExit(listener: (info: RunnerExitInfo) => void): void {
+  onExit(listener: (info: RunnerExit) => void): void {
     this.events.once("exit", listener);
   }
 
@@ -377,13 +440,24 @@ class ChildProcessRunner implements RunnerHandle {
   }
 
   private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const cgroup = this.plan.cgroup;
+    // Read the cgroup before it goes: did the kernel stop the runner at its memory limit, and how high did it get?
+    const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
+    this.finalPeakBytes = cgroup?.peakBytes() ?? null;
     this.exitedFlag = true;
     this.watchdog.dispose();
     // Whatever the runner forked and left behind goes with it.
     killProcessGroup(this.child.pid);
-    const stalled = this.stallError !== undefined;
-    const expected = this.stopping && !stalled;
-    if (!expected && !stalled) {
+    void cgroup?.remove();
+    const stalled = this.stallError !== undefined && !oomKilled;
+    const expected = this.stopping && !stalled && !oomKilled;
+    const memoryLimitBytes = this.memoryLimitBytes;
+    if (oomKilled)
+      this.logger.error(
+        { code, signal, memoryLimitBytes, peakMemoryBytes: this.finalPeakBytes },
+        "runner went past its memory limit; the kernel stopped it",
+      );
+    else if (!expected && !stalled) {
       // Logged once stderr is drained, so the log holds llama.cpp's last words.
       const report = () =>
         this.logger.error(
@@ -393,7 +467,7 @@ class ChildProcessRunner implements RunnerHandle {
       if (this.child.stderr && !this.child.stderr.closed) this.child.stderr.once("close", report);
       else report();
     }
-    const error = this.stallError ?? this.crashError();
+    const error = oomKilled ? oomKillFailure(this.label, memoryLimitBytes) : (this.stallError ?? this.crashError());
     for (const settle of this.answered.values()) settle();
     this.answered.clear();
     for (const p of this.pending.values()) p.reject(error);
@@ -403,6 +477,15 @@ class ChildProcessRunner implements RunnerHandle {
       s.reject(error);
     }
     this.streams.clear();
-    this.events.emit("exit", { expected, code, signal, stalled } satisfies RunnerExitInfo);
+    const exit: RunnerExit = {
+      expected,
+      code,
+      signal,
+      oomKilled,
+      stalled,
+      memoryLimitBytes,
+      peakMemoryBytes: this.finalPeakBytes,
+    };
+    this.events.emit("exit", exit);
   }
 }

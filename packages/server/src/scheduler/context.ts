@@ -10,6 +10,7 @@ import type { LoadOptions, ModelSource } from "./model-spec.js";
 
 export type { LoadOptions };
 import type { ModelTable } from "./model-table.js";
+import type { OomHistory } from "./oom-history.js";
 import type { SchedulingPolicy } from "./policy.js";
 import type { SchedulerSnapshot } from "./snapshot.js";
 
@@ -62,6 +63,8 @@ export interface SchedulerContext {
   readonly options: SchedulerOptions;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Runners stopped at their memory limit, and the raised estimates of those models' next loads. */
+  readonly ooms: OomHistory;
   /** True once shutdown began. */
   closing(): boolean;
   snapshot(): SchedulerSnapshot;

@@ -43,8 +43,18 @@ export type SchedulerEvent =
   /** An unload began (`reason` `evicted` and `oom_retry` are evictions under memory pressure). */
   | ({ type: "model.unloading"; reason: UnloadReason } & Base)
   | ({ type: "model.unloaded"; reason: UnloadReason } & Base)
-  /** The runner exited unexpectedly; its in-flight requests failed, queued ones wait for a fresh runner. */
-  | ({ type: "model.crashed" } & Base)
+  /**
+   * The runner exited unexpectedly; its in-flight requests failed, queued ones wait for a fresh runner. `cause`:
+   * `oom` when the kernel stopped it at its memory limit (with the limit, its peak and the raised estimate the
+   * next load starts from), `exit` for any other end.
+   */
+  | ({
+      type: "model.crashed";
+      cause: "exit" | "oom";
+      memoryLimitBytes: number | null;
+      peakMemoryBytes: number | null;
+      nextEstimateBytes: number | null;
+    } & Base)
   /**
    * The runner's CPU allotment changed (decided; see cpu-allotment.ts): `threads` (0 while idle), the CPUs, and
    * whether other runners are busy meanwhile.

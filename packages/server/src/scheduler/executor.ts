@@ -5,6 +5,7 @@
  * keep-alive deadline.
  */
 import type { CpuPlacement } from "../runtime/cpu-placement.js";
+import type { RunnerExit } from "../runtime/runner-handle.js";
 import { MAX_TIMER_MS } from "./clock.js";
 import type { SchedulerContext } from "./context.js";
 import { CpuApplier } from "./cpu-applier.js";
@@ -116,25 +117,55 @@ export class Executor {
   }
 
   /**
-   * A runner exited: if it was not asked to, its model crashed (in-flight requests already failed). `stalled`: the
-   * progress watchdog killed it (it had work and made no progress); that is counted apart from crashes.
+   * A runner exited: if it was not asked to, its model crashed (in-flight requests already failed). A stall (the
+   * progress watchdog killed it: it had work and made no progress) is counted apart from crashes. When the kernel
+   * stopped it at its memory limit, the model's next load gets a raised estimate (oom-history.ts).
    */
-  onRunnerExit(entry: ModelEntry, expected: boolean, stalled = false): void {
+  onRunnerExit(entry: ModelEntry, exit: RunnerExit): void {
     const state = entry.state;
+    const stalled = exit.stalled === true;
     if (stalled) this.ctx.metrics.runnerStalls.inc();
-    if (expected || (state.kind !== "ready" && state.kind !== "draining")) return;
-    const { table, events, clock, metrics, logger } = this.ctx;
-    entry.apply({ type: "crash" }, clock.now());
+    if (exit.expected || (state.kind !== "ready" && state.kind !== "draining")) return;
+    const { table, events, clock, metrics, logger, ooms } = this.ctx;
+    const now = clock.now();
+    entry.apply({ type: "crash" }, now);
     table.detach(entry, false);
     this.cpu.detach(entry);
     state.spec.release();
     if (!stalled) metrics.runnerCrashes.inc();
-    logger.error(
-      { model: entry.name },
-      `runner ${stalled ? "stalled and was killed" : "crashed"}; its in-flight requests failed, the next request starts a fresh runner`,
-    );
+    let nextEstimateBytes: number | null = null;
+    if (exit.oomKilled) {
+      const record = ooms.record(
+        entry.name,
+        {
+          estimateBytes: state.sizing.ramBytes,
+          limitBytes: exit.memoryLimitBytes,
+          peakBytes: exit.peakMemoryBytes,
+        },
+        now,
+      );
+      nextEstimateBytes = record.nextEstimateBytes;
+      metrics.runnerOomKills.inc({ model: entry.name });
+      logger.error(
+        { model: entry.name, limitBytes: exit.memoryLimitBytes, peakBytes: exit.peakMemoryBytes, nextEstimateBytes },
+        "runner went past its memory limit and the kernel stopped it; its requests failed with runner_oom, the next load gets more memory",
+      );
+    } else {
+      logger.error(
+        { model: entry.name },
+        `runner ${stalled ? "stalled and was killed" : "crashed"}; its in-flight requests failed, the next request starts a fresh runner`,
+      );
+    }
     this.updateModelMetrics();
-    events.emit({ type: "model.crashed", model: entry.name, at: clock.now() });
+    events.emit({
+      type: "model.crashed",
+      model: entry.name,
+      at: now,
+      cause: exit.oomKilled ? "oom" : "exit",
+      memoryLimitBytes: exit.memoryLimitBytes,
+      peakMemoryBytes: exit.peakMemoryBytes,
+      nextEstimateBytes,
+    });
     this.requeueOrphans(entry);
     this.ctx.reconcile();
   }

@@ -3,7 +3,8 @@ import type { SchedulerListener } from "./events.js";
 
 /**
  * Publishes the scheduler's model events on the daemon's event hub (`GET /api/events`) in its wire shape
- * (@llmos/protocol `DaemonEventMap`). A crash is an unload with reason `crashed` there. Request events reach the
+ * (@llmos/protocol `DaemonEventMap`). A crash is an unload with reason `crashed` there (`oom` when the kernel
+ * stopped the runner at its memory limit). Request events reach the
  * hub from the request tracker (inference), which also knows keys and tokens.
  */
 export function publishModelEvents(hub: EventHub): SchedulerListener {
@@ -23,7 +24,7 @@ export function publishModelEvents(hub: EventHub): SchedulerListener {
       case "model.unloaded":
         return hub.publish("model.unloaded", { model: e.model, reason: e.reason });
       case "model.crashed":
-        return hub.publish("model.unloaded", { model: e.model, reason: "crashed" });
+        return hub.publish("model.unloaded", { model: e.model, reason: e.cause === "oom" ? "oom" : "crashed" });
     }
   };
 }

@@ -54,6 +54,7 @@ export class Loader {
           contextSize: opts.contextSize ?? spec.defaults.contextSize,
           parallel: opts.parallel ?? spec.defaults.parallel,
           kvCacheType: spec.defaults.kvCacheType,
+          floorBytes: ctx.ooms.floorOf(entry.name),
         },
         {
           engine: ctx.options.engine,
@@ -79,7 +80,7 @@ export class Loader {
     entry.apply({ type: "placed" }, ctx.clock.now());
     const runner = await this.startRunner(entry, spec, sizing);
     if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
-    runner.onExit(({ expected, stalled }) => this.executor.onRunnerExit(entry, expected, stalled === true));
+    runner.onExit((exit) => this.executor.onRunnerExit(entry, exit));
     entry.apply({ type: "started", runner }, ctx.clock.now());
     this.executor.cpu.attach(entry, maxRunnerThreads(ctx.options));
     ctx.metrics.modelLoads.inc({ result: "ok" });
@@ -171,6 +172,7 @@ export class Loader {
           kvCacheType: sizing.kvCacheType,
         },
         entry.name,
+        { memoryEstimateBytes: sizing.ramBytes },
       );
     try {
       return await start();

@@ -34,6 +34,8 @@ export interface MemoryEstimate {
   kvCache: number;
   compute: number;
   overhead: number;
+  /** Added after the kernel stopped a runner of this model at its memory limit (see oom-history.ts). */
+  raisedAfterOom?: number;
   total: number;
 }
 

@@ -55,11 +55,15 @@ export function describeEntry(
       kvCacheBytes: sizing?.estimate.kvCache ?? null,
       rssBytes: rss ?? null,
       vramBytes: sizing?.offload ? entry.vramBytes : null,
+      limitBytes: runner?.memoryLimitBytes ?? null,
+      // The cgroup's peak (everything the runner's processes were charged), else the runner's own peak RSS.
+      peakBytes: runner?.peakMemoryBytes() ?? stats?.peakRssBytes ?? null,
       estimate: sizing?.estimate,
     },
     gpuLayers: sizing?.offload?.gpuLayers ?? 0,
     engine: runner?.engine ?? at.engine,
     cpuBackend: runner?.cpuBackend ?? null,
+    sandbox: runner?.sandbox ?? null,
     loadMs: runner ? Math.round(runner.loadMs) : null,
     cpu: {
       threads: cpu?.threads ?? 0,

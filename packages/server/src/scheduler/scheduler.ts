@@ -19,6 +19,7 @@ import { Loader } from "./loader.js";
 import { ModelEntry, type SlotLease } from "./model-entry.js";
 import type { ModelSource } from "./model-spec.js";
 import { ModelTable } from "./model-table.js";
+import { OomHistory } from "./oom-history.js";
 import { LruPolicy, type SchedulingPolicy } from "./policy.js";
 import { describeEntry } from "./ps-view.js";
 import type { SchedulerSnapshot } from "./snapshot.js";
@@ -57,6 +58,7 @@ const DEFAULT_CPU_HOLD_MS = 50;
  */
 export class Scheduler {
   private readonly table = new ModelTable();
+  private readonly ooms = new OomHistory();
   private readonly events: SchedulerEvents;
   private readonly clock: Clock;
   private readonly policy: SchedulingPolicy;
@@ -94,6 +96,7 @@ export class Scheduler {
       options: this.options,
       logger,
       metrics,
+      ooms: this.ooms,
       closing: () => this.closing,
       snapshot: () => this.snapshot(),
       reconcile: () => this.reconcile(),
@@ -239,6 +242,7 @@ export class Scheduler {
         allottedThreads: this.table.all().reduce((n, e) => n + (e.cpu?.threads ?? 0), 0),
         placement: this.executor.cpu.placement.kind,
       },
+      oomKills: this.ooms.recent(),
     };
   }
 

@@ -19,6 +19,8 @@ export interface SizingRequest {
   parallel: number | undefined;
   /** K and V cache types from the model definition (PARAMETER kv_cache_type[_k|_v]); they win over the default. */
   kvCacheType?: Partial<KvCacheTypes> | undefined;
+  /** The least estimate this model may get: set after the kernel stopped one of its runners (oom-history.ts). */
+  floorBytes?: number;
 }
 
 export interface SizingDefaults {
@@ -68,7 +70,9 @@ export function decideSizing(request: SizingRequest, defaults: SizingDefaults, s
     while (perSlot > MIN_DEFAULT_CONTEXT && estimate(perSlot).total > ceiling)
       perSlot = Math.max(MIN_DEFAULT_CONTEXT, Math.floor(perSlot / 2));
   }
-  const chosen = estimate(perSlot);
+  const computed = estimate(perSlot);
+  const raise = Math.max(0, (request.floorBytes ?? 0) - computed.total);
+  const chosen = raise > 0 ? { ...computed, raisedAfterOom: raise, total: computed.total + raise } : computed;
   // With a GPU of known size: as many layers as fit in the GPU memory the other models leave.
   const vramBudget = defaults.gpu ? snapshot.vramBudgetBytes : undefined;
   const vramUsed = snapshot.models.filter((m) => m.name !== request.model).reduce((n, m) => n + m.vramBytes, 0);

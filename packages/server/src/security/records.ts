@@ -22,6 +22,7 @@ export const AUDIT_ACTIONS = [
   "auth.failure_burst",
   "request.cancel",
   "response.delete",
+  "runner.oom",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -84,6 +84,12 @@ export class Metrics {
     help: "Runner processes killed by the watchdog: they had work and made no progress for the stall timeout",
     registers: [this.registry],
   });
+  readonly runnerOomKills = new Counter({
+    name: "llmos_runner_oom_kills_total",
+    help: "Runners the kernel stopped for going past their memory limit (their cgroup's), by model",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
   readonly memoryBytes = new Gauge({
     name: "llmos_memory_bytes",
     help: "Memory: budget, reserved by loaded models (estimate), measured runner RSS",

@@ -36,6 +36,28 @@ describe("loadConfig", () => {
     const own = loadConfig({ env: { LLMOS_CPU_BACKEND: "relative/backend" } });
     assert.equal(cpuBackendDir(own), path.resolve("relative/backend"));
   });
+
+  it("reads the sandbox mode, its user and the memory margin", () => {
+    const d = loadConfig({ env: {} });
+    assert.equal(d.sandbox, "auto");
+    assert.equal(d.sandboxUser, "nobody");
+    assert.equal(d.memoryMargin, 0.15);
+    const c = loadConfig({
+      env: { LLMOS_SANDBOX: "required", LLMOS_SANDBOX_USER: "1000:1000", LLMOS_MEMORY_MARGIN: "25%" },
+    });
+    assert.equal(c.sandbox, "required");
+    assert.equal(c.sandboxUser, "1000:1000");
+    assert.equal(c.memoryMargin, 0.25);
+    assert.equal(loadConfig({ env: { LLMOS_MEMORY_MARGIN: "0.5" } }).memoryMargin, 0.5);
+    assert.throws(
+      () => loadConfig({ env: { LLMOS_SANDBOX: "yes" } }),
+      /LLMOS_SANDBOX must be one of auto, off, required/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { LLMOS_MEMORY_MARGIN: "-5%" } }),
+      /LLMOS_MEMORY_MARGIN must be a percentage/,
+    );
+  });
 });
 
 describe("the cores llmos shares (LLMOS_CPUS)", () => {

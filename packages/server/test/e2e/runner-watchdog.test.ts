@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
-import { liveGroupMembers, waitFor } from "../support/processes.js";
+import { liveRunnerProcesses, waitFor } from "../support/processes.js";
 
 // Test-only hook of the runner (runner/test-stall.ts): a prompt or embedding input holding this text makes the
 // runner stall like a deadlocked llama.cpp (it forks a helper, then its main thread blocks for good).
@@ -24,13 +24,13 @@ async function runnerPid(d: TestDaemon, model: string): Promise<number> {
   return m.runnerPid;
 }
 
-/** Resolves once the runner has stalled: its helper child is alive in its process group. */
+/** Resolves once the runner has stalled: its helper child is alive (in its process group, or its sandbox). */
 const stalled = (pid: number) =>
-  waitFor(() => (liveGroupMembers(pid).some((p) => p.endsWith(":sleep")) ? true : undefined), 20_000, "the stall");
+  waitFor(() => (liveRunnerProcesses(pid).some((p) => p.endsWith(":sleep")) ? true : undefined), 20_000, "the stall");
 
-/** Resolves once nothing of the runner's process group is alive. */
+/** Resolves once nothing of the runner's process group (or sandbox) is alive. */
 const groupGone = (pid: number) =>
-  waitFor(() => (liveGroupMembers(pid).length === 0 ? true : undefined), 20_000, `process group ${pid} to end`);
+  waitFor(() => (liveRunnerProcesses(pid).length === 0 ? true : undefined), 20_000, `process group ${pid} to end`);
 
 describe("a runner that stops making progress", { skip: linux }, () => {
   let d: TestDaemon;
@@ -112,7 +112,7 @@ describe("no runner outlives its daemon", { skip: linux }, () => {
     } finally {
       await d.stop();
     }
-    assert.deepEqual(liveGroupMembers(pid), []);
+    assert.deepEqual(liveRunnerProcesses(pid), []);
   });
 
   test("a runner whose daemon was killed ends itself and its process group", async () => {

@@ -214,6 +214,46 @@ describe("crash, unload and reload", () => {
     assert.equal(h.source.leases, 2, "the crashed runner's lease went back");
   });
 
+  test("a runner stopped at its memory limit fails its requests with runner_oom; the next load is sized 1.5x its limit", async () => {
+    const h = harness({ a: 100, b: 100 }, { parallel: 1 });
+    const live: string[] = [];
+    h.metrics.events.subscribe((e) => e.type === "model.unloaded" && live.push(e.data.reason));
+    await use(h, "b");
+    h.runners.script = () => ({ chunks: ["x"], hold: true });
+    const lease = await h.scheduler.acquire("a");
+    const generation = lease.handle.generate({ prompt: "x", maxTokens: 4, sampling: {} as never, stop: [] });
+    const queued = h.scheduler.acquire("a");
+    await settle();
+    const [first] = h.runners.live("a:latest");
+    assert.equal(first!.resources?.memoryEstimateBytes, 100 * MiB, "the runner is given the estimate");
+    const limit = first!.memoryLimitBytes!;
+    first!.oomKill();
+    await generation.result.then(
+      () => assert.fail("the in-flight generation must fail"),
+      (e: unknown) => assert.equal(code(e), "runner_oom"),
+    );
+    lease.release();
+    const crashed = h.events.find((e) => e.type === "model.crashed");
+    assert.deepEqual(crashed && crashed.type === "model.crashed" && [crashed.cause, crashed.memoryLimitBytes], [
+      "oom",
+      limit,
+    ]);
+    const second = await queued;
+    second.release();
+    const [fresh] = h.runners.live("a:latest");
+    assert.equal(fresh!.resources?.memoryEstimateBytes, Math.ceil(limit * 1.5), "the next load gets 1.5x the limit");
+    const ps = await h.scheduler.ps();
+    assert.deepEqual(
+      ps.oomKills?.map((k) => [k.model, k.limitBytes, k.nextEstimateBytes]),
+      [["a:latest", limit, Math.ceil(limit * 1.5)]],
+    );
+    const a = ps.models.find((m) => m.name === "a:latest") as any;
+    assert.equal(a.memory.estimatedBytes, Math.ceil(limit * 1.5));
+    assert.equal(a.memory.estimate.raisedAfterOom, Math.ceil(limit * 1.5) - 100 * MiB);
+    assert.deepEqual(h.runners.live("b:latest").length, 1, "the other model is untouched");
+    assert.deepEqual(live, ["oom"], "/api/events says the model went for lack of memory");
+  });
+
   test("an explicit unload drains: the running request finishes, a new one waits and then loads afresh", async () => {
     const h = harness({ a: 100 });
     const running = await h.scheduler.acquire("a");

@@ -84,6 +84,7 @@ export interface Harness {
   clock: FakeClock;
   runners: FakeRunners;
   source: FakeSource;
+  metrics: Metrics;
   events: SchedulerEvent[];
   /** Names of the models ready now, sorted. */
   ready(): string[];
@@ -105,7 +106,8 @@ export function harness(
   const runners = new FakeRunners();
   const source = new FakeSource(models, extra.defaults);
   const logger = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
-  const scheduler = new Scheduler(source, runners, { ...DEFAULT_OPTIONS, ...options }, logger, new Metrics(), {
+  const metrics = new Metrics();
+  const scheduler = new Scheduler(source, runners, { ...DEFAULT_OPTIONS, ...options }, logger, metrics, {
     clock,
     ...(extra.policy ? { policy: extra.policy } : {}),
     ...(extra.placement ? { placement: extra.placement } : {}),
@@ -119,6 +121,7 @@ export function harness(
     clock,
     runners,
     source,
+    metrics,
     events,
     ready: () =>
       scheduler

@@ -129,7 +129,9 @@ describe("audit log", () => {
 
       const entries = await security.audit.query({ limit: 1000 });
       const seen = new Set(entries.map((e) => e.action));
-      for (const action of AUDIT_ACTIONS) assert.ok(seen.has(action), `no audit entry for ${action}`);
+      // runner.oom is recorded by the daemon when the kernel stops a runner, not by a route (e2e/sandbox.test.ts).
+      for (const action of AUDIT_ACTIONS.filter((a) => a !== "runner.oom"))
+        assert.ok(seen.has(action), `no audit entry for ${action}`);
 
       const one = (action: AuditAction) => entries.filter((e) => e.action === action);
       assert.equal(one("key.create").length, 2);

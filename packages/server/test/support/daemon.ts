@@ -10,6 +10,10 @@ import { STORIES } from "./paths.js";
 export const TEST_ENGINE: LlmosConfig["engine"] =
   (process.env.LLMOS_ENGINE as LlmosConfig["engine"] | undefined) ?? "llama-ffi";
 
+/** The runner sandbox tests run with: the default (auto) unless LLMOS_SANDBOX says otherwise (CI's second pass). */
+export const TEST_SANDBOX: LlmosConfig["sandbox"] =
+  (process.env.LLMOS_SANDBOX as LlmosConfig["sandbox"] | undefined) ?? "auto";
+
 export interface TestDaemon extends Daemon {
   home: string;
   /** A folder beside the home that the daemon allows imports from (LLMOS_IMPORT_DIRS): write test files here. */
@@ -49,6 +53,7 @@ export async function startTestDaemon(
       // Tests stop daemons often: a request left running must not hold a stop for the default 30 s.
       drainTimeoutMs: 3000,
       importDirs: [filesDir],
+      sandbox: TEST_SANDBOX,
       ...config,
     },
     { logDestination: sink, ...opts.options },

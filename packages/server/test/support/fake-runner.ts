@@ -11,8 +11,14 @@ import type {
   ModelFacts,
 } from "../../src/engine/engine.js";
 import { AsyncChannel } from "../../src/lib/async-channel.js";
-import { crashFailure, RunnerFailure } from "../../src/runtime/runner-failure.js";
-import type { RemoteGeneration, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
+import { crashFailure, oomKillFailure, RunnerFailure } from "../../src/runtime/runner-failure.js";
+import type {
+  RemoteGeneration,
+  RunnerExit,
+  RunnerFactory,
+  RunnerHandle,
+  RunnerResources,
+} from "../../src/runtime/runner-handle.js";
 import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../../src/runner/ipc-protocol.js";
 
 /** What one generation does: stream `chunks`, then end with `result` (or fail with `error`). */
@@ -46,11 +52,11 @@ export class FakeRunners implements RunnerFactory {
   script: (params: GenerateParams) => GenerationScript = () => ({ chunks: ["Once", " upon"] });
   private nextPid = 1000;
 
-  async start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
+  async start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle> {
     await this.gate;
     const failure = this.failures.shift();
     if (failure) throw failure;
-    const runner = new FakeRunner(this, label, spec, this.nextPid++);
+    const runner = new FakeRunner(this, label, spec, this.nextPid++, resources);
     this.started.push(runner);
     return runner;
   }
@@ -72,6 +78,7 @@ export class FakeRunner implements RunnerHandle {
   readonly loadMs = 5;
   readonly baselineRssBytes = null;
   readonly cpuBackend = null;
+  readonly sandbox = null;
   exited = false;
   stops = 0;
   /** CPU allotments received, in order. */
@@ -80,9 +87,7 @@ export class FakeRunner implements RunnerHandle {
   readonly calls: string[] = [];
   /** Threads the runner decodes with now (starts with those it was loaded with). */
   threads: number;
-  private readonly exitListeners: Array<
-    (info: { expected: boolean; code: number | null; signal: string | null }) => void
-  > = [];
+  private readonly exitListeners: Array<(info: RunnerExit) => void> = [];
   private readonly open = new Set<{
     channel: AsyncChannel<GenerateChunk>;
     finish: () => void;
@@ -94,6 +99,8 @@ export class FakeRunner implements RunnerHandle {
     readonly label: string,
     readonly spec: RunnerLoadSpec,
     private readonly fakePid: number,
+    /** What the scheduler gave this runner (its memory estimate). */
+    readonly resources: RunnerResources | undefined,
   ) {
     this.threads = spec.threads;
   }
@@ -101,6 +108,16 @@ export class FakeRunner implements RunnerHandle {
   get pid(): number | null {
     return this.exited ? null : this.fakePid;
   }
+
+  /** A fake limit: the estimate plus 15%, as the sandbox's cgroup would have it. */
+  get memoryLimitBytes(): number | null {
+    const estimate = this.resources?.memoryEstimateBytes;
+    return estimate ? Math.ceil(estimate * 1.15) : null;
+  }
+  peakMemoryBytes(): number | null {
+    return null;
+  }
+  placeCpus(): void {}
 
   generate(params: GenerateParams): RemoteGeneration {
     this.calls.push("generate");
@@ -186,14 +203,28 @@ export class FakeRunner implements RunnerHandle {
     this.exit(false);
   }
 
-  onExit(listener: (info: { expected: boolean; code: number | null; signal: string | null }) => void): void {
+  /** The kernel stops the runner at its memory limit: in-flight generations fail with `runner_oom`. */
+  oomKill(): void {
+    this.exit(false, true);
+  }
+
+  onExit(listener: (info: RunnerExit) => void): void {
     this.exitListeners.push(listener);
   }
 
-  private exit(expected: boolean): void {
+  private exit(expected: boolean, oomKilled = false): void {
     if (this.exited) return;
     this.exited = true;
-    for (const g of [...this.open]) g.fail(crashFailure(this.label));
-    for (const l of this.exitListeners) l({ expected, code: expected ? 0 : null, signal: expected ? null : "SIGKILL" });
+    const limit = this.memoryLimitBytes;
+    for (const g of [...this.open]) g.fail(oomKilled ? oomKillFailure(this.label, limit) : crashFailure(this.label));
+    const info: RunnerExit = {
+      expected,
+      code: expected ? 0 : null,
+      signal: expected ? null : "SIGKILL",
+      oomKilled,
+      memoryLimitBytes: oomKilled ? limit : null,
+      peakMemoryBytes: oomKilled ? limit : null,
+    };
+    for (const l of this.exitListeners) l(info);
   }
 }

@@ -90,7 +90,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
       {
         schema: {
           summary:
-            "Loaded models: slots, queue, memory, CPU allotment (threads, CPUs, contended decode steps), engine counters (also Ollama's ps fields)",
+            "Loaded models: slots, queue, memory (estimate, limit, peak), sandbox, CPU allotment (threads, CPUs, contended decode steps), engine counters, recent OOM kills (also Ollama's ps fields)",
           tags: ["runtime", "ollama"],
         },
         config: { scope: "models:read" },
@@ -116,7 +116,10 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
     app.get(
       "/api/system",
       {
-        schema: { summary: "Node inventory: CPU, RAM, GPUs, memory budget", tags: ["runtime"] },
+        schema: {
+          summary: "Node inventory: CPU, RAM, GPUs, memory budget, runner sandbox support (namespaces, cgroups)",
+          tags: ["runtime"],
+        },
         config: { scope: "admin" },
       },
       async () => {

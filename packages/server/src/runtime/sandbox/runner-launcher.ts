@@ -1,0 +1,254 @@
+/**
+ * How a runner process is started: the command line (plain node; or node inside bubblewrap, dropped to an
+ * unprivileged user when the daemon is root), its environment, and its cgroup with limits. The runtime spawns
+ * what `plan` returns; with a cgroup, a tiny shell first writes its own pid into the group's `cgroup.procs` files
+ * and then `exec`s the rest, so the runner is limited from its first instruction (no window in which it runs
+ * outside the group).
+ *
+ *   sh -c '<join the groups>; exec "$@"' -- bwrap <namespaces, mounts> -- [setpriv --reuid=nobody ... --] node runner
+ */
+import { existsSync, readdirSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { RunnerSandboxStatus, SandboxSupport } from "@llmos/protocol";
+import { LlmosError } from "../../errors.js";
+import type { RunnerLoadSpec } from "../../runner/ipc-protocol.js";
+import type { Logger } from "../../telemetry/logger.js";
+import { ALWAYS_HIDDEN, bwrapArgs, isInside } from "./bwrap-args.js";
+import { existingPaths, realpathOr } from "./host-paths.js";
+import { RunnerCgroup, type CpuPlacement } from "./runner-cgroup.js";
+import type { SandboxMode, SandboxProbe } from "./sandbox-probe.js";
+
+export interface LaunchRequest {
+  spec: RunnerLoadSpec;
+  /** The model's name (messages). */
+  label: string;
+  /** The scheduler's memory estimate for this runner (RAM bytes); the limit adds the margin. Null: no limit. */
+  memoryEstimateBytes: number | null;
+  /** Where the runner may run (default: the daemon's CPUs, uncapped). */
+  cpu?: CpuPlacement;
+}
+
+export interface LaunchPlan {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** The runner's cgroup (limits, peak memory, OOM kills), null when it has none. */
+  cgroup: RunnerCgroup | null;
+  sandboxed: boolean;
+  /** Why the runner is not fully isolated; null when it is. */
+  reason: string | null;
+  uid: number | null;
+}
+
+export interface LauncherOptions {
+  mode: SandboxMode;
+  /** Memory limit over the estimate, as a fraction (`LLMOS_MEMORY_MARGIN`). */
+  memoryMargin: number;
+  /** The daemon's home folder (`LLMOS_HOME`), hidden from runners. */
+  home: string;
+  /** The probe's findings (started at daemon start-up). */
+  probe: Promise<SandboxProbe>;
+  /** The runner's entry file, and node's arguments before it (e.g. a TypeScript loader in tests). */
+  entry: string;
+  execArgv: string[];
+  logger: Logger;
+}
+
+/**
+ * Environment variables a sandboxed runner keeps: locale, time zone, what GPU runtimes read, and the watchdog tests'
+ * stall marker (runner/test-stall.ts; as unsandboxed runners inherit it).
+ */
+const KEPT_ENV =
+  /^(LLMOS_TEST_RUNNER_STALL|PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|LD_LIBRARY_PATH|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|HIP_[A-Z_]+|ROCR_[A-Z_]+|HSA_[A-Z_]+|GPU_[A-Z_]+|GGML_[A-Z_]+|VK_[A-Z_]+|NODE_LLAMA_CPP_[A-Z_]+)$/;
+
+/** Most processes and threads a runner may have: node's own, llama.cpp's threads, room to spare; not a fork bomb. */
+export function pidsLimitFor(threads: number): number {
+  return Math.max(128, 64 + 4 * threads);
+}
+
+/**
+ * The least headroom over the estimate: a small model's runner moves by tens of MiB on its own (the JavaScript
+ * heap, a burst of threads or child processes), more than 15% of its estimate.
+ */
+export const MIN_MEMORY_HEADROOM = 64 * 1024 * 1024;
+
+/** The memory limit for an estimate: the estimate plus the margin (at least `MIN_MEMORY_HEADROOM`), whole pages. */
+export function memoryLimitFor(estimateBytes: number, margin: number): number {
+  const headroom = Math.max(estimateBytes * margin, MIN_MEMORY_HEADROOM);
+  return Math.ceil((estimateBytes + headroom) / 4096) * 4096;
+}
+
+/** Joins every cgroup listed before `--`, then becomes the command after it. */
+const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+
+export class RunnerLauncher {
+  private readonly codeRoots: string[];
+
+  constructor(private readonly options: LauncherOptions) {
+    this.codeRoots = codeRoots(options.entry, options.execArgv);
+    options.probe.then(
+      (p) => {
+        const s = p.support;
+        if (s.mode === "auto" && s.effective !== "sandboxed")
+          options.logger.warn({ sandbox: s.effective, reason: s.reason }, "runners are not fully sandboxed here");
+        else if (s.mode === "required" && s.effective !== "sandboxed")
+          options.logger.error(
+            { reason: s.reason },
+            "LLMOS_SANDBOX=required, but runners cannot be sandboxed here: loads will fail",
+          );
+        else if (s.effective === "sandboxed") options.logger.debug({ runAs: s.runAs }, "runners are sandboxed");
+      },
+      () => undefined,
+    );
+    void options.probe.then((p) => RunnerCgroup.sweepStale(p.cgroupHomes)).catch(() => undefined);
+  }
+
+  /** What this machine supports (for `GET /api/system`). */
+  async support(): Promise<SandboxSupport> {
+    return (await this.options.probe).support;
+  }
+
+  /** The command, environment and cgroup of a new runner; `required` mode throws when it cannot be isolated. */
+  async plan(request: LaunchRequest): Promise<LaunchPlan> {
+    const { options } = this;
+    const plain = (reason: string | null, cgroup: RunnerCgroup | null = null): LaunchPlan => {
+      const base = plainLaunch(options.entry, options.execArgv, reason);
+      return cgroup ? { ...base, ...joining(cgroup, [base.command, ...base.args]), cgroup } : base;
+    };
+    if (options.mode === "off") return plain("LLMOS_SANDBOX=off");
+    const probe = await options.probe;
+    const support = probe.support;
+    if (options.mode === "required" && support.effective !== "sandboxed")
+      throw new LlmosError(
+        "sandbox_unavailable",
+        `cannot load ${request.label}: LLMOS_SANDBOX=required, but runners cannot be sandboxed here: ${support.reason}`,
+      );
+    let cgroup: RunnerCgroup | null = null;
+    if (probe.cgroupHomes.length) {
+      try {
+        cgroup = RunnerCgroup.create(probe.cgroupHomes, RunnerCgroup.nextName(), {
+          memoryBytes:
+            request.memoryEstimateBytes === null
+              ? null
+              : memoryLimitFor(request.memoryEstimateBytes, options.memoryMargin),
+          pidsMax: pidsLimitFor(request.spec.threads),
+          cpus: request.cpu?.cpus ?? null,
+          cpuMaxCores: request.cpu?.maxCores ?? null,
+        });
+      } catch (error) {
+        if (options.mode === "required")
+          throw new LlmosError("sandbox_unavailable", `cannot limit the runner of ${request.label}: ${String(error)}`);
+        options.logger.warn(
+          { err: error, model: request.label },
+          "runner cgroup not made; the runner runs without limits",
+        );
+      }
+    }
+    if (!probe.bwrap) return plain(support.reason, cgroup);
+    const hide = existingPaths([...ALWAYS_HIDDEN, options.home, os.homedir()]);
+    // Only what exists is bound (a missing model file then fails the load with llama.cpp's clear error).
+    const readOnly = existingPaths([
+      request.spec.modelPath,
+      ...(request.spec.loraAdapters ?? []).map((a) => a.path),
+      ...(request.spec.cpuBackendDir ? [request.spec.cpuBackendDir] : []),
+      ...this.codeRoots,
+    ]);
+    // Run where the daemon runs when that folder is visible inside (a loader given as a bare name resolves from
+    // it), else in the private /tmp.
+    const cwd = process.cwd();
+    const visible = !hide.some((h) => isInside(cwd, h)) || readOnly.some((r) => isInside(cwd, r));
+    const rest = [
+      probe.bwrap,
+      ...bwrapArgs({
+        bwrap: probe.bwrap,
+        hide,
+        readOnly,
+        devices: request.spec.gpu ? gpuDevices() : [],
+        cwd: visible ? cwd : "/tmp",
+        drop: probe.drop,
+        command: [process.execPath, ...options.execArgv, options.entry],
+      }),
+    ];
+    return {
+      ...(cgroup ? joining(cgroup, rest) : { command: rest[0]!, args: rest.slice(1) }),
+      env: runnerEnv(),
+      cwd: "/",
+      cgroup,
+      sandboxed: true,
+      reason: cgroup && support.effective === "sandboxed" ? null : support.reason,
+      uid: probe.drop?.uid ?? process.getuid?.() ?? null,
+    };
+  }
+
+  /** The wire status of a runner started from `plan`. */
+  static status(plan: LaunchPlan): RunnerSandboxStatus {
+    const cgroup = plan.cgroup;
+    return {
+      sandboxed: plan.sandboxed,
+      reason: plan.reason,
+      uid: plan.uid,
+      cgroup: cgroup?.version ?? null,
+      pidsLimit: cgroup?.pidsLimit ?? null,
+      cpus: cgroup?.cpus() ?? null,
+      cpuMaxCores: cgroup?.cpuMaxCores() ?? null,
+    };
+  }
+}
+
+/** A plain child process of the daemon, as without a launcher: no namespaces, no cgroup, the daemon's environment. */
+export function plainLaunch(entry: string, execArgv: string[], reason: string | null = "no sandbox"): LaunchPlan {
+  return {
+    command: process.execPath,
+    args: [...execArgv, entry],
+    env: process.env,
+    cwd: process.cwd(),
+    cgroup: null,
+    sandboxed: false,
+    reason,
+    uid: process.getuid?.() ?? null,
+  };
+}
+
+/** `sh -c <join>` around `command`, so the runner starts inside `cgroup`. */
+function joining(cgroup: RunnerCgroup, command: string[]): { command: string; args: string[] } {
+  return { command: "/bin/sh", args: ["-c", JOIN_CGROUPS, "llmos-runner", ...cgroup.procsFiles, "--", ...command] };
+}
+
+function runnerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { HOME: "/tmp", TMPDIR: "/tmp" };
+  for (const [key, value] of Object.entries(process.env))
+    if (KEPT_ENV.test(key) && value !== undefined) env[key] = value;
+  return env;
+}
+
+/** GPU device nodes a runner that may use a GPU needs (NVIDIA, AMD, DRI). */
+function gpuDevices(): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync("/dev").filter((n) => n.startsWith("nvidia"));
+  } catch {
+    /* no /dev */
+  }
+  return [...names.map((n) => `/dev/${n}`), "/dev/dri", "/dev/kfd"];
+}
+
+/**
+ * The code a runner executes, bound back into the sandbox when a hidden folder covers it (an install under the
+ * user's home): the installation holding the runner's entry and the engine's node_modules, node itself, and
+ * loaders named by path in node's arguments.
+ */
+function codeRoots(entry: string, execArgv: string[]): string[] {
+  const roots = [path.dirname(path.dirname(process.execPath))];
+  let install = path.dirname(entry);
+  for (let dir = install; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, "node_modules", "node-llama-cpp"))) {
+      install = dir;
+      break;
+    }
+  }
+  roots.push(install);
+  for (const arg of execArgv) if (path.isAbsolute(arg)) roots.push(arg);
+  return roots.map(realpathOr);
+}
