@@ -18,7 +18,7 @@ import type {
   RunnerToDaemon,
 } from "../runner/ipc-protocol.js";
 import { crashFailure, failureFromWire, oomKillFailure, stallFailure, type RunnerFailure } from "./runner-failure.js";
-import type { CpuPlacement } from "./sandbox/runner-cgroup.js";
+import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 import { plainLaunch, RunnerLauncher, type LaunchPlan } from "./sandbox/runner-launcher.js";
 import type { Logger } from "../telemetry/logger.js";
 import { killProcessGroup } from "./process-group.js";
@@ -55,7 +55,7 @@ export interface RunnerHandle {
    * Moves the runner onto `placement`'s CPUs and/or caps its CPU time, at once (its cgroup's cpuset and cpu.max):
    * for the scheduler's thread assignment. Does nothing for a runner without a cgroup.
    */
-  placeCpus(placement: CpuPlacement): void;
+  placeCpus(placement: CgroupCpuLimit): void;
   generate(params: GenerateParams): RemoteGeneration;
   /**
    * Embeds texts; an abort of `signal` cancels the rest in the runner (between inputs and chunks). `truncate` cuts
@@ -97,7 +97,7 @@ export interface RunnerResources {
   /** The scheduler's memory estimate for the runner (RAM bytes); its limit adds a margin. */
   memoryEstimateBytes: number | null;
   /** CPUs and CPU time (default: the daemon's CPUs, uncapped). */
-  cpu?: CpuPlacement;
+  cpu?: CgroupCpuLimit;
 }
 
 /** Options of the child-process runner factory. */
@@ -249,7 +249,7 @@ class ChildProcessRunner implements RunnerHandle {
   peakMemoryBytes(): number | null {
     return this.exitedFlag ? this.finalPeakBytes : (this.plan.cgroup?.peakBytes() ?? null);
   }
-  placeCpus(placement: CpuPlacement): void {
+  placeCpus(placement: CgroupCpuLimit): void {
     if (!this.exitedFlag) this.plan.cgroup?.place(placement);
   }
 

@@ -36,8 +36,9 @@ export interface RunnerLimits {
   cpuMaxCores?: number | null;
 }
 
-/** A runner's CPU placement, as the scheduler's thread assignment sets it (see `RunnerHandle.placeCpus`). */
-export interface CpuPlacement {
+/** A runner's CPU limit in its cgroup (cpuset and cpu.max; see `RunnerHandle.placeCpus`). The thread
+ * allotment's affinity is `runtime/cpu-placement.ts`'s `CpuPlacement`. */
+export interface CgroupCpuLimit {
   /** A cpuset list such as `0-3,6`; null: every CPU the daemon may use. */
   cpus?: string | null;
   /** CPU time in cores (cpu.max / CFS quota); null: not capped. */
@@ -137,7 +138,7 @@ export class RunnerCgroup {
   }
 
   /** Moves the runner onto other CPUs and/or caps its CPU time (applies at once, to a running runner too). */
-  place(placement: CpuPlacement): void {
+  place(placement: CgroupCpuLimit): void {
     const cpuset = this.part("cpuset");
     if (cpuset && placement.cpus !== undefined) setCpus(cpuset.version, cpuset.dir, placement.cpus);
     const cpu = this.part("cpu");

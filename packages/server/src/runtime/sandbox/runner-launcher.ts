@@ -16,7 +16,7 @@ import type { RunnerLoadSpec } from "../../runner/ipc-protocol.js";
 import type { Logger } from "../../telemetry/logger.js";
 import { ALWAYS_HIDDEN, bwrapArgs, isInside } from "./bwrap-args.js";
 import { existingPaths, realpathOr } from "./host-paths.js";
-import { RunnerCgroup, type CpuPlacement } from "./runner-cgroup.js";
+import { RunnerCgroup, type CgroupCpuLimit } from "./runner-cgroup.js";
 import type { SandboxMode, SandboxProbe } from "./sandbox-probe.js";
 
 export interface LaunchRequest {
@@ -26,7 +26,7 @@ export interface LaunchRequest {
   /** The scheduler's memory estimate for this runner (RAM bytes); the limit adds the margin. Null: no limit. */
   memoryEstimateBytes: number | null;
   /** Where the runner may run (default: the daemon's CPUs, uncapped). */
-  cpu?: CpuPlacement;
+  cpu?: CgroupCpuLimit;
 }
 
 export interface LaunchPlan {
