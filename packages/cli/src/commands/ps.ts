@@ -10,7 +10,10 @@ export function sandboxLabel(sandbox: LoadedModel["sandbox"]): string {
   return sandbox.cgroup ? "limits only" : "no";
 }
 
-/** `llmos ps`: loaded models, their memory (and peak / limit), slots, CPU share, sandbox and expiry. */
+/**
+ * `llmos ps`: loaded models, their memory (and peak / limit), slots, CPU share, sandbox, why each is loaded and
+ * until when, and the keep-alive policy.
+ */
 export function registerPs(program: Command, ctx: CliContext): void {
   program
     .command("ps")
@@ -33,6 +36,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
             "SLOTS",
             "CONTEXT",
             "PID",
+            "LOADED FOR",
             "UNTIL",
           ],
           ps.models.map((m) => [
@@ -52,9 +56,15 @@ export function registerPs(program: Command, ctx: CliContext): void {
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
             m.contextSize,
             m.runnerPid ?? "-",
+            m.loadedFor ?? "request",
             formatRelative(m.expiresAt),
           ]),
         ),
       );
+      const p = ps.policy;
+      if (p)
+        ctx.print(
+          `keep-alive policy: ${p.name}${p.configured !== p.name ? ` (configured: ${p.configured})` : ""}${p.warning ? ` - ${p.warning}` : ""}`,
+        );
     });
 }
