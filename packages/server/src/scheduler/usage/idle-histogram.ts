@@ -2,8 +2,8 @@
  * The idle-time histogram of one model ("Serverless in the Wild", ATC'20): how long after the model went idle
  * (its last request ended) the next request arrived. Bins are log-spaced, so one layout serves gaps of 20 ms
  * (a time-compressed benchmark) and of hours (a real day) with the same relative precision: bin 0 holds gaps
- * under 20 ms, bin i (1..BINS-1) gaps in [20 ms * 1.2^(i-1), 20 ms * 1.2^i), and the last bin (index BINS) the gaps
- * beyond the last edge (about 10 hours). Weights are plain numbers so old samples can decay.
+ * under 20 ms, bin i (1..BINS-1) gaps in [20 ms * 1.1^(i-1), 20 ms * 1.1^i), and the last bin (index BINS) the gaps
+ * beyond the last edge (about 21 hours). Weights are plain numbers so old samples can decay.
  */
 
 /** Version of this layout, stored with each record; a reader refuses layouts it does not know. */
