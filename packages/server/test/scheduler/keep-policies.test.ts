@@ -19,7 +19,7 @@ const DAY = 86_400_000;
 const K = 2000;
 
 /** A usage model that has seen these idle gaps for each model, a week ago and since. */
-function learned(clock: FakeClock, models: Record<string, number[]>): UsageModel {
+function learned(clock: FakeClock, models: Record<string, number[]>, loadMs: Record<string, number> = {}): UsageModel {
   const repo = new MemoryUsageRepository();
   repo.save(
     Object.entries(models).map(([name, gapsMs]) => {
@@ -31,7 +31,7 @@ function learned(clock: FakeClock, models: Record<string, number[]>): UsageModel
         gaps,
         hourly: emptyHourly(),
         requests: gapsMs.length,
-        loadMs: 5,
+        loadMs: loadMs[name] ?? 5,
         sizeBytes: 100 * MiB,
         firstSeen: clock.now() - 7 * DAY,
         lastArrival: null,
@@ -95,6 +95,23 @@ describe("histogram", () => {
     assert.deepEqual(h.ready(), ["a:latest"]);
     await h.clock.advance(20);
     assert.deepEqual(h.ready(), []);
+  });
+
+  test("without history it evicts the least recently used, as fixed does, whatever the models' load costs", async () => {
+    const clock = new FakeClock();
+    // Seen, but with too few idle gaps to trust: a is slow to load, b fast (value order would evict b).
+    const usage = learned(clock, { a: [500], b: [500] }, { a: 5000, b: 5 });
+    const policy = new HistogramPolicy(usage, { keepAliveMs: K });
+    const h = harness(
+      { a: 100, b: 100, c: 100 },
+      { keepAliveMs: K, memoryBudgetBytes: 250 * MiB },
+      { policy, usage, clock },
+    );
+    await use(h, "a");
+    await h.clock.advance(100);
+    await use(h, "b");
+    await use(h, "c");
+    assert.deepEqual(h.ready(), ["b:latest", "c:latest"], "a, the least recently used, went");
   });
 
   test("a learned period: unloaded after the request, prewarmed before the next, which finds it loaded", async () => {

@@ -10,11 +10,18 @@
  * starts (a model whose next request usually comes within a minute or two).
  *
  * A model with too little history (fewer than `minGaps` idle gaps, or a history younger than an hour of the
- * usage model's day, or most gaps beyond the histogram) keeps the fixed keep-alive. Under memory pressure, the
- * idle models least likely to be asked for soon, per byte, go first; a prewarm only evicts models less likely to be
+ * usage model's day, or most gaps beyond the histogram) keeps the fixed keep-alive, and while no idle model has
+ * a trusted history the least recently used goes first, as with `fixed`. Under memory pressure, the idle models
+ * least likely to be asked for soon, per byte, go first; a prewarm only evicts models less likely to be
  * used than the one it loads.
  */
-import type { PrewarmPlan, PrewarmWindow, SchedulingPolicy, VictimRequest } from "../policy.js";
+import {
+  lruVictims,
+  type PrewarmPlan,
+  type PrewarmWindow,
+  type SchedulingPolicy,
+  type VictimRequest,
+} from "../policy.js";
 import type { ModelView, SchedulerSnapshot } from "../snapshot.js";
 import { BINS } from "../usage/idle-histogram.js";
 import type { ModelUsage } from "../usage/model-usage.js";
@@ -119,6 +126,9 @@ export class HistogramPolicy implements SchedulingPolicy {
       const mine = this.prewarmValue(request.model, snapshot.now);
       pool = pool.filter((m) => value(m) < mine);
     }
+    // Without a trusted history among them, the fixed policy's order (least recently used) decides.
+    if (pool.every((m) => this.planOf(m.name, snapshot.now).kind === "fixed"))
+      return lruVictims(pool, request.neededBytes);
     pool.sort((a, b) => value(a) - value(b) || a.lastUsed - b.lastUsed);
     return evictInOrder(pool, request.neededBytes);
   }
