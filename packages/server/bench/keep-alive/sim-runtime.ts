@@ -4,7 +4,7 @@
  * (decisions, policy, executor, loader, usage model) is the daemon's own code.
  */
 import type { ModelDetails } from "@llmos/protocol";
-import type { GenerateParams, ModelFacts } from "../../src/engine/engine.js";
+import type { CpuAllotment, GenerateParams, ModelFacts } from "../../src/engine/engine.js";
 import type { RemoteGeneration, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
 import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../../src/runner/ipc-protocol.js";
 import { RUNNER_OVERHEAD_BYTES } from "../../src/scheduler/memory-estimator.js";
@@ -126,10 +126,15 @@ class SimRunner implements RunnerHandle {
   async detokenize(): Promise<string> {
     return "";
   }
+  /** CPU allotments are taken as given: the calibrated speeds already include this machine's sharing. */
+  async setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }> {
+    return { threads: allotment.threads, appliedMs: 0 };
+  }
   async stats(): Promise<RunnerStatsReply> {
     return {
       engine: {
         decodeBatches: 0,
+        contendedBatches: 0,
         multiSequenceBatches: 0,
         maxSequencesInBatch: 0,
         tokensGenerated: 0,

@@ -91,6 +91,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
       engine: "llama-ffi",
       gpu: false,
       threads: 1,
+      cpus: [0],
       contextSize: 512,
       parallel: o.parallel,
       streamIntervalMs: 0,
