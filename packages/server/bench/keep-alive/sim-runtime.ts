@@ -5,7 +5,7 @@
  */
 import type { ModelDetails } from "@llmos/protocol";
 import type { CpuAllotment, GenerateParams, ModelFacts } from "../../src/engine/engine.js";
-import type { RemoteGeneration, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
+import type { RemoteGeneration, RunnerExit, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
 import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../../src/runner/ipc-protocol.js";
 import { RUNNER_OVERHEAD_BYTES } from "../../src/scheduler/memory-estimator.js";
 import type { ModelSource, ModelSpec } from "../../src/scheduler/model-spec.js";
@@ -104,10 +104,15 @@ class SimRunner implements RunnerHandle {
   readonly baselineRssBytes = null;
   readonly cpuBackend = null;
   readonly pid = null;
+  /** No sandbox or cgroup in a simulation: nothing to limit or measure. */
+  readonly sandbox = null;
+  readonly memoryLimitBytes = null;
+  peakMemoryBytes(): number | null {
+    return null;
+  }
+  placeCpus(): void {}
   exited = false;
-  private readonly exitListeners: Array<
-    (info: { expected: boolean; code: number | null; signal: string | null }) => void
-  > = [];
+  private readonly exitListeners: Array<(info: RunnerExit) => void> = [];
 
   constructor(
     readonly loadMs: number,
@@ -147,9 +152,17 @@ class SimRunner implements RunnerHandle {
   async stop(): Promise<void> {
     if (this.exited) return;
     this.exited = true;
-    for (const l of this.exitListeners) l({ expected: true, code: 0, signal: null });
+    for (const l of this.exitListeners)
+      l({
+        expected: true,
+        code: 0,
+        signal: null,
+        oomKilled: false,
+        memoryLimitBytes: null,
+        peakMemoryBytes: null,
+      });
   }
-  onExit(listener: (info: { expected: boolean; code: number | null; signal: string | null }) => void): void {
+  onExit(listener: (info: RunnerExit) => void): void {
     this.exitListeners.push(listener);
   }
 }
