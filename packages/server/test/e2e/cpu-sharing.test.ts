@@ -113,8 +113,8 @@ describe("CPU shared among busy models (real runners, 2 cores)", () => {
     await b.stop();
     p = await until(
       d,
-      "slow-a back to both cores",
-      (x) => x["slow-a"]!.cpu.threads === 2 && x["slow-b"]!.cpu.threads === 0,
+      "slow-a back to both cores, applied in its runner",
+      (x) => x["slow-a"]!.cpu.threads === 2 && x["slow-a"]!.cpu.appliedAt !== null && x["slow-b"]!.cpu.threads === 0,
     );
     assert.equal(p["slow-a"]!.cpu.shared, false);
     const contended = p["slow-a"]!.stats.contendedBatches;
