@@ -136,12 +136,16 @@ describe("one request cannot freeze the daemon", () => {
     delay.enable();
     const outcomes: Array<[string, number, string]> = [];
     const worst: Array<[string, number]> = [];
-    const run = async (name: string, call: () => Promise<{ status: number; text?: string }>) => {
+    const run = async (name: string, call: () => Promise<{ status: number; text?: unknown }>) => {
       const own = monitorEventLoopDelay({ resolution: 10 });
       own.enable();
       try {
         const res = await call();
-        outcomes.push([name, res.status, res.status >= 500 ? (res.text ?? "").slice(0, 300) : ""]);
+        outcomes.push([
+          name,
+          res.status,
+          res.status >= 500 && typeof res.text === "string" ? res.text.slice(0, 300) : "",
+        ]);
       } finally {
         own.disable();
         worst.push([name, own.max / 1e6]);
