@@ -31,6 +31,8 @@ import { AffinityCpuPlacement, noCpuPlacement } from "./runtime/cpu-placement.js
 import { ChildProcessRunnerFactory, RUNNER_ENTRY, type RunnerFactory } from "./runtime/runner-handle.js";
 import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
+import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
+import { clusterRoutes } from "./http/routes/cluster.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
 import { openKeepPolicy } from "./keep-policy-setup.js";
@@ -153,12 +155,17 @@ async function assemble(
     },
   });
   opened.defer("store", () => store.dispose());
+  // In a cluster, keys, usage, audit and rate limits live in PostgreSQL, shared by every node.
+  const clusterStorage = config.cluster
+    ? await openClusterSecurity(config.cluster, logger.child({ component: "cluster" }))
+    : undefined;
   const security = await SecurityService.open({
     databasePath: paths.database,
     home: config.home,
     timeScale: config.rateLimitTimeScale,
     responsesTtlMs: config.responsesTtlMs,
     logger: logger.child({ component: "security" }),
+    ...(clusterStorage ? { repository: clusterStorage.repository, rateLimitStore: clusterStorage.rateLimitStore } : {}),
   });
   opened.defer("security", () => security.close());
   assertSafeBind(
@@ -257,6 +264,7 @@ async function assemble(
   };
   const drain = new Drain();
   let ready = false;
+  let cluster: ClusterNode | undefined;
 
   const deps: HttpDeps = {
     config,
@@ -295,6 +303,7 @@ async function assemble(
       securityRoutes(security),
       responsesRoutes(deps, security.responses),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
+      ...(config.cluster ? [clusterRoutes(() => cluster)] : []),
     ],
     options.instrumentApp,
   );
@@ -307,6 +316,22 @@ async function assemble(
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
   lock.describe({ url });
+  if (config.cluster && clusterStorage) {
+    const node = new ClusterNode({
+      config: config.cluster,
+      url,
+      version: VERSION,
+      threads: config.threads,
+      storage: clusterStorage,
+      scheduler,
+      store,
+      forgetKey: (id) => security.limiter.forget(id),
+      logger: logger.child({ component: "cluster" }),
+    });
+    await node.start();
+    cluster = node;
+    opened.defer("cluster membership", () => node.stop());
+  }
   const builtCpu = builtHereCpuBackend(config);
   logger.info(
     {
@@ -339,6 +364,8 @@ async function assemble(
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      // Leave the cluster first, so that peers stop sending work here while it drains.
+      await cluster?.stop();
       // New requests get 503 from here on; those in flight (streams too) may finish until the drain timeout.
       const drained = await drain.drain(config.drainTimeoutMs);
       if (!drained.finished) logger.warn({ cancelled: drained.cancelled }, "drain timed out; requests cancelled");

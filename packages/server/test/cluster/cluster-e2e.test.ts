@@ -1,0 +1,193 @@
+/**
+ * Three real `llmos serve --cluster` processes on one PostgreSQL (test/support/cluster.ts), as an operator and an
+ * attacker would see them: membership, keys and limits across nodes, a paused node fenced, a killed node declared
+ * dead, drain from the CLI's API.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import type { ClusterStatus } from "@llmos/protocol";
+import { STORIES } from "../support/paths.js";
+import { startTestCluster, type TestCluster } from "../support/cluster.js";
+import { waitFor } from "../support/processes.js";
+
+let cluster: TestCluster;
+let adminKey = "";
+
+async function call(url: string, method: string, path: string, key?: string, body?: unknown) {
+  const res = await fetch(url + path, {
+    method,
+    headers: {
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+async function status(node: string): Promise<ClusterStatus> {
+  const r = await call(cluster.node(node).url, "GET", "/api/cluster", adminKey || undefined);
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  return r.json as ClusterStatus;
+}
+
+before(async () => {
+  cluster = await startTestCluster([
+    { name: "a", models: [[STORIES, "stories"]] },
+    { name: "b", models: [[STORIES, "stories"]] },
+    { name: "c" },
+  ]);
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+describe("cluster of three nodes", { timeout: 240_000 }, () => {
+  test("is up in 20 s and every node lists three healthy nodes", async () => {
+    // Spawn to every node ready (PostgreSQL's initdb not counted); a generous bound on a shared 2-core machine.
+    assert.ok(cluster.nodesUpMs < 20_000, `nodes up in ${cluster.nodesUpMs} ms`);
+    for (const n of ["a", "b", "c"]) {
+      const s = await waitFor(
+        async () => {
+          const st = await status(n);
+          return st.nodes.filter((x) => x.healthy && x.state === "up").length === 3 ? st : undefined;
+        },
+        5000,
+        `three healthy nodes seen from ${n}`,
+      );
+      assert.equal(s.self, n);
+      assert.equal(s.database, true);
+    }
+    // Models imported after start are published with the next heartbeats.
+    for (const n of ["a", "b", "c"]) {
+      const models = await waitFor(
+        async () => {
+          const m = (await status(n)).models.map((x) => [x.name, x.storedOn]);
+          return m.length === 1 && (m[0]![1] as string[]).length === 2 ? m : undefined;
+        },
+        5000,
+        `stored models seen from ${n}`,
+      );
+      assert.deepEqual(models, [["stories:latest", ["a", "b"]]]);
+    }
+  });
+
+  test("a key created on A works on C within 1 s; revoked on B it gets 401 everywhere within 1 s", async () => {
+    const [a, b, c] = ["a", "b", "c"].map((n) => cluster.node(n).url) as [string, string, string];
+    const admin = await call(a, "POST", "/api/keys", undefined, { name: "admin", scopes: ["admin"] });
+    assert.equal(admin.status, 201);
+    adminKey = admin.json.secret;
+    const created = await call(a, "POST", "/api/keys", adminKey, { name: "app", scopes: ["inference", "models:read"] });
+    assert.equal(created.status, 201);
+    const secret = created.json.secret as string;
+    const t0 = Date.now();
+    await waitFor(async () => ((await call(c, "GET", "/v1/models", secret)).status === 200 ? true : undefined), 1000);
+    // Auth is on everywhere now (each node re-reads "does any key exist" at least every second).
+    await waitFor(async () => ((await call(c, "GET", "/v1/models")).status === 401 ? true : undefined), 1500);
+    assert.ok(Date.now() - t0 <= 1000);
+
+    assert.equal((await call(b, "DELETE", `/api/keys/${created.json.key.id}`, adminKey)).status, 200);
+    const revokedAt = Date.now();
+    for (const url of [a, b, c])
+      await waitFor(
+        async () => ((await call(url, "GET", "/v1/models", secret)).status === 401 ? true : undefined),
+        1000,
+      );
+    assert.ok(Date.now() - revokedAt <= 1500, `revocation took ${Date.now() - revokedAt} ms`);
+  });
+
+  test("a 60 rpm key driven at 180 requests spread over the three nodes admits 60 +- 2", async () => {
+    const created = await call(cluster.node("a").url, "POST", "/api/keys", adminKey, {
+      name: "limited",
+      scopes: ["inference"],
+      rpm: 60,
+    });
+    const secret = created.json.secret as string;
+    const results = await Promise.all(
+      Array.from({ length: 180 }, (_, i) =>
+        // A model nobody has: admission happens first, then a 404 (cheap: no inference runs).
+        call(cluster.nodes[i % 3]!.url, "POST", "/v1/chat/completions", secret, {
+          model: "nobody-has-this",
+          messages: [{ role: "user", content: "hi" }],
+        }),
+      ),
+    );
+    const admitted = results.filter((r) => r.status !== 429).length;
+    assert.ok(admitted >= 58 && admitted <= 62, `admitted ${admitted}`);
+    assert.ok(results.every((r) => r.status === 429 || r.status === 404));
+  });
+
+  test("drain and resume a node through the API; the state is seen by every node", async () => {
+    const r = await call(cluster.node("a").url, "POST", "/api/cluster/nodes/c/drain", adminKey);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.state, "draining");
+    await waitFor(
+      async () => ((await status("b")).nodes.find((n) => n.name === "c")?.state === "draining" ? true : undefined),
+      5000,
+    );
+    assert.equal((await call(cluster.node("b").url, "POST", "/api/cluster/nodes/nope/drain", adminKey)).status, 404);
+    assert.equal((await call(cluster.node("b").url, "POST", "/api/cluster/nodes/c/resume", adminKey)).json.state, "up");
+  });
+
+  test("kill -STOP for 5 s then -CONT: the paused node finds its epoch stale, stops its runners, registers again", async () => {
+    const b = cluster.node("b");
+    const gen = await call(b.url, "POST", "/api/generate", adminKey, {
+      model: "stories",
+      prompt: "Once upon a time",
+      stream: false,
+      options: { num_predict: 4 },
+    });
+    assert.equal(gen.status, 200, JSON.stringify(gen.json));
+    const ps = await call(b.url, "GET", "/api/ps", adminKey);
+    const runnerPid = ps.json.models[0].runnerPid as number;
+    assert.ok(runnerPid > 0);
+    const epoch = (await status("a")).nodes.find((n) => n.name === "b")!.epoch;
+
+    b.process.kill("SIGSTOP");
+    const stoppedAt = Date.now();
+    await waitFor(
+      async () => ((await status("a")).nodes.find((n) => n.name === "b")?.state === "dead" ? true : undefined),
+      10_000,
+      "b declared dead",
+    );
+    const deadAfter = Date.now() - stoppedAt;
+    await new Promise((r) => setTimeout(r, Math.max(0, 5000 - (Date.now() - stoppedAt))));
+    b.process.kill("SIGCONT");
+    const back = await waitFor(
+      async () => {
+        const n = (await status("a")).nodes.find((x) => x.name === "b");
+        return n && n.state === "up" && n.epoch > epoch ? n : undefined;
+      },
+      15_000,
+      "b registered again",
+    );
+    assert.ok(back.healthy || back.heartbeatAgeMs < 3000);
+    assert.ok(deadAfter < 6000, `declared dead after ${deadAfter} ms`);
+    // The old registration's runner is gone: nothing is left generating for requests others took over.
+    await waitFor(() => (existsSync(`/proc/${runnerPid}`) ? undefined : true), 15_000, "old runner gone");
+    assert.ok(b.logs.some((l) => l.includes("registration is stale")));
+  });
+
+  test("kill -9 of a node: its session ends and it is declared dead within 3 s", async () => {
+    const c = cluster.node("c");
+    c.process.kill("SIGKILL");
+    const killedAt = Date.now();
+    await waitFor(
+      async () => ((await status("a")).nodes.find((n) => n.name === "c")?.state === "dead" ? true : undefined),
+      10_000,
+      "c declared dead",
+    );
+    const took = Date.now() - killedAt;
+    assert.ok(took <= 3000, `declared dead after ${took} ms`);
+    const s = await status("b");
+    assert.equal(s.nodes.find((n) => n.name === "c")?.healthy, false);
+  });
+});
