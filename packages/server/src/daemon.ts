@@ -33,6 +33,8 @@ import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
 import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
 import { clusterRoutes } from "./http/routes/cluster.js";
+import { clusterForwarding } from "./http/cluster-forwarding.js";
+import { isPeerCall, verifyPeerCall } from "./cluster/peer-auth.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
 import { openKeepPolicy } from "./keep-policy-setup.js";
@@ -284,7 +286,11 @@ async function assemble(
     importPolicy: new ImportPolicy(config.importDirs),
     preRoutes: [
       ...(tracing ? [tracingHooks(tracing)] : []),
-      authPlugin(security, { maxKeepAliveMs: config.maxKeepAliveMs }),
+      authPlugin(security, {
+        maxKeepAliveMs: config.maxKeepAliveMs,
+        ...(config.cluster ? { peer: peerCheck(config.cluster.secret) } : {}),
+      }),
+      ...(config.cluster ? [clusterForwarding(() => cluster)] : []),
     ],
     admitReload: async (request) => {
       const key = request.llmosAuth?.key;
@@ -383,6 +389,14 @@ async function assemble(
     })());
 
   return { url, config, app, scheduler, store, security, logger, close };
+}
+
+/** Cluster mode: verifies node-to-node calls (undefined: the request does not claim to be one). */
+function peerCheck(secret: string) {
+  return (request: { headers: Record<string, string | string[] | undefined>; method: string; url: string }) =>
+    isPeerCall(request.headers)
+      ? verifyPeerCall(secret, request.headers, { method: request.method, path: request.url })
+      : undefined;
 }
 
 /**

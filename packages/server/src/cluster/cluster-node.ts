@@ -22,7 +22,10 @@ import type { Logger } from "../telemetry/logger.js";
 import { ClusterMembership, type ClusterEvent } from "./membership.js";
 import { isHealthy } from "./membership-decisions.js";
 import type { CapacityModel, CapacityStored, NodeCapacity } from "./node-capacity.js";
-import { PrefixIndex } from "./prefix-chain.js";
+import { FenceRegistry, PeerForwarder } from "./peer-forwarder.js";
+import { PrefixIndex, prefixChain, promptTextOf } from "./prefix-chain.js";
+import { RequestRouter } from "./request-router.js";
+import { canonicalModelName } from "../store/names.js";
 
 /** The security layer's storage in cluster mode (opened before the security service). */
 export interface ClusterSecurityStorage {
@@ -74,6 +77,9 @@ export interface ClusterNodeOptions {
 export class ClusterNode {
   readonly membership: ClusterMembership;
   readonly prefixes = new PrefixIndex();
+  readonly router: RequestRouter;
+  readonly forwarder: PeerForwarder;
+  readonly fences = new FenceRegistry();
   private stored: CapacityStored[] = [];
   private storedRefreshing = false;
 
@@ -100,6 +106,19 @@ export class ClusterNode {
       onListening: (on) => storage.keys.listening(on),
       logger,
     });
+    this.router = new RequestRouter(this.membership, config.nodeName, config);
+    this.forwarder = new PeerForwarder(this.router, config.nodeName, config.secret, logger);
+  }
+
+  /** Notes that a request with `body` runs here (its prompt's prefix chain is published for affinity). */
+  noteServed(body: unknown): void {
+    const model = (body as { model?: unknown } | null)?.model;
+    if (typeof model !== "string") return;
+    try {
+      this.prefixes.record(canonicalModelName(model), prefixChain(promptTextOf(body)));
+    } catch {
+      /* an invalid name: the route answers 400 */
+    }
   }
 
   get name(): string {

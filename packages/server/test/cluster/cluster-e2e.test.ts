@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import type { ClusterStatus } from "@llmos/protocol";
-import { STORIES } from "../support/paths.js";
+import { STORIES, STORIES_GOLDEN } from "../support/paths.js";
 import { startTestCluster, type TestCluster } from "../support/cluster.js";
 import { waitFor } from "../support/processes.js";
 
@@ -30,7 +30,7 @@ async function call(url: string, method: string, path: string, key?: string, bod
   } catch {
     json = text;
   }
-  return { status: res.status, json };
+  return { status: res.status, json, node: res.headers.get("x-llmos-node") };
 }
 
 async function status(node: string): Promise<ClusterStatus> {
@@ -137,8 +137,72 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
     assert.equal((await call(cluster.node("b").url, "POST", "/api/cluster/nodes/c/resume", adminKey)).json.state, "up");
   });
 
+  test("a request sent to a node without the model runs on a node that has it; the answer comes back unchanged", async () => {
+    const c = cluster.node("c").url;
+    const gen = await call(c, "POST", "/api/generate", adminKey, {
+      model: "stories",
+      prompt: "Once upon a time",
+      stream: false,
+      options: { temperature: 0, num_predict: 20 },
+    });
+    assert.equal(gen.status, 200, JSON.stringify(gen.json));
+    assert.ok(gen.node === "a" || gen.node === "b", `ran on ${gen.node}`);
+    assert.ok(STORIES_GOLDEN.startsWith(gen.json.response.trim().slice(0, 20)), gen.json.response);
+    const ranOn = gen.node!;
+    // Streamed through the OpenAI API: chunks pass through unchanged, and the copy loaded wins over the other node.
+    const res = await fetch(`${c}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({
+        model: "stories",
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 8,
+        stream: true,
+      }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-llmos-node"), ranOn);
+    assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/);
+    const text = await res.text();
+    assert.match(text, /chat\.completion\.chunk/);
+    assert.match(text, /data: \[DONE\]/);
+    // Sent to the other holder, it still lands where the model is loaded.
+    const other = ranOn === "a" ? "b" : "a";
+    // Once a heartbeat has shown the loaded copy to the other node.
+    await waitFor(
+      async () => ((await status(other)).models[0]?.loadedOn.includes(ranOn) ? true : undefined),
+      5000,
+      "loaded copy published",
+    );
+    const again = await call(cluster.node(other).url, "POST", "/api/generate", adminKey, {
+      model: "stories",
+      prompt: "Once upon a time",
+      stream: false,
+      options: { num_predict: 2 },
+    });
+    assert.equal(again.node, ranOn);
+    // A forged peer call (no valid signature) is refused.
+    const forged = await fetch(`${cluster.node(ranOn).url}/api/generate`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-llmos-peer-node": "c",
+        "x-llmos-peer-time": String(Date.now()),
+        "x-llmos-peer-signature": "0".repeat(64),
+      },
+      body: JSON.stringify({ model: "stories", prompt: "x", stream: false }),
+    });
+    assert.equal(forged.status, 401);
+  });
+
   test("kill -STOP for 5 s then -CONT: the paused node finds its epoch stale, stops its runners, registers again", async () => {
-    const b = cluster.node("b");
+    const gen0 = await call(cluster.node("c").url, "POST", "/api/generate", adminKey, {
+      model: "stories",
+      prompt: "Once",
+      stream: false,
+      options: { num_predict: 2 },
+    });
+    const b = cluster.node(gen0.node!);
     const gen = await call(b.url, "POST", "/api/generate", adminKey, {
       model: "stories",
       prompt: "Once upon a time",
@@ -149,25 +213,25 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
     const ps = await call(b.url, "GET", "/api/ps", adminKey);
     const runnerPid = ps.json.models[0].runnerPid as number;
     assert.ok(runnerPid > 0);
-    const epoch = (await status("a")).nodes.find((n) => n.name === "b")!.epoch;
+    const epoch = (await status("c")).nodes.find((n) => n.name === b.name)!.epoch;
 
     b.process.kill("SIGSTOP");
     const stoppedAt = Date.now();
     await waitFor(
-      async () => ((await status("a")).nodes.find((n) => n.name === "b")?.state === "dead" ? true : undefined),
+      async () => ((await status("c")).nodes.find((n) => n.name === b.name)?.state === "dead" ? true : undefined),
       10_000,
-      "b declared dead",
+      "paused node declared dead",
     );
     const deadAfter = Date.now() - stoppedAt;
     await new Promise((r) => setTimeout(r, Math.max(0, 5000 - (Date.now() - stoppedAt))));
     b.process.kill("SIGCONT");
     const back = await waitFor(
       async () => {
-        const n = (await status("a")).nodes.find((x) => x.name === "b");
+        const n = (await status("c")).nodes.find((x) => x.name === b.name);
         return n && n.state === "up" && n.epoch > epoch ? n : undefined;
       },
       15_000,
-      "b registered again",
+      "paused node registered again",
     );
     assert.ok(back.healthy || back.heartbeatAgeMs < 3000);
     assert.ok(deadAfter < 6000, `declared dead after ${deadAfter} ms`);
@@ -176,18 +240,41 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
     assert.ok(b.logs.some((l) => l.includes("registration is stale")));
   });
 
-  test("kill -9 of a node: its session ends and it is declared dead within 3 s", async () => {
-    const c = cluster.node("c");
-    c.process.kill("SIGKILL");
+  test("kill -9 of the node running 20 queued requests: dead within 3 s, every request completes elsewhere", async () => {
+    const c = cluster.node("c").url;
+    const body = (i: number) => ({
+      model: "stories",
+      prompt: `Once upon a time ${i}`,
+      stream: false,
+      options: { num_predict: 400 },
+    });
+    const warm = await call(c, "POST", "/api/generate", adminKey, { ...body(0), options: { num_predict: 1 } });
+    const victim = cluster.node(warm.node!);
+    const survivor = victim.name === "a" ? "b" : "a";
+    const requests = Array.from({ length: 20 }, (_, i) => call(c, "POST", "/api/generate", adminKey, body(i)));
+    // Kill once the victim has requests running and queued.
+    await waitFor(
+      async () => {
+        const ps = await call(victim.url, "GET", "/api/ps", adminKey).catch(() => undefined);
+        const m = ps?.json?.models?.[0];
+        return m && m.queued > 0 ? true : undefined;
+      },
+      20_000,
+      "requests queued on the victim",
+    ).catch(() => undefined);
+    victim.process.kill("SIGKILL");
     const killedAt = Date.now();
     await waitFor(
-      async () => ((await status("a")).nodes.find((n) => n.name === "c")?.state === "dead" ? true : undefined),
+      async () => ((await status("c")).nodes.find((n) => n.name === victim.name)?.state === "dead" ? true : undefined),
       10_000,
-      "c declared dead",
+      "victim declared dead",
     );
     const took = Date.now() - killedAt;
+    const results = await Promise.all(requests);
     assert.ok(took <= 3000, `declared dead after ${took} ms`);
-    const s = await status("b");
-    assert.equal(s.nodes.find((n) => n.name === "c")?.healthy, false);
+    for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.json));
+    const moved = results.filter((r) => r.node === survivor).length;
+    assert.ok(moved > 0, "requests completed on the surviving node");
+    assert.ok(results.every((r) => r.node === survivor || r.node === victim.name));
   });
 });
