@@ -105,6 +105,8 @@ export async function startDaemon(partial: DaemonConfigInput = {}, options: Daem
   const base = defaultConfig();
   const config: LlmosConfig = { ...base, ...partial, limits: { ...base.limits, ...partial.limits } };
   const metrics = new Metrics();
+  // In a cluster every series says which node it comes from (one Prometheus job scrapes them all).
+  if (config.cluster) metrics.registry.setDefaultLabels({ node: config.cluster.nodeName });
   const logger = createLogger(config.logLevel, options.logDestination, metrics.events);
   const opened = new CleanupStack();
   try {

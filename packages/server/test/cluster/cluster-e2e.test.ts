@@ -80,6 +80,13 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
     }
   });
 
+  test("every metric of a node carries its node label", async () => {
+    const res = await fetch(`${cluster.node("b").url}/metrics`);
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.match(text, /llmos_[a-z_]+\{[^}]*node="b"/);
+  });
+
   test("a key created on A works on C within 1 s; revoked on B it gets 401 everywhere within 1 s", async () => {
     const [a, b, c] = ["a", "b", "c"].map((n) => cluster.node(n).url) as [string, string, string];
     const admin = await call(a, "POST", "/api/keys", undefined, { name: "admin", scopes: ["admin"] });
