@@ -15,6 +15,8 @@ import {
   SecurityService,
 } from "../../src/security/index.js";
 import { homePaths } from "../../src/config/config.js";
+import { openClusterSecurity } from "../../src/cluster/cluster-node.js";
+import { createLogger } from "../../src/telemetry/logger.js";
 import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
 import { waitFor } from "../support/processes.js";
 import { tempHome } from "../security/helpers.js";
@@ -140,6 +142,52 @@ describe("security state in PostgreSQL, shared by two nodes", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe("a PostgreSQL outage", () => {
+  test("keys read recently stay valid, admin writes get 503, rate limits hold per node", async () => {
+    const url = await server.createDatabase("outage");
+    const config = {
+      url,
+      nodeName: "a",
+      advertise: undefined,
+      secret: "0123456789abcdef",
+      heartbeatMs: 1000,
+      deadAfterMs: 3000,
+      keyCacheTtlMs: 30_000,
+      transferBytesPerSecond: 0,
+    };
+    const storage = await openClusterSecurity(config, createLogger("silent"));
+    const { home, cleanup } = tempHome();
+    const security = await SecurityService.open({
+      databasePath: homePaths(home).database,
+      home,
+      timeScale: 1,
+      repository: storage.repository,
+      rateLimitStore: storage.rateLimitStore,
+    });
+    try {
+      const { key, secret } = await security.keys.create({ name: "k", scopes: ["inference"], rpm: 2 });
+      const limits = { id: key.id, rpm: 2, tpm: null, tokensPerDay: null };
+      await security.authenticate(secret);
+      await security.admit(limits, 0); // one of the two requests this minute, counted in the database
+
+      await server.stop();
+      assert.equal((await security.authenticate(secret)).id, key.id, "a key read before the outage still works");
+      await assert.rejects(
+        security.keys.create({ name: "new", scopes: ["inference"] }),
+        (e) => isLlmosError(e) && e.code === "unavailable" && e.status === 503,
+      );
+      await assert.rejects(security.authenticate("llmos_0123456789ab_" + "x".repeat(43)), (e) => isLlmosError(e));
+      // The shared limiter falls back to this node's own (a fresh bucket: limits hold per node meanwhile).
+      await security.admit(limits, 0);
+      await security.admit(limits, 0);
+      await assert.rejects(security.admit(limits, 0), (e) => isLlmosError(e) && e.code === "rate_limited");
+    } finally {
+      await security.close().catch(() => undefined);
+      cleanup();
     }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A real, throwaway PostgreSQL for tests (Debian's `postgresql` package; `.ci/run` installs it): `initdb` into a
  * temporary folder, a server on a free loopback port with `fsync=off`, stopped (and its folder removed) by `stop()`.
- * `initdb` refuses to run as root, so as root both run as the unprivileged `postgres` user (`runuser`), in a folder
+ * `initdb` refuses to run as root, so as root both run as the unprivileged `postgres` user (`setpriv`), in a folder
  * that user owns. One server per test file: each test takes its own database (`createDatabase`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -54,8 +54,10 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     if (id.status !== 0) throw new Error("running as root needs the unprivileged `postgres` user (apt creates it)");
     chownSync(dir, Number(id.stdout), Number(gid.stdout));
   }
+  // setpriv execs the program as `postgres` (runuser would stay as its parent, and a signal to it would not wait
+  // for the server to stop).
   const as = (cmd: string, args: string[]): [string, string[]] =>
-    asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+    asRoot ? ["setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", cmd, ...args]] : [cmd, args];
   const [initCmd, initArgs] = as(path.join(bin, "initdb"), [
     "-D",
     data,
