@@ -132,8 +132,13 @@ export class ClusterMembership {
     await session.end().catch(() => undefined);
   }
 
-  /** Opens the session, takes the lock, raises the epoch and LISTENs. */
-  private async register(): Promise<void> {
+  /**
+   * Opens the session, takes the lock, raises the epoch and LISTENs. With `resume`, after a lost session: when the
+   * row still shows this node's epoch as a live member (nobody declared it dead meanwhile, e.g. the database itself
+   * was down), the registration goes on under the same epoch and the runners keep running; otherwise the runners are
+   * stopped first (`onFenced`) and the node registers anew. Returns whether it kept its epoch.
+   */
+  private async register(resume = false): Promise<boolean> {
     const o = this.options;
     const session = openClient(o.url, `llmos:${o.node}`);
     session.on("error", (error) => {
@@ -151,6 +156,25 @@ export class ClusterMembership {
       ]);
       if (!rows[0]?.ok)
         throw new LlmosError("conflict", `another live node of the cluster is named ${JSON.stringify(o.node)}`);
+      if (resume) {
+        const { rows: mine } = await session.query<{ state: ClusterNode["state"]; epoch: number }>(
+          "SELECT state, epoch FROM cluster_nodes WHERE name = $1",
+          [o.node],
+        );
+        const row = mine[0];
+        if (row && row.epoch === this.epochValue && (row.state === "up" || row.state === "draining")) {
+          await session.query(`LISTEN ${CLUSTER_CHANNEL}`);
+          session.on("notification", (n) => this.notified(n.payload));
+          this.session = session;
+          this.stateValue = row.state;
+          this.databaseUp = true;
+          o.onListening(true);
+          o.logger.info({ node: o.node, epoch: this.epochValue }, "cluster session restored");
+          return true;
+        }
+        o.logger.warn({ node: o.node, epoch: this.epochValue }, "declared dead while the session was lost");
+        await o.onFenced();
+      }
       const registered = await session.query<{ epoch: number; state: ClusterNode["state"] }>(
         `INSERT INTO cluster_nodes (name, url, state, epoch, registered_at, heartbeat_at, capacity)
            VALUES ($1, $2, 'up', 1, $3, now(), $4)
@@ -171,6 +195,7 @@ export class ClusterMembership {
       this.databaseUp = true;
       o.onListening(true);
       o.logger.info({ node: o.node, epoch: this.epochValue, url: o.advertise }, "joined the cluster");
+      return false;
     } catch (error) {
       await session.end().catch(() => undefined);
       throw error;
@@ -200,10 +225,9 @@ export class ClusterMembership {
     this.ticking = true;
     try {
       if (!this.session) {
-        // The session died: the lock is gone and the others will have declared this node dead. Whatever runs here
-        // belongs to the old registration.
-        await this.options.onFenced();
-        await this.register();
+        // The session died and with it the lock: others may have declared this node dead (then whatever runs here
+        // belongs to the old registration and is stopped), or the database itself was away (then nothing changed).
+        await this.register(true);
       } else if (!(await this.heartbeat())) {
         this.options.logger.warn({ node: this.options.node, epoch: this.epochValue }, "fenced: registering again");
         await this.options.onFenced();
