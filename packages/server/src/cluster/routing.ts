@@ -2,7 +2,9 @@
  * Where a request runs (a pure decision over what the nodes published, so it is tested with hand-written nodes):
  *
  * 1. a node with the model in memory (loading or ready), scored by free slots, queue depth and prompt-prefix
- *    affinity (the longest run of the prompt's hash chain the node served recently);
+ *    affinity (the longest run of the prompt's hash chain the node served recently); when the best copy already has
+ *    a slot's worth of requests waiting per slot and the prompt has no affinity, a node with the file and free
+ *    memory loads another copy instead (scale out);
  * 2. else a node with the model's blobs on disk and the memory free for it;
  * 3. else the node whose free memory fits the model best (it fetches the blobs from a peer);
  * 4. else a node that can make room by evicting idle models (blobs on disk first);
@@ -46,7 +48,7 @@ export interface RoutingDemand {
   chain: readonly string[];
 }
 
-export type RouteReason = "loaded" | "stored" | "fits" | "evicts" | "waits";
+export type RouteReason = "loaded" | "scales_out" | "stored" | "fits" | "evicts" | "waits";
 
 export type RouteDecision =
   | { kind: "node"; node: string; reason: RouteReason; affinity: number }
@@ -63,16 +65,21 @@ export function decideRoute(demand: RoutingDemand, nodes: readonly RoutingNode[]
   const eligible = nodes.filter((n) => n.eligible && n.budgetBytes >= demand.minimumBytes);
   if (eligible.length === 0) return { kind: "no_node" };
 
+  const need = (n: RoutingNode) => Math.min(demand.estimatedBytes, n.budgetBytes);
+  const free = (n: RoutingNode) => n.budgetBytes - n.reservedBytes;
+  const stored = eligible.filter((n) => n.stored.has(demand.model) && free(n) >= need(n) && !modelOn(n, demand.model));
+
   const loaded = eligible.filter((n) => modelOn(n, demand.model));
   if (loaded.length > 0) {
     const scored = loaded.map((n) => ({ n, ...loadedScore(n, demand) }));
     const best = pickMax(scored, (s) => s.score);
-    return { kind: "node", node: best.n.name, reason: "loaded", affinity: best.affinity };
+    // Scale out: when even the best copy has a full queue (as many waiting as it has slots) and a node with the
+    // file has the memory free, a second copy is loaded there instead of queueing deeper.
+    if (best.backlog < best.slots || stored.length === 0 || best.affinity > 0)
+      return { kind: "node", node: best.n.name, reason: "loaded", affinity: best.affinity };
+    return chosen(pickMax(stored, free), "scales_out");
   }
 
-  const need = (n: RoutingNode) => Math.min(demand.estimatedBytes, n.budgetBytes);
-  const free = (n: RoutingNode) => n.budgetBytes - n.reservedBytes;
-  const stored = eligible.filter((n) => n.stored.has(demand.model) && free(n) >= need(n));
   if (stored.length > 0) return chosen(pickMax(stored, free), "stored");
 
   const fits = eligible.filter((n) => free(n) >= need(n));
@@ -104,13 +111,16 @@ function modelOn(n: RoutingNode, model: string): boolean {
   return n.models.some((m) => m.name === model && (m.state === "loading" || m.state === "ready"));
 }
 
-function loadedScore(n: RoutingNode, demand: RoutingDemand): { score: number; affinity: number } {
+function loadedScore(
+  n: RoutingNode,
+  demand: RoutingDemand,
+): { score: number; affinity: number; backlog: number; slots: number } {
   const m = n.models.find((x) => x.name === demand.model && (x.state === "loading" || x.state === "ready"))!;
   const slots = Math.max(1, m.slots);
   const affinity = demand.chain.length > 0 ? matchedBlocks(demand.chain, n.prefixes) / demand.chain.length : 0;
   const freeSlots = Math.max(0, slots - m.busy - n.inflight);
   const backlog = m.queued + Math.max(0, m.busy + n.inflight - slots);
-  return { score: AFFINITY_WEIGHT * affinity + freeSlots / slots - backlog / slots, affinity };
+  return { score: AFFINITY_WEIGHT * affinity + freeSlots / slots - backlog / slots, affinity, backlog, slots };
 }
 
 /** Memory of models that could be evicted now (idle, not pinned). */

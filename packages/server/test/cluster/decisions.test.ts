@@ -77,6 +77,25 @@ describe("decideRoute", () => {
     assert.equal((decideRoute(demand({ chain }), nodes) as { node: string }).node, "c");
   });
 
+  test("scale out: a copy whose queue is as deep as its slots makes a node with the file and room load another", () => {
+    const busy = loaded("m:latest", { busy: 2, queued: 2 });
+    const nodes = [
+      node("a", { models: [busy], reservedBytes: GB }),
+      node("b", { stored: new Set(["m:latest"]) }),
+      node("c"),
+    ];
+    assert.deepEqual(decideRoute(demand(), nodes), { kind: "node", node: "b", reason: "scales_out", affinity: 0 });
+    // A conversation the busy node holds stays there; a shorter queue stays too; no node with the file: it waits.
+    const chain = prefixChain("y".repeat(128 * 4));
+    nodes[0] = node("a", { models: [busy], reservedBytes: GB, prefixes: new Set(chain) });
+    assert.equal((decideRoute(demand({ chain }), nodes) as { node: string }).node, "a");
+    nodes[0] = node("a", { models: [loaded("m:latest", { busy: 2, queued: 1 })], reservedBytes: GB });
+    assert.equal((decideRoute(demand(), nodes) as { node: string }).node, "a");
+    nodes[0] = node("a", { models: [busy], reservedBytes: GB });
+    nodes[1] = node("b");
+    assert.equal((decideRoute(demand(), nodes) as { node: string }).node, "a");
+  });
+
   test("no copy loaded: a node with the blob on disk and room, else the best memory fit", () => {
     const nodes = [
       node("a", { budgetBytes: 8 * GB }),
