@@ -4,6 +4,7 @@
  * unchanged (cluster/peer-forwarder.ts). Requests that run here, forwarded or not, note their prompt's prefix chain
  * for affinity, and every answer says which node ran it (`x-llmos-node`).
  */
+import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from "fastify";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import { PEER_HEADERS } from "../cluster/peer-auth.js";
@@ -76,7 +77,14 @@ async function passOn(
   answer: NonNullable<Awaited<ReturnType<ClusterNode["forwarder"]["forward"]>>>,
 ): Promise<void> {
   reply.hijack();
-  const raw = reply.raw;
+  await pipeAnswer(reply.raw, answer);
+}
+
+/** Writes `answer` to `raw` (status, headers, body as it arrives); a node lost mid-answer ends it with `node_lost`. */
+export async function pipeAnswer(
+  raw: ServerResponse,
+  answer: NonNullable<Awaited<ReturnType<ClusterNode["forwarder"]["forward"]>>>,
+): Promise<void> {
   const headers: Record<string, string> = {};
   answer.headers.forEach((value, name) => {
     if (!HOP_BY_HOP.has(name)) headers[name] = value;

@@ -11,6 +11,7 @@ import { emptyCapacity, type ClusterNode } from "../../src/cluster/node-capacity
 import { PEER_HEADERS, verifyPeerCall } from "../../src/cluster/peer-auth.js";
 import { FenceRegistry, PeerForwarder } from "../../src/cluster/peer-forwarder.js";
 import { RequestRouter } from "../../src/cluster/request-router.js";
+import { pipeAnswer } from "../../src/http/cluster-forwarding.js";
 import { isLlmosError } from "../../src/errors.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 
@@ -110,6 +111,26 @@ describe("PeerForwarder", () => {
       (e) => isLlmosError(e) && e.code === "unavailable",
     );
     assert.equal(attempts, 3);
+  });
+
+  test("a stream under way when its node is lost ends with a node_lost error event; the client keeps what it got", async () => {
+    const streaming = await peer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write('data: {"choices":[{"delta":{"content":"Once"}}]}\n\n');
+      setTimeout(() => res.socket?.destroy(), 50); // the node dies mid-answer
+    });
+    const { router, forwarder } = forwarderOver([node("streamer", streaming, 0)]);
+    const front = createServer((_req, res) => {
+      void forwarder.forward(input(), router.route(input().body)!).then((answer) => pipeAnswer(res, answer!));
+    });
+    servers.push(front);
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    const res = await fetch(`http://127.0.0.1:${(front.address() as { port: number }).port}/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-llmos-node"), "streamer");
+    const text = await res.text();
+    assert.match(text, /"content":"Once"/);
+    assert.match(text, /event: error\ndata: \{"error":\{"code":"node_lost"/);
   });
 
   test("a fence is claimed once", () => {
