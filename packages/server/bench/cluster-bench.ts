@@ -69,7 +69,7 @@ async function importModels(url: string, file: string): Promise<void> {
 }
 
 /** Three plain daemons (no cluster), each its own process, home and port. */
-async function startIndependent(n: number): Promise<{ urls: string[]; stop: () => Promise<void> }> {
+async function startIndependent(n: number, modelFile: string): Promise<{ urls: string[]; stop: () => Promise<void> }> {
   const procs: ChildProcess[] = [];
   const homes: string[] = [];
   const urls: string[] = [];
@@ -80,7 +80,16 @@ async function startIndependent(n: number): Promise<{ urls: string[]; stop: () =
     const child = spawn(
       process.execPath,
       [path.join(REPO_ROOT, "packages/cli/bin/llmos.js"), "serve", "--host", "127.0.0.1", "--port", String(port)],
-      { env: { ...process.env, LLMOS_HOME: home, LLMOS_THREADS: "1", LLMOS_LOG_LEVEL: "warn" }, stdio: "ignore" },
+      {
+        env: {
+          ...process.env,
+          LLMOS_HOME: home,
+          LLMOS_THREADS: "1",
+          LLMOS_LOG_LEVEL: "warn",
+          LLMOS_IMPORT_DIRS: path.dirname(modelFile),
+        },
+        stdio: "ignore",
+      },
     );
     procs.push(child);
     urls.push(`http://127.0.0.1:${port}`);
@@ -126,7 +135,7 @@ export async function clusterBench(
   const overheadReps = opts.quick ? 20 : 60;
 
   opts.log("cluster: 3 independent daemons behind round-robin");
-  const rr = await startIndependent(3);
+  const rr = await startIndependent(3, modelFile);
   const roundRobin: number[] = [];
   try {
     for (const url of rr.urls) await importModels(url, modelFile);
@@ -138,7 +147,10 @@ export async function clusterBench(
 
   opts.log("cluster: 3 nodes on one PostgreSQL");
   const cluster = await startTestCluster(
-    ["n1", "n2", "n3"].map((name) => ({ name, env: { LLMOS_LOG_LEVEL: "warn" } })),
+    ["n1", "n2", "n3"].map((name) => ({
+      name,
+      env: { LLMOS_LOG_LEVEL: "warn", LLMOS_IMPORT_DIRS: path.dirname(modelFile) },
+    })),
   );
   const clustered: number[] = [];
   let direct: number[] = [];

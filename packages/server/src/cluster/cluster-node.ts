@@ -48,6 +48,7 @@ export async function openClusterSecurity(config: ClusterConfig, logger: Logger)
       keys,
       usage: inner.usage,
       audit: inner.audit,
+      responses: inner.responses,
       close: async () => {
         await inner.close();
         await pool.end();

@@ -129,6 +129,11 @@ export function loadConfig(input: {
     c.tls = { cert: flags.tlsCert, key: flags.tlsKey };
   }
   c.cluster = clusterConfig(env, flags);
+  // Peers call this node by its advertised name: the Host check must accept it (k8s `llmos-0.llmos`, ...).
+  if (c.cluster?.advertise) {
+    const host = new URL(c.cluster.advertise).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    if (!c.allowedHosts.includes(host)) c.allowedHosts = [...c.allowedHosts, host];
+  }
   return { ...c, ...input.overrides, limits: { ...c.limits, ...input.overrides?.limits } };
 }
 

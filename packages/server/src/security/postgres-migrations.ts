@@ -58,6 +58,22 @@ export const POSTGRES_MIGRATIONS: readonly PgMigration[] = [
         FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
     `,
   },
+  {
+    version: 3,
+    name: "stored responses",
+    sql: `
+      CREATE TABLE stored_responses (
+        id TEXT PRIMARY KEY,
+        key_id TEXT,
+        model TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        response TEXT NOT NULL,
+        conversation TEXT NOT NULL
+      );
+      CREATE INDEX stored_responses_expiry ON stored_responses (expires_at);
+    `,
+  },
 ];
 
 /**

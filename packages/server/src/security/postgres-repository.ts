@@ -2,10 +2,12 @@ import type pg from "pg";
 import { CLUSTER_CHANNEL, inTransaction, migratePostgres, query } from "../db/postgres.js";
 import type { AuditAction, AuditEntry, AuditInput, AuditResult, UsageRow } from "./records.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+import { PostgresResponseStore } from "./postgres-responses.js";
 import type {
   AuditQuery,
   AuditStore,
   KeyStore,
+  ResponseStore,
   SecurityRepository,
   StoredKey,
   UsageDelta,
@@ -39,7 +41,7 @@ interface KeyRow {
 
 /**
  * SecurityRepository on PostgreSQL (the `pg` pool the cluster shares), used in cluster mode so every node sees the
- * same keys, usage and audit log. Same tables, numbers and semantics as the SQLite implementation; changes to a key
+ * same keys, usage, audit log and stored responses. Same tables, numbers and semantics as the SQLite implementation; changes to a key
  * are announced with NOTIFY on the cluster channel in the same transaction, so other nodes drop their cached copy.
  * An unreachable database surfaces as `unavailable` (503).
  */
@@ -47,6 +49,7 @@ export class PostgresSecurityRepository implements SecurityRepository {
   readonly keys: KeyStore;
   readonly usage: UsageStore;
   readonly audit: AuditStore;
+  readonly responses: ResponseStore;
   private closed = false;
 
   private constructor(
@@ -56,6 +59,7 @@ export class PostgresSecurityRepository implements SecurityRepository {
     this.keys = new PostgresKeyStore(pool);
     this.usage = new PostgresUsageStore(pool);
     this.audit = new PostgresAuditStore(pool);
+    this.responses = new PostgresResponseStore(pool);
   }
 
   /** Migrates the security tables and returns the repository. `ownsPool`: `close()` ends the pool too. */

@@ -5,7 +5,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { homePaths } from "../../src/config/config.js";
 import type { ClusterStatus } from "@llmos/protocol";
 import { STORIES, STORIES_GOLDEN } from "../support/paths.js";
 import { startTestCluster, type TestCluster } from "../support/cluster.js";
@@ -33,8 +34,13 @@ async function call(url: string, method: string, path: string, key?: string, bod
   return { status: res.status, json, node: res.headers.get("x-llmos-node") };
 }
 
+/** An admin API key once the test made one, else the node's admin token (loopback admin calls need one). */
+function admin(node: string): string {
+  return adminKey || readFileSync(homePaths(cluster.node(node).home).adminToken, "utf8").trim();
+}
+
 async function status(node: string): Promise<ClusterStatus> {
-  const r = await call(cluster.node(node).url, "GET", "/api/cluster", adminKey || undefined);
+  const r = await call(cluster.node(node).url, "GET", "/api/cluster", admin(node));
   assert.equal(r.status, 200, JSON.stringify(r.json));
   return r.json as ClusterStatus;
 }
@@ -81,7 +87,7 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
   });
 
   test("every metric of a node carries its node label", async () => {
-    const res = await fetch(`${cluster.node("b").url}/metrics`);
+    const res = await fetch(`${cluster.node("b").url}/metrics`, { headers: { authorization: `Bearer ${admin("b")}` } });
     const text = await res.text();
     assert.equal(res.status, 200, text);
     assert.match(text, /llmos_[a-z_]+\{[^}]*node="b"/);
@@ -89,9 +95,9 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
 
   test("a key created on A works on C within 1 s; revoked on B it gets 401 everywhere within 1 s", async () => {
     const [a, b, c] = ["a", "b", "c"].map((n) => cluster.node(n).url) as [string, string, string];
-    const admin = await call(a, "POST", "/api/keys", undefined, { name: "admin", scopes: ["admin"] });
-    assert.equal(admin.status, 201);
-    adminKey = admin.json.secret;
+    const made = await call(a, "POST", "/api/keys", admin("a"), { name: "admin", scopes: ["admin"] });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    adminKey = made.json.secret;
     const created = await call(a, "POST", "/api/keys", adminKey, { name: "app", scopes: ["inference", "models:read"] });
     assert.equal(created.status, 201);
     const secret = created.json.secret as string;

@@ -11,7 +11,7 @@ import { signPeerCall, verifyPeerCall, PEER_HEADERS } from "../../src/cluster/pe
 import { matchedBlocks, prefixChain, PrefixIndex, promptTextOf } from "../../src/cluster/prefix-chain.js";
 import { decideRoute, type RoutingDemand, type RoutingNode } from "../../src/cluster/routing.js";
 import type { CapacityModel } from "../../src/cluster/node-capacity.js";
-import { clusterConfig } from "../../src/config/load.js";
+import { clusterConfig, loadConfig } from "../../src/config/load.js";
 import { isLlmosError } from "../../src/errors.js";
 
 const GB = 1024 ** 3;
@@ -319,6 +319,13 @@ describe("cluster settings", () => {
     assert.equal(c.advertise, "http://10.0.0.5:11435");
     assert.equal(c.heartbeatMs, 1000);
     assert.equal(c.deadAfterMs, 3000);
+  });
+
+  test("the advertised host name is accepted by the Host check (peers call this node by it)", () => {
+    const c = loadConfig({
+      env: { ...env, LLMOS_CLUSTER_URL: "postgres://x/db", LLMOS_ADVERTISE: "http://llmos-0.llmos:11435" },
+    });
+    assert.ok(c.allowedHosts.includes("llmos-0.llmos"));
   });
 
   test("refuses a missing or short secret, a non-postgres URL, a bad name or advertise URL", () => {

@@ -129,6 +129,32 @@ describe("security state in PostgreSQL, shared by two nodes", () => {
     }
   });
 
+  test("a response stored through A is read and deleted through B; expired ones are not served", async () => {
+    const url = await server.createDatabase("responses");
+    const [a, b] = [await openNode(url, "a"), await openNode(url, "b")];
+    try {
+      const stored = {
+        id: "resp_1",
+        keyId: null,
+        model: "m:latest",
+        createdAt: 1000,
+        expiresAt: 5000,
+        response: { id: "resp_1", output: [{ type: "message" }] },
+        conversation: [{ role: "user", content: "hi" }],
+      };
+      await a.security.repository.responses.insert(stored);
+      await a.security.repository.responses.insert({ ...stored, id: "resp_2", expiresAt: 2000 });
+      assert.deepEqual(await b.security.repository.responses.get("resp_1", 3000), stored);
+      assert.equal(await b.security.repository.responses.get("resp_2", 3000), undefined);
+      assert.equal(await b.security.repository.responses.deleteExpired(3000), 1);
+      assert.equal(await b.security.repository.responses.delete("resp_1"), true);
+      assert.equal(await a.security.repository.responses.get("resp_1", 3000), undefined);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("tokens charged on one node count against the daily quota on the other", async () => {
     const url = await server.createDatabase("quota");
     const [a, b] = [await openNode(url, "a"), await openNode(url, "b")];

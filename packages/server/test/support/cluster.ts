@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { REPO_ROOT } from "./paths.js";
+import { MODELS_DIR, REPO_ROOT } from "./paths.js";
 import { startTestPostgres, type TestPostgres } from "./postgres.js";
 
 export const CLUSTER_SECRET = "test-cluster-secret-0123456789";
@@ -77,6 +77,8 @@ export async function startTestCluster(specs: NodeSpec[], extraEnv: Record<strin
       LLMOS_LOG_LEVEL: "info",
       LLMOS_CLUSTER_SECRET: CLUSTER_SECRET,
       LLMOS_CONTEXT_SIZE: "512",
+      // The models the tests import by path live beside the checkout.
+      LLMOS_IMPORT_DIRS: [...new Set((spec.models ?? []).map(([file]) => path.dirname(file)))].join(",") || MODELS_DIR,
       ...extraEnv,
       ...spec.env,
       ...(spec.budget ? { LLMOS_MEMORY_BUDGET: spec.budget } : {}),
