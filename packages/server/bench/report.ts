@@ -256,6 +256,7 @@ export function writeReport(file: string, r: BenchReport): void {
     );
     if (b.support.effective !== "sandboxed") L.push("", `Runners were not fully sandboxed here: ${b.support.reason}.`);
     if (b.note) L.push("", b.note);
+  }
   if (r.cluster) {
     const c = r.cluster;
     L.push(
