@@ -117,6 +117,14 @@ export default tseslint.config(
     ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "config", "telemetry"],
     "grammar holds pure functions (JSON Schema -> GBNF) that the http layer and both engines use",
   ),
+  // PostgreSQL access (pool, migrations, error mapping) is shared by security and cluster and knows neither.
+  layer(
+    "db",
+    ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "cluster", "telemetry"],
+    base,
+  ),
+  // The cluster sits beside inference: it reads the scheduler's state and is used by http (forwarding, /api/cluster).
+  layer("cluster", ["http", "runner", "engine"], upward),
   layer("telemetry", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security"], base),
   // The usage model's store (SQLite now, PostgreSQL for a cluster) is used from the scheduler above it.
   layer(

@@ -36,5 +36,7 @@ CODE_STATUS: Dict[str, int] = {
     "insufficient_memory": 507,
     "queue_timeout": 504,
     "upstream_error": 502,
+    "node_lost": 502,
     "insufficient_storage": 507,
+    "insufficient_capacity": 507,
 }

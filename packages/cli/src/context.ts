@@ -14,6 +14,9 @@ export interface ServerModule {
       insecureNoAuth?: boolean;
       tlsCert?: string;
       tlsKey?: string;
+      cluster?: string;
+      nodeName?: string;
+      advertise?: string;
     };
   }): { home: string; host: string; port: number; cpuBackend: string } & Record<string, unknown>;
   startDaemon(config: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }>;

@@ -6,6 +6,7 @@ import { registerCreate } from "./commands/create.js";
 import { registerDu } from "./commands/du.js";
 import { registerImport } from "./commands/import.js";
 import { registerKeys } from "./commands/keys.js";
+import { registerCluster } from "./commands/cluster.js";
 import { registerList } from "./commands/list.js";
 import { registerLoad } from "./commands/load.js";
 import { registerPs } from "./commands/ps.js";
@@ -51,6 +52,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): { program: Command; ctx: C
     registerTop,
     registerLoad,
     registerKeys,
+    registerCluster,
     registerUsage,
     registerVerify,
     registerDu,

@@ -39,7 +39,11 @@ export const ERROR_CODES = {
   insufficient_memory: { status: 507, openaiType: "server_error" },
   queue_timeout: { status: 504, openaiType: "timeout_error" },
   upstream_error: { status: 502, openaiType: "server_error" },
+  /** Cluster: the node running a forwarded request died or stopped answering after its answer had begun. */
+  node_lost: { status: 502, openaiType: "server_error" },
   insufficient_storage: { status: 507, openaiType: "server_error" },
+  /** Cluster: the model needs more memory than any node's budget holds, even with the smallest context. */
+  insufficient_capacity: { status: 507, openaiType: "server_error" },
 } as const satisfies Record<string, { status: number; openaiType: string }>;
 
 /** A stable llmos error code. */

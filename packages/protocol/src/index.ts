@@ -4,3 +4,4 @@ export * from "./security.js";
 export * from "./store.js";
 export * from "./events.js";
 export * from "./quantization.js";
+export * from "./cluster.js";

@@ -46,4 +46,9 @@ export type {
   KvCacheType,
   QuantizationInfo,
   SandboxSupport,
+  ClusterNodeInfo,
+  ClusterNodeModel,
+  ClusterNodeState,
+  ClusterModelInfo,
+  ClusterStatus,
 } from "@llmos/protocol";

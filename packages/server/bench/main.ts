@@ -25,6 +25,7 @@ import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, star
 import { writeReport, type BenchReport } from "./report.js";
 import { quantizationSection } from "./quantization-main.js";
 import { keepAliveSection } from "./keep-alive/keep-alive-main.js";
+import { clusterBench } from "./cluster-bench.js";
 
 const REPO = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -282,6 +283,10 @@ async function main(): Promise<void> {
       log,
     });
   }
+
+  // Cluster: 3 nodes x 1 thread vs 3 independent daemons behind round-robin; forwarding overhead (docs/cluster.md).
+  const stories = models.find((m) => m.name === "stories260K")!;
+  report.cluster = await clusterBench(stories.path, stories.name, { quick, log });
 
   report.durationSeconds = Math.round((Date.now() - started) / 1000);
   writeReport(values.out!, report);

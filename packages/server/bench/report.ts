@@ -1,3 +1,4 @@
+import type { ClusterBench } from "./cluster-bench.js";
 import { writeFileSync } from "node:fs";
 import type { EngineBenchResult } from "./engine-bench.js";
 import type { MonitoringBench } from "./monitoring-bench.js";
@@ -49,6 +50,7 @@ export interface BenchReport {
   monitoring?: MonitoringBench;
   contention?: ContentionBench;
   sandbox?: SandboxBench;
+  cluster?: ClusterBench | undefined;
   durationSeconds?: number;
 }
 
@@ -254,6 +256,17 @@ export function writeReport(file: string, r: BenchReport): void {
     );
     if (b.support.effective !== "sandboxed") L.push("", `Runners were not fully sandboxed here: ${b.support.reason}.`);
     if (b.note) L.push("", b.note);
+  }
+  if (r.cluster) {
+    const c = r.cluster;
+    L.push(
+      "",
+      "## 6. Cluster: three nodes on one PostgreSQL (one machine, one thread per node)",
+      "",
+      `${c.requests} ${c.tokens}-token generations from ${c.clients} clients over three models (${c.model} under three names), sent round-robin to the three entry points. Independent daemons behind round-robin: ${fmtSpread(c.roundRobinTokensPerSecond)} tokens/s; the cluster (each request routed to the node that has its model loaded): ${fmtSpread(c.clusterTokensPerSecond)} tokens/s, **${ratio(c.clusterTokensPerSecond.median, c.roundRobinTokensPerSecond.median)}** (target at least 1.0x).`,
+      "",
+      `Forwarding overhead, 1-token request: p50 ${fmt(c.directP50Ms)} ms straight to the node that runs it, ${fmt(c.forwardedP50Ms)} ms through another node: **+${fmt(c.forwardedP50Ms - c.directP50Ms)} ms** (target at most 2 ms).`,
+    );
   }
 
   L.push("", '## Targets (issue "Performance"), checked against this run', "");

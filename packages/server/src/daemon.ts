@@ -31,6 +31,10 @@ import { AffinityCpuPlacement, noCpuPlacement } from "./runtime/cpu-placement.js
 import { ChildProcessRunnerFactory, RUNNER_ENTRY, type RunnerFactory } from "./runtime/runner-handle.js";
 import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
+import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
+import { clusterRoutes } from "./http/routes/cluster.js";
+import { clusterForwarding } from "./http/cluster-forwarding.js";
+import { isPeerCall, verifyPeerCall } from "./cluster/peer-auth.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
 import { openKeepPolicy } from "./keep-policy-setup.js";
@@ -101,6 +105,8 @@ export async function startDaemon(partial: DaemonConfigInput = {}, options: Daem
   const base = defaultConfig();
   const config: LlmosConfig = { ...base, ...partial, limits: { ...base.limits, ...partial.limits } };
   const metrics = new Metrics();
+  // In a cluster every series says which node it comes from (one Prometheus job scrapes them all).
+  if (config.cluster) metrics.registry.setDefaultLabels({ node: config.cluster.nodeName });
   const logger = createLogger(config.logLevel, options.logDestination, metrics.events);
   const opened = new CleanupStack();
   try {
@@ -153,12 +159,17 @@ async function assemble(
     },
   });
   opened.defer("store", () => store.dispose());
+  // In a cluster, keys, usage, audit and rate limits live in PostgreSQL, shared by every node.
+  const clusterStorage = config.cluster
+    ? await openClusterSecurity(config.cluster, logger.child({ component: "cluster" }))
+    : undefined;
   const security = await SecurityService.open({
     databasePath: paths.database,
     home: config.home,
     timeScale: config.rateLimitTimeScale,
     responsesTtlMs: config.responsesTtlMs,
     logger: logger.child({ component: "security" }),
+    ...(clusterStorage ? { repository: clusterStorage.repository, rateLimitStore: clusterStorage.rateLimitStore } : {}),
   });
   opened.defer("security", () => security.close());
   assertSafeBind(
@@ -257,6 +268,7 @@ async function assemble(
   };
   const drain = new Drain();
   let ready = false;
+  let cluster: ClusterNode | undefined;
 
   const deps: HttpDeps = {
     config,
@@ -276,7 +288,11 @@ async function assemble(
     importPolicy: new ImportPolicy(config.importDirs),
     preRoutes: [
       ...(tracing ? [tracingHooks(tracing)] : []),
-      authPlugin(security, { maxKeepAliveMs: config.maxKeepAliveMs }),
+      authPlugin(security, {
+        maxKeepAliveMs: config.maxKeepAliveMs,
+        ...(config.cluster ? { peer: peerCheck(config.cluster.secret) } : {}),
+      }),
+      ...(config.cluster ? [clusterForwarding(() => cluster)] : []),
     ],
     admitReload: async (request) => {
       const key = request.llmosAuth?.key;
@@ -295,6 +311,7 @@ async function assemble(
       securityRoutes(security),
       responsesRoutes(deps, security.responses),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
+      ...(config.cluster ? [clusterRoutes(() => cluster)] : []),
     ],
     options.instrumentApp,
   );
@@ -307,6 +324,22 @@ async function assemble(
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `${config.tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
   lock.describe({ url });
+  if (config.cluster && clusterStorage) {
+    const node = new ClusterNode({
+      config: config.cluster,
+      url,
+      version: VERSION,
+      threads: config.threads,
+      storage: clusterStorage,
+      scheduler,
+      store,
+      forgetKey: (id) => security.limiter.forget(id),
+      logger: logger.child({ component: "cluster" }),
+    });
+    await node.start();
+    cluster = node;
+    opened.defer("cluster membership", () => node.stop());
+  }
   const builtCpu = builtHereCpuBackend(config);
   logger.info(
     {
@@ -339,6 +372,8 @@ async function assemble(
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      // Leave the cluster first, so that peers stop sending work here while it drains.
+      await cluster?.stop();
       // New requests get 503 from here on; those in flight (streams too) may finish until the drain timeout.
       const drained = await drain.drain(config.drainTimeoutMs);
       if (!drained.finished) logger.warn({ cancelled: drained.cancelled }, "drain timed out; requests cancelled");
@@ -356,6 +391,14 @@ async function assemble(
     })());
 
   return { url, config, app, scheduler, store, security, logger, close };
+}
+
+/** Cluster mode: verifies node-to-node calls (undefined: the request does not claim to be one). */
+function peerCheck(secret: string) {
+  return (request: { headers: Record<string, string | string[] | undefined>; method: string; url: string }) =>
+    isPeerCall(request.headers)
+      ? verifyPeerCall(secret, request.headers, { method: request.method, path: request.url })
+      : undefined;
 }
 
 /**

@@ -8,6 +8,9 @@ interface ServeOptions {
   insecureNoAuth?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  cluster?: string;
+  nodeName?: string;
+  advertise?: string;
 }
 
 /** `llmos serve`: runs the daemon in the foreground until SIGINT/SIGTERM. */
@@ -21,6 +24,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--insecure-no-auth", "allow a non-loopback bind without API keys")
     .option("--tls-cert <file>", "TLS certificate (PEM)")
     .option("--tls-key <file>", "TLS private key (PEM)")
+    .option("--cluster <postgres-url>", "join the cluster coordinated through this PostgreSQL database")
+    .option("--node-name <name>", "this node's name in the cluster (default: the host name)")
+    .option("--advertise <url>", "the URL other nodes reach this one at (default: the listen URL)")
     .action(async (opts: ServeOptions) => {
       const server = await loadServer();
       const port = opts.port === undefined ? undefined : Number(opts.port);
@@ -37,6 +43,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
           insecureNoAuth: opts.insecureNoAuth,
           tlsCert: opts.tlsCert,
           tlsKey: opts.tlsKey,
+          cluster: opts.cluster,
+          nodeName: opts.nodeName,
+          advertise: opts.advertise,
         },
       });
       // Signals are caught from before the daemon starts: one that arrives while it starts (or right after it

@@ -192,6 +192,31 @@ export interface LlmosConfig {
   otlpCaptureContent: boolean;
   /** Seconds between two live snapshots on `/api/events` (and samples of the dashboard's charts). Default 2. */
   eventsIntervalMs: number;
+  /** Cluster mode (several nodes coordinated through PostgreSQL); undefined = a single node (the default). */
+  cluster: ClusterConfig | undefined;
+}
+
+/** The settings of a node in a cluster (docs/cluster.md). */
+export interface ClusterConfig {
+  /** PostgreSQL connection URL (`postgres://user:pass@host:5432/db`). Env LLMOS_CLUSTER_URL; flag `--cluster`. */
+  url: string;
+  /** This node's name, unique in the cluster. Env LLMOS_NODE_NAME; flag `--node-name`; default the host name. */
+  nodeName: string;
+  /**
+   * The URL peers reach this node at (`http://10.0.0.5:11435`). Env LLMOS_ADVERTISE; flag `--advertise`; default the
+   * URL the daemon listens on.
+   */
+  advertise: string | undefined;
+  /** Shared secret that signs node-to-node calls (at least 16 characters). Env LLMOS_CLUSTER_SECRET; required. */
+  secret: string;
+  /** Heartbeat interval. Env LLMOS_CLUSTER_HEARTBEAT; default 1 s. */
+  heartbeatMs: number;
+  /** A node without a heartbeat this long is dead (and is fenced). Env LLMOS_CLUSTER_DEAD_AFTER; default 3 s. */
+  deadAfterMs: number;
+  /** How long keys read before a database outage stay valid during it. Env LLMOS_CLUSTER_KEY_CACHE_TTL; default 30 s. */
+  keyCacheTtlMs: number;
+  /** Bytes per second a node sends or receives per blob transfer between peers; 0 = unlimited. Env LLMOS_CLUSTER_TRANSFER_RATE; default 256M. */
+  transferBytesPerSecond: number;
 }
 
 /** Derived paths under `home`. */
@@ -278,5 +303,6 @@ export function defaultConfig(): LlmosConfig {
     otlpEndpoint: undefined,
     otlpCaptureContent: false,
     eventsIntervalMs: 2000,
+    cluster: undefined,
   };
 }

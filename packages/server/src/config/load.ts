@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { KEEP_POLICY_NAMES } from "@llmos/protocol";
-import { defaultConfig, DEFAULT_PORT, KV_CACHE_TYPE_NAMES, type LlmosConfig } from "./config.js";
+import { defaultConfig, DEFAULT_PORT, KV_CACHE_TYPE_NAMES, type ClusterConfig, type LlmosConfig } from "./config.js";
 import { parseManagedCpus } from "./cpu-set.js";
 
 /** Command-line flags that override the environment. */
@@ -12,6 +12,12 @@ export interface ConfigFlags {
   insecureNoAuth?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  /** `--cluster postgres://...` (LLMOS_CLUSTER_URL). */
+  cluster?: string;
+  /** `--node-name` (LLMOS_NODE_NAME). */
+  nodeName?: string;
+  /** `--advertise http://host:port` (LLMOS_ADVERTISE). */
+  advertise?: string;
 }
 
 /**
@@ -122,7 +128,51 @@ export function loadConfig(input: {
     if (!flags.tlsCert || !flags.tlsKey) throw new Error("--tls-cert and --tls-key go together");
     c.tls = { cert: flags.tlsCert, key: flags.tlsKey };
   }
+  c.cluster = clusterConfig(env, flags);
+  // Peers call this node by its advertised name: the Host check must accept it (k8s `llmos-0.llmos`, ...).
+  if (c.cluster?.advertise) {
+    const host = new URL(c.cluster.advertise).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    if (!c.allowedHosts.includes(host)) c.allowedHosts = [...c.allowedHosts, host];
+  }
   return { ...c, ...input.overrides, limits: { ...c.limits, ...input.overrides?.limits } };
+}
+
+/** The cluster settings when a PostgreSQL URL is given (flag or LLMOS_CLUSTER_URL); undefined otherwise. */
+export function clusterConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}): ClusterConfig | undefined {
+  const url = flags.cluster ?? env.LLMOS_CLUSTER_URL;
+  if (!url) return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new Error("LLMOS_CLUSTER_URL (--cluster) must be a postgres:// URL");
+  const secret = env.LLMOS_CLUSTER_SECRET ?? "";
+  if (secret.length < 16)
+    throw new Error("cluster mode needs LLMOS_CLUSTER_SECRET (at least 16 characters) to sign node-to-node calls");
+  const nodeName = (flags.nodeName ?? env.LLMOS_NODE_NAME ?? os.hostname()).toLowerCase();
+  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(nodeName))
+    throw new Error(`node name must be 1-63 characters of a-z, 0-9, ".", "_", "-", got ${JSON.stringify(nodeName)}`);
+  const advertise = flags.advertise ?? env.LLMOS_ADVERTISE;
+  if (advertise !== undefined && !/^https?:\/\/[^/]+\/?$/.test(advertise))
+    throw new Error(`--advertise (LLMOS_ADVERTISE) must be http(s)://host:port, got ${JSON.stringify(advertise)}`);
+  const duration = (name: string, fallback: number) => {
+    const v = env[name];
+    if (v === undefined) return fallback;
+    const ms = parseDurationMs(v);
+    if (!(ms > 0)) throw new Error(`${name} must be a positive duration, got "${v}"`);
+    return ms;
+  };
+  const heartbeatMs = duration("LLMOS_CLUSTER_HEARTBEAT", 1000);
+  const deadAfterMs = duration("LLMOS_CLUSTER_DEAD_AFTER", 3000);
+  if (deadAfterMs < 2 * heartbeatMs)
+    throw new Error("LLMOS_CLUSTER_DEAD_AFTER must be at least twice LLMOS_CLUSTER_HEARTBEAT");
+  return {
+    url,
+    nodeName,
+    advertise: advertise?.replace(/\/+$/, ""),
+    secret,
+    heartbeatMs,
+    deadAfterMs,
+    keyCacheTtlMs: duration("LLMOS_CLUSTER_KEY_CACHE_TTL", 30_000),
+    transferBytesPerSecond:
+      env.LLMOS_CLUSTER_TRANSFER_RATE === undefined ? 256 * 1024 ** 2 : parseBytes(env.LLMOS_CLUSTER_TRANSFER_RATE),
+  };
 }
 
 /** `registry.example.com[:port]` or an `https://` / `http://` URL of a registry (no path). */

@@ -30,12 +30,24 @@ export { KeyService, toRecord, type CreateKeyInput, type IssuedKey } from "./key
 export {
   RateLimiter,
   TokenBucket,
+  type Limiter,
   type KeyLimits,
   type LimitState,
   type RateLimitStatus,
   type RateLimiterOptions,
 } from "./rate-limiter.js";
 export { UsageRecorder, type UsageQueryInput } from "./usage-recorder.js";
+export {
+  SharedRateLimiter,
+  type AdmitRequest,
+  type AdmitResult,
+  type ChargeDelta,
+  type RateLimitStore,
+} from "./shared-rate-limiter.js";
+export { PostgresSecurityRepository, type KeyChangedEvent } from "./postgres-repository.js";
+export { PostgresRateLimitStore } from "./postgres-rate-limits.js";
+export { POSTGRES_MIGRATIONS, POSTGRES_RATE_LIMIT_MIGRATIONS } from "./postgres-migrations.js";
+export { CachedKeyStore, type CachedKeyStoreOptions } from "./cached-key-store.js";
 export { AuditLog, type AuditLogQuery } from "./audit-log.js";
 export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./auth-failure-limiter.js";
 export { AdminToken, ADMIN_TOKEN_PREFIX } from "./admin-token.js";

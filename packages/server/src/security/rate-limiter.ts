@@ -88,11 +88,28 @@ export interface RateLimiterOptions {
   tokensUsedOn?: (keyId: string, day: string) => Promise<number>;
 }
 
+/** What the security layer needs of a rate limiter: this process's (RateLimiter) or a cluster's (SharedRateLimiter). */
+export interface Limiter {
+  /** Admits one request (throws `rate_limited` / `quota_exceeded`); see RateLimiter.admit. */
+  admit(key: KeyLimits, estimatedTokens: number): Promise<RateLimitStatus>;
+  /** Charges the tokens a finished request used. */
+  charge(keyId: string, tokens: number): void;
+  /** The limits' state as last known (for `x-ratelimit-*` headers). */
+  statusOf(key: KeyLimits): RateLimitStatus;
+  /** Drops what is known of a key (after a revocation). */
+  forget(keyId: string): void;
+  /** Writes charges not yet stored; resolves when they are. */
+  flush?(): Promise<void>;
+  /** Flushes and stops. Idempotent. */
+  close?(): Promise<void>;
+}
+
 /**
  * Per-key limits: requests/minute and tokens/minute as token buckets, tokens per (UTC) day as a counter.
- * State is in memory per process; in a cluster each node limits on its own (document this for operators).
+ * State is in memory per process; a cluster uses SharedRateLimiter, which falls back to this one while its
+ * database is unreachable.
  */
-export class RateLimiter {
+export class RateLimiter implements Limiter {
   private readonly keys = new Map<string, KeyState>();
   private readonly minuteMs: number;
   private readonly dayMs: number;
@@ -249,7 +266,7 @@ function bucketState(bucket: TokenBucket, now: number): LimitState {
   };
 }
 
-function limitError(
+export function limitError(
   code: "rate_limited" | "quota_exceeded",
   message: string,
   retryMs: number,

@@ -6,7 +6,8 @@ import { KeyService } from "./key-service.js";
 import { silentLogger, type SecurityLogger } from "./logger.js";
 import { isLoopbackAddress } from "./loopback.js";
 import { modelAllowed } from "./model-glob.js";
-import { RateLimiter, type KeyLimits, type RateLimitStatus } from "./rate-limiter.js";
+import { RateLimiter, type KeyLimits, type Limiter, type RateLimitStatus } from "./rate-limiter.js";
+import { SharedRateLimiter, type RateLimitStore } from "./shared-rate-limiter.js";
 import type { KeyRecord, UsageRow } from "./records.js";
 import type { SecurityRepository } from "./repository.js";
 import { SqliteSecurityRepository } from "./sqlite-repository.js";
@@ -34,6 +35,8 @@ export interface SecurityServiceOptions {
   repository?: SecurityRepository;
   /** How long stored `/v1/responses` responses are kept, ms; default 30 days. */
   responsesTtlMs?: number;
+  /** Where a cluster holds rate limits for every node (absent: this process limits on its own). */
+  rateLimitStore?: RateLimitStore;
   /** Clock, for tests. */
   now?: Now;
 }
@@ -48,7 +51,7 @@ export class SecurityService {
   private constructor(
     readonly repository: SecurityRepository,
     readonly keys: KeyService,
-    readonly limiter: RateLimiter,
+    readonly limiter: Limiter,
     readonly usageRecorder: UsageRecorder,
     readonly audit: AuditLog,
     readonly authFailures: AuthFailureLimiter,
@@ -66,11 +69,14 @@ export class SecurityService {
     const repository = options.repository ?? SqliteSecurityRepository.open(options.databasePath);
     try {
       const audit = new AuditLog(repository.audit, logger, now);
-      const limiter = new RateLimiter({
+      const local = new RateLimiter({
         timeScale,
         now,
         tokensUsedOn: (keyId, day) => repository.usage.tokensOnDay(keyId, day),
       });
+      const limiter: Limiter = options.rateLimitStore
+        ? new SharedRateLimiter(options.rateLimitStore, local, { timeScale, logger })
+        : local;
       const keys = new KeyService(repository.keys, audit, now, (id) => limiter.forget(id));
       await keys.init();
       const usageRecorder = new UsageRecorder(repository.usage, logger, now, options.usageFlushDelayMs ?? 250);
@@ -145,7 +151,7 @@ export class SecurityService {
 
   /** Writes queued audit entries and usage counts. */
   async flush(): Promise<void> {
-    await Promise.all([this.audit.flush(), this.usageRecorder.flush()]);
+    await Promise.all([this.audit.flush(), this.usageRecorder.flush(), this.limiter.flush?.()]);
   }
 
   /** Flushes, removes the admin token file and closes the database. Idempotent. */
@@ -154,7 +160,7 @@ export class SecurityService {
     this.closed = true;
     this.adminToken?.dispose();
     try {
-      await Promise.all([this.audit.close(), this.usageRecorder.close()]);
+      await Promise.all([this.audit.close(), this.usageRecorder.close(), this.limiter.close?.()]);
     } finally {
       await this.repository.close();
     }

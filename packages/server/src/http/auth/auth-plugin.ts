@@ -23,6 +23,12 @@ export interface AuthPluginOptions {
   createKeyHint?: string;
   /** Longest keep-alive a key without `models:write` may ask for (LLMOS_MAX_KEEP_ALIVE). Default 30 minutes. */
   maxKeepAliveMs?: number;
+  /**
+   * Cluster mode: checks a node-to-node call (a request another node forwarded). Returns undefined when the request
+   * does not claim to be one; throws `unauthorized` when it claims to and does not verify. A verified call runs
+   * as the key the forwarding node authenticated (already admitted by that node's rate limits).
+   */
+  peer?: (request: FastifyRequest) => { keyId: string | undefined } | undefined;
 }
 
 /** Scopes whose routes name models (the allow-list applies there only; `name` on admin routes is a key name). */
@@ -56,6 +62,20 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
       }
       if (scope === "public") {
         request.llmosAuth = auth;
+        return;
+      }
+
+      const peer = opts.peer?.(request);
+      if (peer) {
+        if (scope !== "inference") throw new LlmosError("forbidden", "peers forward inference requests only");
+        let key: KeyRecord | null = null;
+        if (peer.keyId !== undefined) {
+          key = await security.keys.get(peer.keyId).catch(() => null);
+          // Revoked or expired since the forwarding node checked it: refused here too.
+          if (!key || key.revokedAt !== null || (key.expiresAt !== null && Date.parse(key.expiresAt) <= Date.now()))
+            throw new LlmosError("unauthorized", "invalid API key");
+        }
+        request.llmosAuth = { ...auth, key, via: "peer" };
         return;
       }
 
@@ -134,6 +154,8 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         }
       }
       if (!hasScope(key.scopes, "models:write")) applyKeepAlivePolicy(request.body, maxKeepAliveMs);
+      // A forwarded request was admitted by the node that received it.
+      if (request.llmosAuth?.via === "peer") return;
       if (scope === "inference" && (key.rpm !== null || key.tpm !== null || key.tokensPerDay !== null)) {
         await admitInference(security, key, request, reply);
       }

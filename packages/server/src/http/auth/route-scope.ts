@@ -23,7 +23,7 @@ export interface LlmosAuth {
   /** The connection comes from a loopback address and not through a proxy. */
   local: boolean;
   /** How the request was admitted. */
-  via: "key" | "admin-token" | "no-auth-local" | "public";
+  via: "key" | "admin-token" | "no-auth-local" | "public" | "peer";
   /** The peer address the decision was made on. */
   remoteAddress: string;
 }

@@ -1,0 +1,199 @@
+/**
+ * The cluster section of `npm run bench`, on one machine: three nodes (one thread each) on one PostgreSQL against
+ * the same three models on three independent daemons behind round-robin, and the forwarding overhead of a request
+ * sent to a node that does not run it against the same request sent straight to the node that does.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startTestCluster } from "../test/support/cluster.js";
+import { postgresBinDir } from "../test/support/postgres.js";
+import { REPO_ROOT } from "../test/support/paths.js";
+import { percentile, spread, type Spread } from "./stats.js";
+
+export interface ClusterBench {
+  model: string;
+  requests: number;
+  clients: number;
+  tokens: number;
+  /** Aggregate generated tokens per second. */
+  clusterTokensPerSecond: Spread;
+  roundRobinTokensPerSecond: Spread;
+  /** p50 latency of a 1-token request, ms: straight to the node that runs it, and through another node. */
+  directP50Ms: number;
+  forwardedP50Ms: number;
+}
+
+const MODELS = ["m1", "m2", "m3"];
+
+async function generate(url: string, model: string, prompt: string, tokens: number): Promise<number> {
+  const res = await fetch(`${url}/api/generate`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, prompt, stream: false, options: { num_predict: tokens, temperature: 0 } }),
+  });
+  const json = (await res.json()) as { eval_count?: number; error?: unknown };
+  if (!res.ok) throw new Error(`generate on ${url} failed: ${JSON.stringify(json)}`);
+  return json.eval_count ?? 0;
+}
+
+/** Aggregate tokens/s of `requests` requests from `clients` clients, request i to urls[i % n] for MODELS[i % 3]. */
+async function load(urls: string[], requests: number, clients: number, tokens: number): Promise<number> {
+  let next = 0;
+  let generated = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = next++; i < requests; i = next++)
+        generated += await generate(
+          urls[i % urls.length]!,
+          MODELS[i % MODELS.length]!,
+          `Once upon a time ${i}`,
+          tokens,
+        );
+    }),
+  );
+  return generated / ((performance.now() - t0) / 1000);
+}
+
+async function importModels(url: string, file: string): Promise<void> {
+  for (const name of MODELS) {
+    const r = await fetch(`${url}/api/models/import`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ path: file, name }),
+    });
+    if (!r.ok) throw new Error(`import failed: ${await r.text()}`);
+  }
+}
+
+/** Three plain daemons (no cluster), each its own process, home and port. */
+async function startIndependent(n: number, modelFile: string): Promise<{ urls: string[]; stop: () => Promise<void> }> {
+  const procs: ChildProcess[] = [];
+  const homes: string[] = [];
+  const urls: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const home = mkdtempSync(path.join(tmpdir(), "llmos-bench-rr-"));
+    homes.push(home);
+    const port = 12600 + Math.floor(Math.random() * 2000) + i;
+    const child = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, "packages/cli/bin/llmos.js"), "serve", "--host", "127.0.0.1", "--port", String(port)],
+      {
+        env: {
+          ...process.env,
+          LLMOS_HOME: home,
+          LLMOS_THREADS: "1",
+          LLMOS_LOG_LEVEL: "warn",
+          LLMOS_IMPORT_DIRS: path.dirname(modelFile),
+        },
+        stdio: "ignore",
+      },
+    );
+    procs.push(child);
+    urls.push(`http://127.0.0.1:${port}`);
+  }
+  for (const url of urls) {
+    for (let t = 0; ; t++) {
+      try {
+        if ((await fetch(`${url}/readyz`)).ok) break;
+      } catch {
+        /* starting */
+      }
+      if (t > 600) throw new Error(`daemon ${url} did not start`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    urls,
+    stop: async () => {
+      await Promise.all(
+        procs.map(
+          (p) => new Promise<void>((r) => (p.exitCode !== null ? r() : (p.once("exit", () => r()), p.kill("SIGTERM")))),
+        ),
+      );
+      for (const h of homes) rmSync(h, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Undefined (with a log line) when PostgreSQL is not installed. */
+export async function clusterBench(
+  modelFile: string,
+  modelName: string,
+  opts: { quick: boolean; log: (line: string) => void },
+): Promise<ClusterBench | undefined> {
+  if (!postgresBinDir()) {
+    opts.log("cluster: PostgreSQL is not installed, section skipped");
+    return undefined;
+  }
+  const reps = opts.quick ? 2 : 3;
+  const requests = opts.quick ? 24 : 60;
+  const clients = 6;
+  const tokens = 32;
+  const overheadReps = opts.quick ? 20 : 60;
+
+  opts.log("cluster: 3 independent daemons behind round-robin");
+  const rr = await startIndependent(3, modelFile);
+  const roundRobin: number[] = [];
+  try {
+    for (const url of rr.urls) await importModels(url, modelFile);
+    await load(rr.urls, 6, 3, 1); // warm: loads
+    for (let r = 0; r < reps; r++) roundRobin.push(await load(rr.urls, requests, clients, tokens));
+  } finally {
+    await rr.stop();
+  }
+
+  opts.log("cluster: 3 nodes on one PostgreSQL");
+  const cluster = await startTestCluster(
+    ["n1", "n2", "n3"].map((name) => ({
+      name,
+      env: { LLMOS_LOG_LEVEL: "warn", LLMOS_IMPORT_DIRS: path.dirname(modelFile) },
+    })),
+  );
+  const clustered: number[] = [];
+  let direct: number[] = [];
+  let forwarded: number[] = [];
+  try {
+    const urls = cluster.nodes.map((n) => n.url);
+    for (const url of urls) await importModels(url, modelFile);
+    await new Promise((r) => setTimeout(r, 2500)); // heartbeats publish the stores
+    await load(urls, 6, 3, 1);
+    await new Promise((r) => setTimeout(r, 2500)); // ... and where the models loaded
+    for (let r = 0; r < reps; r++) clustered.push(await load(urls, requests, clients, tokens));
+
+    // Forwarding overhead: find where m1 runs, then 1-token requests straight there and through another node.
+    const where = await fetch(`${urls[0]}/api/generate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "m1", prompt: "Once", stream: false, options: { num_predict: 1 } }),
+    });
+    await where.text();
+    const runner = cluster.node(where.headers.get("x-llmos-node") ?? "n1");
+    const other = cluster.nodes.find((n) => n.name !== runner.name)!;
+    const timeOne = async (url: string) => {
+      const t0 = performance.now();
+      await generate(url, "m1", "Once upon a time", 1);
+      return performance.now() - t0;
+    };
+    direct = [];
+    forwarded = [];
+    for (let i = 0; i < overheadReps; i++) {
+      direct.push(await timeOne(runner.url));
+      forwarded.push(await timeOne(other.url));
+    }
+  } finally {
+    await cluster.stop();
+  }
+  return {
+    model: modelName,
+    requests,
+    clients,
+    tokens,
+    clusterTokensPerSecond: spread(clustered),
+    roundRobinTokensPerSecond: spread(roundRobin),
+    directP50Ms: percentile(direct, 50),
+    forwardedP50Ms: percentile(forwarded, 50),
+  };
+}

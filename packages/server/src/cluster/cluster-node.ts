@@ -1,0 +1,245 @@
+/**
+ * This daemon as a node of a cluster (built by daemon.ts when `--cluster` / LLMOS_CLUSTER_URL is set): the shared
+ * PostgreSQL pool, the security state in it (keys cached while notifications arrive, rate limits for the whole
+ * cluster), membership with heartbeats that publish this node's capacity, and the cluster's status for
+ * `GET /api/cluster`.
+ */
+import os from "node:os";
+import type pg from "pg";
+import type { ClusterModelInfo, ClusterNodeInfo, ClusterStatus } from "@llmos/protocol";
+import type { ClusterConfig } from "../config/config.js";
+import { openPool } from "../db/postgres.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import {
+  CachedKeyStore,
+  PostgresRateLimitStore,
+  PostgresSecurityRepository,
+  type RateLimitStore,
+  type SecurityRepository,
+} from "../security/index.js";
+import type { ModelStore } from "../store/index.js";
+import type { Logger } from "../telemetry/logger.js";
+import { ClusterMembership, type ClusterEvent } from "./membership.js";
+import { isHealthy } from "./membership-decisions.js";
+import type { CapacityModel, CapacityStored, NodeCapacity } from "./node-capacity.js";
+import { FenceRegistry, PeerForwarder } from "./peer-forwarder.js";
+import { PrefixIndex, prefixChain, promptTextOf } from "./prefix-chain.js";
+import { RequestRouter } from "./request-router.js";
+import { canonicalModelName } from "../store/names.js";
+
+/** The security layer's storage in cluster mode (opened before the security service). */
+export interface ClusterSecurityStorage {
+  pool: pg.Pool;
+  repository: SecurityRepository;
+  rateLimitStore: RateLimitStore;
+  keys: CachedKeyStore;
+}
+
+/** Opens the pool and the security tables in PostgreSQL (migrating them). */
+export async function openClusterSecurity(config: ClusterConfig, logger: Logger): Promise<ClusterSecurityStorage> {
+  const pool = openPool(config.url, {
+    applicationName: `llmos:${config.nodeName}`,
+    onIdleError: (error) => logger.warn({ err: error }, "cluster database connection lost"),
+  });
+  try {
+    const inner = await PostgresSecurityRepository.open(pool);
+    const keys = new CachedKeyStore(inner.keys, { outageTtlMs: config.keyCacheTtlMs });
+    const repository: SecurityRepository = {
+      keys,
+      usage: inner.usage,
+      audit: inner.audit,
+      responses: inner.responses,
+      close: async () => {
+        await inner.close();
+        await pool.end();
+      },
+    };
+    return { pool, repository, rateLimitStore: await PostgresRateLimitStore.open(pool), keys };
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+export interface ClusterNodeOptions {
+  config: ClusterConfig;
+  /** This daemon's URL (the default for `--advertise`). */
+  url: string;
+  version: string;
+  threads: number;
+  storage: ClusterSecurityStorage;
+  scheduler: Scheduler;
+  store: ModelStore;
+  /** A key changed elsewhere: drop what this node knows of it. */
+  forgetKey: (id: string) => void;
+  logger: Logger;
+}
+
+export class ClusterNode {
+  readonly membership: ClusterMembership;
+  readonly prefixes = new PrefixIndex();
+  readonly router: RequestRouter;
+  readonly forwarder: PeerForwarder;
+  readonly fences = new FenceRegistry();
+  private stored: CapacityStored[] = [];
+  private storedRefreshing = false;
+
+  constructor(private readonly options: ClusterNodeOptions) {
+    const { config, storage, logger } = options;
+    this.membership = new ClusterMembership({
+      url: config.url,
+      node: config.nodeName,
+      advertise: config.advertise ?? options.url,
+      pool: storage.pool,
+      heartbeatMs: config.heartbeatMs,
+      deadAfterMs: config.deadAfterMs,
+      capacity: () => this.capacity(),
+      onFenced: async () => {
+        // Declared dead while paused or cut off: its requests were given to others. Stop every runner (and with
+        // them whatever they were still generating) before registering again.
+        logger.warn("this node's registration is stale: stopping its runners");
+        for (const m of options.scheduler.snapshot().models) {
+          await options.scheduler.unload(m.name).catch(() => false);
+          this.prefixes.forget(m.name);
+        }
+      },
+      onEvent: (event) => this.onEvent(event),
+      onListening: (on) => storage.keys.listening(on),
+      logger,
+    });
+    this.router = new RequestRouter(this.membership, config.nodeName, config);
+    this.forwarder = new PeerForwarder(this.router, config.nodeName, config.secret, logger);
+  }
+
+  /** Notes that a request with `body` runs here (its prompt's prefix chain is published for affinity). */
+  noteServed(body: unknown): void {
+    const model = (body as { model?: unknown } | null)?.model;
+    if (typeof model !== "string") return;
+    try {
+      this.prefixes.record(canonicalModelName(model), prefixChain(promptTextOf(body)));
+    } catch {
+      /* an invalid name: the route answers 400 */
+    }
+  }
+
+  get name(): string {
+    return this.options.config.nodeName;
+  }
+
+  async start(): Promise<void> {
+    await this.refreshStored();
+    await this.membership.start();
+  }
+
+  stop(): Promise<void> {
+    return this.membership.stop();
+  }
+
+  private onEvent(event: ClusterEvent): void {
+    if (event.type === "key.changed") {
+      this.options.storage.keys.invalidate(event.id);
+      this.options.forgetKey(event.id);
+    }
+  }
+
+  /** What the next heartbeat publishes. */
+  capacity(): NodeCapacity {
+    const snap = this.options.scheduler.snapshot();
+    void this.refreshStored();
+    const models: CapacityModel[] = snap.models.map((m) => ({
+      name: m.name,
+      digest: "",
+      state: m.state === "placing" || m.state === "starting" ? "loading" : m.state,
+      slots: m.slots,
+      busy: m.busy,
+      queued: m.queued,
+      reservedBytes: m.reservedBytes,
+      pinned: m.pinned || m.keepAliveMs < 0,
+    }));
+    return {
+      version: this.options.version,
+      threads: this.options.threads,
+      cpus: os.cpus().length,
+      memory: {
+        budgetBytes: snap.memoryBudgetBytes,
+        reservedBytes: snap.models.reduce((n, m) => n + m.reservedBytes, 0),
+        totalBytes: os.totalmem(),
+        availableBytes: os.freemem(),
+      },
+      queued: snap.queuedTotal,
+      models,
+      stored: this.stored,
+      prefixes: this.prefixes.summary(),
+    };
+  }
+
+  private async refreshStored(): Promise<void> {
+    if (this.storedRefreshing) return;
+    this.storedRefreshing = true;
+    try {
+      this.stored = (await this.options.store.list()).map((r) => ({
+        name: r.name,
+        digest: r.digest,
+        sizeBytes: r.size,
+        estimatedBytes: 0,
+        minimumBytes: 0,
+        blobs: [r.digest],
+      }));
+    } catch {
+      /* keep the last list */
+    } finally {
+      this.storedRefreshing = false;
+    }
+  }
+
+  /** `GET /api/cluster`. */
+  status(): ClusterStatus {
+    const times = { heartbeatMs: this.options.config.heartbeatMs, deadAfterMs: this.options.config.deadAfterMs };
+    const nodes: ClusterNodeInfo[] = this.membership.nodes().map((n) => ({
+      name: n.name,
+      url: n.url,
+      state: n.state,
+      healthy: isHealthy(
+        { name: n.name, state: n.state, epoch: n.epoch, heartbeatAgeMs: n.heartbeatAgeMs, lockHeld: n.lockHeld },
+        times,
+      ),
+      epoch: n.epoch,
+      heartbeatAgeMs: n.heartbeatAgeMs,
+      registeredAt: new Date(n.registeredAt).toISOString(),
+      version: n.capacity.version,
+      threads: n.capacity.threads,
+      cpus: n.capacity.cpus,
+      memory: n.capacity.memory,
+      models: n.capacity.models.map(({ pinned: _pinned, ...m }) => m),
+      queued: n.capacity.queued,
+      stored: n.capacity.stored.map((s) => s.name),
+    }));
+    const models = new Map<string, ClusterModelInfo>();
+    for (const n of this.membership.nodes()) {
+      if (n.state === "dead" || n.state === "left") continue;
+      for (const s of n.capacity.stored) {
+        const m = models.get(s.name) ?? {
+          name: s.name,
+          digest: s.digest,
+          sizeBytes: s.sizeBytes,
+          estimatedBytes: s.estimatedBytes,
+          minimumBytes: s.minimumBytes,
+          storedOn: [],
+          loadedOn: [],
+        };
+        m.storedOn.push(n.name);
+        models.set(s.name, m);
+      }
+      for (const l of n.capacity.models) {
+        const m = models.get(l.name);
+        if (m && (l.state === "loading" || l.state === "ready")) m.loadedOn.push(n.name);
+      }
+    }
+    return {
+      self: this.name,
+      nodes,
+      models: [...models.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      database: this.membership.database,
+    };
+  }
+}
