@@ -84,6 +84,11 @@ export interface GenerateParams {
   logprobs?: number;
   /** Stop at end-of-generation tokens (default true). */
   stopAtEog?: boolean;
+  /**
+   * Reuse KV cells a slot already holds for a common prefix of the prompt (default true). False evaluates the whole
+   * prompt (llama-server's `cache_prompt: false`); at temperature 0 the answer is the same either way.
+   */
+  cachePrompt?: boolean;
 }
 
 export interface TokenLogprob {
@@ -104,7 +109,10 @@ export type FinishReason = "stop" | "length" | "cancelled";
 
 export interface GenerateResult {
   finishReason: FinishReason;
+  /** Every token of the prompt, cached or not. */
   promptTokens: number;
+  /** Prompt tokens whose KV cells were reused from the prompt cache (not evaluated); <= promptTokens - 1. */
+  cachedTokens: number;
   completionTokens: number;
   /** Milliseconds spent evaluating the prompt. */
   promptMs: number;
@@ -132,7 +140,14 @@ export interface EngineStats {
   multiSequenceBatches: number;
   maxSequencesInBatch: number;
   tokensGenerated: number;
+  /** Prompt tokens evaluated. */
   promptTokens: number;
+  /** Prompt tokens taken from the prompt cache instead of being evaluated. */
+  cachedPromptTokens: number;
+  /** Shared prefixes copied from one slot's cells to another's. */
+  prefixCopies: number;
+  /** What each slot's KV cells hold (engines with a prompt cache). */
+  slots?: Array<{ id: number; cachedTokens: number; busy: boolean }>;
 }
 
 export interface ModelFacts {

@@ -103,6 +103,7 @@ export class FakeRunner implements RunnerHandle {
       settle.resolve({
         finishReason: reason,
         promptTokens: script.promptTokens ?? 4,
+        cachedTokens: 0,
         completionTokens,
         promptMs: 1,
         generateMs: 1,
@@ -146,6 +147,8 @@ export class FakeRunner implements RunnerHandle {
         maxSequencesInBatch: 0,
         tokensGenerated: 0,
         promptTokens: 0,
+        cachedPromptTokens: 0,
+        prefixCopies: 0,
       },
       rssBytes: 1,
       activeGenerations: this.open.size,
