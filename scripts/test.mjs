@@ -37,6 +37,8 @@ const env = {
   ...process.env,
   LLMOS_THREADS: process.env.LLMOS_THREADS ?? "1",
   LLMOS_LOG_LEVEL: process.env.LLMOS_LOG_LEVEL ?? "warn",
+  // Daemons started from the environment in tests never compile the CPU backend in the background.
+  LLMOS_CPU_BACKEND_BUILD: "off",
 };
 const run = (files, extraEnv = {}) =>
   spawnSync(

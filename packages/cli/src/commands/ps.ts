@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { PsResponse } from "llmos";
 import type { CliContext } from "../context.js";
 import { formatBytes, formatRelative, renderTable, shortDigest } from "../format.js";
 
@@ -30,5 +31,14 @@ export function registerPs(program: Command, ctx: CliContext): void {
           ]),
         ),
       );
+      const build = ps.cpuBackendBuild;
+      if (build) ctx.print(`\n${cpuBackendBuildLine(build)}`);
     });
+}
+
+/** One line on the daemon's background CPU-backend build (while it runs, and once it is ready, failed or impossible). */
+export function cpuBackendBuildLine(b: NonNullable<PsResponse["cpuBackendBuild"]>): string {
+  if (b.state !== "building") return `CPU backend: ${b.message}`;
+  const step = `${b.phase ?? "starting"}${b.percent !== undefined ? ` ${b.percent}%` : ""}`;
+  return `CPU backend: building in the background (${step}); models loaded after it is installed use it`;
 }

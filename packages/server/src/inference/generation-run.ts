@@ -83,6 +83,8 @@ export function runGeneration(lease: SlotLease, params: GenerateParams, o: RunOp
     .then((r): GenerationOutcome => {
       metrics.tokens.inc({ model, kind: "prompt" }, r.promptTokens);
       metrics.tokens.inc({ model, kind: "completion" }, r.completionTokens);
+      metrics.promptCacheTokens.inc({ model, result: "hit" }, r.cachedTokens);
+      metrics.promptCacheTokens.inc({ model, result: "miss" }, r.promptTokens - r.cachedTokens);
       metrics.generations.inc({ model, reason: r.finishReason });
       if (r.completionTokens > 1)
         metrics.timePerOutputToken.observe({ model }, r.generateMs / 1000 / (r.completionTokens - 1));

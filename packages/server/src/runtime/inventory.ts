@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import type { CpuBackendBuildStatus } from "@llmos/protocol";
 
 export interface GpuInfo {
   type: string;
@@ -21,6 +22,8 @@ export interface NodeInventory {
   cpuBackend?: {
     setting: string;
     builtHere: { dir: string; release: string; variant: string; compiler: string; builtAt: string } | null;
+    /** The background build (LLMOS_CPU_BACKEND_BUILD): its state, phase and progress, or why there is none. */
+    build?: CpuBackendBuildStatus;
   };
 }
 

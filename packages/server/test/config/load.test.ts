@@ -35,4 +35,16 @@ describe("loadConfig", () => {
     const own = loadConfig({ env: { LLMOS_CPU_BACKEND: "relative/backend" } });
     assert.equal(cpuBackendDir(own), path.resolve("relative/backend"));
   });
+
+  it("prompt cache on by default; LLMOS_PROMPT_CACHE=off turns it off", () => {
+    assert.equal(loadConfig({ env: {} }).promptCache, true);
+    assert.equal(loadConfig({ env: { LLMOS_PROMPT_CACHE: "off" } }).promptCache, false);
+    assert.throws(() => loadConfig({ env: { LLMOS_PROMPT_CACHE: "no" } }), /LLMOS_PROMPT_CACHE must be one of on, off/);
+  });
+
+  it("background CPU-backend build: auto by default, off on request", () => {
+    assert.equal(loadConfig({ env: {} }).cpuBackendBuild, "auto");
+    assert.equal(loadConfig({ env: { LLMOS_CPU_BACKEND_BUILD: "off" } }).cpuBackendBuild, "off");
+    assert.throws(() => loadConfig({ env: { LLMOS_CPU_BACKEND_BUILD: "yes" } }), /LLMOS_CPU_BACKEND_BUILD/);
+  });
 });

@@ -49,6 +49,8 @@ export async function startTestDaemon(
       // Tests stop daemons often: a request left running must not hold a stop for the default 30 s.
       drainTimeoutMs: 3000,
       importDirs: [filesDir],
+      // No test daemon compiles the CPU backend (the one build in the suite is the CLI's).
+      cpuBackendBuild: "off",
       ...config,
     },
     { logDestination: sink, ...opts.options },
