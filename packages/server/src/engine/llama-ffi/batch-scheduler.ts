@@ -10,57 +10,17 @@
  * only the rest of the prompt is evaluated. A finished sequence's cells stay for the next request.
  */
 import koffi from "koffi";
-import { TextDecoder } from "node:util";
-import type { EngineStats, FinishReason, TokenLogprob } from "../engine.js";
+import type { EngineStats, FinishReason } from "../engine.js";
 import type { SlotTable } from "../prompt-cache/slot-table.js";
 import type { BatchValue, LlamaApi, Ptr } from "./bindings.js";
-import type { FfiGeneration } from "./ffi-generation.js";
 import { summarizeLogits } from "./logprobs.js";
-import { StopStringFilter } from "../text/stop-strings.js";
+import { emitText, flushText, runningSequence, type Running, type SequenceJob } from "./running-sequence.js";
 import type { VocabText } from "./vocab-text.js";
+
+export type { SequenceJob } from "./running-sequence.js";
 
 /** How llama_decode is called. "sync": on the main thread, one step per event-loop turn; "async": koffi worker. */
 export type DecodeMode = "sync" | "async";
-
-/** One generation as the scheduler runs it. */
-export interface SequenceJob {
-  readonly generation: FfiGeneration;
-  readonly prompt: Int32Array;
-  readonly sampler: Ptr;
-  readonly maxTokens: number;
-  readonly stop: readonly string[];
-  readonly stopAtEog: boolean;
-  /** Alternatives per token for logprobs; undefined = no logprobs. */
-  readonly logprobs: number | undefined;
-  /** performance.now() when generate() was called. */
-  readonly startedAt: number;
-  /** Reuse cached cells for a common prefix of the prompt. */
-  readonly cachePrompt: boolean;
-}
-
-interface Running extends SequenceJob {
-  seqId: number;
-  /** Prompt tokens taken from the slot's cached cells. */
-  readonly reused: number;
-  /** Prompt tokens already put in a batch (starts at `reused`). */
-  promptDone: number;
-  /** Prompt tokens put in the batch being decoded, from `promptDone` before the step (recorded once decoded). */
-  stepPromptFrom: number;
-  stepPromptCount: number;
-  /** Tokens of this sequence in the KV cache (= next position). */
-  nPast: number;
-  /** Sampled token waiting to be decoded, or -1. */
-  nextToken: number;
-  /** Index of this sequence's output row in the current batch, or -1. */
-  outIndex: number;
-  completionTokens: number;
-  promptDoneAt: number;
-  readonly decoder: TextDecoder;
-  readonly filter: StopStringFilter;
-  /** Tokens and logprobs not yet covered by an emitted chunk (their text is held back). */
-  pendingTokens: number;
-  pendingLogprobs: TokenLogprob[];
-}
 
 export interface BatchSchedulerOptions {
   llama: LlamaApi;
@@ -221,23 +181,7 @@ export class BatchScheduler {
       // Kept in ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes
       // only consecutive ids together, so a batch in any other order becomes several graph computations.
       const at = this.running.findIndex((r) => r.seqId > placed.seqId);
-      this.running.splice(at < 0 ? this.running.length : at, 0, {
-        ...job,
-        seqId: placed.seqId,
-        reused: placed.reused,
-        promptDone: placed.reused,
-        stepPromptFrom: 0,
-        stepPromptCount: 0,
-        nPast: placed.reused,
-        nextToken: -1,
-        outIndex: -1,
-        completionTokens: 0,
-        promptDoneAt: 0,
-        decoder: new TextDecoder("utf-8"),
-        filter: new StopStringFilter(job.stop),
-        pendingTokens: 0,
-        pendingLogprobs: [],
-      });
+      this.running.splice(at < 0 ? this.running.length : at, 0, runningSequence(job, placed.seqId, placed.reused));
     }
   }
 
@@ -347,7 +291,7 @@ export class BatchScheduler {
       }
       const text = r.decoder.decode(this.o.vocabText.pieceBytes(token), { stream: true });
       const { text: out, stopped } = r.filter.push(text);
-      if (out.length > 0) this.emit(r, out);
+      if (out.length > 0) emitText(r, out);
       if (stopped) {
         this.finish(r, "stop", true);
         continue;
@@ -360,29 +304,12 @@ export class BatchScheduler {
     }
   }
 
-  private emit(r: Running, text: string): void {
-    r.generation.push({
-      text,
-      tokens: r.pendingTokens,
-      ...(r.logprobs !== undefined ? { logprobs: r.pendingLogprobs } : {}),
-    });
-    r.pendingTokens = 0;
-    r.pendingLogprobs = [];
-  }
-
   /** End a sequence: flush held text (unless a stop string ended it), free its sampler and KV cells. */
   private finish(r: Running, reason: FinishReason, byStopString = false): void {
     const at = this.running.indexOf(r);
     if (at < 0) return;
     this.running.splice(at, 1);
-    if (!byStopString) {
-      const tail = r.decoder.decode();
-      const { text, stopped } = r.filter.push(tail);
-      const out = stopped ? text : text + r.filter.flush();
-      if (stopped) reason = "stop";
-      if (out.length > 0) this.emit(r, out);
-    }
-    if (r.pendingTokens > 0) this.emit(r, "");
+    if (flushText(r, byStopString)) reason = "stop";
     this.release(r);
     const end = performance.now();
     const promptDoneAt = r.promptDoneAt || end;
