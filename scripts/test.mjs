@@ -60,7 +60,7 @@ let status = run(selected);
 // the same end-to-end API tests, so those run once more on llama-node.
 if (filters.length === 0 && !process.env.LLMOS_ENGINE) {
   const again = files.filter((f) =>
-    /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools)\.test\.ts$/.test(f),
+    /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools|prompt-cache-api)\.test\.ts$/.test(f),
   );
   console.log(`\n== the same end-to-end tests on the llama-node engine (${again.length} files)`);
   status = run(again, { LLMOS_ENGINE: "llama-node" }) || status;
