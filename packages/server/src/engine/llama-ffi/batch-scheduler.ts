@@ -174,8 +174,15 @@ export class BatchScheduler {
         this.dropUnstarted(job);
         continue;
       }
-      const placed = this.o.slots.admit(job.prompt, job.cachePrompt);
-      if (!placed) throw new Error("no free slot for an admitted job"); // start() checks freeSlots
+      let placed: ReturnType<SlotTable["admit"]>;
+      try {
+        placed = this.o.slots.admit(job.prompt, job.cachePrompt);
+        if (!placed) throw new Error("no free slot for a queued generation"); // start() checks freeSlots
+      } catch (err) {
+        this.llama.llama_sampler_free(job.sampler);
+        job.generation.fail(err);
+        continue;
+      }
       this.counters.cachedPromptTokens += placed.reused;
       if (placed.copiedFrom !== null) this.counters.prefixCopies++;
       // Kept in ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes
