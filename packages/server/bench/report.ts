@@ -414,7 +414,7 @@ function writeWorkloads(L: string[], results: WorkloadModelResult[]): void {
       1,
     );
     L.push(
-      `| 4 new conversations sharing a ${w.options.systemWords}-word system prompt: slowest TTFT of the 2nd-4th / the 1st's | ${fmtSpread(a.sharedSystemRatio, 2)} | ${fmtSpread(b?.sharedSystemRatio, 2)} | |`,
+      `| 4 new conversations sharing a ${w.options.systemWords}-word system prompt, each started while the one before generates: slowest TTFT of the 2nd-4th / the 1st's | ${fmtSpread(a.sharedSystemRatio, 2)} | ${fmtSpread(b?.sharedSystemRatio, 2)} | |`,
       "",
     );
   }

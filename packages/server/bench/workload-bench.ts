@@ -8,8 +8,9 @@
  *    tokens served from the cache after the first turn;
  * 3. a fresh prompt of about 1500 tokens: time to first token;
  * 4. a 1024-token generation: tokens/s;
- * 5. four new conversations sharing a ~1000-token system prompt, started one after the other: time to first
- *    token of the 2nd-4th against the first's (llmos copies the evaluated prefix to the next slot).
+ * 5. four new conversations sharing a ~1000-token system prompt, each started once the one before streams its
+ *    first token: time to first token of the 2nd-4th against the first's (llmos copies the evaluated prefix from
+ *    the slot still generating; llama-server evaluates it again).
  */
 import { request } from "./http-client.js";
 import { settle, spread, type Spread } from "./stats.js";
@@ -33,7 +34,12 @@ export interface CompletionRun {
 }
 
 /** One streamed /v1/completions request, greedy, generating exactly `maxTokens` (ignore_eos). */
-export async function complete(t: WorkloadTarget, prompt: string, maxTokens: number): Promise<CompletionRun> {
+export async function complete(
+  t: WorkloadTarget,
+  prompt: string,
+  maxTokens: number,
+  onFirstToken?: () => void,
+): Promise<CompletionRun> {
   const started = performance.now();
   const res = await request(`${t.url}/v1/completions`, {
     model: t.model,
@@ -71,7 +77,10 @@ export async function complete(t: WorkloadTarget, prompt: string, maxTokens: num
       };
       const piece = json.choices?.[0]?.text;
       if (piece) {
-        if (!first) first = performance.now();
+        if (!first) {
+          first = performance.now();
+          onFirstToken?.();
+        }
         text += piece;
       }
       if (json.usage)
@@ -197,14 +206,22 @@ export async function interleaved(
   return { totalMs: performance.now() - started, hitRateAfterFirstTurn: prompt > 0 ? cached / prompt : NaN };
 }
 
-/** Four new conversations sharing a long system prompt, one after the other: TTFT of each. */
+/**
+ * Four new conversations sharing a long system prompt, each started as soon as the one before has its first token
+ * (so the earlier ones are still generating, on their own slots): TTFT of each.
+ */
 export async function sharedSystemPrompt(t: WorkloadTarget, seed: number, systemWords: number): Promise<number[]> {
   const system = `System: ${words(seed, systemWords)}\n`;
   const ttft: number[] = [];
+  const running: Array<Promise<CompletionRun>> = [];
   for (let c = 0; c < 4; c++) {
-    const r = await complete(t, `${system}User: ${words(seed + c + 1, 20)}\nAssistant:`, 8);
-    ttft.push(r.ttftMs);
+    let started!: () => void;
+    const firstToken = new Promise<void>((r) => (started = r));
+    const run = complete(t, `${system}User: ${words(seed + c + 1, 20)}\nAssistant:`, 32, started);
+    running.push(run);
+    await Promise.race([firstToken, run]);
   }
+  for (const r of await Promise.all(running)) ttft.push(r.ttftMs);
   return ttft;
 }
 

@@ -1,7 +1,15 @@
 /** The background build's start-up decision, as a pure function (the daemon-level test drives the real flow). */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import type { CpuBackendBuildStatus } from "@llmos/protocol";
 import { decideAutoBuild, type AutoBuildInput } from "../../src/runtime/cpu-backend-autobuild.js";
+
+/** The decision, which must be a reported state rather than a build. */
+function reported(input: AutoBuildInput): CpuBackendBuildStatus {
+  const d = decideAutoBuild(input);
+  if (d === "build") throw new assert.AssertionError({ message: "expected a state, got a build" });
+  return d;
+}
 
 const base: AutoBuildInput = {
   setting: "auto",
@@ -17,9 +25,7 @@ describe("decideAutoBuild", () => {
   });
 
   test("a matching build installed: ready, nothing to do", () => {
-    const d = decideAutoBuild({ ...base, installed: { usable: true, reason: null, key: "v0.4.0+abc" } });
-    assert.notEqual(d, "build");
-    assert.equal(d !== "build" && d.state, "ready");
+    assert.equal(reported({ ...base, installed: { usable: true, reason: null, key: "v0.4.0+abc" } }).state, "ready");
   });
 
   test("a stale build (other libraries) is rebuilt", () => {
@@ -31,21 +37,23 @@ describe("decideAutoBuild", () => {
 
   test("a failure recorded for these libraries is not retried; for other libraries it is", () => {
     const failure = { key: "v0.4.0+abc", error: "cmake exited with 2\nlong output", at: "2026-01-01T00:00:00.000Z" };
-    const d = decideAutoBuild({ ...base, failure });
-    assert.ok(d !== "build" && d.state === "failed");
-    assert.ok(d !== "build" && /cmake exited with 2\)/.test(d.message) && !d.message.includes("long output"));
+    const d = reported({ ...base, failure });
+    assert.equal(d.state, "failed");
+    assert.match(d.message, /cmake exited with 2\)/);
+    assert.ok(!d.message.includes("long output"));
     assert.equal(decideAutoBuild({ ...base, failure: { ...failure, key: "v0.3.0+def" } }), "build");
   });
 
   test("missing tools: the hint, naming the missing tool", () => {
-    const d = decideAutoBuild({ ...base, missingTool: "cmake" });
-    assert.ok(d !== "build" && d.state === "unavailable");
-    assert.ok(d !== "build" && /llmos build-cpu-backend.*cmake is missing/.test(d.message));
+    const d = reported({ ...base, missingTool: "cmake" });
+    assert.equal(d.state, "unavailable");
+    assert.match(d.message, /llmos build-cpu-backend.*cmake is missing/);
   });
 
   test("the setting off: the hint only; not applicable: off with the reason", () => {
-    const off = decideAutoBuild({ ...base, setting: "off" });
-    assert.ok(off !== "build" && off.state === "off" && /llmos build-cpu-backend/.test(off.message));
+    const off = reported({ ...base, setting: "off" });
+    assert.equal(off.state, "off");
+    assert.match(off.message, /llmos build-cpu-backend/);
     assert.deepEqual(decideAutoBuild({ ...base, notApplicable: "LLMOS_CPU_BACKEND is shipped" }), {
       state: "off",
       message: "LLMOS_CPU_BACKEND is shipped",
