@@ -197,7 +197,7 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     assert.equal(load.code, 0, load.stderr);
     const ps = await runCli(["ps"], env);
     assert.equal(ps.code, 0, ps.stderr);
-    assert.match(ps.stdout, /^NAME\s+ID\s+STATE/);
+    assert.match(ps.stdout, /^NAME\s+ID\s+STATE.*\bCACHE\b/);
     assert.match(ps.stdout, /stories:latest/);
     const json = await runCli(["ps", "--json"], env);
     const parsed = JSON.parse(json.stdout) as { models: Array<{ name: string }> };

@@ -13,7 +13,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
       if (ctx.json(cmd)) return ctx.printJson(ps);
       ctx.print(
         renderTable(
-          ["NAME", "ID", "STATE", "MEMORY", "PROCESSOR", "SLOTS", "CONTEXT", "PID", "UNTIL"],
+          ["NAME", "ID", "STATE", "MEMORY", "PROCESSOR", "SLOTS", "CACHE", "CONTEXT", "PID", "UNTIL"],
           ps.models.map((m) => [
             m.name + (m.pinned ? " (pinned)" : ""),
             shortDigest(m.digest),
@@ -25,6 +25,8 @@ export function registerPs(program: Command, ctx: CliContext): void {
                 ? "CPU (built here)"
                 : "CPU",
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
+            // Share of prompt tokens the prompt cache served since the model loaded.
+            m.promptCache?.hitRate == null ? "-" : `${Math.round(100 * m.promptCache.hitRate)}% hit`,
             m.contextSize,
             m.runnerPid ?? "-",
             formatRelative(m.expiresAt),
