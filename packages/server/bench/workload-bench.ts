@@ -12,6 +12,7 @@
  *    first token: time to first token of the 2nd-4th against the first's (llmos copies the evaluated prefix from
  *    the slot still generating; llama-server evaluates it again).
  */
+import type http from "node:http";
 import { request } from "./http-client.js";
 import { settle, spread, type Spread } from "./stats.js";
 
@@ -20,6 +21,8 @@ export interface WorkloadTarget {
   name: string;
   url: string;
   model: string;
+  /** Its own keep-alive agent: llama-server may close a connection after a stream, which must not hit the other. */
+  agent: http.Agent;
 }
 
 /** One streamed completion as measured by the client. */
@@ -41,22 +44,29 @@ export async function complete(
   onFirstToken?: () => void,
 ): Promise<CompletionRun> {
   const started = performance.now();
-  const res = await request(`${t.url}/v1/completions`, {
-    model: t.model,
-    prompt,
-    max_tokens: maxTokens,
-    temperature: 0,
-    stream: true,
-    stream_options: { include_usage: true },
-    ignore_eos: true,
-    cache_prompt: true,
-  });
+  const res = await request(
+    `${t.url}/v1/completions`,
+    {
+      model: t.model,
+      prompt,
+      max_tokens: maxTokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+      ignore_eos: true,
+      cache_prompt: true,
+    },
+    "POST",
+    t.agent,
+  );
   if (!res.ok) throw new Error(`${t.name}: HTTP ${res.status}: ${await res.text()}`);
   let first = 0;
   let text = "";
   let buf = "";
   let usage: { prompt_tokens: number; completion_tokens: number; cached?: number } | undefined;
   let cacheN: number | undefined;
+  let done = false;
+  // Read up to [DONE]: llama-server may close the connection without ending the chunked body.
   for await (const chunk of res.body) {
     buf += chunk.toString();
     let i: number;
@@ -65,7 +75,10 @@ export async function complete(
       buf = buf.slice(i + 2);
       if (!event.startsWith("data: ")) continue;
       const data = event.slice(6).trim();
-      if (data === "[DONE]") continue;
+      if (data === "[DONE]") {
+        done = true;
+        continue;
+      }
       const json = JSON.parse(data) as {
         choices?: Array<{ text?: string }>;
         usage?: {
@@ -93,6 +106,7 @@ export async function complete(
         };
       if (json.timings?.cache_n !== undefined) cacheN = json.timings.cache_n;
     }
+    if (done) break;
   }
   const end = performance.now();
   return {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startDaemon } from "../src/daemon.js";
+import { newAgent } from "./http-client.js";
 import { startLlamaServerSlots } from "./native-bench.js";
 import { pairedRatio, settle } from "./stats.js";
 import {
@@ -47,6 +48,7 @@ export async function runWorkloads(opts: {
   log: (line: string) => void;
 }): Promise<WorkloadModelResult[]> {
   const results: WorkloadModelResult[] = [];
+  const agents: Array<{ destroy(): void }> = [];
   for (const m of opts.models) {
     const home = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-workloads-"));
     const daemon = await startDaemon({
@@ -70,8 +72,14 @@ export async function runWorkloads(opts: {
       : undefined;
     try {
       await daemon.store.importFile(m.path, "workload");
-      const llmos: WorkloadTarget = { name: "llmos", url: daemon.url, model: "workload" };
-      const reference: WorkloadTarget | undefined = server && { name: "llama-server", url: server.url, model: m.name };
+      const llmos: WorkloadTarget = { name: "llmos", url: daemon.url, model: "workload", agent: newAgent() };
+      const reference: WorkloadTarget | undefined = server && {
+        name: "llama-server",
+        url: server.url,
+        model: m.name,
+        agent: newAgent(),
+      };
+      agents.push(llmos.agent, ...(reference ? [reference.agent] : []));
       const mine: WorkloadRound[] = [];
       const theirs: WorkloadRound[] = [];
       // Warm both (load the model, first graph) with a request no round repeats.
@@ -110,6 +118,7 @@ export async function runWorkloads(opts: {
           : {}),
       });
     } finally {
+      for (const a of agents.splice(0)) a.destroy();
       server?.close();
       await daemon.close();
       rmSync(home, { recursive: true, force: true });
