@@ -141,8 +141,11 @@ export interface LoadedModel {
    */
   cpuBackend: CpuBackendStatus | null;
   stats: RunnerStats;
-  /** What the runner's prompt cache holds and how often it served prompt tokens since the model loaded. */
-  promptCache: PromptCacheSummary;
+  /**
+   * What the runner's prompt cache holds and how often it served prompt tokens since the model loaded (absent from
+   * daemons older than the prompt cache).
+   */
+  promptCache?: PromptCacheSummary;
 }
 
 export interface RunnerStats {
@@ -153,10 +156,10 @@ export interface RunnerStats {
   tokensGenerated: number;
   /** Prompt tokens evaluated. */
   promptTokens: number;
-  /** Prompt tokens whose KV cells came from the prompt cache (not evaluated). */
-  cachedPromptTokens: number;
-  /** Cached prefixes copied from one slot to another. */
-  prefixCopies: number;
+  /** Prompt tokens whose KV cells came from the prompt cache (not evaluated); absent from older daemons. */
+  cachedPromptTokens?: number;
+  /** Cached prefixes copied from one slot to another; absent from older daemons. */
+  prefixCopies?: number;
 }
 
 /**

@@ -111,18 +111,16 @@ export interface GenerateResult {
   finishReason: FinishReason;
   /** Every token of the prompt, cached or not. */
   promptTokens: number;
-  /** Prompt tokens whose KV cells were reused from the prompt cache (not evaluated); <= promptTokens - 1. */
-  cachedTokens: number;
+  /**
+   * Prompt tokens whose KV cells came from the prompt cache, kept from an earlier request, instead of being
+   * evaluated; at most promptTokens - 1 (the last prompt token is always evaluated).
+   */
+  cachedPromptTokens: number;
   completionTokens: number;
   /** Milliseconds spent evaluating the prompt. */
   promptMs: number;
   /** Milliseconds spent generating after the prompt. */
   generateMs: number;
-  /**
-   * Prompt tokens taken from a KV cache kept from an earlier request instead of being evaluated. Engines that
-   * reuse prompt prefixes set it; absent means none were (`llmos_prompt_cache_lookups_total` counts a miss).
-   */
-  cachedPromptTokens?: number;
 }
 
 /** A handle on one generation in flight. */

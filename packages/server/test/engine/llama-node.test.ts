@@ -80,12 +80,13 @@ describe("llama-node engine (node-llama-cpp) on stories260K", () => {
       const cached = await collect(model, { prompt, maxTokens: 20 });
       const plain = await collect(model, { prompt, maxTokens: 20, cachePrompt: false });
       assert.equal(cached.text, plain.text, `turn ${turn}`);
-      assert.equal(plain.result.cachedTokens, 0);
-      if (turn > 0) assert.ok(cached.result.cachedTokens >= cached.result.promptTokens - 6, JSON.stringify(cached));
+      assert.equal(plain.result.cachedPromptTokens, 0);
+      if (turn > 0)
+        assert.ok(cached.result.cachedPromptTokens >= cached.result.promptTokens - 6, JSON.stringify(cached));
       prompt += `${cached.text} Then`;
     }
     const again = await collect(model, { prompt: "Once upon a time" });
-    assert.equal(again.result.cachedTokens, 4); // all but the last prompt token
+    assert.equal(again.result.cachedPromptTokens, 4); // all but the last prompt token
     assert.ok(again.text.startsWith(STORIES_GOLDEN), again.text);
     const slots = model.stats().slots!;
     assert.equal(slots.length, 4);

@@ -78,9 +78,10 @@ for (const layout of [
         const ref = await reference(prompt, { maxTokens: 24 });
         assert.equal(cached.text, ref.text, `turn ${turn}`);
         assert.equal(cached.result.promptTokens, ref.result.promptTokens);
-        assert.equal(ref.result.cachedTokens, 0);
+        assert.equal(ref.result.cachedPromptTokens, 0);
         // Everything but the new text after the previous answer (and the token the answer ended on) is reused.
-        if (turn > 0) assert.ok(cached.result.promptTokens - cached.result.cachedTokens <= 6, JSON.stringify(cached));
+        if (turn > 0)
+          assert.ok(cached.result.promptTokens - cached.result.cachedPromptTokens <= 6, JSON.stringify(cached));
         prompt += cached.text + " Then";
       }
     });
@@ -90,9 +91,9 @@ for (const layout of [
       const first = await run(model.generate(params(prompt)));
       const again = await run(model.generate(params(prompt)));
       assert.equal(again.text, first.text);
-      assert.equal(again.result.cachedTokens, again.result.promptTokens - 1);
+      assert.equal(again.result.cachedPromptTokens, again.result.promptTokens - 1);
       const prefix = await run(model.generate(params(PREAMBLE)));
-      assert.equal(prefix.result.cachedTokens, prefix.result.promptTokens - 1);
+      assert.equal(prefix.result.cachedPromptTokens, prefix.result.promptTokens - 1);
       assert.ok(prefix.result.completionTokens > 0);
       assert.equal(prefix.text, (await reference(PREAMBLE)).text);
     });
@@ -104,13 +105,13 @@ for (const layout of [
       const tom = `${PREAMBLE}Tom was sad because`;
       const b = await run(model.generate(params(tom)));
       assert.equal(b.text, (await reference(tom)).text);
-      assert.ok(b.result.cachedTokens >= 90, `reused ${b.result.cachedTokens}`);
+      assert.ok(b.result.cachedPromptTokens >= 90, `reused ${b.result.cachedPromptTokens}`);
       assert.equal(model.stats().prefixCopies, copiesBefore + 1);
       // Lily's conversation goes on from its own slot, whole.
       const next = `${lily}${a.text} Then`;
       const c = await run(model.generate(params(next)));
       assert.equal(c.text, (await reference(next)).text);
-      assert.ok(c.result.promptTokens - c.result.cachedTokens <= 3, JSON.stringify(c.result));
+      assert.ok(c.result.promptTokens - c.result.cachedPromptTokens <= 3, JSON.stringify(c.result));
     });
 
     test("a slot that is still generating lends its prefix; neither answer changes", async () => {
@@ -123,7 +124,7 @@ for (const layout of [
       const side = await run(model.generate(params(other)));
       for (let r = await it.next(); !r.done; r = await it.next()) longText += r.value.text;
       assert.equal(side.text, (await reference(other)).text);
-      assert.ok(side.result.cachedTokens >= 90, `reused ${side.result.cachedTokens}`);
+      assert.ok(side.result.cachedPromptTokens >= 90, `reused ${side.result.cachedPromptTokens}`);
       assert.equal(model.stats().prefixCopies, copiesBefore + 1);
       assert.equal(longText, (await reference(long, { maxTokens: 120, stopAtEog: false })).text);
     });
@@ -138,7 +139,7 @@ for (const layout of [
         for (let i = 0; i < 4; i++) {
           assert.equal(outs[i]!.text, (await reference(prompts[i]!, { maxTokens: 16 })).text, `conv ${i} turn ${turn}`);
           if (turn > 0) {
-            reusedAfterFirst += outs[i]!.result.cachedTokens;
+            reusedAfterFirst += outs[i]!.result.cachedPromptTokens;
             promptAfterFirst += outs[i]!.result.promptTokens;
           }
           prompts[i] += `${outs[i]!.text} And`;
@@ -154,7 +155,7 @@ for (const layout of [
       const prompt = `${PREAMBLE}Lily said`;
       await run(model.generate(params(prompt)));
       const off = await run(model.generate(params(prompt, { cachePrompt: false })));
-      assert.equal(off.result.cachedTokens, 0);
+      assert.equal(off.result.cachedPromptTokens, 0);
     });
   });
 }

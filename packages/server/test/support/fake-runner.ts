@@ -103,7 +103,7 @@ export class FakeRunner implements RunnerHandle {
       settle.resolve({
         finishReason: reason,
         promptTokens: script.promptTokens ?? 4,
-        cachedTokens: 0,
+        cachedPromptTokens: 0,
         completionTokens,
         promptMs: 1,
         generateMs: 1,

@@ -323,7 +323,7 @@ export class BatchScheduler {
     r.generation.finish({
       finishReason: reason,
       promptTokens: r.prompt.length,
-      cachedTokens: r.reused,
+      cachedPromptTokens: r.reused,
       completionTokens: r.completionTokens,
       promptMs: promptDoneAt - r.startedAt,
       generateMs: end - promptDoneAt,
@@ -336,7 +336,7 @@ export class BatchScheduler {
     job.generation.finish({
       finishReason: "cancelled",
       promptTokens: job.prompt.length,
-      cachedTokens: 0,
+      cachedPromptTokens: 0,
       completionTokens: 0,
       promptMs: 0,
       generateMs: 0,

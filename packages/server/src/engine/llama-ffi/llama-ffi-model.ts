@@ -179,13 +179,8 @@ export class LlamaFfiModel implements EngineModel {
     if (prompt.length + 1 > this.perSequenceLimit)
       throw new ContextOverflowError(prompt.length + 1, this.perSequenceLimit);
     if (this.scheduler.freeSlots <= 0) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
-    let sampler: Ptr;
-    try {
-      const grammar = params.grammar ? gbnfFor(params.grammar) : undefined;
-      sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
-    } catch (err) {
-      throw err;
-    }
+    const grammar = params.grammar ? gbnfFor(params.grammar) : undefined;
+    const sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
     const startedAt = performance.now();
     const generation = new FfiGeneration(() => this.scheduler.wake());
     if (params.maxTokens <= 0) {
@@ -193,7 +188,7 @@ export class LlamaFfiModel implements EngineModel {
       generation.finish({
         finishReason: "length",
         promptTokens: prompt.length,
-        cachedTokens: 0,
+        cachedPromptTokens: 0,
         completionTokens: 0,
         promptMs: 0,
         generateMs: 0,

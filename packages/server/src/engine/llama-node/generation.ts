@@ -152,7 +152,7 @@ async function run(
     return {
       finishReason: reason,
       promptTokens: promptTokens.length,
-      cachedTokens: params.maxTokens <= 0 ? 0 : input.reuse,
+      cachedPromptTokens: params.maxTokens <= 0 ? 0 : input.reuse,
       completionTokens: generated,
       promptMs: firstAt - started,
       generateMs: end - firstAt,

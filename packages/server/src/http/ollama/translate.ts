@@ -52,7 +52,7 @@ export function ollamaMetrics(o: GenerationOutcome) {
     total_duration: ns(o.totalMs),
     load_duration: ns(o.loadMs),
     prompt_eval_count: o.promptTokens,
-    prompt_eval_cached_count: o.cachedTokens ?? 0,
+    prompt_eval_cached_count: o.cachedPromptTokens,
     prompt_eval_duration: ns(o.promptMs),
     eval_count: o.completionTokens,
     eval_duration: ns(o.generateMs),

@@ -100,12 +100,12 @@ export function logprobsCount(body: ChatCompletionBody | CompletionBody, chat: b
 }
 
 /** OpenAI's usage object; `cached_tokens`: prompt tokens whose KV cells came from the prompt cache. */
-export function usageOf(r: { promptTokens: number; cachedTokens?: number; completionTokens: number }) {
+export function usageOf(r: { promptTokens: number; cachedPromptTokens?: number; completionTokens: number }) {
   return {
     prompt_tokens: r.promptTokens,
     completion_tokens: r.completionTokens,
     total_tokens: r.promptTokens + r.completionTokens,
-    prompt_tokens_details: { cached_tokens: r.cachedTokens ?? 0 },
+    prompt_tokens_details: { cached_tokens: r.cachedPromptTokens ?? 0 },
   };
 }
 
