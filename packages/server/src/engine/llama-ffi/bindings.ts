@@ -6,11 +6,11 @@
  * change fails loudly instead of corrupting memory. Pointers are BigInt (koffi 3) or null.
  */
 import koffi, { type LibraryHandle, type TypeObject } from "koffi";
+import type { FfiFunction, Ptr } from "./ffi-types.js";
 import { KV_MEMORY_DECLS, type KvMemoryApi } from "./kv-memory-bindings.js";
 import { bindFromLibraryOf, libraryPathOf } from "./library-symbols.js";
 
-/** Opaque native pointer as koffi 3 returns it. */
-export type Ptr = bigint;
+export type { Ptr };
 /** A pointer argument: a native pointer, a Buffer/typed array koffi pins for the call, or NULL. */
 export type PtrArg = bigint | Buffer | ArrayBufferView | null;
 
@@ -182,9 +182,7 @@ export interface BatchValue {
   logits: Ptr | null;
 }
 
-type F<A extends unknown[], R> = ((...args: A) => R) & {
-  async: (...args: [...A, (err: unknown, res: R) => void]) => void;
-};
+type F<A extends unknown[], R> = FfiFunction<A, R>;
 
 /** The functions the engine calls, typed (the KV memory functions are in kv-memory-bindings.ts). */
 export interface LlamaApi extends KvMemoryApi {

@@ -7,11 +7,7 @@
  * those C types, and compares their sizes and kinds with koffi's view of the declaration, so a changed signature
  * fails a test instead of corrupting arguments.
  */
-import type { Ptr } from "./bindings.js";
-
-type F<A extends unknown[], R> = ((...args: A) => R) & {
-  async: (...args: [...A, (err: unknown, res: R) => void]) => void;
-};
+import type { FfiFunction as F, Ptr } from "./ffi-types.js";
 
 /** The KV memory functions the engine calls, typed. `llama_pos` and `llama_seq_id` are int32. */
 export interface KvMemoryApi {
