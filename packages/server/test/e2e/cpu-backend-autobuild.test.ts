@@ -18,7 +18,7 @@ import { CPU_BACKEND_MANIFEST, cpuVariantOf, releaseOf, sha256File } from "../..
 import { inspectBuiltCpuBackend, probeCpuBackend } from "../../src/engine/llama-ffi/cpu-backend-build.js";
 import { findLibraryFiles } from "../../src/engine/llama-ffi/library-files.js";
 import type { CpuBackendBuilder, CpuBackendBuildStep } from "../../src/runtime/cpu-backend-autobuild.js";
-import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 
 const skip = process.platform !== "linux" ? "the CPU backend is built on Linux only" : false;
 
@@ -72,7 +72,9 @@ function fakeBuilder(shippedLibrary: string, opts: { fail?: string; missingTool?
   return { builder, release: () => open(), calls };
 }
 
-const buildOf = async (d: { url: string }) => (await api(d, "GET", "/api/system")).json.cpuBackend.build;
+/** The build's status in GET /api/system (an admin route: the admin token, even on loopback). */
+const buildOf = async (d: { url: string; home: string }) =>
+  (await api(d, "GET", "/api/system", undefined, adminHeaders(d))).json.cpuBackend.build;
 
 describe("background CPU-backend build", { skip }, () => {
   let shippedLibrary: string;
@@ -162,7 +164,7 @@ describe("background CPU-backend build", { skip }, () => {
       const d1 = await start(failing.builder, first.sink);
       try {
         const failed = await until("the build to fail", async () => {
-          const b = await buildOf(d1);
+          const b = await buildOf({ url: d1.url, home });
           return b.state === "failed" ? b : undefined;
         });
         assert.match(failed.message, /cmake --build exited with 2/);
@@ -177,7 +179,7 @@ describe("background CPU-backend build", { skip }, () => {
       const d2 = await start(failing.builder, second.sink);
       try {
         const b = await until("the second daemon's decision", async () => {
-          const s = await buildOf(d2);
+          const s = await buildOf({ url: d2.url, home });
           return s.state !== "off" || s.message !== "not decided yet" ? s : undefined;
         });
         assert.equal(b.state, "failed");
