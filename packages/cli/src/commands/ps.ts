@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { LoadedModel } from "llmos";
+import type { LoadedModel, PsResponse } from "llmos";
 import type { CliContext } from "../context.js";
 import { formatBytes, formatRelative, formatThreads, renderTable, shortDigest } from "../format.js";
 
@@ -10,7 +10,7 @@ export function sandboxLabel(sandbox: LoadedModel["sandbox"]): string {
   return sandbox.cgroup ? "limits only" : "no";
 }
 
-/** `llmos ps`: loaded models, their memory (and peak / limit), slots, CPU share, sandbox and expiry. */
+/** `llmos ps`: loaded models, their memory (and peak / limit), slots, prompt-cache hit rate, CPU share, sandbox and expiry. */
 export function registerPs(program: Command, ctx: CliContext): void {
   program
     .command("ps")
@@ -31,6 +31,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
             "CONTENDED",
             "SANDBOX",
             "SLOTS",
+            "CACHE",
             "CONTEXT",
             "PID",
             "UNTIL",
@@ -50,11 +51,22 @@ export function registerPs(program: Command, ctx: CliContext): void {
             m.stats.decodeBatches > 0 ? `${m.stats.contendedBatches}/${m.stats.decodeBatches} steps` : "-",
             sandboxLabel(m.sandbox),
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
+            // Share of prompt tokens the prompt cache served since the model loaded.
+            m.promptCache?.hitRate == null ? "-" : `${Math.round(100 * m.promptCache.hitRate)}% hit`,
             m.contextSize,
             m.runnerPid ?? "-",
             formatRelative(m.expiresAt),
           ]),
         ),
       );
+      const build = ps.cpuBackendBuild;
+      if (build) ctx.print(`\n${cpuBackendBuildLine(build)}`);
     });
+}
+
+/** One line on the daemon's background CPU-backend build (while it runs, and once it is ready, failed or impossible). */
+export function cpuBackendBuildLine(b: NonNullable<PsResponse["cpuBackendBuild"]>): string {
+  if (b.state !== "building") return `CPU backend: ${b.message}`;
+  const step = `${b.phase ?? "starting"}${b.percent !== undefined ? ` ${b.percent}%` : ""}`;
+  return `CPU backend: building in the background (${step}); models loaded after it is installed use it`;
 }
