@@ -1,7 +1,8 @@
 /**
  * The prompt cache as API clients see it, on a real daemon and runner (stories260K), with the official openai and
  * ollama clients: a chat resent with one more turn reuses the conversation's KV cells and says so
- * (`usage.prompt_tokens_details.cached_tokens`, Ollama's `prompt_eval_cached_count`), the answers are those of
+ * (`usage.prompt_tokens_details.cached_tokens`, the Responses API's `usage.input_tokens_details.cached_tokens`,
+ * Ollama's `prompt_eval_cached_count`), the answers are those of
  * the same request with `cache_prompt: false`, and /api/ps and /metrics show the hit rate. A daemon with
  * LLMOS_PROMPT_CACHE=off reuses nothing.
  */
@@ -67,6 +68,27 @@ describe("prompt cache through the APIs", () => {
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of stream) usage = chunk.usage ?? usage;
     assert.equal(usage!.prompt_tokens_details!.cached_tokens, usage!.prompt_tokens - 1);
+  });
+
+  test("Responses API: a turn after previous_response_id reuses the earlier turn (input_tokens_details)", async () => {
+    const ask = (input: string, extra: Record<string, unknown> = {}) =>
+      openai.responses.create({
+        model: "stories",
+        instructions: SYSTEM.content,
+        input,
+        max_output_tokens: 8,
+        temperature: 0,
+        ...extra,
+      } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    const first = await ask("Tell me a story about a cat.");
+    const next = { previous_response_id: first.id };
+    const cached = await ask("And then?", next);
+    const plain = await ask("And then?", { ...next, cache_prompt: false });
+    assert.equal(cached.output_text, plain.output_text);
+    assert.equal(cached.usage!.input_tokens, plain.usage!.input_tokens);
+    assert.equal(plain.usage!.input_tokens_details.cached_tokens, 0);
+    const hit = cached.usage!.input_tokens_details.cached_tokens;
+    assert.ok(hit >= first.usage!.input_tokens, `${hit} cached of ${cached.usage!.input_tokens}`);
   });
 
   test("Ollama: prompt_eval_count counts every prompt token; prompt_eval_cached_count the reused ones", async () => {
