@@ -122,6 +122,11 @@ describe("background CPU-backend build", { skip }, () => {
       await api(d, "POST", "/api/models/stories/load", {});
       const after = (await api(d, "GET", "/api/ps")).json.models[0];
       assert.deepEqual(after.cpuBackend, { source: "built-here", variant: cpuVariantOf(shippedLibrary) });
+      // Where runners are sandboxed (CI's machines and this one), the home folder is hidden from them: the built
+      // backend under it is bound back read-only, and the sandboxed runner (a dropped user when the daemon is
+      // root) loads it.
+      const system = (await api(d, "GET", "/api/system", undefined, adminHeaders(d))).json;
+      if (system.sandbox.effective === "sandboxed") assert.equal(after.sandbox?.sandboxed, true);
       const again = await api(d, "POST", "/v1/completions", {
         model: "stories",
         prompt: "Once upon a time",
