@@ -118,4 +118,10 @@ export default tseslint.config(
     "grammar holds pure functions (JSON Schema -> GBNF) that the http layer and both engines use",
   ),
   layer("telemetry", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security"], base),
+  // The usage model's store (SQLite now, PostgreSQL for a cluster) is used from the scheduler above it.
+  layer(
+    "usage-store",
+    ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "telemetry"],
+    base,
+  ),
 );

@@ -201,6 +201,9 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     assert.match(ps.stdout, /\sSLOTS\s+CACHE\s+CONTEXT\s/);
     assert.match(ps.stdout, /stories:latest .* idle /, "an idle model has no threads");
     assert.match(ps.stdout, /stories:latest.*\s(yes|partial|limits only|no)\s/);
+    assert.match(ps.stdout, /LOADED FOR\s+UNTIL/);
+    assert.match(ps.stdout, /\brequest\b/, "loaded by a load call (a request, not a pin or a prewarm)");
+    assert.match(ps.stdout, /keep-alive policy: \w+/);
     const json = await runCli(["ps", "--json"], env);
     const parsed = JSON.parse(json.stdout) as {
       models: Array<{ name: string; cpu: { threads: number; minThreads: number } }>;

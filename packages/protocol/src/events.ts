@@ -3,7 +3,7 @@
  * events in between. Each SSE message has `id:` (a number that only grows; send it back as `Last-Event-ID` to
  * resume), `event:` (the `type` below) and `data:` (the JSON payload).
  */
-import type { LoadedModel } from "./models.js";
+import type { LoadedModel, PsResponse } from "./models.js";
 
 /** One point of the live charts, computed from the same counters `/metrics` exports. */
 export interface LivePoint {
@@ -64,6 +64,8 @@ export interface DaemonSnapshot {
   /** Loaded models as `GET /api/ps` shows them (empty for a key without `models:read`). */
   models: LoadedModel[];
   queue: { total: number; capacity: number };
+  /** The keep-alive policy in use, as `GET /api/ps` reports it. */
+  policy?: PsResponse["policy"];
   /** When each model last finished a request since the daemon started (epoch ms; empty without `models:read`). */
   lastUsed: Record<string, number>;
   /** Active requests (a key without `admin` sees only its own). */
@@ -88,7 +90,8 @@ export interface LogEvent {
 /** Every event type and its payload. */
 export interface DaemonEventMap {
   snapshot: DaemonSnapshot;
-  "model.loading": { model: string };
+  /** `prewarm`: loaded ahead of a predicted request (learned keep-alive policy). */
+  "model.loading": { model: string; prewarm?: boolean };
   "model.loaded": { model: string; loadMs: number; estimateBytes: number | null; rssBytes: number | null };
   "model.load_failed": { model: string; error: string };
   /**

@@ -111,6 +111,15 @@ export interface CpuBackendStatus {
   variant: string | null;
 }
 
+/**
+ * Keep-alive and eviction policies (`LLMOS_KEEP_POLICY`): `fixed` (an idle model unloads its keep-alive after its
+ * last request; least recently used evicted first), `lru` and `gdsf` (idle models stay until memory is needed;
+ * least recently used, or Greedy-Dual-Size-Frequency, evicted first), `histogram` (per-model keep-alive and
+ * prewarming learned from each model's idle-time histogram; `fixed` while a model has too little history).
+ */
+export const KEEP_POLICY_NAMES = ["fixed", "lru", "gdsf", "histogram"] as const;
+export type KeepPolicyName = (typeof KEEP_POLICY_NAMES)[number];
+
 /** One loaded model in `GET /api/ps`. */
 export interface LoadedModel {
   name: string;
@@ -128,6 +137,15 @@ export interface LoadedModel {
   pinned: boolean;
   /** ISO time the model expires, or null when it never does. */
   expiresAt: string | null;
+  /**
+   * Why the model is in memory: `pin` (pinned, or keep_alive -1), `prewarm` (loaded ahead of a predicted request
+   * that has not come yet), `request` (a request or a load call brought or keeps it).
+   */
+  loadedFor?: "request" | "pin" | "prewarm";
+  /** Who decides when it goes: `pin`, `keep_alive` (a request's or load call's), or the keep-alive policy's name. */
+  keptBy?: string;
+  /** The policy's reason for `expiresAt`, e.g. "learned from 40 idle gaps: kept 12.0s after its last request". */
+  keepReason?: string;
   /**
    * `limitBytes`: the runner's memory limit (its cgroup: the estimate plus `LLMOS_MEMORY_MARGIN`), null without one;
    * `peakBytes`: the most memory the runner has used so far (the cgroup's peak, else its peak RSS), null when unknown.
@@ -309,4 +327,9 @@ export interface PsResponse {
   oomKills?: RunnerOomRecord[];
   /** The background CPU-backend build of this daemon, when there is one to report. */
   cpuBackendBuild?: CpuBackendBuildStatus;
+  /**
+   * The keep-alive policy in use (`fixed`, `lru`, `gdsf`, `histogram`), the one configured (`LLMOS_KEEP_POLICY`),
+   * and why they differ when they do (a usage store that cannot be read falls back to `fixed`).
+   */
+  policy?: { name: KeepPolicyName; configured: KeepPolicyName; warning?: string };
 }

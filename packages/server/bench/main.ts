@@ -25,6 +25,7 @@ import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, star
 import { writeReport, type BenchReport } from "./report.js";
 import { quantizationSection } from "./quantization-main.js";
 import { runWorkloads } from "./workload-run.js";
+import { keepAliveSection } from "./keep-alive/keep-alive-main.js";
 
 const REPO = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -308,6 +309,9 @@ async function main(): Promise<void> {
   writeReport(values.out!, report);
   writeFileSync(values.out!.replace(/\.md$/, ".json"), JSON.stringify(report, null, 2) + "\n");
   log(`wrote ${values.out} in ${report.durationSeconds}s`);
+
+  // Keep-alive policies: traces, replays and the simulator (a section of docs/performance.md, docs/keep-alive.json).
+  await keepAliveSection({ quick, threads, out: values.out! });
 
   // Quantization: sizes, speed, perplexity and KL divergence per type; KV cache types (docs/quantization.md).
   await quantizationSection({ quick, threads });

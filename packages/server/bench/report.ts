@@ -4,6 +4,7 @@ import type { MonitoringBench } from "./monitoring-bench.js";
 import type { ContentionBench } from "./contention-bench.js";
 import { contentionSection } from "./contention-report.js";
 import type { SandboxBench } from "./sandbox-bench.js";
+import { keptSection } from "./keep-alive/keep-alive-report.js";
 import { fmt, fmtRatio, fmtSpread, median, pairedRatio, ratio, spread, type Spread } from "./stats.js";
 import type { WorkloadModelResult } from "./workload-run.js";
 
@@ -390,6 +391,9 @@ export function writeReport(file: string, r: BenchReport): void {
   L.push(
     "- **Busy models sharing the cores: split, not time slices.** Two runners that each decode with every core collapse: ggml's workers spin-wait at every graph node for threads the other process holds (the issue measured 3 and 4 tokens/s for the 42M model and stories260K busy together, 506 and 148 with one thread each). Measured in the same rounds (section *Multi-model contention*): every core each, every static split, the scheduler's allotments, and time slices (every core to one runner at a time, turns of 20 or 100 ms granted over IPC, the others holding their decode steps with a 0-thread allotment). Decided: the scheduler splits the cores (thread counts that follow demand, see docs/architecture.md) and does not grant turns. A runner applies a change between two steps in about 0.1 ms, but a turn handed over costs two IPC round trips and waits for the step under way, so short turns leave the cores idle and long ones add (busy runners - 1) x turn to every interactive stream's time between tokens; a split moves every stream at every step. With more busy runners than cores the split gives one thread each: a single-threaded runner never spin-waits, so the kernel's own time slicing does the job without the collapse and without round trips. And a turn only pays when the runner's threads all get a core at once: with other processes on the same cores (a smoke run of the contention section on the shared development machine, load average about 15 on 2 cores), every variant where a runner decodes with 2 threads, time slices included, fell to a few tokens/s, while the 1-thread splits kept hundreds. Time slices might still win for small memory-bound models on a quiet machine; the benchmark keeps the variant so a quiet run can reopen the decision (a `SchedulingPolicy` could then choose per situation).",
   );
+  // The keep-alive section is written by its own run (bench/keep-alive): carry it over, before the raw results.
+  const keepAlive = keptSection(file);
+  if (keepAlive) L.push("", keepAlive);
   L.push("", "## Raw results", "", "```json", JSON.stringify(r, null, 2), "```", "");
   writeFileSync(file, L.join("\n"));
 }

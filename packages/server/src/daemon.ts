@@ -35,6 +35,7 @@ import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
+import { openKeepPolicy } from "./keep-policy-setup.js";
 import { StoreModelSource } from "./store-model-source.js";
 import { ModelStore, PullUrlPolicy } from "./store/index.js";
 import { LiveStats } from "./telemetry/live-stats.js";
@@ -190,6 +191,9 @@ async function assemble(
     const free = g.devices.reduce((n, d) => n + d.freeVramBytes, 0);
     if (free > 0) vramBudget = Math.max(0, free - 512 * 1024 * 1024);
   });
+  // The usage model's records live in the same database; written and closed after the scheduler has stopped.
+  const keep = openKeepPolicy(config, logger.child({ component: "scheduler" }));
+  opened.defer("usage model", () => keep.close());
   const scheduler = new Scheduler(
     new StoreModelSource(store),
     options.runners ??
@@ -216,7 +220,12 @@ async function assemble(
     },
     logger.child({ component: "scheduler" }),
     metrics,
-    { placement: config.cpuAffinity ? AffinityCpuPlacement.create(config.cpus) : noCpuPlacement },
+    {
+      placement: config.cpuAffinity ? AffinityCpuPlacement.create(config.cpus) : noCpuPlacement,
+      policy: keep.policy,
+      usage: keep.usage,
+      policyNote: keep.note,
+    },
   );
   opened.defer("scheduler", () => scheduler.shutdown(0));
   metrics.runnerSteps = () => scheduler.runnerSteps();
@@ -353,6 +362,7 @@ async function assemble(
       await jobRegistry.close();
       await scheduler.shutdown();
       await templates.dispose();
+      keep.close();
       await tracing?.shutdown();
       await security.close();
       await store.dispose();

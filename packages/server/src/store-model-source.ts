@@ -1,5 +1,5 @@
 import type { ModelSource, ModelSpec } from "./scheduler/model-spec.js";
-import { canonicalModelName, toModelDetails, type ModelStore } from "./store/index.js";
+import { canonicalModelName, readThroughPageCache, toModelDetails, type ModelStore } from "./store/index.js";
 
 type KvType = "f16" | "q8_0" | "q4_0";
 
@@ -49,5 +49,15 @@ export class StoreModelSource implements ModelSource {
       },
       release: () => lease.release(),
     };
+  }
+
+  /** Reads the model's blobs (weights and adapters) into the page cache, holding a lease while it does. */
+  async readAhead(name: string): Promise<void> {
+    const lease = await this.store.acquire(name);
+    try {
+      await readThroughPageCache([lease.modelPath, ...lease.adapterPaths]);
+    } finally {
+      lease.release();
+    }
   }
 }

@@ -10,7 +10,10 @@ export function sandboxLabel(sandbox: LoadedModel["sandbox"]): string {
   return sandbox.cgroup ? "limits only" : "no";
 }
 
-/** `llmos ps`: loaded models, their memory (and peak / limit), slots, prompt-cache hit rate, CPU share, sandbox and expiry. */
+/**
+ * `llmos ps`: loaded models, their memory (and peak / limit), slots, prompt-cache hit rate, CPU share, sandbox, why
+ * each is loaded and until when, the keep-alive policy, and the background CPU-backend build while there is one.
+ */
 export function registerPs(program: Command, ctx: CliContext): void {
   program
     .command("ps")
@@ -34,6 +37,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
             "CACHE",
             "CONTEXT",
             "PID",
+            "LOADED FOR",
             "UNTIL",
           ],
           ps.models.map((m) => [
@@ -55,12 +59,18 @@ export function registerPs(program: Command, ctx: CliContext): void {
             m.promptCache?.hitRate == null ? "-" : `${Math.round(100 * m.promptCache.hitRate)}% hit`,
             m.contextSize,
             m.runnerPid ?? "-",
+            m.loadedFor ?? "request",
             formatRelative(m.expiresAt),
           ]),
         ),
       );
+      const p = ps.policy;
+      if (p)
+        ctx.print(
+          `keep-alive policy: ${p.name}${p.configured !== p.name ? ` (configured: ${p.configured})` : ""}${p.warning ? ` - ${p.warning}` : ""}`,
+        );
       const build = ps.cpuBackendBuild;
-      if (build) ctx.print(`\n${cpuBackendBuildLine(build)}`);
+      if (build) ctx.print(cpuBackendBuildLine(build));
     });
 }
 

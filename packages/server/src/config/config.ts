@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { allowedCpus } from "./cpu-set.js";
+import type { KeepPolicyName } from "@llmos/protocol";
 
 /** Every setting of the daemon. Read once from the environment and flags (see `loadConfig`), then passed in. */
 export interface LlmosConfig {
@@ -73,6 +74,18 @@ export interface LlmosConfig {
   runnerStallTimeoutMs: number;
   /** Default keep-alive after the last request, ms. -1 = forever. Default 5 minutes. */
   keepAliveMs: number;
+  /**
+   * Keep-alive and eviction policy (Env LLMOS_KEEP_POLICY): `fixed` (keepAliveMs after the last request, least
+   * recently used evicted first), `lru` / `gdsf` (idle models stay until memory is needed; LRU or
+   * Greedy-Dual-Size-Frequency eviction), `histogram` (learned per model from its idle-time histogram, with
+   * prewarming; fixed until a model has history). Default histogram. A request's keep_alive and pins always win.
+   */
+  keepPolicy: KeepPolicyName;
+  /**
+   * Length of the day the usage model's time-of-day rates follow, ms (default 24 h). Benchmarks compress it with
+   * their traces. (Its samples decay with a half-life of 7 real days either way.)
+   */
+  usageDayMs: number;
   /** Max queued requests per model before 503. Default 64. */
   maxQueuePerModel: number;
   /** Max queued requests in total before 503. Default 512. */
@@ -240,6 +253,8 @@ export function defaultConfig(): LlmosConfig {
     runnerStallTimeoutMs: 60_000,
     keepAliveMs: 5 * 60_000,
     responsesTtlMs: 30 * 24 * 3_600_000,
+    keepPolicy: "histogram",
+    usageDayMs: 24 * 60 * 60 * 1000,
     maxQueuePerModel: 64,
     maxQueueTotal: 512,
     queueTimeoutMs: 10 * 60_000,

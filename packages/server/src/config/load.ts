@@ -1,5 +1,6 @@
 import os from "node:os";
 import path from "node:path";
+import { KEEP_POLICY_NAMES } from "@llmos/protocol";
 import { defaultConfig, DEFAULT_PORT, KV_CACHE_TYPE_NAMES, type LlmosConfig } from "./config.js";
 import { parseManagedCpus } from "./cpu-set.js";
 
@@ -72,6 +73,7 @@ export function loadConfig(input: {
     c.responsesTtlMs = parseDurationMs(env.LLMOS_RESPONSES_TTL);
     if (!(c.responsesTtlMs > 0)) throw new Error("LLMOS_RESPONSES_TTL must be a positive duration (e.g. 30d, 12h)");
   }
+  if (env.LLMOS_KEEP_POLICY) c.keepPolicy = oneOf(env.LLMOS_KEEP_POLICY, KEEP_POLICY_NAMES, "LLMOS_KEEP_POLICY");
   if (env.LLMOS_MAX_QUEUE) c.maxQueuePerModel = positiveInt(env.LLMOS_MAX_QUEUE, "LLMOS_MAX_QUEUE");
   if (env.LLMOS_MEMORY_BUDGET) c.memoryBudgetBytes = parseBytes(env.LLMOS_MEMORY_BUDGET);
   if (env.LLMOS_SANDBOX) c.sandbox = oneOf(env.LLMOS_SANDBOX, ["auto", "off", "required"], "LLMOS_SANDBOX");

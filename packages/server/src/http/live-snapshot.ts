@@ -61,6 +61,7 @@ export class LiveSnapshots {
       },
       models: ps.models as LoadedModel[],
       queue: ps.queue,
+      ...(ps.policy ? { policy: ps.policy } : {}),
       requests: this.deps.metrics.requests.list(),
       lastUsed: this.deps.metrics.requests.lastUsedByModel(),
       point,

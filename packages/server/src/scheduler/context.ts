@@ -11,7 +11,7 @@ import type { LoadOptions, ModelSource } from "./model-spec.js";
 export type { LoadOptions };
 import type { ModelTable } from "./model-table.js";
 import type { OomHistory } from "./oom-history.js";
-import type { SchedulingPolicy } from "./policy.js";
+import type { PrewarmWindow, SchedulingPolicy } from "./policy.js";
 import type { SchedulerSnapshot } from "./snapshot.js";
 
 /** Limits that may change while the daemon runs (`scheduler.setLimits`). */
@@ -70,6 +70,6 @@ export interface SchedulerContext {
   snapshot(): SchedulerSnapshot;
   /** Decides and applies what follows from the current state (grants, unloads, the next keep-alive check). */
   reconcile(): void;
-  /** Adds a loading entry for `name` and queues its load. */
-  startLoad(name: string, opts: LoadOptions): ModelEntry;
+  /** Adds a loading entry for `name` and queues its load (for a prewarm: marked with its window). */
+  startLoad(name: string, opts: LoadOptions, prewarm?: PrewarmWindow): ModelEntry;
 }

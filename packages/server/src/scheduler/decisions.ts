@@ -6,7 +6,7 @@
  * policy's.
  */
 import type { UnloadReason } from "./model-lifecycle.js";
-import type { SchedulingPolicy } from "./policy.js";
+import type { PrewarmWindow, SchedulingPolicy, VictimRequest } from "./policy.js";
 import { isEvictable, isIdle, isUnmovable, type ModelView, type SchedulerSnapshot } from "./snapshot.js";
 
 export type AdmissionDecision =
@@ -39,11 +39,14 @@ export type PlacementDecision =
   /** It cannot fit even with every evictable model gone. */
   | { kind: "impossible"; neededBytes: number; availableBytes: number; budgetBytes: number };
 
-/** Where `model` (sized at `neededBytes` of RAM budget) finds memory. */
+/**
+ * Where `model` (sized at `neededBytes` of RAM budget) finds memory. For real work (not a prewarm), models that a
+ * prewarm loaded and no request has used yet go before any other: the policy chooses among them first.
+ */
 export function decidePlacement(
   snapshot: SchedulerSnapshot,
   policy: SchedulingPolicy,
-  request: { model: string; neededBytes: number },
+  request: VictimRequest,
 ): PlacementDecision {
   const others = snapshot.models.filter((m) => m.name !== request.model || m.state === "unloading");
   const self = snapshot.models.find((m) => m.name === request.model && m.state !== "unloading");
@@ -54,7 +57,7 @@ export function decidePlacement(
   if (request.neededBytes > available)
     return { kind: "impossible", neededBytes: request.neededBytes, availableBytes: available, budgetBytes: budget };
   const candidates = others.filter(isEvictable);
-  const victims = policy.chooseVictims(candidates, { ...request, neededBytes: request.neededBytes - free }, snapshot);
+  const victims = chooseVictims(candidates, { ...request, neededBytes: request.neededBytes - free }, snapshot, policy);
   if (victims && victims.length > 0) {
     const allowed = new Set(candidates.map((m) => m.name));
     const stray = victims.find((v) => !allowed.has(v));
@@ -62,6 +65,23 @@ export function decidePlacement(
     return { kind: "evict", victims };
   }
   return self?.wanted === false ? { kind: "abandon" } : { kind: "wait" };
+}
+
+/** The policy's victims, prewarmed-and-unused models first when real work asks. */
+function chooseVictims(
+  candidates: ModelView[],
+  request: VictimRequest,
+  snapshot: SchedulerSnapshot,
+  policy: SchedulingPolicy,
+): string[] | undefined {
+  const prewarmed = request.prewarm ? [] : candidates.filter((m) => m.prewarmed);
+  if (prewarmed.length === 0) return policy.chooseVictims(candidates, request, snapshot);
+  const fromPrewarmed = policy.chooseVictims(prewarmed, request, snapshot);
+  if (fromPrewarmed) return fromPrewarmed;
+  const rest = candidates.filter((m) => !m.prewarmed);
+  const freed = sum(prewarmed, (m) => m.reservedBytes);
+  const more = policy.chooseVictims(rest, { ...request, neededBytes: request.neededBytes - freed }, snapshot);
+  return more ? [...prewarmed.map((m) => m.name), ...more] : undefined;
 }
 
 /** A load ran out of memory despite the estimate: every other evictable model goes before its one retry. */
@@ -76,13 +96,21 @@ export interface HousekeepingPlan {
   unload: Array<{ model: string; reason: UnloadReason }>;
   /** Models the policy wants loaded that are not. */
   preload: string[];
+  /**
+   * Prewarm windows open now for models not held: read each one's files into the page cache, and load it when
+   * `load` (it fits in free memory, or the policy found idle models worth less to evict).
+   */
+  prewarm: Array<{ window: PrewarmWindow; load: boolean }>;
   /** The next keep-alive deadline (ms since the epoch), or null when none is pending. */
   wakeAt: number | null;
 }
 
-/** Grants free slots, unloads drained and expired models, and picks the time of the next look. */
+/**
+ * Grants free slots, unloads drained and expired models, starts the policy's preloads and prewarms (never for a
+ * model held or one a request's keep-alive let go), and picks the time of the next look.
+ */
 export function planHousekeeping(snapshot: SchedulerSnapshot, policy: SchedulingPolicy): HousekeepingPlan {
-  const plan: HousekeepingPlan = { grants: [], unload: [], preload: [], wakeAt: null };
+  const plan: HousekeepingPlan = { grants: [], unload: [], preload: [], prewarm: [], wakeAt: null };
   for (const m of snapshot.models) {
     if (m.state === "ready" && m.queued > 0 && m.busy < m.slots)
       plan.grants.push({ model: m.name, count: Math.min(m.slots - m.busy, m.queued) });
@@ -94,12 +122,32 @@ export function planHousekeeping(snapshot: SchedulerSnapshot, policy: Scheduling
   }
   const held = new Set(snapshot.models.map((m) => m.name));
   plan.preload = policy.preload(snapshot).filter((name) => !held.has(name));
+  for (const name of snapshot.releasedByKeepAlive ?? []) held.add(name);
+  const prewarm = policy.prewarm?.(snapshot);
+  if (prewarm) {
+    for (const window of prewarm.due)
+      if (!held.has(window.model)) plan.prewarm.push({ window, load: prewarmFits(snapshot, policy, window) });
+    if (prewarm.next !== null) plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, prewarm.next);
+  }
   return plan;
 }
 
-/** When an idle model expires under `policy` (null: not idle, pinned, or kept forever). */
+/** A prewarm loads only into free memory or in place of idle models the policy values less; it never waits. */
+export function prewarmFits(snapshot: SchedulerSnapshot, policy: SchedulingPolicy, window: PrewarmWindow): boolean {
+  const free = snapshot.memoryBudgetBytes - sum(snapshot.models, (m) => m.reservedBytes);
+  if (window.bytes <= free) return true;
+  const candidates = snapshot.models.filter(isEvictable);
+  const request = { model: window.model, neededBytes: window.bytes - free, prewarm: true };
+  return (policy.chooseVictims(candidates, request, snapshot)?.length ?? 0) > 0;
+}
+
+/**
+ * When an idle model expires (null: not idle, pinned, or kept forever). A keep-alive a request or load call gave
+ * is kept as given; otherwise the policy decides.
+ */
 export function expiryOf(m: ModelView, snapshot: SchedulerSnapshot, policy: SchedulingPolicy): number | null {
   if (!isIdle(m) || isUnmovable(m)) return null;
+  if (m.keepAliveExplicit) return m.idleSince === null ? null : m.idleSince + Math.max(0, m.keepAliveMs);
   return policy.expiresAt(m, snapshot);
 }
 

@@ -1,7 +1,7 @@
 /**
  * What the scheduler announces, as a typed public subscription (`scheduler.subscribe(listener)`): models loading,
  * loaded, failing, unloading, unloaded (with why: evicted, expired, ...) and crashing; runners' CPU allotments;
- * requests queued, started, finished and turned away. The dashboard, metrics and learned keep-alive policies listen here; the scheduler's own
+ * requests queued, started, finished and turned away. The dashboard, metrics, the usage model and learned keep-alive policies listen here; the scheduler's own
  * waits (a load waiting for memory, an unload waiting for its requests) wake on the same events instead of polling.
  *
  * Listeners are called synchronously, in order, as things happen: keep them quick. One that throws is logged
@@ -25,7 +25,8 @@ interface RequestBase extends Base {
 }
 
 export type SchedulerEvent =
-  | ({ type: "model.loading" } & Base)
+  /** A load began: for a request or a load call, or (`prewarm`) ahead of a predicted request. */
+  | ({ type: "model.loading"; prewarm?: boolean } & Base)
   | ({
       type: "model.loaded";
       /** The runner's time to load the model (as `/api/ps` shows it). */
@@ -62,6 +63,8 @@ export type SchedulerEvent =
   | ({ type: "model.cpu"; threads: number; cpus: number[]; shared: boolean } & Base)
   /** The runner applied an allotment, `latencyMs` after it was decided. */
   | ({ type: "model.cpu_applied"; threads: number; latencyMs: number } & Base)
+  /** A request asked for the model (before it gets a slot, queues, or is turned away). */
+  | ({ type: "request.arrived" } & RequestBase)
   /** A request waits for a slot (`queued`: the model's queue length with it). */
   | ({ type: "request.queued"; queued: number } & RequestBase)
   | ({ type: "request.started"; queuedMs: number; loadMs: number } & RequestBase)

@@ -1,8 +1,8 @@
 /**
  * Applies what the decisions (decisions.ts) planned: hands slots to queued requests, stops runners (evictions,
  * expiries, drained unloads, shutdown), handles a runner that crashed, moves the queue of a model that went away
- * to a fresh load, starts the policy's preloads, and keeps the one timer that wakes the scheduler at the next
- * keep-alive deadline.
+ * to a fresh load, starts the policy's preloads and prewarms, and keeps the one timer that wakes the scheduler at
+ * the next keep-alive deadline or prewarm window.
  */
 import type { CpuPlacement } from "../runtime/cpu-placement.js";
 import type { RunnerExit } from "../runtime/runner-handle.js";
@@ -10,6 +10,7 @@ import { MAX_TIMER_MS } from "./clock.js";
 import type { SchedulerContext } from "./context.js";
 import { CpuApplier } from "./cpu-applier.js";
 import type { HousekeepingPlan } from "./decisions.js";
+import type { PrewarmWindow } from "./policy.js";
 import { normalizeKeepAlive } from "./keep-alive.js";
 import type { UnloadReason } from "./model-lifecycle.js";
 import type { ModelEntry, SlotLease, Waiter } from "./model-entry.js";
@@ -21,6 +22,12 @@ export class Executor {
   private readonly failedPreloads = new Set<string>();
   /** Applies the CPU decisions (runners' thread counts and CPU sets). */
   readonly cpu: CpuApplier;
+  /**
+   * Prewarm windows acted on (by model and the request they follow): the read-ahead started, and whether a load
+   * was tried. A window gets one read and at most one load: a prewarm that failed, did not fit or was evicted is
+   * not tried again until the model's next request opens a new window.
+   */
+  private readonly prewarms = new Map<string, { until: number; read: Promise<void>; loadTried: boolean }>();
 
   constructor(
     private readonly ctx: SchedulerContext,
@@ -45,6 +52,7 @@ export class Executor {
       if (entry) void this.evict(entry, reason);
     }
     for (const name of plan.preload) this.preload(name);
+    for (const p of plan.prewarm) this.prewarm(p.window, p.load);
     this.armWake(plan.wakeAt);
   }
 
@@ -54,6 +62,10 @@ export class Executor {
     if (state.kind !== "ready") throw new Error(`cannot grant a slot of ${entry.name} while it is ${state.kind}`);
     const { clock, events, metrics } = this.ctx;
     const now = clock.now();
+    if (entry.prewarm) {
+      entry.prewarm = null;
+      metrics.prewarms.inc({ result: "used" });
+    }
     entry.busy++;
     entry.startRequest(request.tenant, request.priority);
     entry.lastUsed = now;
@@ -81,7 +93,7 @@ export class Executor {
         entry.endRequest(request.tenant, request.priority, end);
         entry.lastUsed = end;
         entry.recordCompletion(end);
-        if (opts?.keepAliveMs !== undefined) entry.keepAliveMs = normalizeKeepAlive(opts.keepAliveMs);
+        if (opts?.keepAliveMs !== undefined) entry.setKeepAlive(normalizeKeepAlive(opts.keepAliveMs));
         entry.updateIdle(end);
         events.emit({ type: "request.finished", ...who, at: end, heldMs: end - now });
         this.ctx.reconcile();
@@ -103,7 +115,9 @@ export class Executor {
     entry.apply({ type: "stop", reason }, clock.now());
     table.detach(entry, true);
     this.cpu.detach(entry);
+    if (entry.keepAliveExplicit && reason === "expired") table.releasedByKeepAlive.add(entry.name);
     if (reason === "evicted" || reason === "oom_retry") metrics.evictions.inc();
+    if (entry.prewarm && reason !== "shutdown") metrics.prewarms.inc({ result: "wasted" });
     logger.info({ model: entry.name, reason }, "unloading model");
     events.emit({ type: "model.unloading", model: entry.name, at: clock.now(), reason });
     await state.runner.stop();
@@ -175,6 +189,7 @@ export class Executor {
     if (this.ctx.closing() || (old.queue.size === 0 && !old.reloadWith)) return;
     const fresh = this.ctx.table.get(old.name) ?? this.ctx.startLoad(old.name, old.reloadWith ?? {});
     fresh.keepAliveMs = old.keepAliveMs;
+    fresh.keepAliveExplicit = old.keepAliveExplicit;
     for (const w of old.queue.drain()) {
       w.home = fresh;
       fresh.queue.push(w, w.tenant, w.priority);
@@ -220,6 +235,40 @@ export class Executor {
         this.ctx.logger.error({ err: error, model: key }, "policy preload failed");
       },
     );
+  }
+
+  /**
+   * A prewarm window is open for a model that is not loaded: read its files into the page cache (once per window),
+   * then, when `load` (it fits), load it (at most once per window). The load never waits for busy models and gives
+   * up when it would have to (see decidePlacement); the model is marked prewarmed until a request uses it.
+   */
+  private prewarm(window: PrewarmWindow, load: boolean): void {
+    if (this.ctx.closing()) return;
+    const now = this.ctx.clock.now();
+    for (const [key, p] of this.prewarms) if (p.until < now) this.prewarms.delete(key);
+    const key = `${window.model}@${window.after}`;
+    let p = this.prewarms.get(key);
+    if (!p) {
+      const read = this.ctx.source.readAhead?.(window.model) ?? Promise.resolve();
+      p = {
+        until: window.until,
+        read: read.catch((error: unknown) =>
+          this.ctx.logger.warn({ err: error, model: window.model }, "prewarm: reading the model's files failed"),
+        ),
+        loadTried: false,
+      };
+      this.prewarms.set(key, p);
+    }
+    if (!load || p.loadTried) return;
+    p.loadTried = true;
+    void p.read.then(() => {
+      if (this.ctx.closing() || this.ctx.table.get(window.model)) return;
+      const entry = this.ctx.startLoad(window.model, {}, window);
+      entry.loaded.catch((error: unknown) => {
+        this.ctx.metrics.prewarms.inc({ result: "failed" });
+        this.ctx.logger.info({ model: window.model, reason: (error as Error).message }, "prewarm did not load");
+      });
+    });
   }
 
   /**

@@ -11,7 +11,7 @@ export function publishModelEvents(hub: EventHub): SchedulerListener {
   return (e) => {
     switch (e.type) {
       case "model.loading":
-        return hub.publish("model.loading", { model: e.model });
+        return hub.publish("model.loading", { model: e.model, ...(e.prewarm ? { prewarm: true } : {}) });
       case "model.loaded":
         return hub.publish("model.loaded", {
           model: e.model,

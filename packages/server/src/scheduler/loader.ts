@@ -26,9 +26,17 @@ export class Loader {
     private readonly executor: Executor,
   ) {}
 
+  /** Loads queued for a request or a load call (not prewarms) that have not begun. */
+  private waitingForRequests = 0;
+
   /** Queues the load of `entry` behind the loads before it. */
   enqueue(entry: ModelEntry, opts: LoadOptions): void {
-    const run = () => this.load(entry, opts);
+    const forRequest = entry.prewarm === null;
+    if (forRequest) this.waitingForRequests++;
+    const run = () => {
+      if (forRequest) this.waitingForRequests--;
+      return this.load(entry, opts);
+    };
     const done = this.chain.then(run, run);
     this.chain = done.catch(() => undefined);
     done.catch((error: unknown) => this.fail(entry, error));
@@ -42,6 +50,9 @@ export class Loader {
   private async load(entry: ModelEntry, opts: LoadOptions): Promise<void> {
     const { ctx } = this;
     if (ctx.closing()) throw new LlmosError("unavailable", "llmos is shutting down");
+    // A prediction never delays a request: a prewarm nobody asked for yet yields its turn to waiting loads.
+    if (entry.prewarm !== null && !entry.wanted && this.waitingForRequests > 0)
+      throw new LlmosError("client_closed", "prewarm skipped: a request's load is waiting");
     entry.loadStartedAt = ctx.clock.now();
     const spec = await ctx.source.acquire(entry.name);
     let sizing: Sizing;
@@ -119,9 +130,12 @@ export class Loader {
   private async place(entry: ModelEntry, sizing: Sizing): Promise<void> {
     const { ctx } = this;
     for (;;) {
+      // A prewarm nobody waits for yet never waits for memory: it loads into room the policy allows, or gives up.
+      const prewarm = entry.prewarm !== null && !entry.wanted;
       const decision = decidePlacement(ctx.snapshot(), ctx.policy, {
         model: entry.name,
         neededBytes: sizing.ramBytes,
+        ...(prewarm ? { prewarm } : {}),
       });
       switch (decision.kind) {
         case "fits":
@@ -137,7 +151,10 @@ export class Loader {
             },
           );
         case "abandon":
-          throw new LlmosError("client_closed", "load abandoned: no request waits for it");
+          throw new LlmosError(
+            "client_closed",
+            prewarm ? "prewarm skipped: no room without waiting" : "load abandoned: no request waits for it",
+          );
         case "evict":
           for (const name of decision.victims) {
             const victim = ctx.table.get(name);
@@ -201,7 +218,8 @@ export class Loader {
     const spec = specOf(entry.state);
     if (spec) {
       spec.release();
-      ctx.metrics.modelLoads.inc({ result: "error" });
+      // A prewarm that found no room is not a failed load (llmos_prewarm_total{result="failed"} counts it).
+      if (!entry.prewarm) ctx.metrics.modelLoads.inc({ result: "error" });
     }
     entry.apply({ type: "fail", error }, now);
     ctx.table.detach(entry, false);

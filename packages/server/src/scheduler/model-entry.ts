@@ -9,6 +9,7 @@ import {
   type ModelStateKind,
 } from "./model-lifecycle.js";
 import type { LoadOptions } from "./model-spec.js";
+import type { PrewarmWindow } from "./policy.js";
 import type { ModelView } from "./snapshot.js";
 
 /** A model's runner's CPU allotment: what the scheduler decided, and what the runner has applied. */
@@ -69,6 +70,10 @@ export class ModelEntry {
   pinned = false;
   /** -1 = never expire. */
   keepAliveMs: number;
+  /** The keep-alive came from a request or a load call, not the daemon's default (it wins over the policy). */
+  keepAliveExplicit = false;
+  /** The prewarm window this entry was loaded for, until a request uses it (then null). */
+  prewarm: PrewarmWindow | null = null;
   lastUsed: number;
   /** Since when the model has been ready with no request running or queued (null while it is not). */
   idleSince: number | null = null;
@@ -176,6 +181,18 @@ export class ModelEntry {
     else this.idleSince ??= now;
   }
 
+  /** Sets the keep-alive a request or load call gave (it wins over the policy's from now on). */
+  setKeepAlive(ms: number): void {
+    this.keepAliveMs = ms;
+    this.keepAliveExplicit = true;
+  }
+
+  /** Why the model is in memory: a pin (or keep_alive -1), a prewarm nobody used yet, or a request or load call. */
+  get loadedFor(): "pin" | "prewarm" | "request" {
+    if (this.pinned || this.keepAliveMs < 0) return "pin";
+    return this.prewarm ? "prewarm" : "request";
+  }
+
   /** An explicit load or keep-alive change restarts the idle clock of an idle model. */
   touch(now: number): void {
     if (this.idle) this.idleSince = now;
@@ -230,6 +247,8 @@ export class ModelEntry {
       queued: this.queue.size,
       pinned: this.pinned,
       keepAliveMs: this.keepAliveMs,
+      keepAliveExplicit: this.keepAliveExplicit,
+      prewarmed: this.prewarm !== null,
       lastUsed: this.lastUsed,
       idleSince: this.idleSince,
       wanted: this.wanted,

@@ -24,6 +24,8 @@ export interface ModelSource {
   canonicalName(name: string): string;
   /** Resolves a model and holds a lease on its files until `release()`. */
   acquire(name: string): Promise<ModelSpec>;
+  /** Reads the model's files through the page cache so that a load soon after finds them in memory (prewarm). */
+  readAhead?(name: string): Promise<void>;
 }
 
 /** Per-load settings (an explicit load call; requests load with none). */

@@ -9,6 +9,11 @@ import type { SchedulerSnapshot } from "./snapshot.js";
 export class ModelTable {
   private readonly byName = new Map<string, ModelEntry>();
   private readonly leaving = new Set<ModelEntry>();
+  /**
+   * Models that went away under a keep-alive a request or load call gave (until the model's next request): the
+   * caller said how long to keep it, so no prediction loads it back meanwhile.
+   */
+  readonly releasedByKeepAlive = new Set<string>();
 
   get(name: string): ModelEntry | undefined {
     return this.byName.get(name);
@@ -72,6 +77,7 @@ export class ModelTable {
       queuedTotal: this.queuedTotal(),
       limits: { ...limits },
       cpu,
+      releasedByKeepAlive: [...this.releasedByKeepAlive],
     };
   }
 }

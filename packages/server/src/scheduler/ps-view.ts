@@ -10,7 +10,14 @@ import type { ModelEntry } from "./model-entry.js";
 export function describeEntry(
   entry: ModelEntry,
   stats: RunnerStatsReply | undefined,
-  at: { engine: string; now: number; expiresAt: number | null; cpuPinned: boolean },
+  at: {
+    engine: string;
+    now: number;
+    expiresAt: number | null;
+    cpuPinned: boolean;
+    keptBy: string;
+    keepReason?: string;
+  },
 ): LoadedModel & Record<string, unknown> {
   const spec = specOf(entry.state);
   const sizing = sizingOf(entry.state);
@@ -50,6 +57,9 @@ export function describeEntry(
     pinned: entry.pinned,
     keepAliveMs: entry.keepAliveMs,
     expiresAt: expires,
+    loadedFor: entry.loadedFor,
+    keptBy: at.keptBy,
+    ...(at.keepReason ? { keepReason: at.keepReason } : {}),
     lastUsedAt: new Date(entry.lastUsed).toISOString(),
     memory: {
       estimatedBytes: entry.reservedBytes,

@@ -1,4 +1,4 @@
-import type { LoadedModel, PsResponse } from "@llmos/protocol";
+import type { KeepPolicyName, LoadedModel, PsResponse } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import { noCpuPlacement, type CpuPlacement } from "../runtime/cpu-placement.js";
 import type { RunnerFactory } from "../runtime/runner-handle.js";
@@ -20,9 +20,11 @@ import { ModelEntry, type SlotLease } from "./model-entry.js";
 import type { ModelSource } from "./model-spec.js";
 import { ModelTable } from "./model-table.js";
 import { OomHistory } from "./oom-history.js";
-import { LruPolicy, type SchedulingPolicy } from "./policy.js";
+import { FixedKeepAlivePolicy, type PrewarmWindow, type SchedulingPolicy } from "./policy.js";
 import { describeEntry } from "./ps-view.js";
 import type { SchedulerSnapshot } from "./snapshot.js";
+import { IdleMemoryMeter } from "./usage/idle-memory.js";
+import type { UsageModel } from "./usage/usage-model.js";
 
 export type { LoadOptions, SchedulerLimits, SchedulerOptions } from "./context.js";
 
@@ -36,14 +38,21 @@ export interface AcquireOptions {
   queueTimeoutMs?: number;
 }
 
-/** What the daemon may swap in: the policy (default LRU), the CPU placement, tenant weights and, for tests, the clock. */
+/**
+ * What the daemon may swap in: the policy (default `fixed`), the usage model it learns into, the CPU placement,
+ * tenant weights and, for tests, the clock.
+ */
 export interface SchedulerParts {
   policy?: SchedulingPolicy;
+  /** Learns each model's usage from the scheduler's events (read by learned policies). */
+  usage?: UsageModel;
   clock?: Clock;
   /** Applies runners' CPU sets (default: none, threads are not pinned). */
   placement?: CpuPlacement;
   /** A tenant's fair-queue weight: its share of a model's slots and of the CPU across models (default 1). */
   tenantWeight?: (tenant: string) => number;
+  /** What `/api/ps` says about the policy, e.g. that it fell back from the configured one (and why). */
+  policyNote?: { configured: KeepPolicyName; warning?: string };
 }
 
 /** Default hysteresis of CPU allotments (see cpu-allotment.ts): short next to the 100 ms a regrowth may take. */
@@ -66,6 +75,8 @@ export class Scheduler {
   private readonly executor: Executor;
   private readonly loader: Loader;
   private readonly tenantWeight: (tenant: string) => number;
+  private readonly idleMemory: IdleMemoryMeter;
+  private readonly policyNote: SchedulerParts["policyNote"];
   private closing = false;
   private reconciling = false;
   private reconcileAgain = false;
@@ -80,10 +91,23 @@ export class Scheduler {
   ) {
     this.options = { ...options, keepAliveMs: normalizeKeepAlive(options.keepAliveMs) };
     this.clock = parts.clock ?? systemClock;
-    this.policy = parts.policy ?? new LruPolicy();
+    this.policy = parts.policy ?? new FixedKeepAlivePolicy();
     this.tenantWeight = parts.tenantWeight ?? (() => 1);
+    this.policyNote = parts.policyNote;
     this.events = new SchedulerEvents((err, event) =>
       logger.error({ err, event: event.type }, "a scheduler event listener failed"),
+    );
+    // The usage model and the policy learn from every event before the decisions that follow it.
+    const usage = parts.usage;
+    if (usage) this.events.subscribe((e) => usage.observe(e));
+    const observe = this.policy.observe?.bind(this.policy);
+    if (observe) this.events.subscribe(observe);
+    this.idleMemory = new IdleMemoryMeter((model, byteSeconds) => metrics.idleMemory.inc({ model }, byteSeconds));
+    this.events.subscribe(() => this.idleMemory.update(this.snapshot()));
+    metrics.onCollect(() => this.idleMemory.advance(this.clock.now()));
+    metrics.keepPolicy.set(
+      { policy: this.policy.name, configured: parts.policyNote?.configured ?? this.policy.name },
+      1,
     );
     this.events.subscribe(publishModelEvents(metrics.events));
     const ctx: SchedulerContext = {
@@ -100,7 +124,7 @@ export class Scheduler {
       closing: () => this.closing,
       snapshot: () => this.snapshot(),
       reconcile: () => this.reconcile(),
-      startLoad: (name, opts) => this.startLoad(name, opts),
+      startLoad: (name, opts, prewarm) => this.startLoad(name, opts, prewarm),
     };
     this.executor = new Executor(ctx, parts.placement ?? noCpuPlacement);
     this.loader = new Loader(ctx, this.executor);
@@ -111,6 +135,17 @@ export class Scheduler {
 
   get budgetBytes(): number {
     return this.options.memoryBudgetBytes;
+  }
+
+  /** The keep-alive policy's name. */
+  get policyName(): string {
+    return this.policy.name;
+  }
+
+  /** Idle memory-seconds so far (bytes x seconds of loaded models serving nothing), per model. */
+  idleMemoryByteSeconds(): Map<string, number> {
+    this.idleMemory.advance(this.clock.now());
+    return this.idleMemory.byModel();
   }
 
   /** Calls `listener` with every scheduler event from now on (see events.ts); returns the unsubscribe function. */
@@ -145,10 +180,18 @@ export class Scheduler {
     if (this.closing) throw new LlmosError("unavailable", "llmos is shutting down");
     const key = this.source.canonicalName(name);
     opts.signal?.throwIfAborted();
-    const entry = this.table.get(key) ?? this.startLoad(key, {});
-    if (opts.keepAliveMs !== undefined) entry.keepAliveMs = normalizeKeepAlive(opts.keepAliveMs);
     const now = this.clock.now();
     const request = { tenant: opts.tenant ?? "anonymous", priority: opts.priority ?? "interactive", enqueuedAt: now };
+    this.events.emit({
+      type: "request.arrived",
+      model: key,
+      tenant: request.tenant,
+      priority: request.priority,
+      at: now,
+    });
+    this.table.releasedByKeepAlive.delete(key);
+    const entry = this.table.get(key) ?? this.startLoad(key, {});
+    if (opts.keepAliveMs !== undefined) entry.setKeepAlive(normalizeKeepAlive(opts.keepAliveMs));
     const decision = decideAdmission(entry.view(now), this.snapshot());
     if (decision.kind === "grant") {
       const lease = this.executor.grant(entry, request);
@@ -208,8 +251,13 @@ export class Scheduler {
       entry.explicitLoads--;
     }
     if (opts.pinned !== undefined) entry.pinned = opts.pinned;
-    if (opts.keepAliveMs !== undefined) entry.keepAliveMs = normalizeKeepAlive(opts.keepAliveMs);
+    if (opts.keepAliveMs !== undefined) entry.setKeepAlive(normalizeKeepAlive(opts.keepAliveMs));
     if (opts.minThreads !== undefined) entry.minThreads = opts.minThreads;
+    // An explicit load is a use: a prewarmed model it finds is no longer only a prediction.
+    if (entry.prewarm) {
+      entry.prewarm = null;
+      this.metrics.prewarms.inc({ result: "used" });
+    }
     entry.touch(this.clock.now());
     this.reconcile();
     return this.describe(entry, await this.statsOf(entry));
@@ -233,6 +281,7 @@ export class Scheduler {
     const entries = this.table.named();
     const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
     const models = entries.map((e, i) => this.describe(e, stats[i]));
+    const note = this.policyNote;
     return {
       models,
       queue: { total: this.table.queuedTotal(), capacity: this.options.maxQueueTotal },
@@ -243,6 +292,11 @@ export class Scheduler {
         placement: this.executor.cpu.placement.kind,
       },
       oomKills: this.ooms.recent(),
+      policy: {
+        name: this.policy.name as KeepPolicyName,
+        configured: note?.configured ?? (this.policy.name as KeepPolicyName),
+        ...(note?.warning ? { warning: note.warning } : {}),
+      },
     };
   }
 
@@ -290,14 +344,16 @@ export class Scheduler {
     this.executor.dispose();
   }
 
-  private startLoad(name: string, opts: LoadOptions): ModelEntry {
+  private startLoad(name: string, opts: LoadOptions, prewarm?: PrewarmWindow): ModelEntry {
     const now = this.clock.now();
     const keepAlive = normalizeKeepAlive(opts.keepAliveMs ?? this.options.keepAliveMs);
     const entry = new ModelEntry(name, keepAlive, now, this.tenantWeight);
+    entry.keepAliveExplicit = opts.keepAliveMs !== undefined;
+    entry.prewarm = prewarm ?? null;
     if (opts.pinned) entry.pinned = true;
     if (opts.minThreads !== undefined) entry.minThreads = opts.minThreads;
     this.table.add(entry);
-    this.events.emit({ type: "model.loading", model: name, at: now });
+    this.events.emit({ type: "model.loading", model: name, at: now, ...(prewarm ? { prewarm: true } : {}) });
     this.loader.enqueue(entry, opts);
     return entry;
   }
@@ -329,12 +385,18 @@ export class Scheduler {
 
   private describe(entry: ModelEntry, stats: RunnerStatsReply | undefined): LoadedModel & Record<string, unknown> {
     const snapshot = this.snapshot();
-    const expiresAt = expiryOf(entry.view(snapshot.now), snapshot, this.policy);
+    const view = entry.view(snapshot.now);
+    const expiresAt = expiryOf(view, snapshot, this.policy);
+    const keptBy = entry.loadedFor === "pin" ? "pin" : entry.keepAliveExplicit ? "keep_alive" : this.policy.name;
+    const keepReason =
+      keptBy === this.policy.name ? (this.policy.explain?.(view, snapshot) ?? this.policy.name) : undefined;
     return describeEntry(entry, stats, {
       engine: this.options.engine,
       now: snapshot.now,
       expiresAt,
       cpuPinned: this.executor.cpu.placement.enforced,
+      keptBy,
+      ...(keepReason ? { keepReason } : {}),
     });
   }
 

@@ -23,6 +23,10 @@ export interface ModelView {
   pinned: boolean;
   /** -1: never expires; 0: unload when idle. */
   keepAliveMs: number;
+  /** The keep-alive was given by a request or a load call (it wins over the policy's), not the default. */
+  keepAliveExplicit: boolean;
+  /** Loaded by a prewarm and not used by a request since (the first to go when real work needs memory). */
+  prewarmed: boolean;
   /** When a request last got or gave back a slot. */
   lastUsed: number;
   /** Since when the model has been ready with nothing running or queued; null while it is not. */
@@ -66,6 +70,8 @@ export interface SchedulerSnapshot {
   /** Requests queued over all models. */
   queuedTotal: number;
   limits: { maxQueuePerModel: number; maxQueueTotal: number };
+  /** Models unloaded under a request's keep-alive and not asked for since: never prewarmed (the request decided). */
+  releasedByKeepAlive?: readonly string[];
   /** The cores the scheduler shares among busy runners (`LLMOS_CPUS`). */
   cpu: CpuLimits;
 }

@@ -19,6 +19,7 @@ export { emptyDefinition } from "./definition.js";
 export type { BlobRef, Manifest, QuantizationRecord } from "./manifest.js";
 export { adoptDerivedFile, commitLooseBlob, derivedFilePath } from "./derived-file.js";
 export { ensureFreeSpace, freeBytes } from "./disk-space.js";
+export { readThroughPageCache } from "./read-ahead.js";
 export { canonicalModelName, DEFAULT_TAG, formatModelName, NAME_RULES, parseModelName } from "./names.js";
 export type { ModelName } from "./names.js";
 export { hashFile, isDigest, normalizeDigest } from "./digest.js";

@@ -147,6 +147,28 @@ export class Metrics {
     labelNames: ["model"] as const,
     registers: [this.registry],
   });
+  readonly prewarms = new Counter({
+    name: "llmos_prewarm_total",
+    help: "Models loaded ahead of a predicted request, by outcome (used: a request came; wasted: unloaded unused; failed: did not load)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly idleMemory = new Counter({
+    name: "llmos_idle_memory_byte_seconds_total",
+    help: "Memory held by loaded models that serve nothing (no request running or queued), integrated over time",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+    // Counts the idle time up to the scrape, not only up to the last scheduler event.
+    collect: () => {
+      for (const hook of this.beforeCollect) hook();
+    },
+  });
+  readonly keepPolicy = new Gauge({
+    name: "llmos_keep_policy_info",
+    help: "The keep-alive policy in use (1), by name, and the one configured when it fell back",
+    labelNames: ["policy", "configured"] as const,
+    registers: [this.registry],
+  });
   readonly promptCacheLookups = new Counter({
     name: "llmos_prompt_cache_lookups_total",
     help: "Generations by whether the runner reused cached prompt tokens (result: hit|miss)",
@@ -198,6 +220,13 @@ export class Metrics {
     help: "Clients connected to /api/events",
     registers: [this.registry],
   });
+
+  private readonly beforeCollect: Array<() => void> = [];
+
+  /** Runs `hook` before the counters are read (to bring time-integrated counters up to date). */
+  onCollect(hook: () => void): void {
+    this.beforeCollect.push(hook);
+  }
 
   /** Requests in flight; keeps `llmos_requests_running` in step with the dashboard's list. */
   readonly requests = new RequestTracker(this.events, (model, delta) => this.requestsRunning.inc({ model }, delta));

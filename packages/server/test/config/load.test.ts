@@ -13,6 +13,16 @@ describe("loadConfig", () => {
     assert.equal(c.threads, 3);
   });
 
+  it("reads the keep-alive policy (default histogram) and refuses an unknown one", () => {
+    assert.equal(loadConfig({ env: {} }).keepPolicy, "histogram");
+    for (const p of ["fixed", "lru", "gdsf", "histogram"] as const)
+      assert.equal(loadConfig({ env: { LLMOS_KEEP_POLICY: p } }).keepPolicy, p);
+    assert.throws(
+      () => loadConfig({ env: { LLMOS_KEEP_POLICY: "magic" } }),
+      /LLMOS_KEEP_POLICY must be one of fixed, lru, gdsf, histogram, got "magic"/,
+    );
+  });
+
   it("defaults the stream interval to 20 ms", () => {
     assert.equal(loadConfig({ env: {} }).streamIntervalMs, 20);
   });

@@ -134,13 +134,14 @@ describe("one request cannot freeze the daemon", () => {
       }
     })();
     delay.enable();
-    const outcomes: Array<[string, number]> = [];
+    const outcomes: Array<[string, number, string]> = [];
     const worst: Array<[string, number]> = [];
-    const run = async (name: string, call: () => Promise<{ status: number }>) => {
+    const run = async (name: string, call: () => Promise<{ status: number; text?: string }>) => {
       const own = monitorEventLoopDelay({ resolution: 10 });
       own.enable();
       try {
-        outcomes.push([name, (await call()).status]);
+        const res = await call();
+        outcomes.push([name, res.status, res.status >= 500 ? (res.text ?? "").slice(0, 300) : ""]);
       } finally {
         own.disable();
         worst.push([name, own.max / 1e6]);
@@ -201,7 +202,7 @@ describe("one request cannot freeze the daemon", () => {
         ) as ReadableStream;
         const r = await fetch(`${d.url}/api/blobs/${digest}`, { method: "POST", body, duplex: "half" } as RequestInit);
         await r.arrayBuffer();
-        return r;
+        return { status: r.status };
       });
       // A download that never announces a size.
       await run("pull of an endless unsized body", () =>
@@ -242,9 +243,9 @@ describe("one request cannot freeze the daemon", () => {
       "blob upload without length": 413,
       "pull of an endless unsized body": 413,
     };
-    for (const [name, status] of outcomes) {
-      if (name in expected) assert.equal(status, expected[name], name);
-      else assert.ok(status < 500, `${name}: ${status}`);
+    for (const [name, status, body] of outcomes) {
+      if (name in expected) assert.equal(status, expected[name], `${name} ${body}`);
+      else assert.ok(status < 500, `${name}: ${status} ${body}`);
     }
     assert.deepEqual(polls.failed, []);
     assert.ok(polls.ok >= 10, `only ${polls.ok} health polls`);

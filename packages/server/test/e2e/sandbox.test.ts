@@ -114,7 +114,7 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
     if (root) assert.equal(m.sandbox.uid, 65534);
     assert.ok(m.sandbox.pidsLimit >= 128);
     assert.match(m.sandbox.cpus, /^\d/);
-    // The limit is the estimate plus 15% (at least 64 MiB); the runner's measured peak stays under it.
+    // The limit is the estimate plus 15% (at least 512 MiB); the runner's measured peak stays under it.
     assert.equal(m.memory.limitBytes, memoryLimitFor(m.memory.estimatedBytes, 0.15));
     assert.ok(m.memory.peakBytes > 0 && m.memory.peakBytes < m.memory.limitBytes, JSON.stringify(m.memory));
   });

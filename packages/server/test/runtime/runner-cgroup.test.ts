@@ -100,7 +100,7 @@ describe("runner cgroups", () => {
     assert.equal(existsSync(path.join(parent, "other-group")), true);
   });
 
-  test("limits: the estimate plus the margin, at least 64 MiB over it; pids grow with threads", () => {
+  test("limits: the estimate plus the margin, at least 512 MiB over it; pids grow with threads", () => {
     assert.equal(memoryLimitFor(4096 * MiB, 0.15), Math.ceil((4096 * MiB * 1.15) / 4096) * 4096);
     assert.equal(memoryLimitFor(80 * MiB, 0.15), 80 * MiB + MIN_MEMORY_HEADROOM);
     assert.equal(pidsLimitFor(1), 128);

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { decideAdmission, decideOomVictims, decidePlacement, planHousekeeping } from "../../src/scheduler/decisions.js";
-import { LruPolicy, type SchedulingPolicy } from "../../src/scheduler/policy.js";
+import {
+  decideAdmission,
+  decideOomVictims,
+  decidePlacement,
+  expiryOf,
+  planHousekeeping,
+} from "../../src/scheduler/decisions.js";
+import type { PrewarmWindow } from "../../src/scheduler/policy.js";
+import { FixedKeepAlivePolicy, type SchedulingPolicy } from "../../src/scheduler/policy.js";
 import { decideSizing } from "../../src/scheduler/sizing.js";
 import { MiB, snapshot, view } from "./harness.js";
 
-const lru = new LruPolicy();
+const lru = new FixedKeepAlivePolicy();
 
 describe("admission", () => {
   test("a free slot with nobody queued is granted; a queued model or busy slots queue; full queues reject", () => {
@@ -149,6 +156,49 @@ describe("housekeeping", () => {
     const plan = planHousekeeping(snapshot([view("a", { idleSince: 0, keepAliveMs: 25 * day })], { now: 1000 }), lru);
     assert.deepEqual(plan.unload, []);
     assert.equal(plan.wakeAt, 25 * day);
+  });
+});
+
+describe("rules every policy obeys", () => {
+  /** A policy that keeps everything forever and prewarms what it is told. */
+  const greedy = (due: PrewarmWindow[] = []): SchedulingPolicy => ({
+    name: "greedy",
+    chooseVictims: (c, r) => lru.chooseVictims(c, r),
+    expiresAt: () => null,
+    preload: () => [],
+    prewarm: () => ({ due, next: null }),
+  });
+
+  test("a keep-alive a request gave is kept as given, whatever the policy says", () => {
+    const m = view("a", { idleSince: 1000, keepAliveMs: 60_000, keepAliveExplicit: true });
+    assert.equal(expiryOf(m, snapshot([m]), greedy()), 61_000);
+    const d = view("d", { idleSince: 1000, keepAliveMs: 60_000 });
+    assert.equal(expiryOf(d, snapshot([d]), greedy()), null, "the default keep-alive is the policy's to use");
+  });
+
+  test("for real work, prewarmed models nobody used go first, even when the policy would pick another", () => {
+    const s = snapshot([
+      view("old", { lastUsed: 1 }),
+      view("prewarmed", { lastUsed: 500, prewarmed: true }),
+      view("new", { state: "loading", reservedBytes: 0 }),
+    ]);
+    const free = 1000 * MiB - 200 * MiB;
+    const d = decidePlacement(s, lru, { model: "new", neededBytes: free + 100 * MiB });
+    assert.deepEqual(d, { kind: "evict", victims: ["prewarmed"] }, "LRU alone would have evicted old");
+    const both = decidePlacement(s, lru, { model: "new", neededBytes: free + 150 * MiB });
+    assert.deepEqual(both, { kind: "evict", victims: ["prewarmed", "old"] });
+  });
+
+  test("a prewarm loads only into room: free memory, or idle models the policy gives up; never busy ones", () => {
+    const window: PrewarmWindow = { model: "p", after: 0, from: 0, until: 10_000, bytes: 300 * MiB };
+    const fits = planHousekeeping(snapshot([view("a", { reservedBytes: 600 * MiB })]), greedy([window]));
+    assert.deepEqual(fits.prewarm, [{ window, load: true }]);
+    const busy = planHousekeeping(snapshot([view("a", { reservedBytes: 800 * MiB, busy: 1 })]), greedy([window]));
+    assert.deepEqual(busy.prewarm, [{ window, load: false }], "read ahead only: the memory is busy");
+    const held = planHousekeeping(snapshot([view("p")]), greedy([window]));
+    assert.deepEqual(held.prewarm, [], "already loaded");
+    const released = planHousekeeping(snapshot([], { releasedByKeepAlive: ["p"] }), greedy([window]));
+    assert.deepEqual(released.prewarm, [], "a request's keep-alive let it go");
   });
 });
 

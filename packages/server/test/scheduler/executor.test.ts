@@ -306,12 +306,13 @@ describe("crash, unload and reload", () => {
 });
 
 describe("events and limits", () => {
-  test("one request on a cold model: loading, queued, loaded, started (the runner gets the cores), finished (it goes idle)", async () => {
+  test("one request on a cold model: arrived, loading, queued, loaded, started (the runner gets the cores), finished (it goes idle)", async () => {
     const h = harness({ a: 100 });
     await use(h, "a", { tenant: "key:k1" });
     assert.deepEqual(
       h.events.map((e) => e.type),
       [
+        "request.arrived",
         "model.loading",
         "request.queued",
         "model.loaded",

@@ -8,6 +8,7 @@ import type { CpuPlacement } from "../../src/runtime/cpu-placement.js";
 import { Scheduler, type SchedulerOptions } from "../../src/scheduler/scheduler.js";
 import type { SchedulerEvent } from "../../src/scheduler/events.js";
 import type { ModelView, SchedulerSnapshot } from "../../src/scheduler/snapshot.js";
+import type { UsageModel } from "../../src/scheduler/usage/usage-model.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { Metrics } from "../../src/telemetry/metrics.js";
 import { FakeClock, settle } from "../support/fake-clock.js";
@@ -32,6 +33,8 @@ export function shapeOf(mib: number): ModelShape {
 export class FakeSource implements ModelSource {
   /** Leases handed out and not released. */
   leases = 0;
+  /** Models whose files were read ahead (prewarm), in order. */
+  readAheads: string[] = [];
   constructor(
     readonly models: Record<string, number | ModelShape>,
     readonly defaults: Record<string, ModelSpec["defaults"]> = {},
@@ -39,6 +42,10 @@ export class FakeSource implements ModelSource {
 
   canonicalName(name: string): string {
     return name.includes(":") ? name : `${name}:latest`;
+  }
+
+  async readAhead(name: string): Promise<void> {
+    this.readAheads.push(name);
   }
 
   async acquire(name: string): Promise<ModelSpec> {
@@ -100,16 +107,20 @@ export function harness(
     defaults?: Record<string, ModelSpec["defaults"]>;
     placement?: CpuPlacement;
     tenantWeight?: (tenant: string) => number;
+    usage?: UsageModel;
+    clock?: FakeClock;
+    metrics?: Metrics;
   } = {},
 ): Harness {
-  const clock = new FakeClock();
+  const clock = extra.clock ?? new FakeClock();
   const runners = new FakeRunners();
   const source = new FakeSource(models, extra.defaults);
   const logger = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
-  const metrics = new Metrics();
+  const metrics = extra.metrics ?? new Metrics();
   const scheduler = new Scheduler(source, runners, { ...DEFAULT_OPTIONS, ...options }, logger, metrics, {
     clock,
     ...(extra.policy ? { policy: extra.policy } : {}),
+    ...(extra.usage ? { usage: extra.usage } : {}),
     ...(extra.placement ? { placement: extra.placement } : {}),
     ...(extra.tenantWeight ? { tenantWeight: extra.tenantWeight } : {}),
   });
@@ -156,6 +167,8 @@ export function view(name: string, fields: Partial<ModelView> = {}): ModelView {
     queued: 0,
     pinned: false,
     keepAliveMs: 300_000,
+    keepAliveExplicit: false,
+    prewarmed: false,
     lastUsed: 0,
     idleSince: 0,
     wanted: true,

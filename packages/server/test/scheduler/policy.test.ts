@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LruPolicy, type SchedulingPolicy } from "../../src/scheduler/policy.js";
+import { FixedKeepAlivePolicy, type SchedulingPolicy } from "../../src/scheduler/policy.js";
 import type { ModelView, SchedulerSnapshot } from "../../src/scheduler/snapshot.js";
 import { harness, settle, use } from "./harness.js";
 
 /** Evicts the largest idle model first (frees memory with the fewest reloads of small models). */
-class LargestFirst extends LruPolicy {
+class LargestFirst extends FixedKeepAlivePolicy {
   override readonly name = "largest-first";
   override chooseVictims(candidates: readonly ModelView[], request: { neededBytes: number }): string[] | undefined {
     const chosen: string[] = [];
@@ -23,7 +23,7 @@ class LargestFirst extends LruPolicy {
   }
 }
 
-test("the default policy is LRU: it evicts the least recently used model", async () => {
+test("the default policy (fixed keep-alive) evicts the least recently used model", async () => {
   const h = harness({ big: 500, small: 200, next: 400 });
   await use(h, "small");
   await h.clock.advance(10);
@@ -46,7 +46,7 @@ test("a keep-alive policy sees the snapshot and decides when an idle model goes"
   // The most recently used model stays 30 s, the others 10 s (a stand-in for a learned keep-alive).
   const policy: SchedulingPolicy = {
     name: "recent-stays-longer",
-    chooseVictims: (candidates, request) => new LruPolicy().chooseVictims(candidates, request),
+    chooseVictims: (candidates, request) => new FixedKeepAlivePolicy().chooseVictims(candidates, request),
     expiresAt: (m, snapshot) => {
       seen.push(snapshot);
       const latest = Math.max(...snapshot.models.map((x) => x.lastUsed));
@@ -66,7 +66,7 @@ test("a keep-alive policy sees the snapshot and decides when an idle model goes"
 });
 
 test("a preload policy gets models loaded before any request asks for them", async () => {
-  const policy = new (class extends LruPolicy {
+  const policy = new (class extends FixedKeepAlivePolicy {
     override preload() {
       return ["warm"];
     }

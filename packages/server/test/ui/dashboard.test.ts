@@ -122,6 +122,10 @@ describe("dashboard in a browser", { skip, timeout: 600_000 }, () => {
       '[data-testid="loaded-models"] tr[data-model="stories:latest"] [data-testid="cpu"]',
     );
     assert.equal(cpu, "idle", "an idle model has no decode threads");
+    // Why it is loaded (a load call: "request") and the daemon's keep-alive policy.
+    const row = '[data-testid="loaded-models"] tr[data-model="stories:latest"] [data-testid="loaded-for"]';
+    assert.equal((await page.textContent(row))?.trim(), "request");
+    assert.match((await page.textContent('[data-testid="keep-policy"]')) ?? "", /keep-alive policy: histogram/);
     await shot("models");
   });
 

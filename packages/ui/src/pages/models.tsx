@@ -32,7 +32,15 @@ export function Models() {
     <section>
       <ActionError action={action} />
       {error && <p class="error">{error}</p>}
-      <h3>Loaded</h3>
+      <h3>
+        Loaded{" "}
+        {s.policy && (
+          <span class="muted" data-testid="keep-policy">
+            (keep-alive policy: {s.policy.name}
+            {s.policy.warning ? ` - ${s.policy.warning}` : ""})
+          </span>
+        )}
+      </h3>
       <table class="grid" data-testid="loaded-models">
         <thead>
           <tr>
@@ -44,6 +52,7 @@ export function Models() {
             <th title="Decode threads the scheduler gives the runner now (and its CPUs when pinned)">CPU</th>
             <th title="Decode steps that ran while other models were busy on the same cores">Contended steps</th>
             <th>Prompt cache hits</th>
+            <th>Loaded for</th>
             <th>Unloads in</th>
             <th />
           </tr>
@@ -51,7 +60,7 @@ export function Models() {
         <tbody>
           {s.models.length === 0 && (
             <tr>
-              <td colSpan={10} class="muted">
+              <td colSpan={11} class="muted">
                 No model is loaded.
               </td>
             </tr>
@@ -77,7 +86,8 @@ export function Models() {
                   {number(m.stats.contendedBatches)} / {number(m.stats.decodeBatches)}
                 </td>
                 <td>{c && c.lookups > 0 ? percent(c.hits / c.lookups) : "—"}</td>
-                <td>{unloadsIn(m, now)}</td>
+                <td data-testid="loaded-for">{m.loadedFor ?? "request"}</td>
+                <td title={keepTitle(m)}>{unloadsIn(m, now)}</td>
                 <td class="actions">
                   {canLoad && (
                     <button onClick={() => action.run(() => api("POST", `/api/models/${enc(m.name)}/unload`))}>
@@ -190,6 +200,13 @@ async function promptCache(): Promise<Record<string, { hits: number; lookups: nu
     if (m[2] === "hit") e.hits += n;
   }
   return out;
+}
+
+/** Who decides when the model goes, and the policy's reason (shown on hover). */
+function keepTitle(m: { keptBy?: string; keepReason?: string }): string {
+  if (m.keptBy === "pin") return "pinned: never unloaded";
+  if (m.keptBy === "keep_alive") return "the keep_alive a request or load call gave";
+  return m.keepReason ?? m.keptBy ?? "";
 }
 
 /** The keep-alive countdown: never for pinned or keep_alive=-1 models, the time left once idle, else "when idle". */

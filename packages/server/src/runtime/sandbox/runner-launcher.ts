@@ -69,10 +69,13 @@ export function pidsLimitFor(threads: number): number {
 }
 
 /**
- * The least headroom over the estimate: a small model's runner moves by tens of MiB on its own (the JavaScript
- * heap, a burst of threads or child processes), more than 15% of its estimate.
+ * The least headroom over the estimate. The estimate covers weights, KV cache and compute buffers, not what one
+ * request needs for a moment: llama.cpp's tokenizer takes about 100 bytes per byte of text (2 MiB of messages, which
+ * the body limits allow, pushed stories260K's runner past 137 MiB), and the JavaScript heap, a burst of threads or
+ * child processes move a small runner by tens of MiB more. The limit is a ceiling the kernel enforces, not memory
+ * set aside, so a generous floor costs nothing until a runner really runs away.
  */
-export const MIN_MEMORY_HEADROOM = 64 * 1024 * 1024;
+export const MIN_MEMORY_HEADROOM = 512 * 1024 * 1024;
 
 /** The memory limit for an estimate: the estimate plus the margin (at least `MIN_MEMORY_HEADROOM`), whole pages. */
 export function memoryLimitFor(estimateBytes: number, margin: number): number {
