@@ -37,6 +37,8 @@ const env = {
   ...process.env,
   LLMOS_THREADS: process.env.LLMOS_THREADS ?? "1",
   LLMOS_LOG_LEVEL: process.env.LLMOS_LOG_LEVEL ?? "warn",
+  // Daemons started from the environment in tests never compile the CPU backend in the background.
+  LLMOS_CPU_BACKEND_BUILD: "off",
 };
 const run = (files, extraEnv = {}) =>
   spawnSync(
@@ -58,7 +60,7 @@ let status = run(selected);
 // the same end-to-end API tests, so those run once more on llama-node.
 if (filters.length === 0 && !process.env.LLMOS_ENGINE) {
   const again = files.filter((f) =>
-    /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools|ai-sdk)\.test\.ts$/.test(f),
+    /e2e\/(openai-client|resilience|ollama-client|lora|structured-tools|ai-sdk|prompt-cache-api)\.test\.ts$/.test(f),
   );
   console.log(`\n== the same end-to-end tests on the llama-node engine (${again.length} files)`);
   status = run(again, { LLMOS_ENGINE: "llama-node" }) || status;

@@ -54,6 +54,34 @@ describe("llmos CLI without a daemon", () => {
   });
 });
 
+describe("llmos ps and the background CPU-backend build", () => {
+  test("a line under the table says what the build is doing", async () => {
+    const builds = [
+      { state: "building", phase: "compile", percent: 42, message: "ops.cpp", startedAt: new Date().toISOString() },
+      { state: "failed", message: "the background build of the CPU backend failed (cmake exited with 2)" },
+    ];
+    let next = 0;
+    const server = http.createServer((req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ models: [], queue: { total: 0, capacity: 512 }, cpuBackendBuild: builds[next++] }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const building = await runCli(["ps"], cliEnv({ LLMOS_HOST: host, LLMOS_API_KEY: "k" }));
+      assert.equal(building.code, 0, building.stderr);
+      assert.match(building.stdout, /CPU backend: building in the background \(compile 42%\)/);
+      const failed = await runCli(["ps"], cliEnv({ LLMOS_HOST: host, LLMOS_API_KEY: "k" }));
+      assert.match(
+        failed.stdout,
+        /CPU backend: the background build of the CPU backend failed \(cmake exited with 2\)/,
+      );
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe("llmos serve", { skip: typeof mod === "string" ? mod : false }, () => {
   test("serves on the given port until SIGTERM, then exits 0", async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "llmos-cli-serve-"));
@@ -170,6 +198,7 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     const ps = await runCli(["ps"], env);
     assert.equal(ps.code, 0, ps.stderr);
     assert.match(ps.stdout, /^NAME\s+ID\s+STATE\s+MEMORY\s+PEAK \/ LIMIT\s+PROCESSOR\s+THREADS\s+CONTENDED\s+SANDBOX/);
+    assert.match(ps.stdout, /\sSLOTS\s+CACHE\s+CONTEXT\s/);
     assert.match(ps.stdout, /stories:latest .* idle /, "an idle model has no threads");
     assert.match(ps.stdout, /stories:latest.*\s(yes|partial|limits only|no)\s/);
     assert.match(ps.stdout, /LOADED FOR\s+UNTIL/);

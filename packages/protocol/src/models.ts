@@ -171,6 +171,11 @@ export interface LoadedModel {
   /** How the runner is isolated (`LLMOS_SANDBOX`); null while the model loads. */
   sandbox?: RunnerSandboxStatus | null;
   stats: RunnerStats;
+  /**
+   * What the runner's prompt cache holds and how often it served prompt tokens since the model loaded (absent from
+   * daemons older than the prompt cache).
+   */
+  promptCache?: PromptCacheSummary;
 }
 
 /** A runner's CPU allotment. */
@@ -252,9 +257,56 @@ export interface RunnerStats {
   multiSequenceBatches: number;
   maxSequencesInBatch: number;
   tokensGenerated: number;
+  /** Prompt tokens evaluated. */
   promptTokens: number;
   /** Decode batches that ran while other models were busy on the same cores (contention). */
   contendedBatches: number;
+  /** Prompt tokens whose KV cells came from the prompt cache (not evaluated); absent from older daemons. */
+  cachedPromptTokens?: number;
+  /** Cached prefixes copied from one slot to another; absent from older daemons. */
+  prefixCopies?: number;
+}
+
+/**
+ * A runner's prompt cache: each slot (sequence) keeps the KV cells of its last request, and a new prompt reuses the
+ * longest useful common prefix. Shaped to grow (a cluster routes requests by it).
+ */
+export interface PromptCacheSummary {
+  /** Prompt tokens served from the cache since the model loaded. */
+  hitTokens: number;
+  /** Prompt tokens evaluated since the model loaded. */
+  missTokens: number;
+  /** hitTokens / (hitTokens + missTokens); null before the first prompt. */
+  hitRate: number | null;
+  /** Cached prefixes copied between slots. */
+  prefixCopies: number;
+  /** What each slot holds now. */
+  slots: PromptCacheSlot[];
+}
+
+export interface PromptCacheSlot {
+  slot: number;
+  /** Tokens whose KV cells the slot holds. */
+  cachedTokens: number;
+  /** A request is running on it. */
+  busy: boolean;
+}
+
+/**
+ * The CPU backend the daemon builds in the background on a new install (`LLMOS_CPU_BACKEND=auto`, build tools
+ * present): `off` (not this daemon's job: another setting, engine or platform), `unavailable` (tools missing),
+ * `ready` (a matching build is installed), `building` (with its phase), `failed` (not retried automatically).
+ */
+export interface CpuBackendBuildStatus {
+  state: "off" | "unavailable" | "ready" | "building" | "failed";
+  /** Why off / unavailable / failed, or what the build is doing. */
+  message: string;
+  /** Build phase: probe, source, configure, compile, verify, install. */
+  phase?: string;
+  /** Percent of the compile step. */
+  percent?: number;
+  startedAt?: string;
+  finishedAt?: string;
 }
 
 export interface PsResponse {
@@ -273,6 +325,8 @@ export interface PsResponse {
   };
   /** Runners the kernel stopped for going past their memory limit, newest first (the last 20). */
   oomKills?: RunnerOomRecord[];
+  /** The background CPU-backend build of this daemon, when there is one to report. */
+  cpuBackendBuild?: CpuBackendBuildStatus;
   /**
    * The keep-alive policy in use (`fixed`, `lru`, `gdsf`, `histogram`), the one configured (`LLMOS_KEEP_POLICY`),
    * and why they differ when they do (a usage store that cannot be read falls back to `fixed`).

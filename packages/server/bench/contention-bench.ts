@@ -207,6 +207,8 @@ export async function runContentionBench(o: ContentionOptions): Promise<Contenti
       sampling: GREEDY,
       stop: [],
       stopAtEog: false,
+      // Every request evaluates its prompt, as before the prompt cache: shares measure decoding under contention.
+      cachePrompt: false,
     });
     const directStart =
         (name: string): Start =>

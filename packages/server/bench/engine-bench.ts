@@ -128,11 +128,18 @@ interface Generates {
 /**
  * One timed single stream, measured as llama-bench does: prompt processing of the whole prompt (one token
  * generated), and generation from an empty context (the first token only: `tokens` decodes of one token each).
- * Timings are the engine's own.
+ * Timings are the engine's own. The prompt cache is off: every repetition evaluates the whole prompt.
  */
 async function streamOnce(model: Generates, prompt: number[], tokens: number): Promise<StreamNumbers> {
   const run = async (p: number[], maxTokens: number) => {
-    const g = model.generate({ prompt: p, maxTokens, sampling: GREEDY, stop: [], stopAtEog: false });
+    const g = model.generate({
+      prompt: p,
+      maxTokens,
+      sampling: GREEDY,
+      stop: [],
+      stopAtEog: false,
+      cachePrompt: false,
+    });
     for await (const c of g) void c;
     return g.result;
   };
@@ -144,12 +151,22 @@ async function streamOnce(model: Generates, prompt: number[], tokens: number): P
   };
 }
 
-/** `n` concurrent generations; generated tokens per wall-clock second (prompt processing included). */
+/**
+ * `n` concurrent generations; generated tokens per wall-clock second (prompt processing included, without the
+ * prompt cache, like the llama-server references' `cache_prompt: false`).
+ */
 async function aggregateOnce(model: Generates, prompt: number[], tokens: number, n: number): Promise<number> {
   const t0 = performance.now();
   const results = await Promise.all(
     Array.from({ length: n }, async () => {
-      const g = model.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
+      const g = model.generate({
+        prompt,
+        maxTokens: tokens,
+        sampling: GREEDY,
+        stop: [],
+        stopAtEog: false,
+        cachePrompt: false,
+      });
       for await (const c of g) void c;
       return g.result;
     }),

@@ -32,6 +32,8 @@ export async function streamOnce(base: string, model: string, prompt: string, to
     stream: true,
     stream_options: { include_usage: true },
     ignore_eos: true,
+    // Sections 2-3 measure a request's whole path; the prompt cache is measured in "real workloads".
+    cache_prompt: false,
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const decoder = new TextDecoder();
@@ -115,7 +117,13 @@ export async function concurrency(
     const started = performance.now();
     let generated = 0;
     const one = async () => {
-      const r = await post(`${d.url}/v1/completions`, { model, prompt, max_tokens: tokens, temperature: 0 });
+      const r = await post(`${d.url}/v1/completions`, {
+        model,
+        prompt,
+        max_tokens: tokens,
+        temperature: 0,
+        cache_prompt: false,
+      });
       const json = (await r.json()) as { usage: { completion_tokens: number } };
       generated += json.usage.completion_tokens;
     };

@@ -24,6 +24,7 @@ import { createLogger } from "../src/telemetry/logger.js";
 import { builtHereCpuBackendDir, llamaBenchOnce, nativeBinaries, nativeDir, startLlamaServer } from "./native-bench.js";
 import { writeReport, type BenchReport } from "./report.js";
 import { quantizationSection } from "./quantization-main.js";
+import { runWorkloads } from "./workload-run.js";
 import { keepAliveSection } from "./keep-alive/keep-alive-main.js";
 import { clusterBench } from "./cluster-bench.js";
 
@@ -183,7 +184,14 @@ async function main(): Promise<void> {
         const prompt = await alone.tokenize("Once upon a time", { addBos: true });
         const engineOnce = async () => {
           const t0 = performance.now();
-          const g = alone.generate({ prompt, maxTokens: tokens, sampling: GREEDY, stop: [], stopAtEog: false });
+          const g = alone.generate({
+            prompt,
+            maxTokens: tokens,
+            sampling: GREEDY,
+            stop: [],
+            stopAtEog: false,
+            cachePrompt: false,
+          });
           for await (const c of g) void c;
           const r = await g.result;
           return {
@@ -225,6 +233,20 @@ async function main(): Promise<void> {
     await daemon?.close();
     rmSync(home, { recursive: true, force: true });
   }
+
+  // 7. Real workloads on the F16 synthetic models: conversations resent every turn, long prompts, long generations,
+  // llmos over HTTP against llama-server (native) in the same rounds.
+  const workloadModels = models.filter((m) => m.name === "llama-42m" || m.name === "llama-110m");
+  if (!servers.native) log("native llama-server not built (npm run bench:native): real workloads run on llmos alone");
+  report.workloads = await runWorkloads({
+    models: workloadModels,
+    threads,
+    rounds: quick ? 1 : 3,
+    options: { turns: 8, longTokens: quick ? 256 : 1024, freshWords: 1500, systemWords: 1000 },
+    cpuBackendDir,
+    llamaServer: servers.native,
+    log,
+  });
 
   // Scheduler: switching between two models when the budget holds only one.
   const switchHome = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-switch-"));

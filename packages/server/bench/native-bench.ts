@@ -149,3 +149,44 @@ export async function startLlamaServer(
     },
   };
 }
+
+/**
+ * llama-server with `parallel` slots of `ctxPerSlot` tokens each, as a chat server runs (its prompt cache on by
+ * default), answering at its base URL; waits until healthy.
+ */
+export async function startLlamaServerSlots(
+  bin: string,
+  model: string,
+  opts: { threads: number; parallel: number; ctxPerSlot: number; port: number },
+): Promise<{ url: string; close(): void }> {
+  const child = spawn(
+    bin,
+    [
+      ...["-m", model, "-t", String(opts.threads), "--parallel", String(opts.parallel)],
+      ...["-c", String(opts.ctxPerSlot * opts.parallel), "--port", String(opts.port), "--host", "127.0.0.1"],
+      "--no-webui",
+    ],
+    { stdio: "ignore" },
+  );
+  const url = `http://127.0.0.1:${opts.port}`;
+  const agent = newAgent();
+  try {
+    for (let i = 0; ; i++) {
+      if (i === 600 || child.exitCode !== null) throw new Error(`llama-server did not start (${bin})`);
+      try {
+        const health = await request(`${url}/health`, undefined, "GET", agent);
+        await health.text();
+        if (health.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  } finally {
+    agent.destroy();
+  }
+  return { url, close: () => void child.kill("SIGKILL") };
+}

@@ -7,6 +7,7 @@ import { contentionSection } from "./contention-report.js";
 import type { SandboxBench } from "./sandbox-bench.js";
 import { keptSection } from "./keep-alive/keep-alive-report.js";
 import { fmt, fmtRatio, fmtSpread, median, pairedRatio, ratio, spread, type Spread } from "./stats.js";
+import type { WorkloadModelResult } from "./workload-run.js";
 
 export interface ModelBench {
   path: string;
@@ -51,6 +52,8 @@ export interface BenchReport {
   contention?: ContentionBench;
   sandbox?: SandboxBench;
   cluster?: ClusterBench | undefined;
+  /** Section 6: real workloads against llama-server. */
+  workloads?: WorkloadModelResult[];
   durationSeconds?: number;
 }
 
@@ -257,11 +260,12 @@ export function writeReport(file: string, r: BenchReport): void {
     if (b.support.effective !== "sandboxed") L.push("", `Runners were not fully sandboxed here: ${b.support.reason}.`);
     if (b.note) L.push("", b.note);
   }
+  if (r.workloads?.length) writeWorkloads(L, r.workloads);
   if (r.cluster) {
     const c = r.cluster;
     L.push(
       "",
-      "## 6. Cluster: three nodes on one PostgreSQL (one machine, one thread per node)",
+      "## 7. Cluster: three nodes on one PostgreSQL (one machine, one thread per node)",
       "",
       `${c.requests} ${c.tokens}-token generations from ${c.clients} clients over three models (${c.model} under three names), sent round-robin to the three entry points. Independent daemons behind round-robin: ${fmtSpread(c.roundRobinTokensPerSecond)} tokens/s; the cluster (each request routed to the node that has its model loaded): ${fmtSpread(c.clusterTokensPerSecond)} tokens/s, **${ratio(c.clusterTokensPerSecond.median, c.roundRobinTokensPerSecond.median)}** (target at least 1.0x).`,
       "",
@@ -330,6 +334,36 @@ export function writeReport(file: string, r: BenchReport): void {
       `Not a target: ${n} makes its ${r.tokens} tokens in ${fmt((1000 * r.tokens) / h.engineRequestTps.median)} ms on the engine alone, so its HTTP / engine ratio (${fmtRatio(rt(h.requestTps.samples, h.engineRequestTps))}) is the fixed cost of one request over HTTP: ${fmtSpread(spread(extraMs))} ms here (see "Per-request cost" below).`,
     );
   }
+  for (const w of r.workloads ?? []) {
+    const label = w.model.replace("llama-", "").toUpperCase();
+    const x = w.ratios;
+    const rowMax = (target: string, value: number | undefined, max: number) =>
+      L.push(`| ${target} | ${fmtRatio(value)} | ${verdict(value === undefined ? undefined : value <= max)} |`);
+    if (x) {
+      rowMax(`real workloads, ${label}: turn-8 TTFT <= 1.2x llama-server`, x.turn8Ttft, 1.2);
+      rowMax(`real workloads, ${label}: 8-turn total <= 1.1x llama-server`, x.conversationTotal, 1.1);
+      rowMax(
+        `real workloads, ${label}: fresh ${w.llmos.freshPromptTokens}-token prompt TTFT <= 1.05x llama-server (CPU backend ${w.llmosCpuBackend})`,
+        x.freshPromptTtft,
+        1.05,
+      );
+      row(
+        `real workloads, ${label}: ${w.options.longTokens}-token generation >= 0.95x llama-server`,
+        x.longGenerationTps,
+        0.95,
+      );
+    }
+    const hit = w.llmos.interleavedHitRate.median;
+    L.push(
+      `| real workloads, ${label}: 4 interleaved conversations keep >= 90% of prompt tokens cached after turn 1 | ${fmt(100 * hit)}% | ${verdict(Number.isFinite(hit) ? hit >= 0.9 : undefined)} |`,
+    );
+    rowMax(
+      `real workloads, ${label}: shared 1000-word system prompt, TTFT of 2nd-4th <= 0.3x the 1st`,
+      w.llmos.sharedSystemRatio.median,
+      0.3,
+    );
+  }
+
   L.push("", "## Options measured", "");
   L.push(
     "- **llama-node** (node-llama-cpp): complete and convenient, but its per-token JS loop costs throughput (column node-llama-cpp above). Kept as the `LLMOS_ENGINE=llama-node` engine and for GPU detection, JSON-schema grammars and GGUF insights.",
@@ -375,4 +409,65 @@ export function writeReport(file: string, r: BenchReport): void {
   if (keepAlive) L.push("", keepAlive);
   L.push("", "## Raw results", "", "```json", JSON.stringify(r, null, 2), "```", "");
   writeFileSync(file, L.join("\n"));
+}
+
+/** Section 6: conversations resent every turn, long prompts and generations, against llama-server. */
+function writeWorkloads(L: string[], results: WorkloadModelResult[]): void {
+  L.push("", "## 6. Real workloads: llmos over HTTP vs llama-server", "");
+  L.push(
+    "What chat clients do: the whole conversation is resent every turn. Both servers get the same text over OpenAI's streaming `/v1/completions` (greedy, `ignore_eos`), with 4 slots of 2048 tokens and their prompt caches on; llama-server is the native build. llmos runs as a new install does once its background build has finished (the CPU backend built here, when the run has one). Rounds alternate which server goes first; ratios are medians of per-round ratios (llmos / llama-server: below 1 is faster for times, above 1 for tokens/s).",
+    "",
+  );
+  for (const w of results) {
+    const a = w.llmos;
+    const b = w.llamaServer;
+    L.push(`### ${w.model} (llmos CPU backend: ${w.llmosCpuBackend})`, "");
+    L.push(
+      `8-turn conversation (prompt ${a.promptTokensByTurn.join(" -> ")} tokens, 32 generated per turn), time to first token per turn, ms:`,
+      "",
+    );
+    L.push(
+      `| server | ${a.ttftByTurnMs.map((_, i) => `turn ${i + 1}`).join(" | ")} | 8 turns, total ms |`,
+      `| --- | ${a.ttftByTurnMs.map(() => "---").join(" | ")} | --- |`,
+    );
+    L.push(
+      `| llmos | ${a.ttftByTurnMs.map((s) => fmt(s.median, 0)).join(" | ")} | ${fmtSpread(a.conversationTotalMs, 0)} |`,
+    );
+    if (b)
+      L.push(
+        `| llama-server | ${b.ttftByTurnMs.map((s) => fmt(s.median, 0)).join(" | ")} | ${fmtSpread(b.conversationTotalMs, 0)} |`,
+      );
+    L.push("", "| measure | llmos | llama-server | llmos / llama-server |", "| --- | --- | --- | --- |");
+    const line = (what: string, x: Spread, y: Spread | undefined, ratioValue: number | undefined, digits = 0) =>
+      L.push(`| ${what} | ${fmtSpread(x, digits)} | ${fmtSpread(y, digits)} | ${fmtRatio(ratioValue)} |`);
+    const last = a.ttftByTurnMs.length - 1;
+    line(`turn ${last + 1} TTFT, ms`, a.ttftByTurnMs[last]!, b?.ttftByTurnMs[last], w.ratios?.turn8Ttft);
+    line("8 turns, total ms", a.conversationTotalMs, b?.conversationTotalMs, w.ratios?.conversationTotal);
+    line(
+      "4 conversations interleaved, total ms",
+      a.interleavedTotalMs,
+      b?.interleavedTotalMs,
+      w.ratios?.interleavedTotal,
+    );
+    L.push(
+      `| 4 interleaved: prompt tokens cached after turn 1 | ${fmt(100 * a.interleavedHitRate.median)}% | ${b ? `${fmt(100 * b.interleavedHitRate.median)}%` : "n/a"} | |`,
+    );
+    line(
+      `fresh ${a.freshPromptTokens}-token prompt, TTFT ms`,
+      a.freshPromptTtftMs,
+      b?.freshPromptTtftMs,
+      w.ratios?.freshPromptTtft,
+    );
+    line(
+      `${w.options.longTokens}-token generation, tokens/s`,
+      a.longGenerationTps,
+      b?.longGenerationTps,
+      w.ratios?.longGenerationTps,
+      1,
+    );
+    L.push(
+      `| 4 new conversations sharing a ${w.options.systemWords}-word system prompt, each started while the one before generates: slowest TTFT of the 2nd-4th / the 1st's | ${fmtSpread(a.sharedSystemRatio, 2)} | ${fmtSpread(b?.sharedSystemRatio, 2)} | |`,
+      "",
+    );
+  }
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { cpuBackendDir, defaultConfig, homePaths, type LlmosConfig } from "./config/config.js";
 import { formatCpuList } from "./config/cpu-set.js";
 import { CPU_BACKEND_MANIFEST, readCpuBackendManifest } from "./engine/llama-ffi/cpu-backend.js";
+import { buildCpuBackend, inspectBuiltCpuBackend, missingBuildTool } from "./engine/llama-ffi/cpu-backend-build.js";
 import { HomeLock } from "./home-lock.js";
 import { buildApp } from "./http/app.js";
 import { authPlugin } from "./http/auth/index.js";
@@ -24,6 +25,7 @@ import { uiRoutes } from "./http/routes/ui.js";
 import { tracingHooks } from "./http/tracing-hooks.js";
 import { InferenceService } from "./inference/inference-service.js";
 import { JinjaSandbox } from "./inference/jinja-sandbox.js";
+import { CpuBackendAutoBuild, type CpuBackendBuilder } from "./runtime/cpu-backend-autobuild.js";
 import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
 import { CleanupStack } from "./lib/cleanup-stack.js";
@@ -92,6 +94,11 @@ export interface DaemonOptions {
    * environment, the CLI or the API: only code that calls `startDaemon` in-process can set it.
    */
   runnerEntry?: string;
+  /**
+   * What builds the CPU backend in the background (LLMOS_CPU_BACKEND_BUILD=auto). Default: the real build into
+   * `<home>/engine/ggml-cpu` at the lowest priority. Tests of the daemon's handling pass another.
+   */
+  cpuBackendBuilder?: CpuBackendBuilder;
 }
 
 /** Settings for {@link startDaemon}: any subset, limits included; the rest take defaults. */
@@ -254,7 +261,7 @@ async function assemble(
     store,
     scheduler,
     metrics,
-    { maxTokens: config.limits.maxTokens, templates },
+    { maxTokens: config.limits.maxTokens, templates, promptCache: config.promptCache },
     (u) => security.recordUsage(u.keyId, u.model, u.promptTokens, u.completionTokens),
   );
   const toolWorkers = new ToolWorkers(logger.child({ component: "tools" }));
@@ -267,6 +274,15 @@ async function assemble(
     registry: jobRegistry,
   };
   const drain = new Drain();
+  const cpuBuild = new CpuBackendAutoBuild({
+    builder: options.cpuBackendBuilder ?? REAL_CPU_BACKEND_BUILDER,
+    dir: paths.cpuBackend,
+    setting: config.cpuBackendBuild,
+    notApplicable: autoBuildNotApplicable(config),
+    logger: logger.child({ component: "cpu-backend" }),
+  });
+  // A build started below stops (its tools killed) if a later start-up step fails.
+  opened.defer("cpu backend build", () => cpuBuild.stop());
   let ready = false;
   let cluster: ClusterNode | undefined;
 
@@ -282,9 +298,10 @@ async function assemble(
     version: VERSION,
     inventory: async () => ({
       ...readInventory(await gpus),
-      cpuBackend: cpuBackendSummary(config),
+      cpuBackend: { ...cpuBackendSummary(config), build: cpuBuild.status() },
       sandbox: await launcher.support(),
     }),
+    cpuBackendBuild: () => cpuBuild.status(),
     importPolicy: new ImportPolicy(config.importDirs),
     preRoutes: [
       ...(tracing ? [tracingHooks(tracing)] : []),
@@ -352,11 +369,8 @@ async function assemble(
     },
     "llmos listening",
   );
-  if (config.engine === "llama-ffi" && config.cpuBackend === "auto" && !builtCpu && process.platform === "linux") {
-    logger.info(
-      "`llmos build-cpu-backend` compiles llama.cpp's CPU backend for this machine (about a minute): prompts on F16 models run up to 2x faster",
-    );
-  }
+  // In the background: requests are served meanwhile, and runners started after it is installed use it.
+  void cpuBuild.start();
 
   for (const name of config.preload) {
     try {
@@ -378,6 +392,7 @@ async function assemble(
       const drained = await drain.drain(config.drainTimeoutMs);
       if (!drained.finished) logger.warn({ cancelled: drained.cancelled }, "drain timed out; requests cancelled");
       live.stop();
+      await cpuBuild.stop();
       await app.close();
       await jobRegistry.close();
       await scheduler.shutdown();
@@ -412,6 +427,24 @@ function builtHereCpuBackend(config: LlmosConfig): string | null {
   if (config.cpuBackend === "auto" && !existsSync(join(dir, CPU_BACKEND_MANIFEST))) return null;
   return dir;
 }
+
+/** Why this daemon has no business building a CPU backend, or null when it may (see CpuBackendAutoBuild). */
+function autoBuildNotApplicable(config: LlmosConfig): string | null {
+  if (config.engine !== "llama-ffi") return "the llama-node engine uses node-llama-cpp's own backend";
+  if (config.cpuBackend !== "auto") return `LLMOS_CPU_BACKEND is ${config.cpuBackend}`;
+  if (process.platform !== "linux") return "building the CPU backend is supported on Linux only";
+  return null;
+}
+
+/** The real build: `llmos build-cpu-backend`'s, at the lowest priority. */
+const REAL_CPU_BACKEND_BUILDER: CpuBackendBuilder = {
+  inspect: inspectBuiltCpuBackend,
+  missingTool: missingBuildTool,
+  build: async ({ dir, onProgress, signal }) => {
+    const result = await buildCpuBackend({ outDir: dir, nice: 19, signal, onProgress });
+    return { seconds: result.seconds };
+  },
+};
 
 /** For `GET /api/system`: the CPU backend setting, and the backend built here that new runners would try. */
 function cpuBackendSummary(config: LlmosConfig): NonNullable<NodeInventory["cpuBackend"]> {

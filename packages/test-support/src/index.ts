@@ -74,6 +74,8 @@ export async function startTestDaemon(
     // serveFile() hosts files on plain http on loopback.
     pullAllowHttp: ["127.0.0.1"],
     drainTimeoutMs: 3000,
+    // No test daemon compiles the CPU backend in the background (the CLI's build test is the one build).
+    cpuBackendBuild: "off",
     ...opts.config,
   });
   let adminToken: string | undefined;

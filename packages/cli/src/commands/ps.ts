@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { LoadedModel } from "llmos";
+import type { LoadedModel, PsResponse } from "llmos";
 import type { CliContext } from "../context.js";
 import { formatBytes, formatRelative, formatThreads, renderTable, shortDigest } from "../format.js";
 
@@ -11,8 +11,8 @@ export function sandboxLabel(sandbox: LoadedModel["sandbox"]): string {
 }
 
 /**
- * `llmos ps`: loaded models, their memory (and peak / limit), slots, CPU share, sandbox, why each is loaded and
- * until when, and the keep-alive policy.
+ * `llmos ps`: loaded models, their memory (and peak / limit), slots, prompt-cache hit rate, CPU share, sandbox, why
+ * each is loaded and until when, the keep-alive policy, and the background CPU-backend build while there is one.
  */
 export function registerPs(program: Command, ctx: CliContext): void {
   program
@@ -34,6 +34,7 @@ export function registerPs(program: Command, ctx: CliContext): void {
             "CONTENDED",
             "SANDBOX",
             "SLOTS",
+            "CACHE",
             "CONTEXT",
             "PID",
             "LOADED FOR",
@@ -54,6 +55,8 @@ export function registerPs(program: Command, ctx: CliContext): void {
             m.stats.decodeBatches > 0 ? `${m.stats.contendedBatches}/${m.stats.decodeBatches} steps` : "-",
             sandboxLabel(m.sandbox),
             `${m.slotsBusy}/${m.slots}${m.queued ? ` +${m.queued} queued` : ""}`,
+            // Share of prompt tokens the prompt cache served since the model loaded.
+            m.promptCache?.hitRate == null ? "-" : `${Math.round(100 * m.promptCache.hitRate)}% hit`,
             m.contextSize,
             m.runnerPid ?? "-",
             m.loadedFor ?? "request",
@@ -66,5 +69,14 @@ export function registerPs(program: Command, ctx: CliContext): void {
         ctx.print(
           `keep-alive policy: ${p.name}${p.configured !== p.name ? ` (configured: ${p.configured})` : ""}${p.warning ? ` - ${p.warning}` : ""}`,
         );
+      const build = ps.cpuBackendBuild;
+      if (build) ctx.print(cpuBackendBuildLine(build));
     });
+}
+
+/** One line on the daemon's background CPU-backend build (while it runs, and once it is ready, failed or impossible). */
+export function cpuBackendBuildLine(b: NonNullable<PsResponse["cpuBackendBuild"]>): string {
+  if (b.state !== "building") return `CPU backend: ${b.message}`;
+  const step = `${b.phase ?? "starting"}${b.percent !== undefined ? ` ${b.percent}%` : ""}`;
+  return `CPU backend: building in the background (${step}); models loaded after it is installed use it`;
 }

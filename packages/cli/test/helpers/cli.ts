@@ -30,7 +30,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): 
 
 /** The environment for a CLI child: the daemon's URL and home, no inherited llmos settings. */
 export function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  // A daemon the CLI starts (`llmos serve`) must not compile the CPU backend in the background during tests.
+  const env: NodeJS.ProcessEnv = { ...process.env, LLMOS_CPU_BACKEND_BUILD: "off", ...extra };
   for (const k of ["LLMOS_API_KEY", ...(extra["LLMOS_HOST"] ? [] : ["LLMOS_HOST"])]) if (!(k in extra)) delete env[k];
   return env;
 }

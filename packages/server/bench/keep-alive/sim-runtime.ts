@@ -144,6 +144,8 @@ class SimRunner implements RunnerHandle {
         maxSequencesInBatch: 0,
         tokensGenerated: 0,
         promptTokens: 0,
+        cachedPromptTokens: 0,
+        prefixCopies: 0,
       },
       rssBytes: this.bytes,
       activeGenerations: 0,

@@ -35,6 +35,18 @@ export interface LlmosConfig {
    * built-here backend. Env LLMOS_CPU_BACKEND.
    */
   cpuBackend: "auto" | "shipped" | (string & {});
+  /**
+   * With `cpuBackend: "auto"` on Linux and the llama-ffi engine: `auto` (default) builds the CPU backend in the
+   * background at start-up when none matching is installed and git, cmake and a C++ compiler are there (low
+   * priority, one build at a time; a failed build is not retried until `llmos build-cpu-backend` is run); `off`
+   * only hints at the command. Env LLMOS_CPU_BACKEND_BUILD.
+   */
+  cpuBackendBuild: "auto" | "off";
+  /**
+   * Runners keep each slot's KV cells after a request and reuse the longest common prefix with the next prompt
+   * (the prompt cache). Env LLMOS_PROMPT_CACHE (on|off); default on. Requests opt out with `cache_prompt: false`.
+   */
+  promptCache: boolean;
   /** Use a GPU when node-llama-cpp detects one. Env LLMOS_GPU (auto|off). */
   gpu: "auto" | "off";
   /** Default context size per sequence (tokens). Default 2048 (capped at the model's training context). */
@@ -256,6 +268,8 @@ export function defaultConfig(): LlmosConfig {
     cpuAffinity: false,
     engine: "llama-ffi",
     cpuBackend: "auto",
+    cpuBackendBuild: "auto",
+    promptCache: true,
     gpu: "auto",
     contextSize: 2048,
     parallel: 4,

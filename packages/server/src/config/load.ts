@@ -47,6 +47,10 @@ export function loadConfig(input: {
     const v = env.LLMOS_CPU_BACKEND;
     c.cpuBackend = v === "auto" || v === "shipped" ? v : path.resolve(expandHome(v));
   }
+  if (env.LLMOS_CPU_BACKEND_BUILD)
+    c.cpuBackendBuild = oneOf(env.LLMOS_CPU_BACKEND_BUILD, ["auto", "off"], "LLMOS_CPU_BACKEND_BUILD");
+  if (env.LLMOS_PROMPT_CACHE)
+    c.promptCache = oneOf(env.LLMOS_PROMPT_CACHE, ["on", "off"], "LLMOS_PROMPT_CACHE") === "on";
   if (env.LLMOS_GPU) c.gpu = oneOf(env.LLMOS_GPU, ["auto", "off"], "LLMOS_GPU");
   if (env.LLMOS_CONTEXT_SIZE) c.contextSize = positiveInt(env.LLMOS_CONTEXT_SIZE, "LLMOS_CONTEXT_SIZE");
   if (env.LLMOS_NUM_PARALLEL) c.parallel = positiveInt(env.LLMOS_NUM_PARALLEL, "LLMOS_NUM_PARALLEL");

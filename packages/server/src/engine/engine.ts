@@ -84,6 +84,11 @@ export interface GenerateParams {
   logprobs?: number;
   /** Stop at end-of-generation tokens (default true). */
   stopAtEog?: boolean;
+  /**
+   * Reuse KV cells a slot already holds for a common prefix of the prompt (default true). False evaluates the whole
+   * prompt (llama-server's `cache_prompt: false`); at temperature 0 the answer is the same either way.
+   */
+  cachePrompt?: boolean;
 }
 
 export interface TokenLogprob {
@@ -104,17 +109,18 @@ export type FinishReason = "stop" | "length" | "cancelled";
 
 export interface GenerateResult {
   finishReason: FinishReason;
+  /** Every token of the prompt, cached or not. */
   promptTokens: number;
+  /**
+   * Prompt tokens whose KV cells came from the prompt cache, kept from an earlier request, instead of being
+   * evaluated; at most promptTokens - 1 (the last prompt token is always evaluated).
+   */
+  cachedPromptTokens: number;
   completionTokens: number;
   /** Milliseconds spent evaluating the prompt. */
   promptMs: number;
   /** Milliseconds spent generating after the prompt. */
   generateMs: number;
-  /**
-   * Prompt tokens taken from a KV cache kept from an earlier request instead of being evaluated. Engines that
-   * reuse prompt prefixes set it; absent means none were (`llmos_prompt_cache_lookups_total` counts a miss).
-   */
-  cachedPromptTokens?: number;
 }
 
 /** A handle on one generation in flight. */
@@ -132,9 +138,16 @@ export interface EngineStats {
   multiSequenceBatches: number;
   maxSequencesInBatch: number;
   tokensGenerated: number;
+  /** Prompt tokens evaluated. */
   promptTokens: number;
   /** Of `decodeBatches`, those decoded while other runners were busy on the same cores (see setCpuAllotment). */
   contendedBatches: number;
+  /** Prompt tokens taken from the prompt cache instead of being evaluated. */
+  cachedPromptTokens: number;
+  /** Shared prefixes copied from one slot's cells to another's. */
+  prefixCopies: number;
+  /** What each slot's KV cells hold (engines with a prompt cache). */
+  slots?: Array<{ id: number; cachedTokens: number; busy: boolean }>;
 }
 
 /** The CPU share the daemon gives a runner (decided by the scheduler, applied between decode steps). */

@@ -10,6 +10,7 @@ import type { LiveStats } from "../telemetry/live-stats.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { NodeInventory } from "../runtime/inventory.js";
 import type { JobRegistry, ModelQuantizer, QualityJobs } from "../model-jobs/index.js";
+import type { CpuBackendBuildStatus } from "@llmos/protocol";
 
 /** Everything route modules may use; built once by the composition root. */
 export interface HttpDeps {
@@ -29,6 +30,8 @@ export interface HttpDeps {
    * (throws `rate_limited` when its key has no request left).
    */
   admitReload?: (request: import("fastify").FastifyRequest) => Promise<void>;
+  /** The background CPU-backend build (shown by `/api/ps`); absent when the daemon has none to report. */
+  cpuBackendBuild?: () => CpuBackendBuildStatus;
   version: string;
   /** Plugins registered before any route (auth hooks). */
   preRoutes?: FastifyPluginAsync[];

@@ -83,10 +83,12 @@ export function runGeneration(lease: SlotLease, params: GenerateParams, o: RunOp
     .then((r): GenerationOutcome => {
       metrics.tokens.inc({ model, kind: "prompt" }, r.promptTokens);
       metrics.tokens.inc({ model, kind: "completion" }, r.completionTokens);
+      metrics.promptCacheTokens.inc({ model, result: "hit" }, r.cachedPromptTokens);
+      metrics.promptCacheTokens.inc({ model, result: "miss" }, r.promptTokens - r.cachedPromptTokens);
       metrics.generations.inc({ model, reason: r.finishReason });
       if (r.completionTokens > 1)
         metrics.timePerOutputToken.observe({ model }, r.generateMs / 1000 / (r.completionTokens - 1));
-      const cached = r.cachedPromptTokens ?? 0;
+      const cached = r.cachedPromptTokens;
       metrics.promptCacheLookups.inc({ model, result: cached > 0 ? "hit" : "miss" });
       if (cached > 0) metrics.promptCachedTokens.inc({ model }, cached);
       tracked.finish({

@@ -47,6 +47,8 @@ export interface TextRequest {
   logprobs?: number;
   /** Generate past end-of-generation tokens (benchmarks). */
   ignoreEos?: boolean;
+  /** false: evaluate the whole prompt, reusing no cached KV cells (llama-server's `cache_prompt`). */
+  cachePrompt?: boolean;
   keepAliveMs?: number;
   tenant?: string;
   /** The API key making the request (its usage is recorded under it); null or absent without one. */
@@ -67,7 +69,12 @@ export class InferenceService {
     private readonly store: ModelStore,
     private readonly scheduler: Scheduler,
     private readonly metrics: Metrics,
-    private readonly limits: { maxTokens: number; templates: JinjaSandbox },
+    private readonly limits: {
+      maxTokens: number;
+      templates: JinjaSandbox;
+      /** Runners reuse cached prompt prefixes (LLMOS_PROMPT_CACHE); false turns reuse off for every request. */
+      promptCache?: boolean;
+    },
     /** Receives each request's token usage once its generations (or embeddings) are done. */
     private readonly usage?: UsageSink,
   ) {}
@@ -151,6 +158,7 @@ export class InferenceService {
       ...(req.grammar ? { grammar: req.grammar } : {}),
       ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
       ...(req.ignoreEos ? { stopAtEog: false } : {}),
+      ...(req.cachePrompt === false || this.limits.promptCache === false ? { cachePrompt: false } : {}),
     };
     tracked.prompt(prompt);
     return runGeneration(lease, params, {

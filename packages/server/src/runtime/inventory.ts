@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import type { SandboxSupport } from "@llmos/protocol";
+import type { CpuBackendBuildStatus, SandboxSupport } from "@llmos/protocol";
 
 export interface GpuInfo {
   type: string;
@@ -22,6 +22,8 @@ export interface NodeInventory {
   cpuBackend?: {
     setting: string;
     builtHere: { dir: string; release: string; variant: string; compiler: string; builtAt: string } | null;
+    /** The background build (LLMOS_CPU_BACKEND_BUILD): its state, phase and progress, or why there is none. */
+    build?: CpuBackendBuildStatus;
   };
   /** What this machine offers to isolate runners (namespaces, bubblewrap, cgroups) and what runners get. */
   sandbox?: SandboxSupport;

@@ -1,4 +1,4 @@
-import type { LoadedModel } from "@llmos/protocol";
+import type { LoadedModel, PromptCacheSummary } from "@llmos/protocol";
 import type { RunnerStatsReply } from "../runner/ipc-protocol.js";
 import { runnerOf, sizingOf, specOf, type ModelStateKind } from "./model-lifecycle.js";
 import type { ModelEntry } from "./model-entry.js";
@@ -22,6 +22,7 @@ export function describeEntry(
   const spec = specOf(entry.state);
   const sizing = sizingOf(entry.state);
   const runner = runnerOf(entry.state);
+  const engineStats = stats?.engine;
   if (stats) entry.measuredRssBytes = stats.rssBytes;
   const rss = entry.measuredRssBytes;
   const forever = entry.pinned || entry.keepAliveMs < 0;
@@ -83,14 +84,18 @@ export function describeEntry(
       demand: demand.interactive + demand.batch,
       appliedAt: cpu?.appliedAt != null ? new Date(cpu.appliedAt).toISOString() : null,
     },
-    stats: stats?.engine ?? {
-      decodeBatches: 0,
-      multiSequenceBatches: 0,
-      maxSequencesInBatch: 0,
-      tokensGenerated: 0,
-      promptTokens: 0,
-      contendedBatches: 0,
+    // Field by field: the engine's per-slot list belongs in promptCache, not in the counters.
+    stats: {
+      decodeBatches: engineStats?.decodeBatches ?? 0,
+      multiSequenceBatches: engineStats?.multiSequenceBatches ?? 0,
+      maxSequencesInBatch: engineStats?.maxSequencesInBatch ?? 0,
+      tokensGenerated: engineStats?.tokensGenerated ?? 0,
+      promptTokens: engineStats?.promptTokens ?? 0,
+      contendedBatches: engineStats?.contendedBatches ?? 0,
+      cachedPromptTokens: engineStats?.cachedPromptTokens ?? 0,
+      prefixCopies: engineStats?.prefixCopies ?? 0,
     },
+    promptCache: promptCacheOf(stats, entry.slots),
   } as LoadedModel & Record<string, unknown>;
 }
 
@@ -107,4 +112,19 @@ function publicState(kind: ModelStateKind): LoadedModel["state"] {
     default:
       return "unloading";
   }
+}
+
+/** The runner's prompt cache: hit rate since load and what each slot holds (empty slots before the runner answers). */
+function promptCacheOf(stats: RunnerStatsReply | undefined, slots: number): PromptCacheSummary {
+  const hit = stats?.engine.cachedPromptTokens ?? 0;
+  const miss = stats?.engine.promptTokens ?? 0;
+  return {
+    hitTokens: hit,
+    missTokens: miss,
+    hitRate: hit + miss > 0 ? hit / (hit + miss) : null,
+    prefixCopies: stats?.engine.prefixCopies ?? 0,
+    slots:
+      stats?.engine.slots?.map((s) => ({ slot: s.id, cachedTokens: s.cachedTokens, busy: s.busy })) ??
+      Array.from({ length: slots }, (_, slot) => ({ slot, cachedTokens: 0, busy: false })),
+  };
 }

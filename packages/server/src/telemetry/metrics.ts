@@ -39,6 +39,12 @@ export class Metrics {
     labelNames: ["model", "kind"] as const,
     registers: [this.registry],
   });
+  readonly promptCacheTokens = new Counter({
+    name: "llmos_prompt_cache_tokens_total",
+    help: "Prompt tokens by model and prompt-cache result: hit (KV cells reused) or miss (evaluated)",
+    labelNames: ["model", "result"] as const,
+    registers: [this.registry],
+  });
   readonly generations = new Counter({
     name: "llmos_generations_total",
     help: "Finished generations by model and finish reason",

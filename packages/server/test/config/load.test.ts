@@ -68,6 +68,18 @@ describe("loadConfig", () => {
       /LLMOS_MEMORY_MARGIN must be a percentage/,
     );
   });
+
+  it("prompt cache on by default; LLMOS_PROMPT_CACHE=off turns it off", () => {
+    assert.equal(loadConfig({ env: {} }).promptCache, true);
+    assert.equal(loadConfig({ env: { LLMOS_PROMPT_CACHE: "off" } }).promptCache, false);
+    assert.throws(() => loadConfig({ env: { LLMOS_PROMPT_CACHE: "no" } }), /LLMOS_PROMPT_CACHE must be one of on, off/);
+  });
+
+  it("background CPU-backend build: auto by default, off on request", () => {
+    assert.equal(loadConfig({ env: {} }).cpuBackendBuild, "auto");
+    assert.equal(loadConfig({ env: { LLMOS_CPU_BACKEND_BUILD: "off" } }).cpuBackendBuild, "off");
+    assert.throws(() => loadConfig({ env: { LLMOS_CPU_BACKEND_BUILD: "yes" } }), /LLMOS_CPU_BACKEND_BUILD/);
+  });
 });
 
 describe("the cores llmos shares (LLMOS_CPUS)", () => {

@@ -32,6 +32,7 @@ describe("daemon lifecycle", () => {
         contextSize: 256,
         parallel: 2,
         engine: TEST_ENGINE,
+        cpuBackendBuild: "off" as const,
       };
       const first = await startDaemon(base, { logDestination: quiet });
       await first.store.importFile(STORIES, "stories");

@@ -22,8 +22,12 @@ describe("node inventory", () => {
     for (const g of r.json.gpus) assert.ok(g.totalVramBytes > 0);
     assert.equal(r.json.memoryBudget.budgetBytes, 3 * 1024 ** 3);
     assert.equal(r.json.threads, 1);
-    // Nothing was built in this daemon's fresh home: runners use the shipped CPU backend.
-    assert.deepEqual(r.json.cpuBackend, { setting: "auto", builtHere: null });
+    // Nothing was built in this daemon's fresh home: runners use the shipped CPU backend, and this test daemon does
+    // not build one in the background (LLMOS_CPU_BACKEND_BUILD=off): it only hints at the command.
+    const { build, ...cpuBackend } = r.json.cpuBackend;
+    assert.deepEqual(cpuBackend, { setting: "auto", builtHere: null });
+    assert.equal(build.state, "off");
+    assert.match(build.message, /llmos build-cpu-backend/);
   });
 
   test("the same inventory is in /metrics", async () => {

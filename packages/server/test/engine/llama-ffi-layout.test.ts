@@ -10,7 +10,9 @@ import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import koffi from "koffi";
 import { GgmlThreadpoolParams, LAYOUT_STRUCTS } from "../../src/engine/llama-ffi/bindings.js";
+import { KV_MEMORY_SIGNATURES } from "../../src/engine/llama-ffi/kv-memory-bindings.js";
 import { getNativeRuntime } from "../../src/engine/llama-ffi/native-runtime.js";
 import { GGML_TYPE_COUNT, QUANTIZE_LAYOUT_STRUCTS, quantizeApi } from "../../src/engine/llama-ffi/quantize-bindings.js";
 
@@ -60,7 +62,18 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
         lines.push(`printf("%s %zu\\n", "${name}.${member}", offsetof(struct ${name}, ${member}));`);
       }
     }
-    const c = `#include <stdio.h>\n#include <stddef.h>\n#include "llama.h"\nint main(void) {\n${lines.join("\n")}\nreturn 0;\n}\n`;
+    // KV memory functions: a compile-time check that the header's function has exactly the C types recorded beside
+    // its koffi declaration, then the size and class (gcc's __builtin_classify_type) of each of those types.
+    const checks: string[] = [];
+    for (const [name, sig] of Object.entries(KV_MEMORY_SIGNATURES)) {
+      const fnType = `${sig.header.result} (*)(${sig.header.params.join(", ")})`;
+      checks.push(`_Static_assert(__builtin_types_compatible_p(__typeof__(&${name}), ${fnType}), "${name}");`);
+      [sig.header.result, ...sig.header.params].forEach((t, i) => {
+        const info = t === "void" ? "0, 0" : `sizeof(${t}), __builtin_classify_type(*(${t} *)0)`;
+        lines.push(`printf("fn.${name}.${i} %zu %d\\n", (size_t)${info.split(", ")[0]}, ${info.split(", ")[1]});`);
+      });
+    }
+    const c = `#include <stdio.h>\n#include <stddef.h>\n#include "llama.h"\n${checks.join("\n")}\nint main(void) {\n${lines.join("\n")}\nreturn 0;\n}\n`;
     writeFileSync(join(dir, "layout.c"), c);
     run("gcc", [
       "-std=c11",
@@ -75,7 +88,7 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
     for (const line of run(join(dir, "layout"), []).trim().split("\n")) {
       const [key, a, b] = line.split(" ");
       measured.set(key!, Number(a));
-      if (b !== undefined) measured.set(`${key}#align`, Number(b));
+      if (b !== undefined) measured.set(`${key}${key!.startsWith("fn.") ? "#kind" : "#align"}`, Number(b));
     }
   });
 
@@ -92,6 +105,36 @@ describe("llama-ffi struct layout vs the pinned llama.h", { skip }, () => {
       }
     });
   }
+
+  test("KV memory functions: the header's signatures, and koffi's declarations match them", () => {
+    // gcc's type classes: 1 integer (bool too, in C), 3 enum, 5 pointer, 8 real; 0: void (by us). With the sizes,
+    // that tells an int32 from a bool, a pointer or a float.
+    const KIND: Record<number, string> = { 0: "void", 1: "int", 3: "int", 5: "pointer", 8: "float" };
+    const koffiKind = (primitive: string) =>
+      primitive === "Void"
+        ? "void"
+        : primitive === "Pointer" || primitive === "String"
+          ? "pointer"
+          : primitive === "Float32" || primitive === "Float64"
+            ? "float"
+            : "int";
+    for (const [name, sig] of Object.entries(KV_MEMORY_SIGNATURES)) {
+      const proto = koffi.introspect(koffi.proto(sig.decl)) as unknown as {
+        proto: {
+          arguments: Array<{ type: { size: number; primitive: string } }>;
+          result: { size: number; primitive: string };
+        };
+      };
+      const ours = [proto.proto.result, ...proto.proto.arguments.map((a) => a.type)];
+      assert.equal(ours.length, sig.header.params.length + 1, `${name}: parameter count`);
+      ours.forEach((t, i) => {
+        const key = `fn.${name}.${i}`;
+        assert.ok(measured.has(key), `${key} measured`);
+        assert.equal(t.size, measured.get(key), `${key}: size`);
+        assert.equal(koffiKind(t.primitive), KIND[measured.get(`${key}#kind`)!], `${key}: kind`);
+      });
+    }
+  });
 
   test("sizes quoted in docs/engineering.md", () => {
     assert.equal(measured.get("llama_model_params"), 80);

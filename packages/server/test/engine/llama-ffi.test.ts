@@ -148,7 +148,10 @@ describe("llama-ffi engine", { skip: existsSync(stories) ? false : `missing ${st
     assert.ok(after.multiSequenceBatches > before.multiSequenceBatches);
     assert.equal(after.maxSequencesInBatch, 4);
     assert.equal(after.tokensGenerated - before.tokensGenerated, 120);
-    assert.equal(after.promptTokens - before.promptTokens, 20);
+    // Each prompt token was either evaluated or found in a slot's cached cells (the slots hold earlier tests' work).
+    const evaluated = after.promptTokens - before.promptTokens;
+    assert.equal(evaluated + after.cachedPromptTokens - before.cachedPromptTokens, 20);
+    assert.ok(evaluated >= 4, "at least each prompt's last token is evaluated");
     // All slots are free again.
     const again = await collect(model.generate(params({ maxTokens: 30 })));
     assert.ok(again.text.startsWith(EXPECTED));

@@ -74,6 +74,25 @@ describe("llama-node engine (node-llama-cpp) on stories260K", () => {
     assert.ok(after.maxSequencesInBatch >= 2);
   });
 
+  test("a continuing conversation reuses its sequence's context; answers equal those without the cache", async () => {
+    let prompt = "Once upon a time";
+    for (let turn = 0; turn < 4; turn++) {
+      const cached = await collect(model, { prompt, maxTokens: 20 });
+      const plain = await collect(model, { prompt, maxTokens: 20, cachePrompt: false });
+      assert.equal(cached.text, plain.text, `turn ${turn}`);
+      assert.equal(plain.result.cachedPromptTokens, 0);
+      if (turn > 0)
+        assert.ok(cached.result.cachedPromptTokens >= cached.result.promptTokens - 6, JSON.stringify(cached));
+      prompt += `${cached.text} Then`;
+    }
+    const again = await collect(model, { prompt: "Once upon a time" });
+    assert.equal(again.result.cachedPromptTokens, 4); // all but the last prompt token
+    assert.ok(again.text.startsWith(STORIES_GOLDEN), again.text);
+    const slots = model.stats().slots!;
+    assert.equal(slots.length, 4);
+    assert.ok(slots.some((s) => s.cachedTokens > 0));
+  });
+
   test("JSON grammar constrains output to JSON", async () => {
     const { text } = await collect(model, { grammar: { type: "json" }, maxTokens: 60, prompt: "{" });
     assert.match(text.trim(), /^[{["\d-tfn]/);

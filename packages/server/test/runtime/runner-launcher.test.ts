@@ -19,6 +19,9 @@ const cgroups = path.join(root, "cgroup");
 mkdirSync(path.join(home, "models", "blobs"), { recursive: true });
 mkdirSync(cgroups);
 writeFileSync(path.join(home, "models", "blobs", "sha256-aa"), "GGUF");
+/** Where `llmos build-cpu-backend` and the background build install the backend (`<home>/engine/ggml-cpu`). */
+const builtCpuBackend = path.join(home, "engine", "ggml-cpu");
+mkdirSync(builtCpuBackend, { recursive: true });
 const logs: string[] = [];
 const logger = createLogger("debug", new Writable({ write: (c, _e, cb) => (logs.push(String(c)), cb()) }));
 
@@ -147,5 +150,19 @@ describe("runner launcher", () => {
     } finally {
       delete process.env.LLMOS_TEST_SECRET;
     }
+  });
+
+  test("a CPU backend built under the hidden home folder is bound back read-only", async () => {
+    const found = probe("sandboxed", { bwrap: "/usr/bin/bwrap" });
+    const plan = await launcher("auto", found).plan({
+      spec: { ...SPEC, cpuBackendDir: builtCpuBackend },
+      label: "m",
+      memoryEstimateBytes: 1024 ** 3,
+    });
+    const inner = plan.args.slice(plan.args.indexOf("--") + 1);
+    assert.equal(inner[inner.indexOf(home) - 1], "--tmpfs", "the home folder is hidden");
+    const at = inner.indexOf(builtCpuBackend);
+    assert.deepEqual(inner.slice(at - 1, at + 2), ["--ro-bind", builtCpuBackend, builtCpuBackend]);
+    assert.ok(at > inner.indexOf(home), "bound after the home is hidden, so it shows through");
   });
 });

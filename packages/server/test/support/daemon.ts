@@ -54,6 +54,8 @@ export async function startTestDaemon(
       drainTimeoutMs: 3000,
       importDirs: [filesDir],
       sandbox: TEST_SANDBOX,
+      // No test daemon compiles the CPU backend (the one build in the suite is the CLI's).
+      cpuBackendBuild: "off",
       ...config,
     },
     { logDestination: sink, ...opts.options },

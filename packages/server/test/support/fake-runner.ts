@@ -135,6 +135,7 @@ export class FakeRunner implements RunnerHandle {
       settle.resolve({
         finishReason: reason,
         promptTokens: script.promptTokens ?? 4,
+        cachedPromptTokens: 0,
         completionTokens,
         promptMs: 1,
         generateMs: 1,
@@ -187,6 +188,8 @@ export class FakeRunner implements RunnerHandle {
         tokensGenerated: 0,
         promptTokens: 0,
         contendedBatches: 0,
+        cachedPromptTokens: 0,
+        prefixCopies: 0,
       },
       rssBytes: 1,
       activeGenerations: this.open.size,

@@ -4,55 +4,29 @@
  * of sequences that joined, decodes it, samples each sequence with its own sampler chain, and streams text.
  * Sequences join and leave between steps; between steps the loop yields to the event loop (setImmediate), so
  * IPC messages such as cancel are handled after at most one decode.
+ *
+ * New requests are placed on a slot at the start of a step (never while a decode runs): the slot table picks the
+ * sequence whose cached cells share the longest useful prefix with the prompt, keeps or copies those cells, and
+ * only the rest of the prompt is evaluated. A finished sequence's cells stay for the next request.
  */
 import koffi from "koffi";
-import { TextDecoder } from "node:util";
-import type { EngineStats, FinishReason, TokenLogprob } from "../engine.js";
+import type { EngineStats, FinishReason } from "../engine.js";
+import type { SlotTable } from "../prompt-cache/slot-table.js";
 import type { BatchValue, LlamaApi, Ptr } from "./bindings.js";
-import type { FfiGeneration } from "./ffi-generation.js";
 import { summarizeLogits } from "./logprobs.js";
-import { StopStringFilter } from "../text/stop-strings.js";
+import { emitText, flushText, runningSequence, type Running, type SequenceJob } from "./running-sequence.js";
 import type { VocabText } from "./vocab-text.js";
+
+export type { SequenceJob } from "./running-sequence.js";
 
 /** How llama_decode is called. "sync": on the main thread, one step per event-loop turn; "async": koffi worker. */
 export type DecodeMode = "sync" | "async";
 
-/** One generation as the scheduler runs it. */
-export interface SequenceJob {
-  readonly generation: FfiGeneration;
-  readonly prompt: Int32Array;
-  readonly sampler: Ptr;
-  readonly maxTokens: number;
-  readonly stop: readonly string[];
-  readonly stopAtEog: boolean;
-  /** Alternatives per token for logprobs; undefined = no logprobs. */
-  readonly logprobs: number | undefined;
-  /** performance.now() when generate() was called. */
-  readonly startedAt: number;
-}
-
-interface Running extends SequenceJob {
-  seqId: number;
-  /** Prompt tokens already put in a batch. */
-  promptDone: number;
-  /** Tokens of this sequence in the KV cache (= next position). */
-  nPast: number;
-  /** Sampled token waiting to be decoded, or -1. */
-  nextToken: number;
-  /** Index of this sequence's output row in the current batch, or -1. */
-  outIndex: number;
-  completionTokens: number;
-  promptDoneAt: number;
-  readonly decoder: TextDecoder;
-  readonly filter: StopStringFilter;
-  /** Tokens and logprobs not yet covered by an emitted chunk (their text is held back). */
-  pendingTokens: number;
-  pendingLogprobs: TokenLogprob[];
-}
-
 export interface BatchSchedulerOptions {
   llama: LlamaApi;
   ctx: Ptr;
+  /** The context's slots and what their cells hold (the prompt cache). */
+  slots: SlotTable;
   vocab: Ptr;
   vocabText: VocabText;
   /** Tokens per llama_decode (the context's n_batch). */
@@ -75,9 +49,10 @@ export class BatchScheduler {
   private readonly posView: Int32Array;
   private readonly seqIdViews: Int32Array[];
   private readonly logitsView: Int8Array;
-  private readonly mem: Ptr;
   private readonly nVocab: number;
   private readonly running: Running[] = [];
+  /** Jobs waiting for the next step to be placed on a slot. */
+  private readonly pending: SequenceJob[] = [];
   private readonly exclusive: Array<() => void> = [];
   private scheduled = false;
   private stepping: Promise<void> | undefined;
@@ -93,11 +68,12 @@ export class BatchScheduler {
     tokensGenerated: 0,
     promptTokens: 0,
     contendedBatches: 0,
+    cachedPromptTokens: 0,
+    prefixCopies: 0,
   };
 
   constructor(private readonly o: BatchSchedulerOptions) {
     this.llama = o.llama;
-    this.mem = o.llama.llama_get_memory(o.ctx);
     this.nVocab = o.vocabText.nTokens;
     const cap = o.batchCapacity;
     this.batch = o.llama.llama_batch_init(cap, 0, 1);
@@ -110,9 +86,9 @@ export class BatchScheduler {
     this.logitsView = new Int8Array(koffi.view(b.logits!, cap));
   }
 
-  /** Counters since load. */
+  /** Counters since load, and what each slot holds. */
   stats(): EngineStats {
-    return { ...this.counters };
+    return { ...this.counters, slots: this.o.slots.summary() };
   }
 
   /** Sequences currently running (prompt or generating). */
@@ -120,26 +96,16 @@ export class BatchScheduler {
     return this.running.length;
   }
 
-  /** Start a job on a free sequence id (the caller owns id allocation). */
-  start(seqId: number, job: SequenceJob): void {
+  /** Slots that a new job could still take (free slots not promised to a waiting job). */
+  get freeSlots(): number {
+    return this.o.slots.free - this.pending.length;
+  }
+
+  /** Queue a job; the next step places it on a slot. The caller checks `freeSlots` first. */
+  start(job: SequenceJob): void {
     if (this.disposed) throw new Error("scheduler is disposed");
-    // Kept in ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes
-    // only consecutive ids together, so a batch in any other order becomes several graph computations.
-    const at = this.running.findIndex((r) => r.seqId > seqId);
-    this.running.splice(at < 0 ? this.running.length : at, 0, {
-      ...job,
-      seqId,
-      promptDone: 0,
-      nPast: 0,
-      nextToken: -1,
-      outIndex: -1,
-      completionTokens: 0,
-      promptDoneAt: 0,
-      decoder: new TextDecoder("utf-8"),
-      filter: new StopStringFilter(job.stop),
-      pendingTokens: 0,
-      pendingLogprobs: [],
-    });
+    if (this.freeSlots <= 0) throw new Error("no free slot");
+    this.pending.push(job);
     this.wake();
   }
 
@@ -185,19 +151,20 @@ export class BatchScheduler {
     this.disposed = true;
     while (this.stepping) await this.stepping;
     for (const fn of this.exclusive.splice(0)) fn();
+    for (const job of this.pending.splice(0)) this.dropUnstarted(job);
     for (const r of [...this.running]) this.finish(r, "cancelled");
     this.llama.llama_batch_free(this.batch);
   }
-
-  /** Free seq ids are reported back through this hook (set by the owner). */
-  onSequenceFreed: (seqId: number) => void = () => undefined;
 
   private async step(): Promise<void> {
     try {
       for (const fn of this.exclusive.splice(0)) fn();
       if (this.disposed) return;
       for (const r of [...this.running]) if (r.generation.cancelled) this.finish(r, "cancelled");
+      this.dropCancelledJobs();
+      // Held: waiting jobs stay unplaced (their slot's cells untouched) until threads come back.
       if (this.held) return;
+      this.admit();
       const n = this.fillBatch();
       if (n === 0) return;
       const rc = await this.decode(n);
@@ -207,14 +174,51 @@ export class BatchScheduler {
         this.failBatch(new Error(`llama_decode failed (${rc})`));
         return;
       }
+      this.recordDecoded();
       this.sampleOutputs();
     } catch (err) {
       this.failBatch(err);
     } finally {
       if (!this.disposed) {
-        if ((this.running.length > 0 && !this.held) || this.exclusive.length > 0) this.wake();
+        const work = this.running.length > 0 || this.pending.length > 0;
+        if ((work && !this.held) || this.exclusive.length > 0) this.wake();
         else this.o.onIdle?.();
       }
+    }
+  }
+
+  /** Waiting jobs cancelled before they were placed end now, even while decoding is held. */
+  private dropCancelledJobs(): void {
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const job = this.pending[i]!;
+      if (!job.generation.cancelled) continue;
+      this.pending.splice(i, 1);
+      this.dropUnstarted(job);
+    }
+  }
+
+  /** Place waiting jobs on slots: each starts after the prompt tokens its slot already holds. */
+  private admit(): void {
+    for (const job of this.pending.splice(0)) {
+      if (job.generation.cancelled) {
+        this.dropUnstarted(job);
+        continue;
+      }
+      let placed: ReturnType<SlotTable["admit"]>;
+      try {
+        placed = this.o.slots.admit(job.prompt, job.cachePrompt);
+        if (!placed) throw new Error("no free slot for a queued generation"); // start() checks freeSlots
+      } catch (err) {
+        this.llama.llama_sampler_free(job.sampler);
+        job.generation.fail(err);
+        continue;
+      }
+      this.counters.cachedPromptTokens += placed.reused;
+      if (placed.copiedFrom !== null) this.counters.prefixCopies++;
+      // Kept in ascending sequence id order: with one KV stream per sequence, llama.cpp's micro-batch split takes
+      // only consecutive ids together, so a batch in any other order becomes several graph computations.
+      const at = this.running.findIndex((r) => r.seqId > placed.seqId);
+      this.running.splice(at < 0 ? this.running.length : at, 0, runningSequence(job, placed.seqId, placed.reused));
     }
   }
 
@@ -225,6 +229,7 @@ export class BatchScheduler {
     let sequences = 0;
     for (const r of [...this.running]) {
       r.outIndex = -1;
+      r.stepPromptCount = 0;
       if (r.nextToken < 0) continue;
       if (r.nPast >= this.o.perSequenceLimit) {
         this.finish(r, "length");
@@ -245,6 +250,8 @@ export class BatchScheduler {
         this.put(n++, r.prompt[i]!, r.nPast + j, r.seqId, i === r.prompt.length - 1);
       }
       if (r.promptDone + take === r.prompt.length) r.outIndex = n - 1;
+      r.stepPromptFrom = r.promptDone;
+      r.stepPromptCount = take;
       r.promptDone += take;
       r.nPast += take;
       budget -= take;
@@ -275,6 +282,15 @@ export class BatchScheduler {
     return new Promise<number>((resolve, reject) =>
       this.llama.llama_decode.async(this.o.ctx, this.batch, (err, rc) => (err ? reject(err) : resolve(rc))),
     );
+  }
+
+  /** The batch was decoded: its tokens are now in their sequences' cells, which the slot table records. */
+  private recordDecoded(): void {
+    for (const r of this.running) {
+      if (r.nextToken >= 0) this.o.slots.append(r.seqId, [r.nextToken]);
+      if (r.stepPromptCount > 0)
+        this.o.slots.append(r.seqId, r.prompt.subarray(r.stepPromptFrom, r.stepPromptFrom + r.stepPromptCount));
+    }
   }
 
   private sampleOutputs(): void {
@@ -315,7 +331,7 @@ export class BatchScheduler {
       }
       const text = r.decoder.decode(this.o.vocabText.pieceBytes(token), { stream: true });
       const { text: out, stopped } = r.filter.push(text);
-      if (out.length > 0) this.emit(r, out);
+      if (out.length > 0) emitText(r, out);
       if (stopped) {
         this.finish(r, "stop", true);
         continue;
@@ -328,52 +344,50 @@ export class BatchScheduler {
     }
   }
 
-  private emit(r: Running, text: string): void {
-    r.generation.push({
-      text,
-      tokens: r.pendingTokens,
-      ...(r.logprobs !== undefined ? { logprobs: r.pendingLogprobs } : {}),
-    });
-    r.pendingTokens = 0;
-    r.pendingLogprobs = [];
-  }
-
   /** End a sequence: flush held text (unless a stop string ended it), free its sampler and KV cells. */
   private finish(r: Running, reason: FinishReason, byStopString = false): void {
     const at = this.running.indexOf(r);
     if (at < 0) return;
     this.running.splice(at, 1);
-    if (!byStopString) {
-      const tail = r.decoder.decode();
-      const { text, stopped } = r.filter.push(tail);
-      const out = stopped ? text : text + r.filter.flush();
-      if (stopped) reason = "stop";
-      if (out.length > 0) this.emit(r, out);
-    }
-    if (r.pendingTokens > 0) this.emit(r, "");
+    if (flushText(r, byStopString)) reason = "stop";
     this.release(r);
     const end = performance.now();
     const promptDoneAt = r.promptDoneAt || end;
     r.generation.finish({
       finishReason: reason,
       promptTokens: r.prompt.length,
+      cachedPromptTokens: r.reused,
       completionTokens: r.completionTokens,
       promptMs: promptDoneAt - r.startedAt,
       generateMs: end - promptDoneAt,
     });
   }
 
-  private release(r: Running): void {
-    this.llama.llama_sampler_free(r.sampler);
-    this.llama.llama_memory_seq_rm(this.mem, r.seqId, -1, -1);
-    this.onSequenceFreed(r.seqId);
+  /** A job cancelled (or disposed of) before it was placed on a slot. */
+  private dropUnstarted(job: SequenceJob): void {
+    this.llama.llama_sampler_free(job.sampler);
+    job.generation.finish({
+      finishReason: "cancelled",
+      promptTokens: job.prompt.length,
+      cachedPromptTokens: 0,
+      completionTokens: 0,
+      promptMs: 0,
+      generateMs: 0,
+    });
   }
 
-  /** A decode failed: every running sequence fails (the KV state after a failed decode is not trustworthy). */
+  /** The sequence's cells stay in its slot (the prompt cache); the sampler goes. */
+  private release(r: Running): void {
+    this.llama.llama_sampler_free(r.sampler);
+    this.o.slots.release(r.seqId);
+  }
+
+  /** A decode failed: every running sequence fails, and its cells are dropped (they are not trustworthy). */
   private failBatch(err: unknown): void {
     for (const r of [...this.running]) {
       const at = this.running.indexOf(r);
       this.running.splice(at, 1);
+      this.o.slots.invalidate(r.seqId);
       this.release(r);
       r.generation.fail(err);
     }

@@ -6,10 +6,11 @@
  * change fails loudly instead of corrupting memory. Pointers are BigInt (koffi 3) or null.
  */
 import koffi, { type LibraryHandle, type TypeObject } from "koffi";
+import type { FfiFunction, Ptr } from "./ffi-types.js";
+import { KV_MEMORY_DECLS, type KvMemoryApi } from "./kv-memory-bindings.js";
 import { bindFromLibraryOf, libraryPathOf } from "./library-symbols.js";
 
-/** Opaque native pointer as koffi 3 returns it. */
-export type Ptr = bigint;
+export type { Ptr };
 /** A pointer argument: a native pointer, a Buffer/typed array koffi pins for the call, or NULL. */
 export type PtrArg = bigint | Buffer | ArrayBufferView | null;
 
@@ -181,12 +182,10 @@ export interface BatchValue {
   logits: Ptr | null;
 }
 
-type F<A extends unknown[], R> = ((...args: A) => R) & {
-  async: (...args: [...A, (err: unknown, res: R) => void]) => void;
-};
+type F<A extends unknown[], R> = FfiFunction<A, R>;
 
-/** The functions the engine calls, typed. */
-export interface LlamaApi {
+/** The functions the engine calls, typed (the KV memory functions are in kv-memory-bindings.ts). */
+export interface LlamaApi extends KvMemoryApi {
   llama_log_set: F<[cb: PtrArg, userData: PtrArg], void>;
   llama_backend_init: F<[], void>;
   llama_model_default_params: F<[], ModelParamsValue>;
@@ -237,9 +236,6 @@ export interface LlamaApi {
   llama_batch_init: F<[nTokens: number, embd: number, nSeqMax: number], BatchValue>;
   llama_batch_free: F<[batch: BatchValue], void>;
   llama_decode: F<[ctx: Ptr, batch: BatchValue], number>;
-  llama_get_memory: F<[ctx: Ptr], Ptr>;
-  llama_memory_clear: F<[mem: Ptr, data: boolean], void>;
-  llama_memory_seq_rm: F<[mem: Ptr, seq: number, p0: number, p1: number], boolean>;
   llama_get_logits_ith: F<[ctx: Ptr, i: number], Ptr | null>;
   llama_get_embeddings_seq: F<[ctx: Ptr, seq: number], Ptr | null>;
   llama_sampler_chain_init: F<[params: { no_perf: boolean }], Ptr>;
@@ -274,7 +270,7 @@ export interface GgmlApi {
   ggml_threadpool_params_init: F<[params: PtrArg, nThreads: number], void>;
 }
 
-const LLAMA_DECLS: Record<keyof LlamaApi, string> = {
+const LLAMA_DECLS: Record<Exclude<keyof LlamaApi, keyof KvMemoryApi>, string> = {
   llama_log_set: "void llama_log_set(void *cb, void *user_data)",
   llama_backend_init: "void llama_backend_init()",
   llama_model_default_params: "llama_model_params llama_model_default_params()",
@@ -312,9 +308,6 @@ const LLAMA_DECLS: Record<keyof LlamaApi, string> = {
   llama_batch_init: "llama_batch llama_batch_init(int32_t n_tokens, int32_t embd, int32_t n_seq_max)",
   llama_batch_free: "void llama_batch_free(llama_batch batch)",
   llama_decode: "int32_t llama_decode(void *ctx, llama_batch batch)",
-  llama_get_memory: "void *llama_get_memory(void *ctx)",
-  llama_memory_clear: "void llama_memory_clear(void *mem, bool data)",
-  llama_memory_seq_rm: "bool llama_memory_seq_rm(void *mem, int32_t seq_id, int32_t p0, int32_t p1)",
   llama_get_logits_ith: "void *llama_get_logits_ith(void *ctx, int32_t i)",
   llama_get_embeddings_seq: "void *llama_get_embeddings_seq(void *ctx, int32_t seq_id)",
   llama_sampler_chain_init: "void *llama_sampler_chain_init(llama_sampler_chain_params params)",
@@ -383,7 +376,7 @@ export function loadBindings(paths: { llama: string; ggml: string; ggmlBase: str
   const ggmlBaseLib = koffi.load(paths.ggmlBase);
   const ggmlLib = koffi.load(paths.ggml);
   const llamaLib = koffi.load(paths.llama);
-  const llama = bindAll<LlamaApi>(llamaLib, LLAMA_DECLS);
+  const llama = bindAll<LlamaApi>(llamaLib, { ...LLAMA_DECLS, ...KV_MEMORY_DECLS });
   const ggmlBase = bindAll<Pick<GgmlApi, "ggml_threadpool_params_init">>(ggmlBaseLib, {
     ggml_threadpool_params_init: GGML_DECLS.ggml_threadpool_params_init,
   });

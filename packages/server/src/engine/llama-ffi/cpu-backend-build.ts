@@ -11,6 +11,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
+  checkCpuBackend,
   CPU_BACKEND_MANIFEST,
   cpuVariantOf,
   releaseOf,
@@ -42,6 +43,10 @@ export interface BuildCpuBackendOptions {
   /** Keep the source and build tree here (reused by the next build) instead of a temporary folder. */
   workDir?: string;
   onProgress?: (progress: CpuBackendBuildProgress) => void;
+  /** Run the build tools at this niceness (e.g. 19 for a background build that yields to runners). Default: none. */
+  nice?: number;
+  /** Aborting stops the build tools and fails the build (nothing is installed). */
+  signal?: AbortSignal;
 }
 
 export interface BuildCpuBackendResult {
@@ -69,9 +74,13 @@ const probeEntry = (() => {
 })();
 
 /** Which CPU backend a fresh process registers with `dir` as the built-here folder (null: the shipped one). */
-export async function probeCpuBackend(dir: string | null): Promise<CpuBackendInfo & { devices: string[] }> {
+export async function probeCpuBackend(
+  dir: string | null,
+  opts: { nice?: number; signal?: AbortSignal } = {},
+): Promise<CpuBackendInfo & { devices: string[] }> {
   try {
-    const { stdout } = await run(process.execPath, [...process.execArgv, probeEntry, dir ?? "-"], { timeout: 60_000 });
+    const [cmd, args] = niced(opts.nice, process.execPath, [...process.execArgv, probeEntry, dir ?? "-"]);
+    const { stdout } = await run(cmd, args, { timeout: 60_000, ...(opts.signal ? { signal: opts.signal } : {}) });
     return JSON.parse(stdout.trim().split("\n").pop() ?? "") as CpuBackendInfo & { devices: string[] };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
@@ -95,11 +104,12 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
   const compiler = await toolVersion("c++");
   await toolVersion("cmake");
   await toolVersion("git");
+  const tools = { nice: opts.nice, signal: opts.signal };
 
   progress("probe", "finding the CPU variant ggml uses here");
   let variant = opts.variant;
   if (!variant) {
-    const shipped = await probeCpuBackend(null);
+    const shipped = await probeCpuBackend(null, tools);
     variant = shipped.library ? (cpuVariantOf(shipped.library) ?? undefined) : undefined;
     if (!variant)
       throw new CpuBackendBuildError(
@@ -116,21 +126,20 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
       progress("source", `unpacking llama.cpp ${release} from node-llama-cpp`);
       rmSync(src, { recursive: true, force: true });
       mkdirSync(work, { recursive: true });
-      await run("git", ["clone", "--quiet", sourceBundle(), src], { maxBuffer: 16 << 20 });
+      await runTool("git", ["clone", "--quiet", sourceBundle(), src], tools);
     }
     progress("configure", "configuring (cmake)");
-    await runTool("cmake", ["-S", src, "-B", build, ...CMAKE_OPTIONS]);
+    await runTool("cmake", ["-S", src, "-B", build, ...CMAKE_OPTIONS], tools);
     const target = `ggml-cpu-${variant}`;
     progress("compile", `compiling ${target}`, 0);
     const jobs = opts.jobs ?? os.availableParallelism();
-    await runTool(
-      "cmake",
-      ["--build", build, "--config", "Release", "--target", target, "-j", String(jobs)],
-      (line) => {
+    await runTool("cmake", ["--build", build, "--config", "Release", "--target", target, "-j", String(jobs)], {
+      ...tools,
+      onLine: (line) => {
         const m = /^\[\s*(\d+)%\]/.exec(line);
         if (m) progress("compile", line.replace(/^\[\s*\d+%\]\s*/, ""), Number(m[1]));
       },
-    );
+    });
     const library = `libggml-cpu-${variant}.so`;
     const built = join(build, "bin", library);
     if (!existsSync(built)) throw new CpuBackendBuildError(`the build made no ${built}`);
@@ -149,7 +158,7 @@ export async function buildCpuBackend(opts: BuildCpuBackendOptions): Promise<Bui
       builtAt: new Date().toISOString(),
     };
     writeFileSync(join(staging, CPU_BACKEND_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    const check = await probeCpuBackend(staging).catch((e: unknown) => {
+    const check = await probeCpuBackend(staging, tools).catch((e: unknown) => {
       rmSync(staging, { recursive: true, force: true });
       throw e;
     });
@@ -208,6 +217,35 @@ function sourceBundle(): string {
   return bundle;
 }
 
+/** The first build tool (git, cmake, c++) that is not installed, or null when all are. */
+export async function missingBuildTool(): Promise<string | null> {
+  for (const tool of ["git", "cmake", "c++"]) {
+    try {
+      await run(tool, ["--version"]);
+    } catch {
+      return tool;
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether `dir` holds a built-here backend that matches the installed libraries, and what a build made now would be
+ * for (`key`: the release and the libggml-base it binds to; a recorded failure with the same key is not retried).
+ */
+export function inspectBuiltCpuBackend(dir: string): { usable: boolean; reason: string | null; key: string } {
+  const files = findLibraryFiles({ gpu: false });
+  const key = `${releaseOf(files) ?? "unknown"}+${sha256File(files.ggmlBase).slice(0, 16)}`;
+  const check = checkCpuBackend(dir, files);
+  return check.ok ? { usable: true, reason: null, key } : { usable: false, reason: check.reason, key };
+}
+
+/** `cmd args` run through nice(1) at `nice`, when asked and nice is there (coreutils); else as is. */
+function niced(nice: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  if (nice === undefined || !existsSync("/usr/bin/nice")) return [cmd, args];
+  return ["/usr/bin/nice", ["-n", String(nice), cmd, ...args]];
+}
+
 async function toolVersion(tool: string): Promise<string> {
   try {
     const { stdout } = await run(tool, ["--version"]);
@@ -220,9 +258,26 @@ async function toolVersion(tool: string): Promise<string> {
 }
 
 /** Run a build tool, passing each output line to `onLine`; fail with its last lines. */
-function runTool(cmd: string, args: string[], onLine?: (line: string) => void): Promise<void> {
+function runTool(
+  tool: string,
+  toolArgs: string[],
+  opts: { onLine?: (line: string) => void; nice?: number | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<void> {
+  const onLine = opts.onLine;
+  const [cmd, args] = niced(opts.nice, tool, toolArgs);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    if (opts.signal?.aborted) return reject(new CpuBackendBuildError(`the build was stopped before ${tool} ran`));
+    // A stoppable build runs each tool in its own process group, so stopping it stops the compilers cmake started
+    // too; otherwise the tools stay in the caller's group (Ctrl+C in a terminal reaches them).
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: opts.signal !== undefined });
+    const stop = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    };
+    opts.signal?.addEventListener("abort", stop, { once: true });
     let output = "";
     let partial = "";
     const take = (data: Buffer) => {
@@ -237,10 +292,13 @@ function runTool(cmd: string, args: string[], onLine?: (line: string) => void): 
     };
     child.stdout.on("data", take);
     child.stderr.on("data", take);
-    child.on("error", (e) => reject(new CpuBackendBuildError(`${cmd} failed to start: ${e.message}`)));
-    child.on("close", (code) =>
-      code === 0 ? resolve() : reject(new CpuBackendBuildError(`${cmd} ${args[0]} exited with ${code}`, tail(output))),
-    );
+    child.on("error", (e) => reject(new CpuBackendBuildError(`${tool} failed to start: ${e.message}`)));
+    child.on("close", (code) => {
+      opts.signal?.removeEventListener("abort", stop);
+      if (code === 0) resolve();
+      else if (opts.signal?.aborted) reject(new CpuBackendBuildError(`the build was stopped during ${tool}`));
+      else reject(new CpuBackendBuildError(`${tool} ${toolArgs[0]} exited with ${code}`, tail(output)));
+    });
   });
 }
 

@@ -34,6 +34,11 @@ export interface LlamaFfiEngineOptions {
   threadpoolPoll?: number;
   /** Tokens of a long embedding input decoded per step (cancellation is checked between steps). Default 256. */
   embedChunk?: number;
+  /**
+   * What copying a cached prefix from one slot to another costs, counted in prompt tokens evaluated, when every
+   * sequence has its own KV stream (the copy moves a whole stream). Default 32; Infinity: never copy.
+   */
+  prefixCopyCostTokens?: number;
 }
 
 export class LlamaFfiEngine implements Engine {
@@ -81,6 +86,9 @@ export class LlamaFfiEngine implements Engine {
         gpu: this.opts.gpu ?? false,
         threadpoolPoll: this.opts.threadpoolPoll,
         ...(this.opts.embedChunk ? { embedChunk: this.opts.embedChunk } : {}),
+        ...(this.opts.prefixCopyCostTokens !== undefined
+          ? { prefixCopyCostTokens: this.opts.prefixCopyCostTokens }
+          : {}),
       },
       () => this.models.delete(model),
     );

@@ -28,6 +28,8 @@ import {
   type Ptr,
 } from "./bindings.js";
 import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
+import { SlotTable } from "../prompt-cache/slot-table.js";
+import { kvSequenceOps } from "./kv-sequences.js";
 import { FfiGeneration } from "./ffi-generation.js";
 import { gbnfFor } from "./grammar.js";
 import { buildSamplerChain } from "./sampler-chain.js";
@@ -45,6 +47,11 @@ export interface FfiModelTuning {
   threadpoolPoll: number | undefined;
   /** Tokens of a long embedding input decoded per step (causal models); default {@link EMBED_CHUNK}. */
   embedChunk?: number;
+  /**
+   * What copying a cached prefix between slots costs, in prompt tokens, when each sequence has its own KV stream
+   * (llama.cpp then copies the whole stream). Default 32; Infinity never copies.
+   */
+  prefixCopyCostTokens?: number;
 }
 
 /** Native resources, freed in reverse order. */
@@ -61,7 +68,6 @@ export class LlamaFfiModel implements EngineModel {
   private readonly vocab: Ptr;
   private readonly vocabText: VocabText;
   private readonly scheduler: BatchScheduler;
-  private readonly freeSeqIds: number[];
   private readonly perSequenceLimit: number;
   /** Token states of a causal model do not depend on later tokens: long embedding inputs may be decoded in chunks. */
   private readonly causal: boolean;
@@ -100,10 +106,17 @@ export class LlamaFfiModel implements EngineModel {
     const arch = metaString(bindings, native.model, "general.architecture");
     this.causal = arch === undefined || metaString(bindings, native.model, `${arch}.attention.causal`) !== "false";
     this.embedChunkTokens = Math.max(1, tuning.embedChunk ?? EMBED_CHUNK);
-    this.freeSeqIds = Array.from({ length: options.slots }, (_, i) => options.slots - 1 - i);
+    const mem = llama.llama_get_memory(native.ctx);
+    const streamPerSequence = !kvUnified(options);
     this.scheduler = new BatchScheduler({
       llama,
       ctx: native.ctx,
+      slots: new SlotTable(kvSequenceOps(llama, mem, streamPerSequence), {
+        slots: options.slots,
+        // A copy between streams moves the whole stream's buffers; in a unified cache it only marks cells shared.
+        copyCostTokens: streamPerSequence ? (tuning.prefixCopyCostTokens ?? 32) : 1,
+        minMatchFraction: 0.1,
+      }),
       vocab: this.vocab,
       vocabText: this.vocabText,
       batchCapacity: llama.llama_n_batch(native.ctx),
@@ -115,9 +128,6 @@ export class LlamaFfiModel implements EngineModel {
       onIdle: () => native.threadpools.current.pause(),
       ...(options.onProgress ? { onStep: options.onProgress } : {}),
     });
-    this.scheduler.onSequenceFreed = (id) => {
-      if (!this.disposed) this.releaseSeqId(id);
-    };
   }
 
   /** Load the model, its context(s), threadpool and adapters. Frees everything it made if a step fails. */
@@ -170,46 +180,30 @@ export class LlamaFfiModel implements EngineModel {
     }
   }
 
-  /**
-   * Return a sequence id to the free list, kept so that pop() hands out the lowest id. With one KV stream per
-   * sequence, llama.cpp puts only consecutive sequence ids in one micro-batch, so dense low ids decode together.
-   */
-  private releaseSeqId(id: number): void {
-    this.freeSeqIds.push(id);
-    this.freeSeqIds.sort((a, b) => b - a);
-  }
-
   generate(params: GenerateParams): Generation {
     this.assertLive();
     const prompt = this.promptTokens(params);
     if (prompt.length === 0) throw new LlmosError("invalid_request", "prompt is empty");
     // At least one token must fit after the prompt.
     if (prompt.length + 1 > this.perSequenceLimit) throw new ContextOverflowError(prompt.length, this.perSequenceLimit);
-    const seqId = this.freeSeqIds.pop();
-    if (seqId === undefined) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
-    let sampler: Ptr;
-    try {
-      const grammar = params.grammar ? gbnfFor(params.grammar) : undefined;
-      sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
-    } catch (err) {
-      this.releaseSeqId(seqId);
-      throw err;
-    }
+    if (this.scheduler.freeSlots <= 0) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
+    const grammar = params.grammar ? gbnfFor(params.grammar) : undefined;
+    const sampler = buildSamplerChain(this.bindings.llama, this.vocab, this.facts.vocabSize, params.sampling, grammar);
     const startedAt = performance.now();
     const generation = new FfiGeneration(() => this.scheduler.wake());
     if (params.maxTokens <= 0) {
       this.bindings.llama.llama_sampler_free(sampler);
-      this.releaseSeqId(seqId);
       generation.finish({
         finishReason: "length",
         promptTokens: prompt.length,
+        cachedPromptTokens: 0,
         completionTokens: 0,
         promptMs: 0,
         generateMs: 0,
       });
       return generation;
     }
-    this.scheduler.start(seqId, {
+    this.scheduler.start({
       generation,
       prompt: Int32Array.from(prompt),
       sampler,
@@ -218,6 +212,7 @@ export class LlamaFfiModel implements EngineModel {
       stopAtEog: params.stopAtEog ?? true,
       logprobs: params.logprobs === undefined ? undefined : Math.max(0, Math.floor(params.logprobs)),
       startedAt,
+      cachePrompt: params.cachePrompt ?? true,
     });
     return generation;
   }
@@ -326,9 +321,9 @@ export class LlamaFfiModel implements EngineModel {
     return this.native.threadpools.threads;
   }
 
-  /** Running sequences plus free slots equals `slots`. */
+  /** Slots a new generation could take now (free slots not promised to a job waiting to be placed). */
   get freeSlots(): number {
-    return this.freeSeqIds.length;
+    return this.scheduler.freeSlots;
   }
 
   dispose(): Promise<void> {
@@ -431,13 +426,19 @@ function createContext(
     cp.n_ubatch = Math.min(batch, 512); // llama.cpp's default physical batch; bigger ones only grow compute buffers
 
     cp.n_seq_max = o.slots;
-    cp.kv_unified = !(o.slots === 1 || (o.contextSize % o.slots === 0 && perSeq % 256 === 0));
+    cp.kv_unified = kvUnified(o);
   }
   const ctx = llama.llama_init_from_model(model, cp);
   if (!ctx)
     throw new LlmosError("model_load_failed", `llama.cpp could not create a${embeddings ? "n embedding" : ""} context`);
   llama.llama_attach_threadpool(ctx, tp.ptr, tp.ptr);
   return ctx;
+}
+
+/** One KV cache for all sequences, unless each sequence's share is already a multiple of 256 (see createContext). */
+function kvUnified(o: EngineLoadOptions): boolean {
+  const perSeq = Math.floor(o.contextSize / o.slots);
+  return !(o.slots === 1 || (o.contextSize % o.slots === 0 && perSeq % 256 === 0));
 }
 
 function freeNative(bindings: Bindings, n: Partial<Native> & { adapters: Ptr[] }): void {

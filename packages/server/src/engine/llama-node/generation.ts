@@ -15,17 +15,29 @@ interface GenerationInput {
   model: LlamaModel;
   sequence: LlamaContextSequence;
   promptTokens: Token[];
+  /** Leading prompt tokens the sequence already holds (kept; the rest of its context is erased first). */
+  reuse: number;
   params: GenerateParams;
   grammar: Promise<LlamaGrammarEvaluationState> | undefined;
   counters: EngineStats;
-  release: () => Promise<void>;
+  /** Called once the generation ended; `failed`: the sequence's state cannot be trusted. */
+  release: (failed: boolean) => Promise<void>;
 }
 
 /** Runs one generation on one sequence of a node-llama-cpp context, streaming final text chunks. */
 export function createGeneration(input: GenerationInput): Generation {
   let cancelled = false;
   const channel = new AsyncChannel<GenerateChunk>(() => (cancelled = true));
-  const result = run(input, channel, () => cancelled).finally(() => input.release());
+  const result = run(input, channel, () => cancelled).then(
+    async (r) => {
+      await input.release(false);
+      return r;
+    },
+    async (error: unknown) => {
+      await input.release(true);
+      throw error;
+    },
+  );
   result.catch(() => undefined);
   return {
     result,
@@ -73,12 +85,18 @@ async function run(
           : undefined,
       ...(grammarEvaluationState ? { grammarEvaluationState } : {}),
     } as const;
-    counters.promptTokens += promptTokens.length;
     if (params.maxTokens <= 0) return finish("length");
+    // The prompt cache: keep the prefix the sequence holds, erase what follows it, evaluate only the rest.
+    if (input.reuse === 0 && sequence.nextTokenIndex > 0) await sequence.clearHistory();
+    else if (sequence.nextTokenIndex > input.reuse)
+      await sequence.eraseContextTokenRanges([{ start: input.reuse, end: sequence.nextTokenIndex }]);
+    const rest = promptTokens.slice(input.reuse);
+    counters.promptTokens += rest.length;
+    counters.cachedPromptTokens += input.reuse;
     const wantLogprobs = params.logprobs !== undefined;
     const stream = wantLogprobs
-      ? sequence.evaluateWithMetadata(promptTokens, { confidence: true, probabilities: true }, evaluateOptions as never)
-      : sequence.evaluate(promptTokens, evaluateOptions as never);
+      ? sequence.evaluateWithMetadata(rest, { confidence: true, probabilities: true }, evaluateOptions as never)
+      : sequence.evaluate(rest, evaluateOptions as never);
     for await (const item of stream as AsyncIterable<
       Token | { token: Token; confidence?: number; probabilities?: Map<Token, number> }
     >) {
@@ -134,6 +152,7 @@ async function run(
     return {
       finishReason: reason,
       promptTokens: promptTokens.length,
+      cachedPromptTokens: params.maxTokens <= 0 ? 0 : input.reuse,
       completionTokens: generated,
       promptMs: firstAt - started,
       generateMs: end - firstAt,

@@ -30,6 +30,7 @@ import {
   type ModelFacts,
 } from "../engine.js";
 import { jsonSchemaToGbnf } from "../../grammar/json-schema-gbnf.js";
+import { chooseSlot } from "../prompt-cache/choose-slot.js";
 import { createGeneration } from "./generation.js";
 
 export type EngineLogger = (level: "error" | "warn" | "info" | "debug", message: string) => void;
@@ -90,10 +91,23 @@ export class LlamaNodeEngine implements Engine {
   }
 }
 
-/** One loaded model with a context of N sequences; llama.cpp batches the sequences' tokens together. */
+/** A sequence of the context and the request that owns it. */
+interface Slot {
+  readonly id: number;
+  readonly sequence: LlamaContextSequence;
+  busy: boolean;
+  lastUsed: number;
+}
+
+/**
+ * One loaded model with a context of N sequences; llama.cpp batches the sequences' tokens together. Sequences keep
+ * their context after a request (the prompt cache): a new prompt goes to the sequence holding the longest useful
+ * common prefix (choose-slot.ts; node-llama-cpp cannot copy cells between sequences, so no prefix copies).
+ */
 class LlamaNodeModel implements EngineModel {
   readonly facts: ModelFacts;
-  private readonly free: LlamaContextSequence[] = [];
+  private readonly slots: Slot[] = [];
+  private clock = 0;
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
 
@@ -105,7 +119,8 @@ class LlamaNodeModel implements EngineModel {
     private readonly counters: EngineStats,
     private readonly shared: { now: boolean },
   ) {
-    for (let i = 0; i < options.slots; i++) this.free.push(context.getSequence());
+    for (let id = 0; id < options.slots; id++)
+      this.slots.push({ id, sequence: context.getSequence(), busy: false, lastUsed: 0 });
     this.facts = {
       trainContextSize: model.trainContextSize,
       vocabSize: vocabSizeOf(model),
@@ -125,6 +140,8 @@ class LlamaNodeModel implements EngineModel {
       tokensGenerated: 0,
       promptTokens: 0,
       contendedBatches: 0,
+      cachedPromptTokens: 0,
+      prefixCopies: 0,
     };
     const shared = { now: false };
     const context = await model.createContext({
@@ -161,28 +178,31 @@ class LlamaNodeModel implements EngineModel {
 
   generate(params: GenerateParams): Generation {
     if (this.disposed) throw new Error("model is disposed");
-    const sequence = this.free.pop();
-    if (!sequence) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
-    let promptTokens: Token[];
-    try {
-      promptTokens = this.promptTokens(params);
-      const room = sequence.contextSize;
-      if (promptTokens.length + 1 > room) throw new ContextOverflowError(promptTokens.length, room);
-    } catch (error) {
-      this.free.push(sequence);
-      throw error;
-    }
+    if (!this.slots.some((s) => !s.busy)) throw new EngineBusyError(`all ${this.options.slots} sequences are busy`);
+    const promptTokens = this.promptTokens(params);
+    const room = this.slots[0]!.sequence.contextSize;
+    if (promptTokens.length + 1 > room) throw new ContextOverflowError(promptTokens.length, room);
+    const choice = chooseSlot(
+      this.slots.map((s) => ({ id: s.id, tokens: s.sequence.contextTokens, busy: s.busy, lastUsed: s.lastUsed })),
+      promptTokens,
+      { reuse: params.cachePrompt ?? true, copyCostTokens: Infinity, minMatchFraction: 0.1 },
+    )!;
+    const slot = this.slots[choice.seqId]!;
+    slot.busy = true;
+    slot.lastUsed = ++this.clock;
     const grammar = params.grammar ? this.grammarState(params) : undefined;
     return createGeneration({
       model: this.model,
-      sequence,
+      sequence: slot.sequence,
       promptTokens,
+      reuse: choice.reuse,
       params,
       grammar,
       counters: this.counters,
-      release: async () => {
-        await sequence.clearHistory().catch(() => undefined);
-        if (!this.disposed) this.free.push(sequence);
+      release: async (failed) => {
+        if (failed) await slot.sequence.clearHistory().catch(() => undefined);
+        slot.busy = false;
+        slot.lastUsed = ++this.clock;
       },
     });
   }
@@ -255,7 +275,10 @@ class LlamaNodeModel implements EngineModel {
   }
 
   stats(): EngineStats {
-    return { ...this.counters };
+    return {
+      ...this.counters,
+      slots: this.slots.map((s) => ({ id: s.id, cachedTokens: s.sequence.nextTokenIndex, busy: s.busy })),
+    };
   }
 
   /**

@@ -7,7 +7,10 @@ import { Type, type TSchema } from "@sinclair/typebox";
 const Timings = {
   total_duration: Type.Integer({ description: "Nanoseconds from arrival to the end" }),
   load_duration: Type.Integer({ description: "Nanoseconds spent loading the model (0 when loaded)" }),
-  prompt_eval_count: Type.Integer({ description: "Prompt tokens" }),
+  prompt_eval_count: Type.Integer({ description: "Prompt tokens (cached or not, as Ollama counts them)" }),
+  prompt_eval_cached_count: Type.Optional(
+    Type.Integer({ description: "llmos: prompt tokens whose KV cells came from the prompt cache (not evaluated)" }),
+  ),
   prompt_eval_duration: Type.Integer({ description: "Nanoseconds to the first generated token" }),
   eval_count: Type.Integer({ description: "Generated tokens" }),
   eval_duration: Type.Integer({ description: "Nanoseconds spent generating" }),

@@ -86,6 +86,9 @@ const Common = {
   think: Type.Optional(
     Type.Union([Type.Boolean(), Type.String(), Type.Null()], { description: "Not supported (rejected when set)" }),
   ),
+  cache_prompt: Type.Optional(
+    Type.Boolean({ description: "llmos: false evaluates the whole prompt instead of reusing a cached prefix" }),
+  ),
 };
 
 export const GenerateBody = Type.Object(

@@ -41,12 +41,18 @@ export const UNKNOWN_DETAILS: OllamaDetails = {
 
 const ns = (ms: number) => Math.max(0, Math.round(ms * 1e6));
 
-/** Ollama's timing and count fields (nanoseconds), from what the generation measured. */
+/**
+ * Ollama's timing and count fields (nanoseconds), from what the generation measured. Like Ollama,
+ * `prompt_eval_count` counts every prompt token whether or not its KV cells came from the cache (ollama/ollama#5371:
+ * caching must not change the counts clients bill by); `prompt_eval_duration` is the time actually spent, and
+ * `prompt_eval_cached_count` (an llmos field) says how many tokens the cache supplied.
+ */
 export function ollamaMetrics(o: GenerationOutcome) {
   return {
     total_duration: ns(o.totalMs),
     load_duration: ns(o.loadMs),
     prompt_eval_count: o.promptTokens,
+    prompt_eval_cached_count: o.cachedPromptTokens,
     prompt_eval_duration: ns(o.promptMs),
     eval_count: o.completionTokens,
     eval_duration: ns(o.generateMs),

@@ -32,6 +32,12 @@ const Sampling = {
     Type.Boolean({ description: "Keep generating past end-of-generation tokens (benchmarks), like llama-server" }),
   ),
   keep_alive: Type.Optional(Type.Union([Type.Number(), Type.String({ maxLength: 32 })])),
+  cache_prompt: Type.Optional(
+    Type.Boolean({
+      description:
+        "false: evaluate the whole prompt instead of reusing a cached prefix (default true), like llama-server",
+    }),
+  ),
   priority: Type.Optional(Type.Union([Type.Literal("interactive"), Type.Literal("batch")])),
 };
 

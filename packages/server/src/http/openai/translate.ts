@@ -99,11 +99,13 @@ export function logprobsCount(body: ChatCompletionBody | CompletionBody, chat: b
   return undefined;
 }
 
-export function usageOf(r: { promptTokens: number; completionTokens: number }) {
+/** OpenAI's usage object; `cached_tokens`: prompt tokens whose KV cells came from the prompt cache. */
+export function usageOf(r: { promptTokens: number; cachedPromptTokens?: number; completionTokens: number }) {
   return {
     prompt_tokens: r.promptTokens,
     completion_tokens: r.completionTokens,
     total_tokens: r.promptTokens + r.completionTokens,
+    prompt_tokens_details: { cached_tokens: r.cachedPromptTokens ?? 0 },
   };
 }
 

@@ -125,9 +125,15 @@ function completionChoice(c: FinishedChoice) {
 }
 
 /** The usage of `n` choices: the prompt is shared by all of them, counted once, like OpenAI. */
-function sumUsage(outcomes: GenerationOutcome[]): { promptTokens: number; completionTokens: number } {
+function sumUsage(outcomes: GenerationOutcome[]): {
+  promptTokens: number;
+  cachedPromptTokens: number;
+  completionTokens: number;
+} {
   return {
     promptTokens: outcomes[0]?.promptTokens ?? 0,
+    // The prompt is counted once, like OpenAI; so are its tokens the prompt cache served (the first choice's).
+    cachedPromptTokens: outcomes[0]?.cachedPromptTokens ?? 0,
     completionTokens: outcomes.reduce((n, o) => n + o.completionTokens, 0),
   };
 }

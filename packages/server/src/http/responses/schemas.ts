@@ -114,6 +114,12 @@ export const CreateResponseBody = Type.Object(
     user: Type.Optional(Type.String({ maxLength: 256 })),
     truncation: Type.Optional(Type.Union([Type.Literal("disabled"), Type.Literal("auto"), Type.Null()])),
     keep_alive: Type.Optional(Type.Union([Type.Number(), Type.String({ maxLength: 32 })])),
+    cache_prompt: Type.Optional(
+      Type.Boolean({
+        description:
+          "false: evaluate the whole prompt instead of reusing a cached prefix (default true), like llama-server",
+      }),
+    ),
   },
   { additionalProperties: true },
 );

@@ -85,7 +85,7 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         }
         await ensureContextSize(deps, request, record, options);
         const req: TextRequest = {
-          ...baseRequest(request, reply, body.model, options, ka),
+          ...baseRequest(request, reply, body.model, options, ka, body.cache_prompt),
           prompt: body.prompt ?? "",
           raw: body.raw === true,
         };
@@ -118,7 +118,10 @@ export function ollamaRoutes(deps: HttpDeps): FastifyPluginAsync {
         if (messages.length === 0)
           return loadOrUnload(deps, request, record, ka, options, { message: { role: "assistant", content: "" } });
         await ensureContextSize(deps, request, record, options);
-        const req: TextRequest = { ...baseRequest(request, reply, body.model, options, ka), messages };
+        const req: TextRequest = {
+          ...baseRequest(request, reply, body.model, options, ka, body.cache_prompt),
+          messages,
+        };
         if (grammar) req.grammar = grammar;
         if (plan) await applyToolPrompt(deps, req, plan);
         const run = await deps.inference.generate(req);
@@ -214,6 +217,7 @@ function baseRequest(
   model: string,
   options: MappedOptions,
   ka: number | undefined,
+  cachePrompt: boolean | undefined,
 ): TextRequest {
   const req: TextRequest = {
     model,
@@ -224,6 +228,7 @@ function baseRequest(
     origin: originOf(request),
   };
   if (ka !== undefined) req.keepAliveMs = ka;
+  if (cachePrompt === false) req.cachePrompt = false;
   return req;
 }
 

@@ -166,6 +166,7 @@ function baseRequest(
   if (ka !== undefined) req.keepAliveMs = ka;
   if (body.priority) req.priority = body.priority;
   if (body.ignore_eos) req.ignoreEos = true;
+  if (body.cache_prompt === false) req.cachePrompt = false;
   return req;
 }
 

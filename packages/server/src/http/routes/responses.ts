@@ -75,6 +75,7 @@ export function responsesRoutes(deps: HttpDeps, stored: StoredResponses): Fastif
         };
         const ka = keepAliveMs(body.keep_alive);
         if (ka !== undefined) req.keepAliveMs = ka;
+        if (body.cache_prompt === false) req.cachePrompt = false;
         const grammar = grammarFromTextFormat(body.text);
         if (grammar) req.grammar = grammar;
         const plan = planTools(tools, chatToolChoice(body.tool_choice));

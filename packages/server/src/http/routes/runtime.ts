@@ -105,10 +105,12 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
             details: await deps.store.get(m.name).then(ollamaDetails, () => UNKNOWN_DETAILS),
           })),
         );
+        const build = deps.cpuBackendBuild?.();
         return {
           ...ps,
           models,
           memory: { budgetBytes: deps.scheduler.budgetBytes, reservedBytes: deps.scheduler.reservedBytes() },
+          ...(build && build.state !== "off" ? { cpuBackendBuild: build } : {}),
         };
       },
     );
