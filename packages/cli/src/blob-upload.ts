@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Client } from "llmos";
 import type { CliContext } from "./context.js";
@@ -60,7 +61,7 @@ export async function uploadModelfileFiles(
     if (!m) continue;
     const ref = m[4]!.replace(/^"(.*)"$/, "$1");
     if (!looksLikePath(ref)) continue;
-    const file = path.resolve(baseDir, ref.startsWith("~/") ? path.join(process.env.HOME ?? "", ref.slice(2)) : ref);
+    const file = path.resolve(baseDir, ref.startsWith("~/") ? path.join(os.homedir(), ref.slice(2)) : ref);
     if (!fs.existsSync(file)) continue; // the daemon explains what it cannot find
     lines[i] = `${m[1]}${m[2]}${m[3]}@${await uploadFile(ctx, client, file)}`;
   }
