@@ -150,6 +150,30 @@ describe("cluster of three nodes", { timeout: 240_000 }, () => {
     assert.equal((await call(cluster.node("b").url, "POST", "/api/cluster/nodes/c/resume", adminKey)).json.state, "up");
   });
 
+  test("the operator routes refuse a request without a key, a key without the admin scope, and another Origin", async () => {
+    const b = cluster.node("b").url;
+    const inference = await call(b, "POST", "/api/keys", adminKey, { name: "no-admin", scopes: ["inference"] });
+    assert.equal(inference.status, 201);
+    for (const [method, route] of [
+      ["GET", "/api/cluster"],
+      ["POST", "/api/cluster/nodes/c/drain"],
+      ["POST", "/api/cluster/nodes/c/resume"],
+    ] as const) {
+      assert.equal((await call(b, method, route)).status, 401, `${method} ${route} without a key`);
+      assert.equal(
+        (await call(b, method, route, inference.json.secret)).status,
+        403,
+        `${method} ${route} inference key`,
+      );
+      const foreign = await fetch(b + route, {
+        method,
+        headers: { authorization: `Bearer ${adminKey}`, origin: "https://evil.example" },
+      });
+      assert.equal(foreign.status, 403, `${method} ${route} from another Origin`);
+    }
+    assert.equal((await status("b")).nodes.find((n) => n.name === "c")?.state, "up");
+  });
+
   test("a request sent to a node without the model runs on a node that has it; the answer comes back unchanged", async () => {
     const c = cluster.node("c").url;
     const gen = await call(c, "POST", "/api/generate", adminKey, {
