@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { LlmosError } from "../errors.js";
 
@@ -23,6 +24,12 @@ export class Drain {
   readonly #cancel = new AbortController();
   #draining = false;
   #idle: (() => void) | undefined;
+
+  constructor() {
+    // Every request in flight listens on the one cancel signal (and stops when it ends): dozens at once are normal,
+    // not the leak Node's default limit of 10 listeners warns about.
+    setMaxListeners(0, this.#cancel.signal);
+  }
 
   /** True once `drain()` was called. */
   get draining(): boolean {
