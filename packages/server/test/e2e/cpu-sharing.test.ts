@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { allowedCpus } from "../../src/config/cpu-set.js";
-import { AffinityCpuPlacement } from "../../src/runtime/cpu-placement.js";
+import { AffinityCpuPlacement, processTree } from "../../src/runtime/cpu-placement.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import { STORIES_GOLDEN } from "../support/paths.js";
 import { slowModel } from "../support/synth.js";
@@ -163,11 +163,19 @@ describe("CPU shared among busy models (real runners, 2 cores)", () => {
   });
 });
 
-/** The CPUs every thread of process `pid` may run on (`Cpus_allowed_list` of each). */
+/**
+ * The CPUs every thread of runner `pid` may run on (`Cpus_allowed_list` of each), in every process of its tree: a
+ * sandboxed runner's pid is bubblewrap's, and the node process that decodes runs below it.
+ */
 function threadAffinity(pid: number): Set<string> {
+  const tree = processTree(pid);
+  const node = (p: number) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0")[0] === process.execPath;
+  assert.ok(tree.some(node), `a node process in the runner's tree: ${tree.join(" ")}`);
   return new Set(
-    readdirSync(`/proc/${pid}/task`).map(
-      (tid) => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))![1]!,
+    tree.flatMap((p) =>
+      readdirSync(`/proc/${p}/task`).map(
+        (tid) => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${p}/task/${tid}/status`, "utf8"))![1]!,
+      ),
     ),
   );
 }

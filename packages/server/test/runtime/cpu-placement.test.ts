@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { allowedCpus } from "../../src/config/cpu-set.js";
-import { AffinityCpuPlacement, noCpuPlacement } from "../../src/runtime/cpu-placement.js";
+import { AffinityCpuPlacement, noCpuPlacement, processTree } from "../../src/runtime/cpu-placement.js";
 
 /** `Cpus_allowed_list` of every thread of `pid`. */
 function threadCpus(pid: number): string[] {
@@ -39,6 +39,25 @@ test(
       await assert.rejects(placement.apply(child.pid!, [4000]), /taskset 4000 .* failed/);
     } finally {
       child.kill();
+    }
+  },
+);
+
+test(
+  "a runner that is a process tree (as a sandboxed one: sh, bubblewrap, node) is pinned in every process",
+  { skip: placement.enforced && cpus.length > 1 ? false : "needs taskset and 2 CPUs" },
+  async () => {
+    // The launcher's shell stays the parent (no exec), as bubblewrap stays the parent of the runner it starts.
+    const script = `"${process.execPath}" -e "console.log('up'); setTimeout(() => {}, 60000)"; true`;
+    const child = spawn("/bin/sh", ["-c", script], { stdio: ["ignore", "pipe", "ignore"], detached: true });
+    try {
+      await new Promise((r) => child.stdout.once("data", r));
+      const tree = processTree(child.pid!);
+      assert.equal(tree.length, 2, `sh and node: ${tree.join(" ")}`);
+      await placement.apply(child.pid!, [cpus[1]!]);
+      for (const pid of tree) assert.deepEqual(new Set(threadCpus(pid)), new Set([String(cpus[1])]), `pid ${pid}`);
+    } finally {
+      process.kill(-child.pid!, "SIGKILL");
     }
   },
 );
