@@ -64,6 +64,11 @@ export async function sandboxOverhead(o: {
   const sandboxed = factory("auto");
   const plain = factory("off");
   const support = (await probe).support;
+  // From source, tsx transpiles the runner's modules into a cache under /tmp, which the sandbox hides behind a
+  // fresh /tmp: every sandboxed start transpiles them again (about 60 ms here) while plain runners hit the cache.
+  // `npm run bench` runs the built files, as a daemon does.
+  if (RUNNER_ENTRY.endsWith(".ts"))
+    o.log("sandbox bench: run from source, so sandboxed starts include transpiling the runner; run the built bench");
   if (support.effective !== "sandboxed")
     o.log(`sandbox bench: runners are ${support.effective} here: ${support.reason}`);
   const out = {
