@@ -197,11 +197,19 @@ describe("llmos CLI against the real daemon", { skip: typeof mod === "string" ? 
     assert.equal(load.code, 0, load.stderr);
     const ps = await runCli(["ps"], env);
     assert.equal(ps.code, 0, ps.stderr);
-    assert.match(ps.stdout, /^NAME\s+ID\s+STATE\s+MEMORY\s+PEAK \/ LIMIT\s+PROCESSOR\s+THREADS\s+CONTENDED\s+SANDBOX/);
-    assert.match(ps.stdout, /\sSLOTS\s+CACHE\s+CONTEXT\s/);
+    assert.match(ps.stdout, /^NAME\s+ID\s+STATE\s+MEMORY\s+PROCESSOR\s+THREADS\s+SLOTS\s+CACHE\s+LOADED FOR\s+UNTIL\n/);
     assert.match(ps.stdout, /stories:latest .* idle /, "an idle model has no threads");
-    assert.match(ps.stdout, /stories:latest.*\s(yes|partial|limits only|no)\s/);
-    assert.match(ps.stdout, /LOADED FOR\s+UNTIL/);
+    assert.ok(
+      ps.stdout.split("\n").every((l) => l.length <= 120),
+      `fits a terminal:\n${ps.stdout}`,
+    );
+    const wide = await runCli(["ps", "--wide"], env);
+    assert.match(
+      wide.stdout,
+      /^NAME\s+ID\s+STATE\s+MEMORY\s+PEAK \/ LIMIT\s+PROCESSOR\s+THREADS\s+CONTENDED\s+SANDBOX/,
+    );
+    assert.match(wide.stdout, /\sSLOTS\s+CACHE\s+CONTEXT\s+PID\s+LOADED FOR\s+UNTIL\n/);
+    assert.match(wide.stdout, /stories:latest.*\s(yes|partial|limits only|no)\s/);
     assert.match(ps.stdout, /\brequest\b/, "loaded by a load call (a request, not a pin or a prewarm)");
     assert.match(ps.stdout, /keep-alive policy: \w+/);
     const json = await runCli(["ps", "--json"], env);
