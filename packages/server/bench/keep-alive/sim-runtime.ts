@@ -10,6 +10,7 @@ import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../../src/run
 import { RUNNER_OVERHEAD_BYTES } from "../../src/scheduler/memory-estimator.js";
 import type { ModelSource, ModelSpec } from "../../src/scheduler/model-spec.js";
 import type { SimClock } from "./sim-clock.js";
+import type { SharedCpu } from "./sim-cpu.js";
 
 /** A model as the simulator runs it: what it reserves, how long it loads, how fast it answers. */
 export interface SimModel {
@@ -89,11 +90,17 @@ export class SimRunners implements RunnerFactory {
   constructor(
     private readonly clock: SimClock,
     private readonly source: SimSource,
+    /** Loads compute on the same processor as requests (a load amid busy models takes longer, as it does). */
+    private readonly cpu?: SharedCpu,
   ) {}
 
   start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
     const m = this.source.model(label);
-    return new Promise((resolve) => this.clock.setTimer(() => resolve(new SimRunner(m.loadMs, m.bytes)), m.loadMs));
+    return new Promise((resolve) => {
+      const loaded = () => resolve(new SimRunner(m.loadMs, m.bytes));
+      if (this.cpu) this.cpu.start({ firstMs: 0, totalMs: m.loadMs, onDone: loaded });
+      else this.clock.setTimer(loaded, m.loadMs);
+    });
   }
 }
 
@@ -131,7 +138,7 @@ class SimRunner implements RunnerHandle {
   async detokenize(): Promise<string> {
     return "";
   }
-  /** CPU allotments are taken as given: the calibrated speeds already include this machine's sharing. */
+  /** CPU allotments are taken as given: the simulator shares the processor among requests itself (sim-cpu.ts). */
   async setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }> {
     return { threads: allotment.threads, appliedMs: 0 };
   }

@@ -14,6 +14,7 @@ import { createLogger } from "../../src/telemetry/logger.js";
 import { Metrics } from "../../src/telemetry/metrics.js";
 import { MemoryUsageRepository, type UsageRepository } from "../../src/usage-store/index.js";
 import { SimClock } from "./sim-clock.js";
+import { SharedCpu } from "./sim-cpu.js";
 import { canonical, SimRunners, SimSource, type SimModel } from "./sim-runtime.js";
 import type { Trace } from "./trace-format.js";
 import { ViolationChecker } from "./violations.js";
@@ -36,6 +37,11 @@ export interface SimulationOptions {
   usageDayMs?: number;
   /** Histogram policy settings (tuning experiments). */
   histogram?: { minGaps?: number; memoryShare?: number };
+  /**
+   * Solo jobs' worth of work the machine does at once (requests and loads share it: sim-cpu.ts); calibrated on the
+   * machine (`calibrateParallelism`). Default 1.5, what two cores gave two busy models in the contention benchmark.
+   */
+  cpuParallelism?: number;
 }
 
 /** What a run counts, over the trace's duration (in the same way as the replay). */
@@ -68,6 +74,7 @@ export interface SimulationResult extends RunCounts {
 }
 
 const BASE_EPOCH = Date.UTC(2026, 0, 1);
+export const DEFAULT_CPU_PARALLELISM = 1.5;
 
 export async function simulate(o: SimulationOptions): Promise<SimulationResult> {
   const started = performance.now();
@@ -83,10 +90,11 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const usage = UsageModel.open(repository, clock, { dayMs, flushDelayMs: null });
   const policy = createPolicy(o.policy, { usage, keepAliveMs: o.keepAliveMs, histogram: o.histogram ?? {} });
   const source = new SimSource(o.models);
+  const cpu = new SharedCpu(clock, o.cpuParallelism ?? DEFAULT_CPU_PARALLELISM);
   const metrics = new Metrics();
   const scheduler = new Scheduler(
     source,
-    new SimRunners(clock, source),
+    new SimRunners(clock, source, cpu),
     {
       engine: "llama-ffi",
       gpu: false,
@@ -129,11 +137,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
           .then((lease) => {
             const promptMs = (r.promptTokens / model.promptTokensPerSecond) * 1000;
             const generateMs = (Math.max(0, r.maxTokens - 1) / model.tokensPerSecond) * 1000;
-            ttft[i] = clock.now() - arrival + promptMs;
-            clock.setTimer(() => {
-              lease.release();
-              done++;
-            }, promptMs + generateMs);
+            cpu.start({
+              firstMs: promptMs,
+              totalMs: promptMs + generateMs,
+              onFirst: () => (ttft[i] = clock.now() - arrival),
+              onDone: () => {
+                lease.release();
+                done++;
+              },
+            });
           })
           .catch((error: unknown) => {
             failed++;
