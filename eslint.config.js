@@ -126,7 +126,7 @@ export default tseslint.config(
   // The cluster sits beside inference: it reads the scheduler's state and is used by http (forwarding, /api/cluster).
   layer("cluster", ["http", "runner", "engine"], upward),
   layer("telemetry", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security"], base),
-  // The usage model's store (SQLite now, PostgreSQL for a cluster) is used from the scheduler above it.
+  // The usage model's store (SQLite for one node, PostgreSQL shared by a cluster) is used from the scheduler above it.
   layer(
     "usage-store",
     ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "telemetry"],

@@ -202,8 +202,9 @@ async function assemble(
     const free = g.devices.reduce((n, d) => n + d.freeVramBytes, 0);
     if (free > 0) vramBudget = Math.max(0, free - 512 * 1024 * 1024);
   });
-  // The usage model's records live in the same database; written and closed after the scheduler has stopped.
-  const keep = openKeepPolicy(config, logger.child({ component: "scheduler" }));
+  // The usage model's records live in the same database (in a cluster: the cluster's, one record per model shared
+  // by the nodes); written and closed after the scheduler has stopped.
+  const keep = await openKeepPolicy(config, logger.child({ component: "scheduler" }), clusterStorage?.pool);
   opened.defer("usage model", () => keep.close());
   const scheduler = new Scheduler(
     new StoreModelSource(store),
@@ -397,7 +398,7 @@ async function assemble(
       await jobRegistry.close();
       await scheduler.shutdown();
       await templates.dispose();
-      keep.close();
+      await keep.close();
       await tracing?.shutdown();
       await security.close();
       await store.dispose();
