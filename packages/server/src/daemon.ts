@@ -190,9 +190,14 @@ async function assemble(
     mode: config.sandbox,
     memoryMargin: config.memoryMargin,
     home: config.home,
-    probe: probeSandbox({ mode: config.sandbox, user: config.sandboxUser }),
+    probe: probeSandbox({
+      mode: config.sandbox,
+      user: config.sandboxUser,
+      path: config.environment.PATH ?? "",
+    }),
     entry: options.runnerEntry ?? RUNNER_ENTRY,
     execArgv: process.execArgv,
+    env: config.environment,
     logger: logger.child({ component: "sandbox" }),
   });
   // GPUs from node-llama-cpp's detection, in a child process; until it answers, runners use "auto" offload.

@@ -24,6 +24,7 @@ import type { Logger } from "../telemetry/logger.js";
 import { killProcessGroup } from "./process-group.js";
 import { ProgressWatchdog } from "./progress-watchdog.js";
 import { LlmosError } from "../errors.js";
+import { processEnvironment } from "../config/config.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
 export interface RemoteGeneration extends AsyncIterable<GenerateChunk> {
@@ -162,7 +163,7 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
           memoryEstimateBytes: resources?.memoryEstimateBytes ?? null,
           cpu: resources?.cpu,
         })
-      : plainLaunch(RUNNER_ENTRY, process.execArgv);
+      : plainLaunch(RUNNER_ENTRY, process.execArgv, processEnvironment());
     const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), plan, stallMs);
     await runner.load();
     return runner;
