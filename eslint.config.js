@@ -75,6 +75,18 @@ export default tseslint.config(
       ],
     },
   },
+  // Config is the only reader of the environment: the CLI's entry point hands it to loadConfig, the daemon passes
+  // what runners need down (LlmosConfig.environment). One exception, a test hook: runner/test-stall.ts.
+  {
+    files: ["packages/server/src/**/*.ts", "packages/cli/src/**/*.ts"],
+    ignores: ["packages/server/src/config/**", "packages/server/src/runner/test-stall.ts", "packages/cli/src/main.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        { object: "process", property: "env", message: "read settings in config (src/config) and pass them down" },
+      ],
+    },
+  },
   // The SDK has no runtime dependencies: only type imports of the protocol.
   {
     files: ["packages/sdk/src/**/*.ts"],
@@ -126,7 +138,7 @@ export default tseslint.config(
   // The cluster sits beside inference: it reads the scheduler's state and is used by http (forwarding, /api/cluster).
   layer("cluster", ["http", "runner", "engine"], upward),
   layer("telemetry", ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security"], base),
-  // The usage model's store (SQLite now, PostgreSQL for a cluster) is used from the scheduler above it.
+  // The usage model's store (SQLite for one node, PostgreSQL shared by a cluster) is used from the scheduler above it.
   layer(
     "usage-store",
     ["http", "inference", "scheduler", "runtime", "runner", "engine", "store", "security", "telemetry"],

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { looksLikePath } from "@llmos/protocol";
 import type { Client } from "llmos";
 import type { CliContext } from "./context.js";
 import { formatBytes } from "./format.js";
@@ -27,17 +28,6 @@ export async function uploadFile(ctx: CliContext, client: Client, file: string):
   ctx.info(`uploading ${path.basename(file)} to ${client.host}`);
   await client.uploadBlob(digest, await fs.openAsBlob(file));
   return digest;
-}
-
-/** FROM/ADAPTER text that names a file rather than a model (the rule the daemon applies). */
-function looksLikePath(ref: string): boolean {
-  return (
-    path.isAbsolute(ref) ||
-    ref.startsWith("./") ||
-    ref.startsWith("../") ||
-    ref.startsWith("~/") ||
-    ref.toLowerCase().endsWith(".gguf")
-  );
 }
 
 /**

@@ -5,3 +5,4 @@ export * from "./store.js";
 export * from "./events.js";
 export * from "./quantization.js";
 export * from "./cluster.js";
+export * from "./model-reference.js";

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { EngineModel, GenerateParams, GenerateResult, SamplingOptions } from "../src/engine/engine.js";
-import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory } from "../src/runtime/child-process-runner-factory.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { LlamaFfiEngine, type DecodeMode } from "../src/engine/llama-ffi/index.js";
 import { settle, spread, type Spread } from "./stats.js";

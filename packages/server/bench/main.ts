@@ -17,7 +17,7 @@ import { monitoringOverhead } from "./monitoring-bench.js";
 import { runContentionBench } from "./contention-bench.js";
 import { contentionMixes } from "./contention-report.js";
 import { sandboxOverhead } from "./sandbox-bench.js";
-import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../src/runtime/child-process-runner-factory.js";
 import { RunnerLauncher } from "../src/runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "../src/runtime/sandbox/sandbox-probe.js";
 import { createLogger } from "../src/telemetry/logger.js";

@@ -14,7 +14,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { quantizeTarget, readGguf, summarizeGguf } from "@llmos/gguf";
 import type { EvalResult, QuantizeResult } from "../src/runner/tool-ipc-protocol.js";
-import { ChildProcessRunnerFactory } from "../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory } from "../src/runtime/child-process-runner-factory.js";
 import { ToolWorkers } from "../src/runtime/tool-worker.js";
 import { estimateMemory } from "../src/scheduler/memory-estimator.js";
 import type { KvCacheType } from "../src/scheduler/kv-cache.js";

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { SandboxSupport } from "@llmos/protocol";
-import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../src/runtime/child-process-runner-factory.js";
 import { RunnerLauncher } from "../src/runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "../src/runtime/sandbox/sandbox-probe.js";
 import { createLogger } from "../src/telemetry/logger.js";

@@ -30,7 +30,8 @@ import { probeGpus } from "./runtime/gpu-probe.js";
 import { readInventory, type NodeInventory } from "./runtime/inventory.js";
 import { CleanupStack } from "./lib/cleanup-stack.js";
 import { AffinityCpuPlacement, noCpuPlacement } from "./runtime/cpu-placement.js";
-import { ChildProcessRunnerFactory, RUNNER_ENTRY, type RunnerFactory } from "./runtime/runner-handle.js";
+import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "./runtime/child-process-runner-factory.js";
+import type { RunnerFactory } from "./runtime/runner-handle.js";
 import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
 import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
@@ -190,9 +191,14 @@ async function assemble(
     mode: config.sandbox,
     memoryMargin: config.memoryMargin,
     home: config.home,
-    probe: probeSandbox({ mode: config.sandbox, user: config.sandboxUser }),
+    probe: probeSandbox({
+      mode: config.sandbox,
+      user: config.sandboxUser,
+      path: config.environment.PATH ?? "",
+    }),
     entry: options.runnerEntry ?? RUNNER_ENTRY,
     execArgv: process.execArgv,
+    env: config.environment,
     logger: logger.child({ component: "sandbox" }),
   });
   // GPUs from node-llama-cpp's detection, in a child process; until it answers, runners use "auto" offload.
@@ -202,8 +208,9 @@ async function assemble(
     const free = g.devices.reduce((n, d) => n + d.freeVramBytes, 0);
     if (free > 0) vramBudget = Math.max(0, free - 512 * 1024 * 1024);
   });
-  // The usage model's records live in the same database; written and closed after the scheduler has stopped.
-  const keep = openKeepPolicy(config, logger.child({ component: "scheduler" }));
+  // The usage model's records live in the same database (in a cluster: the cluster's, one record per model shared
+  // by the nodes); written and closed after the scheduler has stopped.
+  const keep = await openKeepPolicy(config, logger.child({ component: "scheduler" }), clusterStorage?.pool);
   opened.defer("usage model", () => keep.close());
   const scheduler = new Scheduler(
     new StoreModelSource(store),
@@ -397,7 +404,7 @@ async function assemble(
       await jobRegistry.close();
       await scheduler.shutdown();
       await templates.dispose();
-      keep.close();
+      await keep.close();
       await tracing?.shutdown();
       await security.close();
       await store.dispose();

@@ -169,7 +169,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
     // 5. The simulator on the same traces, policies and learned stores.
     for (const kind of ["mixed", "poisson"] as const) {
       for (const policy of ["fixed", "lru", "gdsf", "histogram"] as const) {
-        const usage = learned[kind] ? readStore(learned[kind]) : new MemoryUsageRepository();
+        const usage = learned[kind] ? await readStore(learned[kind]) : new MemoryUsageRepository();
         const r = await simulate({
           trace: traces[kind],
           models,
@@ -196,7 +196,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       memoryBudgetBytes: budgetBytes,
       parallel: PARALLEL,
       pinned: PINNED,
-      usage: learned.mixed ? readStore(learned.mixed) : new MemoryUsageRepository(),
+      usage: learned.mixed ? await readStore(learned.mixed) : new MemoryUsageRepository(),
       usageDayMs: dayMs,
     });
     return {
@@ -289,8 +289,8 @@ async function replayRun(kind: TraceKind, policy: KeepPolicyName, trace: Trace, 
 /** Restarts a daemon on `home`: its histogram must plan from the stored history (explain says "learned"). */
 async function checkRestart(home: string, cfg: RunConfig): Promise<KeepAliveReport["restart"]> {
   const repo = SqliteUsageRepository.open(path.join(home, "llmos.db"));
-  const stored = repo.loadAll();
-  repo.close();
+  const stored = await repo.loadAll();
+  await repo.close();
   const b = await startBenchDaemon({ ...cfg, home, policy: "histogram" });
   try {
     const model = BENCH_MODELS[3];
@@ -340,11 +340,11 @@ function summarize(
   };
 }
 
-function readStore(file: string): MemoryUsageRepository {
+async function readStore(file: string): Promise<MemoryUsageRepository> {
   const repo = SqliteUsageRepository.open(file);
   const mem = new MemoryUsageRepository();
-  mem.save(repo.loadAll());
-  repo.close();
+  await mem.save(await repo.loadAll());
+  await repo.close();
   return mem;
 }
 

@@ -81,13 +81,13 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const { trace } = o;
   const dayMs = o.usageDayMs ?? trace.spec.dayMs;
   const repository = new MemoryUsageRepository();
-  const learned = o.usage?.loadAll() ?? [];
-  repository.save(learned);
+  const learned = (await o.usage?.loadAll()) ?? [];
+  await repository.save(learned);
   // Start after the learned history (so it is in the past), on a day boundary (so hours line up with the trace).
   const latest = Math.max(BASE_EPOCH, ...learned.map((r) => r.updatedAt));
   const t0 = Math.ceil((latest + 1) / dayMs) * dayMs;
   const clock = new SimClock(t0);
-  const usage = UsageModel.open(repository, clock, { dayMs, flushDelayMs: null });
+  const usage = await UsageModel.open(repository, clock, { dayMs, flushDelayMs: null });
   const policy = createPolicy(o.policy, { usage, keepAliveMs: o.keepAliveMs, histogram: o.histogram ?? {} });
   const source = new SimSource(o.models);
   const cpu = new SharedCpu(clock, o.cpuParallelism ?? DEFAULT_CPU_PARALLELISM);
@@ -164,8 +164,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const prewarm = await prewarmCounts(metrics);
   const counts = counter.counts(start);
   await Promise.all([scheduler.shutdown(0), clock.run()]);
-  usage.close();
-  o.usageOut?.save(repository.loadAll());
+  await usage.close();
+  await o.usageOut?.save(await repository.loadAll());
   return {
     policy: policy.name,
     requests: trace.requests.length,

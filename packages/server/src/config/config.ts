@@ -206,6 +206,12 @@ export interface LlmosConfig {
   eventsIntervalMs: number;
   /** Cluster mode (several nodes coordinated through PostgreSQL); undefined = a single node (the default). */
   cluster: ClusterConfig | undefined;
+  /**
+   * The environment the daemon was started with (the one `loadConfig` read). Runners get it (a sandboxed runner only
+   * the part runner-launcher.ts keeps) and the sandbox probe looks for programs on its PATH: passed down from here,
+   * so that nothing below config reads `process.env`.
+   */
+  environment: Readonly<NodeJS.ProcessEnv>;
 }
 
 /** The settings of a node in a cluster (docs/cluster.md). */
@@ -318,5 +324,14 @@ export function defaultConfig(): LlmosConfig {
     otlpCaptureContent: false,
     eventsIntervalMs: 2000,
     cluster: undefined,
+    environment: processEnvironment(),
   };
+}
+
+/**
+ * This process's environment: the default of `LlmosConfig.environment`, and of the runtime's parts when they are
+ * built without a config (tests, benchmarks). Config is the only reader of the environment.
+ */
+export function processEnvironment(): NodeJS.ProcessEnv {
+  return process.env;
 }

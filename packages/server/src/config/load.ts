@@ -31,6 +31,7 @@ export function loadConfig(input: {
 }): LlmosConfig {
   const { env, flags = {} } = input;
   const c = defaultConfig();
+  c.environment = env;
   if (env.LLMOS_HOME) c.home = path.resolve(expandHome(env.LLMOS_HOME));
   if (env.LLMOS_LOG_LEVEL)
     c.logLevel = oneOf(

@@ -7,7 +7,10 @@ import { spawn } from "node:child_process";
  * its main thread for good: the work was accepted, no progress follows, IPC goes unanswered.
  */
 export function stallIfTestAsks(text: string): void {
-  // The runner's one read of the environment, and a test hook: config is for the daemon's settings.
+  // The one read of the environment outside config, on purpose: this is a test hook, not a setting. It reaches the
+  // runner the way a stall would, without the daemon's knowing: no config field, no load-spec field, no IPC message
+  // that production code would carry for a test (the daemon under test passes its environment on to runners, and
+  // runner-launcher.ts's KEPT_ENV keeps this variable for sandboxed ones).
   const marker = process.env.LLMOS_TEST_RUNNER_STALL;
   if (!marker || !text.includes(marker)) return;
   spawn("sleep", ["3600"], { stdio: "ignore" });

@@ -2,14 +2,13 @@ import type { KeepPolicyName, LoadedModel, PsResponse } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import { noCpuPlacement, type CpuPlacement } from "../runtime/cpu-placement.js";
 import type { RunnerFactory } from "../runtime/runner-handle.js";
-import type { RunnerStatsReply } from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { enqueue, queueFullError } from "./admission.js";
 import { sleep, systemClock, type Clock } from "./clock.js";
 import type { LoadOptions, SchedulerContext, SchedulerLimits, SchedulerOptions } from "./context.js";
 import { decideCpuAllotments } from "./cpu-allotment.js";
-import { decideAdmission, expiryOf, planHousekeeping } from "./decisions.js";
+import { decideAdmission, planHousekeeping } from "./decisions.js";
 import { SchedulerEvents, type SchedulerListener } from "./events.js";
 import { Executor } from "./executor.js";
 import { publishModelEvents } from "./hub-bridge.js";
@@ -21,7 +20,7 @@ import type { ModelSource } from "./model-spec.js";
 import { ModelTable } from "./model-table.js";
 import { OomHistory } from "./oom-history.js";
 import { FixedKeepAlivePolicy, type PrewarmWindow, type SchedulingPolicy } from "./policy.js";
-import { describeEntry } from "./ps-view.js";
+import { PsReport } from "./ps-report.js";
 import type { SchedulerSnapshot } from "./snapshot.js";
 import { IdleMemoryMeter } from "./usage/idle-memory.js";
 import type { UsageModel } from "./usage/usage-model.js";
@@ -76,7 +75,7 @@ export class Scheduler {
   private readonly loader: Loader;
   private readonly tenantWeight: (tenant: string) => number;
   private readonly idleMemory: IdleMemoryMeter;
-  private readonly policyNote: SchedulerParts["policyNote"];
+  private readonly report: PsReport;
   private closing = false;
   private reconciling = false;
   private reconcileAgain = false;
@@ -93,7 +92,6 @@ export class Scheduler {
     this.clock = parts.clock ?? systemClock;
     this.policy = parts.policy ?? new FixedKeepAlivePolicy();
     this.tenantWeight = parts.tenantWeight ?? (() => 1);
-    this.policyNote = parts.policyNote;
     this.events = new SchedulerEvents((err, event) =>
       logger.error({ err, event: event.type }, "a scheduler event listener failed"),
     );
@@ -128,6 +126,16 @@ export class Scheduler {
     };
     this.executor = new Executor(ctx, parts.placement ?? noCpuPlacement);
     this.loader = new Loader(ctx, this.executor);
+    this.report = new PsReport({
+      table: this.table,
+      options: this.options,
+      executor: this.executor,
+      policy: this.policy,
+      policyNote: parts.policyNote,
+      ooms: this.ooms,
+      clock: this.clock,
+      snapshot: () => this.snapshot(),
+    });
     metrics.memoryBytes.set({ kind: "budget" }, options.memoryBudgetBytes);
     // A policy may want models loaded before any request: ask it once the daemon has finished wiring.
     queueMicrotask(() => this.reconcile());
@@ -260,7 +268,7 @@ export class Scheduler {
     }
     entry.touch(this.clock.now());
     this.reconcile();
-    return this.describe(entry, await this.statsOf(entry));
+    return this.report.describe(entry, await this.report.statsOf(entry));
   }
 
   /** Unloads a model after its in-flight requests finish (new ones wait, then start a fresh load). */
@@ -277,37 +285,13 @@ export class Scheduler {
   }
 
   /** Loaded models with slots, queue, memory and engine counters (`GET /api/ps`). */
-  async ps(): Promise<PsResponse> {
-    const entries = this.table.named();
-    const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
-    const models = entries.map((e, i) => this.describe(e, stats[i]));
-    const note = this.policyNote;
-    return {
-      models,
-      queue: { total: this.table.queuedTotal(), capacity: this.options.maxQueueTotal },
-      cpu: {
-        cpus: [...this.options.cpus],
-        maxThreadsPerRunner: this.options.threads,
-        allottedThreads: this.table.all().reduce((n, e) => n + (e.cpu?.threads ?? 0), 0),
-        placement: this.executor.cpu.placement.kind,
-      },
-      oomKills: this.ooms.recent(),
-      policy: {
-        name: this.policy.name as KeepPolicyName,
-        configured: note?.configured ?? (this.policy.name as KeepPolicyName),
-        ...(note?.warning ? { warning: note.warning } : {}),
-      },
-    };
+  ps(): Promise<PsResponse> {
+    return this.report.ps();
   }
 
   /** Decode steps of each loaded runner, and how many of them ran under contention (for `/metrics`). */
-  async runnerSteps(): Promise<Array<{ model: string; decodeBatches: number; contendedBatches: number }>> {
-    const entries = this.table.named();
-    const stats = await Promise.all(entries.map((e) => this.statsOf(e)));
-    return entries.flatMap((e, i) => {
-      const s = stats[i]?.engine;
-      return s ? [{ model: e.name, decodeBatches: s.decodeBatches, contendedBatches: s.contendedBatches }] : [];
-    });
+  runnerSteps(): Promise<Array<{ model: string; decodeBatches: number; contendedBatches: number }>> {
+    return this.report.runnerSteps();
   }
 
   /** Memory reserved by loaded and loading models (estimates). */
@@ -380,33 +364,6 @@ export class Scheduler {
       } while (this.reconcileAgain);
     } finally {
       this.reconciling = false;
-    }
-  }
-
-  private describe(entry: ModelEntry, stats: RunnerStatsReply | undefined): LoadedModel & Record<string, unknown> {
-    const snapshot = this.snapshot();
-    const view = entry.view(snapshot.now);
-    const expiresAt = expiryOf(view, snapshot, this.policy);
-    const keptBy = entry.loadedFor === "pin" ? "pin" : entry.keepAliveExplicit ? "keep_alive" : this.policy.name;
-    const keepReason =
-      keptBy === this.policy.name ? (this.policy.explain?.(view, snapshot) ?? this.policy.name) : undefined;
-    return describeEntry(entry, stats, {
-      engine: this.options.engine,
-      now: snapshot.now,
-      expiresAt,
-      cpuPinned: this.executor.cpu.placement.enforced,
-      keptBy,
-      ...(keepReason ? { keepReason } : {}),
-    });
-  }
-
-  private async statsOf(entry: ModelEntry): Promise<RunnerStatsReply | undefined> {
-    const state = entry.state;
-    if (state.kind !== "ready") return undefined;
-    try {
-      return await Promise.race([state.runner.stats(), sleep(this.clock, 2000).then(() => undefined)]);
-    } catch {
-      return undefined;
     }
   }
 }

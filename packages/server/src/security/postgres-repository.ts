@@ -1,8 +1,23 @@
 import type pg from "pg";
 import { CLUSTER_CHANNEL, inTransaction, migratePostgres, query } from "../db/postgres.js";
-import type { AuditAction, AuditEntry, AuditInput, AuditResult, UsageRow } from "./records.js";
+import type { AuditEntry, AuditInput, UsageRow } from "./records.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { PostgresResponseStore } from "./postgres-responses.js";
+import {
+  auditFilter,
+  auditLimit,
+  fromAuditRow,
+  fromKeyRow,
+  fromUsageRow,
+  KEY_COLUMNS,
+  keyValues,
+  NO_KEY,
+  toKeyRow,
+  usageFilter,
+  type AuditRow,
+  type KeyRow,
+  type UsageDbRow,
+} from "./security-rows.js";
 import type {
   AuditQuery,
   AuditStore,
@@ -15,28 +30,10 @@ import type {
   UsageStore,
 } from "./repository.js";
 
-/** Requests without a key are stored under this key id (as in SQLite). */
-const NO_KEY = "";
-
 /** The event published on the cluster channel when a key is revoked or rotated, so nodes drop cached copies. */
 export interface KeyChangedEvent {
   type: "key.changed";
   id: string;
-}
-
-interface KeyRow {
-  id: string;
-  name: string;
-  secret_hash: string;
-  scopes: string;
-  models: string | null;
-  rpm: number | null;
-  tpm: number | null;
-  tokens_per_day: number | null;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  rotated_at: number | null;
 }
 
 /**
@@ -81,23 +78,8 @@ class PostgresKeyStore implements KeyStore {
   async insert(key: StoredKey): Promise<void> {
     await query(
       this.pool,
-      `INSERT INTO api_keys
-        (id, name, secret_hash, scopes, models, rpm, tpm, tokens_per_day, created_at, expires_at, revoked_at, rotated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [
-        key.id,
-        key.name,
-        key.secretHash,
-        JSON.stringify(key.scopes),
-        key.models === null ? null : JSON.stringify(key.models),
-        key.rpm,
-        key.tpm,
-        key.tokensPerDay,
-        key.createdAt,
-        key.expiresAt,
-        key.revokedAt,
-        key.rotatedAt,
-      ],
+      `INSERT INTO api_keys (${KEY_COLUMNS.join(", ")}) VALUES (${KEY_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`,
+      keyValues(toKeyRow(key)),
     );
   }
 
@@ -146,23 +128,6 @@ class PostgresKeyStore implements KeyStore {
   }
 }
 
-function fromKeyRow(row: KeyRow): StoredKey {
-  return {
-    id: row.id,
-    name: row.name,
-    secretHash: row.secret_hash,
-    scopes: JSON.parse(row.scopes) as string[],
-    models: row.models === null ? null : (JSON.parse(row.models) as string[]),
-    rpm: row.rpm,
-    tpm: row.tpm,
-    tokensPerDay: row.tokens_per_day,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    rotatedAt: row.rotated_at,
-  };
-}
-
 class PostgresUsageStore implements UsageStore {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -189,41 +154,14 @@ class PostgresUsageStore implements UsageStore {
   }
 
   async query(q: UsageQuery): Promise<UsageRow[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.sinceDay !== undefined) {
-      args.push(q.sinceDay);
-      where.push(`day >= $${args.length}`);
-    }
-    if (q.keyId !== undefined) {
-      args.push(q.keyId ?? NO_KEY);
-      where.push(`key_id = $${args.length}`);
-    }
-    if (q.model !== undefined) {
-      args.push(q.model);
-      where.push(`model = $${args.length}`);
-    }
-    const { rows } = await query<{
-      key_id: string;
-      model: string;
-      day: string;
-      prompt_tokens: number;
-      completion_tokens: number;
-      requests: number;
-    }>(
+    const { where, args } = usageFilter(q, (n) => `$${n}`);
+    const { rows } = await query<UsageDbRow>(
       this.pool,
       `SELECT key_id, model, day, prompt_tokens, completion_tokens, requests FROM usage_daily
-        ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY day, key_id, model`,
+        ${where} ORDER BY day, key_id, model`,
       args,
     );
-    return rows.map((r) => ({
-      keyId: r.key_id === NO_KEY ? null : r.key_id,
-      model: r.model,
-      day: r.day,
-      promptTokens: r.prompt_tokens,
-      completionTokens: r.completion_tokens,
-      requests: r.requests,
-    }));
+    return rows.map(fromUsageRow);
   }
 
   async tokensOnDay(keyId: string, day: string): Promise<number> {
@@ -258,40 +196,12 @@ class PostgresAuditStore implements AuditStore {
   }
 
   async query(q: AuditQuery): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.since !== undefined) {
-      args.push(q.since);
-      where.push(`occurred_at >= $${args.length}`);
-    }
-    if (q.action !== undefined) {
-      args.push(q.action);
-      where.push(`action = $${args.length}`);
-    }
-    const limit = Math.min(10_000, Math.max(1, Math.floor(q.limit ?? 100)));
-    const { rows } = await query<{
-      id: number;
-      occurred_at: number;
-      key_id: string | null;
-      action: string;
-      target: string | null;
-      result: string;
-      remote_address: string | null;
-      details: string | null;
-    }>(
+    const { where, args } = auditFilter(q, (n) => `$${n}`);
+    const { rows } = await query<AuditRow>(
       this.pool,
-      `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ${limit}`,
+      `SELECT * FROM audit_log ${where} ORDER BY id DESC LIMIT ${auditLimit(q)}`,
       args,
     );
-    return rows.map((r) => ({
-      id: r.id,
-      time: new Date(r.occurred_at).toISOString(),
-      keyId: r.key_id,
-      action: r.action as AuditAction,
-      target: r.target,
-      result: r.result as AuditResult,
-      remoteAddress: r.remote_address,
-      details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>),
-    }));
+    return rows.map(fromAuditRow);
   }
 }

@@ -1,9 +1,23 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { AuditAction, AuditEntry, AuditInput, AuditResult, UsageRow } from "./records.js";
+import type { AuditEntry, AuditInput, UsageRow } from "./records.js";
 import { SQLITE_MIGRATIONS, type Migration } from "./sqlite-migrations.js";
 import { SqliteResponseStore } from "./sqlite-responses.js";
+import {
+  auditFilter,
+  auditLimit,
+  fromAuditRow,
+  fromKeyRow,
+  fromUsageRow,
+  KEY_COLUMNS,
+  NO_KEY,
+  toKeyRow,
+  usageFilter,
+  type AuditRow,
+  type KeyRow,
+  type UsageDbRow,
+} from "./security-rows.js";
 import type {
   AuditQuery,
   AuditStore,
@@ -15,44 +29,6 @@ import type {
   UsageQuery,
   UsageStore,
 } from "./repository.js";
-
-/** Requests without a key are stored under this key id (a primary key column cannot be NULL). */
-const NO_KEY = "";
-
-interface KeyRow {
-  id: string;
-  name: string;
-  secret_hash: string;
-  scopes: string;
-  models: string | null;
-  rpm: number | null;
-  tpm: number | null;
-  tokens_per_day: number | null;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  rotated_at: number | null;
-}
-
-interface AuditRow {
-  id: number;
-  occurred_at: number;
-  key_id: string | null;
-  action: string;
-  target: string | null;
-  result: string;
-  remote_address: string | null;
-  details: string | null;
-}
-
-interface UsageDbRow {
-  key_id: string;
-  model: string;
-  day: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-  requests: number;
-}
 
 /** Applies pending migrations in order, each in its own transaction. Returns the versions applied. */
 export function migrate(db: Database.Database, migrations: readonly Migration[] = SQLITE_MIGRATIONS): number[] {
@@ -132,9 +108,9 @@ class SqliteKeyStore implements KeyStore {
   private readonly countStmt;
 
   constructor(db: Database.Database) {
-    this.insertStmt = db.prepare(`INSERT INTO api_keys
-      (id, name, secret_hash, scopes, models, rpm, tpm, tokens_per_day, created_at, expires_at, revoked_at, rotated_at)
-      VALUES (@id, @name, @secret_hash, @scopes, @models, @rpm, @tpm, @tokens_per_day, @created_at, @expires_at, @revoked_at, @rotated_at)`);
+    this.insertStmt = db.prepare(
+      `INSERT INTO api_keys (${KEY_COLUMNS.join(", ")}) VALUES (${KEY_COLUMNS.map((c) => `@${c}`).join(", ")})`,
+    );
     this.getStmt = db.prepare("SELECT * FROM api_keys WHERE id = ?");
     this.listStmt = db.prepare("SELECT * FROM api_keys ORDER BY created_at, id");
     this.updateSecretStmt = db.prepare(
@@ -145,20 +121,7 @@ class SqliteKeyStore implements KeyStore {
   }
 
   async insert(key: StoredKey): Promise<void> {
-    this.insertStmt.run({
-      id: key.id,
-      name: key.name,
-      secret_hash: key.secretHash,
-      scopes: JSON.stringify(key.scopes),
-      models: key.models === null ? null : JSON.stringify(key.models),
-      rpm: key.rpm,
-      tpm: key.tpm,
-      tokens_per_day: key.tokensPerDay,
-      created_at: key.createdAt,
-      expires_at: key.expiresAt,
-      revoked_at: key.revokedAt,
-      rotated_at: key.rotatedAt,
-    });
+    this.insertStmt.run(toKeyRow(key));
   }
 
   async get(id: string): Promise<StoredKey | undefined> {
@@ -181,23 +144,6 @@ class SqliteKeyStore implements KeyStore {
   async countActive(): Promise<number> {
     return (this.countStmt.get() as { n: number }).n;
   }
-}
-
-function fromKeyRow(row: KeyRow): StoredKey {
-  return {
-    id: row.id,
-    name: row.name,
-    secretHash: row.secret_hash,
-    scopes: JSON.parse(row.scopes) as string[],
-    models: row.models === null ? null : (JSON.parse(row.models) as string[]),
-    rpm: row.rpm,
-    tpm: row.tpm,
-    tokensPerDay: row.tokens_per_day,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    rotatedAt: row.rotated_at,
-  };
 }
 
 class SqliteUsageStore implements UsageStore {
@@ -225,30 +171,10 @@ class SqliteUsageStore implements UsageStore {
   }
 
   async query(q: UsageQuery): Promise<UsageRow[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.sinceDay !== undefined) {
-      where.push("day >= ?");
-      args.push(q.sinceDay);
-    }
-    if (q.keyId !== undefined) {
-      where.push("key_id = ?");
-      args.push(q.keyId ?? NO_KEY);
-    }
-    if (q.model !== undefined) {
-      where.push("model = ?");
-      args.push(q.model);
-    }
+    const { where, args } = usageFilter(q, () => "?");
     const sql = `SELECT key_id, model, day, prompt_tokens, completion_tokens, requests FROM usage_daily
-      ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY day, key_id, model`;
-    return (this.db.prepare(sql).all(...args) as UsageDbRow[]).map((r) => ({
-      keyId: r.key_id === NO_KEY ? null : r.key_id,
-      model: r.model,
-      day: r.day,
-      promptTokens: r.prompt_tokens,
-      completionTokens: r.completion_tokens,
-      requests: r.requests,
-    }));
+      ${where} ORDER BY day, key_id, model`;
+    return (this.db.prepare(sql).all(...args) as UsageDbRow[]).map(fromUsageRow);
   }
 
   async tokensOnDay(keyId: string, day: string): Promise<number> {
@@ -283,27 +209,8 @@ class SqliteAuditStore implements AuditStore {
   }
 
   async query(q: AuditQuery): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.since !== undefined) {
-      where.push("occurred_at >= ?");
-      args.push(q.since);
-    }
-    if (q.action !== undefined) {
-      where.push("action = ?");
-      args.push(q.action);
-    }
-    const limit = Math.min(10_000, Math.max(1, Math.floor(q.limit ?? 100)));
-    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...args) as AuditRow[]).map((r) => ({
-      id: r.id,
-      time: new Date(r.occurred_at).toISOString(),
-      keyId: r.key_id,
-      action: r.action as AuditAction,
-      target: r.target,
-      result: r.result as AuditResult,
-      remoteAddress: r.remote_address,
-      details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>),
-    }));
+    const { where, args } = auditFilter(q, () => "?");
+    const sql = `SELECT * FROM audit_log ${where} ORDER BY id DESC LIMIT ${auditLimit(q)}`;
+    return (this.db.prepare(sql).all(...args) as AuditRow[]).map(fromAuditRow);
   }
 }

@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
+import { looksLikePath } from "@llmos/protocol";
 import { LlmosError } from "../errors.js";
 import type { TempBlob } from "./blob-files.js";
 import type { DefinitionMessage, ModelDefinition, ParameterValue } from "./definition.js";
@@ -56,17 +57,6 @@ export interface CreateOptions {
 export function blobReference(ref: string): string | undefined {
   const bare = ref.startsWith("@") ? ref.slice(1) : ref;
   return isDigest(bare) ? normalizeDigest(bare) : undefined;
-}
-
-/** True when FROM/ADAPTER text names a file rather than a model. */
-export function looksLikePath(ref: string): boolean {
-  return (
-    path.isAbsolute(ref) ||
-    ref.startsWith("./") ||
-    ref.startsWith("../") ||
-    ref.startsWith("~/") ||
-    ref.toLowerCase().endsWith(".gguf")
-  );
 }
 
 /**

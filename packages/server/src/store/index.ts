@@ -24,7 +24,7 @@ export { canonicalModelName, DEFAULT_TAG, formatModelName, NAME_RULES, parseMode
 export type { ModelName } from "./names.js";
 export { hashFile, isDigest, normalizeDigest } from "./digest.js";
 export { renderModelfile } from "./modelfile/render.js";
-export { blobReference, createModel, looksLikePath, specFromModelfile } from "./create.js";
+export { blobReference, createModel, specFromModelfile } from "./create.js";
 export type { CreateOptions, CreateProgress, CreateSpec } from "./create.js";
 export { parseModelfile, MESSAGE_ROLES } from "./modelfile/parse.js";
 export type { ParsedModelfile } from "./modelfile/parse.js";

@@ -1,11 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { UsageStoreCorruptError, type StoredModelUsage, type UsageRepository } from "./repository.js";
+import { UsageStoreCorruptError, type StoredModelUsage, type UsageMerge, type UsageRepository } from "./repository.js";
+import { fromRow, toRow, upsertSql, type UsageRow } from "./usage-rows.js";
 
 /**
  * Numbered migrations of the usage tables (SQLite dialect), with their own version table so that they never
- * interleave with the security tables' migrations in the same database. Append only.
+ * interleave with the security tables' migrations in the same database. Append only; PostgreSQL's list
+ * (postgres-usage-repository.ts) keeps the same numbers.
  */
 const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -28,31 +30,15 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
   },
 ];
 
-interface Row {
-  model: string;
-  layout: number;
-  gaps: string;
-  hourly: string;
-  requests: number;
-  load_ms: number | null;
-  size_bytes: number | null;
-  first_seen: number;
-  last_arrival: number | null;
-  updated_at: number;
-}
-
 /** The usage records in a SQLite file (the daemon's `llmos.db`, beside the security tables; WAL mode). */
 export class SqliteUsageRepository implements UsageRepository {
   private closed = false;
   private readonly upsert;
+  private readonly selectOne;
 
   private constructor(private readonly db: Database.Database) {
-    this.upsert = db.prepare(`INSERT INTO model_usage
-      (model, layout, gaps, hourly, requests, load_ms, size_bytes, first_seen, last_arrival, updated_at)
-      VALUES (@model, @layout, @gaps, @hourly, @requests, @load_ms, @size_bytes, @first_seen, @last_arrival, @updated_at)
-      ON CONFLICT (model) DO UPDATE SET layout = excluded.layout, gaps = excluded.gaps, hourly = excluded.hourly,
-        requests = excluded.requests, load_ms = excluded.load_ms, size_bytes = excluded.size_bytes,
-        first_seen = excluded.first_seen, last_arrival = excluded.last_arrival, updated_at = excluded.updated_at`);
+    this.upsert = db.prepare(upsertSql((column) => `@${column}`));
+    this.selectOne = db.prepare("SELECT * FROM model_usage WHERE model = ?");
   }
 
   /** Opens (creating and migrating) the usage tables in the database at `databasePath`. */
@@ -71,39 +57,58 @@ export class SqliteUsageRepository implements UsageRepository {
     }
   }
 
-  loadAll(): StoredModelUsage[] {
-    let rows: Row[];
+  loadAll(): Promise<StoredModelUsage[]> {
+    let rows: UsageRow[];
     try {
-      rows = this.db.prepare("SELECT * FROM model_usage ORDER BY model").all() as Row[];
+      rows = this.db.prepare("SELECT * FROM model_usage ORDER BY model").all() as UsageRow[];
     } catch (error) {
-      throw new UsageStoreCorruptError(`model_usage cannot be read: ${(error as Error).message}`);
+      return Promise.reject(new UsageStoreCorruptError(`model_usage cannot be read: ${(error as Error).message}`));
     }
-    return rows.map(fromRow);
+    try {
+      return Promise.resolve(rows.map(fromRow));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
-  save(records: readonly StoredModelUsage[]): void {
-    if (this.closed || records.length === 0) return;
-    this.db.transaction(() => {
-      for (const r of records)
-        this.upsert.run({
-          model: r.model,
-          layout: r.layout,
-          gaps: JSON.stringify(r.gaps),
-          hourly: JSON.stringify(r.hourly),
-          requests: r.requests,
-          load_ms: r.loadMs,
-          size_bytes: r.sizeBytes,
-          first_seen: r.firstSeen,
-          last_arrival: r.lastArrival,
-          updated_at: r.updatedAt,
-        });
-    })();
+  add(batches: readonly StoredModelUsage[], merge: UsageMerge): Promise<StoredModelUsage[]> {
+    if (this.closed || batches.length === 0) return Promise.resolve([]);
+    try {
+      // IMMEDIATE: the write lock is taken before the read, so another connection cannot merge in between.
+      const merged = this.db
+        .transaction(() =>
+          batches.map((b) => {
+            const row = this.selectOne.get(b.model) as UsageRow | undefined;
+            const record = merge(row ? fromRow(row) : undefined, b);
+            this.upsert.run(toRow(record));
+            return record;
+          }),
+        )
+        .immediate();
+      return Promise.resolve(merged);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.db.close();
+  save(records: readonly StoredModelUsage[]): Promise<void> {
+    if (this.closed || records.length === 0) return Promise.resolve();
+    try {
+      this.db.transaction(() => {
+        for (const r of records) this.upsert.run(toRow(r));
+      })();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.db.close();
+    }
+    return Promise.resolve();
   }
 }
 
@@ -124,32 +129,4 @@ function migrate(db: Database.Database): void {
       );
     })();
   }
-}
-
-function fromRow(row: Row): StoredModelUsage {
-  const where = `model_usage row ${JSON.stringify(row.model)}`;
-  return {
-    model: row.model,
-    layout: row.layout,
-    gaps: numbers(row.gaps, `${where}: gaps`),
-    hourly: numbers(row.hourly, `${where}: hourly`),
-    requests: row.requests,
-    loadMs: row.load_ms,
-    sizeBytes: row.size_bytes,
-    firstSeen: row.first_seen,
-    lastArrival: row.last_arrival,
-    updatedAt: row.updated_at,
-  };
-}
-
-function numbers(text: string, what: string): number[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new UsageStoreCorruptError(`${what} is not JSON`);
-  }
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "number"))
-    throw new UsageStoreCorruptError(`${what} is not an array of numbers`);
-  return value as number[];
 }

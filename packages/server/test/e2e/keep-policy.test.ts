@@ -41,11 +41,11 @@ async function psModel(d: TestDaemon): Promise<Record<string, any> | undefined> 
 }
 
 /** Stores a week-old usage history for stories: `gapsMs` idle gaps, the load time given. */
-function seedHistory(home: string, gapsMs: number[], loadMs: number): void {
+async function seedHistory(home: string, gapsMs: number[], loadMs: number): Promise<void> {
   const repo = SqliteUsageRepository.open(homePaths(home).database);
   const gaps = emptyHistogram();
   for (const g of gapsMs) gaps[binOf(g)]! += 1;
-  repo.save([
+  await repo.save([
     {
       model: MODEL,
       layout: HISTOGRAM_LAYOUT,
@@ -59,7 +59,7 @@ function seedHistory(home: string, gapsMs: number[], loadMs: number): void {
       updatedAt: Date.now(),
     },
   ]);
-  repo.close();
+  await repo.close();
 }
 
 function until(d: TestDaemon, what: (e: SchedulerEvent) => boolean, ms = 30_000): Promise<SchedulerEvent> {
@@ -98,8 +98,8 @@ describe("learned keep-alive with real runners", () => {
       await a.stop();
     }
     const repo = SqliteUsageRepository.open(homePaths(home).database);
-    const stored = repo.loadAll().find((r) => r.model === MODEL);
-    repo.close();
+    const stored = (await repo.loadAll()).find((r) => r.model === MODEL);
+    await repo.close();
     assert.ok(stored, "written to the daemon's database");
     const gaps = stored.gaps.reduce((x, y) => x + y, 0);
     assert.ok(gaps >= 12.9 && gaps <= 13.1, `13 idle gaps stored (${gaps})`);
@@ -124,7 +124,7 @@ describe("learned keep-alive with real runners", () => {
 
   test("a corrupt usage store falls back to the fixed keep-alive, with a warning, and serves on", async () => {
     const home = freshHome();
-    seedHistory(home, [1000, 1000], 100);
+    await seedHistory(home, [1000, 1000], 100);
     const db = new Database(homePaths(home).database);
     db.prepare("UPDATE model_usage SET hourly = 'garbage'").run();
     db.close();
@@ -144,13 +144,13 @@ describe("learned keep-alive with real runners", () => {
       await d.stop();
     }
     const repo = SqliteUsageRepository.open(homePaths(home).database);
-    assert.throws(() => repo.loadAll(), /hourly is not JSON/, "the store is left as it was, for inspection");
-    repo.close();
+    await assert.rejects(repo.loadAll(), /hourly is not JSON/, "the store is left as it was, for inspection");
+    await repo.close();
   });
 
   test("a learned period: unloaded after a request, prewarmed before the next, which is warm", async () => {
     const home = freshHome();
-    seedHistory(
+    await seedHistory(
       home,
       Array.from({ length: 40 }, (_, i) => 3950 + 5 * i),
       150,
@@ -183,7 +183,7 @@ describe("learned keep-alive with real runners", () => {
 
   test("a request's keep_alive wins over the learned plan", async () => {
     const home = freshHome();
-    seedHistory(
+    await seedHistory(
       home,
       Array.from({ length: 40 }, (_, i) => 3950 + 5 * i),
       150,

@@ -18,7 +18,7 @@ import {
 } from "../../src/engine/llama-ffi/cpu-backend.js";
 import { probeCpuBackend } from "../../src/engine/llama-ffi/cpu-backend-build.js";
 import { findLibraryFiles } from "../../src/engine/llama-ffi/library-files.js";
-import { ChildProcessRunnerFactory } from "../../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory } from "../../src/runtime/child-process-runner-factory.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../../..");

@@ -19,9 +19,13 @@ const DAY = 86_400_000;
 const K = 2000;
 
 /** A usage model that has seen these idle gaps for each model, a week ago and since. */
-function learned(clock: FakeClock, models: Record<string, number[]>, loadMs: Record<string, number> = {}): UsageModel {
+async function learned(
+  clock: FakeClock,
+  models: Record<string, number[]>,
+  loadMs: Record<string, number> = {},
+): Promise<UsageModel> {
   const repo = new MemoryUsageRepository();
-  repo.save(
+  await repo.save(
     Object.entries(models).map(([name, gapsMs]) => {
       const gaps = emptyHistogram();
       for (const g of gapsMs) gaps[binOf(g)]! += 1;
@@ -45,9 +49,9 @@ function learned(clock: FakeClock, models: Record<string, number[]>, loadMs: Rec
 /** Forty gaps of 10 s (within 1%). */
 const every10s = Array.from({ length: 40 }, (_, i) => 9900 + 5 * i);
 
-function histogramHarness(models: Record<string, number>, history: Record<string, number[]>, budgetMib = 1000) {
+async function histogramHarness(models: Record<string, number>, history: Record<string, number[]>, budgetMib = 1000) {
   const clock = new FakeClock();
-  const usage = learned(clock, history);
+  const usage = await learned(clock, history);
   const metrics = new Metrics();
   const policy = new HistogramPolicy(usage, { keepAliveMs: K });
   const h = harness(models, { keepAliveMs: K, memoryBudgetBytes: budgetMib * MiB }, { policy, usage, clock, metrics });
@@ -84,7 +88,7 @@ describe("lru and gdsf", () => {
 
 describe("histogram", () => {
   test("without history it keeps the fixed keep-alive and says why in /api/ps", async () => {
-    const { h } = histogramHarness({ a: 100 }, {});
+    const { h } = await histogramHarness({ a: 100 }, {});
     await use(h, "a");
     await h.clock.advance(K - 10);
     const ps = await h.scheduler.ps();
@@ -100,7 +104,7 @@ describe("histogram", () => {
   test("without history it evicts the least recently used, as fixed does, whatever the models' load costs", async () => {
     const clock = new FakeClock();
     // Seen, but with too few idle gaps to trust: a is slow to load, b fast (value order would evict b).
-    const usage = learned(clock, { a: [500], b: [500] }, { a: 5000, b: 5 });
+    const usage = await learned(clock, { a: [500], b: [500] }, { a: 5000, b: 5 });
     const policy = new HistogramPolicy(usage, { keepAliveMs: K });
     const h = harness(
       { a: 100, b: 100, c: 100 },
@@ -115,7 +119,7 @@ describe("histogram", () => {
   });
 
   test("a learned period: unloaded after the request, prewarmed before the next, which finds it loaded", async () => {
-    const { h, metrics } = histogramHarness({ a: 100 }, { a: every10s });
+    const { h, metrics } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a");
     await h.clock.advance(1);
     assert.deepEqual(h.ready(), [], "unloaded at once: nothing is due for almost 10 s");
@@ -136,7 +140,7 @@ describe("histogram", () => {
   });
 
   test("a prewarm nobody uses is unloaded when its window closes, and not tried again in that window", async () => {
-    const { h, metrics } = histogramHarness({ a: 100 }, { a: every10s });
+    const { h, metrics } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a");
     await h.clock.advance(10_000);
     assert.deepEqual(h.ready(), ["a:latest"]);
@@ -149,7 +153,7 @@ describe("histogram", () => {
   });
 
   test("a failed prewarm is not retried in the same window", async () => {
-    const { h, metrics } = histogramHarness({ a: 100 }, { a: every10s });
+    const { h, metrics } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a");
     h.runners.failures.push(new Error("no runner for you"));
     await h.clock.advance(9_800);
@@ -166,7 +170,7 @@ describe("histogram", () => {
   });
 
   test("a prewarm never waits for busy models: with the budget held by a running request it only reads ahead", async () => {
-    const { h } = histogramHarness({ a: 100, b: 100 }, { a: every10s }, 150);
+    const { h } = await histogramHarness({ a: 100, b: 100 }, { a: every10s }, 150);
     await use(h, "a");
     await h.clock.advance(100);
     const busy = await h.scheduler.acquire("b");
@@ -178,7 +182,7 @@ describe("histogram", () => {
   });
 
   test("a request's keep_alive wins over the learned plan, and no prewarm undoes it", async () => {
-    const { h } = histogramHarness({ a: 100 }, { a: every10s });
+    const { h } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a", { keepAliveMs: 60_000 });
     await h.clock.advance(30_000);
     assert.deepEqual(h.ready(), ["a:latest"], "kept although the plan unloads at once");
@@ -192,7 +196,7 @@ describe("histogram", () => {
   });
 
   test("keep_alive 0 unloads at once and is not prewarmed back", async () => {
-    const { h } = histogramHarness({ a: 100 }, { a: every10s });
+    const { h } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a", { keepAliveMs: 0 });
     assert.deepEqual(h.ready(), []);
     await h.clock.advance(12_000);
@@ -200,7 +204,7 @@ describe("histogram", () => {
   });
 
   test("a pinned model stays whatever the plan says", async () => {
-    const { h } = histogramHarness({ a: 100 }, { a: every10s });
+    const { h } = await histogramHarness({ a: 100 }, { a: every10s });
     await h.scheduler.load("a", { pinned: true });
     await use(h, "a");
     await h.clock.advance(DAY);
@@ -211,7 +215,7 @@ describe("histogram", () => {
   });
 
   test("idle memory-seconds count loaded models serving nothing", async () => {
-    const { h } = histogramHarness({ a: 100 }, {});
+    const { h } = await histogramHarness({ a: 100 }, {});
     await use(h, "a");
     await h.clock.advance(1000);
     const idle = h.scheduler.idleMemoryByteSeconds().get("a:latest")!;

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { looksLikePath } from "@llmos/protocol";
 import { LlmosError } from "../../src/errors.js";
 import { ModelStore } from "../../src/store/model-store.js";
 import type { CreateProgress } from "../../src/store/create.js";
@@ -12,6 +13,13 @@ import { filesUnder, STORIES, STORIES_SHA256, tempDir, TINY, TINY_SHA256 } from 
 function isCode(code: string, text?: RegExp) {
   return (e: unknown) => e instanceof LlmosError && e.code === code && (text === undefined || text.test(e.message));
 }
+
+test("a FROM/ADAPTER reference names a file or a model by one rule (the CLI uploads what the store would import)", () => {
+  for (const file of ["/models/a.gguf", "./a", "../b/c", "~/m/x", "weights.GGUF", "dir/model.gguf"])
+    assert.equal(looksLikePath(file), true, file);
+  for (const model of ["llama3", "llama3:8b", "hf.co/org/repo:Q4_K_M", "org/model", "sha256:abc", "a.ggufx"])
+    assert.equal(looksLikePath(model), false, model);
+});
 
 describe("ModelStore.create", () => {
   let t: ReturnType<typeof tempDir>;

@@ -3,7 +3,7 @@
  * hands it a generation that stalls it (LLMOS_TEST_RUNNER_STALL must be set to the marker in argv[2]), prints the
  * runner's pid as JSON, and waits to be killed.
  */
-import { ChildProcessRunnerFactory } from "../../src/runtime/runner-handle.js";
+import { ChildProcessRunnerFactory } from "../../src/runtime/child-process-runner-factory.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { STORIES } from "./paths.js";
 

@@ -1,12 +1,11 @@
 /**
  * One loaded model: llama_model + a generation context (n_seq_max = slots) driven by a BatchScheduler, an optional
- * embedding context, LoRA adapters and the persistent threadpool shared by both contexts (one pool per thread count
- * the daemon allots, see ThreadpoolSet).
+ * embedding context (ffi-embedder.ts), LoRA adapters and the persistent threadpool shared by both contexts (one pool
+ * per thread count the daemon allots, see ThreadpoolSet). The native resources are made and freed in
+ * native-model.ts.
  */
-import koffi from "koffi";
 import { LlmosError } from "../../errors.js";
 import {
-  CancelledError,
   checkPromptTokens,
   ContextOverflowError,
   EngineBusyError,
@@ -20,23 +19,16 @@ import {
   type Generation,
   type ModelFacts,
 } from "../engine.js";
-import {
-  LLAMA_FLASH_ATTN_TYPE_AUTO,
-  LLAMA_POOLING_TYPE_MEAN,
-  LlamaProgressCallback,
-  type Bindings,
-  type Ptr,
-} from "./bindings.js";
+import type { Bindings, Ptr } from "./bindings.js";
 import { BatchScheduler, type DecodeMode } from "./batch-scheduler.js";
 import { SlotTable } from "../prompt-cache/slot-table.js";
 import { kvSequenceOps } from "./kv-sequences.js";
+import { FfiEmbedder } from "./ffi-embedder.js";
 import { FfiGeneration } from "./ffi-generation.js";
 import { gbnfFor } from "./grammar.js";
+import { freeNative, kvUnified, loadNative, metaString, type Native } from "./native-model.js";
 import { buildSamplerChain } from "./sampler-chain.js";
-import { createThreadpool } from "./threadpool.js";
-import { ThreadpoolSet } from "./threadpool-set.js";
 import { VocabText } from "./vocab-text.js";
-import { KV_CACHE_GGML_TYPES } from "./kv-cache-types.js";
 
 /** Engine-level tuning that is not part of EngineLoadOptions. */
 export interface FfiModelTuning {
@@ -45,7 +37,7 @@ export interface FfiModelTuning {
   gpu: boolean;
   /** ggml threadpool polling level 0-100; undefined = ggml's default. */
   threadpoolPoll: number | undefined;
-  /** Tokens of a long embedding input decoded per step (causal models); default {@link EMBED_CHUNK}. */
+  /** Tokens of a long embedding input decoded per step (causal models); default ffi-embedder.ts's EMBED_CHUNK. */
   embedChunk?: number;
   /**
    * What copying a cached prefix between slots costs, in prompt tokens, when each sequence has its own KV stream
@@ -54,26 +46,13 @@ export interface FfiModelTuning {
   prefixCopyCostTokens?: number;
 }
 
-/** Native resources, freed in reverse order. */
-interface Native {
-  model: Ptr;
-  ctx: Ptr;
-  threadpools: ThreadpoolSet;
-  adapters: Ptr[];
-  embedCtx: Ptr | null;
-}
-
 export class LlamaFfiModel implements EngineModel {
   readonly facts: ModelFacts;
   private readonly vocab: Ptr;
   private readonly vocabText: VocabText;
   private readonly scheduler: BatchScheduler;
   private readonly perSequenceLimit: number;
-  /** Token states of a causal model do not depend on later tokens: long embedding inputs may be decoded in chunks. */
-  private readonly causal: boolean;
-  /** Embeddings share one context and its KV cache: one at a time, chunk after chunk. */
-  private embedding: Promise<unknown> = Promise.resolve();
-  private readonly embedChunkTokens: number;
+  private readonly embedder: FfiEmbedder;
   private disposed = false;
   private disposing: Promise<void> | undefined;
 
@@ -103,9 +82,6 @@ export class LlamaFfiModel implements EngineModel {
       Math.floor(options.contextSize / options.slots),
       llama.llama_n_ctx_seq(native.ctx),
     );
-    const arch = metaString(bindings, native.model, "general.architecture");
-    this.causal = arch === undefined || metaString(bindings, native.model, `${arch}.attention.causal`) !== "false";
-    this.embedChunkTokens = Math.max(1, tuning.embedChunk ?? EMBED_CHUNK);
     const mem = llama.llama_get_memory(native.ctx);
     const streamPerSequence = !kvUnified(options);
     this.scheduler = new BatchScheduler({
@@ -128,6 +104,19 @@ export class LlamaFfiModel implements EngineModel {
       onIdle: () => native.threadpools.current.pause(),
       ...(options.onProgress ? { onStep: options.onProgress } : {}),
     });
+    const arch = metaString(bindings, native.model, "general.architecture");
+    this.embedder = new FfiEmbedder({
+      bindings,
+      native,
+      options,
+      vocabText: this.vocabText,
+      scheduler: this.scheduler,
+      embeddingSize: this.facts.embeddingSize,
+      perSequenceLimit: this.perSequenceLimit,
+      causal: arch === undefined || metaString(bindings, native.model, `${arch}.attention.causal`) !== "false",
+      ...(tuning.embedChunk !== undefined ? { chunkTokens: tuning.embedChunk } : {}),
+      assertLive: () => this.assertLive(),
+    });
   }
 
   /** Load the model, its context(s), threadpool and adapters. Frees everything it made if a step fails. */
@@ -137,45 +126,11 @@ export class LlamaFfiModel implements EngineModel {
     tuning: FfiModelTuning,
     onDispose: () => void,
   ): LlamaFfiModel {
-    validate(options);
-    const { llama } = bindings;
-    const made: Partial<Native> & { adapters: Ptr[] } = { adapters: [] };
+    const native = loadNative(bindings, options, tuning.gpu, tuning.threadpoolPoll);
     try {
-      const mp = llama.llama_model_default_params();
-      mp.n_gpu_layers = options.gpuLayers === "auto" ? (tuning.gpu ? -1 : 0) : options.gpuLayers;
-      const progress = loadProgressCallback(options.onProgress);
-      if (progress) mp.progress_callback = progress.ptr;
-      let model: Ptr | null;
-      try {
-        model = llama.llama_model_load_from_file(options.modelPath, mp);
-      } finally {
-        progress?.release();
-      }
-      if (!model) throw new LlmosError("model_load_failed", `llama.cpp could not load ${options.modelPath}`);
-      made.model = model;
-      made.threadpools = new ThreadpoolSet(
-        bindings,
-        createThreadpool(bindings, options.threads, tuning.threadpoolPoll),
-        tuning.threadpoolPoll,
-      );
-      made.ctx = createContext(bindings, model, made.threadpools.current, options, false);
-      for (const lora of options.loraAdapters ?? []) {
-        const adapter = llama.llama_adapter_lora_init(model, lora.path);
-        if (!adapter) throw new LlmosError("model_load_failed", `llama.cpp could not load LoRA adapter ${lora.path}`);
-        made.adapters.push(adapter);
-      }
-      if (made.adapters.length > 0) {
-        const ptrs = BigUint64Array.from(made.adapters);
-        const scales = Float32Array.from((options.loraAdapters ?? []).map((l) => l.scale));
-        const rc = llama.llama_set_adapters_lora(made.ctx, ptrs, made.adapters.length, scales);
-        if (rc !== 0) throw new LlmosError("model_load_failed", `llama_set_adapters_lora failed (${rc})`);
-      }
-      made.embedCtx = options.embeddings
-        ? createContext(bindings, model, made.threadpools.current, options, true)
-        : null;
-      return new LlamaFfiModel(bindings, made as Native, options, tuning, onDispose);
+      return new LlamaFfiModel(bindings, native, options, tuning, onDispose);
     } catch (err) {
-      freeNative(bindings, made);
+      freeNative(bindings, native);
       throw err;
     }
   }
@@ -217,73 +172,9 @@ export class LlamaFfiModel implements EngineModel {
     return generation;
   }
 
-  /**
-   * Mean-pooled embedding. A causal model's long input is decoded in chunks of {@link EMBED_CHUNK} tokens (the KV
-   * cache carries the earlier ones) and the chunks' means are combined by their token counts: the same mean, with
-   * the decode loop free for other sequences between chunks, and `isCancelled` checked before each chunk.
-   */
-  async embed(text: string, options: EmbedOptions = {}): Promise<Embedding> {
-    this.assertLive();
-    let tokens = this.vocabText.tokenize(text, true, false);
-    if (tokens.length === 0) throw new LlmosError("invalid_request", "text to embed is empty");
-    if (tokens.length > this.perSequenceLimit) {
-      if (!options.truncate) throw new ContextOverflowError(tokens.length, this.perSequenceLimit);
-      tokens = tokens.slice(0, this.perSequenceLimit);
-    }
-    const run = this.embedding.then(async () => {
-      const chunk = this.causal ? this.embedChunkTokens : tokens.length;
-      const sum = new Float64Array(this.facts.embeddingSize);
-      for (let start = 0; start < tokens.length; start += chunk) {
-        if (options.isCancelled?.()) throw new CancelledError("embedding cancelled");
-        const part = tokens.slice(start, start + chunk);
-        // Decodes run inside the scheduler loop: both contexts share one threadpool and one thread of control.
-        const mean = await this.scheduler.runExclusive(() => this.embedChunk(part, start));
-        for (let i = 0; i < sum.length; i++) sum[i]! += mean[i]! * part.length;
-      }
-      return { vector: Array.from(sum, (x) => x / tokens.length), tokens: tokens.length };
-    });
-    this.embedding = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Decodes tokens at positions `start`... of the embedding sequence (cleared at 0); returns their mean state. */
-  private embedChunk(tokens: number[], start: number): Float32Array {
-    this.assertLive();
-    const { llama } = this.bindings;
-    this.native.embedCtx ??= createContext(
-      this.bindings,
-      this.native.model,
-      this.native.threadpools.current,
-      this.options,
-      true,
-    );
-    const ctx = this.native.embedCtx;
-    if (start === 0) llama.llama_memory_clear(llama.llama_get_memory(ctx), true);
-    const batch = llama.llama_batch_init(tokens.length, 0, 1);
-    try {
-      const n = tokens.length;
-      const tok = new Int32Array(koffi.view(batch.token!, n * 4));
-      const pos = new Int32Array(koffi.view(batch.pos!, n * 4));
-      const nSeq = new Int32Array(koffi.view(batch.n_seq_id!, n * 4));
-      const seqPtrs = new BigUint64Array(koffi.view(batch.seq_id!, n * 8));
-      const logits = new Int8Array(koffi.view(batch.logits!, n));
-      for (let i = 0; i < n; i++) {
-        tok[i] = tokens[i]!;
-        pos[i] = start + i;
-        nSeq[i] = 1;
-        new Int32Array(koffi.view(seqPtrs[i]!, 4))[0] = 0;
-        logits[i] = 1;
-      }
-      batch.n_tokens = n;
-      const rc = llama.llama_decode(ctx, batch);
-      if (rc !== 0) throw new Error(`llama_decode (embeddings) failed (${rc})`);
-      this.options.onProgress?.();
-      const ptr = llama.llama_get_embeddings_seq(ctx, 0);
-      if (!ptr) throw new Error("llama_get_embeddings_seq returned NULL");
-      return new Float32Array(koffi.view(ptr, this.facts.embeddingSize * 4)).slice();
-    } finally {
-      llama.llama_batch_free(batch);
-    }
+  /** Mean-pooled embedding (ffi-embedder.ts: a causal model's long input is decoded in chunks). */
+  embed(text: string, options: EmbedOptions = {}): Promise<Embedding> {
+    return this.embedder.embed(text, options);
   }
 
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): number[] {
@@ -353,105 +244,4 @@ export class LlamaFfiModel implements EngineModel {
     if (wantBos && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
     return tokens;
   }
-}
-
-/** Tokens of a long embedding input decoded per step (a causal model's input is split; see `embed`). */
-export const EMBED_CHUNK = 256;
-
-/** A metadata string of a loaded model, or undefined when the key is absent. */
-function metaString(bindings: Bindings, model: Ptr, key: string): string | undefined {
-  const buf = Buffer.alloc(256);
-  const n = bindings.llama.llama_model_meta_val_str(model, key, buf, buf.length);
-  return n < 0 ? undefined : buf.toString("utf8", 0, Math.min(n, buf.length - 1));
-}
-
-/**
- * A native llama.cpp load-progress callback that reports each load step (llama.cpp calls it on this thread while
- * it reads tensors), or undefined without a listener. `release` unregisters it after the load.
- */
-function loadProgressCallback(onProgress: (() => void) | undefined): { ptr: Ptr; release: () => void } | undefined {
-  if (!onProgress) return undefined;
-  const cb = koffi.register(() => {
-    onProgress();
-    return true;
-  }, koffi.pointer(LlamaProgressCallback));
-  return { ptr: cb as unknown as Ptr, release: () => koffi.unregister(cb) };
-}
-
-function validate(o: EngineLoadOptions): void {
-  const positive = (name: string, v: number): void => {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
-  };
-  positive("contextSize", o.contextSize);
-  positive("slots", o.slots);
-  positive("threads", o.threads);
-  if (o.batchSize !== undefined) positive("batchSize", o.batchSize);
-  if (o.contextSize < o.slots) throw new RangeError(`contextSize ${o.contextSize} is smaller than slots ${o.slots}`);
-}
-
-/**
- * Create a context bound to the shared threadpool.
- * Generation: n_seq_max = slots. The KV cache is split per sequence (kv_unified=false, faster attention when
- * sequences share no prefix) when contextSize/slots is already a multiple of 256 (llama.cpp pads per-sequence
- * sizes to 256); otherwise one unified cache of exactly contextSize cells, so memory matches the request.
- * Embeddings: one sequence, mean pooling, the whole input in one micro-batch.
- */
-function createContext(
-  bindings: Bindings,
-  model: Ptr,
-  tp: { ptr: Ptr; threads: number },
-  o: EngineLoadOptions,
-  embeddings: boolean,
-): Ptr {
-  const { llama } = bindings;
-  const cp = llama.llama_context_default_params();
-  const perSeq = Math.floor(o.contextSize / o.slots);
-  cp.n_threads = tp.threads;
-  cp.n_threads_batch = tp.threads;
-  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
-  cp.no_perf = true;
-  cp["type_k"] = KV_CACHE_GGML_TYPES[o.kvCacheType?.k ?? "f16"];
-  cp["type_v"] = KV_CACHE_GGML_TYPES[o.kvCacheType?.v ?? "f16"];
-  if (embeddings) {
-    cp.n_ctx = perSeq;
-    cp.n_batch = perSeq;
-    cp.n_ubatch = perSeq;
-    cp.n_seq_max = 1;
-    cp.embeddings = true;
-    cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-  } else {
-    const batch = o.batchSize ?? 512;
-    cp.n_ctx = o.contextSize;
-    cp.n_batch = batch;
-    cp.n_ubatch = Math.min(batch, 512); // llama.cpp's default physical batch; bigger ones only grow compute buffers
-
-    cp.n_seq_max = o.slots;
-    cp.kv_unified = kvUnified(o);
-  }
-  const ctx = llama.llama_init_from_model(model, cp);
-  if (!ctx)
-    throw new LlmosError("model_load_failed", `llama.cpp could not create a${embeddings ? "n embedding" : ""} context`);
-  llama.llama_attach_threadpool(ctx, tp.ptr, tp.ptr);
-  return ctx;
-}
-
-/** One KV cache for all sequences, unless each sequence's share is already a multiple of 256 (see createContext). */
-function kvUnified(o: EngineLoadOptions): boolean {
-  const perSeq = Math.floor(o.contextSize / o.slots);
-  return !(o.slots === 1 || (o.contextSize % o.slots === 0 && perSeq % 256 === 0));
-}
-
-function freeNative(bindings: Bindings, n: Partial<Native> & { adapters: Ptr[] }): void {
-  const { llama } = bindings;
-  for (const ctx of [n.embedCtx, n.ctx]) {
-    if (!ctx) continue;
-    llama.llama_detach_threadpool(ctx);
-    llama.llama_free(ctx);
-  }
-  n.embedCtx = null;
-  n.ctx = undefined;
-  for (const a of n.adapters.splice(0)) llama.llama_adapter_lora_free(a);
-  n.threadpools?.free();
-  if (n.model) llama.llama_model_free(n.model);
-  n.model = undefined;
 }

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from "fastify";
-import { blobReference, defaultNameFor, looksLikePath, parseModelfile, parsePullReference } from "../../store/index.js";
+import { looksLikePath } from "@llmos/protocol";
+import { blobReference, defaultNameFor, parseModelfile, parsePullReference } from "../../store/index.js";
 
 const BODY_FIELDS = ["model", "name", "from", "source", "destination"] as const;
 const PARAM_FIELDS = ["name", "model"] as const;

@@ -11,6 +11,7 @@ import { existsSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { RunnerSandboxStatus, SandboxSupport } from "@llmos/protocol";
+import { processEnvironment } from "../../config/config.js";
 import { LlmosError } from "../../errors.js";
 import type { RunnerLoadSpec } from "../../runner/ipc-protocol.js";
 import type { Logger } from "../../telemetry/logger.js";
@@ -53,6 +54,8 @@ export interface LauncherOptions {
   /** The runner's entry file, and node's arguments before it (e.g. a TypeScript loader in tests). */
   entry: string;
   execArgv: string[];
+  /** The daemon's environment (`LlmosConfig.environment`); default this process's. */
+  env?: Readonly<NodeJS.ProcessEnv>;
   logger: Logger;
 }
 
@@ -88,9 +91,11 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift
 
 export class RunnerLauncher {
   private readonly codeRoots: string[];
+  private readonly env: Readonly<NodeJS.ProcessEnv>;
 
   constructor(private readonly options: LauncherOptions) {
     this.codeRoots = codeRoots(options.entry, options.execArgv);
+    this.env = options.env ?? processEnvironment();
     options.probe.then(
       (p) => {
         const s = p.support;
@@ -117,7 +122,7 @@ export class RunnerLauncher {
   async plan(request: LaunchRequest): Promise<LaunchPlan> {
     const { options } = this;
     const plain = (reason: string | null, cgroup: RunnerCgroup | null = null): LaunchPlan => {
-      const base = plainLaunch(options.entry, options.execArgv, reason);
+      const base = plainLaunch(options.entry, options.execArgv, this.env, reason);
       return cgroup ? { ...base, ...joining(cgroup, [base.command, ...base.args]), cgroup } : base;
     };
     if (options.mode === "off") return plain("LLMOS_SANDBOX=off");
@@ -176,7 +181,7 @@ export class RunnerLauncher {
     ];
     return {
       ...(cgroup ? joining(cgroup, rest) : { command: rest[0]!, args: rest.slice(1) }),
-      env: runnerEnv(),
+      env: runnerEnv(this.env),
       cwd: "/",
       cgroup,
       sandboxed: true,
@@ -201,11 +206,16 @@ export class RunnerLauncher {
 }
 
 /** A plain child process of the daemon, as without a launcher: no namespaces, no cgroup, the daemon's environment. */
-export function plainLaunch(entry: string, execArgv: string[], reason: string | null = "no sandbox"): LaunchPlan {
+export function plainLaunch(
+  entry: string,
+  execArgv: string[],
+  env: Readonly<NodeJS.ProcessEnv>,
+  reason: string | null = "no sandbox",
+): LaunchPlan {
   return {
     command: process.execPath,
     args: [...execArgv, entry],
-    env: process.env,
+    env: { ...env },
     cwd: process.cwd(),
     cgroup: null,
     sandboxed: false,
@@ -219,10 +229,10 @@ function joining(cgroup: RunnerCgroup, command: string[]): { command: string; ar
   return { command: "/bin/sh", args: ["-c", JOIN_CGROUPS, "llmos-runner", ...cgroup.procsFiles, "--", ...command] };
 }
 
-function runnerEnv(): NodeJS.ProcessEnv {
+/** What a sandboxed runner keeps of the daemon's environment `daemonEnv` (KEPT_ENV), with a HOME of its own. */
+function runnerEnv(daemonEnv: Readonly<NodeJS.ProcessEnv>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { HOME: "/tmp", TMPDIR: "/tmp" };
-  for (const [key, value] of Object.entries(process.env))
-    if (KEPT_ENV.test(key) && value !== undefined) env[key] = value;
+  for (const [key, value] of Object.entries(daemonEnv)) if (KEPT_ENV.test(key) && value !== undefined) env[key] = value;
   return env;
 }
 

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { SandboxSupport } from "@llmos/protocol";
+import { processEnvironment } from "../../config/config.js";
 import { ALWAYS_HIDDEN, bwrapArgs } from "./bwrap-args.js";
 import { CONTROLLERS, parseCgroupLayout, type CgroupLayout, type Controller } from "./cgroup-layout.js";
 import type { ControllerHome } from "./runner-cgroup.js";
@@ -30,6 +31,8 @@ export interface ProbeOptions {
   mode: SandboxMode;
   /** `LLMOS_SANDBOX_USER`: a name or `uid[:gid]`. */
   user: string;
+  /** Where to look for bwrap and setpriv: the daemon's PATH (`LlmosConfig.environment`); default this process's. */
+  path?: string;
   /** Test seams: where /proc/self's cgroup files are read from. */
   procSelf?: string;
 }
@@ -46,8 +49,8 @@ function run(
   });
 }
 
-/** `name` in PATH (and the usual system folders), or null. */
-export function findExecutable(name: string, envPath = process.env.PATH ?? ""): string | null {
+/** `name` in `envPath` (the daemon's PATH; default this process's) and the usual system folders, or null. */
+export function findExecutable(name: string, envPath = processEnvironment().PATH ?? ""): string | null {
   for (const dir of [...envPath.split(":"), "/usr/bin", "/bin", "/usr/sbin", "/sbin"]) {
     if (!dir) continue;
     const file = path.join(dir, name);
@@ -201,7 +204,7 @@ export async function probeSandbox(opts: ProbeOptions): Promise<SandboxProbe> {
       cgroupHomes: [],
     };
   }
-  const bwrapPath = findExecutable("bwrap");
+  const bwrapPath = findExecutable("bwrap", opts.path);
   const version = bwrapPath ? (await run(bwrapPath, ["--version"])).stdout.trim().replace(/^bubblewrap\s*/, "") : null;
   let drop: SandboxProbe["drop"] = null;
   let runAs: SandboxSupport["runAs"] = null;
@@ -210,7 +213,7 @@ export async function probeSandbox(opts: ProbeOptions): Promise<SandboxProbe> {
   else {
     let usable = true;
     if (process.getuid?.() === 0) {
-      const setpriv = findExecutable("setpriv");
+      const setpriv = findExecutable("setpriv", opts.path);
       const user = await resolveUser(opts.user);
       if (typeof user === "string") reasons.push(user);
       else if (user.uid === 0) reasons.push("LLMOS_SANDBOX_USER must not be root");

@@ -1,8 +1,9 @@
 /**
  * One model's usage record and the pure steps that update it: a request arrived (an idle gap if the model had
  * nothing in flight, a count in its hour), a request ended, a load took this long and this much memory, time
- * passed (old weights decay with a half-life). The usage model (usage-model.ts) applies them as scheduler events
- * come; the record is what the repository stores.
+ * passed (old weights decay with a half-life), a batch of samples joins a stored record (mergeUsage: how the nodes
+ * of a cluster add up). The usage model (usage-model.ts) applies them as scheduler events come; the record is what
+ * the repository stores.
  */
 import type { StoredModelUsage } from "../../usage-store/index.js";
 import { UsageStoreCorruptError } from "../../usage-store/index.js";
@@ -69,18 +70,33 @@ export function decayTo(u: ModelUsage, now: number, halfLifeMs: number): void {
   u.updatedAt = now;
 }
 
-/** A request for the model arrived at `at`. */
-export function recordArrival(u: ModelUsage, at: number, o: { dayMs: number; halfLifeMs: number }): void {
+/**
+ * A request for the model arrived at `at`. Returns the histogram bin of the idle gap it closed, or null (the model
+ * had a request in flight, or none had ended yet in this process).
+ */
+export function recordArrival(u: ModelUsage, at: number, o: { dayMs: number; halfLifeMs: number }): number | null {
+  const gapBin = u.inflight === 0 && u.lastEnd !== null ? binOf(Math.max(0, at - u.lastEnd)) : null;
+  addRequest(u, at, gapBin, o);
+  u.inflight++;
+  return gapBin;
+}
+
+/** Counts one request at `at` (its hour, the total) and the idle gap before it when `gapBin` is not null. */
+export function addRequest(
+  u: ModelUsage,
+  at: number,
+  gapBin: number | null,
+  o: { dayMs: number; halfLifeMs: number },
+): void {
   decayTo(u, at, o.halfLifeMs);
-  if (u.inflight === 0 && u.lastEnd !== null) {
-    u.gaps[binOf(Math.max(0, at - u.lastEnd))]! += 1;
+  if (gapBin !== null) {
+    u.gaps[gapBin]! += 1;
     u.gapTotal += 1;
     u.version++;
   }
   u.requests += 1;
   u.hourly[hourOf(at, o.dayMs)]! += 1;
-  u.inflight++;
-  u.lastArrival = at;
+  u.lastArrival = Math.max(u.lastArrival ?? at, at);
 }
 
 /** A request ended (finished, turned away or cancelled) at `at`. */
@@ -144,4 +160,39 @@ export function fromStored(s: StoredModelUsage): ModelUsage {
     inflight: 0,
     version: 0,
   };
+}
+
+/**
+ * A stored record plus a batch of new samples (another node's, or this node's since its last write), both decayed
+ * to the later of their times: weights add, the load time is smoothed toward the batch's, the batch's size is the
+ * newest, first and last times are the earliest and latest. Merging batch by batch gives the record that learning
+ * from every sample in one place would give (the load time: up to the smoothing of a batch's loads as one).
+ * @throws UsageStoreCorruptError when either record cannot be read (another layout, wrong shapes).
+ */
+export function mergeUsage(
+  stored: StoredModelUsage | undefined,
+  batch: StoredModelUsage,
+  halfLifeMs: number,
+): StoredModelUsage {
+  const add = fromStored(batch);
+  if (!stored) return toStored(add);
+  const base = fromStored(stored);
+  const at = Math.max(base.updatedAt, add.updatedAt);
+  decayTo(base, at, halfLifeMs);
+  decayTo(add, at, halfLifeMs);
+  const later = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+  return toStored({
+    ...base,
+    gaps: base.gaps.map((w, i) => w + add.gaps[i]!),
+    hourly: base.hourly.map((w, i) => w + add.hourly[i]!),
+    requests: base.requests + add.requests,
+    loadMs:
+      add.loadMs === null || base.loadMs === null
+        ? (add.loadMs ?? base.loadMs)
+        : base.loadMs + LOAD_SMOOTHING * (add.loadMs - base.loadMs),
+    sizeBytes: add.sizeBytes ?? base.sizeBytes,
+    firstSeen: Math.min(base.firstSeen, add.firstSeen),
+    lastArrival: later(base.lastArrival, add.lastArrival),
+    updatedAt: at,
+  });
 }
