@@ -35,6 +35,7 @@ import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
 import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
 import { clusterRoutes } from "./http/routes/cluster.js";
+import { clusterPeerRoutes } from "./http/routes/cluster-peer.js";
 import { clusterForwarding } from "./http/cluster-forwarding.js";
 import { isPeerCall, verifyPeerCall } from "./cluster/peer-auth.js";
 import { Scheduler } from "./scheduler/scheduler.js";
@@ -328,7 +329,16 @@ async function assemble(
       securityRoutes(security),
       responsesRoutes(deps, security.responses),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
-      ...(config.cluster ? [clusterRoutes(() => cluster)] : []),
+      ...(config.cluster
+        ? [
+            clusterRoutes(() => cluster),
+            clusterPeerRoutes({
+              store,
+              bytesPerSecond: config.cluster.transferBytesPerSecond,
+              logger: logger.child({ component: "cluster" }),
+            }),
+          ]
+        : []),
     ],
     options.instrumentApp,
   );
@@ -351,6 +361,7 @@ async function assemble(
       scheduler,
       store,
       forgetKey: (id) => security.limiter.forget(id),
+      onTransferBytes: (peer, bytes) => metrics.clusterBlobTransferBytes.inc({ peer }, bytes),
       logger: logger.child({ component: "cluster" }),
     });
     await node.start();
