@@ -21,7 +21,8 @@ import { slowModel, SYNTH_DIR } from "../support/synth.js";
 
 let cluster: TestCluster;
 let adminKey = "";
-const files: Record<"m42" | "kill" | "corrupt", { file: string; digest: string; size: number }> = {} as never;
+const files: Record<"m42" | "kill" | "corrupt" | "forward", { file: string; digest: string; size: number }> =
+  {} as never;
 
 /** A copy of `src` with one metadata value changed: the same model under another digest. */
 async function variant(src: string, name: string): Promise<string> {
@@ -66,8 +67,8 @@ async function receivedBy(node: string): Promise<Record<string, number>> {
   return out;
 }
 
-async function generate(model: string, stream = false) {
-  const res = await fetch(`${cluster.node("c").url}/api/generate`, {
+async function generate(model: string, stream = false, node = "c") {
+  const res = await fetch(`${cluster.node(node).url}/api/generate`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
     body: JSON.stringify({ model, prompt: "Once upon a time", stream, options: { num_predict: 3, temperature: 0 } }),
@@ -80,10 +81,12 @@ before(async () => {
   files.m42 = describeFile(m42);
   files.kill = describeFile(await variant(m42, "llmos-test-42m-resume"));
   files.corrupt = describeFile(await variant(await slowModel(), "llmos-test-slow-corrupt"));
+  files.forward = describeFile(await variant(await slowModel(), "llmos-test-slow-forward"));
   const models: Array<[string, string]> = [
     [files.m42.file, "m42"],
     [files.kill.file, "m42resume"],
     [files.corrupt.file, "slowcorrupt"],
+    [files.forward.file, "slowforward"],
   ];
   // a sends slowly enough to be killed halfway; b and c do not limit transfers.
   cluster = await startTestCluster([
@@ -101,7 +104,7 @@ before(async () => {
   adminKey = ((await made.json()) as { secret: string }).secret;
   // c knows where the models are once a and b have published them.
   await waitFor(
-    async () => ((await status("c")).models.filter((m) => m.storedOn.length === 2).length === 3 ? true : undefined),
+    async () => ((await status("c")).models.filter((m) => m.storedOn.length === 2).length === 4 ? true : undefined),
     15_000,
     "models stored on a and b seen from c",
   );
@@ -190,6 +193,20 @@ describe("blob transfer between nodes (scenario 6)", { timeout: 180_000 }, () =>
     assert.equal((after.a ?? 0) - (before.a ?? 0), size, "a sent the whole (corrupt) blob first");
     assert.equal((after.b ?? 0) - (before.b ?? 0), size, "b sent it again, from the start");
     assert.ok(cluster.node("c").logs.some((l) => l.includes("sha256 does not match") && l.includes('"peer":"a"')));
+  });
+
+  test("a request sent to a node that stores the model without the memory for it is forwarded to c, which copies it", async () => {
+    // b stores the model, but only c has the memory: b routes it to c (best memory fit), c copies the blob from a
+    // peer, runs it once, and the answer comes back through b.
+    const r = await generate("slowforward", false, "b");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.node, "c");
+    assert.ok(JSON.parse(r.text).response.length > 0);
+    assert.equal(sha256Of(blobPath("c", files.forward.digest)), files.forward.digest);
+    const ran = cluster
+      .node("c")
+      .logs.filter((l) => l.includes("model fetched from peers") && l.includes("slowforward"));
+    assert.equal(ran.length, 1);
   });
 
   test("a transfer whose peer is killed halfway resumes from the other peer where it stopped; a stream waits for it", async () => {

@@ -19,6 +19,7 @@ import { isLlmosError } from "../../src/errors.js";
 import { ModelStore, PullUrlPolicy, serializeManifest, type Manifest } from "../../src/store/index.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { STORIES } from "../support/paths.js";
+import { waitFor } from "../support/processes.js";
 
 const SECRET = "blob-transfer-test-secret";
 const bytes = readFileSync(STORIES);
@@ -27,7 +28,7 @@ const size = bytes.length;
 const servers: Server[] = [];
 const dirs: string[] = [];
 
-type Behaviour = "good" | "corrupt" | { cutAt: number };
+type Behaviour = "good" | "corrupt" | { cutAt: number } | { stallAt: number };
 
 interface Peer {
   name: string;
@@ -85,6 +86,11 @@ async function peer(name: string, behaviour: Behaviour, manifest = manifestFor()
       ...(start > 0 ? { "content-range": `bytes ${start}-${size - 1}/${size}` } : {}),
     });
     const behave = p.behaviour;
+    if (typeof behave === "object" && "stallAt" in behave) {
+      // Sends part of the file, then nothing more (a paused process keeps its connections open).
+      res.write(body.subarray(0, behave.stallAt - start));
+      return;
+    }
     if (typeof behave === "object") {
       // Sends part of the file, then dies: the connection drops and the server is gone.
       res.write(body.subarray(0, behave.cutAt - start), () => {
@@ -187,6 +193,23 @@ describe("blob transfer between peers", () => {
     assert.deepEqual(a.ranges, [null]);
     assert.deepEqual(b.ranges, [`bytes=${fromA}-`], "b was asked for the rest only");
     assert.equal(fromA + (received.get("b") ?? 0), size, "no byte came twice");
+    await store.dispose();
+  });
+
+  test("a peer that stops sending is given up on once membership sees it gone; the next peer sends the rest", async () => {
+    const store = await openStore();
+    const a = await peer("a", { stallAt: Math.floor(size / 3) });
+    const b = await peer("b", "good");
+    const nodes = [node(a), node(b)];
+    const { fetcher, received } = fetcherFor(store, nodes);
+    const done = fetcher.ensure("m:latest");
+    await waitFor(() => ((received.get("a") ?? 0) >= Math.floor(size / 3) ? true : undefined), 10_000, "a stalled");
+    assert.equal(b.ranges.length, 0, "a stalled peer alone does not end the transfer");
+    // Its session ends (as PostgreSQL reports for a node that is gone).
+    nodes[0]!.lockHeld = false;
+    await done;
+    assert.equal(await blobSha(store), digest);
+    assert.deepEqual(b.ranges, [`bytes=${Math.floor(size / 3)}-`]);
     await store.dispose();
   });
 
