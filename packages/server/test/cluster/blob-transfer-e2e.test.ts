@@ -1,14 +1,16 @@
 /**
  * Scenario 6 on three real `llmos serve --cluster` processes and a real PostgreSQL (test/support/cluster.ts): nodes
  * a and b store the models but their memory budgets hold none of them; node c stores nothing and has the memory, so
- * requests run on c, which fetches the blobs from a peer. The models were imported (no origin to pull from: the
- * origin is unreachable by construction). Also: the peer blob route as an attacker and a peer see it, a peer serving
- * corrupt bytes refused, and a transfer whose peer is killed halfway resumed from the other peer.
+ * requests run on c, which fetches the blobs from a peer. The 42M model was pulled by a and b from an origin (a URL
+ * on loopback) that is shut down before c needs it; the others were imported. Also: the peer blob route as an
+ * attacker and a peer see it, a peer serving corrupt bytes refused, a request forwarded to the node that copies the
+ * model, and a transfer whose peer is killed halfway resumed from the other peer.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { createServer } from "node:http";
 import path from "node:path";
 import type { ClusterStatus } from "@llmos/protocol";
 import { homePaths } from "../../src/config/config.js";
@@ -83,17 +85,26 @@ before(async () => {
   files.corrupt = describeFile(await variant(await slowModel(), "llmos-test-slow-corrupt"));
   files.forward = describeFile(await variant(await slowModel(), "llmos-test-slow-forward"));
   const models: Array<[string, string]> = [
-    [files.m42.file, "m42"],
     [files.kill.file, "m42resume"],
     [files.corrupt.file, "slowcorrupt"],
     [files.forward.file, "slowforward"],
   ];
   // a sends slowly enough to be killed halfway; b and c do not limit transfers.
-  cluster = await startTestCluster([
-    { name: "a", budget: "24M", models, env: { LLMOS_CLUSTER_TRANSFER_RATE: "24M" } },
-    { name: "b", budget: "24M", models, env: { LLMOS_CLUSTER_TRANSFER_RATE: "0" } },
-    { name: "c", env: { LLMOS_CLUSTER_TRANSFER_RATE: "0" } },
-  ]);
+  cluster = await startTestCluster(
+    [
+      { name: "a", budget: "24M", models, env: { LLMOS_CLUSTER_TRANSFER_RATE: "24M" } },
+      { name: "b", budget: "24M", models, env: { LLMOS_CLUSTER_TRANSFER_RATE: "0" } },
+      { name: "c", env: { LLMOS_CLUSTER_TRANSFER_RATE: "0" } },
+    ],
+    { LLMOS_PULL_ALLOW_HTTP: "127.0.0.1" },
+  );
+  // The 42M model's origin: a and b pull it from there, then it goes away.
+  const bytes = readFileSync(files.m42.file);
+  const origin = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length }).end(bytes);
+  });
+  await new Promise<void>((r) => origin.listen(0, "127.0.0.1", r));
+  const originUrl = `http://127.0.0.1:${(origin.address() as { port: number }).port}/llama-42m.gguf`;
   const token = readFileSync(homePaths(cluster.node("a").home).adminToken, "utf8").trim();
   const made = await fetch(`${cluster.node("a").url}/api/keys`, {
     method: "POST",
@@ -102,6 +113,16 @@ before(async () => {
   });
   assert.equal(made.status, 201);
   adminKey = ((await made.json()) as { secret: string }).secret;
+  for (const n of ["a", "b"]) {
+    const pulled = await fetch(`${cluster.node(n).url}/api/models/pull`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({ reference: originUrl, name: "m42", stream: false }),
+    });
+    assert.equal(pulled.status, 200, await pulled.text());
+  }
+  origin.closeAllConnections();
+  await new Promise((r) => origin.close(r));
   // c knows where the models are once a and b have published them.
   await waitFor(
     async () => ((await status("c")).models.filter((m) => m.storedOn.length === 2).length === 4 ? true : undefined),
@@ -161,7 +182,7 @@ describe("blob transfer between nodes (scenario 6)", { timeout: 180_000 }, () =>
     assert.equal((await fetch(b + manifest)).status, 401);
   });
 
-  test("with no origin, c gets the 42M model's blob from a peer with a valid sha256 and answers", async () => {
+  test("with the origin unreachable, c gets the 42M model's blob from a peer with a valid sha256 and answers", async () => {
     const r = await generate("m42");
     assert.equal(r.status, 200, r.text);
     assert.equal(r.node, "c");
@@ -170,6 +191,7 @@ describe("blob transfer between nodes (scenario 6)", { timeout: 180_000 }, () =>
     const received = await receivedBy("c");
     assert.equal((received.a ?? 0) + (received.b ?? 0), files.m42.size, JSON.stringify(received));
     assert.deepEqual((await status("c")).transfers, []);
+    assert.ok(!cluster.node("c").logs.some((l) => l.includes("from its origin")), "the origin was not asked");
     // Published with c's next heartbeat: the model is stored on all three nodes now.
     await waitFor(
       async () =>
