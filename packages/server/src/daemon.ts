@@ -317,6 +317,7 @@ async function assemble(
       if (key && key.rpm !== null) await security.admit(key, 0);
     },
     ready: () => ready,
+    ensureModel: async (name) => cluster?.ensureStored(name),
     modelJobs,
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };

@@ -133,7 +133,11 @@ export class ClusterNode {
    */
   async ensureModel(body: unknown, signal?: AbortSignal): Promise<void> {
     const model = (body as { model?: unknown } | null)?.model;
-    if (typeof model !== "string" || model.length === 0) return;
+    if (typeof model === "string") await this.ensureStored(model, signal);
+  }
+
+  /** {@link ensureModel} by name (an explicit load). */
+  async ensureStored(model: string, signal?: AbortSignal): Promise<void> {
     let name: string;
     try {
       name = canonicalModelName(model);

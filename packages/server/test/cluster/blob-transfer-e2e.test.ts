@@ -23,7 +23,7 @@ import { slowModel, SYNTH_DIR } from "../support/synth.js";
 
 let cluster: TestCluster;
 let adminKey = "";
-const files: Record<"m42" | "kill" | "corrupt" | "forward", { file: string; digest: string; size: number }> =
+const files: Record<"m42" | "kill" | "corrupt" | "forward" | "load", { file: string; digest: string; size: number }> =
   {} as never;
 
 /** A copy of `src` with one metadata value changed: the same model under another digest. */
@@ -84,10 +84,12 @@ before(async () => {
   files.kill = describeFile(await variant(m42, "llmos-test-42m-resume"));
   files.corrupt = describeFile(await variant(await slowModel(), "llmos-test-slow-corrupt"));
   files.forward = describeFile(await variant(await slowModel(), "llmos-test-slow-forward"));
+  files.load = describeFile(await variant(await slowModel(), "llmos-test-slow-load"));
   const models: Array<[string, string]> = [
     [files.kill.file, "m42resume"],
     [files.corrupt.file, "slowcorrupt"],
     [files.forward.file, "slowforward"],
+    [files.load.file, "slowload"],
   ];
   // a sends slowly enough to be killed halfway; b and c do not limit transfers.
   cluster = await startTestCluster(
@@ -125,7 +127,7 @@ before(async () => {
   await new Promise((r) => origin.close(r));
   // c knows where the models are once a and b have published them.
   await waitFor(
-    async () => ((await status("c")).models.filter((m) => m.storedOn.length === 2).length === 4 ? true : undefined),
+    async () => ((await status("c")).models.filter((m) => m.storedOn.length === 2).length === 5 ? true : undefined),
     15_000,
     "models stored on a and b seen from c",
   );
@@ -229,6 +231,18 @@ describe("blob transfer between nodes (scenario 6)", { timeout: 180_000 }, () =>
       .node("c")
       .logs.filter((l) => l.includes("model fetched from peers") && l.includes("slowforward"));
     assert.equal(ran.length, 1);
+  });
+
+  test("an explicit load on a node without the model copies it from a peer first", async () => {
+    const res = await fetch(`${cluster.node("c").url}/api/models/slowload/load`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    assert.equal(res.status, 200, await res.text());
+    assert.equal(sha256Of(blobPath("c", files.load.digest)), files.load.digest);
+    const ps = await fetch(`${cluster.node("c").url}/api/ps`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const models = ((await ps.json()) as { models: Array<{ name: string }> }).models.map((m) => m.name);
+    assert.ok(models.includes("slowload:latest"), JSON.stringify(models));
   });
 
   test("a transfer whose peer is killed halfway resumes from the other peer where it stopped; a stream waits for it", async () => {
