@@ -257,6 +257,23 @@ describe("blob transfer between peers", () => {
     await bare.dispose();
   });
 
+  test("no peer answers at all: the origin a peer published in its heartbeat is pulled", async () => {
+    const origin = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size }).end(bytes);
+    });
+    const originUrl = `${await listen(origin)}/stories.gguf`;
+    // A peer that is listed (its heartbeat still fresh) but refuses connections: its port is closed.
+    const gone = createServer();
+    const goneUrl = await listen(gone);
+    await new Promise((r) => gone.close(r));
+    const store = await openStore();
+    const { fetcher } = fetcherFor(store, [node({ name: "a", url: goneUrl }, "m:latest", originUrl)]);
+    await fetcher.ensure("m:latest");
+    assert.equal(await blobSha(store), digest);
+    assert.equal((await store.get("m")).definition.from, originUrl);
+    await store.dispose();
+  });
+
   test("a model no peer stores is left alone (the request is handled as on one node)", async () => {
     const store = await openStore();
     const a = await peer("a", "good");
