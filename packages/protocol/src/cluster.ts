@@ -60,6 +60,21 @@ export interface ClusterModelInfo {
   loadedOn: string[];
 }
 
+/** A model the answering node is fetching from its peers (or, when none could send it, from its origin). */
+export interface ClusterBlobTransfer {
+  /** Canonical `name:tag`. */
+  model: string;
+  /** `sha256:<hex>` of its weights (empty until a peer sent the manifest). */
+  digest: string;
+  /** The peer the bytes come from now; `origin` for a pull from the model's origin; null before the first. */
+  peer: string | null;
+  completedBytes: number;
+  /** Bytes of every blob of the model (0 until known). */
+  totalBytes: number;
+  /** ISO-8601. */
+  startedAt: string;
+}
+
 /** `GET /api/cluster`. */
 export interface ClusterStatus {
   /** The node that answered. */
@@ -68,4 +83,6 @@ export interface ClusterStatus {
   models: ClusterModelInfo[];
   /** True while the database is reachable from the node that answered. */
   database: boolean;
+  /** Models the answering node is fetching from peers now. */
+  transfers?: ClusterBlobTransfer[];
 }

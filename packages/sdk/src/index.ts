@@ -51,4 +51,5 @@ export type {
   ClusterNodeState,
   ClusterModelInfo,
   ClusterStatus,
+  ClusterBlobTransfer,
 } from "@llmos/protocol";

@@ -36,6 +36,7 @@ import { RunnerLauncher } from "./runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "./runtime/sandbox/sandbox-probe.js";
 import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
 import { clusterRoutes } from "./http/routes/cluster.js";
+import { clusterPeerRoutes } from "./http/routes/cluster-peer.js";
 import { clusterForwarding } from "./http/cluster-forwarding.js";
 import { isPeerCall, verifyPeerCall } from "./cluster/peer-auth.js";
 import { Scheduler } from "./scheduler/scheduler.js";
@@ -323,6 +324,7 @@ async function assemble(
       if (key && key.rpm !== null) await security.admit(key, 0);
     },
     ready: () => ready,
+    ensureModel: async (name) => cluster?.ensureStored(name),
     modelJobs,
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   };
@@ -335,7 +337,16 @@ async function assemble(
       securityRoutes(security),
       responsesRoutes(deps, security.responses),
       uiRoutes(ui, { authRequired: async (local) => !local || (await security.checkAuthEnabled()) }),
-      ...(config.cluster ? [clusterRoutes(() => cluster)] : []),
+      ...(config.cluster
+        ? [
+            clusterRoutes(() => cluster),
+            clusterPeerRoutes({
+              store,
+              bytesPerSecond: config.cluster.transferBytesPerSecond,
+              logger: logger.child({ component: "cluster" }),
+            }),
+          ]
+        : []),
     ],
     options.instrumentApp,
   );
@@ -358,6 +369,7 @@ async function assemble(
       scheduler,
       store,
       forgetKey: (id) => security.limiter.forget(id),
+      onTransferBytes: (peer, bytes) => metrics.clusterBlobTransferBytes.inc({ peer }, bytes),
       logger: logger.child({ component: "cluster" }),
     });
     await node.start();

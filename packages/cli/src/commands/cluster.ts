@@ -8,7 +8,7 @@ export function registerCluster(program: Command, ctx: CliContext): void {
   const cluster = program.command("cluster").description("nodes of the cluster (cluster mode)");
   cluster
     .command("status")
-    .description("list the nodes: state, memory, models, queue")
+    .description("list the nodes: state, memory, models, queue; models this node is copying from peers")
     .action(async (_opts: unknown, cmd: Command) => {
       const status = await (await ctx.client()).request<ClusterStatus>({ method: "GET", path: "/api/cluster" });
       if (ctx.json(cmd)) return ctx.printJson(status);
@@ -28,6 +28,13 @@ export function registerCluster(program: Command, ctx: CliContext): void {
           ]),
         ),
       );
+      for (const t of status.transfers ?? []) {
+        const share = t.totalBytes > 0 ? ` (${Math.floor((100 * t.completedBytes) / t.totalBytes)}%)` : "";
+        ctx.print(
+          `${status.self} is copying ${t.model} from ${t.peer ?? "a peer"}: ` +
+            `${formatBytes(t.completedBytes)} / ${formatBytes(t.totalBytes)}${share}`,
+        );
+      }
       if (!status.database) ctx.info("the cluster database is unreachable from this node: the view may be stale");
     });
   for (const [action, what] of [

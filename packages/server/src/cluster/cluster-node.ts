@@ -19,6 +19,8 @@ import {
 } from "../security/index.js";
 import type { ModelStore } from "../store/index.js";
 import type { Logger } from "../telemetry/logger.js";
+import { BlobFetcher } from "./blob-fetcher.js";
+import { pullSourceOf } from "./blob-sources.js";
 import { ClusterMembership, type ClusterEvent } from "./membership.js";
 import { isHealthy } from "./membership-decisions.js";
 import type { CapacityModel, CapacityStored, NodeCapacity } from "./node-capacity.js";
@@ -72,6 +74,8 @@ export interface ClusterNodeOptions {
   store: ModelStore;
   /** A key changed elsewhere: drop what this node knows of it. */
   forgetKey: (id: string) => void;
+  /** Bytes of a blob received from `peer` (the metric `llmos_cluster_blob_transfer_bytes_total`). */
+  onTransferBytes?: (peer: string, bytes: number) => void;
   logger: Logger;
 }
 
@@ -81,6 +85,8 @@ export class ClusterNode {
   readonly router: RequestRouter;
   readonly forwarder: PeerForwarder;
   readonly fences = new FenceRegistry();
+  /** Gets models this node must run and does not store from the peers that store them. */
+  readonly fetcher: BlobFetcher;
   private stored: CapacityStored[] = [];
   private storedRefreshing = false;
 
@@ -109,6 +115,36 @@ export class ClusterNode {
     });
     this.router = new RequestRouter(this.membership, config.nodeName, config);
     this.forwarder = new PeerForwarder(this.router, config.nodeName, config.secret, logger);
+    this.fetcher = new BlobFetcher({
+      self: config.nodeName,
+      secret: config.secret,
+      store: options.store,
+      nodes: () => this.membership.nodes(),
+      times: config,
+      bytesPerSecond: config.transferBytesPerSecond,
+      onBytes: options.onTransferBytes ?? (() => undefined),
+      logger,
+    });
+  }
+
+  /**
+   * Before a request runs here: when its model is not in this node's store and a peer stores it, waits while the
+   * model is fetched from the peers (the request counts as loading meanwhile). No-op otherwise.
+   */
+  async ensureModel(body: unknown, signal?: AbortSignal): Promise<void> {
+    const model = (body as { model?: unknown } | null)?.model;
+    if (typeof model === "string") await this.ensureStored(model, signal);
+  }
+
+  /** {@link ensureModel} by name (an explicit load). */
+  async ensureStored(model: string, signal?: AbortSignal): Promise<void> {
+    let name: string;
+    try {
+      name = canonicalModelName(model);
+    } catch {
+      return; // an invalid name: the route answers 400
+    }
+    await this.fetcher.ensure(name, signal);
   }
 
   /** Notes that a request with `body` runs here (its prompt's prefix chain is published for affinity). */
@@ -132,6 +168,7 @@ export class ClusterNode {
   }
 
   stop(): Promise<void> {
+    this.fetcher.stop();
     return this.membership.stop();
   }
 
@@ -156,13 +193,30 @@ export class ClusterNode {
       reservedBytes: m.reservedBytes,
       pinned: m.pinned || m.keepAliveMs < 0,
     }));
+    // A model being fetched from peers is loading here: requests for it come here rather than start another copy.
+    let fetchingBytes = 0;
+    for (const f of this.fetcher.inProgress()) {
+      if (models.some((m) => m.name === f.model)) continue;
+      const reservedBytes = Math.ceil(f.bytes * 1.2);
+      fetchingBytes += reservedBytes;
+      models.push({
+        name: f.model,
+        digest: "",
+        state: "loading",
+        slots: 1,
+        busy: 0,
+        queued: f.waiting,
+        reservedBytes,
+        pinned: false,
+      });
+    }
     return {
       version: this.options.version,
       threads: this.options.threads,
       cpus: os.cpus().length,
       memory: {
         budgetBytes: snap.memoryBudgetBytes,
-        reservedBytes: snap.models.reduce((n, m) => n + m.reservedBytes, 0),
+        reservedBytes: snap.models.reduce((n, m) => n + m.reservedBytes, 0) + fetchingBytes,
         totalBytes: os.totalmem(),
         availableBytes: os.freemem(),
       },
@@ -177,14 +231,19 @@ export class ClusterNode {
     if (this.storedRefreshing) return;
     this.storedRefreshing = true;
     try {
-      this.stored = (await this.options.store.list()).map((r) => ({
-        name: r.name,
-        digest: r.digest,
-        sizeBytes: r.size,
-        estimatedBytes: 0,
-        minimumBytes: 0,
-        blobs: [r.digest],
-      }));
+      this.stored = (await this.options.store.list()).map((r) => {
+        const source = pullSourceOf(r);
+        return {
+          name: r.name,
+          digest: r.digest,
+          sizeBytes: r.size,
+          estimatedBytes: 0,
+          minimumBytes: 0,
+          // Every blob, so that a peer fetching one knows who has it (cluster/blob-sources.ts).
+          blobs: [r.digest, ...r.adapters.map((a) => a.digest), ...r.projectors.map((p) => p.digest)],
+          ...(source ? { source } : {}),
+        };
+      });
     } catch {
       /* keep the last list */
     } finally {
@@ -240,6 +299,7 @@ export class ClusterNode {
       nodes,
       models: [...models.values()].sort((a, b) => a.name.localeCompare(b.name)),
       database: this.membership.database,
+      transfers: this.fetcher.transfers(),
     };
   }
 }

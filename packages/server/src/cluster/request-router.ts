@@ -1,8 +1,8 @@
 /**
  * Turns what the nodes published (membership.ts) and what this node sent since (requests in flight, placements not
- * yet in a heartbeat) into the routing decision's input, and applies `decideRoute`. Only nodes that have the model
- * (on disk or in memory) are candidates: blobs are not copied between nodes yet (docs/cluster.md), so a model that
- * no node has is left to the receiving node (which answers 404 or pulls it as it would alone).
+ * yet in a heartbeat) into the routing decision's input, and applies `decideRoute`. Every live node is a candidate
+ * once some node has the model (a node chosen without it fetches the blobs from a peer: blob-fetcher.ts); a model
+ * that no node has is left to the receiving node (which answers 404 or pulls it as it would alone).
  */
 import { canonicalModelName } from "../store/names.js";
 import type { ClusterMembership } from "./membership.js";
@@ -52,7 +52,7 @@ export class RequestRouter {
     if (holders.length === 0) return undefined;
     const size = Math.max(0, ...stored.map((s) => s.sizeBytes));
     const chain = prefixChain(promptTextOf(body));
-    const routing = holders.map((n) => this.routingNode(n, model, exclude));
+    const routing = nodes.map((n) => this.routingNode(n, model, exclude));
     const decision = decideRoute({ model, estimatedBytes: Math.ceil(size * 1.2), minimumBytes: size, chain }, routing);
     const target = decision.kind === "node" ? nodes.find((n) => n.name === decision.node) : undefined;
     if (decision.kind === "node" && decision.reason !== "loaded") this.placeProvisionally(decision.node, model, size);

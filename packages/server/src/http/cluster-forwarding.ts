@@ -1,11 +1,12 @@
 /**
  * Cluster mode's data path in HTTP: after auth and admission (the receiving node's rate limits count the request
  * once), an inference request whose best node is another one is forwarded there and its answer is passed back
- * unchanged (cluster/peer-forwarder.ts). Requests that run here, forwarded or not, note their prompt's prefix chain
- * for affinity, and every answer says which node ran it (`x-llmos-node`).
+ * unchanged (cluster/peer-forwarder.ts). A request that runs here for a model this node does not store waits while
+ * the model is fetched from a peer that stores it (cluster/blob-fetcher.ts). Requests that run here, forwarded or
+ * not, note their prompt's prefix chain for affinity, and every answer says which node ran it (`x-llmos-node`).
  */
 import type { ServerResponse } from "node:http";
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import { PEER_HEADERS } from "../cluster/peer-auth.js";
 import { LlmosError } from "../errors.js";
@@ -25,7 +26,7 @@ export function clusterForwarding(cluster: () => ClusterNode | undefined): Fasti
         const fence = request.headers[PEER_HEADERS.fence];
         if (typeof fence === "string" && !node.fences.claim(fence))
           throw new LlmosError("conflict", "this forwarded request attempt already ran here");
-        noteLocal(node, request.body);
+        await runHere(node, request, reply);
         return;
       }
       const routed = node.router.route(request.body);
@@ -37,7 +38,7 @@ export function clusterForwarding(cluster: () => ClusterNode | undefined): Fasti
           { neededBytes: routed.decision.neededBytes, largestBudgetBytes: routed.decision.largestBudgetBytes },
         );
       if (routed.decision.kind !== "node" || routed.decision.node === node.name) {
-        noteLocal(node, request.body);
+        await runHere(node, request, reply);
         return;
       }
       const client = new AbortController();
@@ -56,7 +57,7 @@ export function clusterForwarding(cluster: () => ClusterNode | undefined): Fasti
         routed,
       );
       if (!answer) {
-        noteLocal(node, request.body);
+        await runHere(node, request, reply);
         return;
       }
       await passOn(reply, answer);
@@ -67,8 +68,21 @@ export function clusterForwarding(cluster: () => ClusterNode | undefined): Fasti
   return plugin;
 }
 
-function noteLocal(node: ClusterNode, body: unknown): void {
-  node.noteServed(body);
+/**
+ * Before a request runs on this node: its model is fetched from a peer when this node does not store it (the request
+ * waits, as for a model loading; the client going away ends the wait, not the transfer), and its prompt is noted.
+ */
+async function runHere(node: ClusterNode, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  // The response closing before it was written means the client went away.
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  reply.raw.once("close", onClose);
+  try {
+    await node.ensureModel(request.body, gone.signal);
+  } finally {
+    reply.raw.off("close", onClose);
+  }
+  node.noteServed(request.body);
 }
 
 /** Writes the forwarded answer to the client as it arrives; a node lost mid-answer ends it with `node_lost`. */

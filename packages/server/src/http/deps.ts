@@ -30,6 +30,11 @@ export interface HttpDeps {
    * (throws `rate_limited` when its key has no request left).
    */
   admitReload?: (request: import("fastify").FastifyRequest) => Promise<void>;
+  /**
+   * Cluster mode: copies a model this node does not store from a peer that stores it (waits for the copy); a no-op
+   * when the model is here or on no peer. Explicit loads call it; inference requests do in the forwarding hook.
+   */
+  ensureModel?: (name: string) => Promise<void>;
   /** The background CPU-backend build (shown by `/api/ps`); absent when the daemon has none to report. */
   cpuBackendBuild?: () => CpuBackendBuildStatus;
   version: string;

@@ -21,7 +21,7 @@ import {
 import { StoreLocks } from "./mutex.js";
 import { createModel, specFromModelfile, type CreateOptions, type CreateSpec } from "./create.js";
 import type { Readable } from "node:stream";
-import { Puller, type PullDefaults, type PullOptions, type PullProgress } from "./pull/pull.js";
+import { Puller, type FetchBlobJob, type PullDefaults, type PullOptions, type PullProgress } from "./pull/pull.js";
 import { progressStream } from "./progress-stream.js";
 import { pushToRegistry, type PushOptions, type PushProgress, type PushResult } from "./registry/registry-push.js";
 import { formatModelName, parseModelName, type ModelName } from "./names.js";
@@ -191,6 +191,37 @@ export class ModelStore implements CreateTarget, PullTarget, ModelHolder {
       (onProgress, signal) => this.push(name, reference, { ...options, onProgress, signal }),
       options.signal,
     );
+  }
+
+  /**
+   * Joins (or starts) the shared download of the blob `digest` and resolves with it, kept from gc until `release()`
+   * (call it once the manifest that references it is written). Pulls and cluster transfers of one blob share one
+   * download; `start` runs only for the first caller (see `Puller.acquireBlob`).
+   */
+  acquireBlob(
+    digest: string,
+    signal: AbortSignal,
+    listener: (event: PullProgress) => void,
+    start: (signal: AbortSignal, emit: (event: PullProgress) => void) => Promise<{ ref: BlobRef; unpin: () => void }>,
+  ): Promise<{ ref: BlobRef; release: () => void }> {
+    this.#check();
+    return this.#puller.acquireBlob(normalizeDigest(digest), signal, listener, start);
+  }
+
+  /**
+   * Probes, downloads (resuming a partial file whose sidecar matches), verifies (size, sha256), validates as GGUF and
+   * commits one blob, pinned until `unpin()`; see `Puller.fetchBlob`. A digest mismatch deletes the download.
+   */
+  fetchBlob(job: FetchBlobJob): Promise<{ ref: BlobRef; unpin: () => void }> {
+    this.#check();
+    return this.#puller.fetchBlob(job);
+  }
+
+  /** The manifest of `name` as stored. @throws `invalid_model_name`, `model_not_found`. */
+  async manifest(name: string): Promise<Manifest> {
+    this.#check();
+    const { mtime: _mtime, ...manifest } = await this.#readManifest(parseModelName(name));
+    return manifest;
   }
 
   /**

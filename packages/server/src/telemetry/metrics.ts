@@ -121,6 +121,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly clusterBlobTransferBytes = new Counter({
+    name: "llmos_cluster_blob_transfer_bytes_total",
+    help: "Cluster: bytes of model blobs this node received from each peer",
+    labelNames: ["peer"] as const,
+    registers: [this.registry],
+  });
+
   readonly requestsRunning = new Gauge({
     name: "llmos_requests_running",
     help: "Generations holding a slot, by model",

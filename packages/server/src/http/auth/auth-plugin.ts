@@ -67,7 +67,8 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
 
       const peer = opts.peer?.(request);
       if (peer) {
-        if (scope !== "inference") throw new LlmosError("forbidden", "peers forward inference requests only");
+        if (scope !== "inference" && scope !== "peer")
+          throw new LlmosError("forbidden", "peers forward inference requests only");
         let key: KeyRecord | null = null;
         if (peer.keyId !== undefined) {
           key = await security.keys.get(peer.keyId).catch(() => null);
@@ -80,6 +81,12 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
       }
 
       const credential = presentedCredential(request);
+      // Node-to-node routes (model copies between peers) take signed peer calls only, whoever else asks.
+      if (scope === "peer") {
+        if (credential) throw new LlmosError("forbidden", "this route takes signed node-to-node calls only");
+        reply.header("www-authenticate", 'Bearer realm="llmos"');
+        throw new LlmosError("unauthorized", "this route takes signed node-to-node calls only");
+      }
       if (credential && "value" in credential && local && security.isLocalAdmin(credential.value, remoteAddress)) {
         request.llmosAuth = { ...auth, via: "admin-token" };
         return;

@@ -1,10 +1,11 @@
 import type { AuditAction, KeyRecord } from "../../security/index.js";
 
 /**
- * What a route requires. `public` = anyone (health probes); the others are key scopes (`admin` keys
- * pass every check). A route that declares no scope is refused: secure by default.
+ * What a route requires. `public` = anyone (health probes); `peer` = signed node-to-node calls of a cluster only
+ * (no API key, not even an admin one, nor the admin token); the others are key scopes (`admin` keys pass every
+ * check). A route that declares no scope is refused: secure by default.
  */
-export type RouteScope = "public" | "inference" | "models:read" | "models:write" | "admin" | "metrics";
+export type RouteScope = "public" | "inference" | "models:read" | "models:write" | "admin" | "metrics" | "peer";
 
 /** Every RouteScope, for validation and scanners. */
 export const ROUTE_SCOPES: readonly RouteScope[] = [
@@ -14,6 +15,7 @@ export const ROUTE_SCOPES: readonly RouteScope[] = [
   "models:write",
   "admin",
   "metrics",
+  "peer",
 ];
 
 /** Who is making a request, as settled by the auth hook. */

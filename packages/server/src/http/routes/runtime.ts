@@ -55,6 +55,7 @@ export function runtimeRoutes(deps: HttpDeps): FastifyPluginAsync {
       },
       async (request) => {
         const body = request.body ?? {};
+        await deps.ensureModel?.(request.params.name);
         await deps.store.get(request.params.name);
         const ka = keepAliveMs(body.keepAlive);
         return deps.scheduler.load(request.params.name, {
