@@ -22,6 +22,7 @@ import { copyDatabase, metricByLabel, startBenchDaemon, type BenchModelFile } fr
 import { calibrate } from "./calibrate.js";
 import { replay } from "./replayer.js";
 import type { SimModel } from "./sim-runtime.js";
+import { fitService, type ServiceFit, type ServiceStats } from "./fit-service.js";
 import { EventCounter, simulate } from "./simulator.js";
 import { serializeTrace, type Trace } from "./trace-format.js";
 import { generateTrace } from "./trace-generator.js";
@@ -66,6 +67,8 @@ export interface KeepAliveReport {
   restart: { models: number; gapsBefore: number; learnedAfterRestart: string | null };
   runs: PolicyRun[];
   simulatedDay: { requests: number; wallMs: number; simulatedMs: number };
+  /** The simulator's service under load, fitted on the learning replay (absent in older reports). */
+  service?: ServiceFit;
   durationSeconds?: number;
 }
 
@@ -131,6 +134,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
   // 3. Learning (histogram), then a restart on the same home: the usage model must come back.
   const stores = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-usage-"));
   const learned: Partial<Record<TraceKind, string>> = {};
+  let learningRun: ServiceStats | undefined;
   let restart: KeepAliveReport["restart"] = { models: 0, gapsBefore: 0, learnedAfterRestart: null };
   const runs: PolicyRun[] = [];
   try {
@@ -138,7 +142,18 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       o.log(`keep-alive: learning replay (${kind}, histogram, ${durationMs / 1000}s)`);
       const b = await startBenchDaemon({ ...run, policy: "histogram" });
       await pin(b.daemon.url);
-      await replay({ trace: learning[kind], url: b.daemon.url });
+      const counter = new EventCounter(PINNED);
+      const off = b.daemon.scheduler.subscribe((e) => counter.observe(e));
+      const learnt = await replay({ trace: learning[kind], url: b.daemon.url });
+      off();
+      if (kind === "mixed") {
+        const ttft = learnt.ttftMs.filter(Number.isFinite);
+        learningRun = {
+          coldStarts: counter.counts(0).coldStarts,
+          ttftP50Ms: percentile(ttft, 50),
+          ttftP99Ms: percentile(ttft, 99),
+        };
+      }
       await b.stop(true);
       learned[kind] = path.join(stores, `${kind}.db`);
       copyDatabase(path.join(b.home, "llmos.db"), learned[kind]);
@@ -166,7 +181,27 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       }
     }
 
-    // 5. The simulator on the same traces, policies and learned stores.
+    // 5. The simulator on the same traces, policies and learned stores, its service under load fitted on the
+    //    learning replay (fit-service.ts).
+    let service: ServiceFit | undefined;
+    if (learningRun) {
+      o.log("keep-alive: fitting the simulator's service under load on the learning replay");
+      service = await fitService(
+        {
+          trace: learning.mixed,
+          models,
+          policy: "histogram",
+          keepAliveMs,
+          memoryBudgetBytes: budgetBytes,
+          parallel: PARALLEL,
+          pinned: PINNED,
+          usage: new MemoryUsageRepository(),
+          usageDayMs: dayMs,
+        },
+        learningRun,
+      );
+    }
+    const fitted = service ? { service: { speed: service.speed, load: service.load } } : {};
     for (const kind of ["mixed", "poisson"] as const) {
       for (const policy of ["fixed", "lru", "gdsf", "histogram"] as const) {
         const usage = learned[kind] ? await readStore(learned[kind]) : new MemoryUsageRepository();
@@ -180,6 +215,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
           pinned: PINNED,
           usage,
           usageDayMs: dayMs,
+          ...fitted,
         });
         runs.push({ trace: kind, policy, kind: "simulated", ...summarize(r, r.ttftMs) });
       }
@@ -198,6 +234,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       pinned: PINNED,
       usage: learned.mixed ? await readStore(learned.mixed) : new MemoryUsageRepository(),
       usageDayMs: dayMs,
+      ...fitted,
     });
     return {
       date: new Date().toISOString(),
@@ -212,6 +249,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       restart,
       runs,
       simulatedDay: { requests: day.requests.length, wallMs: d.wallMs, simulatedMs: d.simulatedMs },
+      ...(service ? { service } : {}),
       durationSeconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {

@@ -118,6 +118,15 @@ export function renderKeepAlive(r: KeepAliveReport): string {
       `| ${m.name} | ${(m.bytes / 1024 ** 2).toFixed(0)} MiB | ${m.loadMs.toFixed(0)} | ${m.promptTokensPerSecond.toFixed(0)} | ${m.tokensPerSecond.toFixed(0)} |`,
     );
   L.push("");
+  if (r.service) {
+    const f = r.service;
+    const show = (x: { coldStarts: number; ttftP50Ms: number; ttftP99Ms: number }) =>
+      `${x.coldStarts} cold starts, time to first token p50 ${x.ttftP50Ms.toFixed(0)} ms, p99 ${x.ttftP99Ms.toFixed(0)} ms`;
+    L.push(
+      `The simulator's service under load, fitted on the learning replay (the mixed trace of another seed; \`fit-service.ts\`): speeds x${f.speed}, load times x${f.load}. Learning replay: ${show(f.real)}; simulated with the fit: ${show(f.simulated)}; with the solo calibration alone: ${show(f.unfitted)}.`,
+      "",
+    );
+  }
   L.push("Acceptance:", "");
   L.push("| check | result | measured |", "| --- | --- | --- |");
   for (const c of acceptance(r))
