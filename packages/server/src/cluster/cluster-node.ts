@@ -170,9 +170,10 @@ export class ClusterNode {
     } catch {
       return; // an invalid name: the route answers 400
     }
+    const chain = prefixChain(promptTextOf(body));
+    if (chain.length === 0) return; // shorter than a block: nothing to publish (and no snapshot to take)
     const slots = this.options.scheduler.snapshot().models.find((m) => m.name === model)?.slots;
-    if (this.prefixes.record(model, prefixChain(promptTextOf(body)), slots ?? this.options.defaultSlots))
-      this.membership.publishSoon();
+    if (this.prefixes.record(model, chain, slots ?? this.options.defaultSlots)) this.membership.publishSoon();
   }
 
   get name(): string {
