@@ -152,7 +152,7 @@ export async function clusterBench(
     opts.log("cluster: PostgreSQL is not installed, section skipped");
     return undefined;
   }
-  const reps = opts.quick ? 2 : 3;
+  const reps = opts.quick ? 2 : 4;
   const requests = opts.quick ? 24 : 60;
   const clients = 6;
   const tokens = 32;
@@ -184,11 +184,24 @@ export async function clusterBench(
     await load(urls, 6, 3, 1);
     await new Promise((r) => setTimeout(r, 1500)); // ... and where the models loaded
     const counted: Record<string, number> = {};
-    for (let r = 0; r < reps; r++) {
+    // The runs of one setup slow the next run of the other for a while (its runners' threads wind down after their
+    // last request: measured, a run right after the other setup's was up to a third slower, whichever setup it was),
+    // so each run starts after a pause, and each setup goes first every other round.
+    const settle = () => new Promise((r) => setTimeout(r, 1500));
+    const measureRoundRobin = async () => {
+      await settle();
       roundRobin.push(await load(rr.urls, requests, clients, tokens));
+    };
+    const measureCluster = async () => {
+      await settle();
       servedBy = counted;
       clustered.push(await load(urls, requests, clients, tokens));
       servedBy = undefined;
+    };
+    for (let r = 0; r < reps; r++) {
+      if (r % 2 === 0) await measureRoundRobin();
+      await measureCluster();
+      if (r % 2 === 1) await measureRoundRobin();
     }
     served = counted;
     placement = await placementOf(cluster.nodes[0]!.url, cluster.nodes[0]!.home);
