@@ -15,11 +15,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ClusterStatus } from "@llmos/protocol";
 import { homePaths } from "../../src/config/config.js";
-import { STORIES, TINY_RANDOM } from "../support/paths.js";
+import { REPO_ROOT, STORIES, TINY_RANDOM } from "../support/paths.js";
 import { signPeerCall } from "../../src/cluster/peer-auth.js";
 import { CLUSTER_SECRET, startTestCluster, type TestCluster } from "../support/cluster.js";
 import { waitFor } from "../support/processes.js";
@@ -268,6 +269,15 @@ describe("conversations across the cluster", { timeout: 300_000 }, () => {
     });
     assert.equal(story.status, 200);
     assert.ok(story.node === "b" || story.node === "c", `ran on ${story.node}`);
+
+    // The operator's view: the models with their memory need (the scheduler's estimate) and where they are.
+    const cli = execFileSync(
+      process.execPath,
+      [`${REPO_ROOT}/packages/cli/bin/llmos.js`, "--host", c, "cluster", "status"],
+      { env: cluster.node("c").env, encoding: "utf8" },
+    );
+    assert.match(cli, /MEMORY NEED/);
+    assert.match(cli, /tiny:latest\s.*\(min [^)]+\)\s+a, b\s+b\b/);
 
     assert.equal((await call(c, "POST", "/api/cluster/nodes/a/resume")).json.state, "up");
   });
