@@ -2,14 +2,21 @@
  * The cluster section of `npm run bench`, on one machine: three nodes (one thread each) on one PostgreSQL against
  * the same three models on three independent daemons behind round-robin, and the forwarding overhead of a request
  * sent to a node that does not run it against the same request sent straight to the node that does.
+ *
+ * Fair by construction: both setups run the same three models (one file under three names), with the same threads
+ * per daemon, context, slots and memory budget (SETTINGS), and the same client (node:http with keep-alive, as load
+ * generators use). The report says where the cluster placed the models and which node served the requests.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { ClusterStatus } from "@llmos/protocol";
+import { homePaths } from "../src/config/config.js";
 import { startTestCluster } from "../test/support/cluster.js";
 import { postgresBinDir } from "../test/support/postgres.js";
 import { REPO_ROOT } from "../test/support/paths.js";
+import { request } from "./http-client.js";
 import { percentile, spread, type Spread } from "./stats.js";
 
 export interface ClusterBench {
@@ -23,18 +30,36 @@ export interface ClusterBench {
   /** p50 latency of a 1-token request, ms: straight to the node that runs it, and through another node. */
   directP50Ms: number;
   forwardedP50Ms: number;
+  /** Where the cluster had each model loaded after the load runs (node names per model). */
+  placement?: Record<string, string[]>;
+  /** Requests of the measured runs per node that ran them (x-llmos-node). */
+  servedBy?: Record<string, number>;
 }
 
 const MODELS = ["m1", "m2", "m3"];
 
+/** The settings both setups run with (one thread per daemon, as the issue asks). */
+const SETTINGS = {
+  LLMOS_THREADS: "1",
+  LLMOS_CONTEXT_SIZE: "512",
+  LLMOS_NUM_PARALLEL: "4",
+  LLMOS_MEMORY_BUDGET: "2G",
+  LLMOS_LOG_LEVEL: "warn",
+};
+
+/** Nodes that served requests (x-llmos-node), counted while a cluster run is measured. */
+let servedBy: Record<string, number> | undefined;
+
 async function generate(url: string, model: string, prompt: string, tokens: number): Promise<number> {
-  const res = await fetch(`${url}/api/generate`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt, stream: false, options: { num_predict: tokens, temperature: 0 } }),
+  const res = await request(`${url}/api/generate`, {
+    model,
+    prompt,
+    stream: false,
+    options: { num_predict: tokens, temperature: 0 },
   });
-  const json = (await res.json()) as { eval_count?: number; error?: unknown };
+  const json = await res.json<{ eval_count?: number; error?: unknown }>();
   if (!res.ok) throw new Error(`generate on ${url} failed: ${JSON.stringify(json)}`);
+  if (servedBy && res.node) servedBy[res.node] = (servedBy[res.node] ?? 0) + 1;
   return json.eval_count ?? 0;
 }
 
@@ -83,9 +108,8 @@ async function startIndependent(n: number, modelFile: string): Promise<{ urls: s
       {
         env: {
           ...process.env,
+          ...SETTINGS,
           LLMOS_HOME: home,
-          LLMOS_THREADS: "1",
-          LLMOS_LOG_LEVEL: "warn",
           LLMOS_IMPORT_DIRS: path.dirname(modelFile),
         },
         stdio: "ignore",
@@ -128,49 +152,70 @@ export async function clusterBench(
     opts.log("cluster: PostgreSQL is not installed, section skipped");
     return undefined;
   }
-  const reps = opts.quick ? 2 : 3;
+  const reps = opts.quick ? 2 : 4;
   const requests = opts.quick ? 24 : 60;
   const clients = 6;
   const tokens = 32;
   const overheadReps = opts.quick ? 20 : 60;
 
-  opts.log("cluster: 3 independent daemons behind round-robin");
+  // Both setups up at once and measured in alternating rounds, so that a drift of the machine's load (other
+  // processes, caches, thermal) weighs on both alike.
+  opts.log("cluster: 3 independent daemons behind round-robin, and 3 nodes on one PostgreSQL");
   const rr = await startIndependent(3, modelFile);
   const roundRobin: number[] = [];
-  try {
-    for (const url of rr.urls) await importModels(url, modelFile);
-    await load(rr.urls, 6, 3, 1); // warm: loads
-    for (let r = 0; r < reps; r++) roundRobin.push(await load(rr.urls, requests, clients, tokens));
-  } finally {
-    await rr.stop();
-  }
-
-  opts.log("cluster: 3 nodes on one PostgreSQL");
-  const cluster = await startTestCluster(
-    ["n1", "n2", "n3"].map((name) => ({
-      name,
-      env: { LLMOS_LOG_LEVEL: "warn", LLMOS_IMPORT_DIRS: path.dirname(modelFile) },
-    })),
-  );
   const clustered: number[] = [];
   let direct: number[] = [];
   let forwarded: number[] = [];
+  let placement: Record<string, string[]> | undefined;
+  let served: Record<string, number> | undefined;
+  let cluster: Awaited<ReturnType<typeof startTestCluster>> | undefined;
   try {
+    for (const url of rr.urls) await importModels(url, modelFile);
+    await load(rr.urls, 6, 3, 1); // warm: loads
+    cluster = await startTestCluster(
+      ["n1", "n2", "n3"].map((name) => ({
+        name,
+        env: { ...SETTINGS, LLMOS_IMPORT_DIRS: path.dirname(modelFile) },
+      })),
+    );
     const urls = cluster.nodes.map((n) => n.url);
     for (const url of urls) await importModels(url, modelFile);
     await new Promise((r) => setTimeout(r, 2500)); // heartbeats publish the stores
     await load(urls, 6, 3, 1);
-    await new Promise((r) => setTimeout(r, 2500)); // ... and where the models loaded
-    for (let r = 0; r < reps; r++) clustered.push(await load(urls, requests, clients, tokens));
+    await new Promise((r) => setTimeout(r, 1500)); // ... and where the models loaded
+    const counted: Record<string, number> = {};
+    // The runs of one setup slow the next run of the other for a while (its runners' threads wind down after their
+    // last request: measured, a run right after the other setup's was up to a third slower, whichever setup it was),
+    // so each run starts after a pause, and each setup goes first every other round.
+    const settle = () => new Promise((r) => setTimeout(r, 1500));
+    const measureRoundRobin = async () => {
+      await settle();
+      roundRobin.push(await load(rr.urls, requests, clients, tokens));
+    };
+    const measureCluster = async () => {
+      await settle();
+      servedBy = counted;
+      clustered.push(await load(urls, requests, clients, tokens));
+      servedBy = undefined;
+    };
+    for (let r = 0; r < reps; r++) {
+      if (r % 2 === 0) await measureRoundRobin();
+      await measureCluster();
+      if (r % 2 === 1) await measureRoundRobin();
+    }
+    served = counted;
+    placement = await placementOf(cluster.nodes[0]!.url, cluster.nodes[0]!.home);
+    opts.log(`cluster: models loaded on ${JSON.stringify(placement)}; requests served by ${JSON.stringify(served)}`);
 
     // Forwarding overhead: find where m1 runs, then 1-token requests straight there and through another node.
-    const where = await fetch(`${urls[0]}/api/generate`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "m1", prompt: "Once", stream: false, options: { num_predict: 1 } }),
+    const where = await request(`${urls[0]}/api/generate`, {
+      model: "m1",
+      prompt: "Once",
+      stream: false,
+      options: { num_predict: 1 },
     });
     await where.text();
-    const runner = cluster.node(where.headers.get("x-llmos-node") ?? "n1");
+    const runner = cluster.node(where.node ?? "n1");
     const other = cluster.nodes.find((n) => n.name !== runner.name)!;
     const timeOne = async (url: string) => {
       const t0 = performance.now();
@@ -184,7 +229,8 @@ export async function clusterBench(
       forwarded.push(await timeOne(other.url));
     }
   } finally {
-    await cluster.stop();
+    await cluster?.stop();
+    await rr.stop();
   }
   return {
     model: modelName,
@@ -195,5 +241,15 @@ export async function clusterBench(
     roundRobinTokensPerSecond: spread(roundRobin),
     directP50Ms: percentile(direct, 50),
     forwardedP50Ms: percentile(forwarded, 50),
+    ...(placement ? { placement } : {}),
+    ...(served ? { servedBy: served } : {}),
   };
+}
+
+/** Model -> nodes with it loaded, from `GET /api/cluster` (with the node's admin token). */
+async function placementOf(url: string, home: string): Promise<Record<string, string[]>> {
+  const token = readFileSync(homePaths(home).adminToken, "utf8").trim();
+  const res = await fetch(`${url}/api/cluster`, { headers: { authorization: `Bearer ${token}` } });
+  const status = (await res.json()) as ClusterStatus;
+  return Object.fromEntries(status.models.map((m) => [m.name, m.loadedOn]));
 }

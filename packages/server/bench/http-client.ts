@@ -16,6 +16,8 @@ export function newAgent(): http.Agent {
 export interface BenchResponse {
   status: number;
   ok: boolean;
+  /** The node that ran it (cluster mode's `x-llmos-node`), if the answer says. */
+  node: string | undefined;
   /** The body as it arrives. */
   body: AsyncIterable<Buffer>;
   text(): Promise<string>;
@@ -54,6 +56,7 @@ export function request(
         resolve({
           status,
           ok: status >= 200 && status < 300,
+          node: typeof res.headers["x-llmos-node"] === "string" ? res.headers["x-llmos-node"] : undefined,
           body: res,
           text,
           json: async <T>() => JSON.parse(await text()) as T,

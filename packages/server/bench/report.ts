@@ -270,7 +270,18 @@ export function writeReport(file: string, r: BenchReport): void {
       `${c.requests} ${c.tokens}-token generations from ${c.clients} clients over three models (${c.model} under three names), sent round-robin to the three entry points. Independent daemons behind round-robin: ${fmtSpread(c.roundRobinTokensPerSecond)} tokens/s; the cluster (each request routed to the node that has its model loaded): ${fmtSpread(c.clusterTokensPerSecond)} tokens/s, **${ratio(c.clusterTokensPerSecond.median, c.roundRobinTokensPerSecond.median)}** (target at least 1.0x).`,
       "",
       `Forwarding overhead, 1-token request: p50 ${fmt(c.directP50Ms)} ms straight to the node that runs it, ${fmt(c.forwardedP50Ms)} ms through another node: **+${fmt(c.forwardedP50Ms - c.directP50Ms)} ms** (target at most 2 ms).`,
+      "",
+      "Both setups run with the same models, one thread per daemon, the same context, slots and memory budget, and the same keep-alive HTTP client, up at the same time and measured in alternating rounds.",
     );
+    if (c.placement)
+      L.push(
+        "",
+        `Where the cluster loaded the models: ${Object.entries(c.placement)
+          .map(([m, nodes]) => `${m} on ${nodes.join(", ") || "none"}`)
+          .join("; ")}. Requests served per node: ${Object.entries(c.servedBy ?? {})
+          .map(([n, k]) => `${n} ${k}`)
+          .join(", ")}.`,
+      );
   }
 
   L.push("", '## Targets (issue "Performance"), checked against this run', "");

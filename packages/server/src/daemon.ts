@@ -365,6 +365,7 @@ async function assemble(
       url,
       version: VERSION,
       threads: config.threads,
+      defaultSlots: config.parallel,
       storage: clusterStorage,
       scheduler,
       store,

@@ -28,6 +28,21 @@ export function registerCluster(program: Command, ctx: CliContext): void {
           ]),
         ),
       );
+      if (status.models.length > 0)
+        ctx.print(
+          "\n" +
+            renderTable(
+              ["MODEL", "SIZE", "MEMORY NEED", "STORED ON", "LOADED ON"],
+              status.models.map((m) => [
+                m.name,
+                formatBytes(m.sizeBytes),
+                // The scheduler's estimate with the default context and slots (and with the smallest context).
+                m.estimatedBytes > 0 ? `${formatBytes(m.estimatedBytes)} (min ${formatBytes(m.minimumBytes)})` : "-",
+                m.storedOn.join(", ") || "-",
+                m.loadedOn.join(", ") || "-",
+              ]),
+            ),
+        );
       for (const t of status.transfers ?? []) {
         const share = t.totalBytes > 0 ? ` (${Math.floor((100 * t.completedBytes) / t.totalBytes)}%)` : "";
         ctx.print(

@@ -1,8 +1,8 @@
 /**
  * This daemon as a node of a cluster (built by daemon.ts when `--cluster` / LLMOS_CLUSTER_URL is set): the shared
  * PostgreSQL pool, the security state in it (keys cached while notifications arrive, rate limits for the whole
- * cluster), membership with heartbeats that publish this node's capacity, and the cluster's status for
- * `GET /api/cluster`.
+ * cluster), membership with heartbeats that publish this node's capacity, the hand-over of its models when an
+ * operator drains it, and the cluster's status for `GET /api/cluster`.
  */
 import os from "node:os";
 import type pg from "pg";
@@ -10,6 +10,7 @@ import type { ClusterModelInfo, ClusterNodeInfo, ClusterStatus } from "@llmos/pr
 import type { ClusterConfig } from "../config/config.js";
 import { openPool } from "../db/postgres.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
+import type { PlacementEstimate } from "../scheduler/sizing.js";
 import {
   CachedKeyStore,
   PostgresRateLimitStore,
@@ -69,6 +70,8 @@ export interface ClusterNodeOptions {
   url: string;
   version: string;
   threads: number;
+  /** Slots a model gets when its definition sets none (LLMOS_PARALLEL). */
+  defaultSlots: number;
   storage: ClusterSecurityStorage;
   scheduler: Scheduler;
   store: ModelStore;
@@ -89,6 +92,10 @@ export class ClusterNode {
   readonly fetcher: BlobFetcher;
   private stored: CapacityStored[] = [];
   private storedRefreshing = false;
+  /** The scheduler's estimates of the models stored here, by digest (a model's file does not change). */
+  private readonly estimates = new Map<string, PlacementEstimate>();
+  /** This node is draining and has handed its models over (reset on resume). */
+  private handedOver = false;
 
   constructor(private readonly options: ClusterNodeOptions) {
     const { config, storage, logger } = options;
@@ -113,7 +120,10 @@ export class ClusterNode {
       onListening: (on) => storage.keys.listening(on),
       logger,
     });
-    this.router = new RequestRouter(this.membership, config.nodeName, config);
+    this.router = new RequestRouter(this.membership, config.nodeName, config, Date.now, (model) => {
+      const s = this.stored.find((x) => x.name === model);
+      return s ? this.estimates.get(s.digest) : undefined;
+    });
     this.forwarder = new PeerForwarder(this.router, config.nodeName, config.secret, logger);
     this.fetcher = new BlobFetcher({
       self: config.nodeName,
@@ -147,15 +157,23 @@ export class ClusterNode {
     await this.fetcher.ensure(name, signal);
   }
 
-  /** Notes that a request with `body` runs here (its prompt's prefix chain is published for affinity). */
+  /**
+   * Notes that a request with `body` runs here: its prompt's prefix chain is published for affinity (at once when it
+   * starts a conversation the other nodes do not know here yet).
+   */
   noteServed(body: unknown): void {
-    const model = (body as { model?: unknown } | null)?.model;
-    if (typeof model !== "string") return;
+    const raw = (body as { model?: unknown } | null)?.model;
+    if (typeof raw !== "string") return;
+    let model: string;
     try {
-      this.prefixes.record(canonicalModelName(model), prefixChain(promptTextOf(body)));
+      model = canonicalModelName(raw);
     } catch {
-      /* an invalid name: the route answers 400 */
+      return; // an invalid name: the route answers 400
     }
+    const chain = prefixChain(promptTextOf(body));
+    if (chain.length === 0) return; // shorter than a block: nothing to publish (and no snapshot to take)
+    const slots = this.options.scheduler.snapshot().models.find((m) => m.name === model)?.slots;
+    if (this.prefixes.record(model, chain, slots ?? this.options.defaultSlots)) this.membership.publishSoon();
   }
 
   get name(): string {
@@ -164,14 +182,59 @@ export class ClusterNode {
 
   async start(): Promise<void> {
     await this.refreshStored();
+    // Loads and unloads are published at once: a request routed meanwhile would load a second copy elsewhere.
+    this.unsubscribe = this.options.scheduler.subscribe((event) => {
+      if (event.type === "model.loaded" || event.type === "model.unloaded" || event.type === "model.crashed") {
+        if (event.type !== "model.loaded") this.prefixes.forget(event.model);
+        this.membership.publishSoon();
+      }
+    });
+    this.membership.onRefresh(() => this.checkDrain());
     await this.membership.start();
   }
 
   stop(): Promise<void> {
     this.fetcher.stop();
+    this.unsubscribe?.();
     return this.membership.stop();
   }
 
+  private unsubscribe: (() => void) | undefined;
+
+  /** Starts the hand-over once this node is seen draining (an operator's drain, through any node). */
+  private checkDrain(): void {
+    const me = this.membership.nodes().find((n) => n.name === this.name);
+    if (me?.state !== "draining") {
+      this.handedOver = false;
+      return;
+    }
+    if (this.handedOver) return;
+    this.handedOver = true;
+    void this.handOver().catch((error: unknown) =>
+      this.options.logger.warn({ err: error }, "handing models over on drain failed"),
+    );
+  }
+
+  /**
+   * Drained: each model loaded here is loaded where routing would now place it (unless another node has it loaded
+   * already), so that the next request finds a warm copy; then it is unloaded here once its requests finish.
+   */
+  private async handOver(): Promise<void> {
+    const { scheduler, logger } = this.options;
+    const models = scheduler.snapshot().models.filter((m) => m.state !== "draining" && m.state !== "unloading");
+    for (const m of models) {
+      if (!this.handedOver) return; // resumed meanwhile
+      const routed = this.router.route({ model: m.name }, new Set([this.name]));
+      if (routed?.decision.kind === "node" && routed.target && routed.decision.reason !== "loaded") {
+        logger.info({ model: m.name, to: routed.target.name }, "drain: handing the model over");
+        await this.forwarder
+          .load(routed.target, m.name)
+          .catch((error: unknown) => logger.warn({ err: error, model: m.name }, "drain: the hand-over load failed"));
+      }
+      if (!this.handedOver) return;
+      await scheduler.unload(m.name).catch(() => false);
+    }
+  }
   private onEvent(event: ClusterEvent): void {
     if (event.type === "key.changed") {
       this.options.storage.keys.invalidate(event.id);
@@ -231,14 +294,20 @@ export class ClusterNode {
     if (this.storedRefreshing) return;
     this.storedRefreshing = true;
     try {
-      this.stored = (await this.options.store.list()).map((r) => {
+      const records = await this.options.store.list();
+      for (const r of records) {
+        if (this.estimates.has(r.digest)) continue;
+        const e = await this.options.scheduler.estimate(r.name).catch(() => undefined);
+        if (e) this.estimates.set(r.digest, e);
+      }
+      this.stored = records.map((r) => {
         const source = pullSourceOf(r);
         return {
           name: r.name,
           digest: r.digest,
           sizeBytes: r.size,
-          estimatedBytes: 0,
-          minimumBytes: 0,
+          estimatedBytes: this.estimates.get(r.digest)?.estimatedBytes ?? 0,
+          minimumBytes: this.estimates.get(r.digest)?.minimumBytes ?? 0,
           // Every blob, so that a peer fetching one knows who has it (cluster/blob-sources.ts).
           blobs: [r.digest, ...r.adapters.map((a) => a.digest), ...r.projectors.map((p) => p.digest)],
           ...(source ? { source } : {}),

@@ -23,7 +23,10 @@ import { parseCapacity, type ClusterNode, type NodeCapacity } from "./node-capac
 /** What goes over LISTEN/NOTIFY on the cluster channel. */
 export type ClusterEvent =
   | { type: "key.changed"; id: string }
-  | { type: "node.joined" | "node.left" | "node.dead" | "node.state"; node: string };
+  | { type: "node.joined" | "node.left" | "node.dead" | "node.state" | "node.capacity"; node: string };
+
+/** An early publication waits at least this long after the last (bounds the notifications a busy node sends). */
+const PUBLISH_MIN_GAP_MS = 250;
 
 export interface MembershipOptions extends MembershipTimes {
   url: string;
@@ -62,6 +65,8 @@ export class ClusterMembership {
   private ticking = false;
   private stopped = false;
   private databaseUp = false;
+  private publishTimer: NodeJS.Timeout | undefined;
+  private lastPublishAt = 0;
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly options: MembershipOptions) {}
@@ -99,6 +104,38 @@ export class ClusterMembership {
     return () => this.listeners.delete(fn);
   }
 
+  /**
+   * Publishes this node's capacity soon, ahead of the next heartbeat, and tells the other nodes to re-read it: a
+   * model just loaded or unloaded, or a new conversation cached, would otherwise stay unseen for up to a heartbeat
+   * interval, and requests meanwhile go where the model is not (a second copy loads) or lose their cache. Coalesced,
+   * and at most one per 250 ms.
+   */
+  publishSoon(): void {
+    if (this.publishTimer || this.stopped) return;
+    const wait = Math.max(20, this.lastPublishAt + PUBLISH_MIN_GAP_MS - Date.now());
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      void this.publishNow();
+    }, wait);
+    this.publishTimer.unref();
+  }
+
+  private async publishNow(): Promise<void> {
+    // A lost or stale registration is the tick's to handle; a tick under way heartbeats without telling the other
+    // nodes, so this publication comes right after it.
+    if (this.stopped || !this.session) return;
+    if (this.ticking) return this.publishSoon();
+    this.ticking = true;
+    this.lastPublishAt = Date.now();
+    try {
+      if (await this.heartbeat(true)) await this.refresh();
+    } catch {
+      /* the next tick retries and reports */
+    } finally {
+      this.ticking = false;
+    }
+  }
+
   /** Sets a node's state (`draining`: an operator's drain; `up`: resume). Throws `not_found`. */
   async setState(node: string, state: "up" | "draining"): Promise<void> {
     const { rowCount } = await query(
@@ -117,6 +154,7 @@ export class ClusterMembership {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.publishTimer);
     const session = this.session;
     this.session = undefined;
     if (!session) return;
@@ -247,12 +285,21 @@ export class ClusterMembership {
   }
 
   /** False when the registration is stale (another node declared this one dead, or it re-registered elsewhere). */
-  private async heartbeat(): Promise<boolean> {
+  private async heartbeat(notify = false): Promise<boolean> {
+    const update = `UPDATE cluster_nodes SET heartbeat_at = now(), capacity = $3
+        WHERE name = $1 AND epoch = $2 AND state IN ('up', 'draining') RETURNING name, state`;
     const { rows } = await query<{ state: ClusterNode["state"] }>(
       this.session!,
-      `UPDATE cluster_nodes SET heartbeat_at = now(), capacity = $3
-        WHERE name = $1 AND epoch = $2 AND state IN ('up', 'draining') RETURNING state`,
-      [this.options.node, this.epochValue, JSON.stringify(this.options.capacity())],
+      notify
+        ? `WITH beat AS (${update})
+           SELECT state, pg_notify($4, json_build_object('type', 'node.capacity', 'node', name)::text) FROM beat`
+        : update,
+      [
+        this.options.node,
+        this.epochValue,
+        JSON.stringify(this.options.capacity()),
+        ...(notify ? [CLUSTER_CHANNEL] : []),
+      ],
     );
     if (rows.length === 0) return false;
     this.stateValue = rows[0]!.state;
@@ -303,12 +350,14 @@ export class ClusterMembership {
         FROM cluster_nodes n ORDER BY n.name`,
       [NODE_LOCK_CLASS],
     );
+    const readAt = Date.now();
     return rows.map((r) => ({
       name: r.name,
       url: r.url,
       state: r.state,
       epoch: r.epoch,
       heartbeatAgeMs: Math.max(0, r.age_ms),
+      heartbeatAt: readAt - Math.max(0, Number(r.age_ms)),
       lockHeld: r.lock_held,
       registeredAt: r.registered_at,
       capacity: parseCapacity(r.capacity),

@@ -54,6 +54,8 @@ export interface ClusterNode {
   epoch: number;
   /** By the database's clock. */
   heartbeatAgeMs: number;
+  /** When its last heartbeat was taken, by this node's clock (read time less the age); 0 when unknown. */
+  heartbeatAt?: number;
   /** Its database session still holds its advisory lock (false: the session ended, the node is gone). */
   lockHeld: boolean;
   registeredAt: number;

@@ -7,8 +7,14 @@
  * dispatched again to the next best node, at most twice. The abandoned attempt's connection is closed, which
  * cancels it there; each attempt carries its own fence (`<request id>:<attempt>`), which a node accepts once.
  * Once bytes have flowed the answer is committed: a node lost mid-stream ends the stream with a `node_lost` error.
+ *
+ * Peer calls go over node:http with keep-alive agents (one connection pool per peer, reused across requests):
+ * undici's fetch costs 2-3 ms more per request on loopback (docs/performance.md), which a forwarded request would
+ * pay on top of the direct one.
  */
 import { randomUUID } from "node:crypto";
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
 import { LlmosError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ClusterNode } from "./node-capacity.js";
@@ -31,15 +37,26 @@ export interface ForwardInput {
   signal: AbortSignal;
 }
 
+/** The rest of a forwarded answer's body, chunk by chunk (throws when the node is lost mid-answer). */
+export interface AnswerReader {
+  read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>;
+}
+
 /** An answer whose first bytes arrived: headers and the rest of the body to pass on. */
 export interface CommittedAnswer {
   node: string;
   status: number;
   headers: Headers;
   first: Uint8Array;
-  rest: ReadableStreamDefaultReader<Uint8Array>;
+  rest: AnswerReader;
   done: () => void;
 }
+
+/** Keep-alive connection pools for peer calls (sockets are reused per peer host). */
+const AGENTS = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
 
 export class PeerForwarder {
   constructor(
@@ -74,6 +91,29 @@ export class PeerForwarder {
     throw new LlmosError("unavailable", `no node could run the request (tried ${[...failed].join(", ")})`);
   }
 
+  /**
+   * Has `target` load `model` (a drained node handing its models over): a signed Ollama load call (`/api/generate`
+   * without a prompt), answered once the model is ready there. Throws when the node cannot load it.
+   */
+  async load(target: ClusterNode, model: string, timeoutMs = 120_000): Promise<void> {
+    const path = "/api/generate";
+    const body = JSON.stringify({ model, prompt: "" });
+    const headers = signPeerCall(this.secret, {
+      method: "POST",
+      path,
+      node: this.self,
+      time: Date.now(),
+      fence: `load:${randomUUID()}`,
+      keyId: undefined,
+      forwardedFor: "127.0.0.1",
+    });
+    const res = await peerRequest(new URL(target.url + path), "POST", headers, body, AbortSignal.timeout(timeoutMs));
+    let text = "";
+    for await (const chunk of res) text += String(chunk);
+    if ((res.statusCode ?? 500) >= 300)
+      throw new LlmosError("unavailable", `node ${target.name} did not load ${model}: ${text.slice(0, 300)}`);
+  }
+
   private async attempt(input: ForwardInput, target: ClusterNode, fence: string): Promise<CommittedAnswer> {
     const done = this.router.begin(target.name);
     const abort = new AbortController();
@@ -99,21 +139,22 @@ export class PeerForwarder {
         keyId: input.keyId,
         forwardedFor: input.clientAddress,
       });
-      const res = await fetch(target.url + input.path, {
-        method: input.method,
-        headers: { ...headers, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-        ...(body !== undefined ? { body } : {}),
-        signal: abort.signal,
-      });
-      const reader = res.body!.getReader();
-      const chunk = await reader.read();
+      const res = await peerRequest(new URL(target.url + input.path), input.method, headers, body, abort.signal);
+      const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const chunk = await chunks.next();
       clearInterval(watch);
       return {
         node: target.name,
-        status: res.status,
-        headers: res.headers,
-        first: chunk.value ?? new Uint8Array(),
-        rest: reader,
+        status: res.statusCode ?? 502,
+        headers: headersOf(res),
+        first: chunk.done ? new Uint8Array() : chunk.value,
+        rest: {
+          read: async () => {
+            if (chunk.done) return { done: true };
+            const next = await chunks.next();
+            return next.done ? { done: true } : { done: false, value: next.value };
+          },
+        },
         done: release,
       };
     } catch (error) {
@@ -121,6 +162,46 @@ export class PeerForwarder {
       throw error;
     }
   }
+}
+
+/** One signed peer call over a keep-alive connection; resolves with the answer once its headers arrived. */
+function peerRequest(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  const client = url.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request(
+      url,
+      {
+        method,
+        agent: AGENTS[url.protocol as keyof typeof AGENTS],
+        headers: {
+          ...headers,
+          ...(body !== undefined
+            ? { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }
+            : {}),
+        },
+        signal,
+      },
+      resolve,
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The answer's headers as a fetch `Headers` (what the HTTP layer passes on). */
+function headersOf(res: IncomingMessage): Headers {
+  const out = new Headers();
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.append(name, v);
+  }
+  return out;
 }
 
 /** Fences a node accepted, kept for the peer-signature window: an attempt runs at most once per node. */

@@ -75,31 +75,55 @@ export function matchedBlocks(chain: readonly string[], held: ReadonlySet<string
   return n;
 }
 
+/** A prompt a slot most likely still holds: its chain, and when it last ran. */
+interface CachedPrompt {
+  chain: readonly string[];
+  at: number;
+}
+
 /**
- * The chains of prompts this node served recently, per model, bounded: the most recently used hashes are kept
- * (`perModel` per model, `total` over all), so the set published in heartbeats stays small and tracks what the
- * runners' caches most likely still hold.
+ * The prefixes this node's runners most likely hold in their KV cache, per model: what a heartbeat publishes for
+ * affinity. It follows the engine's slot choice (engine/prompt-cache/choose-slot.ts) rather than a plain "recently
+ * served" set, because a prefix the runner no longer holds attracts its conversation to a node that must evaluate
+ * the whole prompt again: a model keeps one prompt per slot; a prompt that continues one (its chain starts with that
+ * prompt's whole chain: the conversation's next turn) replaces it on its slot; any other prompt takes a slot of its
+ * own, and when there are more prompts than slots the least recently used one is gone.
  */
 export class PrefixIndex {
-  private readonly models = new Map<string, Map<string, number>>();
+  private readonly models = new Map<string, CachedPrompt[]>();
   private tick = 0;
 
-  constructor(
-    private readonly perModel = 512,
-    private readonly total = 4096,
-  ) {}
+  /** `total`: hashes kept over all models at most (the least recently used prompts go first). */
+  constructor(private readonly total = 4096) {}
 
-  /** Notes that `model` ran a prompt with `chain`. */
-  record(model: string, chain: readonly string[]): void {
-    if (chain.length === 0) return;
-    let hashes = this.models.get(model);
-    if (!hashes) this.models.set(model, (hashes = new Map()));
-    for (const h of chain) {
-      hashes.delete(h);
-      hashes.set(h, ++this.tick);
+  /**
+   * Notes that `model` (with `slots` slots) runs a prompt with `chain`. True when the prompt took a slot of its own
+   * (a new conversation: worth publishing soon), false when it continued a cached one or has no full block.
+   */
+  record(model: string, chain: readonly string[], slots: number): boolean {
+    if (chain.length === 0) return false;
+    let prompts = this.models.get(model);
+    if (!prompts) this.models.set(model, (prompts = []));
+    const at = ++this.tick;
+    // The longest cached prompt this one continues keeps its slot.
+    let continued: CachedPrompt | undefined;
+    for (const p of prompts)
+      if (
+        p.chain.length <= chain.length &&
+        startsWith(chain, p.chain) &&
+        (!continued || p.chain.length > continued.chain.length)
+      )
+        continued = p;
+    if (continued) {
+      continued.chain = chain;
+      continued.at = at;
+      return false;
     }
-    while (hashes.size > this.perModel) hashes.delete(hashes.keys().next().value!);
+    prompts.push({ chain, at });
+    prompts.sort((a, b) => b.at - a.at);
+    prompts.length = Math.min(prompts.length, Math.max(1, slots));
     this.trimTotal();
+    return true;
   }
 
   /** Forgets a model (it was unloaded: its cache is gone). */
@@ -107,26 +131,30 @@ export class PrefixIndex {
     this.models.delete(model);
   }
 
-  /** Hashes per model, oldest first (what a heartbeat publishes). */
+  /** The hashes of the prompts each model's slots hold (what a heartbeat publishes). */
   summary(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const [model, hashes] of this.models) out[model] = [...hashes.keys()];
+    for (const [model, prompts] of this.models) out[model] = [...new Set(prompts.flatMap((p) => p.chain))];
     return out;
   }
 
   private trimTotal(): void {
     let size = 0;
-    for (const hashes of this.models.values()) size += hashes.size;
+    for (const prompts of this.models.values()) for (const p of prompts) size += p.chain.length;
     while (size > this.total) {
-      // Drop the globally oldest hash.
-      let oldest: { model: string; hash: string; at: number } | undefined;
-      for (const [model, hashes] of this.models) {
-        const first = hashes.entries().next().value;
-        if (first && (!oldest || first[1] < oldest.at)) oldest = { model, hash: first[0], at: first[1] };
-      }
+      let oldest: { prompts: CachedPrompt[]; index: number; at: number } | undefined;
+      for (const prompts of this.models.values())
+        prompts.forEach((p, index) => {
+          if (!oldest || p.at < oldest.at) oldest = { prompts, index, at: p.at };
+        });
       if (!oldest) return;
-      this.models.get(oldest.model)!.delete(oldest.hash);
-      size--;
+      size -= oldest.prompts[oldest.index]!.chain.length;
+      oldest.prompts.splice(oldest.index, 1);
     }
   }
+}
+
+function startsWith(chain: readonly string[], prefix: readonly string[]): boolean {
+  for (let i = 0; i < prefix.length; i++) if (chain[i] !== prefix[i]) return false;
+  return true;
 }

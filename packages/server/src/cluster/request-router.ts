@@ -2,12 +2,16 @@
  * Turns what the nodes published (membership.ts) and what this node sent since (requests in flight, placements not
  * yet in a heartbeat) into the routing decision's input, and applies `decideRoute`. Every live node is a candidate
  * once some node has the model (a node chosen without it fetches the blobs from a peer: blob-fetcher.ts); a model
- * that no node has is left to the receiving node (which answers 404 or pulls it as it would alone).
+ * that no node has is left to the receiving node (which answers 404 or pulls it as it would alone). A model's
+ * memory need is the scheduler's sizing (the estimate a load reserves with the default context and slots, and with
+ * the smallest context), never its file size: a small file with a large KV cache must not land where only the file
+ * fits.
  */
+import type { PlacementEstimate } from "../scheduler/sizing.js";
 import { canonicalModelName } from "../store/names.js";
 import type { ClusterMembership } from "./membership.js";
 import { isHealthy, type MembershipTimes } from "./membership-decisions.js";
-import type { CapacityModel, ClusterNode } from "./node-capacity.js";
+import type { CapacityModel, CapacityStored, ClusterNode } from "./node-capacity.js";
 import { prefixChain, promptTextOf } from "./prefix-chain.js";
 import { decideRoute, type RouteDecision, type RoutingNode } from "./routing.js";
 
@@ -24,7 +28,9 @@ export interface RoutedRequest {
 }
 
 export class RequestRouter {
-  private readonly inflight = new Map<string, number>();
+  /** Requests sent to (or run on) each node from here, by start time, until they end. */
+  private readonly inflight = new Map<string, Map<number, number>>();
+  private nextRequest = 0;
   private readonly provisional = new Map<string, Map<string, { until: number; bytes: number }>>();
 
   constructor(
@@ -32,6 +38,8 @@ export class RequestRouter {
     private readonly self: string,
     private readonly times: MembershipTimes,
     private readonly now: () => number = Date.now,
+    /** The scheduler's own estimate for a model this node stores (undefined: not stored here, or not sized yet). */
+    private readonly localEstimate: (model: string) => PlacementEstimate | undefined = () => undefined,
   ) {}
 
   /** Where a request with `body` runs; `exclude` lists nodes that already failed it. */
@@ -50,24 +58,52 @@ export class RequestRouter {
       (n) => n.capacity.stored.some((s) => s.name === model) || n.capacity.models.some((m) => m.name === model),
     );
     if (holders.length === 0) return undefined;
-    const size = Math.max(0, ...stored.map((s) => s.sizeBytes));
+    const estimate = this.estimateOf(model, stored);
     const chain = prefixChain(promptTextOf(body));
     const routing = nodes.map((n) => this.routingNode(n, model, exclude));
-    const decision = decideRoute({ model, estimatedBytes: Math.ceil(size * 1.2), minimumBytes: size, chain }, routing);
+    const decision = decideRoute({ model, ...estimate, chain }, routing);
     const target = decision.kind === "node" ? nodes.find((n) => n.name === decision.node) : undefined;
-    if (decision.kind === "node" && decision.reason !== "loaded") this.placeProvisionally(decision.node, model, size);
+    if (decision.kind === "node" && decision.reason !== "loaded")
+      this.placeProvisionally(decision.node, model, estimate.estimatedBytes);
     return { model, chain, decision, target };
   }
 
-  /** Counts a request sent to `node` until `done` is called. */
+  /**
+   * What `model` needs on a node: the scheduler's own sizing when this node stores it (what a load here would
+   * reserve), else the largest estimate its holders published, else (a peer of an older version) its file size
+   * with a fifth more for the KV cache and buffers.
+   */
+  private estimateOf(model: string, stored: readonly CapacityStored[]): PlacementEstimate {
+    const local = this.localEstimate(model);
+    if (local) return local;
+    const published = stored.filter((s) => s.estimatedBytes > 0);
+    if (published.length > 0)
+      return {
+        estimatedBytes: Math.max(...published.map((s) => s.estimatedBytes)),
+        minimumBytes: Math.max(...published.map((s) => s.minimumBytes)),
+      };
+    const size = Math.max(0, ...stored.map((s) => s.sizeBytes));
+    return { estimatedBytes: Math.ceil(size * 1.2), minimumBytes: size };
+  }
+
+  /** Counts a request sent to (or run on) `node` until `done` is called. */
   begin(node: string): () => void {
-    this.inflight.set(node, (this.inflight.get(node) ?? 0) + 1);
-    let ended = false;
-    return () => {
-      if (ended) return;
-      ended = true;
-      this.inflight.set(node, Math.max(0, (this.inflight.get(node) ?? 1) - 1));
-    };
+    const requests = this.inflight.get(node) ?? new Map<number, number>();
+    this.inflight.set(node, requests);
+    const id = this.nextRequest++;
+    requests.set(id, this.now());
+    return () => void requests.delete(id);
+  }
+
+  /**
+   * Requests in flight to `n` that its last heartbeat does not show yet (begun after it was taken): those begun
+   * before are in its busy and queued counts already, and counting them again would see twice the load.
+   */
+  private unseenInflight(n: ClusterNode): number {
+    const since = n.heartbeatAt ?? 0;
+    let count = 0;
+    for (const at of this.inflight.get(n.name)?.values() ?? []) if (at >= since) count++;
+    return count;
   }
 
   /** True while `node` is a healthy member (a forwarded request waiting there keeps waiting). */
@@ -113,7 +149,7 @@ export class RequestRouter {
       models,
       stored: new Set(n.capacity.stored.map((s) => s.name)),
       prefixes: new Set(n.capacity.prefixes[model] ?? []),
-      inflight: this.inflight.get(n.name) ?? 0,
+      inflight: this.unseenInflight(n),
       self: n.name === this.self,
     };
   }
@@ -121,6 +157,6 @@ export class RequestRouter {
   private placeProvisionally(node: string, model: string, bytes: number): void {
     let m = this.provisional.get(node);
     if (!m) this.provisional.set(node, (m = new Map()));
-    m.set(model, { until: this.now() + PROVISIONAL_MS, bytes: Math.ceil(bytes * 1.2) });
+    m.set(model, { until: this.now() + PROVISIONAL_MS, bytes });
   }
 }

@@ -67,6 +67,11 @@ export function decideRoute(demand: RoutingDemand, nodes: readonly RoutingNode[]
 
   const need = (n: RoutingNode) => Math.min(demand.estimatedBytes, n.budgetBytes);
   const free = (n: RoutingNode) => n.budgetBytes - n.reservedBytes;
+  // Room counted in copies of the model a node could still hold, not in bytes: nodes whose free memory differs by
+  // less than one copy are equal, and equals go to the deciding node. Going by bytes, every node that receives a
+  // request for a model nobody has loaded picks the same roomiest node at the same moment (none sees the others'
+  // choices before a heartbeat), and the models pile up there.
+  const room = (n: RoutingNode) => Math.floor(free(n) / Math.max(1, need(n)));
   const stored = eligible.filter((n) => n.stored.has(demand.model) && free(n) >= need(n) && !modelOn(n, demand.model));
 
   const loaded = eligible.filter((n) => modelOn(n, demand.model));
@@ -77,10 +82,10 @@ export function decideRoute(demand: RoutingDemand, nodes: readonly RoutingNode[]
     // file has the memory free, a second copy is loaded there instead of queueing deeper.
     if (best.backlog < best.slots || stored.length === 0 || best.affinity > 0)
       return { kind: "node", node: best.n.name, reason: "loaded", affinity: best.affinity };
-    return chosen(pickMax(stored, free), "scales_out");
+    return chosen(pickMax(stored, room), "scales_out");
   }
 
-  if (stored.length > 0) return chosen(pickMax(stored, free), "stored");
+  if (stored.length > 0) return chosen(pickMax(stored, room), "stored");
 
   const fits = eligible.filter((n) => free(n) >= need(n));
   if (fits.length > 0)

@@ -70,9 +70,12 @@ export function clusterForwarding(cluster: () => ClusterNode | undefined): Fasti
 
 /**
  * Before a request runs on this node: its model is fetched from a peer when this node does not store it (the request
- * waits, as for a model loading; the client going away ends the wait, not the transfer), and its prompt is noted.
+ * waits, as for a model loading; the client going away ends the wait, not the transfer), and its prompt is noted for
+ * affinity. It counts as in flight here until its answer ends, so that requests this node routes meanwhile see it
+ * before a heartbeat shows it (two new conversations arriving together are spread instead of sharing its slots).
  */
 async function runHere(node: ClusterNode, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.raw.once("close", node.router.begin(node.name));
   // The response closing before it was written means the client went away.
   const gone = new AbortController();
   const onClose = () => gone.abort();

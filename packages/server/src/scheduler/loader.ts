@@ -13,7 +13,13 @@ import type { Executor } from "./executor.js";
 import { specOf, type Sizing } from "./model-lifecycle.js";
 import type { ModelEntry } from "./model-entry.js";
 import type { LoadOptions, ModelSpec } from "./model-spec.js";
-import { decideSizing } from "./sizing.js";
+import {
+  decideSizing,
+  placementEstimate,
+  type PlacementEstimate,
+  type SizingDefaults,
+  type SizingRequest,
+} from "./sizing.js";
 import { fmtBytes } from "./format-bytes.js";
 
 export class Loader {
@@ -57,26 +63,7 @@ export class Loader {
     const spec = await ctx.source.acquire(entry.name);
     let sizing: Sizing;
     try {
-      sizing = decideSizing(
-        {
-          model: entry.name,
-          shape: spec.shape,
-          trainContextSize: spec.trainContextSize,
-          contextSize: opts.contextSize ?? spec.defaults.contextSize,
-          parallel: opts.parallel ?? spec.defaults.parallel,
-          kvCacheType: spec.defaults.kvCacheType,
-          floorBytes: ctx.ooms.floorOf(entry.name),
-        },
-        {
-          engine: ctx.options.engine,
-          contextSize: ctx.options.contextSize,
-          parallel: ctx.options.parallel,
-          overheadBytes: this.measuredOverheadBytes,
-          gpu: ctx.options.gpu,
-          ...(ctx.options.kvCacheType ? { kvCacheType: ctx.options.kvCacheType } : {}),
-        },
-        ctx.snapshot(),
-      );
+      sizing = decideSizing(...this.sizingInputs(entry.name, spec, opts), ctx.snapshot());
     } catch (error) {
       spec.release();
       throw error;
@@ -124,6 +111,42 @@ export class Loader {
       rssBytes: entry.measuredRssBytes,
     });
     ctx.reconcile();
+  }
+
+  /**
+   * What a load of `name` (stored here) would reserve with the default context and slots, and at least: the same
+   * sizing a load makes, for a cluster placing the model before any node loads it.
+   */
+  async estimate(name: string): Promise<PlacementEstimate> {
+    const spec = await this.ctx.source.acquire(name);
+    try {
+      return placementEstimate(...this.sizingInputs(spec.name, spec, {}));
+    } finally {
+      spec.release();
+    }
+  }
+
+  private sizingInputs(name: string, spec: ModelSpec, opts: LoadOptions): [SizingRequest, SizingDefaults] {
+    const { ctx } = this;
+    return [
+      {
+        model: name,
+        shape: spec.shape,
+        trainContextSize: spec.trainContextSize,
+        contextSize: opts.contextSize ?? spec.defaults.contextSize,
+        parallel: opts.parallel ?? spec.defaults.parallel,
+        kvCacheType: spec.defaults.kvCacheType,
+        floorBytes: ctx.ooms.floorOf(name),
+      },
+      {
+        engine: ctx.options.engine,
+        contextSize: ctx.options.contextSize,
+        parallel: ctx.options.parallel,
+        overheadBytes: this.measuredOverheadBytes,
+        gpu: ctx.options.gpu,
+        ...(ctx.options.kvCacheType ? { kvCacheType: ctx.options.kvCacheType } : {}),
+      },
+    ];
   }
 
   /** Frees budget for `entry` by evicting idle models; waits for busy ones; fails when it can never fit. */

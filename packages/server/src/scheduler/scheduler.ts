@@ -15,6 +15,7 @@ import { publishModelEvents } from "./hub-bridge.js";
 import type { Priority } from "./fair-queue.js";
 import { normalizeKeepAlive } from "./keep-alive.js";
 import { Loader } from "./loader.js";
+import type { PlacementEstimate } from "./sizing.js";
 import { ModelEntry, type SlotLease } from "./model-entry.js";
 import type { ModelSource } from "./model-spec.js";
 import { ModelTable } from "./model-table.js";
@@ -269,6 +270,11 @@ export class Scheduler {
     entry.touch(this.clock.now());
     this.reconcile();
     return this.report.describe(entry, await this.report.statsOf(entry));
+  }
+
+  /** The memory a load of `name` would reserve here, with the default context and at least (cluster placement). */
+  estimate(name: string): Promise<PlacementEstimate> {
+    return this.loader.estimate(this.source.canonicalName(name));
   }
 
   /** Unloads a model after its in-flight requests finish (new ones wait, then start a fresh load). */

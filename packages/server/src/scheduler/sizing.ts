@@ -88,3 +88,33 @@ export function decideSizing(request: SizingRequest, defaults: SizingDefaults, s
     vramBytes: offload?.vramBytes ?? 0,
   };
 }
+
+/** What a model would reserve on a node, for placing it across a cluster before any node loads it. */
+export interface PlacementEstimate {
+  /** With the default (or the model's own) context and slots: what a load on an empty node reserves. */
+  estimatedBytes: number;
+  /** With the smallest default context the scheduler shrinks to (the same as `estimatedBytes` for a set context). */
+  minimumBytes: number;
+}
+
+/**
+ * The same sizing a load makes (decideSizing), once on a node with room to spare and once on a node so full that
+ * the default context shrinks to its minimum: the range a node's budget must hold for the model. RAM only (a GPU
+ * split is decided by the node that loads it).
+ */
+export function placementEstimate(request: SizingRequest, defaults: SizingDefaults): PlacementEstimate {
+  const on = (budget: number): SchedulerSnapshot => ({
+    now: 0,
+    memoryBudgetBytes: budget,
+    vramBudgetBytes: undefined,
+    models: [],
+    queuedTotal: 0,
+    limits: { maxQueuePerModel: 0, maxQueueTotal: 0 },
+    cpu: { cpus: [], maxThreadsPerRunner: 1, holdMs: 0 },
+  });
+  const cpuOnly = { ...defaults, gpu: false };
+  return {
+    estimatedBytes: decideSizing(request, cpuOnly, on(Number.MAX_SAFE_INTEGER)).ramBytes,
+    minimumBytes: decideSizing(request, cpuOnly, on(0)).ramBytes,
+  };
+}

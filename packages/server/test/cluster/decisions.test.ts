@@ -6,7 +6,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { decideDeaths, isHealthy, type MemberRow } from "../../src/cluster/membership-decisions.js";
-import { parseCapacity } from "../../src/cluster/node-capacity.js";
+import type { ClusterMembership } from "../../src/cluster/membership.js";
+import { emptyCapacity, parseCapacity, type ClusterNode } from "../../src/cluster/node-capacity.js";
+import { RequestRouter } from "../../src/cluster/request-router.js";
 import { signPeerCall, verifyPeerCall, PEER_HEADERS } from "../../src/cluster/peer-auth.js";
 import { matchedBlocks, prefixChain, PrefixIndex, promptTextOf } from "../../src/cluster/prefix-chain.js";
 import { decideRoute, type RoutingDemand, type RoutingNode } from "../../src/cluster/routing.js";
@@ -108,6 +110,28 @@ describe("decideRoute", () => {
     assert.deepEqual(decideRoute(demand(), nodes), { kind: "node", node: "c", reason: "fits", affinity: 0 });
   });
 
+  test("room is counted in copies of the model: nodes a few bytes apart are equal and the deciding node keeps it", () => {
+    // Three nodes that each received a request for a different model nobody has loaded, at the same moment: free
+    // memory a few MiB apart (budgets measured at start) must not send all three models to the same node.
+    const placed = ["m1", "m2", "m3"].map((model, i) => {
+      const nodes = ["a", "b", "c"].map((n, j) =>
+        node(n, {
+          budgetBytes: 4 * GB + j * 5 * 1024 ** 2,
+          stored: new Set(["m1", "m2", "m3"]),
+          self: i === j,
+        }),
+      );
+      return (decideRoute(demand({ model }), nodes) as { node: string }).node;
+    });
+    assert.deepEqual(placed, ["a", "b", "c"]);
+    // A node with room for more copies still wins.
+    const nodes = [
+      node("a", { self: true, stored: new Set(["m:latest"]), reservedBytes: 2 * GB }),
+      node("b", { stored: new Set(["m:latest"]) }),
+    ];
+    assert.equal((decideRoute(demand(), nodes) as { node: string }).node, "b");
+  });
+
   test("every node full: one that can evict idle models; pinned and busy models are not evictable", () => {
     const nodes = [
       node("a", {
@@ -169,6 +193,79 @@ describe("decideRoute", () => {
       placed.push(target.name);
     }
     assert.deepEqual(placed.sort(), ["a", "b", "c"]);
+  });
+});
+
+describe("RequestRouter: memory need from the scheduler's sizing", () => {
+  const MiB = 1024 ** 2;
+  /** A node row as a heartbeat publishes it: `free` bytes free, `m:latest` stored (a 20 MiB file). */
+  function row(name: string, free: number, estimate: { estimatedBytes: number; minimumBytes: number }): ClusterNode {
+    const capacity = emptyCapacity();
+    capacity.memory.budgetBytes = 2 * GB;
+    capacity.memory.reservedBytes = 2 * GB - free;
+    capacity.stored = [{ name: "m:latest", digest: "d", sizeBytes: 20 * MiB, ...estimate, blobs: ["d"] }];
+    return {
+      name,
+      url: `http://${name}`,
+      state: "up",
+      epoch: 1,
+      heartbeatAgeMs: 0,
+      lockHeld: true,
+      registeredAt: 0,
+      capacity,
+    };
+  }
+  const routerOver = (nodes: ClusterNode[], local?: { estimatedBytes: number; minimumBytes: number }) =>
+    new RequestRouter(
+      { nodes: () => nodes } as unknown as ClusterMembership,
+      "a",
+      { heartbeatMs: 1000, deadAfterMs: 3000 },
+      Date.now,
+      () => local,
+    );
+  // A small file with a large KV cache: 20 MiB of weights, 600 MiB with the default context and slots.
+  const big = { estimatedBytes: 600 * MiB, minimumBytes: 120 * MiB };
+
+  test("a model whose file is small but whose KV cache is large is not placed where only the file fits", () => {
+    // a (the deciding node) has 100 MiB free: the file and a fifth more, not the KV cache. b has 50 MiB free and an
+    // idle 1 GiB model it can evict.
+    const withIdle = (n: ClusterNode) => {
+      n.capacity.models = [loaded("other:latest", { reservedBytes: GB })];
+      return n;
+    };
+    const nodes = [row("a", 100 * MiB, big), withIdle(row("b", 50 * MiB, big))];
+    assert.deepEqual(routerOver(nodes, big).route({ model: "m", prompt: "hi" })?.decision, {
+      kind: "node",
+      node: "b",
+      reason: "evicts",
+      affinity: 0,
+    });
+    // Only b published its estimate (a runs an older version): still the estimate decides.
+    const mixed = [row("a", 100 * MiB, { estimatedBytes: 0, minimumBytes: 0 }), withIdle(row("b", 50 * MiB, big))];
+    assert.equal((routerOver(mixed).route({ model: "m" })?.decision as { node: string }).node, "b");
+    // By file size alone (no node published an estimate) the file fits on a: what the estimate prevents.
+    const none = { estimatedBytes: 0, minimumBytes: 0 };
+    const sizeOnly = [row("a", 100 * MiB, none), withIdle(row("b", 50 * MiB, none))];
+    assert.equal((routerOver(sizeOnly).route({ model: "m" })?.decision as { node: string }).node, "a");
+  });
+
+  test("this node's own sizing wins over what peers published; the minimum decides insufficient_capacity", () => {
+    const small = { estimatedBytes: 30 * MiB, minimumBytes: 25 * MiB };
+    const huge = { estimatedBytes: 8 * GB, minimumBytes: 3 * GB };
+    const nodes = [row("a", 100 * MiB, small), row("b", 100 * MiB, huge)];
+    // Going by the largest published estimate, its smallest context does not fit any node's 2 GiB budget ...
+    assert.deepEqual(routerOver(nodes).route({ model: "m" })?.decision, {
+      kind: "insufficient_capacity",
+      neededBytes: 3 * GB,
+      largestBudgetBytes: 2 * GB,
+    });
+    // ... while this node's scheduler, which stores it, knows it needs 30 MiB here.
+    assert.deepEqual(routerOver(nodes, small).route({ model: "m" })?.decision, {
+      kind: "node",
+      node: "a",
+      reason: "stored",
+      affinity: 0,
+    });
   });
 });
 
@@ -255,18 +352,24 @@ describe("prompt-prefix chains", () => {
     assert.deepEqual(prefixChain("a".repeat(127)), []);
   });
 
-  test("the index keeps the most recently used hashes within its bounds and forgets unloaded models", () => {
-    const index = new PrefixIndex(4, 6);
-    index.record("m", ["1", "2", "3"]);
-    index.record("n", ["4", "5", "6"]);
-    index.record("m", ["1", "7"]);
-    const s = index.summary();
-    assert.deepEqual(
-      s.m,
-      ["3", "1", "7"].filter((h) => s.m!.includes(h)),
-    );
-    assert.ok(Object.values(s).flat().length <= 6);
-    assert.ok(s.m!.length <= 4);
+  test("the index publishes what the slots hold: a next turn replaces its conversation, a new one evicts the LRU", () => {
+    const index = new PrefixIndex(8);
+    // Two slots: conversation A, then its next turn (continues it: same slot), then B.
+    assert.equal(index.record("m", ["a1", "a2"], 2), true);
+    assert.equal(index.record("m", ["a1", "a2", "a3"], 2), false);
+    assert.equal(index.record("m", ["b1"], 2), true);
+    assert.deepEqual(index.summary().m!.sort(), ["a1", "a2", "a3", "b1"]);
+    // A third conversation takes the least recently used slot (A's): A's prefix is not advertised any more.
+    assert.equal(index.record("m", ["c1", "c2"], 2), true);
+    assert.deepEqual(index.summary().m!.sort(), ["b1", "c1", "c2"]);
+    // A branch sharing only a system prompt with B gets a slot of its own (the engine copies the prefix).
+    assert.equal(index.record("m", ["b1", "x"], 2), false);
+    assert.equal(index.record("m", ["b1", "y"], 2), true);
+    assert.deepEqual(index.summary().m!.sort(), ["b1", "x", "y"]);
+    // Bounded over all models (the least recently used prompts go), and an unloaded model is forgotten.
+    index.record("n", ["n1", "n2", "n3", "n4", "n5", "n6"], 4);
+    assert.ok(Object.values(index.summary()).flat().length <= 8);
+    assert.deepEqual(index.summary().n, ["n1", "n2", "n3", "n4", "n5", "n6"]);
     index.forget("m");
     assert.equal(index.summary().m, undefined);
   });

@@ -9,7 +9,7 @@ import {
 } from "../../src/scheduler/decisions.js";
 import type { PrewarmWindow } from "../../src/scheduler/policy.js";
 import { FixedKeepAlivePolicy, type SchedulingPolicy } from "../../src/scheduler/policy.js";
-import { decideSizing } from "../../src/scheduler/sizing.js";
+import { decideSizing, placementEstimate } from "../../src/scheduler/sizing.js";
 import { MiB, snapshot, view } from "./harness.js";
 
 const lru = new FixedKeepAlivePolicy();
@@ -231,6 +231,20 @@ describe("sizing", () => {
     const s = snapshot([], { memoryBudgetBytes: 1 });
     assert.equal(decideSizing({ ...request, contextSize: 1024 }, defaults, s).contextSize, 1024);
     assert.equal(decideSizing({ ...request, contextSize: 1 << 20 }, defaults, s).contextSize, 8192);
+  });
+
+  test("the placement estimate is what a load reserves on a roomy node, and on a full one (smallest context)", () => {
+    const e = placementEstimate(request, defaults);
+    assert.equal(e.estimatedBytes, decideSizing(request, defaults, snapshot([])).ramBytes);
+    const full = decideSizing(request, defaults, snapshot([], { memoryBudgetBytes: 1 }));
+    assert.equal(full.contextSize, 256);
+    assert.equal(e.minimumBytes, full.ramBytes);
+    assert.ok(e.minimumBytes < e.estimatedBytes);
+    // The KV cache dominates this model: the estimate is far above its 10 MiB of weights.
+    assert.ok(e.estimatedBytes > 5 * shape.tensorBytes, String(e.estimatedBytes));
+    // A context set by the model's definition is not shrunk: both are the same.
+    const fixed = placementEstimate({ ...request, contextSize: 1024 }, defaults);
+    assert.equal(fixed.minimumBytes, fixed.estimatedBytes);
   });
 
   test("with a GPU of known size the model is split, and only the RAM part is charged", () => {
