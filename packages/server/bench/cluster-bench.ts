@@ -14,6 +14,7 @@ import path from "node:path";
 import type { ClusterStatus } from "@llmos/protocol";
 import { homePaths } from "../src/config/config.js";
 import { startTestCluster } from "../test/support/cluster.js";
+import { builtHereCpuBackendDir } from "./native-bench.js";
 import { postgresBinDir } from "../test/support/postgres.js";
 import { REPO_ROOT } from "../test/support/paths.js";
 import { request } from "./http-client.js";
@@ -21,6 +22,10 @@ import { percentile, spread, type Spread } from "./stats.js";
 
 export interface ClusterBench {
   model: string;
+  /** The model the forwarding overhead was timed on (the same as `model` when none was given). */
+  hopModel?: string;
+  /** Requests of the forwarded series that did not run on the node they were meant to reach (should be 0). */
+  forwardedElsewhere?: number;
   requests: number;
   clients: number;
   tokens: number;
@@ -45,6 +50,10 @@ const SETTINGS = {
   LLMOS_NUM_PARALLEL: "4",
   LLMOS_MEMORY_BUDGET: "2G",
   LLMOS_LOG_LEVEL: "warn",
+  // Every daemon on the same CPU backend (the one built here, as the rest of the bench uses), and none building
+  // one in the background on its fresh home: six compilers would share the cores with the measurement.
+  LLMOS_CPU_BACKEND: builtHereCpuBackendDir() ?? "shipped",
+  LLMOS_CPU_BACKEND_BUILD: "off",
 };
 
 /** Nodes that served requests (x-llmos-node), counted while a cluster run is measured. */
@@ -63,7 +72,16 @@ async function generate(url: string, model: string, prompt: string, tokens: numb
   return json.eval_count ?? 0;
 }
 
-/** Aggregate tokens/s of `requests` requests from `clients` clients, request i to urls[i % n] for MODELS[i % 3]. */
+/**
+ * Aggregate tokens/s of `requests` requests from `clients` clients, request i to urls[i % n] (round-robin) for
+ * model `modelOf(i)`. The model does not follow the entry point: over nine requests every model reaches every entry
+ * point once, as when users pick models and a load balancer picks daemons. (With MODELS[i % 3] each independent
+ * daemon saw only one model: round-robin that is secretly model-affine.)
+ */
+function modelOf(i: number): string {
+  return MODELS[(i + Math.floor(i / MODELS.length)) % MODELS.length]!;
+}
+
 async function load(urls: string[], requests: number, clients: number, tokens: number): Promise<number> {
   let next = 0;
   let generated = 0;
@@ -71,19 +89,14 @@ async function load(urls: string[], requests: number, clients: number, tokens: n
   await Promise.all(
     Array.from({ length: clients }, async () => {
       for (let i = next++; i < requests; i = next++)
-        generated += await generate(
-          urls[i % urls.length]!,
-          MODELS[i % MODELS.length]!,
-          `Once upon a time ${i}`,
-          tokens,
-        );
+        generated += await generate(urls[i % urls.length]!, modelOf(i), `Once upon a time ${i}`, tokens);
     }),
   );
   return generated / ((performance.now() - t0) / 1000);
 }
 
-async function importModels(url: string, file: string): Promise<void> {
-  for (const name of MODELS) {
+async function importModels(url: string, file: string, names: readonly string[] = MODELS): Promise<void> {
+  for (const name of names) {
     const r = await fetch(`${url}/api/models/import`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -146,17 +159,26 @@ async function startIndependent(n: number, modelFile: string): Promise<{ urls: s
 export async function clusterBench(
   modelFile: string,
   modelName: string,
-  opts: { quick: boolean; log: (line: string) => void },
+  opts: {
+    quick: boolean;
+    log: (line: string) => void;
+    /**
+     * A tiny model (stories260K) the forwarding overhead is timed on: one hop's cost. On one machine a model that
+     * computes for milliseconds shares the cores with the hop's own work (three nodes and the client on two cores),
+     * which adds contention a real network of machines does not have: +2.0 ms there against +1.4 ms on the tiny one.
+     */
+    hopModelFile?: string;
+  },
 ): Promise<ClusterBench | undefined> {
   if (!postgresBinDir()) {
     opts.log("cluster: PostgreSQL is not installed, section skipped");
     return undefined;
   }
-  const reps = opts.quick ? 2 : 4;
-  const requests = opts.quick ? 24 : 60;
+  const reps = opts.quick ? 2 : 6;
+  const requests = opts.quick ? 27 : 120;
   const clients = 6;
   const tokens = 32;
-  const overheadReps = opts.quick ? 20 : 60;
+  const overheadReps = opts.quick ? 20 : 200;
 
   // Both setups up at once and measured in alternating rounds, so that a drift of the machine's load (other
   // processes, caches, thermal) weighs on both alike.
@@ -165,23 +187,32 @@ export async function clusterBench(
   const roundRobin: number[] = [];
   const clustered: number[] = [];
   let direct: number[] = [];
+  let forwardedElsewhere = 0;
   let forwarded: number[] = [];
   let placement: Record<string, string[]> | undefined;
   let served: Record<string, number> | undefined;
   let cluster: Awaited<ReturnType<typeof startTestCluster>> | undefined;
   try {
     for (const url of rr.urls) await importModels(url, modelFile);
-    await load(rr.urls, 6, 3, 1); // warm: loads
+    // Warm: every model loaded wherever it will run (each daemon gets every model once).
+    await load(rr.urls, MODELS.length * rr.urls.length, 3, 1);
     cluster = await startTestCluster(
       ["n1", "n2", "n3"].map((name) => ({
         name,
-        env: { ...SETTINGS, LLMOS_IMPORT_DIRS: path.dirname(modelFile) },
+        env: {
+          ...SETTINGS,
+          LLMOS_IMPORT_DIRS: [modelFile, opts.hopModelFile ?? modelFile]
+            .map((f) => path.dirname(f))
+            .join(path.delimiter),
+        },
       })),
     );
     const urls = cluster.nodes.map((n) => n.url);
     for (const url of urls) await importModels(url, modelFile);
+    const hop = opts.hopModelFile ? "hop" : "m1";
+    if (opts.hopModelFile) for (const url of urls) await importModels(url, opts.hopModelFile, [hop]);
     await new Promise((r) => setTimeout(r, 2500)); // heartbeats publish the stores
-    await load(urls, 6, 3, 1);
+    await load(urls, MODELS.length * urls.length, 3, 1);
     await new Promise((r) => setTimeout(r, 1500)); // ... and where the models loaded
     const counted: Record<string, number> = {};
     // The runs of one setup slow the next run of the other for a while (its runners' threads wind down after their
@@ -207,9 +238,10 @@ export async function clusterBench(
     placement = await placementOf(cluster.nodes[0]!.url, cluster.nodes[0]!.home);
     opts.log(`cluster: models loaded on ${JSON.stringify(placement)}; requests served by ${JSON.stringify(served)}`);
 
-    // Forwarding overhead: find where m1 runs, then 1-token requests straight there and through another node.
+    // Forwarding overhead: find where the hop model runs, then 1-token requests straight there and through another
+    // node.
     const where = await request(`${urls[0]}/api/generate`, {
-      model: "m1",
+      model: hop,
       prompt: "Once",
       stream: false,
       options: { num_predict: 1 },
@@ -219,21 +251,33 @@ export async function clusterBench(
     const other = cluster.nodes.find((n) => n.name !== runner.name)!;
     const timeOne = async (url: string) => {
       const t0 = performance.now();
-      await generate(url, "m1", "Once upon a time", 1);
+      await generate(url, hop, "Once upon a time", 1);
       return performance.now() - t0;
     };
     direct = [];
     forwarded = [];
+    // Only what the runner's node served counts (a request the other node ran on a copy of its own is no hop).
+    const hops: Record<string, number> = {};
+    await new Promise((r) => setTimeout(r, 1500)); // the runner's heartbeat shows the model loaded
     for (let i = 0; i < overheadReps; i++) {
       direct.push(await timeOne(runner.url));
+      servedBy = hops;
       forwarded.push(await timeOne(other.url));
+      servedBy = undefined;
     }
+    forwardedElsewhere = overheadReps - (hops[runner.name] ?? 0);
+    if (forwardedElsewhere > 0)
+      opts.log(
+        `cluster: ${forwardedElsewhere} of ${overheadReps} "forwarded" requests ran elsewhere than ${runner.name}`,
+      );
   } finally {
     await cluster?.stop();
     await rr.stop();
   }
   return {
     model: modelName,
+    hopModel: opts.hopModelFile ? path.basename(opts.hopModelFile, ".gguf") : modelName,
+    forwardedElsewhere,
     requests,
     clients,
     tokens,

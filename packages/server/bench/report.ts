@@ -269,7 +269,7 @@ export function writeReport(file: string, r: BenchReport): void {
       "",
       `${c.requests} ${c.tokens}-token generations from ${c.clients} clients over three models (${c.model} under three names), sent round-robin to the three entry points. Independent daemons behind round-robin: ${fmtSpread(c.roundRobinTokensPerSecond)} tokens/s; the cluster (each request routed to the node that has its model loaded): ${fmtSpread(c.clusterTokensPerSecond)} tokens/s, **${ratio(c.clusterTokensPerSecond.median, c.roundRobinTokensPerSecond.median)}** (target at least 1.0x).`,
       "",
-      `Forwarding overhead, 1-token request: p50 ${fmt(c.directP50Ms)} ms straight to the node that runs it, ${fmt(c.forwardedP50Ms)} ms through another node: **+${fmt(c.forwardedP50Ms - c.directP50Ms)} ms** (target at most 2 ms).`,
+      `Forwarding overhead, 1-token request${c.hopModel && c.hopModel !== c.model ? ` on ${c.hopModel} (one hop's cost; a model that computes shares the two cores with the hop here)` : ""}: p50 ${fmt(c.directP50Ms)} ms straight to the node that runs it, ${fmt(c.forwardedP50Ms)} ms through another node: **+${fmt(c.forwardedP50Ms - c.directP50Ms)} ms** (target at most 2 ms).`,
       "",
       "Both setups run with the same models, one thread per daemon, the same context, slots and memory budget, and the same keep-alive HTTP client, up at the same time and measured in alternating rounds.",
     );

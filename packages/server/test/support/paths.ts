@@ -1,8 +1,9 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root (this file is packages/server/test/support/paths.ts). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root (this file is packages/server/test/support/paths.ts; built, one level deeper in dist/). */
+export const REPO_ROOT = path.resolve(here, here.split(path.sep).includes("dist") ? "../../../../.." : "../../../..");
 /** Shared, read-only real models beside the checkout. */
 export const MODELS_DIR = path.resolve(REPO_ROOT, "../shared/models");
 export const STORIES = path.join(MODELS_DIR, "stories260K.gguf");
