@@ -7,7 +7,8 @@
  *   process of the runner (threads created later inherit it). A sandboxed runner is a tree: the launcher's pid is
  *   bubblewrap's, and node runs two processes below it (bubblewrap's init in the PID namespace, then node), so the
  *   placement walks the tree from the pid it is given (`/proc/<pid>/task/<tid>/children`);
- * - a cgroup cpuset controller (the runner sandbox) implements the same interface.
+ * The sandbox's cgroup cpuset (`RunnerHandle.placeCpus`) is left at the daemon's CPUs: a cpuset narrower than a
+ * later affinity would make that affinity fail.
  */
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
