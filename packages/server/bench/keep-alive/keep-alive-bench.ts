@@ -331,19 +331,24 @@ async function checkRestart(home: string, cfg: RunConfig): Promise<KeepAliveRepo
   await repo.close();
   const b = await startBenchDaemon({ ...cfg, home, policy: "histogram" });
   try {
+    // A request, as users make them (the policy keeps what requests load; an explicit load call, or a model the
+    // policy prewarmed on its own right after the restart, may be kept by something else and show no plan).
     const model = BENCH_MODELS[3];
-    await fetch(`${b.daemon.url}/api/models/${model}/load`, {
+    const res = await fetch(`${b.daemon.url}/v1/completions`, {
       method: "POST",
-      body: "{}",
+      body: JSON.stringify({ model, prompt: "Once upon a time", max_tokens: 1 }),
       headers: { "content-type": "application/json" },
     });
+    if (!res.ok) throw new Error(`a request after the restart failed: HTTP ${res.status} ${await res.text()}`);
+    await res.text();
     const ps = (await (await fetch(`${b.daemon.url}/api/ps`)).json()) as {
-      models: Array<{ name: string; keepReason?: string }>;
+      models: Array<{ name: string; keepReason?: string; keptBy?: string }>;
     };
+    const shown = ps.models.find((m) => m.name === `${model}:latest`);
     return {
       models: stored.length,
       gapsBefore: Math.round(stored.reduce((n, r) => n + r.gaps.reduce((a, g) => a + g, 0), 0)),
-      learnedAfterRestart: ps.models.find((m) => m.name === `${model}:latest`)?.keepReason ?? null,
+      learnedAfterRestart: shown?.keepReason ?? (shown ? `kept by ${shown.keptBy ?? "?"}` : null),
     };
   } finally {
     await b.stop(true);
