@@ -148,15 +148,22 @@ describe("learned keep-alive with real runners", () => {
     await repo.close();
   });
 
-  test("a learned period: unloaded after a request, prewarmed before the next, which is warm", async () => {
+  /**
+   * A daemon whose usage store says stories is asked for about every 4 s (40 idle gaps), with a fixed keep-alive of
+   * 1 s as the reference: holding 4 s after each request would cost too much, so the plan unloads and prewarms.
+   */
+  async function startWithLearnedPeriod(): Promise<TestDaemon> {
     const home = freshHome();
     await seedHistory(
       home,
       Array.from({ length: 40 }, (_, i) => 3950 + 5 * i),
       150,
     );
-    // A fixed keep-alive of 1 s is the reference: holding 4 s after each request would cost too much.
-    const d = await startTestDaemon({ home, keepPolicy: "histogram", keepAliveMs: 1000 });
+    return startTestDaemon({ home, keepPolicy: "histogram", keepAliveMs: 1000 });
+  }
+
+  test("a learned period: unloaded after a request, prewarmed before the next, which is warm", async () => {
+    const d = await startWithLearnedPeriod();
     try {
       const unloaded = until(d, (e) => e.type === "model.unloaded" && e.model === MODEL);
       await complete(d);
@@ -182,13 +189,7 @@ describe("learned keep-alive with real runners", () => {
   });
 
   test("a request's keep_alive wins over the learned plan", async () => {
-    const home = freshHome();
-    await seedHistory(
-      home,
-      Array.from({ length: 40 }, (_, i) => 3950 + 5 * i),
-      150,
-    );
-    const d = await startTestDaemon({ home, keepPolicy: "histogram", keepAliveMs: 1000 });
+    const d = await startWithLearnedPeriod();
     try {
       await complete(d, { keep_alive: "30s" });
       await new Promise((r) => setTimeout(r, 300));
