@@ -1,7 +1,8 @@
 /**
  * Real daemons for the keep-alive benchmark: each run gets a fresh home with the benchmark's models imported, the
  * chosen policy, the fixed keep-alive scaled to the trace, the memory budget and (for a learned policy) a copy of the
- * usage store a learning replay left. The daemon runs in this process, so runs count cold starts, idle memory and
+ * usage store a learning replay left, and the CPU backend built once on this machine (no build in the background
+ * while it measures). The daemon runs in this process, so runs count cold starts, idle memory and
  * violations from its scheduler's own events, the same way the simulator does.
  */
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -9,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { KeepPolicyName } from "@llmos/protocol";
 import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { builtHereCpuBackendDir } from "../native-bench.js";
 
 export interface BenchModelFile {
   /** Name in the daemon (and in the traces). */
@@ -57,6 +59,12 @@ export async function startBenchDaemon(o: BenchDaemonOptions): Promise<BenchDaem
     memoryBudgetBytes: o.memoryBudgetBytes,
     maxQueuePerModel: 512,
     maxQueueTotal: 4096,
+    // Every run has a fresh home: left to itself, each daemon would build the CPU backend into it in the
+    // background, and the build's compiler would share the two cores with the measured loads and requests (it did
+    // in the first two full runs: the five identical 42M copies calibrated at 260-1010 ms load). The backend built
+    // once on this machine serves every run instead, as a user's home keeps the one it built.
+    cpuBackend: builtHereCpuBackendDir() ?? "shipped",
+    cpuBackendBuild: "off",
   });
   try {
     if (fresh) for (const m of o.models) await daemon.store.importFile(m.path, m.name);

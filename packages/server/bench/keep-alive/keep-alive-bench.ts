@@ -7,8 +7,9 @@
  *   2. calibrates the simulator on this machine (each model's reservation, load wait and speeds);
  *   3. replays a learning trace (another seed) under `histogram`, restarts the daemon on its home and checks the
  *      usage model came back;
- *   4. replays the measured traces in real time under each policy, the learned ones from a copy of that store;
- *   5. simulates the same traces (and a whole day) with the same policies and learned store.
+ *   4. replays the measured traces in real time under each policy (three rounds), the learned ones from a copy of
+ *      that store;
+ *   5. simulates the same traces (and a whole day) with the same policies and learned store, and the learning trace.
  * Time is compressed 60x (a trace second stands for a minute; the fixed keep-alive of 5 minutes is 5 s).
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,7 +23,6 @@ import { copyDatabase, metricByLabel, startBenchDaemon, type BenchModelFile } fr
 import { calibrate } from "./calibrate.js";
 import { replay } from "./replayer.js";
 import type { SimModel } from "./sim-runtime.js";
-import { fitService, type ServiceFit, type ServiceStats } from "./fit-service.js";
 import { EventCounter, simulate } from "./simulator.js";
 import { serializeTrace, type Trace } from "./trace-format.js";
 import { generateTrace } from "./trace-generator.js";
@@ -54,6 +54,13 @@ export interface PolicyRun {
   failed: number;
 }
 
+/** Cold starts and time to first token of one run. */
+export interface RunStats {
+  coldStarts: number;
+  ttftP50Ms: number;
+  ttftP99Ms: number;
+}
+
 export interface KeepAliveReport {
   date: string;
   quick: boolean;
@@ -67,8 +74,8 @@ export interface KeepAliveReport {
   restart: { models: number; gapsBefore: number; learnedAfterRestart: string | null };
   runs: PolicyRun[];
   simulatedDay: { requests: number; wallMs: number; simulatedMs: number };
-  /** The simulator's service under load, fitted on the learning replay (absent in older reports). */
-  service?: ServiceFit;
+  /** The mixed learning replay and the simulator on the same trace (absent in older reports). */
+  learning?: { replay: RunStats; simulated: RunStats };
   durationSeconds?: number;
 }
 
@@ -134,7 +141,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
   // 3. Learning (histogram), then a restart on the same home: the usage model must come back.
   const stores = mkdtempSync(path.join(os.tmpdir(), "llmos-bench-usage-"));
   const learned: Partial<Record<TraceKind, string>> = {};
-  let learningRun: ServiceStats | undefined;
+  let learningRun: RunStats | undefined;
   let restart: KeepAliveReport["restart"] = { models: 0, gapsBefore: 0, learnedAfterRestart: null };
   const runs: PolicyRun[] = [];
   try {
@@ -147,12 +154,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       const learnt = await replay({ trace: learning[kind], url: b.daemon.url });
       off();
       if (kind === "mixed") {
-        const ttft = learnt.ttftMs.filter(Number.isFinite);
-        learningRun = {
-          coldStarts: counter.counts(0).coldStarts,
-          ttftP50Ms: percentile(ttft, 50),
-          ttftP99Ms: percentile(ttft, 99),
-        };
+        learningRun = statsOf(counter.counts(0).coldStarts, learnt.ttftMs);
       }
       await b.stop(true);
       learned[kind] = path.join(stores, `${kind}.db`);
@@ -161,62 +163,50 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       rmSync(b.home, { recursive: true, force: true });
     }
 
-    // 4. Measured replays.
-    const plan: Array<[TraceKind, KeepPolicyName, number]> = [
-      ["mixed", "fixed", repeats],
-      ["mixed", "histogram", repeats],
+    // 4. Measured replays, in rounds (each round replays every policy once, so a slow stretch of the machine
+    //    falls on all of them alike).
+    const plan: Array<[TraceKind, KeepPolicyName]> = [
+      ["mixed", "fixed"],
+      ["mixed", "histogram"],
       ...(o.quick
         ? []
         : ([
-            ["poisson", "lru", 1],
-            ["poisson", "gdsf", 1],
-            ["poisson", "histogram", 1],
-          ] as Array<[TraceKind, KeepPolicyName, number]>)),
+            ["poisson", "lru"],
+            ["poisson", "gdsf"],
+            ["poisson", "histogram"],
+          ] as Array<[TraceKind, KeepPolicyName]>)),
     ];
-    for (const [kind, policy, times] of plan) {
-      for (let rep = 0; rep < times; rep++) {
-        o.log(`keep-alive: replay ${kind} under ${policy} (${rep + 1}/${times})`);
+    for (let rep = 0; rep < repeats; rep++) {
+      for (const [kind, policy] of plan) {
+        o.log(`keep-alive: replay ${kind} under ${policy} (round ${rep + 1}/${repeats})`);
         const usageDatabase = policy === "histogram" ? learned[kind] : undefined;
         runs.push(await replayRun(kind, policy, traces[kind], { ...run, ...(usageDatabase ? { usageDatabase } : {}) }));
       }
     }
 
-    // 5. The simulator on the same traces, policies and learned stores, its service under load fitted on the
-    //    learning replay (fit-service.ts).
-    let service: ServiceFit | undefined;
+    // 5. The simulator on the same traces, policies and learned stores, and on the learning replay's trace (from an
+    //    empty store, as that replay started).
+    const sim = (trace: Trace, policy: KeepPolicyName, usage: MemoryUsageRepository) =>
+      simulate({
+        trace,
+        models,
+        policy,
+        keepAliveMs,
+        memoryBudgetBytes: budgetBytes,
+        parallel: PARALLEL,
+        pinned: PINNED,
+        usage,
+        usageDayMs: dayMs,
+      });
+    let learningStats: KeepAliveReport["learning"];
     if (learningRun) {
-      o.log("keep-alive: fitting the simulator's service under load on the learning replay");
-      service = await fitService(
-        {
-          trace: learning.mixed,
-          models,
-          policy: "histogram",
-          keepAliveMs,
-          memoryBudgetBytes: budgetBytes,
-          parallel: PARALLEL,
-          pinned: PINNED,
-          usage: new MemoryUsageRepository(),
-          usageDayMs: dayMs,
-        },
-        learningRun,
-      );
+      const l = await sim(learning.mixed, "histogram", new MemoryUsageRepository());
+      learningStats = { replay: learningRun, simulated: statsOf(l.coldStarts, l.ttftMs) };
     }
-    const fitted = service ? { service: { speed: service.speed, load: service.load } } : {};
     for (const kind of ["mixed", "poisson"] as const) {
       for (const policy of ["fixed", "lru", "gdsf", "histogram"] as const) {
         const usage = learned[kind] ? await readStore(learned[kind]) : new MemoryUsageRepository();
-        const r = await simulate({
-          trace: traces[kind],
-          models,
-          policy,
-          keepAliveMs,
-          memoryBudgetBytes: budgetBytes,
-          parallel: PARALLEL,
-          pinned: PINNED,
-          usage,
-          usageDayMs: dayMs,
-          ...fitted,
-        });
+        const r = await sim(traces[kind], policy, usage);
         runs.push({ trace: kind, policy, kind: "simulated", ...summarize(r, r.ttftMs) });
       }
     }
@@ -224,18 +214,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
     const day = generateTrace(
       mixedSpec({ ...preset, seed, durationMs: (24 * 3_600_000) / traces.mixed.spec.timeScale }),
     );
-    const d = await simulate({
-      trace: day,
-      models,
-      policy: "histogram",
-      keepAliveMs,
-      memoryBudgetBytes: budgetBytes,
-      parallel: PARALLEL,
-      pinned: PINNED,
-      usage: learned.mixed ? await readStore(learned.mixed) : new MemoryUsageRepository(),
-      usageDayMs: dayMs,
-      ...fitted,
-    });
+    const d = await sim(day, "histogram", learned.mixed ? await readStore(learned.mixed) : new MemoryUsageRepository());
     return {
       date: new Date().toISOString(),
       quick: o.quick,
@@ -249,7 +228,7 @@ export async function runKeepAliveBench(o: KeepAliveBenchOptions): Promise<KeepA
       restart,
       runs,
       simulatedDay: { requests: day.requests.length, wallMs: d.wallMs, simulatedMs: d.simulatedMs },
-      ...(service ? { service } : {}),
+      ...(learningStats ? { learning: learningStats } : {}),
       durationSeconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {
@@ -389,6 +368,11 @@ async function readStore(file: string): Promise<MemoryUsageRepository> {
   await mem.save(await repo.loadAll());
   await repo.close();
   return mem;
+}
+
+function statsOf(coldStarts: number, ttftMs: readonly number[]): RunStats {
+  const ok = ttftMs.filter(Number.isFinite);
+  return { coldStarts, ttftP50Ms: percentile(ok, 50), ttftP99Ms: percentile(ok, 99) };
 }
 
 function total(m: Map<string, number>): number {

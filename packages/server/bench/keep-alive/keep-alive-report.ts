@@ -3,7 +3,8 @@
  * rest of the file) and docs/keep-alive.json: the traces' validation, replays and simulations per policy, the
  * simulator against the replays, and the acceptance checks of the learned keep-alive.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { median } from "../stats.js";
 import type { KeepAliveReport, PolicyRun, TraceKind } from "./keep-alive-bench.js";
 
@@ -118,12 +119,11 @@ export function renderKeepAlive(r: KeepAliveReport): string {
       `| ${m.name} | ${(m.bytes / 1024 ** 2).toFixed(0)} MiB | ${m.loadMs.toFixed(0)} | ${m.promptTokensPerSecond.toFixed(0)} | ${m.tokensPerSecond.toFixed(0)} |`,
     );
   L.push("");
-  if (r.service) {
-    const f = r.service;
+  if (r.learning) {
     const show = (x: { coldStarts: number; ttftP50Ms: number; ttftP99Ms: number }) =>
       `${x.coldStarts} cold starts, time to first token p50 ${x.ttftP50Ms.toFixed(0)} ms, p99 ${x.ttftP99Ms.toFixed(0)} ms`;
     L.push(
-      `The simulator's service under load, fitted on the learning replay (the mixed trace of another seed; \`fit-service.ts\`): speeds x${f.speed}, load times x${f.load}. Learning replay: ${show(f.real)}; simulated with the fit: ${show(f.simulated)}; with the solo calibration alone: ${show(f.unfitted)}.`,
+      `The simulator against the learning replay (the mixed trace of another seed, histogram from an empty store): replayed ${show(r.learning.replay)}; simulated ${show(r.learning.simulated)}.`,
       "",
     );
   }
@@ -169,6 +169,7 @@ export function renderKeepAlive(r: KeepAliveReport): string {
 /** Replaces the section between the markers of `file` (or appends it); the JSON goes to `json`. */
 export function writeKeepAliveReport(file: string, json: string, r: KeepAliveReport): void {
   const block = `${START}\n${renderKeepAlive(r)}\n${END}`;
+  mkdirSync(path.dirname(file), { recursive: true });
   const text = existsSync(file) ? readFileSync(file, "utf8") : "# Performance\n";
   const start = text.indexOf(START);
   const end = text.indexOf(END);

@@ -42,12 +42,6 @@ export interface SimulationOptions {
    * machine (`calibrateParallelism`). Default 1.5, what two cores gave two busy models in the contention benchmark.
    */
   cpuParallelism?: number;
-  /**
-   * Service under load against the solo calibration: the models' speeds times `speed`, their load times times
-   * `load` (both 1 by default). The benchmark fits them on its learning replay (`fitService`): on two cores a
-   * replay's requests ran about three times slower than the same model's warm requests alone.
-   */
-  service?: { speed: number; load: number };
 }
 
 /** What a run counts, over the trace's duration (in the same way as the replay). */
@@ -95,15 +89,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const clock = new SimClock(t0);
   const usage = await UsageModel.open(repository, clock, { dayMs, flushDelayMs: null });
   const policy = createPolicy(o.policy, { usage, keepAliveMs: o.keepAliveMs, histogram: o.histogram ?? {} });
-  const service = o.service ?? { speed: 1, load: 1 };
-  const source = new SimSource(
-    o.models.map((m) => ({
-      ...m,
-      loadMs: m.loadMs * service.load,
-      promptTokensPerSecond: m.promptTokensPerSecond * service.speed,
-      tokensPerSecond: m.tokensPerSecond * service.speed,
-    })),
-  );
+  const source = new SimSource(o.models);
   const cpu = new SharedCpu(clock, o.cpuParallelism ?? DEFAULT_CPU_PARALLELISM);
   const metrics = new Metrics();
   const scheduler = new Scheduler(
