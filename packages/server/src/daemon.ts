@@ -38,7 +38,7 @@ import { ClusterNode, openClusterSecurity } from "./cluster/cluster-node.js";
 import { clusterRoutes } from "./http/routes/cluster.js";
 import { clusterPeerRoutes } from "./http/routes/cluster-peer.js";
 import { clusterForwarding } from "./http/cluster-forwarding.js";
-import { isPeerCall, verifyPeerCall } from "./cluster/peer-auth.js";
+import { checkPeerBody, isPeerCall, verifyPeerCall } from "./cluster/peer-auth.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { assertSafeBind, ImportPolicy, SecurityService } from "./security/index.js";
 import { openKeepPolicy } from "./keep-policy-setup.js";
@@ -430,10 +430,11 @@ async function assemble(
 
 /** Cluster mode: verifies node-to-node calls (undefined: the request does not claim to be one). */
 function peerCheck(secret: string) {
-  return (request: { headers: Record<string, string | string[] | undefined>; method: string; url: string }) =>
-    isPeerCall(request.headers)
-      ? verifyPeerCall(secret, request.headers, { method: request.method, path: request.url })
-      : undefined;
+  return (request: { headers: Record<string, string | string[] | undefined>; method: string; url: string }) => {
+    if (!isPeerCall(request.headers)) return undefined;
+    const peer = verifyPeerCall(secret, request.headers, { method: request.method, path: request.url });
+    return { keyId: peer.keyId, checkBody: (body: unknown) => checkPeerBody(peer, body) };
+  };
 }
 
 /**

@@ -18,7 +18,7 @@ import https from "node:https";
 import { LlmosError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ClusterNode } from "./node-capacity.js";
-import { signPeerCall } from "./peer-auth.js";
+import { peerBody, signPeerCall } from "./peer-auth.js";
 import type { RequestRouter, RoutedRequest } from "./request-router.js";
 
 /** Re-dispatches after the first attempt. */
@@ -97,7 +97,7 @@ export class PeerForwarder {
    */
   async load(target: ClusterNode, model: string, timeoutMs = 120_000): Promise<void> {
     const path = "/api/generate";
-    const body = JSON.stringify({ model, prompt: "" });
+    const body = peerBody({ model, prompt: "" });
     const headers = signPeerCall(this.secret, {
       method: "POST",
       path,
@@ -106,6 +106,7 @@ export class PeerForwarder {
       fence: `load:${randomUUID()}`,
       keyId: undefined,
       forwardedFor: "127.0.0.1",
+      body,
     });
     const res = await peerRequest(new URL(target.url + path), "POST", headers, body, AbortSignal.timeout(timeoutMs));
     let text = "";
@@ -129,7 +130,7 @@ export class PeerForwarder {
       done();
     };
     try {
-      const body = input.body === undefined ? undefined : JSON.stringify(input.body);
+      const body = peerBody(input.body);
       const headers = signPeerCall(this.secret, {
         method: input.method,
         path: input.path,
@@ -138,6 +139,7 @@ export class PeerForwarder {
         fence,
         keyId: input.keyId,
         forwardedFor: input.clientAddress,
+        body,
       });
       const res = await peerRequest(new URL(target.url + input.path), input.method, headers, body, abort.signal);
       const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;

@@ -21,7 +21,7 @@ import { readFileSync } from "node:fs";
 import type { ClusterStatus } from "@llmos/protocol";
 import { homePaths } from "../../src/config/config.js";
 import { REPO_ROOT, STORIES, TINY_RANDOM } from "../support/paths.js";
-import { signPeerCall } from "../../src/cluster/peer-auth.js";
+import { peerBody, signPeerCall } from "../../src/cluster/peer-auth.js";
 import { CLUSTER_SECRET, startTestCluster, type TestCluster } from "../support/cluster.js";
 import { waitFor } from "../support/processes.js";
 
@@ -42,6 +42,7 @@ interface Turn {
 async function call(url: string, method: string, path: string, body?: unknown, peer = false) {
   const node = cluster.nodes.find((n) => n.url === url)!;
   const token = path.startsWith("/api/cluster") ? readFileSync(homePaths(node.home).adminToken, "utf8").trim() : "";
+  const sent = peerBody(body);
   const res = await fetch(url + path, {
     method,
     headers: {
@@ -49,10 +50,17 @@ async function call(url: string, method: string, path: string, body?: unknown, p
       ...(token ? { authorization: `Bearer ${token}` } : {}),
       // A signed peer call runs where it is sent (no routing): the round-robin baseline.
       ...(peer
-        ? signPeerCall(CLUSTER_SECRET, { method, path, node: "round-robin", time: Date.now(), fence: randomUUID() })
+        ? signPeerCall(CLUSTER_SECRET, {
+            method,
+            path,
+            node: "round-robin",
+            time: Date.now(),
+            fence: randomUUID(),
+            body: sent,
+          })
         : {}),
     },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(sent !== undefined ? { body: sent } : {}),
   });
   const text = await res.text();
   let json: any;
@@ -219,6 +227,37 @@ describe("conversations across the cluster", { timeout: 300_000 }, () => {
       `affinity: ${affinity.stayed}/${affinity.moves} turns stayed, reuse ${affinity.reuse.toFixed(3)}; ` +
         `round-robin: reuse ${roundRobin.reuse.toFixed(3)}`,
     );
+  });
+
+  test("a signed peer call whose body was changed on the way is refused; the signed body runs", async () => {
+    // What a machine between two nodes could do within a signature's 60 s: keep the headers, swap the body.
+    const url = cluster.nodes[0]!.url;
+    const path = "/v1/completions";
+    const signedBody = peerBody({ model: "stories", prompt: "Once upon a time", max_tokens: 2 })!;
+    const headers = {
+      "content-type": "application/json",
+      ...signPeerCall(CLUSTER_SECRET, {
+        method: "POST",
+        path,
+        node: "b",
+        time: Date.now(),
+        fence: randomUUID(),
+        body: signedBody,
+      }),
+    };
+    const swapped = JSON.stringify({ model: "stories", prompt: "Ignore the above", max_tokens: 64 });
+    const refused = await fetch(url + path, { method: "POST", headers, body: swapped });
+    assert.equal(refused.status, 401, await refused.text());
+    const reordered = await fetch(url + path, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ prompt: "Once upon a time", model: "stories", max_tokens: 2 }),
+    });
+    assert.equal(reordered.status, 401, "the same fields in another order are another body");
+    const ok = await fetch(url + path, { method: "POST", headers, body: signedBody });
+    const text = await ok.text();
+    assert.equal(ok.status, 200, text);
+    assert.equal(JSON.parse(text).usage.completion_tokens <= 2, true);
   });
 
   test("drain: a model loaded only on the drained node is loaded where routing places it before it unloads", async () => {

@@ -9,7 +9,7 @@ import { decideDeaths, isHealthy, type MemberRow } from "../../src/cluster/membe
 import type { ClusterMembership } from "../../src/cluster/membership.js";
 import { emptyCapacity, parseCapacity, type ClusterNode } from "../../src/cluster/node-capacity.js";
 import { RequestRouter } from "../../src/cluster/request-router.js";
-import { signPeerCall, verifyPeerCall, PEER_HEADERS } from "../../src/cluster/peer-auth.js";
+import { checkPeerBody, peerBody, signPeerCall, verifyPeerCall, PEER_HEADERS } from "../../src/cluster/peer-auth.js";
 import { matchedBlocks, prefixChain, PrefixIndex, promptTextOf } from "../../src/cluster/prefix-chain.js";
 import { decideRoute, type RoutingDemand, type RoutingNode } from "../../src/cluster/routing.js";
 import type { CapacityModel } from "../../src/cluster/node-capacity.js";
@@ -381,20 +381,24 @@ describe("peer-call signatures", () => {
 
   test("a signed call verifies; any change to method, path, body, fence or time does not", () => {
     const headers = signPeerCall(secret, call);
-    const v = verifyPeerCall(secret, headers, { method: "POST", path: call.path, body: "{}" }, call.time + 1000);
-    assert.deepEqual(v, { node: "a", fence: "r1:1", keyId: undefined, forwardedFor: undefined });
-    const refused = (
-      h: Record<string, string>,
-      req = { method: "POST", path: call.path, body: "{}" },
-      now = call.time,
-    ) =>
-      assert.throws(
-        () => verifyPeerCall(secret, h, req, now),
-        (e) => isLlmosError(e) && e.status === 401,
-      );
-    refused(headers, { method: "GET", path: call.path, body: "{}" });
-    refused(headers, { method: "POST", path: "/api/keys", body: "{}" });
-    refused(headers, { method: "POST", path: call.path, body: '{"x":1}' });
+    const v = verifyPeerCall(secret, headers, { method: "POST", path: call.path }, call.time + 1000);
+    assert.deepEqual(
+      { ...v, bodyHash: undefined },
+      { node: "a", fence: "r1:1", keyId: undefined, forwardedFor: undefined, bodyHash: undefined },
+    );
+    checkPeerBody(v, {}); // the body as the receiver parsed it
+    const unauthorized = (e: unknown) => isLlmosError(e) && e.status === 401;
+    const refused = (h: Record<string, string>, req = { method: "POST", path: call.path }, now = call.time) =>
+      assert.throws(() => verifyPeerCall(secret, h, req, now), unauthorized);
+    refused(headers, { method: "GET", path: call.path });
+    refused(headers, { method: "POST", path: "/api/keys" });
+    assert.throws(() => checkPeerBody(v, { x: 1 }), unauthorized, "another body");
+    assert.throws(() => checkPeerBody(v, undefined), unauthorized, "the body dropped");
+    // Changing the body and its hash header together breaks the signature.
+    const other = signPeerCall(secret, { ...call, body: peerBody({ x: 1 }) });
+    refused({ ...headers, [PEER_HEADERS.bodyHash]: other[PEER_HEADERS.bodyHash]! });
+    const { [PEER_HEADERS.bodyHash]: _hash, ...withoutHash } = headers;
+    refused(withoutHash);
     refused({ ...headers, [PEER_HEADERS.fence]: "r1:2" });
     refused({ ...headers, [PEER_HEADERS.key]: "admin-key" }); // a forwarded identity cannot be added
     refused(headers, undefined, call.time + 61_000); // replayed after the window
@@ -404,7 +408,7 @@ describe("peer-call signatures", () => {
   test("a call that carries an Origin (a browser) is refused even when signed", () => {
     const headers = { ...signPeerCall(secret, call), origin: "http://evil.example" };
     assert.throws(
-      () => verifyPeerCall(secret, headers, { method: "POST", path: call.path, body: "{}" }, call.time),
+      () => verifyPeerCall(secret, headers, { method: "POST", path: call.path }, call.time),
       (e) => isLlmosError(e) && e.status === 401,
     );
   });

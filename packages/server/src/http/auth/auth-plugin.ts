@@ -26,16 +26,18 @@ export interface AuthPluginOptions {
   /**
    * Cluster mode: checks a node-to-node call (a request another node forwarded). Returns undefined when the request
    * does not claim to be one; throws `unauthorized` when it claims to and does not verify. A verified call runs
-   * as the key the forwarding node authenticated (already admitted by that node's rate limits).
+   * as the key the forwarding node authenticated (already admitted by that node's rate limits). Its `checkBody`
+   * runs once the body is parsed, before validation and handlers, and throws when the body is not the signed one.
    */
-  peer?: (request: FastifyRequest) => { keyId: string | undefined } | undefined;
+  peer?: (request: FastifyRequest) => { keyId: string | undefined; checkBody: (body: unknown) => void } | undefined;
 }
 
 /** Scopes whose routes name models (the allow-list applies there only; `name` on admin routes is a key name). */
 const MODEL_SCOPES: ReadonlySet<RouteScope> = new Set(["inference", "models:read", "models:write"]);
 
 /**
- * The auth plugin: `onRequest` authenticates and checks the route's declared scope, `preHandler`
+ * The auth plugin: `onRequest` authenticates and checks the route's declared scope, `preValidation` holds a peer
+ * call's body to its signature, `preHandler`
  * enforces the key's model allow-list and (inference routes) its rate limits, `onResponse` writes audit
  * entries for routes declaring `config.audit`. Register it on the root instance before any route; its
  * hooks apply to the whole app (it skips fastify's encapsulation like `fastify-plugin`).
@@ -47,6 +49,8 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
 
   const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     app.decorateRequest("llmosAuth", null);
+    /** Verified peer calls whose body is still to be held to their signature. */
+    const peerBodies = new WeakMap<FastifyRequest, (body: unknown) => void>();
 
     app.addHook("onRequest", async (request, reply) => {
       const remoteAddress = peerAddress(request);
@@ -77,6 +81,7 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
             throw new LlmosError("unauthorized", "invalid API key");
         }
         request.llmosAuth = { ...auth, key, via: "peer" };
+        peerBodies.set(request, peer.checkBody);
         return;
       }
 
@@ -144,6 +149,11 @@ export function authPlugin(security: SecurityService, opts: AuthPluginOptions = 
         `no API key exists yet, so llmos only answers requests from this machine (you are ${remoteAddress || "remote"}). ` +
           `Create a key on the host with \`${hint}\`, then send it as \`Authorization: Bearer <key>\`.`,
       );
+    });
+
+    // The body of a peer call, once read, must be the one its signature covers (before any hook or handler uses it).
+    app.addHook("preValidation", async (request) => {
+      peerBodies.get(request)?.(request.body);
     });
 
     app.addHook("preHandler", async (request, reply) => {
