@@ -277,8 +277,8 @@ async function assemble(
   // Before the scheduler's and the store's cleanup: a running eval or imatrix job's worker reads the store's files.
   opened.defer("model jobs", () => jobRegistry.close());
   const modelJobs = {
-    quantizer: new ModelQuantizer(store, toolWorkers, config.threads),
-    quality: new QualityJobs(store, toolWorkers, jobRegistry, config.threads),
+    quantizer: new ModelQuantizer(store, toolWorkers, config.threads, scheduler),
+    quality: new QualityJobs(store, toolWorkers, jobRegistry, config.threads, scheduler),
     registry: jobRegistry,
   };
   const drain = new Drain();

@@ -1,3 +1,4 @@
+import { modelShapeOf } from "./scheduler/memory-estimator.js";
 import type { ModelSource, ModelSpec } from "./scheduler/model-spec.js";
 import { canonicalModelName, readThroughPageCache, toModelDetails, type ModelStore } from "./store/index.js";
 
@@ -32,15 +33,7 @@ export class StoreModelSource implements ModelSource {
       adapterPaths: [...lease.adapterPaths],
       size: record.size,
       details: toModelDetails(record),
-      shape: {
-        tensorBytes: s.tensorBytes,
-        blockCount: s.blockCount ?? 0,
-        headCount: s.headCount ?? 0,
-        headCountKv: s.headCountKv ?? s.headCount ?? 0,
-        embeddingLength: s.embeddingLength ?? 0,
-        feedForwardLength: s.feedForwardLength ?? 0,
-        vocabSize: s.vocabSize ?? 0,
-      },
+      shape: modelShapeOf(s),
       trainContextSize: s.contextLength ?? 0,
       defaults: {
         ...(typeof p.num_ctx === "number" ? { contextSize: p.num_ctx } : {}),

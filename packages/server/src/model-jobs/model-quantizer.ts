@@ -32,6 +32,7 @@ import {
   type TempBlob,
 } from "../store/index.js";
 import { imatrixMismatch } from "./imatrix-match.js";
+import { largestTensorElements, type JobMemory } from "./job-memory.js";
 
 /** What to quantize (the wire request, less the stream flag). */
 export interface QuantizeSpec {
@@ -70,6 +71,7 @@ export class ModelQuantizer {
     private readonly store: ModelStore,
     private readonly workers: ToolWorkers,
     private readonly threads: number,
+    private readonly memory: JobMemory,
   ) {}
 
   /** Quantizes `spec.model` into the new model `spec.name`. Aborting `signal` kills the worker and cleans up. */
@@ -119,6 +121,15 @@ export class ModelQuantizer {
       );
     }
     const output = derivedFilePath(this.store, "quantize");
+    onProgress({ status: `waiting for memory to quantize`, total: header.tensors.length, completed: 0, bytes: 0 });
+    const reservation = await this.memory.reserveJobMemory(
+      {
+        job: "quantize",
+        model: source.digest,
+        workload: { kind: "quantize", largestTensorElements: largestTensorElements(header.tensors) },
+      },
+      signal,
+    );
     onProgress({ status: `quantizing ${target.name}`, total: header.tensors.length, completed: 0, bytes: 0 });
     try {
       const result = await this.workers.run<QuantizeResult>(
@@ -166,6 +177,8 @@ export class ModelQuantizer {
     } catch (error) {
       await fs.rm(output, { force: true });
       throw error;
+    } finally {
+      reservation.release(); // the worker has exited (ToolWorkers settles after its exit)
     }
   }
 

@@ -20,11 +20,11 @@ import {
   adoptDerivedFile,
   commitLooseBlob,
   derivedFilePath,
-  type ModelLease,
   type ModelRecord,
   type ModelStore,
 } from "../store/index.js";
 import type { JobRegistry } from "./job-registry.js";
+import type { JobMemory } from "./job-memory.js";
 
 /** How long an importance matrix blob is kept when no model references it. */
 const IMATRIX_KEEP_MS = 60 * 60 * 1000;
@@ -37,6 +37,7 @@ export class QualityJobs {
     private readonly workers: ToolWorkers,
     private readonly jobs: JobRegistry,
     private readonly threads: number,
+    private readonly memory: JobMemory,
   ) {}
 
   /** Starts an eval job. @throws `model_not_found`, `invalid_request`. */
@@ -50,12 +51,19 @@ export class QualityJobs {
     checkHeads(model, kv);
     if (base) checkHeads(base, baseKv);
     return this.jobs.submit("eval", model.name, async (progress, signal) => {
-      const leases: ModelLease[] = [];
+      // Store leases and the memory reservation, given back when the job ends.
+      const held: Array<{ release(): void }> = [];
       try {
         const m = await this.store.acquire(model.name);
-        leases.push(m);
+        held.push(m);
         const b = base ? await this.store.acquire(base.name) : undefined;
-        if (b) leases.push(b);
+        if (b) held.push(b);
+        // The worker holds the model and the base (when given) loaded together.
+        const models = [{ summary: m.record.summary, contextSize, kvCacheType: kv }];
+        if (b) models.push({ summary: b.record.summary, contextSize, kvCacheType: baseKv });
+        const workload = { kind: "load" as const, models };
+        const reservation = await this.memory.reserveJobMemory({ job: "eval", model: model.name, workload }, signal);
+        held.push(reservation);
         const result = await this.workers.run<EvalResult>(
           {
             kind: "eval",
@@ -86,7 +94,7 @@ export class QualityJobs {
         if (result.topTokenAgreement !== undefined) report.topTokenAgreement = result.topTokenAgreement;
         return report;
       } finally {
-        for (const lease of leases) lease.release();
+        for (const h of held.reverse()) h.release();
       }
     });
   }
@@ -101,7 +109,13 @@ export class QualityJobs {
     return this.jobs.submit("imatrix", model.name, async (progress, signal) => {
       const lease = await this.store.acquire(model.name);
       const output = derivedFilePath(this.store, "imatrix");
+      let reservation: { release(): void } | undefined;
       try {
+        const models = [{ summary: lease.record.summary, contextSize, kvCacheType: "f16" as const }];
+        reservation = await this.memory.reserveJobMemory(
+          { job: "imatrix", model: model.name, workload: { kind: "load", models } },
+          signal,
+        );
         const result = await this.workers.run<ImatrixResult>(
           {
             kind: "imatrix",
@@ -121,6 +135,7 @@ export class QualityJobs {
         const report: ImatrixReport = { model: model.name, ...blob, ...result };
         return report;
       } finally {
+        reservation?.release();
         lease.release();
         await rm(output, { force: true }); // gone already when it was committed
       }

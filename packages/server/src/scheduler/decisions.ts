@@ -2,8 +2,8 @@
  * The scheduler's decisions, as pure functions over a snapshot: who gets a slot, whether a request may queue,
  * where a loading model finds memory, what expires. Each returns a plan; the executor (executor.ts, loader.ts)
  * applies it: grants slots, stops and starts runners, arms the one keep-alive timer. Rules no policy may break
- * live here (busy, pinned and keep_alive -1 models are never evicted); choices among what is allowed are the
- * policy's.
+ * live here (busy, pinned and keep_alive -1 models and jobs' memory are never evicted); choices among what is
+ * allowed are the policy's.
  */
 import type { UnloadReason } from "./model-lifecycle.js";
 import type { PrewarmWindow, SchedulingPolicy, VictimRequest } from "./policy.js";
@@ -51,7 +51,8 @@ export function decidePlacement(
   const others = snapshot.models.filter((m) => m.name !== request.model || m.state === "unloading");
   const self = snapshot.models.find((m) => m.name === request.model && m.state !== "unloading");
   const budget = snapshot.memoryBudgetBytes;
-  const free = budget - sum(others, (m) => m.reservedBytes);
+  // Jobs' memory is used now but comes back when they end: it makes a load wait, never makes it impossible.
+  const free = budget - (snapshot.jobBytes ?? 0) - sum(others, (m) => m.reservedBytes);
   if (request.neededBytes <= free) return { kind: "fits" };
   const available = budget - sum(others.filter(isUnmovable), (m) => m.reservedBytes);
   if (request.neededBytes > available)
@@ -134,7 +135,7 @@ export function planHousekeeping(snapshot: SchedulerSnapshot, policy: Scheduling
 
 /** A prewarm loads only into free memory or in place of idle models the policy values less; it never waits. */
 export function prewarmFits(snapshot: SchedulerSnapshot, policy: SchedulingPolicy, window: PrewarmWindow): boolean {
-  const free = snapshot.memoryBudgetBytes - sum(snapshot.models, (m) => m.reservedBytes);
+  const free = snapshot.memoryBudgetBytes - (snapshot.jobBytes ?? 0) - sum(snapshot.models, (m) => m.reservedBytes);
   if (window.bytes <= free) return true;
   const candidates = snapshot.models.filter(isEvictable);
   const request = { model: window.model, neededBytes: window.bytes - free, prewarm: true };

@@ -71,7 +71,12 @@ export type SchedulerEvent =
   /** The request gave its slot back (`heldMs`: how long it had it). */
   | ({ type: "request.finished"; heldMs: number } & RequestBase)
   /** The request left without a slot: queue full or timed out, client gone, model failed to load, shutdown. */
-  | ({ type: "request.rejected"; code: ErrorCode | null; waitedMs: number } & RequestBase);
+  | ({ type: "request.rejected"; code: ErrorCode | null; waitedMs: number } & RequestBase)
+  /**
+   * A model-tool job (`job`: quantize, imatrix, eval) working on `model` took memory out of the budget for its
+   * worker, or gave it back (memory-reservations.ts).
+   */
+  | ({ type: "job.reserved" | "job.released"; job: string; bytes: number } & Base);
 
 export type SchedulerEventType = SchedulerEvent["type"];
 export type SchedulerListener = (event: SchedulerEvent) => void;

@@ -53,6 +53,16 @@ export class Loader {
     return this.chain;
   }
 
+  /** Runs `placement` in its turn, after the loads queued before it (one placement decision at a time). */
+  inTurn<T>(placement: () => Promise<T>): Promise<T> {
+    const done = this.chain.then(placement, placement);
+    this.chain = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done;
+  }
+
   private async load(entry: ModelEntry, opts: LoadOptions): Promise<void> {
     const { ctx } = this;
     if (ctx.closing()) throw new LlmosError("unavailable", "llmos is shutting down");

@@ -29,6 +29,30 @@ export interface ModelShape {
   vocabSize: number;
 }
 
+/** The fields of a GGUF summary the estimate reads. */
+export interface ShapeSummary {
+  tensorBytes: number;
+  blockCount: number | null;
+  headCount: number | null;
+  headCountKv: number | null;
+  embeddingLength: number | null;
+  feedForwardLength: number | null;
+  vocabSize: number | null;
+}
+
+/** A GGUF summary as the estimate sees it (missing fields count as 0). */
+export function modelShapeOf(s: ShapeSummary): ModelShape {
+  return {
+    tensorBytes: s.tensorBytes,
+    blockCount: s.blockCount ?? 0,
+    headCount: s.headCount ?? 0,
+    headCountKv: s.headCountKv ?? s.headCount ?? 0,
+    embeddingLength: s.embeddingLength ?? 0,
+    feedForwardLength: s.feedForwardLength ?? 0,
+    vocabSize: s.vocabSize ?? 0,
+  };
+}
+
 export interface MemoryEstimate {
   weights: number;
   kvCache: number;

@@ -14,7 +14,9 @@ import { Executor } from "./executor.js";
 import { publishModelEvents } from "./hub-bridge.js";
 import type { Priority } from "./fair-queue.js";
 import { normalizeKeepAlive } from "./keep-alive.js";
+import { jobMemoryBytes, type JobWorkload } from "./job-estimate.js";
 import { Loader } from "./loader.js";
+import { MemoryReservations, type MemoryReservation, type ReservationRequest } from "./memory-reservations.js";
 import type { PlacementEstimate } from "./sizing.js";
 import { ModelEntry, type SlotLease } from "./model-entry.js";
 import type { ModelSource } from "./model-spec.js";
@@ -74,6 +76,7 @@ export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly executor: Executor;
   private readonly loader: Loader;
+  private readonly reservations: MemoryReservations;
   private readonly tenantWeight: (tenant: string) => number;
   private readonly idleMemory: IdleMemoryMeter;
   private readonly report: PsReport;
@@ -127,6 +130,7 @@ export class Scheduler {
     };
     this.executor = new Executor(ctx, parts.placement ?? noCpuPlacement);
     this.loader = new Loader(ctx, this.executor);
+    this.reservations = new MemoryReservations(ctx, this.executor);
     this.report = new PsReport({
       table: this.table,
       options: this.options,
@@ -164,7 +168,7 @@ export class Scheduler {
 
   /** What the scheduler's decisions see now: models, memory, queues, time. */
   snapshot(): SchedulerSnapshot {
-    return this.table.snapshot(
+    const snapshot = this.table.snapshot(
       this.clock.now(),
       { memoryBudgetBytes: this.options.memoryBudgetBytes, vramBudgetBytes: this.options.vramBudgetBytes?.() },
       { maxQueuePerModel: this.options.maxQueuePerModel, maxQueueTotal: this.options.maxQueueTotal },
@@ -174,6 +178,28 @@ export class Scheduler {
         holdMs: this.options.cpuHoldMs ?? DEFAULT_CPU_HOLD_MS,
       },
     );
+    // Absent before the constructor made the reservations (the executor may take a snapshot while it is built).
+    const jobBytes = this.reservations?.total() ?? 0;
+    return jobBytes > 0 ? { ...snapshot, jobBytes } : snapshot;
+  }
+
+  /**
+   * Takes `request.bytes` out of the memory budget for a model-tool job's worker (quantize, imatrix, eval), placed
+   * like a load: idle models are evicted as the policy chooses, busy ones waited for. Release it when the worker
+   * has exited. @throws `insufficient_memory` when it can never fit; `client_closed` when `signal` aborts first.
+   */
+  reserveMemory(request: ReservationRequest, signal?: AbortSignal): Promise<MemoryReservation> {
+    if (this.closing) return Promise.reject(new LlmosError("unavailable", "llmos is shutting down"));
+    return this.loader.inTurn(() => this.reservations.place(request, signal));
+  }
+
+  /** {@link reserveMemory} for a job's worker, estimated from what it holds (job-estimate.ts). */
+  reserveJobMemory(
+    request: { job: string; model: string; workload: JobWorkload },
+    signal?: AbortSignal,
+  ): Promise<MemoryReservation> {
+    const { job, model, workload } = request;
+    return this.reserveMemory({ job, model, bytes: jobMemoryBytes(workload) }, signal);
   }
 
   /** Changes limits while running (queue bounds and timeout, memory budget); they apply to the next decision. */
@@ -300,9 +326,9 @@ export class Scheduler {
     return this.report.runnerSteps();
   }
 
-  /** Memory reserved by loaded and loading models (estimates). */
+  /** Memory reserved by loaded and loading models and by running jobs (estimates). */
   reservedBytes(): number {
-    return this.table.reservedBytes();
+    return this.table.reservedBytes() + this.reservations.total();
   }
 
   /** Stops accepting work, waits for in-flight requests (up to `drainMs`), stops every runner. */

@@ -66,6 +66,7 @@ export function decideSizing(request: SizingRequest, defaults: SizingDefaults, s
     });
   if (request.contextSize === undefined) {
     const others = snapshot.models.filter((m) => m.name !== request.model && isUnmovable(m));
+    // Jobs' memory is not counted: it comes back when they end (a load waits for it rather than shrinking).
     const ceiling = snapshot.memoryBudgetBytes - others.reduce((n, m) => n + m.reservedBytes, 0);
     while (perSlot > MIN_DEFAULT_CONTEXT && estimate(perSlot).total > ceiling)
       perSlot = Math.max(MIN_DEFAULT_CONTEXT, Math.floor(perSlot / 2));

@@ -67,6 +67,11 @@ export interface SchedulerSnapshot {
   vramBudgetBytes: number | undefined;
   /** Models held: loading, loaded, draining and unloading (an unloading model still holds its memory). */
   models: readonly ModelView[];
+  /**
+   * RAM budget held by model-tool jobs (quantize, imatrix, eval workers) while they run: used, never evictable
+   * (memory-reservations.ts). Absent: none.
+   */
+  jobBytes?: number;
   /** Requests queued over all models. */
   queuedTotal: number;
   limits: { maxQueuePerModel: number; maxQueueTotal: number };

@@ -98,7 +98,7 @@ export class Metrics {
   });
   readonly memoryBytes = new Gauge({
     name: "llmos_memory_bytes",
-    help: "Memory: budget, reserved by loaded models (estimate), measured runner RSS",
+    help: "Memory: budget, reserved by loaded models and held by running model-tool jobs (estimates), measured runner RSS",
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readImatrix } from "@llmos/gguf";
+import type { SchedulerEvent } from "../../src/scheduler/events.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import { EVAL_TEXT, ndjsonLines, toolWorkerPids } from "../support/quantize.js";
 
@@ -48,7 +49,27 @@ describe("quality jobs", () => {
   });
 
   test("a model against itself: KL divergence 0, perplexity ratio 1.000, every top token the same", async () => {
+    const events: SchedulerEvent[] = [];
+    const off = d.scheduler.subscribe((e) => events.push(e));
     const r = await evalJob("stories", "stories", { maxChunks: 8 });
+    off();
+    // The worker held both copies loaded: its memory was taken out of the budget, and given back.
+    const jobs = events.flatMap((e) => (e.type === "job.reserved" || e.type === "job.released" ? [e] : []));
+    assert.deepEqual(
+      jobs.map((e) => [e.type, e.job, e.model]),
+      [
+        ["job.reserved", "eval", "stories:latest"],
+        ["job.released", "eval", "stories:latest"],
+      ],
+    );
+    const one = (await api(d, "POST", "/api/models/stories/load", { contextSize: 128, parallel: 1 })).json;
+    await api(d, "POST", "/api/models/stories/unload");
+    // (A runner's estimate uses the overhead runners measured, the job's the default one: close, not equal.)
+    const ratio = jobs[0]!.bytes / (2 * one.memory.estimatedBytes);
+    assert.ok(
+      ratio > 0.75 && ratio < 1.25,
+      `eval reserved ${jobs[0]!.bytes}, two loads of 128 tokens ${2 * one.memory.estimatedBytes}`,
+    );
     assert.ok(r.kld.mean <= 1e-9 && r.kld.p99 <= 1e-9, JSON.stringify(r.kld));
     assert.equal(r.perplexityRatio.toFixed(3), "1.000");
     assert.equal(r.topTokenAgreement, 1);

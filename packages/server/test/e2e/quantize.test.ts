@@ -7,6 +7,9 @@ import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readGguf } from "@llmos/gguf";
+import { largestTensorElements } from "../../src/model-jobs/job-memory.js";
+import { jobMemoryBytes } from "../../src/scheduler/job-estimate.js";
+import type { SchedulerEvent } from "../../src/scheduler/events.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import { TINY_RANDOM } from "../support/paths.js";
 import { ndjsonLines, synth42m, toolWorkerPids } from "../support/quantize.js";
@@ -170,6 +173,51 @@ describe("quantize", () => {
     assert.deepEqual(tmpFiles(), []);
     assert.ok(Date.now() - t0 < 1000, `cleanup took ${Date.now() - t0} ms`);
     assert.equal((await api(d, "GET", "/api/models/cancelled")).status, 404);
+  });
+
+  test("a quantize takes its worker's memory out of the budget: an idle model makes room, a pinned one refuses", async () => {
+    const loadedModels = async () =>
+      ((await api(d, "GET", "/api/ps")).json.models as Array<{ name: string }>).map((m) => m.name);
+    for (const name of await loadedModels()) await api(d, "POST", `/api/models/${name}/unload`); // earlier tests'
+    const load = await api(d, "POST", "/api/models/stories/load", {});
+    assert.equal(load.status, 200, load.text);
+    const modelBytes = load.json.memory.estimatedBytes as number;
+    const source = await readGguf(d.store.blobPath((await api(d, "GET", "/api/models/stories")).json.digest));
+    const jobBytes = jobMemoryBytes({ kind: "quantize", largestTensorElements: largestTensorElements(source.tensors) });
+    // Room for either, not for both.
+    const budget = d.scheduler.budgetBytes;
+    d.scheduler.setLimits({
+      memoryBudgetBytes: Math.max(modelBytes, jobBytes) + Math.floor(Math.min(modelBytes, jobBytes) / 2),
+    });
+    const events: SchedulerEvent[] = [];
+    const off = d.scheduler.subscribe((e) => events.push(e));
+    try {
+      const res = await quantize({ model: "stories", name: "stories-room", type: "Q8_0" });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(await loadedModels(), [], "the idle model was evicted for the quantize worker");
+      const seen = events
+        .filter((e) => e.type === "model.unloaded" || e.type.startsWith("job."))
+        .map((e) =>
+          e.type === "model.unloaded" ? `${e.type}:${e.reason}` : `${e.type}:${"bytes" in e ? e.bytes : ""}`,
+        );
+      assert.deepEqual(seen, ["model.unloaded:evicted", `job.reserved:${jobBytes}`, `job.released:${jobBytes}`]);
+      const metrics = await (await fetch(`${d.url}/metrics`)).text();
+      assert.match(metrics, /^llmos_memory_bytes\{kind="jobs"\} 0$/m, "the memory came back");
+
+      // Pinned, the model cannot make room: the quantize is refused before any worker starts, and nothing is left.
+      assert.equal((await api(d, "POST", "/api/models/stories/load", { pinned: true })).status, 200);
+      const refused = await quantize({ model: "stories", name: "stories-no-room", type: "Q8_0" });
+      assert.equal(refused.status, 507, refused.text);
+      assert.match(refused.text, /quantize of .* needs .* can be freed/);
+      assert.deepEqual(tmpFiles(), []);
+      assert.deepEqual(toolWorkerPids(), []);
+      assert.equal((await api(d, "GET", "/api/models/stories-no-room")).status, 404);
+      assert.deepEqual(await loadedModels(), ["stories:latest"]);
+    } finally {
+      off();
+      d.scheduler.setLimits({ memoryBudgetBytes: budget });
+      await api(d, "POST", "/api/models/stories/unload");
+    }
   });
 
   test("Ollama's /api/create quantizes with its quantize field", async () => {

@@ -200,6 +200,27 @@ describe("rules every policy obeys", () => {
     const released = planHousekeeping(snapshot([], { releasedByKeepAlive: ["p"] }), greedy([window]));
     assert.deepEqual(released.prewarm, [], "a request's keep-alive let it go");
   });
+
+  test("a job's memory is used now: loads and prewarms do not take it, yet it never makes a load impossible", () => {
+    const window: PrewarmWindow = { model: "p", after: 0, from: 0, until: 10_000, bytes: 300 * MiB };
+    const withJob = (fields = {}) => snapshot([view("a", { reservedBytes: 400 * MiB, lastUsed: 1 })], fields);
+    assert.deepEqual(planHousekeeping(withJob(), greedy([window])).prewarm, [{ window, load: true }]);
+    const held = withJob({ jobBytes: 500 * MiB });
+    assert.deepEqual(planHousekeeping(held, greedy([window])).prewarm, [{ window, load: true }], "a is evictable");
+    const busy = snapshot([view("a", { reservedBytes: 400 * MiB, busy: 1 })], { jobBytes: 500 * MiB });
+    assert.deepEqual(planHousekeeping(busy, greedy([window])).prewarm, [{ window, load: false }]);
+    assert.deepEqual(decidePlacement(held, lru, { model: "new", neededBytes: 300 * MiB }), {
+      kind: "evict",
+      victims: ["a"],
+    });
+    assert.deepEqual(
+      decidePlacement(busy, lru, { model: "new", neededBytes: 300 * MiB }),
+      { kind: "wait" },
+      "the job will give its memory back",
+    );
+    assert.equal(decidePlacement(busy, lru, { model: "new", neededBytes: 700 * MiB }).kind, "wait");
+    assert.equal(decidePlacement(busy, lru, { model: "new", neededBytes: 1001 * MiB }).kind, "impossible");
+  });
 });
 
 describe("sizing", () => {
