@@ -310,19 +310,22 @@ async function checkRestart(home: string, cfg: RunConfig): Promise<KeepAliveRepo
   await repo.close();
   const b = await startBenchDaemon({ ...cfg, home, policy: "histogram" });
   try {
-    // A request, as users make them (the policy keeps what requests load; an explicit load call, or a model the
-    // policy prewarmed on its own right after the restart, may be kept by something else and show no plan).
+    // A request, as users make them, and `/api/ps` read while it streams: the policy keeps what requests load, and
+    // a learned plan may unload the model as soon as the request ends (so ps is read while the model serves).
     const model = BENCH_MODELS[3];
     const res = await fetch(`${b.daemon.url}/v1/completions`, {
       method: "POST",
-      body: JSON.stringify({ model, prompt: "Once upon a time", max_tokens: 1 }),
+      body: JSON.stringify({ model, prompt: "Once upon a time", max_tokens: 64, ignore_eos: true, stream: true }),
       headers: { "content-type": "application/json" },
     });
-    if (!res.ok) throw new Error(`a request after the restart failed: HTTP ${res.status} ${await res.text()}`);
-    await res.text();
+    if (!res.ok || !res.body)
+      throw new Error(`a request after the restart failed: HTTP ${res.status} ${await res.text()}`);
+    const chunks = (res.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    await chunks.next(); // the model is loaded and serving
     const ps = (await (await fetch(`${b.daemon.url}/api/ps`)).json()) as {
       models: Array<{ name: string; keepReason?: string; keptBy?: string }>;
     };
+    while (!(await chunks.next()).done);
     const shown = ps.models.find((m) => m.name === `${model}:latest`);
     return {
       models: stored.length,
