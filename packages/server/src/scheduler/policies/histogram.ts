@@ -36,10 +36,10 @@ export interface HistogramPolicyOptions {
   minGaps?: number;
   /**
    * Idle memory the learned models may hold, as a share of what the fixed keep-alive would hold on the same gaps
-   * (default 1.1). That estimate ignores evictions, which in practice cut the fixed keep-alive's holding short. At
-   * 1.2 the first quiet replay held 108.8% of the fixed policy's idle memory; the simulator, its service slowed to
-   * match that replay's (speeds x0.3, loads x2), puts 1.1 at about 85% with as few cold starts on mixed traffic and
-   * no more than lru on Poisson traffic, while 1.0 costs more cold starts than lru there (docs/keep-alive.md).
+   * (default 1.1). That estimate ignores evictions, which in practice cut the fixed keep-alive's holding short: at
+   * 1.1 the quiet replay held 77% of the fixed policy's idle memory. Holding more blocks the memory prewarms need
+   * (the simulator: 44 cold starts at 1.3 against 28 at 1.1 on mixed traffic); at 1.0 and below, Poisson traffic has
+   * more cold starts than lru (docs/keep-alive.md).
    */
   memoryShare?: number;
 }
