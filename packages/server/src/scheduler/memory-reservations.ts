@@ -40,11 +40,6 @@ export class MemoryReservations {
     return n;
   }
 
-  /** Reservations held now. */
-  list(): ReservationRequest[] {
-    return [...this.held.values()];
-  }
-
   /**
    * Places `request` within the budget (call it inside the loader's turn: one placement at a time). Aborting
    * `signal` while it waits gives up with `client_closed`.
