@@ -16,7 +16,7 @@ import { quantizeTarget, readGguf, summarizeGguf } from "@llmos/gguf";
 import type { EvalResult, QuantizeResult } from "../src/runner/tool-ipc-protocol.js";
 import { ChildProcessRunnerFactory } from "../src/runtime/child-process-runner-factory.js";
 import { ToolWorkers } from "../src/runtime/tool-worker.js";
-import { estimateMemory } from "../src/scheduler/memory-estimator.js";
+import { estimateMemory, modelShapeOf } from "../src/scheduler/memory-estimator.js";
 import type { KvCacheType } from "../src/scheduler/kv-cache.js";
 import { createLogger } from "../src/telemetry/logger.js";
 import { GREEDY } from "./engine-bench.js";
@@ -240,15 +240,7 @@ async function kvTable(
 ): Promise<NonNullable<QuantizationReport["kv"]>> {
   const contextSize = 2048;
   const s = summarizeGguf(await readGguf(model.path));
-  const shape = {
-    tensorBytes: s.tensorBytes,
-    blockCount: s.blockCount ?? 0,
-    headCount: s.headCount ?? 0,
-    headCountKv: s.headCountKv ?? s.headCount ?? 0,
-    embeddingLength: s.embeddingLength ?? 0,
-    feedForwardLength: s.feedForwardLength ?? 0,
-    vocabSize: s.vocabSize ?? 0,
-  };
+  const shape = modelShapeOf(s);
   const rows: KvRow[] = [];
   for (const type of ["f16", "q8_0", "q4_0"] as const) {
     o.log(`kv cache ${type}: ${model.name} at ${contextSize}`);

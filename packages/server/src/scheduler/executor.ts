@@ -108,6 +108,14 @@ export class Executor {
   }
 
   /** Stops `entry`'s runner and forgets the model; its queued requests move to a fresh load. */
+  /** Evicts the named models that are still held, one after another (a placement's victims). */
+  async evictNamed(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      const victim = this.ctx.table.get(name);
+      if (victim) await this.evict(victim, "evicted");
+    }
+  }
+
   async evict(entry: ModelEntry, reason: UnloadReason): Promise<void> {
     const state = entry.state;
     if (state.kind !== "ready" && state.kind !== "draining") return;

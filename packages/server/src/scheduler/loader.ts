@@ -189,10 +189,7 @@ export class Loader {
             prewarm ? "prewarm skipped: no room without waiting" : "load abandoned: no request waits for it",
           );
         case "evict":
-          for (const name of decision.victims) {
-            const victim = ctx.table.get(name);
-            if (victim) await this.executor.evict(victim, "evicted");
-          }
+          await this.executor.evictNamed(decision.victims);
           break;
         case "wait":
           // Busy (or stopping) models hold the memory: decide again when anything changes.

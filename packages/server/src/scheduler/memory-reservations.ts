@@ -70,10 +70,7 @@ export class MemoryReservations {
             },
           );
         case "evict":
-          for (const name of decision.victims) {
-            const victim = ctx.table.get(name);
-            if (victim) await this.executor.evict(victim, "evicted");
-          }
+          await this.executor.evictNamed(decision.victims);
           break;
         case "wait":
         case "abandon":
