@@ -7,6 +7,9 @@
  *
  * Rules, in order:
  * - One busy runner gets every core (up to `maxThreadsPerRunner`); idle runners get 0 (their threadpools sleep).
+ * - A runner that is starting (its process spawning, its model loading) holds one core while it does: the busy
+ *   runners share the others (at least one). A decode of two threads beside a load spin-waits for the core the
+ *   load holds: a warm request's first token took 300-540 ms beside a neighbour's load (docs/keep-alive.md).
  * - Each busy runner gets at least one thread, and its floor (`minThreads`) when the cores allow.
  * - The other cores follow demand: interactive work first (runners with interactive requests share what is left
  *   in proportion to their weighted interactive demand), runners with only batch requests get their floors.
@@ -49,7 +52,9 @@ export function decideCpuAllotments(snapshot: SchedulerSnapshot): CpuPlan {
     .filter((m): m is ModelView & { cpu: CpuView } => m.cpu !== null && (m.state === "ready" || m.state === "draining"))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const busy = runners.filter(isCpuBusy);
-  const ideal = idealThreads(busy, cores, cap);
+  const starting = snapshot.models.filter((m) => m.state === "starting").length;
+  const decodeCores = Math.max(1, cores - starting);
+  const ideal = idealThreads(busy, decodeCores, cap);
 
   // Hysteresis: growth waits until `holdMs` after the last runner went idle and after the runner's own last change.
   const idleSince = Math.max(
@@ -72,7 +77,8 @@ export function decideCpuAllotments(snapshot: SchedulerSnapshot): CpuPlan {
 
   const running = runners.filter((m) => threads.get(m.name)! > 0);
   const total = running.reduce((n, m) => n + threads.get(m.name)!, 0);
-  const sets = total <= cores ? assignCpus(running, threads, cpus) : null;
+  // Sets only while the threads fit the cores left to decoding: a starting runner takes whichever core is free.
+  const sets = total <= decodeCores ? assignCpus(running, threads, cpus) : null;
   // A runner that just went idle still counts as a neighbour for the hold, so the flag does not thrash either.
   const justIdle = snapshot.now < idleSince + holdMs;
   const shared = running.length > 1 || (running.length === 1 && justIdle);

@@ -1,5 +1,5 @@
 /**
- * Loading a model, one load at a time: lease its files from the store, size it (decideSizing), find memory
+ * Loading a model, one load at a time (a prewarm's runner starts beside the next load: see enqueue): lease its files from the store, size it (decideSizing), find memory
  * (decidePlacement: evict, wait for an event, or give up), start its runner (after an out-of-memory failure: evict
  * every idle model and retry once), then hand its slots to the queued requests. Each step moves the entry along
  * its lifecycle: loading -> placing -> starting -> ready, or failed.
@@ -34,23 +34,34 @@ export class Loader {
 
   /** Loads queued for a request or a load call (not prewarms) that have not begun. */
   private waitingForRequests = 0;
+  /** Loads begun and not settled, including prewarms that gave their turn up while their runner starts. */
+  private readonly inFlight = new Set<Promise<void>>();
 
-  /** Queues the load of `entry` behind the loads before it. */
+  /**
+   * Queues the load of `entry` behind the loads before it. Its turn lasts until it has loaded, except for a prewarm
+   * nobody has asked for yet: it gives the turn up once placed, so a request's load never waits for a prediction's
+   * runner to start (both start side by side; the starting one holds a core, see cpu-allotment.ts).
+   */
   enqueue(entry: ModelEntry, opts: LoadOptions): void {
     const forRequest = entry.prewarm === null;
     if (forRequest) this.waitingForRequests++;
-    const run = () => {
+    const turn = () => {
       if (forRequest) this.waitingForRequests--;
-      return this.load(entry, opts);
+      let yieldTurn!: () => void;
+      const yielded = new Promise<void>((resolve) => (yieldTurn = resolve));
+      const done = this.load(entry, opts, yieldTurn);
+      const settled = done.catch((error: unknown) => this.fail(entry, error));
+      this.inFlight.add(settled);
+      void settled.then(() => this.inFlight.delete(settled));
+      return Promise.race([settled, yielded]);
     };
-    const done = this.chain.then(run, run);
-    this.chain = done.catch(() => undefined);
-    done.catch((error: unknown) => this.fail(entry, error));
+    this.chain = this.chain.then(turn, turn).catch(() => undefined);
   }
 
   /** Settles once every load queued so far has. */
-  settled(): Promise<void> {
-    return this.chain;
+  async settled(): Promise<void> {
+    await this.chain;
+    await Promise.all([...this.inFlight]);
   }
 
   /** Runs `placement` in its turn, after the loads queued before it (one placement decision at a time). */
@@ -63,7 +74,7 @@ export class Loader {
     return done;
   }
 
-  private async load(entry: ModelEntry, opts: LoadOptions): Promise<void> {
+  private async load(entry: ModelEntry, opts: LoadOptions, yieldTurn: () => void): Promise<void> {
     const { ctx } = this;
     if (ctx.closing()) throw new LlmosError("unavailable", "llmos is shutting down");
     // A prediction never delays a request: a prewarm nobody asked for yet yields its turn to waiting loads.
@@ -86,7 +97,11 @@ export class Loader {
     entry.apply({ type: "sized", spec, sizing }, ctx.clock.now());
     await this.place(entry, sizing);
     entry.apply({ type: "placed" }, ctx.clock.now());
-    const runner = await this.startRunner(entry, spec, sizing);
+    ctx.reconcile(); // a starting runner holds a core: busy runners shrink to the others (cpu-allotment.ts)
+    // Placed (its memory counted): a prediction's runner starts beside the next loads, not in front of them.
+    const prewarm = entry.prewarm !== null && !entry.wanted;
+    if (prewarm) yieldTurn();
+    const runner = await this.startRunner(entry, spec, sizing, prewarm);
     if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
     runner.onExit((exit) => this.executor.onRunnerExit(entry, exit));
     entry.apply({ type: "started", runner }, ctx.clock.now());
@@ -199,7 +214,12 @@ export class Loader {
     }
   }
 
-  private async startRunner(entry: ModelEntry, spec: ModelSpec, sizing: Sizing): Promise<RunnerHandle> {
+  private async startRunner(
+    entry: ModelEntry,
+    spec: ModelSpec,
+    sizing: Sizing,
+    outOfTurn: boolean,
+  ): Promise<RunnerHandle> {
     const { ctx } = this;
     const gpuLayers = sizing.offload ? sizing.offload.gpuLayers : ctx.options.gpu ? "auto" : 0;
     const start = () =>
@@ -224,7 +244,8 @@ export class Loader {
     try {
       return await start();
     } catch (error) {
-      if (!isRunnerFailure(error, "oom")) throw error;
+      // Evicting to retry is a placement: out of turn (a prewarm's start) the load fails instead.
+      if (!isRunnerFailure(error, "oom") || outOfTurn) throw error;
       ctx.logger.warn({ model: entry.name }, "load ran out of memory; evicting idle models and retrying once");
       const victims = decideOomVictims(ctx.snapshot(), entry.name);
       await Promise.all(

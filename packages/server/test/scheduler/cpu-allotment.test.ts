@@ -40,6 +40,19 @@ describe("CPU allotments", () => {
     assert.equal(plan.recheckAt, null);
   });
 
+  test("a starting runner holds a core while it loads: the busy runner decodes on the others", () => {
+    const loading = view("b", { state: "starting", cpu: null, idleSince: null });
+    const plan = decideCpuAllotments(cpuSnapshot([busy("a", 1), loading], { cpus: [0, 1], maxThreadsPerRunner: 2 }));
+    assert.deepEqual(threadsOf(plan), { a: 1 }, "no allotment for the starting runner; a leaves it a core");
+    assert.equal(allotment(plan, "a").cpus.length, 1);
+    const two = decideCpuAllotments(
+      cpuSnapshot([busy("a", 1), busy("c", 1), loading], { cpus: [0, 1], maxThreadsPerRunner: 2 }),
+    );
+    assert.deepEqual(threadsOf(two), { a: 1, c: 1 }, "never below one thread each");
+    const loaded = decideCpuAllotments(cpuSnapshot([busy("a", 1)], { cpus: [0, 1], maxThreadsPerRunner: 2 }));
+    assert.deepEqual(threadsOf(loaded), { a: 2 }, "every core again once it has loaded");
+  });
+
   test("no runner gets more than LLMOS_THREADS", () => {
     const plan = decideCpuAllotments(cpuSnapshot([busy("a", 1)], { maxThreadsPerRunner: 2 }));
     assert.deepEqual(threadsOf(plan), { a: 2 });

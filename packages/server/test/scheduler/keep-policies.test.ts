@@ -10,9 +10,10 @@ import { GdsfPolicy, HistogramPolicy, LruPolicy } from "../../src/scheduler/poli
 import { binOf, emptyHistogram, HISTOGRAM_LAYOUT } from "../../src/scheduler/usage/idle-histogram.js";
 import { emptyHourly } from "../../src/scheduler/usage/time-of-day.js";
 import { UsageModel } from "../../src/scheduler/usage/usage-model.js";
+import type { SchedulerOptions } from "../../src/scheduler/scheduler.js";
 import { Metrics } from "../../src/telemetry/metrics.js";
 import { MemoryUsageRepository } from "../../src/usage-store/index.js";
-import { FakeClock } from "../support/fake-clock.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 import { harness, MiB, use, type Harness } from "./harness.js";
 
 const DAY = 86_400_000;
@@ -49,12 +50,18 @@ async function learned(
 /** Forty gaps of 10 s (within 1%). */
 const every10s = Array.from({ length: 40 }, (_, i) => 9900 + 5 * i);
 
-async function histogramHarness(models: Record<string, number>, history: Record<string, number[]>, budgetMib = 1000) {
+async function histogramHarness(
+  models: Record<string, number>,
+  history: Record<string, number[]>,
+  budgetMib = 1000,
+  options: Partial<SchedulerOptions> = {},
+) {
   const clock = new FakeClock();
   const usage = await learned(clock, history);
   const metrics = new Metrics();
   const policy = new HistogramPolicy(usage, { keepAliveMs: K });
-  const h = harness(models, { keepAliveMs: K, memoryBudgetBytes: budgetMib * MiB }, { policy, usage, clock, metrics });
+  const scheduling = { keepAliveMs: K, memoryBudgetBytes: budgetMib * MiB, ...options };
+  const h = harness(models, scheduling, { policy, usage, clock, metrics });
   return { h, metrics, policy };
 }
 
@@ -179,6 +186,28 @@ describe("histogram", () => {
     assert.equal(prewarmLoads(h), 0, "no load: it would have had to wait");
     assert.deepEqual(h.source.readAheads, ["a:latest"], "its files are in the page cache for when it is asked for");
     busy.release();
+  });
+
+  test("a request's load never waits for a prewarm's runner to start; the start holds a core meanwhile", async () => {
+    const { h } = await histogramHarness({ a: 100, b: 100 }, { a: every10s }, 1000, { threads: 4, cpus: [0, 1, 2, 3] });
+    await use(h, "a");
+    let open!: () => void;
+    h.runners.gate = new Promise((resolve) => (open = resolve));
+    await h.clock.advance(9_800);
+    const state = (name: string) => h.scheduler.snapshot().models.find((m) => m.name === name)?.state;
+    assert.equal(state("a:latest"), "starting", "the prewarm's runner is starting, held there");
+    h.runners.gate = undefined;
+    const lease = await h.scheduler.acquire("b");
+    assert.equal(state("b:latest"), "ready", "b loaded beside it, not behind it");
+    assert.equal(state("a:latest"), "starting");
+    const cpu = h.scheduler.snapshot().models.find((m) => m.name === "b:latest")?.cpu;
+    assert.equal(cpu?.threads, 3, "b decodes on three of the four cores while a loads");
+    open();
+    await settle();
+    assert.deepEqual(h.ready(), ["a:latest", "b:latest"]);
+    lease.release();
+    await h.clock.advance(100);
+    assert.equal(h.scheduler.snapshot().models.find((m) => m.name === "b:latest")?.cpu?.threads, 0);
   });
 
   test("a request's keep_alive wins over the learned plan, and no prewarm undoes it", async () => {
