@@ -1,7 +1,8 @@
 /**
- * Loading a model, one load at a time (a prewarm's runner starts beside the next load: see enqueue): lease its files from the store, size it (decideSizing), find memory
- * (decidePlacement: evict, wait for an event, or give up), start its runner (after an out-of-memory failure: evict
- * every idle model and retry once), then hand its slots to the queued requests. Each step moves the entry along
+ * Loading a model, one load at a time (a prewarm's runner starts beside the next load: see enqueue): lease its
+ * files from the store, size it (decideSizing), find memory (decidePlacement: evict, wait for an event, or give
+ * up), start its runner (after an out-of-memory failure: evict every idle model and retry once), then hand its
+ * slots to the queued requests. Each step moves the entry along
  * its lifecycle: loading -> placing -> starting -> ready, or failed.
  */
 import { LlmosError } from "../errors.js";
