@@ -236,6 +236,7 @@ async function assemble(
       queueTimeoutMs: config.queueTimeoutMs,
       memoryBudgetBytes: config.memoryBudgetBytes,
       vramBudgetBytes: () => vramBudget,
+      prestart: config.prestart,
     },
     logger.child({ component: "scheduler" }),
     metrics,

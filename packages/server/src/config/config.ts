@@ -43,6 +43,11 @@ export interface LlmosConfig {
    */
   cpuBackendBuild: "auto" | "off";
   /**
+   * Keep one runner started ahead of the next load (its process and engine up, no model) while the memory budget
+   * has room for it, so a cold load only loads the weights. Env LLMOS_PRESTART (on|off); default on.
+   */
+  prestart: boolean;
+  /**
    * Runners keep each slot's KV cells after a request and reuse the longest common prefix with the next prompt
    * (the prompt cache). Env LLMOS_PROMPT_CACHE (on|off); default on. Requests opt out with `cache_prompt: false`.
    */
@@ -275,6 +280,7 @@ export function defaultConfig(): LlmosConfig {
     engine: "llama-ffi",
     cpuBackend: "auto",
     cpuBackendBuild: "auto",
+    prestart: true,
     promptCache: true,
     gpu: "auto",
     contextSize: 2048,

@@ -50,6 +50,7 @@ export function loadConfig(input: {
   }
   if (env.LLMOS_CPU_BACKEND_BUILD)
     c.cpuBackendBuild = oneOf(env.LLMOS_CPU_BACKEND_BUILD, ["auto", "off"], "LLMOS_CPU_BACKEND_BUILD");
+  if (env.LLMOS_PRESTART) c.prestart = oneOf(env.LLMOS_PRESTART, ["on", "off"], "LLMOS_PRESTART") === "on";
   if (env.LLMOS_PROMPT_CACHE)
     c.promptCache = oneOf(env.LLMOS_PROMPT_CACHE, ["on", "off"], "LLMOS_PROMPT_CACHE") === "on";
   if (env.LLMOS_GPU) c.gpu = oneOf(env.LLMOS_GPU, ["auto", "off"], "LLMOS_GPU");

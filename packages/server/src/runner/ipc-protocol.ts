@@ -29,6 +29,21 @@ export interface RunnerLoadSpec extends EngineLoadOptions {
   streamIntervalMs: number;
 }
 
+/** What a runner's engine is made from, before any model: what a prestarted runner is prepared with. */
+export type RunnerEngineSpec = Pick<RunnerLoadSpec, "engine" | "gpu" | "cpuBackendDir" | "threads">;
+
+/** The engine part of a load spec (a prestarted runner serves a load whose engine part is the same). */
+export function engineSpecOf(spec: RunnerEngineSpec): RunnerEngineSpec {
+  return { engine: spec.engine, gpu: spec.gpu, cpuBackendDir: spec.cpuBackendDir, threads: spec.threads };
+}
+
+/** Answer to `prepare`: the engine is up, no model yet. */
+export interface PrepareReply {
+  /** RSS with the engine library initialised and no model: the runner's own overhead. */
+  baselineRssBytes: number;
+  cpuBackend: CpuBackendStatus | null;
+}
+
 export interface RunnerStatsReply {
   engine: EngineStats;
   rssBytes: number;
@@ -56,6 +71,8 @@ export interface LoadReply {
 
 /** Every request with a single answer: its parameters and its reply. */
 export interface RunnerRequests {
+  /** Starts the engine without a model (a prestarted runner); a later `load` with the same engine part uses it. */
+  prepare: { params: { spec: RunnerEngineSpec }; reply: PrepareReply };
   load: { params: { spec: RunnerLoadSpec }; reply: LoadReply };
   /** `truncate`: inputs longer than a sequence's context are cut (else refused with context_overflow). */
   embed: { params: { texts: string[]; truncate?: boolean }; reply: EmbedReply };

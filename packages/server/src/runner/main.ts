@@ -26,12 +26,14 @@ import type {
   RequestMessage,
   RequestType,
   ResultMessage,
-  RunnerLoadSpec,
+  RunnerEngineSpec,
   RunnerToDaemon,
   WireFailure,
 } from "./ipc-protocol.js";
 
 let engine: Engine | undefined;
+/** RSS once the engine was up, before any model (the runner's own overhead). */
+let baselineRssBytes = 0;
 let model: EngineModel | undefined;
 let streamIntervalMs = 0;
 let cpuBackend: CpuBackendStatus | null = null;
@@ -73,7 +75,7 @@ function toWire(error: unknown, loading: boolean): WireFailure {
   return { ...base, kind: "internal" };
 }
 
-async function createEngine(spec: RunnerLoadSpec): Promise<Engine> {
+async function createEngine(spec: RunnerEngineSpec): Promise<Engine> {
   if (spec.engine === "llama-ffi") {
     const { LlamaFfiEngine } = await import("../engine/llama-ffi/index.js");
     const engine = await LlamaFfiEngine.create({ logger: log, gpu: spec.gpu, cpuBackendDir: spec.cpuBackendDir });
@@ -95,11 +97,20 @@ function requireModel(): EngineModel {
 
 /** One handler per request type; each must return that request's reply type (see `RunnerRequests`). */
 const handlers: { [K in RequestType]: (params: ParamsOf<K>, id: number) => Promise<ReplyOf<K>> } = {
+  async prepare({ spec }) {
+    if (engine) throw new Error("this runner's engine is already up");
+    engine = await createEngine(spec);
+    baselineRssBytes = process.memoryUsage.rss();
+    return { baselineRssBytes, cpuBackend };
+  },
   async load({ spec }) {
     const started = performance.now();
+    if (model) throw new Error("this runner already holds a model");
     streamIntervalMs = spec.streamIntervalMs;
-    engine = await createEngine(spec);
-    const baselineRssBytes = process.memoryUsage.rss();
+    if (!engine) {
+      engine = await createEngine(spec);
+      baselineRssBytes = process.memoryUsage.rss();
+    }
     model = await engine.load({ ...spec, onProgress: reportProgress });
     return {
       facts: model.facts,
@@ -200,7 +211,9 @@ function handle(msg: DaemonToRunner): Promise<void> {
 }
 
 process.on("message", (msg: DaemonToRunner) => {
-  handle(msg).catch((error) => send({ type: "error", id: msg.id, error: toWire(error, msg.type === "load") }));
+  handle(msg).catch((error) =>
+    send({ type: "error", id: msg.id, error: toWire(error, msg.type === "load" || msg.type === "prepare") }),
+  );
 });
 // The daemon is gone: never outlive it, nor let anything this runner forked (it leads its process group).
 process.on("disconnect", () => {

@@ -5,9 +5,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { processEnvironment } from "../config/config.js";
-import type { RunnerLoadSpec } from "../runner/ipc-protocol.js";
+import { engineSpecOf, type RunnerEngineSpec, type RunnerLoadSpec } from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
 import { ChildProcessRunner } from "./child-process-runner.js";
+import { PrestartedRunner, type PrestartedState } from "./prestarted-runner.js";
 import type { RunnerFactory, RunnerHandle, RunnerResources } from "./runner-handle.js";
 import { plainLaunch, type RunnerLauncher } from "./sandbox/runner-launcher.js";
 
@@ -37,24 +38,73 @@ export const RUNNER_ENTRY = (() => {
  * in its own sandbox and cgroup (see sandbox/runner-launcher.ts), else as a plain child of the daemon.
  */
 export class ChildProcessRunnerFactory implements RunnerFactory {
+  private readonly prestarted: PrestartedRunner;
+  /** The memory estimate a prestarted runner is limited to until it is given a model. */
+  private prestartBytes: number | null = null;
+
   constructor(
     private readonly logger: Logger,
     private readonly options: ChildProcessRunnerOptions = {},
-  ) {}
+  ) {
+    this.prestarted = new PrestartedRunner(
+      async (engine) => {
+        const launcher = this.options.launcher;
+        const plan = launcher
+          ? await launcher.planPrestarted(engine, this.prestartBytes)
+          : plainLaunch(RUNNER_ENTRY, process.execArgv, processEnvironment());
+        return new ChildProcessRunner(
+          engine,
+          "prestarted",
+          this.logger.child({ runner: "prestarted" }),
+          plan,
+          this.stallMs,
+        );
+      },
+      (error) => this.logger.warn({ err: error }, "prestarted runner did not come up; loads start their own runners"),
+    );
+  }
+
+  private get stallMs(): number {
+    return this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  }
 
   async start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle> {
-    const stallMs = this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    const request = { spec, label, memoryEstimateBytes: resources?.memoryEstimateBytes ?? null, cpu: resources?.cpu };
+    const ready = await this.prestarted.take(engineSpecOf(spec));
+    if (ready) {
+      let admitted: RunnerLoadSpec | undefined;
+      try {
+        admitted = this.options.launcher?.admit(ready.launchPlan, request) ?? spec;
+      } catch (error) {
+        this.logger.warn({ err: error, model: label }, "prestarted runner not usable for this model; starting one");
+        void ready.stop();
+      }
+      if (admitted) {
+        ready.rename(label, this.logger.child({ runner: label }));
+        ready.prestarted = true;
+        await ready.load(admitted);
+        return ready;
+      }
+    }
     const launcher = this.options.launcher;
     const plan = launcher
-      ? await launcher.plan({
-          spec,
-          label,
-          memoryEstimateBytes: resources?.memoryEstimateBytes ?? null,
-          cpu: resources?.cpu,
-        })
+      ? await launcher.plan(request)
       : plainLaunch(RUNNER_ENTRY, process.execArgv, processEnvironment());
-    const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), plan, stallMs);
-    await runner.load();
+    const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), plan, this.stallMs);
+    await runner.load(spec);
     return runner;
+  }
+
+  prestart(engine: RunnerEngineSpec | null, memoryEstimateBytes: number | null): void {
+    this.prestartBytes = memoryEstimateBytes;
+    this.prestarted.keep(engine);
+  }
+
+  prestartedState(): PrestartedState {
+    return this.prestarted.state();
+  }
+
+  onPrestartedChange(listener: () => void): () => void {
+    return this.prestarted.onChange(listener);
   }
 }

@@ -5,6 +5,7 @@
  * failures of everything it had in hand.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { EventEmitter } from "node:events";
 import type { CpuAllotment, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 import type { CpuBackendStatus, RunnerSandboxStatus } from "@llmos/protocol";
@@ -14,14 +15,17 @@ import type {
   EmbedReply,
   LoadReply,
   ParamsOf,
+  PrepareReply,
   ReplyOf,
   RequestMessage,
   RequestType,
   ResultMessage,
+  RunnerEngineSpec,
   RunnerLoadSpec,
   RunnerStatsReply,
   RunnerToDaemon,
 } from "../runner/ipc-protocol.js";
+import { engineSpecOf } from "../runner/ipc-protocol.js";
 import { crashFailure, failureFromWire, oomKillFailure, stallFailure, type RunnerFailure } from "./runner-failure.js";
 import type { RemoteGeneration, RunnerExit, RunnerHandle } from "./runner-handle.js";
 import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
@@ -66,10 +70,14 @@ export class ChildProcessRunner implements RunnerHandle {
   private stderrTail = "";
   private finalPeakBytes: number | null = null;
 
+  private prepared: PrepareReply | undefined;
+  /** Started ahead of its load (a prestarted runner, see prestarted-runner.ts). */
+  prestarted = false;
+
   constructor(
-    private readonly spec: RunnerLoadSpec,
-    private readonly label: string,
-    private readonly logger: Logger,
+    private readonly engineSpec: RunnerEngineSpec,
+    private label: string,
+    private logger: Logger,
     private readonly plan: LaunchPlan,
     stallMs: number,
   ) {
@@ -105,16 +113,20 @@ export class ChildProcessRunner implements RunnerHandle {
     return this.loadReply!.facts;
   }
   get engine(): string {
-    return this.loadReply?.engine ?? this.spec.engine;
+    return this.loadReply?.engine ?? this.engineSpec.engine;
   }
   get loadMs(): number {
     return this.loadReply?.loadMs ?? 0;
   }
   get baselineRssBytes(): number | null {
-    return this.loadReply?.baselineRssBytes ?? null;
+    return this.loadReply?.baselineRssBytes ?? this.prepared?.baselineRssBytes ?? null;
   }
   get cpuBackend(): CpuBackendStatus | null {
-    return this.loadReply?.cpuBackend ?? null;
+    return this.loadReply?.cpuBackend ?? this.prepared?.cpuBackend ?? null;
+  }
+  /** The launch plan it was started from (a prestarted runner's is completed for its model at load). */
+  get launchPlan(): LaunchPlan {
+    return this.plan;
   }
   get exited(): boolean {
     return this.exitedFlag;
@@ -132,9 +144,26 @@ export class ChildProcessRunner implements RunnerHandle {
     if (!this.exitedFlag) this.plan.cgroup?.place(placement);
   }
 
-  async load(): Promise<void> {
+  /** Starts the engine with no model yet (a prestarted runner). Kills the runner when that fails. */
+  async prepare(): Promise<PrepareReply> {
     try {
-      this.loadReply = await this.request("load", { spec: this.spec });
+      this.prepared = await this.request("prepare", { spec: engineSpecOf(this.engineSpec) });
+      return this.prepared;
+    } catch (error) {
+      this.kill();
+      throw error;
+    }
+  }
+
+  /** Names the runner after the model it is about to load (a prestarted runner is named `prestarted` until then). */
+  rename(label: string, logger: Logger): void {
+    this.label = label;
+    this.logger = logger;
+  }
+
+  async load(spec: RunnerLoadSpec): Promise<void> {
+    try {
+      this.loadReply = await this.request("load", { spec });
     } catch (error) {
       this.kill();
       throw error;
@@ -328,6 +357,7 @@ export class ChildProcessRunner implements RunnerHandle {
     // Whatever the runner forked and left behind goes with it.
     killProcessGroup(this.child.pid);
     void cgroup?.remove();
+    if (this.plan.dropDir) rmSync(this.plan.dropDir, { recursive: true, force: true });
     const stalled = this.stallError !== undefined && !oomKilled;
     const expected = this.stopping && !stalled && !oomKilled;
     const memoryLimitBytes = this.memoryLimitBytes;

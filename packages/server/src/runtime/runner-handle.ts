@@ -5,7 +5,10 @@
  */
 import type { CpuAllotment, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 import type { CpuBackendStatus, RunnerSandboxStatus } from "@llmos/protocol";
-import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../runner/ipc-protocol.js";
+import type { EmbedReply, RunnerEngineSpec, RunnerLoadSpec, RunnerStatsReply } from "../runner/ipc-protocol.js";
+import type { PrestartedState } from "./prestarted-runner.js";
+
+export type { RunnerEngineSpec } from "../runner/ipc-protocol.js";
 import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
@@ -23,6 +26,8 @@ export interface RunnerHandle {
   readonly facts: ModelFacts;
   readonly engine: string;
   readonly loadMs: number;
+  /** Started before its load was asked for (a prestarted runner): its process and engine were already up. */
+  readonly prestarted?: boolean;
   /** The runner's memory with its engine loaded and no model (measured), or null when unknown. */
   readonly baselineRssBytes: number | null;
   /** The CPU backend the runner computes on (llama-ffi), or null when not known. */
@@ -85,4 +90,14 @@ export interface RunnerResources {
 
 export interface RunnerFactory {
   start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle>;
+  /**
+   * Keeps one runner started ahead of the next load, its engine up and no model (null: none), limited to
+   * `memoryEstimateBytes` until a load takes it (runtime/prestarted-runner.ts). Optional: a factory without it
+   * starts every runner at its load.
+   */
+  prestart?(engine: RunnerEngineSpec | null, memoryEstimateBytes: number | null): void;
+  /** The prestarted runner: none, starting (its process and engine coming up: it uses a core), or ready. */
+  prestartedState?(): PrestartedState;
+  /** Calls `listener` when the prestarted runner's state changes; returns the unsubscribe function. */
+  onPrestartedChange?(listener: () => void): () => void;
 }

@@ -45,6 +45,8 @@ export interface SchedulerOptions extends SchedulerLimits {
   cpuBackendDir?: () => string | null;
   /** GPU memory llmos may use, in bytes (undefined: no GPU known yet, or none). */
   vramBudgetBytes?: () => number | undefined;
+  /** Keep a runner started ahead of the next load while the budget has room (`LLMOS_PRESTART`; prestart.ts). */
+  prestart?: boolean;
 }
 
 /** The most decode threads one runner gets: `threads`, within the managed cores. */

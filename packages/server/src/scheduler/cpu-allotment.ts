@@ -7,9 +7,10 @@
  *
  * Rules, in order:
  * - One busy runner gets every core (up to `maxThreadsPerRunner`); idle runners get 0 (their threadpools sleep).
- * - A runner that is starting (its process spawning, its model loading) holds one core while it does: the busy
- *   runners share the others (at least one). A decode of two threads beside a load spin-waits for the core the
- *   load holds: a warm request's first token took 300-540 ms beside a neighbour's load (docs/keep-alive.md).
+ * - A runner that is starting (its process spawning, its model loading; or the prestarted runner's process and
+ *   engine coming up) holds one core while it does: the busy runners share the others (at least one). A decode
+ *   of two threads beside a load spin-waits for the core the load holds: a warm request's first token took
+ *   300-540 ms beside a neighbour's load (docs/keep-alive.md).
  * - Each busy runner gets at least one thread, and its floor (`minThreads`) when the cores allow.
  * - The other cores follow demand: interactive work first (runners with interactive requests share what is left
  *   in proportion to their weighted interactive demand), runners with only batch requests get their floors.
@@ -52,7 +53,8 @@ export function decideCpuAllotments(snapshot: SchedulerSnapshot): CpuPlan {
     .filter((m): m is ModelView & { cpu: CpuView } => m.cpu !== null && (m.state === "ready" || m.state === "draining"))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const busy = runners.filter(isCpuBusy);
-  const starting = snapshot.models.filter((m) => m.state === "starting").length;
+  const starting =
+    snapshot.models.filter((m) => m.state === "starting").length + (snapshot.prestart?.state === "starting" ? 1 : 0);
   const decodeCores = Math.max(1, cores - starting);
   const ideal = idealThreads(busy, decodeCores, cap);
 

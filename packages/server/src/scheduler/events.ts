@@ -39,6 +39,8 @@ export type SchedulerEvent =
       /** The memory estimate, and the runner's RSS measured once loaded (null when it did not answer). */
       estimateBytes: number;
       rssBytes: number | null;
+      /** Its runner was started ahead of the load (runtime/prestarted-runner.ts): only the weights were loaded. */
+      prestarted?: boolean;
     } & Base)
   | ({ type: "model.load_failed"; code: ErrorCode | null; message: string } & Base)
   /** An unload began (`reason` `evicted` and `oom_retry` are evictions under memory pressure). */

@@ -7,7 +7,7 @@
  */
 import { LlmosError } from "../errors.js";
 import { isRunnerFailure } from "../runtime/runner-failure.js";
-import type { RunnerHandle } from "../runtime/runner-handle.js";
+import type { RunnerEngineSpec, RunnerHandle } from "../runtime/runner-handle.js";
 import { maxRunnerThreads, type SchedulerContext } from "./context.js";
 import { decideOomVictims, decidePlacement } from "./decisions.js";
 import type { Executor } from "./executor.js";
@@ -22,6 +22,7 @@ import {
   type SizingRequest,
 } from "./sizing.js";
 import { fmtBytes } from "./format-bytes.js";
+import { RUNNER_OVERHEAD_BYTES } from "./memory-estimator.js";
 
 export class Loader {
   private chain: Promise<void> = Promise.resolve();
@@ -119,6 +120,7 @@ export class Loader {
         engine: runner.engine,
         pid: runner.pid,
         loadMs: Math.round(runner.loadMs),
+        prestarted: runner.prestarted === true,
         estimate: sizing.estimate.total,
         rss: entry.measuredRssBytes,
       },
@@ -135,8 +137,26 @@ export class Loader {
       reservedBytes: sizing.ramBytes,
       estimateBytes: sizing.estimate.total,
       rssBytes: entry.measuredRssBytes,
+      ...(runner.prestarted ? { prestarted: true } : {}),
     });
     ctx.reconcile();
+  }
+
+  /** The engine part of every runner's load spec (what a prestarted runner is started with). */
+  engineSpec(): RunnerEngineSpec {
+    const { options } = this.ctx;
+    return {
+      engine: options.engine,
+      gpu: options.gpu,
+      cpuBackendDir: options.cpuBackendDir?.() ?? null,
+      threads: maxRunnerThreads(options),
+    };
+  }
+
+  /** A runner's own memory with no model: last measured, else the engine's default estimate. */
+  overheadBytes(): number {
+    const engine = this.ctx.options.engine;
+    return this.measuredOverheadBytes ?? RUNNER_OVERHEAD_BYTES[engine] ?? RUNNER_OVERHEAD_BYTES["llama-node"]!;
   }
 
   /**
@@ -226,15 +246,12 @@ export class Loader {
     const start = () =>
       ctx.runners.start(
         {
-          engine: ctx.options.engine,
-          gpu: ctx.options.gpu,
-          cpuBackendDir: ctx.options.cpuBackendDir?.() ?? null,
+          // Threads: the most it may get; the CPU decision gives it its share before its first decode.
+          ...this.engineSpec(),
           streamIntervalMs: ctx.options.streamIntervalMs,
           modelPath: spec.modelPath,
           contextSize: sizing.contextSize * sizing.slots,
           slots: sizing.slots,
-          // The most it may get; the CPU decision gives it its share before its first decode.
-          threads: maxRunnerThreads(ctx.options),
           gpuLayers,
           loraAdapters: spec.adapterPaths.map((path) => ({ path, scale: 1 })),
           kvCacheType: sizing.kvCacheType,

@@ -8,6 +8,7 @@ import { enqueue, queueFullError } from "./admission.js";
 import { sleep, systemClock, type Clock } from "./clock.js";
 import type { LoadOptions, SchedulerContext, SchedulerLimits, SchedulerOptions } from "./context.js";
 import { decideCpuAllotments } from "./cpu-allotment.js";
+import { decidePrestart } from "./prestart.js";
 import { decideAdmission, planHousekeeping } from "./decisions.js";
 import { SchedulerEvents, type SchedulerListener } from "./events.js";
 import { Executor } from "./executor.js";
@@ -86,7 +87,7 @@ export class Scheduler {
 
   constructor(
     private readonly source: ModelSource,
-    runners: RunnerFactory,
+    private readonly runners: RunnerFactory,
     options: SchedulerOptions,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -142,6 +143,8 @@ export class Scheduler {
       snapshot: () => this.snapshot(),
     });
     metrics.memoryBytes.set({ kind: "budget" }, options.memoryBudgetBytes);
+    // A prestarted runner that came up (it no longer takes a core) or went away: decide again.
+    if (this.options.prestart) runners.onPrestartedChange?.(() => this.reconcile());
     // A policy may want models loaded before any request: ask it once the daemon has finished wiring.
     queueMicrotask(() => this.reconcile());
   }
@@ -180,7 +183,14 @@ export class Scheduler {
     );
     // Absent before the constructor made the reservations (the executor may take a snapshot while it is built).
     const jobBytes = this.reservations?.total() ?? 0;
-    return jobBytes > 0 ? { ...snapshot, jobBytes } : snapshot;
+    const prestart = this.prestartView();
+    return { ...snapshot, ...(jobBytes > 0 ? { jobBytes } : {}), ...(prestart ? { prestart } : {}) };
+  }
+
+  private prestartView(): SchedulerSnapshot["prestart"] {
+    const state = this.runners.prestartedState;
+    if (!this.options.prestart || !state || !this.loader) return undefined;
+    return { bytes: this.loader.overheadBytes(), state: state.call(this.runners) };
   }
 
   /**
@@ -334,6 +344,7 @@ export class Scheduler {
   /** Stops accepting work, waits for in-flight requests (up to `drainMs`), stops every runner. */
   async shutdown(drainMs = 10_000): Promise<void> {
     this.closing = true;
+    this.runners.prestart?.(null, null);
     const now = this.clock.now();
     for (const entry of this.table.named()) {
       for (const w of entry.queue.drain()) {
@@ -380,6 +391,16 @@ export class Scheduler {
     await entry.gone;
   }
 
+  /** Keeps a runner started ahead of the next load, or none, as decidePrestart says. */
+  private applyPrestart(): void {
+    if (!this.runners.prestart || !this.options.prestart) return;
+    const decision = decidePrestart(this.snapshot(), this.closing);
+    if (decision === "leave") return;
+    const bytes = this.loader.overheadBytes();
+    this.runners.prestart(decision === "start" ? this.loader.engineSpec() : null, bytes);
+    this.metrics.memoryBytes.set({ kind: "prestarted" }, this.runners.prestartedState?.() === "none" ? 0 : bytes);
+  }
+
   /** Decides what follows from the current state and applies it; re-runs when called while it runs. */
   private reconcile(): void {
     if (this.reconciling) {
@@ -393,6 +414,7 @@ export class Scheduler {
         this.executor.apply(planHousekeeping(this.snapshot(), this.policy));
         // After the grants: the runners that now have work get their share of the cores.
         this.executor.cpu.apply(decideCpuAllotments(this.snapshot()));
+        this.applyPrestart();
       } while (this.reconcileAgain);
     } finally {
       this.reconciling = false;

@@ -72,6 +72,11 @@ export interface SchedulerSnapshot {
    * (memory-reservations.ts). Absent: none.
    */
   jobBytes?: number;
+  /**
+   * The runner kept started ahead of the next load (prestart.ts): the memory it takes and whether it is starting
+   * (then it uses a core). Absent: none is kept (`LLMOS_PRESTART=off`, or the runner factory cannot).
+   */
+  prestart?: { bytes: number; state: "none" | "starting" | "ready" };
   /** Requests queued over all models. */
   queuedTotal: number;
   limits: { maxQueuePerModel: number; maxQueueTotal: number };

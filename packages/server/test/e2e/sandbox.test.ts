@@ -6,13 +6,13 @@
  * and the model's next load gets a raised estimate.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { memoryLimitFor } from "../../src/runtime/sandbox/runner-launcher.js";
+import { memoryLimitFor, PRESTARTED_DIR } from "../../src/runtime/sandbox/runner-launcher.js";
 import { findExecutable } from "../../src/runtime/sandbox/sandbox-probe.js";
 import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import type { AttackReport } from "../support/hostile-runner.js";
@@ -117,6 +117,37 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
     // The limit is the estimate plus 15% (at least 512 MiB); the runner's measured peak stays under it.
     assert.equal(m.memory.limitBytes, memoryLimitFor(m.memory.estimatedBytes, 0.15));
     assert.ok(m.memory.peakBytes > 0 && m.memory.peakBytes < m.memory.limitBytes, JSON.stringify(m.memory));
+  });
+
+  test("a prestarted runner sees the model it was given through its own folder, and no other model", async () => {
+    await waitFor(() => (d.scheduler.snapshot().prestart?.state === "ready" ? true : undefined));
+    let prestarted: boolean | undefined;
+    const off = d.scheduler.subscribe((e) => {
+      if (e.type === "model.loaded" && e.model === "other:latest") prestarted = e.prestarted;
+    });
+    const first = await complete(d, "other", "Hello", 2);
+    off();
+    assert.equal(first.status, 200, first.text);
+    assert.equal(prestarted, true, "the load took the prestarted runner");
+    const stories = await d.store.get("stories");
+    const other = await d.store.get("other");
+    // Its folder holds a hard link to the blob: the same file, not a copy.
+    const folders = path.join(d.home, PRESTARTED_DIR);
+    const blob = statSync(d.store.blobPath(other.digest)).ino;
+    const given = readdirSync(folders)
+      .map((n) => path.join(folders, n, "model.gguf"))
+      .filter((f) => existsSync(f) && statSync(f).ino === blob);
+    assert.equal(given.length, 1, "one runner holds this model through its folder");
+    const plan = { read: [given[0]!, d.store.blobPath(other.digest), d.store.blobPath(stories.digest)] };
+    const from = d.logs.length;
+    const r = await complete(d, "other", `#attack ${JSON.stringify(plan)}`, 2);
+    assert.equal(r.status, 200, r.text);
+    const got = await waitFor(() => logged<AttackReport>(d, "sandbox-probe", from));
+    assert.deepEqual(
+      got.read.map((f) => f.result),
+      ["ok", "ENOENT", "ENOENT"],
+      "its own model through its folder; neither blob in the store",
+    );
   });
 
   test("a hostile runner reaches no network, no daemon file, no other model, no host file, no fork bomb", async () => {

@@ -110,10 +110,11 @@ export function harness(
     usage?: UsageModel;
     clock?: FakeClock;
     metrics?: Metrics;
+    runners?: FakeRunners;
   } = {},
 ): Harness {
   const clock = extra.clock ?? new FakeClock();
-  const runners = new FakeRunners();
+  const runners = extra.runners ?? new FakeRunners();
   const source = new FakeSource(models, extra.defaults);
   const logger = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
   const metrics = extra.metrics ?? new Metrics();

@@ -50,8 +50,11 @@ function field(text: string | null, key: string): number | null {
 
 export function setMemoryLimit(version: CgroupVersion, dir: string, bytes: number): void {
   if (version === "v1") {
+    // Memory + swap at the same value: a runner past its limit is stopped instead of swapping the machine. The
+    // kernel refuses a memory limit above the memory + swap limit, so a raise sets memory + swap first.
+    const memsw = numberIn(read(dir, "memory.memsw.limit_in_bytes"));
+    if (memsw !== null && bytes > memsw) write(dir, "memory.memsw.limit_in_bytes", String(bytes));
     write(dir, "memory.limit_in_bytes", String(bytes));
-    // Memory + swap at the same value: a runner past its limit is stopped instead of swapping the machine.
     writeIfPresent(dir, "memory.memsw.limit_in_bytes", String(bytes));
   } else {
     write(dir, "memory.max", String(bytes));

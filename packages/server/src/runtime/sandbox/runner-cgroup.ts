@@ -58,9 +58,25 @@ let made = 0;
 export class RunnerCgroup {
   private constructor(
     private readonly parts: Part[],
-    readonly memoryLimitBytes: number | null,
+    private memoryLimit: number | null,
     readonly pidsLimit: number | null,
   ) {}
+
+  /** The memory limit (bytes), null without a memory controller or limit. */
+  get memoryLimitBytes(): number | null {
+    return this.memoryLimit;
+  }
+
+  /**
+   * Sets the memory limit of a running group (a prestarted runner gets its model's limit when it is given the
+   * model). Without a memory controller it does nothing.
+   */
+  limitMemory(bytes: number): void {
+    const memory = this.part("memory");
+    if (!memory) return;
+    setMemoryLimit(memory.version, memory.dir, bytes);
+    this.memoryLimit = bytes;
+  }
 
   /** Makes group `name` under each controller's home and applies `limits`; removes what it made on failure. */
   static create(homes: ControllerHome[], name: string, limits: RunnerLimits): RunnerCgroup {

@@ -7,13 +7,13 @@
  *
  *   sh -c '<join the groups>; exec "$@"' -- bwrap <namespaces, mounts> -- [setpriv --reuid=nobody ... --] node runner
  */
-import { existsSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { RunnerSandboxStatus, SandboxSupport } from "@llmos/protocol";
 import { processEnvironment } from "../../config/config.js";
 import { LlmosError } from "../../errors.js";
-import type { RunnerLoadSpec } from "../../runner/ipc-protocol.js";
+import type { RunnerEngineSpec, RunnerLoadSpec } from "../../runner/ipc-protocol.js";
 import type { Logger } from "../../telemetry/logger.js";
 import { ALWAYS_HIDDEN, bwrapArgs, isInside } from "./bwrap-args.js";
 import { existingPaths, realpathOr } from "./host-paths.js";
@@ -38,6 +38,11 @@ export interface LaunchPlan {
   /** The runner's cgroup (limits, peak memory, OOM kills), null when it has none. */
   cgroup: RunnerCgroup | null;
   sandboxed: boolean;
+  /**
+   * A prestarted sandboxed runner's own folder, bound read-only into its sandbox, where its model's files are
+   * linked when it is given one; removed when the runner exits.
+   */
+  dropDir?: string;
   /** Why the runner is not fully isolated; null when it is. */
   reason: string | null;
   uid: number | null;
@@ -86,6 +91,9 @@ export function memoryLimitFor(estimateBytes: number, margin: number): number {
   return Math.ceil((estimateBytes + headroom) / 4096) * 4096;
 }
 
+/** The folder of the daemon's home where prestarted runners' folders are made (emptied at start-up). */
+export const PRESTARTED_DIR = "prestarted";
+
 /** Joins every cgroup listed before `--`, then becomes the command after it. */
 const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
@@ -111,6 +119,8 @@ export class RunnerLauncher {
       () => undefined,
     );
     void options.probe.then((p) => RunnerCgroup.sweepStale(p.cgroupHomes)).catch(() => undefined);
+    // Folders of prestarted runners a previous daemon on this home left (its runners died with it).
+    rmSync(path.join(options.home, PRESTARTED_DIR), { recursive: true, force: true });
   }
 
   /** What this machine supports (for `GET /api/system`). */
@@ -119,7 +129,74 @@ export class RunnerLauncher {
   }
 
   /** The command, environment and cgroup of a new runner; `required` mode throws when it cannot be isolated. */
-  async plan(request: LaunchRequest): Promise<LaunchPlan> {
+  plan(request: LaunchRequest): Promise<LaunchPlan> {
+    const { spec } = request;
+    return this.build({
+      label: request.label,
+      engine: spec,
+      files: [spec.modelPath, ...(spec.loraAdapters ?? []).map((a) => a.path)],
+      memoryEstimateBytes: request.memoryEstimateBytes,
+      cpu: request.cpu,
+    });
+  }
+
+  /**
+   * The plan of a prestarted runner: a runner with its engine and no model yet (runtime/prestarted-runner.ts).
+   * Sandboxed, it sees one empty folder of its own (read-only) where `admit` later links its model's files, and
+   * nothing else of the store; its memory limit is its estimate until `admit` sets its model's.
+   */
+  async planPrestarted(engine: RunnerEngineSpec, memoryEstimateBytes: number | null): Promise<LaunchPlan> {
+    const root = path.join(this.options.home, PRESTARTED_DIR);
+    mkdirSync(root, { recursive: true, mode: 0o755 });
+    const dropDir = mkdtempSync(path.join(root, "runner-"));
+    chmodSync(dropDir, 0o755);
+    try {
+      const plan = await this.build({ label: "prestarted", engine, files: [dropDir], memoryEstimateBytes });
+      if (plan.sandboxed) return { ...plan, dropDir };
+      rmSync(dropDir, { recursive: true, force: true });
+      return plan;
+    } catch (error) {
+      rmSync(dropDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Gives a prestarted runner its model: links the model's files into its folder (hard links: the same blobs, no
+   * copy; only these files become visible to it), sets its cgroup's memory limit for the model's estimate and
+   * places it. Returns the load spec with the paths the runner sees. Throws when the files cannot be linked (the
+   * blobs on another file system): the caller then starts a fresh runner.
+   */
+  admit(plan: LaunchPlan, request: LaunchRequest): RunnerLoadSpec {
+    let spec = request.spec;
+    if (plan.dropDir) {
+      const link = (from: string, name: string) => {
+        const to = path.join(plan.dropDir!, name);
+        linkSync(from, to);
+        return to;
+      };
+      spec = {
+        ...spec,
+        modelPath: link(spec.modelPath, "model.gguf"),
+        ...(spec.loraAdapters
+          ? { loraAdapters: spec.loraAdapters.map((a, i) => ({ ...a, path: link(a.path, `adapter-${i}.gguf`) })) }
+          : {}),
+      };
+    }
+    if (plan.cgroup && request.memoryEstimateBytes !== null)
+      plan.cgroup.limitMemory(memoryLimitFor(request.memoryEstimateBytes, this.options.memoryMargin));
+    if (plan.cgroup && request.cpu) plan.cgroup.place(request.cpu);
+    return spec;
+  }
+
+  private async build(request: {
+    label: string;
+    engine: RunnerEngineSpec;
+    /** Files and folders the runner reads (bound read-only into its sandbox). */
+    files: string[];
+    memoryEstimateBytes: number | null;
+    cpu?: CgroupCpuLimit | undefined;
+  }): Promise<LaunchPlan> {
     const { options } = this;
     const plain = (reason: string | null, cgroup: RunnerCgroup | null = null): LaunchPlan => {
       const base = plainLaunch(options.entry, options.execArgv, this.env, reason);
@@ -141,7 +218,7 @@ export class RunnerLauncher {
             request.memoryEstimateBytes === null
               ? null
               : memoryLimitFor(request.memoryEstimateBytes, options.memoryMargin),
-          pidsMax: pidsLimitFor(request.spec.threads),
+          pidsMax: pidsLimitFor(request.engine.threads),
           cpus: request.cpu?.cpus ?? null,
           cpuMaxCores: request.cpu?.maxCores ?? null,
         });
@@ -158,9 +235,8 @@ export class RunnerLauncher {
     const hide = existingPaths([...ALWAYS_HIDDEN, options.home, os.homedir()]);
     // Only what exists is bound (a missing model file then fails the load with llama.cpp's clear error).
     const readOnly = existingPaths([
-      request.spec.modelPath,
-      ...(request.spec.loraAdapters ?? []).map((a) => a.path),
-      ...(request.spec.cpuBackendDir ? [request.spec.cpuBackendDir] : []),
+      ...request.files,
+      ...(request.engine.cpuBackendDir ? [request.engine.cpuBackendDir] : []),
       ...this.codeRoots,
     ]);
     // Run where the daemon runs when that folder is visible inside (a loader given as a bare name resolves from
@@ -173,7 +249,7 @@ export class RunnerLauncher {
         bwrap: probe.bwrap,
         hide,
         readOnly,
-        devices: request.spec.gpu ? gpuDevices() : [],
+        devices: request.engine.gpu ? gpuDevices() : [],
         cwd: visible ? cwd : "/tmp",
         drop: probe.drop,
         command: [process.execPath, ...options.execArgv, options.entry],

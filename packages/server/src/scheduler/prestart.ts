@@ -1,0 +1,22 @@
+/**
+ * Whether to keep a runner started ahead of the next load (runtime/prestarted-runner.ts), as a pure function over
+ * the snapshot. It lives only in memory the budget has free: its process counts as the next load's runner
+ * overhead (the load takes it, and the load's reservation already holds that overhead), so while one is kept the
+ * models and jobs plus it stay within the budget. It is started when no load is under way (its start uses a core
+ * the load would want) and stopped when the free memory falls below it, unless a load under way may take it.
+ */
+import type { SchedulerSnapshot } from "./snapshot.js";
+
+/** `start`: keep one (start it if there is none); `stop`: keep none; `leave`: change nothing now. */
+export type PrestartDecision = "start" | "stop" | "leave";
+
+export function decidePrestart(snapshot: SchedulerSnapshot, closing: boolean): PrestartDecision {
+  const p = snapshot.prestart;
+  if (!p || closing) return "stop";
+  const loading = snapshot.models.some((m) => m.state === "loading" || m.state === "placing" || m.state === "starting");
+  let reserved = snapshot.jobBytes ?? 0;
+  for (const m of snapshot.models) reserved += m.reservedBytes;
+  const fits = snapshot.memoryBudgetBytes - reserved >= p.bytes;
+  if (loading) return "leave";
+  return fits ? "start" : "stop";
+}
