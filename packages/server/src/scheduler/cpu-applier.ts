@@ -55,6 +55,11 @@ export class CpuApplier {
     this.armRecheck(plan.recheckAt);
   }
 
+  /** Settles once every allotment sent so far has been applied (or failed) by its runner. */
+  async applied(): Promise<void> {
+    await Promise.all(this.ctx.table.all().map((entry) => this.chains.get(entry)));
+  }
+
   /** Stops the recheck timer (shutdown). */
   dispose(): void {
     this.cancelRecheck?.();

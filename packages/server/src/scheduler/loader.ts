@@ -21,8 +21,12 @@ import {
   type SizingDefaults,
   type SizingRequest,
 } from "./sizing.js";
+import { sleep } from "./clock.js";
 import { fmtBytes } from "./format-bytes.js";
 import { RUNNER_OVERHEAD_BYTES } from "./memory-estimator.js";
+
+/** The longest a prewarm's runner start waits for busy runners to give up the core it takes. */
+const PREWARM_CPU_WAIT_MS = 250;
 
 export class Loader {
   private chain: Promise<void> = Promise.resolve();
@@ -102,7 +106,12 @@ export class Loader {
     ctx.reconcile(); // a starting runner holds a core: busy runners shrink to the others (cpu-allotment.ts)
     // Placed (its memory counted): a prediction's runner starts beside the next loads, not in front of them.
     const prewarm = entry.prewarm !== null && !entry.wanted;
-    if (prewarm) yieldTurn();
+    if (prewarm) {
+      yieldTurn();
+      // And only once the busy runners have made room for it: a decode step under way with every core would
+      // spin-wait for the core the start takes (a runner applies its allotment between two steps).
+      await Promise.race([this.executor.cpu.applied(), sleep(ctx.clock, PREWARM_CPU_WAIT_MS)]);
+    }
     const runner = await this.startRunner(entry, spec, sizing, prewarm);
     if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
     runner.onExit((exit) => this.executor.onRunnerExit(entry, exit));

@@ -210,6 +210,31 @@ describe("histogram", () => {
     assert.equal(h.scheduler.snapshot().models.find((m) => m.name === "b:latest")?.cpu?.threads, 0);
   });
 
+  test("a prewarm's runner starts once the busy runners gave up its core (at most 250 ms later)", async () => {
+    const cores = { threads: 4, cpus: [0, 1, 2, 3] };
+    for (const applies of [true, false]) {
+      const { h } = await histogramHarness({ a: 100, b: 100 }, { a: every10s }, 1000, cores);
+      await use(h, "a");
+      const lease = await h.scheduler.acquire("b");
+      await settle();
+      let open!: () => void;
+      h.runners.cpuGate = new Promise((resolve) => (open = resolve));
+      const started = () => h.runners.started.filter((r) => r.label === "a:latest").length;
+      await h.clock.advance(9_800);
+      assert.equal(started(), 1, "the prewarm waits: b is mid-step with every core");
+      if (applies) {
+        open();
+        await settle();
+        assert.equal(started(), 2, "b applied its three threads: a starts");
+      } else {
+        await h.clock.advance(250);
+        assert.equal(started(), 2, "started anyway after 250 ms");
+        open();
+      }
+      lease.release();
+    }
+  });
+
   test("a request's keep_alive wins over the learned plan, and no prewarm undoes it", async () => {
     const { h } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a", { keepAliveMs: 60_000 });

@@ -29,6 +29,16 @@ describe("decidePrestart", () => {
     assert.equal(decidePrestart(at([view("a", { reservedBytes: 800 * MiB })], { jobBytes: 150 * MiB }), false), "stop");
   });
 
+  test("not started while a runner is busy (it would take a core from a step under way); kept if it exists", () => {
+    const busy = view("a", { busy: 1, idleSince: null, reservedBytes: 100 * MiB });
+    assert.equal(decidePrestart(at([busy], { prestart: kept("none") }), false), "leave");
+    assert.equal(decidePrestart(at([busy], { prestart: kept("ready") }), false), "start");
+    assert.equal(
+      decidePrestart(at([view("a", { reservedBytes: 100 * MiB })], { prestart: kept("none") }), false),
+      "start",
+    );
+  });
+
   test("never started beside a load, and not stopped while a load may take it", () => {
     const loading = view("b", { state: "starting", reservedBytes: 100 * MiB, idleSince: null });
     assert.equal(decidePrestart(at([loading]), false), "leave");

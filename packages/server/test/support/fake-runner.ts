@@ -46,6 +46,8 @@ export class FakeRunners implements RunnerFactory {
   readonly started: FakeRunner[] = [];
   /** Errors the next starts fail with, in order (e.g. an `oom` RunnerFailure). */
   readonly failures: unknown[] = [];
+  /** While set, runners apply CPU allotments only once it settles (a decode step under way). */
+  cpuGate: Promise<void> | undefined;
   /** While set, starts wait for it (to hold a load in its `starting` step). */
   gate: Promise<void> | undefined;
   /** What generations do (default: two chunks, then stop). */
@@ -173,6 +175,7 @@ export class FakeRunner implements RunnerHandle {
   }
   async setCpu(allotment: CpuAllotment): Promise<{ threads: number; appliedMs: number }> {
     if (this.exited) throw crashFailure(this.label);
+    await this.factory.cpuGate;
     this.allotments.push({ ...allotment });
     this.calls.push(`cpu:${allotment.threads}`);
     this.threads = allotment.threads;
