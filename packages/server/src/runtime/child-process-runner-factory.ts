@@ -8,8 +8,8 @@ import { processEnvironment } from "../config/config.js";
 import { engineSpecOf, type RunnerEngineSpec, type RunnerLoadSpec } from "../runner/ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
 import { ChildProcessRunner } from "./child-process-runner.js";
-import { PrestartedRunner, type PrestartedState } from "./prestarted-runner.js";
-import type { RunnerFactory, RunnerHandle, RunnerResources } from "./runner-handle.js";
+import { PrestartedRunner } from "./prestarted-runner.js";
+import type { PrestartedState, RunnerFactory, RunnerHandle, RunnerResources } from "./runner-handle.js";
 import { plainLaunch, type RunnerLauncher } from "./sandbox/runner-launcher.js";
 
 /** Options of the child-process runner factory. */

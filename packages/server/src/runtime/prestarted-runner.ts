@@ -7,8 +7,7 @@
  */
 import type { RunnerEngineSpec } from "../runner/ipc-protocol.js";
 import type { ChildProcessRunner } from "./child-process-runner.js";
-
-export type PrestartedState = "none" | "starting" | "ready";
+import type { PrestartedState } from "./runner-handle.js";
 
 interface Held {
   key: string;
