@@ -6,12 +6,12 @@
 import type { CpuAllotment, GenerateChunk, GenerateParams, GenerateResult, ModelFacts } from "../engine/engine.js";
 import type { CpuBackendStatus, RunnerSandboxStatus } from "@llmos/protocol";
 import type { EmbedReply, RunnerEngineSpec, RunnerLoadSpec, RunnerStatsReply } from "../runner/ipc-protocol.js";
+import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 
 export type { RunnerEngineSpec } from "../runner/ipc-protocol.js";
 
 /** The runner kept started ahead of the next load: none, starting (it uses a core), or ready. */
 export type PrestartedState = "none" | "starting" | "ready";
-import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
 export interface RemoteGeneration extends AsyncIterable<GenerateChunk> {
