@@ -8,7 +8,6 @@ import { enqueue, queueFullError } from "./admission.js";
 import { sleep, systemClock, type Clock } from "./clock.js";
 import type { LoadOptions, SchedulerContext, SchedulerLimits, SchedulerOptions } from "./context.js";
 import { decideCpuAllotments } from "./cpu-allotment.js";
-import { decidePrestart } from "./prestart.js";
 import { decideAdmission, planHousekeeping } from "./decisions.js";
 import { SchedulerEvents, type SchedulerListener } from "./events.js";
 import { Executor } from "./executor.js";
@@ -17,6 +16,7 @@ import type { Priority } from "./fair-queue.js";
 import { normalizeKeepAlive } from "./keep-alive.js";
 import { jobMemoryBytes, type JobWorkload } from "./job-estimate.js";
 import { Loader } from "./loader.js";
+import { PrestartKeeper } from "./prestart-keeper.js";
 import { MemoryReservations, type MemoryReservation, type ReservationRequest } from "./memory-reservations.js";
 import type { PlacementEstimate } from "./sizing.js";
 import { ModelEntry, type SlotLease } from "./model-entry.js";
@@ -78,6 +78,7 @@ export class Scheduler {
   private readonly executor: Executor;
   private readonly loader: Loader;
   private readonly reservations: MemoryReservations;
+  private readonly prestart: PrestartKeeper;
   private readonly tenantWeight: (tenant: string) => number;
   private readonly idleMemory: IdleMemoryMeter;
   private readonly report: PsReport;
@@ -87,7 +88,7 @@ export class Scheduler {
 
   constructor(
     private readonly source: ModelSource,
-    private readonly runners: RunnerFactory,
+    runners: RunnerFactory,
     options: SchedulerOptions,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -132,6 +133,7 @@ export class Scheduler {
     this.executor = new Executor(ctx, parts.placement ?? noCpuPlacement);
     this.loader = new Loader(ctx, this.executor);
     this.reservations = new MemoryReservations(ctx, this.executor);
+    this.prestart = new PrestartKeeper(runners, this.loader, metrics, this.options.prestart === true);
     this.report = new PsReport({
       table: this.table,
       options: this.options,
@@ -183,14 +185,8 @@ export class Scheduler {
     );
     // Absent before the constructor made the reservations (the executor may take a snapshot while it is built).
     const jobBytes = this.reservations?.total() ?? 0;
-    const prestart = this.prestartView();
+    const prestart = this.prestart?.view();
     return { ...snapshot, ...(jobBytes > 0 ? { jobBytes } : {}), ...(prestart ? { prestart } : {}) };
-  }
-
-  private prestartView(): SchedulerSnapshot["prestart"] {
-    const state = this.runners.prestartedState;
-    if (!this.options.prestart || !state || !this.loader) return undefined;
-    return { bytes: this.loader.overheadBytes(), state: state.call(this.runners) };
   }
 
   /**
@@ -344,7 +340,7 @@ export class Scheduler {
   /** Stops accepting work, waits for in-flight requests (up to `drainMs`), stops every runner. */
   async shutdown(drainMs = 10_000): Promise<void> {
     this.closing = true;
-    this.runners.prestart?.(null, null);
+    this.prestart.stop();
     const now = this.clock.now();
     for (const entry of this.table.named()) {
       for (const w of entry.queue.drain()) {
@@ -391,16 +387,6 @@ export class Scheduler {
     await entry.gone;
   }
 
-  /** Keeps a runner started ahead of the next load, or none, as decidePrestart says. */
-  private applyPrestart(): void {
-    if (!this.runners.prestart || !this.options.prestart) return;
-    const decision = decidePrestart(this.snapshot(), this.closing);
-    if (decision === "leave") return;
-    const bytes = this.loader.overheadBytes();
-    this.runners.prestart(decision === "start" ? this.loader.engineSpec() : null, bytes);
-    this.metrics.memoryBytes.set({ kind: "prestarted" }, this.runners.prestartedState?.() === "none" ? 0 : bytes);
-  }
-
   /** Decides what follows from the current state and applies it; re-runs when called while it runs. */
   private reconcile(): void {
     if (this.reconciling) {
@@ -414,7 +400,7 @@ export class Scheduler {
         this.executor.apply(planHousekeeping(this.snapshot(), this.policy));
         // After the grants: the runners that now have work get their share of the cores.
         this.executor.cpu.apply(decideCpuAllotments(this.snapshot()));
-        this.applyPrestart();
+        this.prestart.apply(this.snapshot(), this.closing);
       } while (this.reconcileAgain);
     } finally {
       this.reconciling = false;
