@@ -7,7 +7,14 @@
  */
 import type { UnloadReason } from "./model-lifecycle.js";
 import type { PrewarmWindow, SchedulingPolicy, VictimRequest } from "./policy.js";
-import { isEvictable, isIdle, isUnmovable, type ModelView, type SchedulerSnapshot } from "./snapshot.js";
+import {
+  freeBudgetBytes,
+  isEvictable,
+  isIdle,
+  isUnmovable,
+  type ModelView,
+  type SchedulerSnapshot,
+} from "./snapshot.js";
 
 export type AdmissionDecision =
   /** A slot is free and nobody is ahead: run now. */
@@ -135,7 +142,7 @@ export function planHousekeeping(snapshot: SchedulerSnapshot, policy: Scheduling
 
 /** A prewarm loads only into free memory or in place of idle models the policy values less; it never waits. */
 export function prewarmFits(snapshot: SchedulerSnapshot, policy: SchedulingPolicy, window: PrewarmWindow): boolean {
-  const free = snapshot.memoryBudgetBytes - (snapshot.jobBytes ?? 0) - sum(snapshot.models, (m) => m.reservedBytes);
+  const free = freeBudgetBytes(snapshot);
   if (window.bytes <= free) return true;
   const candidates = snapshot.models.filter(isEvictable);
   const request = { model: window.model, neededBytes: window.bytes - free, prewarm: true };

@@ -6,7 +6,7 @@
  * busy (its start takes a core for about 130 ms, which a decode step already under way with every core would
  * spin-wait for), and stopped when the free memory falls below it, unless a load under way may take it.
  */
-import type { SchedulerSnapshot } from "./snapshot.js";
+import { freeBudgetBytes, type SchedulerSnapshot } from "./snapshot.js";
 
 /** `start`: keep one (start it if there is none); `stop`: keep none; `leave`: change nothing now. */
 export type PrestartDecision = "start" | "stop" | "leave";
@@ -15,9 +15,7 @@ export function decidePrestart(snapshot: SchedulerSnapshot, closing: boolean): P
   const p = snapshot.prestart;
   if (!p || closing) return "stop";
   const loading = snapshot.models.some((m) => m.state === "loading" || m.state === "placing" || m.state === "starting");
-  let reserved = snapshot.jobBytes ?? 0;
-  for (const m of snapshot.models) reserved += m.reservedBytes;
-  const fits = snapshot.memoryBudgetBytes - reserved >= p.bytes;
+  const fits = freeBudgetBytes(snapshot) >= p.bytes;
   if (loading) return "leave";
   if (!fits) return "stop";
   const busy = snapshot.models.some((m) => m.busy > 0 || m.queued > 0);

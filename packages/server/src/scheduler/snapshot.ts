@@ -95,6 +95,13 @@ export interface CpuLimits {
   holdMs: number;
 }
 
+/** RAM budget no model or job holds now (negative when over). */
+export function freeBudgetBytes(snapshot: SchedulerSnapshot): number {
+  let held = snapshot.jobBytes ?? 0;
+  for (const m of snapshot.models) held += m.reservedBytes;
+  return snapshot.memoryBudgetBytes - held;
+}
+
 /** True for a ready model with nothing running or queued. */
 export function isIdle(m: ModelView): boolean {
   return m.state === "ready" && m.busy === 0 && m.queued === 0;

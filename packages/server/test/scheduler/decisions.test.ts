@@ -10,7 +10,7 @@ import {
 import type { PrewarmWindow } from "../../src/scheduler/policy.js";
 import { FixedKeepAlivePolicy, type SchedulingPolicy } from "../../src/scheduler/policy.js";
 import { decideSizing, placementEstimate } from "../../src/scheduler/sizing.js";
-import { MiB, snapshot, view } from "./harness.js";
+import { MiB, smallShape, snapshot, view } from "./harness.js";
 
 const lru = new FixedKeepAlivePolicy();
 
@@ -224,15 +224,7 @@ describe("rules every policy obeys", () => {
 });
 
 describe("sizing", () => {
-  const shape = {
-    tensorBytes: 10 * MiB,
-    blockCount: 8,
-    headCount: 8,
-    headCountKv: 8,
-    embeddingLength: 512,
-    feedForwardLength: 1024,
-    vocabSize: 1000,
-  };
+  const shape = smallShape(10 * MiB);
   const defaults = { engine: "llama-ffi", contextSize: 4096, parallel: 4, overheadBytes: undefined, gpu: false };
   const request = { model: "m", shape, trainContextSize: 8192, contextSize: undefined, parallel: undefined };
 

@@ -29,6 +29,19 @@ export function shapeOf(mib: number): ModelShape {
   };
 }
 
+/** A small transformer's shape (8 layers, 8 heads of 64, 1000 tokens) with `tensorBytes` of weights. */
+export function smallShape(tensorBytes: number): ModelShape {
+  return {
+    tensorBytes,
+    blockCount: 8,
+    headCount: 8,
+    headCountKv: 8,
+    embeddingLength: 512,
+    feedForwardLength: 1024,
+    vocabSize: 1000,
+  };
+}
+
 /** A store of fake models: name -> reservation in MiB (each at least the runner overhead, 70 MiB). */
 export class FakeSource implements ModelSource {
   /** Leases handed out and not released. */

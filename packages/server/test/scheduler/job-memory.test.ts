@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { LlmosError } from "../../src/errors.js";
 import { largestTensorElements } from "../../src/model-jobs/job-memory.js";
 import { jobMemoryBytes } from "../../src/scheduler/job-estimate.js";
-import { harness, MiB, settle, use } from "./harness.js";
+import { harness, MiB, settle, smallShape, use } from "./harness.js";
 
 const code = (e: unknown) => (e instanceof LlmosError ? e.code : String(e));
 const job = (bytes: number) => ({ job: "quantize", model: "src", bytes });
@@ -85,15 +85,7 @@ describe("memory reserved for jobs", () => {
   });
 
   test("an eval worker reserves a load of each model it holds, one sequence of its context", () => {
-    const summary = {
-      tensorBytes: 100 * MiB,
-      blockCount: 8,
-      headCount: 8,
-      headCountKv: 8,
-      embeddingLength: 512,
-      feedForwardLength: 1024,
-      vocabSize: 1000,
-    };
+    const summary = smallShape(100 * MiB);
     const one = jobMemoryBytes({ kind: "load", models: [{ summary, contextSize: 512, kvCacheType: "f16" }] });
     const kv = 8 * 8 * 64 * 512 * 4; // layers x heads x head size x tokens x (K + V in f16)
     assert.ok(one > 100 * MiB + kv, String(one));
