@@ -96,6 +96,8 @@ export interface DaemonOptions {
    * environment, the CLI or the API: only code that calls `startDaemon` in-process can set it.
    */
   runnerEntry?: string;
+  /** Tests only, as `runnerEntry`: another model-tool worker entry file (one that attacks its sandbox). */
+  toolWorkerEntry?: string;
   /**
    * What builds the CPU backend in the background (LLMOS_CPU_BACKEND_BUILD=auto). Default: the real build into
    * `<home>/engine/ggml-cpu` at the lowest priority. Tests of the daemon's handling pass another.
@@ -273,7 +275,10 @@ async function assemble(
     { maxTokens: config.limits.maxTokens, templates, promptCache: config.promptCache },
     (u) => security.recordUsage(u.keyId, u.model, u.promptTokens, u.completionTokens),
   );
-  const toolWorkers = new ToolWorkers(logger.child({ component: "tools" }));
+  const toolWorkers = new ToolWorkers(logger.child({ component: "tools" }), {
+    launcher,
+    ...(options.toolWorkerEntry ? { entry: options.toolWorkerEntry } : {}),
+  });
   const jobRegistry = new JobRegistry();
   // Before the scheduler's and the store's cleanup: a running eval or imatrix job's worker reads the store's files.
   opened.defer("model jobs", () => jobRegistry.close());

@@ -144,6 +144,7 @@ export class ModelQuantizer {
           ...(imatrix ? { imatrixPath: imatrix.path } : {}),
         },
         {
+          memoryBytes: reservation.bytes,
           // The tensors' bytes from llama.cpp's dry run, plus the source's header and each tensor's padding.
           onEstimate: (bytes, tensors) =>
             ensureFreeSpace(

@@ -75,7 +75,7 @@ export class QualityJobs {
             kvCacheType: { k: kv, v: kv },
             ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
           },
-          { onProgress: (p) => progress(p.done, p.total) },
+          { onProgress: (p) => progress(p.done, p.total), memoryBytes: reservation.bytes },
           signal,
         );
         const report: EvalReport = {
@@ -109,7 +109,7 @@ export class QualityJobs {
     return this.jobs.submit("imatrix", model.name, async (progress, signal) => {
       const lease = await this.store.acquire(model.name);
       const output = derivedFilePath(this.store, "imatrix");
-      let reservation: { release(): void } | undefined;
+      let reservation: { readonly bytes: number; release(): void } | undefined;
       try {
         const models = [{ summary: lease.record.summary, contextSize, kvCacheType: "f16" as const }];
         reservation = await this.memory.reserveJobMemory(
@@ -127,7 +127,7 @@ export class QualityJobs {
             threads: this.threads,
             ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
           },
-          { onProgress: (p) => progress(p.done, p.total) },
+          { onProgress: (p) => progress(p.done, p.total), memoryBytes: reservation.bytes },
           signal,
         );
         const temp = await adoptDerivedFile(this.store, output, "the importance matrix", "imatrix");

@@ -1,15 +1,26 @@
 /**
- * A model-tool worker process seen from the daemon: forks `runner/model-tool-worker`, starts one job, streams its
- * progress, and resolves with its result. `kill()` ends the process at once (SIGKILL): llama.cpp's quantizer cannot
- * be interrupted, and a killed worker leaves nothing but the files the caller owns and deletes.
+ * A model-tool worker process seen from the daemon: starts `runner/model-tool-worker` (sandboxed and limited like a
+ * runner when the launcher can: it parses model files, which may be hostile), starts one job, streams its progress,
+ * and resolves with its result. `kill()` ends the process at once (SIGKILL): llama.cpp's quantizer cannot be
+ * interrupted, and a killed worker leaves nothing but the files the caller owns and deletes.
+ *
+ * A job that writes a file (quantize, imatrix) writes it into a folder of its own next to the output path the caller
+ * gave, the only place the sandbox lets it write; once the worker has exited, the file is moved to that path if it
+ * is a plain file (not a link a hostile worker made to something else), and the folder is removed.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { chownSync, lstatSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { processEnvironment } from "../config/config.js";
 import { LlmosError } from "../errors.js";
 import type { DaemonToWorker, ToolFailureKind, ToolJob, WorkerToDaemon } from "../runner/tool-ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
+import { killProcessGroup } from "./process-group.js";
+import { plainLaunch, type LaunchPlan, type RunnerLauncher } from "./sandbox/runner-launcher.js";
 
-const workerEntry = (() => {
+/** The worker's entry file (next to this module, in src/ or dist/). */
+export const TOOL_WORKER_ENTRY = (() => {
   const ext = fileURLToPath(import.meta.url).endsWith(".ts") ? ".ts" : ".js";
   return fileURLToPath(new URL(`../runner/model-tool-worker${ext}`, import.meta.url));
 })();
@@ -23,6 +34,8 @@ export interface ToolWorkerHooks {
    * worker is killed and the error is the job's).
    */
   onEstimate?: (bytes: number, tensors: number) => Promise<void> | void;
+  /** The job's memory reservation (RAM bytes): the worker's cgroup limit is set from it. */
+  memoryBytes?: number;
 }
 
 /** The error code of each failure kind a worker reports. */
@@ -35,18 +48,70 @@ const CODES: Record<ToolFailureKind, LlmosError["code"]> = {
   failed: "internal",
 };
 
+/** Options of {@link ToolWorkers}. */
+export interface ToolWorkersOptions {
+  /** Starts each worker in a sandbox and cgroup (as runners are); without one, workers are plain children. */
+  launcher?: RunnerLauncher;
+  /** The worker's entry file (tests give a hostile one). Default: runner/model-tool-worker. */
+  entry?: string;
+}
+
 /** Starts worker processes; one per job. */
 export class ToolWorkers {
-  constructor(private readonly logger: Logger) {}
+  private readonly entry: string;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly options: ToolWorkersOptions = {},
+  ) {
+    this.entry = options.entry ?? TOOL_WORKER_ENTRY;
+  }
 
   /** Runs `job` in a new worker. Aborting `signal` kills the worker and rejects with `client_closed`. */
-  run<T>(job: ToolJob, hooks: ToolWorkerHooks = {}, signal?: AbortSignal): Promise<T> {
+  async run<T>(job: ToolJob, hooks: ToolWorkerHooks = {}, signal?: AbortSignal): Promise<T> {
     signal?.throwIfAborted();
-    const child: ChildProcess = fork(workerEntry, [], {
+    const output = job.kind === "eval" ? null : job.output;
+    // The worker's own output folder, beside the output (the same file system, so the result is moved, not copied).
+    const outputDir = output ? mkdtempSync(path.join(path.dirname(output), "worker-")) : null;
+    const written = outputDir ? path.join(outputDir, path.basename(output!)) : null;
+    try {
+      const plan = await this.plan(job, outputDir, hooks.memoryBytes ?? null);
+      const value = await this.spawnJob<T>(
+        plan,
+        written && job.kind !== "eval" ? { ...job, output: written } : job,
+        hooks,
+        signal,
+      );
+      if (written) adoptOutput(written, output!, job.kind);
+      return value;
+    } finally {
+      if (outputDir) rmSync(outputDir, { recursive: true, force: true });
+    }
+  }
+
+  private plan(job: ToolJob, outputDir: string | null, memoryBytes: number | null): Promise<LaunchPlan> {
+    const launcher = this.options.launcher;
+    if (!launcher) return Promise.resolve(plainLaunch(this.entry, process.execArgv, processEnvironment()));
+    return launcher.planTool({
+      label: `the ${job.kind} job`,
+      entry: this.entry,
+      files: inputsOf(job),
+      outputDir,
+      threads: job.threads,
+      memoryEstimateBytes: memoryBytes,
+    });
+  }
+
+  private spawnJob<T>(plan: LaunchPlan, job: ToolJob, hooks: ToolWorkerHooks, signal?: AbortSignal): Promise<T> {
+    // Detached: the worker (or the sandbox around it) leads its own process group, which a kill takes down whole.
+    const child: ChildProcess = spawn(plan.command, plan.args, {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "advanced",
+      env: plan.env,
+      cwd: plan.cwd,
+      detached: true,
     });
-    const log = this.logger.child({ worker: job.kind, pid: child.pid });
+    const log = this.logger.child({ worker: job.kind, pid: child.pid, sandboxed: plan.sandboxed });
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const exited = new Promise<void>((done) => child.once("exit", () => done()));
@@ -55,11 +120,20 @@ export class ToolWorkers {
         if (settled) return;
         settled = true;
         signal?.removeEventListener("abort", onAbort);
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-        void exited.then(() => (error ? reject(error) : resolve(value as T)));
+        if (child.exitCode === null && child.signalCode === null) killProcessGroup(child.pid);
+        const gone = child.pid === undefined ? Promise.resolve() : exited;
+        void gone.then(() => {
+          const oomKilled = (plan.cgroup?.oomKills() ?? 0) > 0;
+          void plan.cgroup?.remove();
+          if (oomKilled && !(error instanceof LlmosError && error.code === "client_closed"))
+            reject(new LlmosError("insufficient_memory", `the ${job.kind} worker went over its memory limit`));
+          else if (error) reject(error);
+          else resolve(value as T);
+        });
       };
       const onAbort = () => finish(new LlmosError("client_closed", `${job.kind} cancelled`));
       signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal?.aborted) onAbort();
       const post = (m: DaemonToWorker) => {
         if (child.connected) child.send(m);
       };
@@ -93,4 +167,35 @@ export class ToolWorkers {
       );
     });
   }
+}
+
+/** The files a job reads. */
+function inputsOf(job: ToolJob): string[] {
+  switch (job.kind) {
+    case "quantize":
+      return [job.input, ...(job.imatrixPath ? [job.imatrixPath] : [])];
+    case "imatrix":
+      return [job.modelPath];
+    case "eval":
+      return [job.modelPath, ...(job.basePath ? [job.basePath] : [])];
+  }
+}
+
+/**
+ * Moves the file a worker wrote to where the caller expects it, if it is a plain file of its own: a symbolic link,
+ * or a hard link to a file it could read, would hand the daemon something other than what llama.cpp wrote.
+ */
+function adoptOutput(written: string, output: string, kind: string): void {
+  let stats;
+  try {
+    stats = lstatSync(written);
+  } catch {
+    throw new LlmosError("internal", `the ${kind} worker reported success but wrote no file`);
+  }
+  if (!stats.isFile() || stats.nlink !== 1)
+    throw new LlmosError("internal", `the ${kind} worker's output is not a plain file of its own; refused`);
+  // A root daemon's worker ran as the sandbox user: the file becomes the daemon's before it joins the store.
+  const uid = process.getuid?.();
+  if (uid === 0 && stats.uid !== 0) chownSync(written, 0, process.getgid?.() ?? 0);
+  renameSync(written, output);
 }

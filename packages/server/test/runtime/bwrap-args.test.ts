@@ -30,6 +30,29 @@ describe("bubblewrap arguments", () => {
     ]);
   });
 
+  test("a writable folder is always bound, writable, after the hidden folder above it", () => {
+    const out = `${HOME}/models/tmp/worker-1`;
+    assert.deepEqual(mountOrder([HOME], [BLOB], [out, "/srv/out"]), [
+      { kind: "hide", path: HOME },
+      { kind: "bind-rw", path: "/srv/out" },
+      { kind: "bind", path: BLOB },
+      { kind: "bind-rw", path: out },
+    ]);
+    const args = bwrapArgs({
+      bwrap: "/usr/bin/bwrap",
+      hide: [HOME],
+      readOnly: [BLOB],
+      writable: [out],
+      devices: [],
+      cwd: "/tmp",
+      drop: null,
+      command: ["node", "worker.js"],
+    });
+    assert.deepEqual(after(args, "--bind", 2), [[out, out]]);
+    assert.deepEqual(after(args, "--ro-bind", 2).at(-1), [BLOB, BLOB]);
+    assert.ok(args.indexOf(out) > args.indexOf(HOME), "bound after the home is hidden, so it shows through");
+  });
+
   test("a root daemon: no user namespace, setpriv drops to the sandbox user inside, with only its capabilities", () => {
     const args = bwrapArgs({
       bwrap: "/usr/bin/bwrap",

@@ -165,4 +165,44 @@ describe("runner launcher", () => {
     assert.deepEqual(inner.slice(at - 1, at + 2), ["--ro-bind", builtCpuBackend, builtCpuBackend]);
     assert.ok(at > inner.indexOf(home), "bound after the home is hidden, so it shows through");
   });
+
+  test("a tool worker: its entry, its inputs read-only, its output folder writable and the sandbox user's", async () => {
+    const found = probe("sandboxed", {
+      bwrap: "/usr/bin/bwrap",
+      drop: { setpriv: "/usr/bin/setpriv", uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    });
+    const outputDir = mkdtempSync(path.join(home, "worker-"));
+    const entry = "/app/packages/server/dist/src/runner/model-tool-worker.js";
+    const plan = await launcher("auto", found).planTool({
+      label: "the quantize job",
+      entry,
+      files: [SPEC.modelPath],
+      outputDir,
+      threads: 2,
+      memoryEstimateBytes: 1024 ** 3,
+    });
+    const inner = plan.args.slice(plan.args.indexOf("--") + 1);
+    assert.equal(inner.at(-1), entry);
+    assert.equal(inner[inner.indexOf(home) - 1], "--tmpfs", "the home folder is hidden");
+    const model = inner.indexOf(SPEC.modelPath);
+    assert.deepEqual(inner.slice(model - 1, model + 2), ["--ro-bind", SPEC.modelPath, SPEC.modelPath]);
+    const out = inner.indexOf(outputDir);
+    assert.deepEqual(inner.slice(out - 1, out + 2), ["--bind", outputDir, outputDir]);
+    assert.equal(plan.cgroup?.memoryLimitBytes, memoryLimitFor(1024 ** 3, 0.15));
+    assert.ok(!inner.some((a) => a.startsWith("/dev/nvidia")), "no GPU");
+  });
+
+  test("a tool worker with the sandbox off is a plain child with its own entry", async () => {
+    const entry = "/app/packages/server/dist/src/runner/model-tool-worker.js";
+    const plan = await launcher("off", probe("none")).planTool({
+      label: "the eval job",
+      entry,
+      files: [SPEC.modelPath],
+      outputDir: null,
+      threads: 1,
+      memoryEstimateBytes: null,
+    });
+    assert.equal(plan.sandboxed, false);
+    assert.equal(plan.args.at(-1), entry);
+  });
 });

@@ -8,7 +8,9 @@
  *   the daemon user's home, /tmp, /var/tmp and /run hidden behind empty tmpfs mounts, then only what the runner
  *   needs bound back read-only: its model blob, adapters, a CPU backend built here, and the code it runs;
  * - a private writable /tmp (its memory counts against the runner's cgroup), fresh /proc and a minimal /dev, plus
- *   the GPU device nodes when it may use a GPU.
+ *   the GPU device nodes when it may use a GPU;
+ * - a model-tool worker (quantize, imatrix) also gets one folder of its own bound writable, where it writes its
+ *   output and nothing else.
  *
  * Two ways to become an unprivileged process, chosen by who runs the daemon:
  * - the daemon is root (`drop` given): bubblewrap runs privileged, so it reads the model from the root-only home
@@ -31,6 +33,8 @@ export interface BwrapPlan {
   hide: string[];
   /** Files and folders bound back read-only at the same path (model blobs, adapters, code, libraries). */
   readOnly: string[];
+  /** Folders bound writable at the same path (a tool worker's output folder). */
+  writable?: string[];
   /** Device nodes bound at the same path (GPUs); missing ones are skipped. */
   devices: string[];
   /** Where the command starts. */
@@ -50,30 +54,30 @@ export function isInside(child: string, parent: string): boolean {
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
-type MountOp = { kind: "hide" | "bind"; path: string };
+type MountOp = { kind: "hide" | "bind" | "bind-rw"; path: string };
+/** At the same depth: hide first, then bind back. */
+const RANK: Record<MountOp["kind"], number> = { hide: 0, bind: 1, "bind-rw": 2 };
 
 /**
  * The tmpfs and bind mounts in the order they must be made: outer paths first (a hidden folder, then what is bound
- * back inside it, then a folder hidden inside that, ...). A path is bound only when the nearest mount above it hides
- * it; the rest is visible through the read-only root already.
+ * back inside it, then a folder hidden inside that, ...). A read-only path is bound only when the nearest mount above
+ * it hides it (the rest is visible through the read-only root already); a writable one always is.
  */
-export function mountOrder(hide: string[], readOnly: string[]): MountOp[] {
+export function mountOrder(hide: string[], readOnly: string[], writable: string[] = []): MountOp[] {
   const unique = (paths: string[]) => [...new Set(paths.map((p) => path.resolve(p)))];
   const ops: MountOp[] = [
     ...unique(hide)
       .filter((p) => p !== "/")
       .map((p) => ({ kind: "hide" as const, path: p })),
     ...unique(readOnly).map((p) => ({ kind: "bind" as const, path: p })),
+    ...unique(writable).map((p) => ({ kind: "bind-rw" as const, path: p })),
   ];
   const depth = (p: string) => p.split("/").length;
-  ops.sort(
-    (a, b) =>
-      depth(a.path) - depth(b.path) || (a.kind === b.kind ? a.path.localeCompare(b.path) : a.kind === "hide" ? -1 : 1),
-  );
+  ops.sort((a, b) => depth(a.path) - depth(b.path) || RANK[a.kind] - RANK[b.kind] || a.path.localeCompare(b.path));
   const kept: MountOp[] = [];
   for (const op of ops) {
     const above = kept.filter((k) => isInside(op.path, k.path)).pop();
-    if (op.kind === "hide" || above?.kind === "hide") kept.push(op);
+    if (op.kind !== "bind" || above?.kind === "hide") kept.push(op);
   }
   return kept;
 }
@@ -101,7 +105,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
     : ["--unshare-all", "--unshare-user", "--disable-userns"];
   args.push("--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev");
   const made = new Set<string>();
-  for (const op of mountOrder(plan.hide, plan.readOnly)) {
+  for (const op of mountOrder(plan.hide, plan.readOnly, plan.writable)) {
     if (op.kind === "hide") {
       // /tmp stays a /tmp (sticky, writable by all); the other hidden folders are empty and read-only in effect.
       args.push("--perms", op.path === "/tmp" ? "1777" : "0755", "--tmpfs", op.path);
@@ -116,7 +120,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
       args.push("--perms", "0755", "--dir", dir);
       made.add(dir);
     }
-    args.push("--ro-bind", op.path, op.path);
+    args.push(op.kind === "bind-rw" ? "--bind" : "--ro-bind", op.path, op.path);
   }
   for (const device of plan.devices) args.push("--dev-bind-try", device, device);
   args.push("--chdir", plan.cwd, "--");

@@ -7,7 +7,7 @@
  *
  *   sh -c '<join the groups>; exec "$@"' -- bwrap <namespaces, mounts> -- [setpriv --reuid=nobody ... --] node runner
  */
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { RunnerSandboxStatus, SandboxSupport } from "@llmos/protocol";
@@ -91,6 +91,21 @@ export function memoryLimitFor(estimateBytes: number, margin: number): number {
   return Math.ceil((estimateBytes + headroom) / 4096) * 4096;
 }
 
+/** What a model-tool worker (quantize, imatrix, eval) is started with. */
+export interface ToolLaunchRequest {
+  /** The job (messages). */
+  label: string;
+  /** The worker's entry file. */
+  entry: string;
+  /** Files it reads (model blobs, an imatrix), bound read-only. */
+  files: string[];
+  /** The one folder it may write (its output's), bound writable; null: none. */
+  outputDir: string | null;
+  threads: number;
+  /** The job's memory reservation (RAM bytes); the limit adds the margin. Null: no limit. */
+  memoryEstimateBytes: number | null;
+}
+
 /** The folder of the daemon's home where prestarted runners' folders are made (emptied at start-up). */
 export const PRESTARTED_DIR = "prestarted";
 
@@ -133,6 +148,7 @@ export class RunnerLauncher {
     const { spec } = request;
     return this.build({
       label: request.label,
+      entry: this.options.entry,
       engine: spec,
       files: [spec.modelPath, ...(spec.loraAdapters ?? []).map((a) => a.path)],
       memoryEstimateBytes: request.memoryEstimateBytes,
@@ -151,7 +167,13 @@ export class RunnerLauncher {
     const dropDir = mkdtempSync(path.join(root, "runner-"));
     chmodSync(dropDir, 0o755);
     try {
-      const plan = await this.build({ label: "prestarted", engine, files: [dropDir], memoryEstimateBytes });
+      const plan = await this.build({
+        label: "prestarted",
+        entry: this.options.entry,
+        engine,
+        files: [dropDir],
+        memoryEstimateBytes,
+      });
       if (plan.sandboxed) return { ...plan, dropDir };
       rmSync(dropDir, { recursive: true, force: true });
       return plan;
@@ -159,6 +181,25 @@ export class RunnerLauncher {
       rmSync(dropDir, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /**
+   * The plan of a model-tool worker: the same sandbox and cgroup as a runner's (it parses model files too, which may
+   * be hostile), with its input files bound read-only and its output folder writable (handed to the sandbox user
+   * when the daemon is root); no GPU.
+   */
+  async planTool(request: ToolLaunchRequest): Promise<LaunchPlan> {
+    const plan = await this.build({
+      label: request.label,
+      entry: request.entry,
+      engine: { gpu: false, cpuBackendDir: null, threads: request.threads },
+      files: request.files,
+      writable: request.outputDir ? [request.outputDir] : [],
+      memoryEstimateBytes: request.memoryEstimateBytes,
+    });
+    const drop = plan.sandboxed ? (await this.options.probe).drop : null;
+    if (drop && request.outputDir) chownSync(request.outputDir, drop.uid, drop.gid);
+    return plan;
   }
 
   /**
@@ -191,15 +232,19 @@ export class RunnerLauncher {
 
   private async build(request: {
     label: string;
-    engine: RunnerEngineSpec;
-    /** Files and folders the runner reads (bound read-only into its sandbox). */
+    /** The process's entry file. */
+    entry: string;
+    engine: Pick<RunnerEngineSpec, "gpu" | "cpuBackendDir" | "threads">;
+    /** Files and folders the process reads (bound read-only into its sandbox). */
     files: string[];
+    /** Folders it writes (bound writable). */
+    writable?: string[];
     memoryEstimateBytes: number | null;
     cpu?: CgroupCpuLimit | undefined;
   }): Promise<LaunchPlan> {
     const { options } = this;
     const plain = (reason: string | null, cgroup: RunnerCgroup | null = null): LaunchPlan => {
-      const base = plainLaunch(options.entry, options.execArgv, this.env, reason);
+      const base = plainLaunch(request.entry, options.execArgv, this.env, reason);
       return cgroup ? { ...base, ...joining(cgroup, [base.command, ...base.args]), cgroup } : base;
     };
     if (options.mode === "off") return plain("LLMOS_SANDBOX=off");
@@ -237,7 +282,7 @@ export class RunnerLauncher {
     const readOnly = existingPaths([
       ...request.files,
       ...(request.engine.cpuBackendDir ? [request.engine.cpuBackendDir] : []),
-      ...this.codeRoots,
+      ...(request.entry === options.entry ? this.codeRoots : codeRoots(request.entry, options.execArgv)),
     ]);
     // Run where the daemon runs when that folder is visible inside (a loader given as a bare name resolves from
     // it), else in the private /tmp.
@@ -249,10 +294,11 @@ export class RunnerLauncher {
         bwrap: probe.bwrap,
         hide,
         readOnly,
+        writable: request.writable ?? [],
         devices: request.engine.gpu ? gpuDevices() : [],
         cwd: visible ? cwd : "/tmp",
         drop: probe.drop,
-        command: [process.execPath, ...options.execArgv, options.entry],
+        command: [process.execPath, ...options.execArgv, request.entry],
       }),
     ];
     return {

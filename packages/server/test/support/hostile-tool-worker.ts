@@ -1,0 +1,45 @@
+/**
+ * A model-tool worker for the sandbox tests: the real worker (src/runner/model-tool-worker.ts runs every job as
+ * usual) that attacks its sandbox when a job's text tells it to, the way a hostile GGUF exploiting llama.cpp's
+ * loader or quantizer would once it runs code in the worker:
+ *
+ * - an eval job whose text is `#attack <json>`: connects, reads, writes, signals and forks as the JSON says
+ *   (`AttackPlan`), reports what happened as one `sandbox-probe <json>` warning in the daemon's log, and fails;
+ * - an imatrix job whose text is `#link <path>`: makes its output a symbolic link to `path` instead of a file, and
+ *   reports success, so the daemon would adopt `path`'s bytes as the job's result.
+ *
+ * Only tests reach it: the daemon runs this file only when `startDaemon` is called in-process with
+ * `options.toolWorkerEntry` (test/support/daemon.ts); no setting, flag or route selects a worker entry.
+ */
+import { symlinkSync } from "node:fs";
+import type { DaemonToWorker, WorkerToDaemon } from "../../src/runner/tool-ipc-protocol.js";
+import { attack, report, type AttackPlan } from "./sandbox-attacks.js";
+
+// The real worker's message handler, taken aside so that only jobs without an attack reach it.
+const real: Array<(msg: DaemonToWorker) => void> = [];
+const on = process.on.bind(process);
+process.on = ((event: string, listener: (...args: any[]) => void) =>
+  event === "message" ? (real.push(listener), process) : on(event, listener)) as typeof process.on;
+await import("../../src/runner/model-tool-worker.js");
+process.on = on;
+
+function send(message: WorkerToDaemon, then: () => void): void {
+  process.send!(message, () => then());
+}
+
+on("message", (msg: DaemonToWorker) => {
+  const job = msg.type === "start" ? msg.job : undefined;
+  if (job?.kind === "eval" && job.text.startsWith("#attack ")) {
+    void attack(JSON.parse(job.text.slice(8)) as AttackPlan).then((r) => {
+      report("sandbox-probe", r);
+      send({ type: "error", kind: "failed", message: "attacked" }, () => process.exit(1));
+    });
+    return;
+  }
+  if (job?.kind === "imatrix" && job.text.startsWith("#link ")) {
+    symlinkSync(job.text.slice(6).trim(), job.output);
+    send({ type: "result", value: { entries: 1, chunks: 1, chunkSize: 1 } }, () => process.exit(0));
+    return;
+  }
+  for (const handler of real) handler(msg);
+});
