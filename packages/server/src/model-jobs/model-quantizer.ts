@@ -11,6 +11,7 @@ import {
   imatrixShapes,
   quantizeTarget,
   quantizeTargetNames,
+  isGgufError,
   readGguf,
   type QuantizeTarget,
 } from "@llmos/gguf";
@@ -101,7 +102,14 @@ export class ModelQuantizer {
     onProgress: (e: QuantizeProgress) => void,
     signal?: AbortSignal,
   ): Promise<{ model: TempBlob; quantization: QuantizationRecord }> {
-    const header = await readGguf(source.path, this.store.ggufLimits);
+    const header = await readGguf(source.path, this.store.ggufLimits).catch((error: unknown) => {
+      // The store validated this blob when it came in: it changed on disk since.
+      throw isGgufError(error)
+        ? new LlmosError("invalid_model_file", `the stored model is not a valid GGUF file: ${error.message}`, {
+            ggufCode: error.code,
+          })
+        : error;
+    });
     const quantized = header.tensors.find((t) => GGML_TYPES.get(t.type)?.quantized);
     if (quantized && !spec.allowRequantize) {
       throw new LlmosError(

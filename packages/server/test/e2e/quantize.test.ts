@@ -3,7 +3,7 @@
  * loaded and generating; every refusal is a 4xx that leaves nothing behind; a cancel kills the worker.
  */
 import assert from "node:assert/strict";
-import { readdirSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readGguf } from "@llmos/gguf";
@@ -115,6 +115,21 @@ describe("quantize", () => {
     assert.match(res.json.error.message, /valid types: .*Q4_K_M.*Q8_0/);
     assert.deepEqual(blobs(), before);
     assert.equal((await api(d, "GET", "/api/models/bad")).status, 404);
+  });
+
+  test("a stored model whose blob changed on disk is refused as an invalid model file, not an internal error", async () => {
+    await d.store.importFile(TINY_RANDOM, "changed");
+    const file = d.store.blobPath((await d.store.get("changed")).digest);
+    const original = readFileSync(file);
+    try {
+      writeFileSync(file, "not a model any more");
+      const res = await quantize({ model: "changed", name: "changed-q8", type: "Q8_0" });
+      assert.equal(res.json.error?.code, "invalid_model_file", res.text);
+      assert.match(res.json.error.message, /not a valid GGUF file/);
+      assert.equal((await api(d, "GET", "/api/models/changed-q8")).status, 404);
+    } finally {
+      writeFileSync(file, original);
+    }
   });
 
   test("a type that needs an importance matrix refuses without one", async () => {
