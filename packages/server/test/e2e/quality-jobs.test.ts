@@ -11,22 +11,12 @@ import { after, before, describe, test } from "node:test";
 import { readImatrix } from "@llmos/gguf";
 import type { SchedulerEvent } from "../../src/scheduler/events.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
-import { EVAL_TEXT, ndjsonLines, toolWorkerPids } from "../support/quantize.js";
+import { EVAL_TEXT, ndjsonLines, runJob, toolWorkerPids } from "../support/quantize.js";
 
 let d: TestDaemon;
 
-/** Starts a job and follows its events to the end; returns the final view. */
-async function runJob(kind: "eval" | "imatrix", body: Record<string, unknown>): Promise<any> {
-  const started = await api(d, "POST", `/api/jobs/${kind}`, body);
-  assert.equal(started.status, 202, started.text);
-  const res = await fetch(`${d.url}/api/jobs/${started.json.id}/events`);
-  let last: any;
-  for await (const view of ndjsonLines(res)) last = view;
-  return last;
-}
-
 async function evalJob(model: string, base?: string, extra: Record<string, unknown> = {}) {
-  const view = await runJob("eval", { model, ...(base ? { base } : {}), text: EVAL_TEXT, ...extra });
+  const view = await runJob(d, "eval", { model, ...(base ? { base } : {}), text: EVAL_TEXT, ...extra });
   assert.equal(view.state, "succeeded", JSON.stringify(view.error));
   return view.result;
 }
@@ -108,7 +98,7 @@ describe("quality jobs", () => {
   });
 
   test("an importance matrix computed by the engine: a valid imatrix file, accepted by a quantize that needs one", async () => {
-    const view = await runJob("imatrix", {
+    const view = await runJob(d, "imatrix", {
       model: "stories",
       text: EVAL_TEXT,
       textName: "eval-text.txt",

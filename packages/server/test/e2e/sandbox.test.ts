@@ -13,22 +13,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { memoryLimitFor, PRESTARTED_DIR } from "../../src/runtime/sandbox/runner-launcher.js";
-import { findExecutable } from "../../src/runtime/sandbox/sandbox-probe.js";
 import { adminHeaders, api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import type { AttackReport } from "../support/hostile-runner.js";
+import { loggedReport, sandboxTestSkip } from "../support/sandbox-tests.js";
 import { REPO_ROOT, STORIES, STORIES_GOLDEN, TINY_RANDOM } from "../support/paths.js";
 import { slowModel } from "../support/synth.js";
 
 const HOSTILE_RUNNER = fileURLToPath(new URL("../support/hostile-runner.ts", import.meta.url));
-// Skipped on a developer machine without bubblewrap; never in CI (.ci/run installs it), where it fails instead.
-const skip = process.env.CI
-  ? false
-  : process.platform !== "linux"
-    ? "runner sandboxes need Linux"
-    : !findExecutable("bwrap")
-      ? "bubblewrap is not installed (.ci/run installs it)"
-      : false;
-
 async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -37,15 +28,6 @@ async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms =
     if (Date.now() > end) throw new Error("timed out waiting");
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** The JSON a hostile runner logged under `kind` (the last one after `from` log lines). */
-function logged<T>(d: TestDaemon, kind: string, from: number): T | undefined {
-  for (const line of d.logs.slice(from).reverse()) {
-    const msg = (JSON.parse(line) as { msg?: string }).msg ?? "";
-    if (msg.startsWith(`${kind} `)) return JSON.parse(msg.slice(kind.length + 1)) as T;
-  }
-  return undefined;
 }
 
 function complete(d: TestDaemon, model: string, prompt: string, maxTokens = 30) {
@@ -88,7 +70,7 @@ async function streamText(d: TestDaemon, body: Record<string, unknown>, onFirst?
   return text;
 }
 
-describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 }, () => {
+describe("runner sandbox (real runners, real kernel)", { skip: sandboxTestSkip, timeout: 600_000 }, () => {
   let d: TestDaemon;
   let root: boolean;
   before(async () => {
@@ -142,7 +124,7 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
     const from = d.logs.length;
     const r = await complete(d, "other", `#attack ${JSON.stringify(plan)}`, 2);
     assert.equal(r.status, 200, r.text);
-    const got = await waitFor(() => logged<AttackReport>(d, "sandbox-probe", from));
+    const got = await waitFor(() => loggedReport<AttackReport>(d, "sandbox-probe", from));
     assert.deepEqual(
       got.read.map((f) => f.result),
       ["ok", "ENOENT", "ENOENT"],
@@ -178,7 +160,7 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
     try {
       const r = await complete(d, "stories", `#attack ${JSON.stringify(plan)}`, 4);
       assert.equal(r.status, 200, r.text);
-      const got = await waitFor(() => logged<AttackReport>(d, "sandbox-probe", from));
+      const got = await waitFor(() => loggedReport<AttackReport>(d, "sandbox-probe", from));
       for (const c of got.connect) assert.notEqual(c.result, "connected", `${c.target}: ${c.result}`);
       assert.equal(connections.length, 0, "the host's loopback listener was reached");
       // The home folder is an empty tmpfs inside: its files are simply not there.
@@ -243,7 +225,8 @@ describe("runner sandbox (real runners, real kernel)", { skip, timeout: 600_000 
 
 // A root daemon whose sandbox user does not exist cannot drop runners to it: a machine that cannot sandbox, as far
 // as the daemon can tell (the cgroup limits still work).
-const rootOnly = process.getuid?.() === 0 ? skip : "needs a root daemon (the sandbox user only applies to root)";
+const rootOnly =
+  process.getuid?.() === 0 ? sandboxTestSkip : "needs a root daemon (the sandbox user only applies to root)";
 
 describe("when runners cannot be sandboxed", { skip: rootOnly, timeout: 300_000 }, () => {
   const user = "llmos-no-such-user";

@@ -10,42 +10,15 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { findExecutable } from "../../src/runtime/sandbox/sandbox-probe.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import type { AttackReport } from "../support/sandbox-attacks.js";
-import { ndjsonLines } from "../support/quantize.js";
+import { runJob } from "../support/quantize.js";
+import { loggedReport, sandboxTestSkip } from "../support/sandbox-tests.js";
 import { TINY_RANDOM } from "../support/paths.js";
 
 const HOSTILE_WORKER = fileURLToPath(new URL("../support/hostile-tool-worker.ts", import.meta.url));
-// As test/e2e/sandbox.test.ts: skipped on a developer machine without bubblewrap, never in CI.
-const skip = process.env.CI
-  ? false
-  : process.platform !== "linux"
-    ? "sandboxes need Linux"
-    : !findExecutable("bwrap")
-      ? "bubblewrap is not installed (.ci/run installs it)"
-      : false;
 
-/** Starts a job and follows its events to the end; returns the final view. */
-async function runJob(d: TestDaemon, kind: "eval" | "imatrix", body: Record<string, unknown>): Promise<any> {
-  const started = await api(d, "POST", `/api/jobs/${kind}`, body);
-  assert.equal(started.status, 202, started.text);
-  const res = await fetch(`${d.url}/api/jobs/${started.json.id}/events`);
-  let last: any;
-  for await (const view of ndjsonLines(res)) last = view;
-  return last;
-}
-
-/** The JSON the hostile worker logged under `kind` after log line `from`. */
-function logged<T>(d: TestDaemon, kind: string, from: number): T | undefined {
-  for (const line of d.logs.slice(from).reverse()) {
-    const msg = (JSON.parse(line) as { msg?: string }).msg ?? "";
-    if (msg.startsWith(`${kind} `)) return JSON.parse(msg.slice(kind.length + 1)) as T;
-  }
-  return undefined;
-}
-
-describe("model-tool worker sandbox (real workers, real kernel)", { skip, timeout: 300_000 }, () => {
+describe("model-tool worker sandbox (real workers, real kernel)", { skip: sandboxTestSkip, timeout: 300_000 }, () => {
   let d: TestDaemon;
   before(async () => {
     d = await startTestDaemon({ contextSize: 256, parallel: 1 }, { options: { toolWorkerEntry: HOSTILE_WORKER } });
@@ -67,7 +40,7 @@ describe("model-tool worker sandbox (real workers, real kernel)", { skip, timeou
     const from = d.logs.length;
     const view = await runJob(d, "eval", { model: "stories", text: `#attack ${JSON.stringify(plan)}` });
     assert.equal(view.state, "failed");
-    const got = logged<AttackReport>(d, "sandbox-probe", from);
+    const got = loggedReport<AttackReport>(d, "sandbox-probe", from);
     assert.ok(got, "the worker reported its attack");
     // Its input, bound where the store keeps it; neither the other model's blob nor the database is there.
     assert.deepEqual(

@@ -12,25 +12,18 @@ import { after, describe, test } from "node:test";
 import { ChildProcessRunnerFactory, RUNNER_ENTRY } from "../../src/runtime/child-process-runner-factory.js";
 import type { RunnerHandle } from "../../src/runtime/runner-handle.js";
 import { RunnerLauncher } from "../../src/runtime/sandbox/runner-launcher.js";
-import { findExecutable, probeSandbox } from "../../src/runtime/sandbox/sandbox-probe.js";
+import { probeSandbox } from "../../src/runtime/sandbox/sandbox-probe.js";
+import { sandboxTestSkip } from "../support/sandbox-tests.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { TEST_ENGINE } from "../support/daemon.js";
 import { STORIES, STORIES_GOLDEN } from "../support/paths.js";
-
-const skip = process.env.CI
-  ? false
-  : process.platform !== "linux"
-    ? "runner sandboxes need Linux"
-    : !findExecutable("bwrap")
-      ? "bubblewrap is not installed (.ci/run installs it)"
-      : false;
 
 /** The CPUs a process may run on, as the kernel says. */
 function cpusAllowed(pid: number): string {
   return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]!;
 }
 
-describe("runner CPU placement (real runner, real kernel)", { skip, timeout: 120_000 }, () => {
+describe("runner CPU placement (real runner, real kernel)", { skip: sandboxTestSkip, timeout: 120_000 }, () => {
   const home = mkdtempSync(path.join(os.tmpdir(), "llmos-placement-"));
   let runner: RunnerHandle | undefined;
   after(async () => {

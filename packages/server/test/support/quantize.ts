@@ -1,6 +1,8 @@
-import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { ensureSynthModels } from "@llmos/gguf";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { api, type TestDaemon } from "./daemon.js";
 import { REPO_ROOT, TINY_RANDOM } from "./paths.js";
 import { SYNTH_DIR } from "./synth.js";
 
@@ -45,4 +47,14 @@ export async function* ndjsonLines(res: Response): AsyncGenerator<any> {
     }
   }
   if (buffered.trim()) yield JSON.parse(buffered);
+}
+
+/** Starts an eval or imatrix job through the jobs API and follows its events to the end; returns the final view. */
+export async function runJob(d: TestDaemon, kind: "eval" | "imatrix", body: Record<string, unknown>): Promise<any> {
+  const started = await api(d, "POST", `/api/jobs/${kind}`, body);
+  assert.equal(started.status, 202, started.text);
+  const res = await fetch(`${d.url}/api/jobs/${started.json.id}/events`);
+  let last: any;
+  for await (const view of ndjsonLines(res)) last = view;
+  return last;
 }
