@@ -7,6 +7,10 @@
  *
  * `nextState` is the pure transition function; the registry applies it, runs the job's work with an AbortSignal
  * (cancel aborts it, which kills the worker), keeps finished jobs for `keepMs`, and tells listeners of each change.
+ *
+ * Each job remembers every model it uses (an eval's base too). A caller passes what it may use (`MayUse`, its key's
+ * model allow-list): a job on a model it may not use is not listed, and is `not_found` to it (the same answer as a
+ * job that does not exist), so a tenant can neither see nor cancel another tenant's jobs on other models.
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
@@ -34,8 +38,13 @@ export type JobWork = (
   signal: AbortSignal,
 ) => Promise<EvalReport | ImatrixReport>;
 
+/** Whether the caller may use `model` (its key's allow-list); absent: every model. */
+export type MayUse = (model: string) => boolean;
+
 interface Job {
   view: JobView;
+  /** Every model the job uses. */
+  models: readonly string[];
   work: JobWork;
   controller: AbortController;
 }
@@ -51,8 +60,8 @@ export class JobRegistry {
     this.events.setMaxListeners(0);
   }
 
-  /** Queues a job; it starts when the jobs before it are done. */
-  submit(kind: JobView["kind"], model: string, work: JobWork): JobView {
+  /** Queues a job on `model` (and the `others` it uses); it starts when the jobs before it are done. */
+  submit(kind: JobView["kind"], model: string, work: JobWork, others: readonly string[] = []): JobView {
     if (this.closed) throw new LlmosError("unavailable", "llmos is shutting down");
     this.prune(Date.now());
     const job: Job = {
@@ -64,6 +73,7 @@ export class JobRegistry {
         createdAt: new Date().toISOString(),
         progress: { done: 0, total: 0 },
       },
+      models: [model, ...others],
       work,
       controller: new AbortController(),
     };
@@ -74,19 +84,22 @@ export class JobRegistry {
   }
 
   /** A job's current view. @throws `not_found`. */
-  get(id: string): JobView {
-    return this.snapshot(this.find(id));
+  get(id: string, mayUse?: MayUse): JobView {
+    return this.snapshot(this.find(id, mayUse));
   }
 
-  /** Every job kept, newest first. */
-  list(): JobView[] {
+  /** Every job kept that the caller may see, newest first. */
+  list(mayUse?: MayUse): JobView[] {
     this.prune(Date.now());
-    return [...this.jobs.values()].map((j) => this.snapshot(j)).reverse();
+    return [...this.jobs.values()]
+      .filter((j) => visible(j, mayUse))
+      .map((j) => this.snapshot(j))
+      .reverse();
   }
 
   /** Cancels a queued or running job (a running one's worker is killed). Finished jobs are left as they are. */
-  cancel(id: string): JobView {
-    const job = this.find(id);
+  cancel(id: string, mayUse?: MayUse): JobView {
+    const job = this.find(id, mayUse);
     if (this.apply(job, "cancel")) {
       job.controller.abort(new LlmosError("client_closed", "job cancelled"));
       const i = this.queue.indexOf(job);
@@ -96,8 +109,8 @@ export class JobRegistry {
   }
 
   /** Calls `listener` with each new view of job `id` until it is finished; returns the unsubscribe function. */
-  watch(id: string, listener: (view: JobView) => void): () => void {
-    this.find(id);
+  watch(id: string, listener: (view: JobView) => void, mayUse?: MayUse): () => void {
+    this.find(id, mayUse);
     const on = (view: JobView) => {
       if (view.id === id) listener(view);
     };
@@ -113,9 +126,10 @@ export class JobRegistry {
     if (running) await new Promise<void>((resolve) => this.events.once("idle", resolve));
   }
 
-  private find(id: string): Job {
+  private find(id: string, mayUse?: MayUse): Job {
     const job = this.jobs.get(id);
-    if (!job) throw new LlmosError("not_found", `job ${id} not found (finished jobs are kept for an hour)`);
+    if (!job || !visible(job, mayUse))
+      throw new LlmosError("not_found", `job ${id} not found (finished jobs are kept for an hour)`);
     return job;
   }
 
@@ -173,4 +187,8 @@ export class JobRegistry {
   private snapshot(job: Job): JobView {
     return structuredClone(job.view);
   }
+}
+
+function visible(job: Job, mayUse: MayUse | undefined): boolean {
+  return mayUse === undefined || job.models.every(mayUse);
 }

@@ -50,53 +50,58 @@ export class QualityJobs {
     const base = req.base !== undefined ? await this.store.get(req.base) : undefined;
     checkHeads(model, kv);
     if (base) checkHeads(base, baseKv);
-    return this.jobs.submit("eval", model.name, async (progress, signal) => {
-      // Store leases and the memory reservation, given back when the job ends.
-      const held: Array<{ release(): void }> = [];
-      try {
-        const m = await this.store.acquire(model.name);
-        held.push(m);
-        const b = base ? await this.store.acquire(base.name) : undefined;
-        if (b) held.push(b);
-        // The worker holds the model and the base (when given) loaded together.
-        const models = [{ summary: m.record.summary, contextSize, kvCacheType: kv }];
-        if (b) models.push({ summary: b.record.summary, contextSize, kvCacheType: baseKv });
-        const workload = { kind: "load" as const, models };
-        const reservation = await this.memory.reserveJobMemory({ job: "eval", model: model.name, workload }, signal);
-        held.push(reservation);
-        const result = await this.workers.run<EvalResult>(
-          {
-            kind: "eval",
-            modelPath: m.modelPath,
-            ...(b ? { basePath: b.modelPath, baseKvCacheType: { k: baseKv, v: baseKv } } : {}),
-            text: req.text,
-            contextSize,
-            threads: this.threads,
-            kvCacheType: { k: kv, v: kv },
-            ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
-          },
-          { onProgress: (p) => progress(p.done, p.total), memoryBytes: reservation.bytes },
-          signal,
-        );
-        const report: EvalReport = {
-          model: model.name,
-          ...(base ? { base: base.name, baseKvCacheType: baseKv } : {}),
-          contextSize: result.contextSize,
-          chunks: result.chunks,
-          tokens: result.tokens,
-          textTokens: result.textTokens,
-          perplexity: result.perplexity,
-          kvCacheType: kv,
-        };
-        if (result.basePerplexity !== undefined) report.basePerplexity = result.basePerplexity;
-        if (result.perplexityRatio !== undefined) report.perplexityRatio = result.perplexityRatio;
-        if (result.kld !== undefined) report.kld = result.kld;
-        if (result.topTokenAgreement !== undefined) report.topTokenAgreement = result.topTokenAgreement;
-        return report;
-      } finally {
-        for (const h of held.reverse()) h.release();
-      }
-    });
+    return this.jobs.submit(
+      "eval",
+      model.name,
+      async (progress, signal) => {
+        // Store leases and the memory reservation, given back when the job ends.
+        const held: Array<{ release(): void }> = [];
+        try {
+          const m = await this.store.acquire(model.name);
+          held.push(m);
+          const b = base ? await this.store.acquire(base.name) : undefined;
+          if (b) held.push(b);
+          // The worker holds the model and the base (when given) loaded together.
+          const models = [{ summary: m.record.summary, contextSize, kvCacheType: kv }];
+          if (b) models.push({ summary: b.record.summary, contextSize, kvCacheType: baseKv });
+          const workload = { kind: "load" as const, models };
+          const reservation = await this.memory.reserveJobMemory({ job: "eval", model: model.name, workload }, signal);
+          held.push(reservation);
+          const result = await this.workers.run<EvalResult>(
+            {
+              kind: "eval",
+              modelPath: m.modelPath,
+              ...(b ? { basePath: b.modelPath, baseKvCacheType: { k: baseKv, v: baseKv } } : {}),
+              text: req.text,
+              contextSize,
+              threads: this.threads,
+              kvCacheType: { k: kv, v: kv },
+              ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
+            },
+            { onProgress: (p) => progress(p.done, p.total), memoryBytes: reservation.bytes },
+            signal,
+          );
+          const report: EvalReport = {
+            model: model.name,
+            ...(base ? { base: base.name, baseKvCacheType: baseKv } : {}),
+            contextSize: result.contextSize,
+            chunks: result.chunks,
+            tokens: result.tokens,
+            textTokens: result.textTokens,
+            perplexity: result.perplexity,
+            kvCacheType: kv,
+          };
+          if (result.basePerplexity !== undefined) report.basePerplexity = result.basePerplexity;
+          if (result.perplexityRatio !== undefined) report.perplexityRatio = result.perplexityRatio;
+          if (result.kld !== undefined) report.kld = result.kld;
+          if (result.topTokenAgreement !== undefined) report.topTokenAgreement = result.topTokenAgreement;
+          return report;
+        } finally {
+          for (const h of held.reverse()) h.release();
+        }
+      },
+      base ? [base.name] : [],
+    );
   }
 
   /** Starts an imatrix job; its result names the blob holding the file. @throws `model_not_found`, `invalid_request`. */

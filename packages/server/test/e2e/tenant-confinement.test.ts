@@ -7,6 +7,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
 import { STORIES } from "../support/paths.js";
+import { EVAL_TEXT } from "../support/quantize.js";
 
 /** A loopback HTTP server answering each path with a handler. */
 async function serve(
@@ -48,6 +49,7 @@ describe("a key can do what its scopes and allow-list say, and nothing more", ()
     await mint("reader", ["models:read"], { models: ["stories"] });
     await mint("inference", ["inference"], { models: ["stories"] });
     await mint("limited", ["inference"], { rpm: 4 });
+    await mint("jobsStories", ["models:write", "models:read"], { models: ["stories*"] });
   });
   after(async () => {
     await d?.stop();
@@ -133,6 +135,56 @@ describe("a key can do what its scopes and allow-list say, and nothing more", ()
     );
     assert.equal(fromOther.status, 403, fromOther.text);
     assert.match(fromOther.json.error.message, /other/);
+  });
+
+  test("jobs: an eval's base is in the allow-list; jobs on other models are not found, listed or cancelled", async () => {
+    const mine = bearer(k.jobsStories!);
+    const withBase = await api(
+      d,
+      "POST",
+      "/api/jobs/eval",
+      { model: "stories", base: "other", text: EVAL_TEXT, maxChunks: 1 },
+      mine,
+    );
+    assert.equal(withBase.status, 403, withBase.text);
+    assert.match(withBase.json.error.message, /other/);
+    // Another tenant's job on a model this key may not use.
+    const theirs = await api(
+      d,
+      "POST",
+      "/api/jobs/eval",
+      { model: "other", text: EVAL_TEXT, maxChunks: 1 },
+      bearer(k.admin!),
+    );
+    assert.equal(theirs.status, 202, theirs.text);
+    const id = theirs.json.id as string;
+    for (const [method, route] of [
+      ["GET", `/api/jobs/${id}`],
+      ["GET", `/api/jobs/${id}/events`],
+      ["GET", `/api/jobs/${id}/output`],
+      ["DELETE", `/api/jobs/${id}`],
+    ] as const) {
+      const r = await api(d, method, route, undefined, mine);
+      assert.equal(r.status, 404, `${method} ${route}: ${r.text}`);
+      assert.equal(errorCode(r.json), "not_found");
+    }
+    const ids = async (secret: string) =>
+      (await api(d, "GET", "/api/jobs", undefined, bearer(secret))).json.jobs.map((j: any) => j.id);
+    assert.ok(!(await ids(k.jobsStories!)).includes(id), "not listed to the restricted key");
+    assert.ok((await ids(k.admin!)).includes(id), "listed to the admin");
+    // Its own job it sees; the other one ran to its end, not cancelled by the restricted key.
+    const own = await api(d, "POST", "/api/jobs/eval", { model: "stories", text: EVAL_TEXT, maxChunks: 1 }, mine);
+    assert.equal(own.status, 202, own.text);
+    assert.ok((await ids(k.jobsStories!)).includes(own.json.id));
+    const settled = async (jobId: string) => {
+      for (;;) {
+        const v = (await api(d, "GET", `/api/jobs/${jobId}`, undefined, bearer(k.admin!))).json;
+        if (v.state !== "queued" && v.state !== "running") return v;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    assert.equal((await settled(id)).state, "succeeded");
+    assert.equal((await settled(own.json.id)).state, "succeeded");
   });
 
   test("load, pin, unload and keep_alive -1 need models:write; keep_alive is capped at LLMOS_MAX_KEEP_ALIVE", async () => {

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { quantizeTarget } from "@llmos/gguf";
 import { EvalAccumulator, percentile } from "../../src/engine/eval/logit-stats.js";
 import { classifyQuantizeFailure, parseQuantizeLogLine } from "../../src/engine/llama-ffi/quantize-log.js";
-import { imatrixMismatch, nextState, resolveQuantizeType } from "../../src/model-jobs/index.js";
+import { imatrixMismatch, JobRegistry, nextState, resolveQuantizeType } from "../../src/model-jobs/index.js";
 
 describe("llama.cpp's quantize log", () => {
   test("per-tensor progress, fallbacks, sizes and the failure reason", () => {
@@ -86,6 +86,22 @@ describe("job states", () => {
     assert.equal(nextState("running", "cancel"), "cancelled");
     for (const done of ["succeeded", "failed", "cancelled"] as const)
       for (const e of ["start", "succeed", "fail", "cancel"] as const) assert.equal(nextState(done, e), null);
+  });
+
+  test("a job on a model the caller may not use (its base included) is neither listed, found nor cancelled", async () => {
+    const registry = new JobRegistry();
+    const never = new Promise<never>(() => {});
+    const job = registry.submit("eval", "mine:latest", () => never, ["theirs:latest"]);
+    const mineOnly = (m: string) => m.startsWith("mine");
+    assert.deepEqual(registry.list(mineOnly), []);
+    assert.deepEqual(
+      registry.list().map((j) => j.id),
+      [job.id],
+    );
+    for (const call of [() => registry.get(job.id, mineOnly), () => registry.cancel(job.id, mineOnly)])
+      assert.throws(call, (e: any) => e.code === "not_found");
+    assert.equal(registry.get(job.id).state, "running", "still running");
+    assert.equal(registry.cancel(job.id, () => true).state, "cancelled");
   });
 });
 

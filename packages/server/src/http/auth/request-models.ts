@@ -2,7 +2,7 @@ import type { FastifyRequest } from "fastify";
 import { looksLikePath } from "@llmos/protocol";
 import { blobReference, defaultNameFor, parseModelfile, parsePullReference } from "../../store/index.js";
 
-const BODY_FIELDS = ["model", "name", "from", "source", "destination"] as const;
+const BODY_FIELDS = ["model", "name", "from", "source", "destination", "base"] as const;
 const PARAM_FIELDS = ["name", "model"] as const;
 
 /** A FROM value that names a model (not a file path, which the import policy governs, nor an uploaded blob). */
@@ -33,7 +33,7 @@ function pullName(body: Record<string, unknown>): string | undefined {
 
 /**
  * The model names a request refers to or implies, for the per-key allow-list: body fields `model`, `name`,
- * `from` (unless a path or blob), `source`, `destination`, the FROM of a `modelfile`, the name a pull without
+ * `from` (unless a path or blob), `source`, `destination`, `base` (an eval's), the FROM of a `modelfile`, the name a pull without
  * `name` registers, and route params `:name` / `:model` (de-duplicated, non-empty strings).
  */
 export function modelsOfRequest(request: FastifyRequest): string[] {

@@ -1,11 +1,12 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { ImatrixReport, JobView } from "@llmos/protocol";
 import { LlmosError } from "../../errors.js";
 import { resolveQuantizeType } from "../../model-jobs/index.js";
 import { isDigest, parseModelName, toModelSummary } from "../../store/index.js";
+import { callerMaySee } from "../auth/model-visibility.js";
 import { noBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
 import { clientGone } from "../request-context.js";
@@ -60,6 +61,9 @@ const ImatrixBody = Type.Object(
   { additionalProperties: false },
 );
 const JobParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+/** The models the caller's key may use (its allow-list): other tenants' jobs are not found. */
+const mayUse = (request: FastifyRequest) => (model: string) => callerMaySee(request, model);
 
 const finished = (v: JobView) => v.state === "succeeded" || v.state === "failed" || v.state === "cancelled";
 
@@ -129,7 +133,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         schema: { summary: "List jobs (finished ones are kept an hour)", tags: ["jobs"] },
         config: { scope: "models:read" },
       },
-      async () => ({ jobs: jobs.registry.list() }),
+      async (request) => ({ jobs: jobs.registry.list(mayUse(request)) }),
     );
 
     app.get<{ Params: Static<typeof JobParams> }>(
@@ -138,7 +142,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         schema: { params: JobParams, summary: "A job's state, progress and result", tags: ["jobs"] },
         config: { scope: "models:read" },
       },
-      async (request) => jobs.registry.get(request.params.id),
+      async (request) => jobs.registry.get(request.params.id, mayUse(request)),
     );
 
     app.get<{ Params: Static<typeof JobParams> }>(
@@ -152,7 +156,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         config: { scope: "models:read" },
       },
       async (request, reply) => {
-        const first = jobs.registry.get(request.params.id);
+        const first = jobs.registry.get(request.params.id, mayUse(request));
         const gone = clientGone(request, reply);
         const out = new ResponseStream(reply, "application/x-ndjson");
         await out.ndjson(first);
@@ -182,7 +186,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         config: { scope: "models:write" },
         preValidation: noBody,
       },
-      async (request) => jobs.registry.cancel(request.params.id),
+      async (request) => jobs.registry.cancel(request.params.id, mayUse(request)),
     );
 
     app.get<{ Params: Static<typeof JobParams> }>(
@@ -192,7 +196,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         config: { scope: "models:read" },
       },
       async (request, reply) => {
-        const view = jobs.registry.get(request.params.id);
+        const view = jobs.registry.get(request.params.id, mayUse(request));
         const digest =
           view.kind === "imatrix" && view.state === "succeeded" ? (view.result as ImatrixReport).digest : null;
         if (!digest)
