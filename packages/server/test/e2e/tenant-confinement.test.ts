@@ -118,6 +118,9 @@ describe("a key can do what its scopes and allow-list say, and nothing more", ()
     assert.deepEqual(names((await api(d, "GET", "/api/models", undefined, bearer(k.reader!))).json, "models"), [
       "stories:latest",
     ]);
+    assert.deepEqual(names((await api(d, "GET", "/api/store/usage", undefined, bearer(k.reader!))).json, "models"), [
+      "stories:latest",
+    ]);
     assert.ok(
       names((await api(d, "GET", "/api/tags", undefined, bearer(k.admin!))).json, "models").includes("other:latest"),
     );

@@ -293,7 +293,11 @@ export function modelRoutes(deps: HttpDeps): FastifyPluginAsync {
     app.get(
       "/api/store/usage",
       { schema: { summary: "Disk use by model and shared blobs", tags: ["models"] }, config: { scope: "models:read" } },
-      async () => deps.store.du(),
+      async (request) => {
+        // A key with an allow-list sees its models (the store's totals are not per model).
+        const du = await deps.store.du();
+        return { ...du, models: du.models.filter((m) => callerMaySee(request, m.name)) };
+      },
     );
 
     app.post(
