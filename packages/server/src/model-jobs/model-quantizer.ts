@@ -67,6 +67,9 @@ export function resolveQuantizeType(name: string): QuantizeTarget {
   return target;
 }
 
+/** What a quantized file may take beyond the dry run's estimate before its worker is stopped as misbehaving. */
+const OUTPUT_SLACK_BYTES = 16 * 1024 * 1024;
+
 export class ModelQuantizer {
   constructor(
     private readonly store: ModelStore,
@@ -153,14 +156,18 @@ export class ModelQuantizer {
         },
         {
           memoryBytes: reservation.bytes,
-          // The tensors' bytes from llama.cpp's dry run, plus the source's header and each tensor's padding.
-          onEstimate: (bytes, tensors) =>
-            ensureFreeSpace(
+          // The tensors' bytes from llama.cpp's dry run, plus the source's header and each tensor's padding: checked
+          // against the disk, and the most the worker may write.
+          onEstimate: async (bytes, tensors) => {
+            const expected = bytes + header.dataOffset + tensors * header.alignment;
+            await ensureFreeSpace(
               this.store.dirs.tmp,
-              bytes + header.dataOffset + tensors * header.alignment,
+              expected,
               this.store.reserveBytes,
               `the ${target.name} model (estimated)`,
-            ),
+            );
+            return expected + OUTPUT_SLACK_BYTES;
+          },
           onProgress: (p) =>
             onProgress({
               status: `quantizing ${target.name}`,

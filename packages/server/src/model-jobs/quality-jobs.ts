@@ -132,7 +132,12 @@ export class QualityJobs {
             threads: this.threads,
             ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
           },
-          { onProgress: (p) => progress(p.done, p.total), memoryBytes: reservation.bytes },
+          {
+            onProgress: (p) => progress(p.done, p.total),
+            memoryBytes: reservation.bytes,
+            // An importance matrix holds one value per input column of each weight matrix: far less than the model.
+            outputLimitBytes: Math.max(model.size, 16 * 1024 * 1024),
+          },
           signal,
         );
         const temp = await adoptDerivedFile(this.store, output, "the importance matrix", "imatrix");

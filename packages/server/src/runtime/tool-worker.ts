@@ -6,10 +6,11 @@
  *
  * A job that writes a file (quantize, imatrix) writes it into a folder of its own next to the output path the caller
  * gave, the only place the sandbox lets it write; once the worker has exited, the file is moved to that path if it
- * is a plain file (not a link a hostile worker made to something else), and the folder is removed.
+ * is a plain file (not a link a hostile worker made to something else), and the folder is removed. While it runs,
+ * the folder may hold no more than the job allows (`outputLimitBytes`, then what `onEstimate` returns).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, lstatSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { chownSync, lstatSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { processEnvironment } from "../config/config.js";
@@ -31,9 +32,14 @@ export interface ToolWorkerHooks {
   onProgress?: (p: Extract<WorkerToDaemon, { type: "progress" }>) => void;
   /**
    * Quantize only: the output's size from llama.cpp's dry run, before anything is written. Throw to refuse (the
-   * worker is killed and the error is the job's).
+   * worker is killed and the error is the job's); return the most bytes the output may take from then on.
    */
-  onEstimate?: (bytes: number, tensors: number) => Promise<void> | void;
+  onEstimate?: (bytes: number, tensors: number) => Promise<number> | number;
+  /**
+   * The most bytes the worker may write (its output folder, all files) until its estimate; default 0. A worker
+   * that writes more is killed: a worker a hostile model file took over could otherwise fill the store's disk.
+   */
+  outputLimitBytes?: number;
   /** The job's memory reservation (RAM bytes): the worker's cgroup limit is set from it. */
   memoryBytes?: number;
 }
@@ -78,6 +84,7 @@ export class ToolWorkers {
       const plan = await this.plan(job, outputDir, hooks.memoryBytes ?? null);
       const value = await this.spawnJob<T>(
         plan,
+        outputDir,
         written && job.kind !== "eval" ? { ...job, output: written } : job,
         hooks,
         signal,
@@ -102,7 +109,13 @@ export class ToolWorkers {
     });
   }
 
-  private spawnJob<T>(plan: LaunchPlan, job: ToolJob, hooks: ToolWorkerHooks, signal?: AbortSignal): Promise<T> {
+  private spawnJob<T>(
+    plan: LaunchPlan,
+    outputDir: string | null,
+    job: ToolJob,
+    hooks: ToolWorkerHooks,
+    signal?: AbortSignal,
+  ): Promise<T> {
     // Detached: the worker (or the sandbox around it) leads its own process group, which a kill takes down whole.
     const child: ChildProcess = spawn(plan.command, plan.args, {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -119,12 +132,15 @@ export class ToolWorkers {
       const finish = (error: unknown, value?: T) => {
         if (settled) return;
         settled = true;
+        clearInterval(watch);
         signal?.removeEventListener("abort", onAbort);
         if (child.exitCode === null && child.signalCode === null) killProcessGroup(child.pid);
         const gone = child.pid === undefined ? Promise.resolve() : exited;
         void gone.then(() => {
           const oomKilled = (plan.cgroup?.oomKills() ?? 0) > 0;
           void plan.cgroup?.remove();
+          // A last look once it is gone: a worker may write fast and exit between two looks.
+          if (!error && overLimit()) error = tooMuch();
           if (oomKilled && !(error instanceof LlmosError && error.code === "client_closed"))
             reject(new LlmosError("insufficient_memory", `the ${job.kind} worker went over its memory limit`));
           else if (error) reject(error);
@@ -132,6 +148,13 @@ export class ToolWorkers {
         });
       };
       const onAbort = () => finish(new LlmosError("client_closed", `${job.kind} cancelled`));
+      let outputLimit = hooks.outputLimitBytes ?? 0;
+      const overLimit = () => outputDir !== null && folderBytes(outputDir) > outputLimit;
+      const tooMuch = () =>
+        new LlmosError("internal", `the ${job.kind} worker wrote more than the ${outputLimit} bytes its job allows`);
+      const watch = setInterval(() => {
+        if (overLimit()) finish(tooMuch());
+      }, OUTPUT_WATCH_MS);
       signal?.addEventListener("abort", onAbort, { once: true });
       if (signal?.aborted) onAbort();
       const post = (m: DaemonToWorker) => {
@@ -144,7 +167,7 @@ export class ToolWorkers {
           case "estimate":
             void (async () => {
               try {
-                await hooks.onEstimate?.(m.bytes, m.tensors);
+                if (hooks.onEstimate) outputLimit = await hooks.onEstimate(m.bytes, m.tensors);
                 post({ type: "proceed" });
               } catch (error) {
                 finish(error);
@@ -167,6 +190,26 @@ export class ToolWorkers {
       );
     });
   }
+}
+
+/** How often a worker's output folder is measured against its limit (ms). */
+const OUTPUT_WATCH_MS = 200;
+
+/** Bytes of the files in `dir` (not below it: the worker writes its one output there), 0 once it is gone. */
+function folderBytes(dir: string): number {
+  let total = 0;
+  try {
+    for (const name of readdirSync(dir)) {
+      try {
+        total += lstatSync(path.join(dir, name)).size;
+      } catch {
+        // removed meanwhile
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return total;
 }
 
 /** The files a job reads. */

@@ -2,8 +2,9 @@
  * Model-tool workers (quantize, imatrix, eval) against a real kernel, as an attacker would try them: a worker that
  * a hostile model file took over (test/support/hostile-tool-worker.ts: the real worker plus attacks a job's text
  * triggers) reaches no network, no daemon file and no model but its inputs, cannot signal the daemon, writes only
- * its own output folder, and cannot hand the daemon another file as its output. The real jobs still work inside the
- * sandbox (a quantize here; test/e2e/quantize.test.ts and quality-jobs.test.ts run them all the same way).
+ * its own output folder and no more than its job allows, and cannot hand the daemon another file as its output.
+ * The real jobs still work inside the sandbox (a quantize here; test/e2e/quantize.test.ts and quality-jobs.test.ts
+ * run them all the same way).
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, rmSync } from "node:fs";
@@ -69,6 +70,20 @@ describe("model-tool worker sandbox (real workers, real kernel)", { skip: sandbo
     assert.equal(view.state, "failed");
     assert.match(view.error.message, /not a plain file of its own/);
     assert.deepEqual(readdirSync(d.store.dirs.tmp), [], "no worker folder or output left behind");
+  });
+
+  test("a worker that writes more than its job allows is stopped, and its files are gone", async () => {
+    const started = Date.now();
+    const view = await runJob(d, "imatrix", {
+      model: "stories",
+      text: "#fill 64",
+      textName: "attack.txt",
+      contextSize: 128,
+    });
+    assert.equal(view.state, "failed");
+    assert.match(view.error.message, /wrote more than the \d+ bytes its job allows/);
+    assert.ok(Date.now() - started < 30_000, "stopped by the daemon, not by a timeout");
+    assert.deepEqual(readdirSync(d.store.dirs.tmp), []);
   });
 
   test("a real quantize runs inside the sandbox and gives a working model", async () => {

@@ -6,12 +6,14 @@
  * - an eval job whose text is `#attack <json>`: connects, reads, writes, signals and forks as the JSON says
  *   (`AttackPlan`), reports what happened as one `sandbox-probe <json>` warning in the daemon's log, and fails;
  * - an imatrix job whose text is `#link <path>`: makes its output a symbolic link to `path` instead of a file, and
- *   reports success, so the daemon would adopt `path`'s bytes as the job's result.
+ *   reports success, so the daemon would adopt `path`'s bytes as the job's result;
+ * - an imatrix job whose text is `#fill <MiB>`: writes that many MiB into its output folder, then hangs (it never
+ *   reports, so only the daemon's watch on the folder ends it).
  *
  * Only tests reach it: the daemon runs this file only when `startDaemon` is called in-process with
  * `options.toolWorkerEntry` (test/support/daemon.ts); no setting, flag or route selects a worker entry.
  */
-import { symlinkSync } from "node:fs";
+import { closeSync, openSync, symlinkSync, writeSync } from "node:fs";
 import type { DaemonToWorker, WorkerToDaemon } from "../../src/runner/tool-ipc-protocol.js";
 import { attack, report, type AttackPlan } from "./sandbox-attacks.js";
 
@@ -39,6 +41,13 @@ on("message", (msg: DaemonToWorker) => {
   if (job?.kind === "imatrix" && job.text.startsWith("#link ")) {
     symlinkSync(job.text.slice(6).trim(), job.output);
     send({ type: "result", value: { entries: 1, chunks: 1, chunkSize: 1 } }, () => process.exit(0));
+    return;
+  }
+  if (job?.kind === "imatrix" && job.text.startsWith("#fill ")) {
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const fd = openSync(job.output, "w");
+    for (let i = 0; i < Number(job.text.slice(6)); i++) writeSync(fd, chunk);
+    closeSync(fd);
     return;
   }
   for (const handler of real) handler(msg);
