@@ -149,6 +149,7 @@ export class ToolWorkers {
       };
       const onAbort = () => finish(new LlmosError("client_closed", `${job.kind} cancelled`));
       let outputLimit = hooks.outputLimitBytes ?? 0;
+      let estimated = false;
       const overLimit = () => outputDir !== null && folderBytes(outputDir) > outputLimit;
       const tooMuch = () =>
         new LlmosError("internal", `the ${job.kind} worker wrote more than the ${outputLimit} bytes its job allows`);
@@ -165,6 +166,10 @@ export class ToolWorkers {
           case "ready":
             return post({ type: "start", job });
           case "estimate":
+            // One estimate of whole bytes and tensors: anything else is a worker that does not follow the protocol.
+            if (estimated || !isCount(m.bytes) || !isCount(m.tensors))
+              return finish(new LlmosError("internal", `the ${job.kind} worker sent an invalid estimate; stopped`));
+            estimated = true;
             void (async () => {
               try {
                 if (hooks.onEstimate) outputLimit = await hooks.onEstimate(m.bytes, m.tensors);
@@ -190,6 +195,10 @@ export class ToolWorkers {
       );
     });
   }
+}
+
+function isCount(n: unknown): n is number {
+  return Number.isSafeInteger(n) && (n as number) >= 0;
 }
 
 /** How often a worker's output folder is measured against its limit (ms). */

@@ -86,6 +86,20 @@ describe("model-tool worker sandbox (real workers, real kernel)", { skip: sandbo
     assert.deepEqual(readdirSync(d.store.dirs.tmp), []);
   });
 
+  test("a worker that announces a nonsense output size (NaN) is stopped before it writes", async () => {
+    const res = await api(d, "POST", "/api/models/quantize", {
+      model: "stories",
+      name: "stories-nan",
+      type: "Q8_0",
+      pure: true,
+      stream: false,
+    });
+    // Refused (500: the worker broke the protocol), never adopted, nothing written left behind.
+    assert.equal(res.status, 500, res.text);
+    assert.equal((await api(d, "GET", "/api/models/stories-nan")).status, 404);
+    assert.deepEqual(readdirSync(d.store.dirs.tmp), []);
+  });
+
   test("a real quantize runs inside the sandbox and gives a working model", async () => {
     const res = await api(d, "POST", "/api/models/quantize", {
       model: "stories",

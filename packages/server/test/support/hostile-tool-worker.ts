@@ -8,7 +8,9 @@
  * - an imatrix job whose text is `#link <path>`: makes its output a symbolic link to `path` instead of a file, and
  *   reports success, so the daemon would adopt `path`'s bytes as the job's result;
  * - an imatrix job whose text is `#fill <MiB>`: writes that many MiB into its output folder, then hangs (it never
- *   reports, so only the daemon's watch on the folder ends it).
+ *   reports, so only the daemon's watch on the folder ends it);
+ * - a quantize job with `pure` set: announces an output of NaN bytes, and once told to proceed writes 64 MiB and
+ *   hangs (a limit computed from NaN would never stop it).
  *
  * Only tests reach it: the daemon runs this file only when `startDaemon` is called in-process with
  * `options.toolWorkerEntry` (test/support/daemon.ts); no setting, flag or route selects a worker entry.
@@ -29,6 +31,16 @@ function send(message: WorkerToDaemon, then: () => void): void {
   process.send!(message, () => then());
 }
 
+/** Writes `mib` MiB to `file`, then does nothing more. */
+function fill(file: string, mib: number): void {
+  const chunk = Buffer.alloc(1024 * 1024, 7);
+  const fd = openSync(file, "w");
+  for (let i = 0; i < mib; i++) writeSync(fd, chunk);
+  closeSync(fd);
+}
+
+let fillOnProceed: string | undefined;
+
 on("message", (msg: DaemonToWorker) => {
   const job = msg.type === "start" ? msg.job : undefined;
   if (job?.kind === "eval" && job.text.startsWith("#attack ")) {
@@ -43,12 +55,11 @@ on("message", (msg: DaemonToWorker) => {
     send({ type: "result", value: { entries: 1, chunks: 1, chunkSize: 1 } }, () => process.exit(0));
     return;
   }
-  if (job?.kind === "imatrix" && job.text.startsWith("#fill ")) {
-    const chunk = Buffer.alloc(1024 * 1024, 7);
-    const fd = openSync(job.output, "w");
-    for (let i = 0; i < Number(job.text.slice(6)); i++) writeSync(fd, chunk);
-    closeSync(fd);
-    return;
+  if (job?.kind === "imatrix" && job.text.startsWith("#fill ")) return fill(job.output, Number(job.text.slice(6)));
+  if (job?.kind === "quantize" && job.pure) {
+    fillOnProceed = job.output;
+    return send({ type: "estimate", bytes: Number.NaN, tensors: 1 }, () => undefined);
   }
+  if (msg.type === "proceed" && fillOnProceed) return fill(fillOnProceed, 64);
   for (const handler of real) handler(msg);
 });
