@@ -1,9 +1,13 @@
 import type { ActiveRequest, DaemonEvent, DaemonSnapshot } from "@llmos/protocol";
 import type { FastifyRequest } from "fastify";
-import { hasScope } from "../security/index.js";
+import { hasScope, modelAllowed } from "../security/index.js";
 import "./auth/route-scope.js";
 
-export type LiveAccess = DaemonSnapshot["access"] & { keyId: string | null };
+export type LiveAccess = DaemonSnapshot["access"] & {
+  keyId: string | null;
+  /** The key's model allow-list (null: every model). */
+  models: readonly string[] | null;
+};
 
 /**
  * What the caller of a live view may see and press, from how the auth hook admitted it: a key by its scopes; the
@@ -21,10 +25,11 @@ export function liveAccessOf(request: FastifyRequest): LiveAccess {
       inference: hasScope(s, "inference"),
       metrics: hasScope(s, "metrics"),
       keyId: auth.key.id,
+      models: auth.key.models ?? null,
     };
   }
   const admin = auth?.via === "admin-token";
-  return { admin, modelsWrite: true, modelsRead: true, inference: true, metrics: true, keyId: null };
+  return { admin, modelsWrite: true, modelsRead: true, inference: true, metrics: true, keyId: null, models: null };
 }
 
 /** Requests a caller may see: an admin (or the local caller without keys) all, a key only its own. */
@@ -32,7 +37,12 @@ export function visibleRequest(access: LiveAccess, r: Pick<ActiveRequest, "keyId
   return access.admin || access.keyId === null || r.keyId === access.keyId;
 }
 
-/** Whether an event goes to a caller: logs to admins, model events to `models:read`, requests as above. */
+/** Models a caller may see: with `models:read`, those its key's allow-list names (as `GET /api/ps` shows them). */
+export function visibleModel(access: LiveAccess, model: string): boolean {
+  return access.modelsRead && modelAllowed(access.models, model);
+}
+
+/** Whether an event goes to a caller: logs to admins, model events as above, requests as above. */
 export function visibleEvent(access: LiveAccess, event: DaemonEvent): boolean {
   switch (event.type) {
     case "log":
@@ -44,6 +54,6 @@ export function visibleEvent(access: LiveAccess, event: DaemonEvent): boolean {
     case "snapshot":
       return true;
     default:
-      return access.modelsRead;
+      return visibleModel(access, event.data.model);
   }
 }

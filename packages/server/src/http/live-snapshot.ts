@@ -1,7 +1,7 @@
 import os from "node:os";
 import type { DaemonSnapshot, LoadedModel } from "@llmos/protocol";
 import type { HttpDeps } from "./deps.js";
-import { visibleRequest, type LiveAccess } from "./live-access.js";
+import { visibleModel, visibleRequest, type LiveAccess } from "./live-access.js";
 
 /** The part of a snapshot that is the same for every caller. */
 type SharedSnapshot = Omit<DaemonSnapshot, "access" | "history">;
@@ -20,8 +20,8 @@ export class LiveSnapshots {
     const shared = await this.shared();
     return {
       ...shared,
-      models: access.modelsRead ? shared.models : [],
-      lastUsed: access.modelsRead ? shared.lastUsed : {},
+      models: shared.models.filter((m) => visibleModel(access, m.name)),
+      lastUsed: Object.fromEntries(Object.entries(shared.lastUsed).filter(([name]) => visibleModel(access, name))),
       requests: shared.requests.filter((r) => visibleRequest(access, r)),
       access: {
         admin: access.admin,

@@ -196,6 +196,34 @@ describe("live events with keys", { timeout: 300_000 }, () => {
     for (const s of [asViewer, asWorker, asAdmin]) s.close();
   });
 
+  it("shows a key with an allow-list only its models: snapshots, last use and model events", async () => {
+    await d.store.copy("stories", "other");
+    const tenant = (
+      await d.security.keys.create({
+        name: "tenant",
+        scopes: ["metrics", "models:read", "inference"],
+        models: ["stories"],
+      })
+    ).secret;
+    const asTenant = await openEvents(`${d.url}/api/events`, bearer(tenant));
+    const asAdmin = await openEvents(`${d.url}/api/events`, bearer(admin));
+    const body = (model: string) => ({ model, prompt: "Once upon a time", max_tokens: 2 });
+    assert.equal((await api(d, "POST", "/v1/completions", body("other"), bearer(admin))).status, 200);
+    assert.equal((await api(d, "POST", "/v1/completions", body("stories"), bearer(tenant))).status, 200);
+    await asAdmin.next((e) => e.type === "model.loaded" && e.data.model === "other:latest");
+    const adminSnap = await asAdmin.next(
+      (e) => e.type === "snapshot" && e.data.models.length === 2 && Object.keys(e.data.lastUsed).length === 2,
+    );
+    const snap = await asTenant.next((e) => e.type === "snapshot" && e.id! >= adminSnap.id!);
+    assert.deepEqual(
+      snap.data.models.map((m: any) => m.name),
+      ["stories:latest"],
+    );
+    assert.deepEqual(Object.keys(snap.data.lastUsed), ["stories:latest"]);
+    assert.ok(!asTenant.events.some((e) => e.type.startsWith("model.") && e.data.model !== "stories:latest"));
+    for (const c of [asTenant, asAdmin]) c.close();
+  });
+
   it("lets only admins cancel, and audits it", async () => {
     assert.equal((await api(d, "DELETE", "/api/requests/g1", undefined, bearer(viewer.secret))).status, 403);
     assert.equal((await api(d, "DELETE", "/api/requests/gzzz", undefined, bearer(admin))).status, 404);
