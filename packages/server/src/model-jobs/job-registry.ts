@@ -41,10 +41,21 @@ export type JobWork = (
 /** Whether the caller may use `model` (its key's allow-list); absent: every model. */
 export type MayUse = (model: string) => boolean;
 
+/** How many jobs may wait: in all, and per owner (an API key); a job over either is refused with `queue_full`. */
+export interface JobQueueLimits {
+  queued: number;
+  queuedPerOwner: number;
+}
+
+/** Each waiting job holds its text (up to 8 MiB): a bound on them is a bound on that memory. */
+export const DEFAULT_JOB_QUEUE_LIMITS: JobQueueLimits = { queued: 32, queuedPerOwner: 4 };
+
 interface Job {
   view: JobView;
   /** Every model the job uses. */
   models: readonly string[];
+  /** Who submitted it (an API key id; null: the admin token or a local caller without keys). */
+  owner: string | null;
   work: JobWork;
   controller: AbortController;
 }
@@ -56,14 +67,34 @@ export class JobRegistry {
   private readonly events = new EventEmitter();
   private closed = false;
 
-  constructor(private readonly keepMs = 60 * 60 * 1000) {
+  constructor(
+    private readonly keepMs = 60 * 60 * 1000,
+    private readonly limits: JobQueueLimits = DEFAULT_JOB_QUEUE_LIMITS,
+  ) {
     this.events.setMaxListeners(0);
   }
 
-  /** Queues a job on `model` (and the `others` it uses); it starts when the jobs before it are done. */
-  submit(kind: JobView["kind"], model: string, work: JobWork, others: readonly string[] = []): JobView {
+  /**
+   * Queues a job on `model` (and the `others` it uses) for `owner`; it starts when the jobs before it are done.
+   * @throws `queue_full` when `limits` jobs wait already, in all or for this owner.
+   */
+  submit(
+    kind: JobView["kind"],
+    model: string,
+    work: JobWork,
+    others: readonly string[] = [],
+    owner: string | null = null,
+  ): JobView {
     if (this.closed) throw new LlmosError("unavailable", "llmos is shutting down");
     this.prune(Date.now());
+    const mine = owner === null ? 0 : this.queue.filter((j) => j.owner === owner).length;
+    if (this.queue.length >= this.limits.queued || mine >= this.limits.queuedPerOwner)
+      throw new LlmosError(
+        "queue_full",
+        this.queue.length >= this.limits.queued
+          ? `${this.queue.length} jobs are waiting already; try again when one has finished`
+          : `this key has ${mine} jobs waiting already; try again when one has finished`,
+      );
     const job: Job = {
       view: {
         id: randomUUID(),
@@ -74,6 +105,7 @@ export class JobRegistry {
         progress: { done: 0, total: 0 },
       },
       models: [model, ...others],
+      owner,
       work,
       controller: new AbortController(),
     };

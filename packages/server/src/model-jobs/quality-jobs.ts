@@ -41,7 +41,7 @@ export class QualityJobs {
   ) {}
 
   /** Starts an eval job. @throws `model_not_found`, `invalid_request`. */
-  async startEval(req: EvalRequest): Promise<JobView> {
+  async startEval(req: EvalRequest, owner: string | null = null): Promise<JobView> {
     checkText(req.text);
     const contextSize = checkContext(req.contextSize ?? 128);
     const kv = kvType(req.kvCacheType, "kvCacheType");
@@ -101,55 +101,62 @@ export class QualityJobs {
         }
       },
       base ? [base.name] : [],
+      owner,
     );
   }
 
   /** Starts an imatrix job; its result names the blob holding the file. @throws `model_not_found`, `invalid_request`. */
-  async startImatrix(req: ImatrixRequest): Promise<JobView> {
+  async startImatrix(req: ImatrixRequest, owner: string | null = null): Promise<JobView> {
     checkText(req.text);
     const model = await this.store.get(req.model);
     const trained = model.summary.contextLength ?? 512;
     const contextSize = checkContext(req.contextSize ?? Math.min(512, trained));
     const textName = req.textName ?? "text";
-    return this.jobs.submit("imatrix", model.name, async (progress, signal) => {
-      const lease = await this.store.acquire(model.name);
-      const output = derivedFilePath(this.store, "imatrix");
-      let reservation: { readonly bytes: number; release(): void } | undefined;
-      try {
-        const models = [{ summary: lease.record.summary, contextSize, kvCacheType: "f16" as const }];
-        reservation = await this.memory.reserveJobMemory(
-          { job: "imatrix", model: model.name, workload: { kind: "load", models } },
-          signal,
-        );
-        const result = await this.workers.run<ImatrixResult>(
-          {
-            kind: "imatrix",
-            modelPath: lease.modelPath,
-            text: req.text,
-            datasetName: textName,
-            output,
-            contextSize,
-            threads: this.threads,
-            ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
-          },
-          {
-            onProgress: (p) => progress(p.done, p.total),
-            memoryBytes: reservation.bytes,
-            // An importance matrix holds one value per input column of each weight matrix: far less than the model.
-            outputLimitBytes: Math.max(model.size, 16 * 1024 * 1024),
-          },
-          signal,
-        );
-        const temp = await adoptDerivedFile(this.store, output, "the importance matrix", "imatrix");
-        const blob = await commitLooseBlob(this.store, temp, IMATRIX_KEEP_MS);
-        const report: ImatrixReport = { model: model.name, ...blob, ...result };
-        return report;
-      } finally {
-        reservation?.release();
-        lease.release();
-        await rm(output, { force: true }); // gone already when it was committed
-      }
-    });
+    return this.jobs.submit(
+      "imatrix",
+      model.name,
+      async (progress, signal) => {
+        const lease = await this.store.acquire(model.name);
+        const output = derivedFilePath(this.store, "imatrix");
+        let reservation: { readonly bytes: number; release(): void } | undefined;
+        try {
+          const models = [{ summary: lease.record.summary, contextSize, kvCacheType: "f16" as const }];
+          reservation = await this.memory.reserveJobMemory(
+            { job: "imatrix", model: model.name, workload: { kind: "load", models } },
+            signal,
+          );
+          const result = await this.workers.run<ImatrixResult>(
+            {
+              kind: "imatrix",
+              modelPath: lease.modelPath,
+              text: req.text,
+              datasetName: textName,
+              output,
+              contextSize,
+              threads: this.threads,
+              ...(req.maxChunks !== undefined ? { maxChunks: req.maxChunks } : {}),
+            },
+            {
+              onProgress: (p) => progress(p.done, p.total),
+              memoryBytes: reservation.bytes,
+              // An importance matrix holds one value per input column of each weight matrix: far less than the model.
+              outputLimitBytes: Math.max(model.size, 16 * 1024 * 1024),
+            },
+            signal,
+          );
+          const temp = await adoptDerivedFile(this.store, output, "the importance matrix", "imatrix");
+          const blob = await commitLooseBlob(this.store, temp, IMATRIX_KEEP_MS);
+          const report: ImatrixReport = { model: model.name, ...blob, ...result };
+          return report;
+        } finally {
+          reservation?.release();
+          lease.release();
+          await rm(output, { force: true }); // gone already when it was committed
+        }
+      },
+      [],
+      owner,
+    );
   }
 }
 

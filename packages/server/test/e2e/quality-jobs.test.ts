@@ -165,4 +165,25 @@ describe("quality jobs", () => {
     const list = (await api(d, "GET", "/api/jobs")).json.jobs;
     assert.equal(list[0].id, id);
   });
+
+  // Last: once a key exists, callers without one are refused.
+  test("a key may keep 4 jobs waiting; the next is refused with 503 queue_full until one is gone", async () => {
+    const key = await d.security.keys.create({ name: "jobs", scopes: ["models:write", "models:read"] });
+    const auth = { authorization: `Bearer ${key.secret}` };
+    const submit = () => api(d, "POST", "/api/jobs/eval", { model: "stories", text: EVAL_TEXT }, auth);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await submit();
+      assert.equal(r.status, 202, r.text);
+      ids.push(r.json.id);
+    }
+    assert.equal((await api(d, "GET", `/api/jobs/${ids[0]}`, undefined, auth)).json.state, "running");
+    const refused = await submit();
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.json.error.code, "queue_full");
+    assert.equal((await api(d, "DELETE", `/api/jobs/${ids[4]}`, undefined, auth)).json.state, "cancelled");
+    const again = await submit();
+    assert.equal(again.status, 202, again.text);
+    for (const id of [...ids, again.json.id]) await api(d, "DELETE", `/api/jobs/${id}`, undefined, auth);
+  });
 });

@@ -103,6 +103,26 @@ describe("job states", () => {
     assert.equal(registry.get(job.id).state, "running", "still running");
     assert.equal(registry.cancel(job.id, () => true).state, "cancelled");
   });
+
+  test("waiting jobs are bounded, in all and per key: one more is refused with queue_full", () => {
+    const registry = new JobRegistry(60_000, { queued: 3, queuedPerOwner: 2 });
+    const never = () => new Promise<never>(() => {});
+    const submit = (owner: string | null) => registry.submit("eval", "m", never, [], owner);
+    submit("a"); // runs
+    submit("a");
+    submit("a");
+    assert.throws(
+      () => submit("a"),
+      (e: any) => e.code === "queue_full" && /this key has 2/.test(e.message),
+    );
+    const b = submit("b");
+    assert.throws(
+      () => submit(null),
+      (e: any) => e.code === "queue_full" && /3 jobs are waiting/.test(e.message),
+    );
+    registry.cancel(b.id);
+    assert.equal(submit(null).state, "queued", "a cancelled job frees its place");
+  });
 });
 
 describe("eval statistics", () => {

@@ -9,7 +9,7 @@ import { isDigest, parseModelName, toModelSummary } from "../../store/index.js";
 import { callerMaySee } from "../auth/model-visibility.js";
 import { noBody } from "../body-guards.js";
 import type { HttpDeps } from "../deps.js";
-import { clientGone } from "../request-context.js";
+import { clientGone, keyIdOf } from "../request-context.js";
 import { ResponseStream } from "../streaming.js";
 import { respondWithProgress } from "./models-progress.js";
 
@@ -111,7 +111,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         },
         config: { scope: "models:write" },
       },
-      async (request, reply) => reply.code(202).send(await jobs.quality.startEval(request.body)),
+      async (request, reply) => reply.code(202).send(await jobs.quality.startEval(request.body, keyIdOf(request))),
     );
 
     app.post<{ Body: Static<typeof ImatrixBody> }>(
@@ -124,7 +124,7 @@ export function modelJobRoutes(deps: HttpDeps): FastifyPluginAsync {
         },
         config: { scope: "models:write" },
       },
-      async (request, reply) => reply.code(202).send(await jobs.quality.startImatrix(request.body)),
+      async (request, reply) => reply.code(202).send(await jobs.quality.startImatrix(request.body, keyIdOf(request))),
     );
 
     app.get(
