@@ -10,7 +10,7 @@
  * the folder may hold no more than the job allows (`outputLimitBytes`, then what `onEstimate` returns).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, lstatSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { processEnvironment } from "../config/config.js";
@@ -204,19 +204,32 @@ function isCount(n: unknown): n is number {
 /** How often a worker's output folder is measured against its limit (ms). */
 const OUTPUT_WATCH_MS = 200;
 
-/** Bytes of the files in `dir` (not below it: the worker writes its one output there), 0 once it is gone. */
+/** More entries than a worker that writes one file ever makes: the folder counts as over any limit. */
+const MAX_OUTPUT_ENTRIES = 1000;
+
+/** Bytes of the files in `dir` and below it (links not followed), 0 once it is gone. */
 function folderBytes(dir: string): number {
   let total = 0;
-  try {
-    for (const name of readdirSync(dir)) {
+  let entries = 0;
+  const pending = [dir];
+  for (let current = pending.pop(); current !== undefined; current = pending.pop()) {
+    let names: string[];
+    try {
+      names = readdirSync(current);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const name of names) {
+      if (++entries > MAX_OUTPUT_ENTRIES) return Infinity;
+      const file = path.join(current, name);
       try {
-        total += lstatSync(path.join(dir, name)).size;
+        const stats = lstatSync(file);
+        if (stats.isDirectory()) pending.push(file);
+        else total += stats.size;
       } catch {
         // removed meanwhile
       }
     }
-  } catch {
-    return 0;
   }
   return total;
 }
@@ -246,8 +259,10 @@ function adoptOutput(written: string, output: string, kind: string): void {
   }
   if (!stats.isFile() || stats.nlink !== 1)
     throw new LlmosError("internal", `the ${kind} worker's output is not a plain file of its own; refused`);
-  // A root daemon's worker ran as the sandbox user: the file becomes the daemon's before it joins the store.
+  // A root daemon's worker ran as the sandbox user: the file becomes the daemon's before it joins the store, with
+  // the mode the store gives its files (whatever bits the worker set).
   const uid = process.getuid?.();
   if (uid === 0 && stats.uid !== 0) chownSync(written, 0, process.getgid?.() ?? 0);
+  chmodSync(written, 0o644);
   renameSync(written, output);
 }

@@ -73,17 +73,15 @@ describe("model-tool worker sandbox (real workers, real kernel)", { skip: sandbo
   });
 
   test("a worker that writes more than its job allows is stopped, and its files are gone", async () => {
-    const started = Date.now();
-    const view = await runJob(d, "imatrix", {
-      model: "stories",
-      text: "#fill 64",
-      textName: "attack.txt",
-      contextSize: 128,
-    });
-    assert.equal(view.state, "failed");
-    assert.match(view.error.message, /wrote more than the \d+ bytes its job allows/);
-    assert.ok(Date.now() - started < 30_000, "stopped by the daemon, not by a timeout");
-    assert.deepEqual(readdirSync(d.store.dirs.tmp), []);
+    // Into its output file, and into a folder it made inside its output folder.
+    for (const text of ["#fill 64", "#fill 64 deep"]) {
+      const started = Date.now();
+      const view = await runJob(d, "imatrix", { model: "stories", text, textName: "attack.txt", contextSize: 128 });
+      assert.equal(view.state, "failed", text);
+      assert.match(view.error.message, /wrote more than the \d+ bytes its job allows/);
+      assert.ok(Date.now() - started < 30_000, "stopped by the daemon, not by a timeout");
+      assert.deepEqual(readdirSync(d.store.dirs.tmp), []);
+    }
   });
 
   test("a worker that announces a nonsense output size (NaN) is stopped before it writes", async () => {

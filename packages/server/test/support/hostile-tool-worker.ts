@@ -7,15 +7,17 @@
  *   (`AttackPlan`), reports what happened as one `sandbox-probe <json>` warning in the daemon's log, and fails;
  * - an imatrix job whose text is `#link <path>`: makes its output a symbolic link to `path` instead of a file, and
  *   reports success, so the daemon would adopt `path`'s bytes as the job's result;
- * - an imatrix job whose text is `#fill <MiB>`: writes that many MiB into its output folder, then hangs (it never
- *   reports, so only the daemon's watch on the folder ends it);
+ * - an imatrix job whose text is `#fill <MiB> [deep]`: writes that many MiB into its output file (with `deep`, into
+ *   a folder it makes inside its output folder), then hangs (it never reports, so only the daemon's watch on the
+ *   folder ends it);
  * - a quantize job with `pure` set: announces an output of NaN bytes, and once told to proceed writes 64 MiB and
  *   hangs (a limit computed from NaN would never stop it).
  *
  * Only tests reach it: the daemon runs this file only when `startDaemon` is called in-process with
  * `options.toolWorkerEntry` (test/support/daemon.ts); no setting, flag or route selects a worker entry.
  */
-import { closeSync, openSync, symlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
+import path from "node:path";
 import type { DaemonToWorker, WorkerToDaemon } from "../../src/runner/tool-ipc-protocol.js";
 import { attack, report, type AttackPlan } from "./sandbox-attacks.js";
 
@@ -55,7 +57,12 @@ on("message", (msg: DaemonToWorker) => {
     send({ type: "result", value: { entries: 1, chunks: 1, chunkSize: 1 } }, () => process.exit(0));
     return;
   }
-  if (job?.kind === "imatrix" && job.text.startsWith("#fill ")) return fill(job.output, Number(job.text.slice(6)));
+  if (job?.kind === "imatrix" && job.text.startsWith("#fill ")) {
+    const [mib, deep] = job.text.slice(6).split(" ");
+    const folder = path.join(path.dirname(job.output), "deeper", "still");
+    if (deep) mkdirSync(folder, { recursive: true });
+    return fill(deep ? path.join(folder, "x") : job.output, Number(mib));
+  }
   if (job?.kind === "quantize" && job.pure) {
     fillOnProceed = job.output;
     return send({ type: "estimate", bytes: Number.NaN, tensors: 1 }, () => undefined);

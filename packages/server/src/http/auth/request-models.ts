@@ -33,8 +33,8 @@ function pullName(body: Record<string, unknown>): string | undefined {
 
 /**
  * The model names a request refers to or implies, for the per-key allow-list: body fields `model`, `name`,
- * `from` (unless a path or blob), `source`, `destination`, `base` (an eval's), the FROM of a `modelfile`, the name a pull without
- * `name` registers, and route params `:name` / `:model` (de-duplicated, non-empty strings).
+ * `from` (unless a path or blob), `source`, `destination`, `base` (an eval's), the FROM of a `modelfile`, the name
+ * a pull without `name` registers, and route params `:name` / `:model` (de-duplicated, non-empty strings).
  */
 export function modelsOfRequest(request: FastifyRequest): string[] {
   const out: string[] = [];
