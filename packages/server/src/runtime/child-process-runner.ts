@@ -32,6 +32,7 @@ import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 import { RunnerLauncher, type LaunchPlan } from "./sandbox/runner-launcher.js";
 import type { Logger } from "../telemetry/logger.js";
 import { killProcessGroup } from "./process-group.js";
+import { LogBudget, logThroughBudget } from "./log-budget.js";
 import { ProgressWatchdog } from "./progress-watchdog.js";
 import { LlmosError } from "../errors.js";
 
@@ -68,6 +69,8 @@ export class ChildProcessRunner implements RunnerHandle {
   private readonly answered = new Map<number, () => void>();
   /** The last lines the runner wrote to stderr. */
   private stderrTail = "";
+  /** What it may write into the daemon's log (a hostile model file could make it flood it). */
+  private readonly logBudget = new LogBudget();
   private finalPeakBytes: number | null = null;
 
   private prepared: PrepareReply | undefined;
@@ -301,8 +304,7 @@ export class ChildProcessRunner implements RunnerHandle {
       case "progress":
         return;
       case "log":
-        this.logger[m.level === "error" ? "error" : m.level === "warn" ? "warn" : "debug"]({ llama: true }, m.message);
-        return;
+        return logThroughBudget(this.logBudget, this.logger, { llama: true }, m.level, m.message);
       case "result": {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);

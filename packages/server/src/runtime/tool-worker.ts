@@ -17,6 +17,7 @@ import { processEnvironment } from "../config/config.js";
 import { LlmosError } from "../errors.js";
 import type { DaemonToWorker, ToolFailureKind, ToolJob, WorkerToDaemon } from "../runner/tool-ipc-protocol.js";
 import type { Logger } from "../telemetry/logger.js";
+import { LogBudget, logThroughBudget } from "./log-budget.js";
 import { killProcessGroup } from "./process-group.js";
 import { plainLaunch, type LaunchPlan, type RunnerLauncher } from "./sandbox/runner-launcher.js";
 
@@ -125,6 +126,7 @@ export class ToolWorkers {
       detached: true,
     });
     const log = this.logger.child({ worker: job.kind, pid: child.pid, sandboxed: plan.sandboxed });
+    const logBudget = new LogBudget();
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const exited = new Promise<void>((done) => child.once("exit", () => done()));
@@ -186,7 +188,7 @@ export class ToolWorkers {
           case "error":
             return finish(new LlmosError(CODES[m.kind], m.message, m.details));
           case "log":
-            return log[m.level === "error" ? "error" : m.level === "warn" ? "warn" : "debug"](m.message);
+            return logThroughBudget(logBudget, log, {}, m.level, m.message);
         }
       });
       child.on("error", (error) => finish(new LlmosError("internal", `${job.kind} worker: ${error.message}`)));

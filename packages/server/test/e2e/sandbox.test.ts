@@ -185,6 +185,19 @@ describe("runner sandbox (real runners, real kernel)", { skip: sandboxTestSkip, 
     assert.equal(tiny.status, 200);
   });
 
+  test("a runner that floods the daemon's log gets its budget of lines, and the rest is dropped and said", async () => {
+    const from = d.logs.length;
+    const r = await complete(d, "stories", "#logflood 5000", 2);
+    assert.equal(r.status, 200, r.text);
+    const msgs = () => d.logs.slice(from).map((l) => (JSON.parse(l) as { msg?: string }).msg ?? "");
+    await waitFor(() => (msgs().some((m) => m.startsWith("log lines over this process's budget")) ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // what is still in the channel
+    const flood = msgs().filter((m) => /^flood \d+$/.test(m)).length;
+    assert.ok(flood >= 500 && flood <= 1000, `${flood} flood lines logged`);
+    const again = await complete(d, "stories", "Once upon a time");
+    assert.ok(again.json.choices[0].text.startsWith(STORIES_GOLDEN), "the runner serves on");
+  });
+
   test("a runner past its memory limit is stopped by the kernel; others stream on; its next load gets more", async () => {
     const slowBody = { model: "slow", prompt: "The quick brown fox", max_tokens: 200, temperature: 0 };
     const reference = await streamText(d, slowBody);

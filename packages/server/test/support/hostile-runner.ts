@@ -6,7 +6,8 @@
  * - `#attack <json>`: opens TCP connections, reads and writes files, signals processes and forks, as the JSON says
  *   (`AttackPlan`), and reports what happened as one `sandbox-probe <json>` warning in the daemon's log;
  * - `#allocate`: allocates memory until the kernel stops it (at most 2 GiB, so an unlimited runner gives up
- *   instead of filling the machine), reporting `sandbox-allocate <json>` if it survives.
+ *   instead of filling the machine), reporting `sandbox-allocate <json>` if it survives;
+ * - `#logflood <n>`: sends `n` log lines (`flood <i>`) to the daemon as fast as the channel takes them.
  *
  * Only tests reach it: the daemon runs this file only when `startDaemon` is called in-process with
  * `options.runnerEntry` (test/support/daemon.ts); no setting, flag or route selects a runner entry.
@@ -32,4 +33,7 @@ process.on("message", (msg: { type?: string; params?: { prompt?: unknown } }) =>
   if (prompt.startsWith("#attack "))
     setImmediate(() => void attack(JSON.parse(prompt.slice(8)) as AttackPlan).then((r) => report("sandbox-probe", r)));
   else if (prompt.startsWith("#allocate")) setImmediate(allocate);
+  else if (prompt.startsWith("#logflood "))
+    for (let i = 0; i < Number(prompt.slice(10)); i++)
+      process.send?.({ type: "log", level: "warn", message: `flood ${i}` });
 });
