@@ -141,8 +141,8 @@ export class JobRegistry {
   }
 
   /** Calls `listener` with each new view of job `id` until it is finished; returns the unsubscribe function. */
-  watch(id: string, listener: (view: JobView) => void, mayUse?: MayUse): () => void {
-    this.find(id, mayUse);
+  watch(id: string, listener: (view: JobView) => void): () => void {
+    this.find(id);
     const on = (view: JobView) => {
       if (view.id === id) listener(view);
     };

@@ -1,8 +1,8 @@
 /**
  * A runner as a child process: spawns it as its launch plan says, talks to it over Node's IPC channel (requests with
- * typed replies, generation streams, cancellation), watches its progress (a runner with work and no progress is
- * killed with its process group), and turns its exit (crash, stall, OOM kill at its cgroup's limit) into typed
- * failures of everything it had in hand.
+ * typed replies, generation streams, cancellation, its log lines within a budget), watches its progress (a runner
+ * with work and no progress is killed with its process group), and turns its exit (crash, stall, OOM kill at its
+ * cgroup's limit) into typed failures of everything it had in hand.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -69,10 +69,8 @@ export class ChildProcessRunner implements RunnerHandle {
   private readonly answered = new Map<number, () => void>();
   /** The last lines the runner wrote to stderr. */
   private stderrTail = "";
-  /** What it may write into the daemon's log (a hostile model file could make it flood it). */
   private readonly logBudget = new LogBudget();
   private finalPeakBytes: number | null = null;
-
   private prepared: PrepareReply | undefined;
   /** Started ahead of its load (a prestarted runner, see prestarted-runner.ts). */
   prestarted = false;
