@@ -1,6 +1,7 @@
 /**
  * The runner kept started ahead of the next load: when the scheduler keeps one (only in memory the budget has
- * free, never started beside a load, kept while a load may take it), and that its start holds a core.
+ * free, never started beside a load, kept while a load may take it), and that its start holds a core unless it
+ * runs in the background.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -38,6 +39,14 @@ describe("decidePrestart", () => {
     );
   });
 
+  test("in the background (runners' CPU cgroups) it is started beside busy runners too", () => {
+    const busy = view("a", { busy: 1, idleSince: null, reservedBytes: 100 * MiB });
+    const cpu = { cpus: [0, 1], maxThreadsPerRunner: 2, holdMs: 50, backgroundStarts: true };
+    assert.equal(decidePrestart(at([busy], { prestart: kept("none"), cpu }), false), "start");
+    const loading = view("b", { state: "starting", reservedBytes: 100 * MiB, idleSince: null });
+    assert.equal(decidePrestart(at([loading], { prestart: kept("none"), cpu }), false), "leave", "never beside a load");
+  });
+
   test("never started beside a load, and not stopped while a load may take it", () => {
     const loading = view("b", { state: "starting", reservedBytes: 100 * MiB, idleSince: null });
     assert.equal(decidePrestart(at([loading]), false), "leave");
@@ -55,6 +64,8 @@ describe("decidePrestart", () => {
     const threads = (s: SchedulerSnapshot) => decideCpuAllotments(s).allotments.find((x) => x.model === "a")?.threads;
     assert.equal(threads(at([busy], { cpu, prestart: kept("starting") })), 1);
     assert.equal(threads(at([busy], { cpu, prestart: kept("ready") })), 2);
+    const background = { ...cpu, backgroundStarts: true };
+    assert.equal(threads(at([busy], { cpu: background, prestart: kept("starting") })), 2, "in the background: none");
   });
 });
 
