@@ -50,7 +50,7 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
       async (engine) => {
         const launcher = this.options.launcher;
         const plan = launcher
-          ? await launcher.planPrestarted(engine, this.prestartBytes, { background: true })
+          ? await launcher.planPrestarted(engine, this.prestartBytes)
           : plainLaunch(RUNNER_ENTRY, process.execArgv, processEnvironment());
         return new ChildProcessRunner(
           engine,
@@ -69,10 +69,8 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
   }
 
   async start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle> {
-    const background = resources?.background;
-    const cpu = { ...resources?.cpu, background: background !== undefined };
-    const request = { spec, label, memoryEstimateBytes: resources?.memoryEstimateBytes ?? null, cpu };
-    const ready = await this.prestarted.take(engineSpecOf(spec), background !== undefined);
+    const request = { spec, label, memoryEstimateBytes: resources?.memoryEstimateBytes ?? null, cpu: resources?.cpu };
+    const ready = await this.prestarted.take(engineSpecOf(spec));
     if (ready) {
       let admitted: RunnerLoadSpec | undefined;
       try {
@@ -84,7 +82,8 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
       if (admitted) {
         ready.rename(label, this.logger.child({ runner: label }));
         ready.prestarted = true;
-        return loadInForeground(ready, admitted, background);
+        await ready.load(admitted);
+        return ready;
       }
     }
     const launcher = this.options.launcher;
@@ -92,11 +91,8 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
       ? await launcher.plan(request)
       : plainLaunch(RUNNER_ENTRY, process.execArgv, processEnvironment());
     const runner = new ChildProcessRunner(spec, label, this.logger.child({ runner: label }), plan, this.stallMs);
-    return loadInForeground(runner, spec, background);
-  }
-
-  backgroundStarts(): boolean {
-    return this.options.launcher?.backgroundStarts ?? false;
+    await runner.load(spec);
+    return runner;
   }
 
   prestart(engine: RunnerEngineSpec | null, memoryEstimateBytes: number | null): void {
@@ -111,30 +107,4 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
   onPrestartedChange(listener: () => void): () => void {
     return this.prestarted.onChange(listener);
   }
-}
-
-/** Loads the runner's model; a background start comes back to the foreground once wanted or loaded. */
-async function loadInForeground(
-  runner: ChildProcessRunner,
-  spec: RunnerLoadSpec,
-  background: RunnerResources["background"],
-): Promise<ChildProcessRunner> {
-  if (!background) {
-    await runner.load(spec);
-    return runner;
-  }
-  const foreground = () => {
-    try {
-      runner.placeCpus({ background: false });
-    } catch {
-      // Its group is gone with it (the runner exited): nothing to move.
-    }
-  };
-  void background.wanted.then(foreground, () => undefined);
-  try {
-    await runner.load(spec);
-  } finally {
-    foreground();
-  }
-  return runner;
 }

@@ -4,8 +4,6 @@
  * import and start the engine, against 60-80 ms to load a 42M model: docs/keep-alive.md), so a load that finds
  * it ready only loads its weights. The scheduler decides when one is kept (scheduler/prestart.ts: only in memory
  * the budget has free); this holder starts it, hands it to the next load whose engine part matches, and stops it.
- * Where runners' cgroups can, it comes up in the background (on CPU time no busy runner wants) and moves to the
- * foreground when a load that is not in the background itself takes it.
  */
 import type { RunnerEngineSpec } from "../runner/ipc-protocol.js";
 import type { ChildProcessRunner } from "./child-process-runner.js";
@@ -22,8 +20,6 @@ interface Held {
   taken: boolean;
   /** Stopped before it was taken. */
   stopped: boolean;
-  /** Taken by a load in the foreground: its start is foreground work from then on. */
-  foreground: boolean;
 }
 
 export class PrestartedRunner {
@@ -56,15 +52,7 @@ export class PrestartedRunner {
     this.stop();
     let settle!: (ok: boolean) => void;
     const ready = new Promise<boolean>((resolve) => (settle = resolve));
-    const held: Held = {
-      key,
-      state: "starting",
-      runner: undefined,
-      ready,
-      taken: false,
-      stopped: false,
-      foreground: false,
-    };
+    const held: Held = { key, state: "starting", runner: undefined, ready, taken: false, stopped: false };
     this.held = held;
     this.changed();
     const gone = (error: unknown) => {
@@ -78,7 +66,6 @@ export class PrestartedRunner {
     void this.spawn(engine).then(
       async (runner) => {
         held.runner = runner;
-        if (held.foreground) toForeground(runner);
         runner.onExit((exit) => {
           settle(false);
           gone(new Error(`exited before a load took it (code ${exit.code}, signal ${exit.signal})`));
@@ -115,18 +102,13 @@ export class PrestartedRunner {
 
   /**
    * The prestarted runner, for a load with this engine part: waits for it while it is starting (that is sooner
-   * than starting another; a load in the foreground brings the start to the foreground). Null when there is none,
-   * it is for another engine, or it failed.
+   * than starting another). Null when there is none, it is for another engine, or it failed.
    */
-  async take(engine: RunnerEngineSpec, background = false): Promise<ChildProcessRunner | null> {
+  async take(engine: RunnerEngineSpec): Promise<ChildProcessRunner | null> {
     this.failedKey = null;
     const held = this.held;
     if (!held || held.key !== keyOf(engine)) return null;
     held.taken = true;
-    if (!background) {
-      held.foreground = true;
-      if (held.runner) toForeground(held.runner);
-    }
     this.held = null;
     this.changed();
     if (!(await held.ready) || !held.runner || held.runner.exited) return null;
@@ -157,13 +139,4 @@ export class PrestartedRunner {
 
 function keyOf(e: RunnerEngineSpec): string {
   return JSON.stringify([e.engine, e.gpu, e.cpuBackendDir, e.threads]);
-}
-
-/** Moves a runner started in the background to the foreground (nothing when it has no CPU cgroup or is gone). */
-function toForeground(runner: ChildProcessRunner): void {
-  try {
-    runner.placeCpus({ background: false });
-  } catch {
-    // Its group went with it.
-  }
 }

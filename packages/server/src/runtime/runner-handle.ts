@@ -88,20 +88,10 @@ export interface RunnerResources {
   memoryEstimateBytes: number | null;
   /** CPUs and CPU time (default: the daemon's CPUs, uncapped). */
   cpu?: CgroupCpuLimit;
-  /**
-   * A start nobody waits for yet (a prewarm's): the runner's processes get only CPU time no other runner wants
-   * (`CgroupCpuLimit.background`) until `wanted` resolves (a request came for the model) or the model has loaded.
-   */
-  background?: { wanted: Promise<void> };
 }
 
 export interface RunnerFactory {
   start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle>;
-  /**
-   * Whether a start asked to run in the background (`RunnerResources.background`) really does, so it needs no core
-   * of its own. Absent or false: it runs like any other start.
-   */
-  backgroundStarts?(): boolean;
   /**
    * Keeps one runner started ahead of the next load, its engine up and no model (null: none), limited to
    * `memoryEstimateBytes` until a load takes it (runtime/prestarted-runner.ts). Optional: a factory without it

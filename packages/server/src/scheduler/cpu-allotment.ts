@@ -10,10 +10,7 @@
  * - A runner that is starting (its process spawning, its model loading; or the prestarted runner's process and
  *   engine coming up) holds one core while it does: the busy runners share the others (at least one). A decode
  *   of two threads beside a load spin-waits for the core the load holds: a warm request's first token took
- *   300-540 ms beside a neighbour's load (docs/keep-alive.md). Except a prewarm's start nobody waits for yet where
- *   runners' cgroups can run it in the background (`backgroundStarts`): it runs on CPU time the busy runners
- *   leave, and holds nothing (once a request waits for it, it holds a core like the others); so does the
- *   prestarted runner's start there.
+ *   300-540 ms beside a neighbour's load (docs/keep-alive.md).
  * - Each busy runner gets at least one thread, and its floor (`minThreads`) when the cores allow.
  * - The other cores follow demand: interactive work first (runners with interactive requests share what is left
  *   in proportion to their weighted interactive demand), runners with only batch requests get their floors.
@@ -24,7 +21,7 @@
  *   as long, the runner still counts its decode steps as contended (`shared`).
  * - CPU sets: each runner keeps the CPUs it has where it can, and takes free ones for the rest.
  */
-import { holdsCore, type CpuView, type ModelView, type SchedulerSnapshot } from "./snapshot.js";
+import type { CpuView, ModelView, SchedulerSnapshot } from "./snapshot.js";
 
 /** One runner's allotment as decided. */
 export interface CpuAllotmentDecision {
@@ -57,8 +54,7 @@ export function decideCpuAllotments(snapshot: SchedulerSnapshot): CpuPlan {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const busy = runners.filter(isCpuBusy);
   const starting =
-    snapshot.models.filter((m) => holdsCore(m, snapshot.cpu)).length +
-    (snapshot.prestart?.state === "starting" && snapshot.cpu.backgroundStarts !== true ? 1 : 0);
+    snapshot.models.filter((m) => m.state === "starting").length + (snapshot.prestart?.state === "starting" ? 1 : 0);
   const decodeCores = Math.max(1, cores - starting);
   const ideal = idealThreads(busy, decodeCores, cap);
 

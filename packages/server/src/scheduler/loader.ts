@@ -106,14 +106,13 @@ export class Loader {
     ctx.reconcile(); // a starting runner holds a core: busy runners shrink to the others (cpu-allotment.ts)
     // Placed (its memory counted): a prediction's runner starts beside the next loads, not in front of them.
     const prewarm = entry.prewarm !== null && !entry.wanted;
-    const background = prewarm && ctx.runners.backgroundStarts?.() === true;
-    if (prewarm) yieldTurn();
-    // In the background it takes only CPU time nobody else wants; else only once the busy runners have made room
-    // for it: a decode step under way with every core would spin-wait for the core the start takes (a runner
-    // applies its allotment between two steps).
-    if (prewarm && !background)
+    if (prewarm) {
+      yieldTurn();
+      // And only once the busy runners have made room for it: a decode step under way with every core would
+      // spin-wait for the core the start takes (a runner applies its allotment between two steps).
       await Promise.race([this.executor.cpu.applied(), sleep(ctx.clock, PREWARM_CPU_WAIT_MS)]);
-    const runner = await this.startRunner(entry, spec, sizing, prewarm, background);
+    }
+    const runner = await this.startRunner(entry, spec, sizing, prewarm);
     if (runner.baselineRssBytes) this.measuredOverheadBytes = runner.baselineRssBytes;
     runner.onExit((exit) => this.executor.onRunnerExit(entry, exit));
     entry.apply({ type: "started", runner }, ctx.clock.now());
@@ -250,7 +249,6 @@ export class Loader {
     spec: ModelSpec,
     sizing: Sizing,
     outOfTurn: boolean,
-    background: boolean,
   ): Promise<RunnerHandle> {
     const { ctx } = this;
     const gpuLayers = sizing.offload ? sizing.offload.gpuLayers : ctx.options.gpu ? "auto" : 0;
@@ -268,10 +266,7 @@ export class Loader {
           kvCacheType: sizing.kvCacheType,
         },
         entry.name,
-        {
-          memoryEstimateBytes: sizing.ramBytes,
-          ...(background ? { background: { wanted: this.untilWanted(entry) } } : {}),
-        },
+        { memoryEstimateBytes: sizing.ramBytes },
       );
     try {
       return await start();
@@ -287,17 +282,6 @@ export class Loader {
         }),
       );
       return start();
-    }
-  }
-
-  /**
-   * Resolves when a request or load call waits for `entry` (its start then comes to the foreground); never while
-   * nobody does (the promise is dropped once the start is over).
-   */
-  private async untilWanted(entry: ModelEntry): Promise<void> {
-    while (!entry.wanted) {
-      if (entry.kind !== "placing" && entry.kind !== "starting") return new Promise<void>(() => undefined);
-      await this.ctx.events.next();
     }
   }
 

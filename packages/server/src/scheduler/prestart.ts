@@ -2,9 +2,8 @@
  * Whether to keep a runner started ahead of the next load (runtime/prestarted-runner.ts), as a pure function over
  * the snapshot. It lives only in memory the budget has free: its process counts as the next load's runner
  * overhead (the load takes it, and the load's reservation already holds that overhead), so while one is kept the
- * models and jobs plus it stay within the budget. It is started only while no load is under way, and while no
- * runner is busy unless it starts in the background (`cpu.backgroundStarts`: on CPU time the busy runners leave;
- * otherwise its start takes a core for about 130 ms, which a decode step already under way with every core would
+ * models and jobs plus it stay within the budget. It is started only while no load is under way and no runner is
+ * busy (its start takes a core for about 130 ms, which a decode step already under way with every core would
  * spin-wait for), and stopped when the free memory falls below it, unless a load under way may take it.
  */
 import { freeBudgetBytes, type SchedulerSnapshot } from "./snapshot.js";
@@ -20,5 +19,5 @@ export function decidePrestart(snapshot: SchedulerSnapshot, closing: boolean): P
   if (loading) return "leave";
   if (!fits) return "stop";
   const busy = snapshot.models.some((m) => m.busy > 0 || m.queued > 0);
-  return busy && p.state === "none" && snapshot.cpu.backgroundStarts !== true ? "leave" : "start";
+  return busy && p.state === "none" ? "leave" : "start";
 }

@@ -88,7 +88,7 @@ export class Scheduler {
 
   constructor(
     private readonly source: ModelSource,
-    private readonly runners: RunnerFactory,
+    runners: RunnerFactory,
     options: SchedulerOptions,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -181,7 +181,6 @@ export class Scheduler {
         cpus: this.options.cpus,
         maxThreadsPerRunner: this.options.threads,
         holdMs: this.options.cpuHoldMs ?? DEFAULT_CPU_HOLD_MS,
-        backgroundStarts: this.runners.backgroundStarts?.() ?? false,
       },
     );
     // Absent before the constructor made the reservations (the executor may take a snapshot while it is built).

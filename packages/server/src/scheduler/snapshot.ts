@@ -93,16 +93,6 @@ export interface CpuLimits {
   maxThreadsPerRunner: number;
   /** A runner's allotment grows no sooner than this after another runner went idle or after its last change. */
   holdMs: number;
-  /**
-   * A prewarm's runner start nobody waits for yet runs on CPU time no busy runner wants (its cgroup's `cpu.idle`),
-   * so it holds no core. Absent or false (no CPU cgroup): it holds one, as every start does.
-   */
-  backgroundStarts?: boolean;
-}
-
-/** A runner start that holds a core while it runs (every start but a prewarm's in the background). */
-export function holdsCore(m: ModelView, cpu: CpuLimits): boolean {
-  return m.state === "starting" && !(cpu.backgroundStarts === true && m.prewarmed && !m.wanted);
 }
 
 /** RAM budget no model or job holds now (negative when over). */

@@ -53,21 +53,6 @@ describe("CPU allotments", () => {
     assert.deepEqual(threadsOf(loaded), { a: 2 }, "every core again once it has loaded");
   });
 
-  test("a prewarm's start runs in the background where cgroups can: it holds no core until a request waits", () => {
-    const two = { cpus: [0, 1], maxThreadsPerRunner: 2 };
-    const prewarm = view("b", { state: "starting", cpu: null, idleSince: null, prewarmed: true, wanted: false });
-    const inBackground = decideCpuAllotments(cpuSnapshot([busy("a", 1), prewarm], { ...two, backgroundStarts: true }));
-    assert.deepEqual(threadsOf(inBackground), { a: 2 }, "a keeps both cores; b takes what a leaves");
-    const noCgroup = decideCpuAllotments(cpuSnapshot([busy("a", 1), prewarm], two));
-    assert.deepEqual(threadsOf(noCgroup), { a: 1 }, "without a CPU cgroup the start holds a core as any other");
-    const wanted = { ...prewarm, wanted: true };
-    const asked = decideCpuAllotments(cpuSnapshot([busy("a", 1), wanted], { ...two, backgroundStarts: true }));
-    assert.deepEqual(threadsOf(asked), { a: 1 }, "a request waits for b: its start is foreground work now");
-    const forRequest = view("b", { state: "starting", cpu: null, idleSince: null, wanted: true });
-    const load = decideCpuAllotments(cpuSnapshot([busy("a", 1), forRequest], { ...two, backgroundStarts: true }));
-    assert.deepEqual(threadsOf(load), { a: 1 }, "a request's own load always holds a core");
-  });
-
   test("no runner gets more than LLMOS_THREADS", () => {
     const plan = decideCpuAllotments(cpuSnapshot([busy("a", 1)], { maxThreadsPerRunner: 2 }));
     assert.deepEqual(threadsOf(plan), { a: 2 });

@@ -235,39 +235,6 @@ describe("histogram", () => {
     }
   });
 
-  test("where cgroups can, a prewarm's runner starts at once in the background; a request for it brings it forward", async () => {
-    const { h } = await histogramHarness({ a: 100, b: 100 }, { a: every10s }, 1000, { threads: 4, cpus: [0, 1, 2, 3] });
-    h.runners.background = true;
-    await use(h, "a");
-    const lease = await h.scheduler.acquire("b");
-    await settle();
-    let openCpu!: () => void;
-    h.runners.cpuGate = new Promise((resolve) => (openCpu = resolve));
-    let openStart!: () => void;
-    h.runners.gate = new Promise((resolve) => (openStart = resolve));
-    await h.clock.advance(9_800);
-    const asks = h.runners.starts.filter((s) => s.label === "a:latest");
-    assert.equal(asks.length, 2, "the prewarm's start is asked for at once, though b is mid-step with every core");
-    const background = asks[1]!.resources?.background;
-    assert.ok(background, "in the background");
-    assert.equal(asks[0]!.resources?.background, undefined, "a request's load never is");
-    const cpuOf = (name: string) => h.scheduler.snapshot().models.find((m) => m.name === name)?.cpu?.threads;
-    assert.equal(cpuOf("b:latest"), 4, "b keeps every core");
-    let wanted = false;
-    void background.wanted.then(() => (wanted = true));
-    await settle();
-    assert.equal(wanted, false, "nobody waits for it yet");
-    const request = h.scheduler.acquire("a");
-    await settle();
-    assert.equal(wanted, true, "a request waits for it: its start comes to the foreground");
-    openCpu();
-    openStart();
-    const served = await request;
-    assert.deepEqual(h.ready(), ["a:latest", "b:latest"], "the request runs on the prewarmed runner");
-    served.release();
-    lease.release();
-  });
-
   test("a request's keep_alive wins over the learned plan, and no prewarm undoes it", async () => {
     const { h } = await histogramHarness({ a: 100 }, { a: every10s });
     await use(h, "a", { keepAliveMs: 60_000 });

@@ -1,7 +1,6 @@
 /**
  * The runner kept started ahead of the next load: when the scheduler keeps one (only in memory the budget has
- * free, never started beside a load, kept while a load may take it), and that its start holds a core unless it
- * runs in the background.
+ * free, never started beside a load, kept while a load may take it), and that its start holds a core.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -39,14 +38,6 @@ describe("decidePrestart", () => {
     );
   });
 
-  test("in the background (runners' CPU cgroups) it is started beside busy runners too", () => {
-    const busy = view("a", { busy: 1, idleSince: null, reservedBytes: 100 * MiB });
-    const cpu = { cpus: [0, 1], maxThreadsPerRunner: 2, holdMs: 50, backgroundStarts: true };
-    assert.equal(decidePrestart(at([busy], { prestart: kept("none"), cpu }), false), "start");
-    const loading = view("b", { state: "starting", reservedBytes: 100 * MiB, idleSince: null });
-    assert.equal(decidePrestart(at([loading], { prestart: kept("none"), cpu }), false), "leave", "never beside a load");
-  });
-
   test("never started beside a load, and not stopped while a load may take it", () => {
     const loading = view("b", { state: "starting", reservedBytes: 100 * MiB, idleSince: null });
     assert.equal(decidePrestart(at([loading]), false), "leave");
@@ -64,8 +55,6 @@ describe("decidePrestart", () => {
     const threads = (s: SchedulerSnapshot) => decideCpuAllotments(s).allotments.find((x) => x.model === "a")?.threads;
     assert.equal(threads(at([busy], { cpu, prestart: kept("starting") })), 1);
     assert.equal(threads(at([busy], { cpu, prestart: kept("ready") })), 2);
-    const background = { ...cpu, backgroundStarts: true };
-    assert.equal(threads(at([busy], { cpu: background, prestart: kept("starting") })), 2, "in the background: none");
   });
 });
 

@@ -50,26 +50,17 @@ export class FakeRunners implements RunnerFactory {
   cpuGate: Promise<void> | undefined;
   /** While set, starts wait for it (to hold a load in its `starting` step). */
   gate: Promise<void> | undefined;
-  /** Starts asked for, at the moment they are (before `gate`), with the resources they were given. */
-  readonly starts: Array<{ label: string; resources: RunnerResources | undefined }> = [];
-  /** Whether starts asked to run in the background do (a factory whose runners have CPU cgroups). */
-  background = false;
   /** What generations do (default: two chunks, then stop). */
   script: (params: GenerateParams) => GenerationScript = () => ({ chunks: ["Once", " upon"] });
   private nextPid = 1000;
 
   async start(spec: RunnerLoadSpec, label: string, resources?: RunnerResources): Promise<RunnerHandle> {
-    this.starts.push({ label, resources });
     await this.gate;
     const failure = this.failures.shift();
     if (failure) throw failure;
     const runner = new FakeRunner(this, label, spec, this.nextPid++, resources);
     this.started.push(runner);
     return runner;
-  }
-
-  backgroundStarts(): boolean {
-    return this.background;
   }
 
   /** Runners of `model` that have not exited. */

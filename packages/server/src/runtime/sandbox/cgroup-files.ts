@@ -10,7 +10,6 @@
  * | processes      | pids.max                                        | pids.max                   |
  * | CPU set        | cpuset.cpus + cpuset.mems (both must be set)     | cpuset.cpus (empty: parent's) |
  * | CPU time       | cpu.cfs_quota_us / cpu.cfs_period_us            | cpu.max "quota period"     |
- * | background CPU | cpu.idle (Linux 5.15+), else cpu.shares 2       | cpu.idle, else cpu.weight 1 |
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -118,21 +117,4 @@ export function readCpuMax(version: CgroupVersion, dir: string): number | null {
   const q = numberIn(quota ?? "max");
   const p = numberIn(period ?? null);
   return q === null || !p ? null : q / p;
-}
-
-/**
- * Runs the group only on CPU time no other group wants (`background`: the kernel's SCHED_IDLE for the whole group,
- * `cpu.idle`, Linux 5.15+; before it, the lowest weight), or back at the default priority.
- */
-export function setCpuBackground(version: CgroupVersion, dir: string, background: boolean): void {
-  if (existsSync(path.join(dir, "cpu.idle"))) write(dir, "cpu.idle", background ? "1" : "0");
-  else if (version === "v1") write(dir, "cpu.shares", background ? "2" : "1024");
-  else write(dir, "cpu.weight", background ? "1" : "100");
-}
-
-/** Whether the group runs in the background (see setCpuBackground). */
-export function readCpuBackground(version: CgroupVersion, dir: string): boolean {
-  const idle = read(dir, "cpu.idle");
-  if (idle !== null) return idle === "1";
-  return version === "v1" ? read(dir, "cpu.shares") === "2" : read(dir, "cpu.weight") === "1";
 }

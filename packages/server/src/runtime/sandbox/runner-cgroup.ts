@@ -11,9 +11,7 @@ import {
   readCpuMax,
   readCpus,
   readMemoryPeak,
-  readCpuBackground,
   readOomKills,
-  setCpuBackground,
   setCpuMax,
   setCpus,
   setMemoryLimit,
@@ -36,8 +34,6 @@ export interface RunnerLimits {
   cpus?: string | null;
   /** CPU time in cores; null: not capped. */
   cpuMaxCores?: number | null;
-  /** Runs only on CPU time nobody else wants (see CgroupCpuLimit.background). */
-  background?: boolean;
 }
 
 /** A runner's CPU limit in its cgroup (cpuset and cpu.max; see `RunnerHandle.placeCpus`). The thread
@@ -47,11 +43,6 @@ export interface CgroupCpuLimit {
   cpus?: string | null;
   /** CPU time in cores (cpu.max / CFS quota); null: not capped. */
   maxCores?: number | null;
-  /**
-   * Runs only on CPU time no other runner wants (a start nobody waits for yet, such as a prewarm's), or (false)
-   * as usual again. Undefined: unchanged.
-   */
-  background?: boolean;
 }
 
 interface Part {
@@ -111,11 +102,7 @@ export class RunnerCgroup {
       if (memory && group.memoryLimitBytes !== null) setMemoryLimit(memory.version, memory.dir, group.memoryLimitBytes);
       const pids = group.part("pids");
       if (pids && group.pidsLimit !== null) setPidsLimit(pids.dir, group.pidsLimit);
-      group.place({
-        cpus: limits.cpus ?? null,
-        maxCores: limits.cpuMaxCores ?? null,
-        ...(limits.background ? { background: true } : {}),
-      });
+      group.place({ cpus: limits.cpus ?? null, maxCores: limits.cpuMaxCores ?? null });
       return group;
     } catch (error) {
       for (const dir of created.reverse()) tryRmdir(dir);
@@ -166,27 +153,12 @@ export class RunnerCgroup {
     return part ? readCpuMax(part.version, part.dir) : null;
   }
 
-  /**
-   * Moves the runner onto other CPUs, caps its CPU time and/or moves it to or from the background (applies at once,
-   * to a running runner too).
-   */
+  /** Moves the runner onto other CPUs and/or caps its CPU time (applies at once, to a running runner too). */
   place(placement: CgroupCpuLimit): void {
     const cpuset = this.part("cpuset");
     if (cpuset && placement.cpus !== undefined) setCpus(cpuset.version, cpuset.dir, placement.cpus);
     const cpu = this.part("cpu");
     if (cpu && placement.maxCores !== undefined) setCpuMax(cpu.version, cpu.dir, placement.maxCores);
-    if (cpu && placement.background !== undefined) setCpuBackground(cpu.version, cpu.dir, placement.background);
-  }
-
-  /** Whether the runner runs only on CPU time nobody else wants (false without a CPU controller). */
-  background(): boolean {
-    const cpu = this.part("cpu");
-    return cpu ? readCpuBackground(cpu.version, cpu.dir) : false;
-  }
-
-  /** Whether `place` can move the runner to the background (its group has a CPU controller). */
-  get canRunInBackground(): boolean {
-    return this.part("cpu") !== undefined;
   }
 
   /** The most memory the group has used (bytes), null when the kernel does not say. */

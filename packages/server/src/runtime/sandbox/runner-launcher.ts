@@ -115,7 +115,6 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift
 export class RunnerLauncher {
   private readonly codeRoots: string[];
   private readonly env: Readonly<NodeJS.ProcessEnv>;
-  private cpuGroups = false;
 
   constructor(private readonly options: LauncherOptions) {
     this.codeRoots = codeRoots(options.entry, options.execArgv);
@@ -134,22 +133,9 @@ export class RunnerLauncher {
       },
       () => undefined,
     );
-    void options.probe
-      .then((p) => {
-        this.cpuGroups = options.mode !== "off" && p.cgroupHomes.some((h) => h.controller === "cpu");
-        RunnerCgroup.sweepStale(p.cgroupHomes);
-      })
-      .catch(() => undefined);
+    void options.probe.then((p) => RunnerCgroup.sweepStale(p.cgroupHomes)).catch(() => undefined);
     // Folders of prestarted runners a previous daemon on this home left (its runners died with it).
     rmSync(path.join(options.home, PRESTARTED_DIR), { recursive: true, force: true });
-  }
-
-  /**
-   * Whether runners started in the background (`CgroupCpuLimit.background`) really are: their groups have a CPU
-   * controller. False until the probe has answered.
-   */
-  get backgroundStarts(): boolean {
-    return this.cpuGroups;
   }
 
   /** What this machine supports (for `GET /api/system`). */
@@ -175,11 +161,7 @@ export class RunnerLauncher {
    * Sandboxed, it sees one empty folder of its own (read-only) where `admit` later links its model's files, and
    * nothing else of the store; its memory limit is its estimate until `admit` sets its model's.
    */
-  async planPrestarted(
-    engine: RunnerEngineSpec,
-    memoryEstimateBytes: number | null,
-    cpu?: CgroupCpuLimit,
-  ): Promise<LaunchPlan> {
+  async planPrestarted(engine: RunnerEngineSpec, memoryEstimateBytes: number | null): Promise<LaunchPlan> {
     const root = path.join(this.options.home, PRESTARTED_DIR);
     mkdirSync(root, { recursive: true, mode: 0o755 });
     const dropDir = mkdtempSync(path.join(root, "runner-"));
@@ -191,7 +173,6 @@ export class RunnerLauncher {
         engine,
         files: [dropDir],
         memoryEstimateBytes,
-        cpu,
       });
       if (plan.sandboxed) return { ...plan, dropDir };
       rmSync(dropDir, { recursive: true, force: true });
@@ -285,7 +266,6 @@ export class RunnerLauncher {
           pidsMax: pidsLimitFor(request.engine.threads),
           cpus: request.cpu?.cpus ?? null,
           cpuMaxCores: request.cpu?.maxCores ?? null,
-          ...(request.cpu?.background ? { background: true } : {}),
         });
       } catch (error) {
         if (options.mode === "required")
