@@ -88,12 +88,11 @@ export class JobRegistry {
     if (this.closed) throw new LlmosError("unavailable", "llmos is shutting down");
     this.prune(Date.now());
     const mine = owner === null ? 0 : this.queue.filter((j) => j.owner === owner).length;
-    if (this.queue.length >= this.limits.queued || mine >= this.limits.queuedPerOwner)
+    const full = this.queue.length >= this.limits.queued;
+    if (full || mine >= this.limits.queuedPerOwner)
       throw new LlmosError(
         "queue_full",
-        this.queue.length >= this.limits.queued
-          ? `${this.queue.length} jobs are waiting already; try again when one has finished`
-          : `this key has ${mine} jobs waiting already; try again when one has finished`,
+        `${full ? `${this.queue.length} jobs are` : `this key has ${mine} jobs`} waiting already; try again when one has finished`,
       );
     const job: Job = {
       view: {
