@@ -69,11 +69,18 @@ export interface LoadReply {
   cpuBackend: CpuBackendStatus | null;
 }
 
+/**
+ * Which log lines a runner sends to the daemon: `all`, or `warnings` (warnings and errors only). The daemon writes
+ * a runner's other lines at debug level, so below debug they would be dropped on arrival; llama.cpp writes about
+ * 400 of them for each load, and sending them cost the load about 10 ms.
+ */
+export type RunnerLogLines = "all" | "warnings";
+
 /** Every request with a single answer: its parameters and its reply. */
 export interface RunnerRequests {
   /** Starts the engine without a model (a prestarted runner); a later `load` with the same engine part uses it. */
-  prepare: { params: { spec: RunnerEngineSpec }; reply: PrepareReply };
-  load: { params: { spec: RunnerLoadSpec }; reply: LoadReply };
+  prepare: { params: { spec: RunnerEngineSpec; logLines: RunnerLogLines }; reply: PrepareReply };
+  load: { params: { spec: RunnerLoadSpec; logLines: RunnerLogLines }; reply: LoadReply };
   /** `truncate`: inputs longer than a sequence's context are cut (else refused with context_overflow). */
   embed: { params: { texts: string[]; truncate?: boolean }; reply: EmbedReply };
   tokenize: { params: { text: string; addBos: boolean; parseSpecial: boolean }; reply: number[] };

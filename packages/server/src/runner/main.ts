@@ -27,6 +27,7 @@ import type {
   RequestType,
   ResultMessage,
   RunnerEngineSpec,
+  RunnerLogLines,
   RunnerToDaemon,
   WireFailure,
 } from "./ipc-protocol.js";
@@ -55,7 +56,11 @@ function send<K extends RequestType>(message: RunnerToDaemon | ResultMessage<K>)
   if (process.connected) process.send!(message);
 }
 
+/** Which log lines the daemon wants (set by `prepare` and `load`; see RunnerLogLines). */
+let logLines: RunnerLogLines = "all";
+
 function log(level: "error" | "warn" | "info" | "debug", message: string): void {
+  if (logLines === "warnings" && level !== "warn" && level !== "error") return;
   send({ type: "log", level, message });
 }
 
@@ -97,14 +102,16 @@ function requireModel(): EngineModel {
 
 /** One handler per request type; each must return that request's reply type (see `RunnerRequests`). */
 const handlers: { [K in RequestType]: (params: ParamsOf<K>, id: number) => Promise<ReplyOf<K>> } = {
-  async prepare({ spec }) {
+  async prepare({ spec, logLines: lines }) {
+    logLines = lines;
     if (engine) throw new Error("this runner's engine is already up");
     engine = await createEngine(spec);
     baselineRssBytes = process.memoryUsage.rss();
     return { baselineRssBytes, cpuBackend };
   },
-  async load({ spec }) {
+  async load({ spec, logLines: lines }) {
     const started = performance.now();
+    logLines = lines;
     if (model) throw new Error("this runner already holds a model");
     streamIntervalMs = spec.streamIntervalMs;
     if (!engine) {

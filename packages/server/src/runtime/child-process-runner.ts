@@ -22,6 +22,7 @@ import type {
   ResultMessage,
   RunnerEngineSpec,
   RunnerLoadSpec,
+  RunnerLogLines,
   RunnerStatsReply,
   RunnerToDaemon,
 } from "../runner/ipc-protocol.js";
@@ -148,12 +149,17 @@ export class ChildProcessRunner implements RunnerHandle {
   /** Starts the engine with no model yet (a prestarted runner). Kills the runner when that fails. */
   async prepare(): Promise<PrepareReply> {
     try {
-      this.prepared = await this.request("prepare", { spec: engineSpecOf(this.engineSpec) });
+      this.prepared = await this.request("prepare", { spec: engineSpecOf(this.engineSpec), logLines: this.logLines() });
       return this.prepared;
     } catch (error) {
       this.kill();
       throw error;
     }
+  }
+
+  /** The runner's lines are written at debug level (warnings and errors at theirs): below debug, only those are sent. */
+  private logLines(): RunnerLogLines {
+    return this.logger.isLevelEnabled("debug") ? "all" : "warnings";
   }
 
   /** Names the runner after the model it is about to load (a prestarted runner is named `prestarted` until then). */
@@ -164,7 +170,7 @@ export class ChildProcessRunner implements RunnerHandle {
 
   async load(spec: RunnerLoadSpec): Promise<void> {
     try {
-      this.loadReply = await this.request("load", { spec });
+      this.loadReply = await this.request("load", { spec, logLines: this.logLines() });
     } catch (error) {
       this.kill();
       throw error;
