@@ -72,7 +72,7 @@ export interface LoadReply {
 /**
  * Which log lines a runner sends to the daemon: `all`, or `warnings` (warnings and errors only). The daemon writes
  * a runner's other lines at debug level, so below debug they would be dropped on arrival; llama.cpp writes about
- * 400 of them for each load, and sending them cost the load about 10 ms.
+ * 400 of them for each load, and sending them cost the load 5-10 ms.
  */
 export type RunnerLogLines = "all" | "warnings";
 
