@@ -10,21 +10,7 @@ import { ChildProcessRunner } from "../../src/runtime/child-process-runner.js";
 import { RUNNER_ENTRY } from "../../src/runtime/child-process-runner-factory.js";
 import { plainLaunch } from "../../src/runtime/sandbox/runner-launcher.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import type { RunnerLoadSpec } from "../../src/runner/ipc-protocol.js";
-import { TEST_ENGINE } from "../support/daemon.js";
-import { STORIES } from "../support/paths.js";
-
-const spec: RunnerLoadSpec = {
-  engine: TEST_ENGINE,
-  gpu: false,
-  cpuBackendDir: null,
-  streamIntervalMs: 0,
-  modelPath: STORIES,
-  contextSize: 256,
-  slots: 1,
-  threads: 1,
-  gpuLayers: 0,
-};
+import { STORIES_RUNNER_SPEC } from "../support/stories-runner.js";
 
 /** Loads stories260K in a real runner whose logger is at `level`; returns the llama.cpp lines it logged, by level. */
 async function llamaLinesAt(level: "debug" | "info"): Promise<{ debug: string[]; warn: string[] }> {
@@ -37,14 +23,14 @@ async function llamaLinesAt(level: "debug" | "info"): Promise<{ debug: string[];
   logger.debug = record(seen.debug) as typeof logger.debug;
   logger.warn = record(seen.warn) as typeof logger.warn;
   const runner = new ChildProcessRunner(
-    spec,
+    STORIES_RUNNER_SPEC,
     "stories",
     logger,
     plainLaunch(RUNNER_ENTRY, process.execArgv, process.env),
     0,
   );
   try {
-    await runner.load(spec);
+    await runner.load(STORIES_RUNNER_SPEC);
     assert.ok(runner.facts.vocabSize > 0);
   } finally {
     await runner.stop();

@@ -15,8 +15,8 @@ import { RunnerLauncher } from "../../src/runtime/sandbox/runner-launcher.js";
 import { probeSandbox } from "../../src/runtime/sandbox/sandbox-probe.js";
 import { sandboxTestSkip } from "../support/sandbox-tests.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import { TEST_ENGINE } from "../support/daemon.js";
-import { STORIES, STORIES_GOLDEN } from "../support/paths.js";
+import { STORIES_GOLDEN } from "../support/paths.js";
+import { STORIES_RUNNER_SPEC } from "../support/stories-runner.js";
 
 /** The CPUs a process may run on, as the kernel says. */
 function cpusAllowed(pid: number): string {
@@ -48,18 +48,7 @@ describe("runner CPU placement (real runner, real kernel)", { skip: sandboxTestS
       return t.skip(`no cpuset/cpu cgroup controller here: ${support.cgroup.reason}`);
     }
     runner = await new ChildProcessRunnerFactory(logger, { launcher }).start(
-      {
-        engine: TEST_ENGINE,
-        gpu: false,
-        cpuBackendDir: null,
-        streamIntervalMs: 0,
-        modelPath: STORIES,
-        contextSize: 256,
-        slots: 1,
-        threads: 1,
-        gpuLayers: 0,
-        loraAdapters: [],
-      },
+      { ...STORIES_RUNNER_SPEC, loraAdapters: [] },
       "stories",
       { memoryEstimateBytes: 256 * 1024 * 1024 },
     );

@@ -5,24 +5,11 @@
  */
 import { ChildProcessRunnerFactory } from "../../src/runtime/child-process-runner-factory.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import { STORIES } from "./paths.js";
+import { STORIES_RUNNER_SPEC } from "./stories-runner.js";
 
 const marker = process.argv[2] ?? "";
 const factory = new ChildProcessRunnerFactory(createLogger("silent"), { stallTimeoutMs: 0 });
-const runner = await factory.start(
-  {
-    engine: "llama-ffi",
-    gpu: false,
-    cpuBackendDir: null,
-    streamIntervalMs: 0,
-    modelPath: STORIES,
-    contextSize: 256,
-    slots: 1,
-    threads: 1,
-    gpuLayers: 0,
-  },
-  "orphan",
-);
+const runner = await factory.start({ ...STORIES_RUNNER_SPEC, engine: "llama-ffi" }, "orphan");
 const g = runner.generate({
   prompt: `Once upon a time ${marker}`,
   maxTokens: 4,
