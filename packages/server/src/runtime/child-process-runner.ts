@@ -22,7 +22,6 @@ import type {
   ResultMessage,
   RunnerEngineSpec,
   RunnerLoadSpec,
-  RunnerLogLines,
   RunnerStatsReply,
   RunnerToDaemon,
 } from "../runner/ipc-protocol.js";
@@ -33,7 +32,7 @@ import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 import { RunnerLauncher, type LaunchPlan } from "./sandbox/runner-launcher.js";
 import type { Logger } from "../telemetry/logger.js";
 import { killProcessGroup } from "./process-group.js";
-import { LogBudget, logThroughBudget } from "./log-budget.js";
+import { LogBudget, logThroughBudget, runnerLogLines } from "./log-budget.js";
 import { ProgressWatchdog } from "./progress-watchdog.js";
 import { LlmosError } from "../errors.js";
 
@@ -149,17 +148,13 @@ export class ChildProcessRunner implements RunnerHandle {
   /** Starts the engine with no model yet (a prestarted runner). Kills the runner when that fails. */
   async prepare(): Promise<PrepareReply> {
     try {
-      this.prepared = await this.request("prepare", { spec: engineSpecOf(this.engineSpec), logLines: this.logLines() });
+      const logLines = runnerLogLines(this.logger);
+      this.prepared = await this.request("prepare", { spec: engineSpecOf(this.engineSpec), logLines });
       return this.prepared;
     } catch (error) {
       this.kill();
       throw error;
     }
-  }
-
-  /** The runner's lines are written at debug level (warnings and errors at theirs): below debug, only those are sent. */
-  private logLines(): RunnerLogLines {
-    return this.logger.isLevelEnabled("debug") ? "all" : "warnings";
   }
 
   /** Names the runner after the model it is about to load (a prestarted runner is named `prestarted` until then). */
@@ -170,7 +165,7 @@ export class ChildProcessRunner implements RunnerHandle {
 
   async load(spec: RunnerLoadSpec): Promise<void> {
     try {
-      this.loadReply = await this.request("load", { spec, logLines: this.logLines() });
+      this.loadReply = await this.request("load", { spec, logLines: runnerLogLines(this.logger) });
     } catch (error) {
       this.kill();
       throw error;
@@ -194,7 +189,7 @@ export class ChildProcessRunner implements RunnerHandle {
     result.catch(() => undefined);
     this.answered.set(id, this.watchdog.begin());
     if (!this.post({ type: "generate", id, params })) {
-      const error = this.crashError();
+      const error = crashFailure(this.label);
       this.settle(id);
       this.streams.delete(id);
       channel.fail(error);
@@ -277,7 +272,7 @@ export class ChildProcessRunner implements RunnerHandle {
         this.pending.delete(id);
         this.settle(id);
         done();
-        reject(this.crashError());
+        reject(crashFailure(this.label));
         return;
       }
       if (signal?.aborted) onAbort();
@@ -349,10 +344,6 @@ export class ChildProcessRunner implements RunnerHandle {
     }
   }
 
-  private crashError() {
-    return crashFailure(this.label);
-  }
-
   private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {
     const cgroup = this.plan.cgroup;
     // Read the cgroup before it goes: did the kernel stop the runner at its memory limit, and how high did it get?
@@ -382,7 +373,9 @@ export class ChildProcessRunner implements RunnerHandle {
       if (this.child.stderr && !this.child.stderr.closed) this.child.stderr.once("close", report);
       else report();
     }
-    const error = oomKilled ? oomKillFailure(this.label, memoryLimitBytes) : (this.stallError ?? this.crashError());
+    const error = oomKilled
+      ? oomKillFailure(this.label, memoryLimitBytes)
+      : (this.stallError ?? crashFailure(this.label));
     for (const settle of this.answered.values()) settle();
     this.answered.clear();
     for (const p of this.pending.values()) p.reject(error);

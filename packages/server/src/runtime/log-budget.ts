@@ -5,6 +5,8 @@
  * few hundred lines while it loads a model; a process that a hostile model file took over could otherwise flood the
  * log (and the disk under it) as fast as the IPC channel carries.
  */
+import type { RunnerLogLines } from "../runner/ipc-protocol.js";
+
 export interface LogVerdict {
   /** Log the line (cut to the budget's length). */
   line: string | null;
@@ -65,4 +67,12 @@ export function logThroughBudget(
   if (v.line === null) return;
   if (v.dropped > 0) logger.warn({ ...fields, dropped: v.dropped }, "log lines were dropped (over the budget)");
   logger[level === "error" ? "error" : level === "warn" ? "warn" : "debug"](fields, v.line);
+}
+
+/**
+ * Which lines a runner should send (see RunnerLogLines): a child's lines other than warnings and errors are written
+ * at debug level (above), so below debug the runner keeps them.
+ */
+export function runnerLogLines(logger: { isLevelEnabled(level: string): boolean }): RunnerLogLines {
+  return logger.isLevelEnabled("debug") ? "all" : "warnings";
 }

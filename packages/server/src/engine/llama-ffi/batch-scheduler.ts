@@ -14,13 +14,11 @@ import type { EngineStats, FinishReason } from "../engine.js";
 import type { SlotTable } from "../prompt-cache/slot-table.js";
 import type { BatchValue, LlamaApi, Ptr } from "./bindings.js";
 import { summarizeLogits } from "./logprobs.js";
+import { promptTakes } from "./prompt-order.js";
 import { emitText, flushText, runningSequence, type Running, type SequenceJob } from "./running-sequence.js";
 import type { VocabText } from "./vocab-text.js";
 
 export type { SequenceJob } from "./running-sequence.js";
-
-/** A step at least this many tokens long that completes a prompt takes no later prompt's tokens (see promptTakes). */
-const SHARED_STEP_MIN_TOKENS = 32;
 
 /** How llama_decode is called. "sync": on the main thread, one step per event-loop turn; "async": koffi worker. */
 export type DecodeMode = "sync" | "async";
@@ -39,10 +37,7 @@ export interface BatchSchedulerOptions {
   /** Upper bound of prompt tokens per step while other sequences are generating. */
   promptChunk: number;
   decodeMode: DecodeMode;
-  /**
-   * The model runs on the CPU: a step that completes a prompt takes no later one (see promptTakes). Offloaded to a
-   * GPU, prompts evaluated together cost little more than one alone, and share steps.
-   */
+  /** The model runs on the CPU: prompts are evaluated in turn (see prompt-order.ts). */
   promptsInTurn: boolean;
   /** Called when the loop stops: the last running sequence has left, or decoding is held (e.g. to put the threadpool to sleep). */
   onIdle?: () => void;
@@ -247,7 +242,8 @@ export class BatchScheduler {
       r.outIndex = n++;
       sequences++;
     }
-    const takes = this.promptTakes(n > 0 ? Math.min(this.o.promptChunk, cap - n) : cap, n);
+    const budget = n > 0 ? Math.min(this.o.promptChunk, cap - n) : cap;
+    const takes = promptTakes(this.running, budget, n, this.o.promptsInTurn);
     for (const r of this.running) {
       const take = takes.get(r) ?? 0;
       if (take === 0) continue;
@@ -272,32 +268,6 @@ export class BatchScheduler {
       }
     }
     return n;
-  }
-
-  /**
-   * How many prompt tokens each sequence puts in this step, within `budget`: the earliest-started prompts first.
-   * On a CPU (`promptsInTurn`), once a prompt completes in a step of at least SHARED_STEP_MIN_TOKENS tokens, no later
-   * prompt joins it: a prompt costs about the same per token alone or beside others there, so evaluating prompts
-   * together only delays the first one's first token (four 87-token prompts at once on the 42M model all waited
-   * 107 ms for their first token; one after the other they got it after 27, 58, 90 and 122 ms). Below that size a
-   * step's own cost dominates, and short prompts still share one.
-   */
-  private promptTakes(budget: number, batchTokens: number): Map<Running, number> {
-    const takes = new Map<Running, number>();
-    const waiting = this.running
-      .filter((r) => r.promptDone < r.prompt.length)
-      .sort((a, b) => a.startedAt - b.startedAt);
-    let tokens = batchTokens;
-    for (const r of waiting) {
-      if (budget <= 0) break;
-      const left = r.prompt.length - r.promptDone;
-      const take = Math.min(left, budget);
-      takes.set(r, take);
-      budget -= take;
-      tokens += take;
-      if (this.o.promptsInTurn && take === left && tokens >= SHARED_STEP_MIN_TOKENS) break;
-    }
-    return takes;
   }
 
   private put(i: number, token: number, pos: number, seqId: number, output: boolean): void {
