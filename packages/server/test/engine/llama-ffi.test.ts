@@ -157,32 +157,6 @@ describe("llama-ffi engine", { skip: existsSync(stories) ? false : `missing ${st
     assert.ok(again.text.startsWith(EXPECTED));
   });
 
-  test("prompts started together get their first tokens in the order they came; short ones share a step", async () => {
-    /** The decode step each generation's first token came from, in the order the generations were started. */
-    const firstTokenSteps = async (prompts: string[]): Promise<number[]> => {
-      const gens = prompts.map((prompt) => model.generate(params({ prompt, maxTokens: 4, cachePrompt: false })));
-      return Promise.all(
-        gens.map(async (g) => {
-          let step = -1;
-          // Chunks of one step reach their consumers before the next step starts (it is scheduled with setImmediate).
-          for await (const _ of g) if (step < 0) step = model.stats().decodeBatches;
-          await g.result;
-          return step;
-        }),
-      );
-    };
-    const words = ["cat", "dog", "tree", "sun", "boat", "moon"];
-    const long = [0, 1, 2, 3].map((i) =>
-      Array.from({ length: 30 }, (_, j) => words[(i + j * 5) % words.length]).join(" and "),
-    );
-    // Each is long enough to fill a step of its own (and fits a slot's 256 positions).
-    for (const p of long) assert.ok(model.tokenize(p).length >= 64 && model.tokenize(p).length < 200, p);
-    const steps = await firstTokenSteps(long);
-    for (let i = 1; i < steps.length; i++) assert.ok(steps[i]! > steps[i - 1]!, `first tokens by step: ${steps}`);
-    const short = await firstTokenSteps(["Once", "upon", "a time", "there"]);
-    assert.equal(new Set(short).size, 1, `short prompts' first tokens by step: ${short}`);
-  });
-
   test("json_schema grammar output parses and follows the schema", async () => {
     const schema = { type: "object", properties: { name: { type: "string" }, ok: { type: "boolean" } } };
     const { text, result } = await collect(

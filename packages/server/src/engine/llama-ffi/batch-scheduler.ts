@@ -37,8 +37,6 @@ export interface BatchSchedulerOptions {
   /** Upper bound of prompt tokens per step while other sequences are generating. */
   promptChunk: number;
   decodeMode: DecodeMode;
-  /** The model runs on the CPU: prompts are evaluated in turn (see prompt-order.ts). */
-  promptsInTurn: boolean;
   /** Called when the loop stops: the last running sequence has left, or decoding is held (e.g. to put the threadpool to sleep). */
   onIdle?: () => void;
   /** Called after every decode (the runner reports it as progress to the daemon's watchdog). */
@@ -242,8 +240,7 @@ export class BatchScheduler {
       r.outIndex = n++;
       sequences++;
     }
-    const budget = n > 0 ? Math.min(this.o.promptChunk, cap - n) : cap;
-    const takes = promptTakes(this.running, budget, n, this.o.promptsInTurn);
+    const takes = promptTakes(this.running, n > 0 ? Math.min(this.o.promptChunk, cap - n) : cap);
     for (const r of this.running) {
       const take = takes.get(r) ?? 0;
       if (take === 0) continue;

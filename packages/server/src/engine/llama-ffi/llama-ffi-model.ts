@@ -99,7 +99,6 @@ export class LlamaFfiModel implements EngineModel {
       perSequenceLimit: this.perSequenceLimit,
       promptChunk: tuning.promptChunk,
       decodeMode: tuning.decodeMode,
-      promptsInTurn: !tuning.gpu || options.gpuLayers === 0,
       // Idle ggml workers busy-poll for a while after each decode; with several models (runners) loaded, that
       // takes CPU from the one that is working.
       onIdle: () => native.threadpools.current.pause(),
