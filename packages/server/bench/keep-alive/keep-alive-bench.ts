@@ -43,6 +43,8 @@ export interface PolicyRun {
   kind: "replay" | "simulated";
   requests: number;
   coldStarts: number;
+  /** Cold starts whose load started a runner of its own (found none started ahead; absent in older reports). */
+  coldOwnRunner?: number;
   ttftP50Ms: number;
   ttftP99Ms: number;
   /** Idle memory, GiB-seconds. */
@@ -341,6 +343,7 @@ function summarize(
   r: {
     requests: number;
     coldStarts: number;
+    coldOwnRunner: number;
     idleByteSeconds: number;
     prewarm: PolicyRun["prewarm"];
     loads: number;
@@ -354,6 +357,7 @@ function summarize(
   return {
     requests: r.requests,
     coldStarts: r.coldStarts,
+    coldOwnRunner: r.coldOwnRunner,
     ttftP50Ms: percentile(ok, 50),
     ttftP99Ms: percentile(ok, 99),
     idleGiBs: r.idleByteSeconds / 1024 ** 3,

@@ -20,6 +20,7 @@ export function medianRun(runs: readonly PolicyRun[], trace: TraceKind, policy: 
     runs: rs.length,
     requests: rs[0]!.requests,
     coldStarts: m((r) => r.coldStarts),
+    coldOwnRunner: m((r) => r.coldOwnRunner ?? NaN),
     ttftP50Ms: m((r) => r.ttftP50Ms),
     ttftP99Ms: m((r) => r.ttftP99Ms),
     idleGiBs: m((r) => r.idleGiBs),
@@ -138,15 +139,15 @@ export function renderKeepAlive(r: KeepAliveReport): string {
       "",
     );
     L.push(
-      "| policy | run | requests | cold starts | TTFT p50, ms | TTFT p99, ms | idle GiB-s | prewarms used / wasted / failed | loads | evictions | violations |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| policy | run | requests | cold starts | of which started a runner | TTFT p50, ms | TTFT p99, ms | idle GiB-s | prewarms used / wasted / failed | loads | evictions | violations |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const kind of ["replay", "simulated"] as const)
       for (const policy of ["fixed", "lru", "gdsf", "histogram"]) {
         const m = medianRun(r.runs, trace, policy, kind);
         if (!m) continue;
         L.push(
-          `| ${policy} | ${kind === "replay" ? `replay (${m.runs})` : "simulated"} | ${m.requests} | ${m.coldStarts} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.idleGiBs.toFixed(1)} | ${m.prewarmUsed} / ${m.prewarmWasted} / ${m.prewarmFailed} | ${m.loads} | ${m.evictions} | ${m.violations} |`,
+          `| ${policy} | ${kind === "replay" ? `replay (${m.runs})` : "simulated"} | ${m.requests} | ${m.coldStarts} | ${Number.isNaN(m.coldOwnRunner) ? "" : m.coldOwnRunner} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.idleGiBs.toFixed(1)} | ${m.prewarmUsed} / ${m.prewarmWasted} / ${m.prewarmFailed} | ${m.loads} | ${m.evictions} | ${m.violations} |`,
         );
       }
     L.push("");

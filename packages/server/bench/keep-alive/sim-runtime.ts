@@ -5,7 +5,14 @@
  */
 import type { ModelDetails } from "@llmos/protocol";
 import type { CpuAllotment, GenerateParams, ModelFacts } from "../../src/engine/engine.js";
-import type { RemoteGeneration, RunnerExit, RunnerFactory, RunnerHandle } from "../../src/runtime/runner-handle.js";
+import type {
+  PrestartedState,
+  RemoteGeneration,
+  RunnerEngineSpec,
+  RunnerExit,
+  RunnerFactory,
+  RunnerHandle,
+} from "../../src/runtime/runner-handle.js";
 import type { EmbedReply, RunnerLoadSpec, RunnerStatsReply } from "../../src/runner/ipc-protocol.js";
 import { RUNNER_OVERHEAD_BYTES } from "../../src/scheduler/memory-estimator.js";
 import type { ModelSource, ModelSpec } from "../../src/scheduler/model-spec.js";
@@ -86,20 +93,72 @@ const FACTS: ModelFacts = {
   eosText: "</s>",
 };
 
+/**
+ * Simulated runners. A load takes the model's measured load time (calibrated on a daemon whose loads mostly found a
+ * runner started ahead), plus `startMs` when it finds none: the scheduler keeps one, as the daemon does, and a
+ * load that finds it still starting waits for the rest of its start.
+ */
 export class SimRunners implements RunnerFactory {
+  private prestarted: { state: "starting" | "ready"; ready: Promise<void> } | null = null;
+  private readonly listeners = new Set<() => void>();
+
   constructor(
     private readonly clock: SimClock,
     private readonly source: SimSource,
     /** Loads compute on the same processor as requests (a load amid busy models takes longer, as it does). */
     private readonly cpu?: SharedCpu,
+    /** A runner's start (process and engine) before it can load, ms. */
+    private readonly startMs = 0,
   ) {}
 
-  start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
+  async start(spec: RunnerLoadSpec, label: string): Promise<RunnerHandle> {
     const m = this.source.model(label);
+    const held = this.prestarted;
+    this.prestarted = null;
+    if (held) {
+      this.changed();
+      await held.ready;
+    } else await this.work(this.startMs);
+    await this.work(m.loadMs);
+    return new SimRunner(m.loadMs, m.bytes, held !== null);
+  }
+
+  prestart(engine: RunnerEngineSpec | null): void {
+    if (engine === null) {
+      if (this.prestarted) {
+        this.prestarted = null;
+        this.changed();
+      }
+      return;
+    }
+    if (this.prestarted) return;
+    const held: { state: "starting" | "ready"; ready: Promise<void> } = { state: "starting", ready: Promise.resolve() };
+    held.ready = this.work(this.startMs).then(() => {
+      held.state = "ready";
+      if (this.prestarted === held) this.changed();
+    });
+    this.prestarted = held;
+    this.changed();
+  }
+
+  prestartedState(): PrestartedState {
+    return this.prestarted?.state ?? "none";
+  }
+
+  onPrestartedChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** `ms` of solo work on the shared processor (or the clock without one). */
+  private work(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const loaded = () => resolve(new SimRunner(m.loadMs, m.bytes));
-      if (this.cpu) this.cpu.start({ firstMs: 0, totalMs: m.loadMs, onDone: loaded });
-      else this.clock.setTimer(loaded, m.loadMs);
+      if (this.cpu) this.cpu.start({ firstMs: 0, totalMs: ms, onDone: resolve });
+      else this.clock.setTimer(resolve, ms);
     });
   }
 }
@@ -124,6 +183,7 @@ class SimRunner implements RunnerHandle {
   constructor(
     readonly loadMs: number,
     private readonly bytes: number,
+    readonly prestarted: boolean,
   ) {}
 
   generate(_params: GenerateParams): RemoteGeneration {

@@ -42,6 +42,12 @@ export interface SimulationOptions {
    * machine (`calibrateParallelism`). Default 1.5, what two cores gave two busy models in the contention benchmark.
    */
   cpuParallelism?: number;
+  /**
+   * A runner's start (process and engine) before it loads, ms, which a load that finds no runner started ahead
+   * adds to its load time. The scheduler keeps one, as the daemon does (LLMOS_PRESTART). Default
+   * DEFAULT_RUNNER_START_MS.
+   */
+  runnerStartMs?: number;
 }
 
 /** What a run counts, over the trace's duration (in the same way as the replay). */
@@ -57,6 +63,10 @@ export interface RunCounts {
   idleByteSeconds: number;
   prewarm: { used: number; wasted: number; failed: number };
   loads: number;
+  /** Loads that took a runner started ahead (the rest started one of their own). */
+  prestartedLoads: number;
+  /** Cold starts whose load started a runner of its own (found none started ahead). */
+  coldOwnRunner: number;
   evictions: number;
   violations: string[];
   /** Requests that failed (queue full, load failure, ...). */
@@ -75,6 +85,8 @@ export interface SimulationResult extends RunCounts {
 
 const BASE_EPOCH = Date.UTC(2026, 0, 1);
 export const DEFAULT_CPU_PARALLELISM = 1.5;
+/** A sandboxed runner's spawn to ready (65-90 ms) and engine start (42-57 ms) on this machine (docs/keep-alive.md). */
+export const DEFAULT_RUNNER_START_MS = 130;
 
 export async function simulate(o: SimulationOptions): Promise<SimulationResult> {
   const started = performance.now();
@@ -94,7 +106,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const metrics = new Metrics();
   const scheduler = new Scheduler(
     source,
-    new SimRunners(clock, source, cpu),
+    new SimRunners(clock, source, cpu, o.runnerStartMs ?? DEFAULT_RUNNER_START_MS),
     {
       engine: "llama-ffi",
       gpu: false,
@@ -108,6 +120,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
       maxQueueTotal: 100_000,
       queueTimeoutMs: 10 * 60_000,
       memoryBudgetBytes: o.memoryBudgetBytes,
+      prestart: true,
     },
     createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() })),
     metrics,
@@ -120,6 +133,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     await clock.run(clock.now() + 60_000);
     await loading;
   }
+  // The runner started ahead comes up before the first request, as on a daemon started before its replay.
+  await clock.run(clock.now() + 1000);
   counter.reset();
   const start = clock.now();
   let failed = 0;
@@ -186,6 +201,10 @@ export class EventCounter {
   readonly checker: ViolationChecker;
   private coldByModel: Record<string, number> = {};
   private loads = 0;
+  private prestartedLoads = 0;
+  private coldOwnRunner = 0;
+  /** Whether each model's last load took a runner started ahead. */
+  private readonly tookPrestarted = new Map<string, boolean>();
   private evictions = 0;
 
   constructor(pinned: readonly string[]) {
@@ -194,8 +213,13 @@ export class EventCounter {
 
   observe(e: import("../../src/scheduler/events.js").SchedulerEvent): void {
     this.checker.observe(e);
-    if (e.type === "request.started" && e.loadMs > 0) this.coldByModel[e.model] = (this.coldByModel[e.model] ?? 0) + 1;
+    if (e.type === "request.started" && e.loadMs > 0) {
+      this.coldByModel[e.model] = (this.coldByModel[e.model] ?? 0) + 1;
+      if (this.tookPrestarted.get(e.model) === false) this.coldOwnRunner++;
+    }
+    if (e.type === "model.loaded") this.tookPrestarted.set(e.model, e.prestarted === true);
     if (e.type === "model.loaded") this.loads++;
+    if (e.type === "model.loaded" && e.prestarted) this.prestartedLoads++;
     if (e.type === "model.unloading" && (e.reason === "evicted" || e.reason === "oom_retry")) this.evictions++;
   }
 
@@ -203,14 +227,23 @@ export class EventCounter {
   reset(): void {
     this.coldByModel = {};
     this.loads = 0;
+    this.prestartedLoads = 0;
+    this.coldOwnRunner = 0;
     this.evictions = 0;
   }
 
-  counts(_since: number): Pick<RunCounts, "coldStarts" | "coldByModel" | "loads" | "evictions" | "violations"> {
+  counts(
+    _since: number,
+  ): Pick<
+    RunCounts,
+    "coldStarts" | "coldByModel" | "loads" | "prestartedLoads" | "coldOwnRunner" | "evictions" | "violations"
+  > {
     return {
       coldStarts: sum(Object.values(this.coldByModel)),
       coldByModel: { ...this.coldByModel },
       loads: this.loads,
+      prestartedLoads: this.prestartedLoads,
+      coldOwnRunner: this.coldOwnRunner,
       evictions: this.evictions,
       violations: [...this.checker.violations],
     };

@@ -95,9 +95,9 @@ export class PrestartedRunner {
     );
   }
 
-  /** None, starting (process and engine coming up: it uses a core) or ready. */
+  /** None, starting (process and engine coming up: it uses a core), ready, or failed (not started until a load). */
   state(): PrestartedState {
-    return this.held?.state ?? "none";
+    return this.held?.state ?? (this.failedKey === null ? "none" : "failed");
   }
 
   /**

@@ -10,8 +10,11 @@ import type { CgroupCpuLimit } from "./sandbox/runner-cgroup.js";
 
 export type { RunnerEngineSpec } from "../runner/ipc-protocol.js";
 
-/** The runner kept started ahead of the next load: none, starting (it uses a core), or ready. */
-export type PrestartedState = "none" | "starting" | "ready";
+/**
+ * The runner kept started ahead of the next load: none, starting (it uses a core), ready, or failed (the last one
+ * did not come up: none is started again until a load has run).
+ */
+export type PrestartedState = "none" | "starting" | "ready" | "failed";
 
 /** A generation running in a runner: stream its chunks, await its result, cancel it. */
 export interface RemoteGeneration extends AsyncIterable<GenerateChunk> {
@@ -98,7 +101,7 @@ export interface RunnerFactory {
    * starts every runner at its load.
    */
   prestart?(engine: RunnerEngineSpec | null, memoryEstimateBytes: number | null): void;
-  /** The prestarted runner: none, starting (its process and engine coming up: it uses a core), or ready. */
+  /** The prestarted runner: none, starting (its process and engine coming up: it uses a core), ready or failed. */
   prestartedState?(): PrestartedState;
   /** Calls `listener` when the prestarted runner's state changes; returns the unsubscribe function. */
   onPrestartedChange?(listener: () => void): () => void;

@@ -7,6 +7,7 @@
  */
 import type { UnloadReason } from "./model-lifecycle.js";
 import type { PrewarmWindow, SchedulingPolicy, VictimRequest } from "./policy.js";
+import { decidePrestartRoom } from "./prestart.js";
 import {
   freeBudgetBytes,
   isEvictable,
@@ -114,10 +115,15 @@ export interface HousekeepingPlan {
 }
 
 /**
- * Grants free slots, unloads drained and expired models, starts the policy's preloads and prewarms (never for a
- * model held or one a request's keep-alive let go), and picks the time of the next look.
+ * Grants free slots, unloads drained and expired models (and idle ones the policy gives up for a runner started
+ * ahead of the next load: prestart.ts), starts the policy's preloads and prewarms (never for a model held or one a
+ * request's keep-alive let go), and picks the time of the next look.
  */
-export function planHousekeeping(snapshot: SchedulerSnapshot, policy: SchedulingPolicy): HousekeepingPlan {
+export function planHousekeeping(
+  snapshot: SchedulerSnapshot,
+  policy: SchedulingPolicy,
+  closing = false,
+): HousekeepingPlan {
   const plan: HousekeepingPlan = { grants: [], unload: [], preload: [], prewarm: [], wakeAt: null };
   for (const m of snapshot.models) {
     if (m.state === "ready" && m.queued > 0 && m.busy < m.slots)
@@ -128,6 +134,9 @@ export function planHousekeeping(snapshot: SchedulerSnapshot, policy: Scheduling
     if (expiry <= snapshot.now) plan.unload.push({ model: m.name, reason: "expired" });
     else plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, expiry);
   }
+  const unloading = new Set(plan.unload.map((u) => u.model));
+  for (const model of decidePrestartRoom(snapshot, policy, unloading, closing))
+    plan.unload.push({ model, reason: "evicted" });
   const held = new Set(snapshot.models.map((m) => m.name));
   plan.preload = policy.preload(snapshot).filter((name) => !held.has(name));
   for (const name of snapshot.releasedByKeepAlive ?? []) held.add(name);

@@ -60,6 +60,16 @@ export interface SchedulingPolicy {
   preload(snapshot: SchedulerSnapshot): string[];
   /** Models to load opportunistically ahead of a predicted request (learned policies). */
   prewarm?(snapshot: SchedulerSnapshot): PrewarmPlan;
+  /**
+   * Which of `candidates` (idle models that may be unloaded now) to unload so that a runner started ahead of the
+   * next load fits in the budget (prestart.ts): `neededBytes` more must be free. Undefined or empty: none is worth
+   * it (a policy without this method never unloads for one). The names returned must be candidates.
+   */
+  roomForPrestart?(
+    candidates: readonly ModelView[],
+    neededBytes: number,
+    snapshot: SchedulerSnapshot,
+  ): string[] | undefined;
   /** Every scheduler event, in order, before the decisions that follow it (learned policies update state here). */
   observe?(event: SchedulerEvent): void;
   /** One line on why `model` expires when it does, for `/api/ps`. */

@@ -397,7 +397,7 @@ export class Scheduler {
     try {
       do {
         this.reconcileAgain = false;
-        this.executor.apply(planHousekeeping(this.snapshot(), this.policy));
+        this.executor.apply(planHousekeeping(this.snapshot(), this.policy, this.closing));
         // After the grants: the runners that now have work get their share of the cores.
         this.executor.cpu.apply(decideCpuAllotments(this.snapshot()));
         this.prestart.apply(this.snapshot(), this.closing);

@@ -74,9 +74,10 @@ export interface SchedulerSnapshot {
   jobBytes?: number;
   /**
    * The runner kept started ahead of the next load (prestart.ts): the memory it takes and whether it is starting
-   * (then it uses a core). Absent: none is kept (`LLMOS_PRESTART=off`, or the runner factory cannot).
+   * (then it uses a core), ready, or failed (none is started until a load has run). Absent: none is kept
+   * (`LLMOS_PRESTART=off`, or the runner factory cannot).
    */
-  prestart?: { bytes: number; state: "none" | "starting" | "ready" };
+  prestart?: { bytes: number; state: "none" | "starting" | "ready" | "failed" };
   /** Requests queued over all models. */
   queuedTotal: number;
   limits: { maxQueuePerModel: number; maxQueueTotal: number };

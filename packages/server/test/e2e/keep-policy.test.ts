@@ -18,8 +18,10 @@ import { binOf, emptyHistogram, HISTOGRAM_LAYOUT } from "../../src/scheduler/usa
 import { emptyHourly } from "../../src/scheduler/usage/time-of-day.js";
 import { SqliteUsageRepository } from "../../src/usage-store/index.js";
 import { api, startTestDaemon, type TestDaemon } from "../support/daemon.js";
+import { TINY_RANDOM } from "../support/paths.js";
 
 const MODEL = "stories:latest";
+const MiB = 1024 * 1024;
 const homes: string[] = [];
 after(() => {
   for (const h of homes) rmSync(h, { recursive: true, force: true });
@@ -40,14 +42,14 @@ async function psModel(d: TestDaemon): Promise<Record<string, any> | undefined> 
   return (await api(d, "GET", "/api/ps")).json.models.find((m: any) => m.name === MODEL);
 }
 
-/** Stores a week-old usage history for stories: `gapsMs` idle gaps, the load time given. */
-async function seedHistory(home: string, gapsMs: number[], loadMs: number): Promise<void> {
+/** Stores a week-old usage history for `model` (stories by default): `gapsMs` idle gaps, the load time given. */
+async function seedHistory(home: string, gapsMs: number[], loadMs: number, model = MODEL): Promise<void> {
   const repo = SqliteUsageRepository.open(homePaths(home).database);
   const gaps = emptyHistogram();
   for (const g of gapsMs) gaps[binOf(g)]! += 1;
   await repo.save([
     {
-      model: MODEL,
+      model,
       layout: HISTOGRAM_LAYOUT,
       gaps,
       hourly: emptyHourly(),
@@ -215,6 +217,61 @@ describe("learned keep-alive with real runners", () => {
       assert.equal(r.failed, 0, r.errors.join("; "));
       assert.ok(r.ttftMs.every((t) => Number.isFinite(t) && t > 0));
       assert.ok(performance.now() - started >= 1500, "sent at their times");
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("a full budget: histogram unloads the idle model least likely to be asked for, and the next load finds a runner started", async () => {
+    // What each model reserves, to size a budget that holds one of them and not one and a prestarted runner
+    // (16 MiB to spare: a runner measured later may count a little more overhead).
+    const probe = await startTestDaemon({ prestart: false });
+    let budget = 0;
+    try {
+      await probe.store.importFile(TINY_RANDOM, "tiny");
+      for (const model of ["stories", "tiny"]) {
+        await complete(probe, { model });
+        budget = Math.max(budget, probe.scheduler.reservedBytes());
+        assert.equal((await api(probe, "POST", `/api/models/${model}/unload`, {})).status, 200);
+      }
+    } finally {
+      await probe.stop();
+    }
+    const home = freshHome();
+    // stories: 30% of its idle gaps are 0.4 s, the rest a minute; tiny is asked for every 1.5 s.
+    await seedHistory(home, [...Array(12).fill(400), ...Array(28).fill(60_000)], 150);
+    await seedHistory(
+      home,
+      Array.from({ length: 40 }, (_, i) => 1450 + 5 * i),
+      150,
+      "tiny:latest",
+    );
+    const d = await startTestDaemon({
+      home,
+      keepPolicy: "histogram",
+      keepAliveMs: 2000,
+      memoryBudgetBytes: budget + 16 * MiB,
+    });
+    try {
+      await d.store.importFile(TINY_RANDOM, "tiny");
+      const events: SchedulerEvent[] = [];
+      d.scheduler.subscribe((e) => events.push(e));
+      await complete(d, { model: "tiny" });
+      const room = until(d, (e) => e.type === "model.unloading" && e.model === MODEL);
+      await complete(d);
+      const unloading = await room;
+      assert.ok(unloading.type === "model.unloading" && unloading.reason === "evicted", JSON.stringify(unloading));
+      const since = events.findIndex((e) => e.type === "model.loaded" && e.model === MODEL);
+      const after = events.slice(since + 1, events.indexOf(unloading));
+      assert.ok(!after.some((e) => e.type === "model.loading"), "no load asked for its memory");
+      const end = Date.now() + 30_000;
+      while (d.scheduler.snapshot().prestart?.state !== "ready" && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal(d.scheduler.snapshot().prestart?.state, "ready", "a runner started in the memory stories held");
+      const next = until(d, (e) => e.type === "model.loaded" && e.model === "tiny:latest");
+      await complete(d, { model: "tiny" });
+      const loaded = await next;
+      assert.ok(loaded.type === "model.loaded" && loaded.prestarted === true, JSON.stringify(loaded));
     } finally {
       await d.stop();
     }

@@ -14,6 +14,7 @@ import type { SchedulerOptions } from "../../src/scheduler/scheduler.js";
 import { Metrics } from "../../src/telemetry/metrics.js";
 import { MemoryUsageRepository } from "../../src/usage-store/index.js";
 import { FakeClock, settle } from "../support/fake-clock.js";
+import { type FakeRunners, PrestartingRunners } from "../support/fake-runner.js";
 import { harness, MiB, use, type Harness } from "./harness.js";
 
 const DAY = 86_400_000;
@@ -55,13 +56,14 @@ async function histogramHarness(
   history: Record<string, number[]>,
   budgetMib = 1000,
   options: Partial<SchedulerOptions> = {},
+  runners?: FakeRunners,
 ) {
   const clock = new FakeClock();
   const usage = await learned(clock, history);
   const metrics = new Metrics();
   const policy = new HistogramPolicy(usage, { keepAliveMs: K });
   const scheduling = { keepAliveMs: K, memoryBudgetBytes: budgetMib * MiB, ...options };
-  const h = harness(models, scheduling, { policy, usage, clock, metrics });
+  const h = harness(models, scheduling, { policy, usage, clock, metrics, ...(runners ? { runners } : {}) });
   return { h, metrics, policy };
 }
 
@@ -274,5 +276,42 @@ describe("histogram", () => {
     await h.clock.advance(1000);
     const idle = h.scheduler.idleMemoryByteSeconds().get("a:latest")!;
     assert.ok(Math.abs(idle - 100 * MiB) < 1, `${idle} byte-seconds after 1 s idle`);
+  });
+
+  /**
+   * A full budget (150 MiB holds one of the two models, not one and a prestarted runner): `a` is bursty (30% of its
+   * idle gaps are 0.4 s, the rest a minute), `b` is asked for every 1.5 s.
+   */
+  async function fullBudget(shortShare: number) {
+    const short = Math.round(40 * shortShare);
+    const a = [...Array.from({ length: short }, () => 400), ...Array.from({ length: 40 - short }, () => 60_000)];
+    const b = Array.from({ length: 40 }, (_, i) => 1450 + 5 * i);
+    const runners = new PrestartingRunners();
+    const { h } = await histogramHarness({ a: 100, b: 100 }, { a, b }, 150, { prestart: true }, runners);
+    await settle();
+    await use(h, "b");
+    return { h, runners };
+  }
+  const unloads = (h: Harness) =>
+    h.events.flatMap((e) => (e.type === "model.unloading" ? [`${e.model} ${e.reason}`] : []));
+
+  test("a full budget: the idle model least likely to be asked for goes, so the next load finds a runner started", async () => {
+    const { h, runners } = await fullBudget(0.3);
+    await use(h, "a");
+    assert.deepEqual(unloads(h), ["b:latest evicted", "a:latest evicted"], "a's load evicted b; then a went for room");
+    assert.deepEqual(h.ready(), []);
+    assert.ok(runners.held, "a runner is started ahead in the memory a held");
+    const took = runners.took;
+    await use(h, "b");
+    assert.equal(runners.took, took + 1, "b's load took it");
+  });
+
+  test("a full budget: an idle model likelier to be asked for than the others stays, with no runner started", async () => {
+    const { h, runners } = await fullBudget(0.8);
+    await use(h, "a");
+    await h.clock.advance(100);
+    assert.deepEqual(unloads(h), ["b:latest evicted"]);
+    assert.deepEqual(h.ready(), ["a:latest"]);
+    assert.equal(runners.held, null);
   });
 });

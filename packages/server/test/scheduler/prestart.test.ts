@@ -5,11 +5,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { decideCpuAllotments } from "../../src/scheduler/cpu-allotment.js";
-import { decidePrestart } from "../../src/scheduler/prestart.js";
-import type { PrestartedState, RunnerEngineSpec } from "../../src/runtime/runner-handle.js";
-import type { SchedulerSnapshot } from "../../src/scheduler/snapshot.js";
+import { planHousekeeping } from "../../src/scheduler/decisions.js";
+import { FixedKeepAlivePolicy } from "../../src/scheduler/policy.js";
+import { decidePrestart, decidePrestartRoom } from "../../src/scheduler/prestart.js";
+import type { PrestartedState } from "../../src/runtime/runner-handle.js";
+import type { ModelView, SchedulerSnapshot } from "../../src/scheduler/snapshot.js";
 import { settle } from "../support/fake-clock.js";
-import { FakeRunners } from "../support/fake-runner.js";
+import { PrestartingRunners } from "../support/fake-runner.js";
 import { harness, MiB, snapshot, use, view } from "./harness.js";
 
 const kept = (state: PrestartedState = "ready") => ({ bytes: 70 * MiB, state });
@@ -58,34 +60,73 @@ describe("decidePrestart", () => {
   });
 });
 
-/** Fake runners that keep a prestarted runner as told (ready at once) and count the loads that took it. */
-class PrestartingRunners extends FakeRunners {
-  readonly asked: Array<RunnerEngineSpec | null> = [];
-  held: RunnerEngineSpec | null = null;
-  took = 0;
-  private listener: (() => void) | undefined;
-
-  prestart(engine: RunnerEngineSpec | null): void {
-    this.asked.push(engine);
-    const changed = (engine === null) !== (this.held === null);
-    this.held = engine;
-    if (changed) queueMicrotask(() => this.listener?.());
+/** A policy that gives up the candidates it is told to, and records what it was asked. */
+class RoomPolicy extends FixedKeepAlivePolicy {
+  readonly asked: Array<{ candidates: string[]; neededBytes: number }> = [];
+  constructor(private readonly give: (candidates: readonly ModelView[]) => string[]) {
+    super();
   }
-  prestartedState(): PrestartedState {
-    return this.held ? "ready" : "none";
-  }
-  onPrestartedChange(listener: () => void): () => void {
-    this.listener = listener;
-    return () => (this.listener = undefined);
-  }
-  override async start(...args: Parameters<FakeRunners["start"]>) {
-    if (this.held) {
-      this.took++;
-      this.held = null;
-    }
-    return super.start(...args);
+  roomForPrestart(candidates: readonly ModelView[], neededBytes: number): string[] {
+    this.asked.push({ candidates: candidates.map((m) => m.name), neededBytes });
+    return this.give(candidates);
   }
 }
+
+describe("decidePrestartRoom", () => {
+  const full = [view("a", { reservedBytes: 500 * MiB }), view("b", { reservedBytes: 460 * MiB })];
+  const none = new Set<string>();
+
+  test("asks the policy for the memory missing when the budget is full, and unloads its choice", () => {
+    const policy = new RoomPolicy((c) => [c[0]!.name]);
+    assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept("none") }), policy, none, false), ["a"]);
+    assert.deepEqual(policy.asked, [{ candidates: ["a", "b"], neededBytes: 30 * MiB }]);
+    const plan = planHousekeeping(at(full, { prestart: kept("none"), now: 1000 }), policy);
+    assert.deepEqual(plan.unload, [{ model: "a", reason: "evicted" }]);
+  });
+
+  test("never a pinned, kept-forever, request-kept or busy model", () => {
+    const policy = new RoomPolicy(() => []);
+    const models = [
+      view("p", { pinned: true, reservedBytes: 200 * MiB }),
+      view("f", { keepAliveMs: -1, reservedBytes: 200 * MiB }),
+      view("k", { keepAliveExplicit: true, reservedBytes: 200 * MiB }),
+      view("i", { reservedBytes: 380 * MiB }),
+    ];
+    decidePrestartRoom(at(models, { prestart: kept("none") }), policy, none, false);
+    assert.deepEqual(
+      policy.asked.map((a) => a.candidates),
+      [["i"]],
+    );
+    assert.throws(
+      () => decidePrestartRoom(at(models, { prestart: kept("none") }), new RoomPolicy(() => ["k"]), none, false),
+      /chose k, which may not be unloaded now/,
+    );
+  });
+
+  test("not asked when a runner is held, starting or failed, while anything loads, runs or queues, or when it fits", () => {
+    const policy = new RoomPolicy((c) => [c[0]!.name]);
+    for (const state of ["ready", "starting", "failed"] as const)
+      assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept(state) }), policy, none, false), [], state);
+    const others = [
+      [view("a", { reservedBytes: 500 * MiB }), view("b", { state: "starting", reservedBytes: 460 * MiB })],
+      [view("a", { reservedBytes: 500 * MiB }), view("b", { busy: 1, idleSince: null, reservedBytes: 460 * MiB })],
+      [view("a", { reservedBytes: 500 * MiB }), view("b", { queued: 1, reservedBytes: 460 * MiB })],
+      [view("a", { reservedBytes: 500 * MiB }), view("b", { reservedBytes: 400 * MiB })],
+    ];
+    for (const models of others)
+      assert.deepEqual(decidePrestartRoom(at(models, { prestart: kept("none") }), policy, none, false), []);
+    assert.deepEqual(
+      decidePrestartRoom(at(full, { prestart: kept("none") }), policy, new Set(["b"]), false),
+      [],
+      "b going",
+    );
+    assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept("none") }), policy, none, true), [], "closing");
+    assert.deepEqual(decidePrestartRoom(at(full, { prestart: undefined }), policy, none, false), [], "off");
+    assert.deepEqual(policy.asked, []);
+    const without = new FixedKeepAlivePolicy();
+    assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept("none") }), without, none, false), []);
+  });
+});
 
 describe("the scheduler keeps a prestarted runner", () => {
   test("in free memory: one after start-up, the next load takes it, another follows while there is room", async () => {

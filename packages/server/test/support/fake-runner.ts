@@ -13,7 +13,9 @@ import type {
 import { AsyncChannel } from "../../src/lib/async-channel.js";
 import { crashFailure, oomKillFailure, RunnerFailure } from "../../src/runtime/runner-failure.js";
 import type {
+  PrestartedState,
   RemoteGeneration,
+  RunnerEngineSpec,
   RunnerExit,
   RunnerFactory,
   RunnerHandle,
@@ -66,6 +68,35 @@ export class FakeRunners implements RunnerFactory {
   /** Runners of `model` that have not exited. */
   live(model?: string): FakeRunner[] {
     return this.started.filter((r) => !r.exited && (model === undefined || r.label === model));
+  }
+}
+
+/** Fake runners that keep a prestarted runner as told (ready at once) and count the loads that took it. */
+export class PrestartingRunners extends FakeRunners {
+  readonly asked: Array<RunnerEngineSpec | null> = [];
+  held: RunnerEngineSpec | null = null;
+  took = 0;
+  private listener: (() => void) | undefined;
+
+  prestart(engine: RunnerEngineSpec | null): void {
+    this.asked.push(engine);
+    const changed = (engine === null) !== (this.held === null);
+    this.held = engine;
+    if (changed) queueMicrotask(() => this.listener?.());
+  }
+  prestartedState(): PrestartedState {
+    return this.held ? "ready" : "none";
+  }
+  onPrestartedChange(listener: () => void): () => void {
+    this.listener = listener;
+    return () => (this.listener = undefined);
+  }
+  override async start(...args: Parameters<FakeRunners["start"]>) {
+    if (this.held) {
+      this.took++;
+      this.held = null;
+    }
+    return super.start(...args);
   }
 }
 

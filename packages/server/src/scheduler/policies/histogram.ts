@@ -42,7 +42,15 @@ export interface HistogramPolicyOptions {
    * more cold starts than lru (docs/keep-alive.md).
    */
   memoryShare?: number;
+  /**
+   * How much less likely than a request for a model not loaded an idle model's request must be for it to be
+   * unloaded for a runner started ahead (`roomForPrestart`; default ROOM_SHARE; 0: never).
+   */
+  roomShare?: number;
 }
+
+/** See `roomShare`. */
+const ROOM_SHARE = 0.5;
 
 /** What the policy does with one model now. */
 export type KeepPlan =
@@ -55,6 +63,7 @@ export class HistogramPolicy implements SchedulingPolicy {
   readonly name: string = "histogram";
   private readonly minGaps: number;
   private readonly memoryShare: number;
+  private readonly roomShare: number;
   private readonly sums = new Map<string, { version: number; sums: GapSums }>();
   private readonly plans = new Map<string, { sums: GapSums; price: number; option: KeepOption }>();
   private price: { at: number; value: number; sumsVersion: number } | undefined;
@@ -66,6 +75,7 @@ export class HistogramPolicy implements SchedulingPolicy {
   ) {
     this.minGaps = options.minGaps ?? 12;
     this.memoryShare = options.memoryShare ?? 1.1;
+    this.roomShare = options.roomShare ?? ROOM_SHARE;
   }
 
   /** The plan for `model` at `now` (exported for `/api/ps`, the simulator's report and tests). */
@@ -137,6 +147,34 @@ export class HistogramPolicy implements SchedulingPolicy {
 
   preload(): string[] {
     return [];
+  }
+
+  /**
+   * Unloads the idle model least worth keeping (per byte) for a runner started ahead of the next load, when its own
+   * request within a keep-alive is less likely than `roomShare` times a request for some model not loaded: such a
+   * load finds the runner up instead of evicting and starting one, and if the model unloaded comes back first, it
+   * is the load that finds it. Only models with a trusted history take part, on both sides.
+   */
+  roomForPrestart(
+    candidates: readonly ModelView[],
+    neededBytes: number,
+    snapshot: SchedulerSnapshot,
+  ): string[] | undefined {
+    const K = this.options.keepAliveMs;
+    const now = snapshot.now;
+    const held = new Set(snapshot.models.map((m) => m.name));
+    let noneAsked = 1;
+    for (const name of this.usage.models()) {
+      const u = this.usage.get(name)!;
+      if (held.has(name) || u.lastEnd === null || this.untrusted(u, now) !== undefined) continue;
+      noneAsked *= 1 - arrivalWithin(u.gaps, Math.max(0, now - u.lastEnd), K);
+    }
+    const demand = 1 - noneAsked;
+    const victim = candidates
+      .filter((m) => m.reservedBytes >= neededBytes && this.planOf(m.name, now).kind === "learned")
+      .sort((a, b) => this.keepValue(a, now) - this.keepValue(b, now) || a.lastUsed - b.lastUsed)[0];
+    if (!victim || this.chanceWithin(victim, now, K) >= this.roomShare * demand) return undefined;
+    return [victim.name];
   }
 
   explain(model: ModelView, snapshot: SchedulerSnapshot): string {
@@ -216,13 +254,17 @@ export class HistogramPolicy implements SchedulingPolicy {
 
   /** How much keeping this idle model is worth, per byte: chance of a request within a keep-alive x load cost. */
   private keepValue(m: ModelView, now: number): number {
+    const chance = this.chanceWithin(m, now, this.options.keepAliveMs);
+    return (chance * (this.usage.get(m.name)?.loadMs ?? UNKNOWN_LOAD_MS)) / Math.max(1, m.reservedBytes);
+  }
+
+  /** The chance a request for the loaded model `m` comes within `horizonMs` (a guess without trusted history). */
+  private chanceWithin(m: ModelView, now: number, horizonMs: number): number {
     const u = this.usage.get(m.name);
     const anchor = u?.lastEnd ?? m.idleSince ?? m.lastUsed;
     const age = Math.max(0, now - anchor);
-    const K = this.options.keepAliveMs;
-    const chance =
-      u && this.untrusted(u, now) === undefined ? arrivalWithin(u.gaps, age, K) : 0.5 * Math.exp(-age / Math.max(1, K));
-    return (chance * (u?.loadMs ?? UNKNOWN_LOAD_MS)) / Math.max(1, m.reservedBytes);
+    if (u && this.untrusted(u, now) === undefined) return arrivalWithin(u.gaps, age, horizonMs);
+    return 0.5 * Math.exp(-age / Math.max(1, horizonMs));
   }
 
   /** The same worth for a model about to be prewarmed: the chance its request comes within its window. */
