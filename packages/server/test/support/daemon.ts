@@ -3,16 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { startDaemon, type Daemon, type DaemonConfigInput, type DaemonOptions } from "../../src/daemon.js";
-import type { LlmosConfig } from "../../src/config/config.js";
 import { STORIES } from "./paths.js";
+import { TEST_ENGINE, TEST_SANDBOX } from "./test-engine.js";
 
-/** The engine tests run on: the default (llama-ffi) unless LLMOS_ENGINE says otherwise. */
-export const TEST_ENGINE: LlmosConfig["engine"] =
-  (process.env.LLMOS_ENGINE as LlmosConfig["engine"] | undefined) ?? "llama-ffi";
-
-/** The runner sandbox tests run with: the default (auto) unless LLMOS_SANDBOX says otherwise (CI's second pass). */
-export const TEST_SANDBOX: LlmosConfig["sandbox"] =
-  (process.env.LLMOS_SANDBOX as LlmosConfig["sandbox"] | undefined) ?? "auto";
+export { TEST_ENGINE, TEST_SANDBOX } from "./test-engine.js";
 
 export interface TestDaemon extends Daemon {
   home: string;

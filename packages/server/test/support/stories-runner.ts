@@ -1,6 +1,6 @@
 /** What tests that start one real runner by hand load into it: stories260K, one sequence of 256 tokens, one thread. */
 import type { RunnerLoadSpec } from "../../src/runner/ipc-protocol.js";
-import { TEST_ENGINE } from "./daemon.js";
+import { TEST_ENGINE } from "./test-engine.js";
 import { STORIES } from "./paths.js";
 
 export const STORIES_RUNNER_SPEC: RunnerLoadSpec = {
