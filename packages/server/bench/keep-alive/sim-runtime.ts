@@ -145,6 +145,10 @@ export class SimRunners implements RunnerFactory {
     return this.prestarted?.state ?? "none";
   }
 
+  prestartedStartMs(): number {
+    return this.startMs;
+  }
+
   onPrestartedChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -104,6 +104,10 @@ export class ChildProcessRunnerFactory implements RunnerFactory {
     return this.prestarted.state();
   }
 
+  prestartedStartMs(): number | null {
+    return this.prestarted.startMs();
+  }
+
   onPrestartedChange(listener: () => void): () => void {
     return this.prestarted.onChange(listener);
   }

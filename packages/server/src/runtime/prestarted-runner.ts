@@ -31,6 +31,8 @@ export class PrestartedRunner {
    * loops.
    */
   private failedKey: string | null = null;
+  /** How long the last one took from its spawn to its engine up, ms (null: none came up yet). */
+  private lastStartMs: number | null = null;
 
   /**
    * `spawn` starts a runner for `engine` (process only: this holder prepares it); `failed` hears why one did not
@@ -53,6 +55,7 @@ export class PrestartedRunner {
     let settle!: (ok: boolean) => void;
     const ready = new Promise<boolean>((resolve) => (settle = resolve));
     const held: Held = { key, state: "starting", runner: undefined, ready, taken: false, stopped: false };
+    const spawned = performance.now();
     this.held = held;
     this.changed();
     const gone = (error: unknown) => {
@@ -82,6 +85,7 @@ export class PrestartedRunner {
           gone(error);
           return;
         }
+        this.lastStartMs = performance.now() - spawned;
         settle(true);
         if (this.held === held) {
           held.state = "ready";
@@ -98,6 +102,11 @@ export class PrestartedRunner {
   /** None, starting (process and engine coming up: it uses a core), ready, or failed (not started until a load). */
   state(): PrestartedState {
     return this.held?.state ?? (this.failedKey === null ? "none" : "failed");
+  }
+
+  /** How long the last prestarted runner took to come up (spawn to engine up), ms; null before the first. */
+  startMs(): number | null {
+    return this.lastStartMs;
   }
 
   /**

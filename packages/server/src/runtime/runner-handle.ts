@@ -103,6 +103,8 @@ export interface RunnerFactory {
   prestart?(engine: RunnerEngineSpec | null, memoryEstimateBytes: number | null): void;
   /** The prestarted runner: none, starting (its process and engine coming up: it uses a core), ready or failed. */
   prestartedState?(): PrestartedState;
+  /** How long the last prestarted runner took to come up (spawn to engine up), ms; null before the first. */
+  prestartedStartMs?(): number | null;
   /** Calls `listener` when the prestarted runner's state changes; returns the unsubscribe function. */
   onPrestartedChange?(listener: () => void): () => void;
 }

@@ -21,7 +21,8 @@ export class PrestartKeeper {
   view(): SchedulerSnapshot["prestart"] {
     const state = this.runners.prestartedState;
     if (!this.enabled || !state || !this.runners.prestart) return undefined;
-    return { bytes: this.loader.overheadBytes(), state: state.call(this.runners) };
+    const startMs = this.runners.prestartedStartMs?.() ?? null;
+    return { bytes: this.loader.overheadBytes(), state: state.call(this.runners), startMs };
   }
 
   /** Decides over `snapshot` and applies the decision. */

@@ -73,11 +73,12 @@ export interface SchedulerSnapshot {
    */
   jobBytes?: number;
   /**
-   * The runner kept started ahead of the next load (prestart.ts): the memory it takes and whether it is starting
-   * (then it uses a core), ready, or failed (none is started until a load has run). Absent: none is kept
-   * (`LLMOS_PRESTART=off`, or the runner factory cannot).
+   * The runner kept started ahead of the next load (prestart.ts): the memory it takes, whether it is starting
+   * (then it uses a core), ready, or failed (none is started until a load has run), and how long the last one took
+   * to come up (ms; null before the first). Absent: none is kept (`LLMOS_PRESTART=off`, or the runner factory
+   * cannot).
    */
-  prestart?: { bytes: number; state: "none" | "starting" | "ready" | "failed" };
+  prestart?: { bytes: number; state: "none" | "starting" | "ready" | "failed"; startMs?: number | null };
   /** Requests queued over all models. */
   queuedTotal: number;
   limits: { maxQueuePerModel: number; maxQueueTotal: number };

@@ -36,6 +36,8 @@ describe("prestarted runner (real runners)", { timeout: 300_000 }, () => {
 
   test("kept from start-up; a cold load takes it and answers as any runner does", async () => {
     await until("a prestarted runner is ready", () => prestartState(d) === "ready");
+    const startMs = d.scheduler.snapshot().prestart?.startMs;
+    assert.ok(typeof startMs === "number" && startMs > 0 && startMs < 30_000, `its start was measured: ${startMs}`);
     const r = await complete(d, "stories");
     assert.equal(r.status, 200, r.text);
     assert.ok(r.json.choices[0].text.startsWith(STORIES_GOLDEN));

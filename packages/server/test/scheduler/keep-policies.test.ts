@@ -57,9 +57,10 @@ async function histogramHarness(
   budgetMib = 1000,
   options: Partial<SchedulerOptions> = {},
   runners?: FakeRunners,
+  loadMs: Record<string, number> = {},
 ) {
   const clock = new FakeClock();
-  const usage = await learned(clock, history);
+  const usage = await learned(clock, history, loadMs);
   const metrics = new Metrics();
   const policy = new HistogramPolicy(usage, { keepAliveMs: K });
   const scheduling = { keepAliveMs: K, memoryBudgetBytes: budgetMib * MiB, ...options };
@@ -282,12 +283,12 @@ describe("histogram", () => {
    * A full budget (150 MiB holds one of the two models, not one and a prestarted runner): `a` is bursty (30% of its
    * idle gaps are 0.4 s, the rest a minute), `b` is asked for every 1.5 s.
    */
-  async function fullBudget(shortShare: number) {
+  async function fullBudget(shortShare: number, loadMs: Record<string, number> = {}) {
     const short = Math.round(40 * shortShare);
     const a = [...Array.from({ length: short }, () => 400), ...Array.from({ length: 40 - short }, () => 60_000)];
     const b = Array.from({ length: 40 }, (_, i) => 1450 + 5 * i);
     const runners = new PrestartingRunners();
-    const { h } = await histogramHarness({ a: 100, b: 100 }, { a, b }, 150, { prestart: true }, runners);
+    const { h } = await histogramHarness({ a: 100, b: 100 }, { a, b }, 150, { prestart: true }, runners, loadMs);
     await settle();
     await use(h, "b");
     return { h, runners };
@@ -308,6 +309,15 @@ describe("histogram", () => {
 
   test("a full budget: an idle model likelier to be asked for than the others stays, with no runner started", async () => {
     const { h, runners } = await fullBudget(0.8);
+    await use(h, "a");
+    await h.clock.advance(100);
+    assert.deepEqual(unloads(h), ["b:latest evicted"]);
+    assert.deepEqual(h.ready(), ["a:latest"]);
+    assert.equal(runners.held, null);
+  });
+
+  test("a full budget: a model that loads slowly stays (its cold start would cost more than a runner's start saves)", async () => {
+    const { h, runners } = await fullBudget(0.3, { a: 5000 });
     await use(h, "a");
     await h.clock.advance(100);
     assert.deepEqual(unloads(h), ["b:latest evicted"]);

@@ -144,7 +144,7 @@ describe("the scheduler keeps a prestarted runner", () => {
     assert.equal(runners.took, 2);
     assert.equal(runners.held, null, "50 MiB free: no room for one");
     const snap = h.scheduler.snapshot();
-    assert.deepEqual(snap.prestart, { bytes: snap.prestart!.bytes, state: "none" });
+    assert.deepEqual(snap.prestart, { bytes: snap.prestart!.bytes, state: "none", startMs: null });
   });
 
   test("off: never asked for", async () => {

@@ -58,6 +58,8 @@ export type KeepPlan =
 
 /** Load time assumed before a model's first measured load (ms). */
 const UNKNOWN_LOAD_MS = 1000;
+/** A runner's start (spawn to engine up) assumed before one was measured, ms: about this on a 2-core VM. */
+const RUNNER_START_MS = 130;
 
 export class HistogramPolicy implements SchedulingPolicy {
   readonly name: string = "histogram";
@@ -151,9 +153,12 @@ export class HistogramPolicy implements SchedulingPolicy {
 
   /**
    * Unloads the idle model least worth keeping (per byte) for a runner started ahead of the next load, when its own
-   * request within a keep-alive is less likely than `roomShare` times a request for some model not loaded: such a
-   * load finds the runner up instead of evicting and starting one, and if the model unloaded comes back first, it
-   * is the load that finds it. Only models with a trusted history take part, on both sides.
+   * request within a keep-alive is less likely than `roomShare` times a request for some model not loaded, and the
+   * load time that risks is less than the runner start that saves: such a load finds the runner up instead of
+   * evicting and starting one, and if the model unloaded comes back first, it is the load that finds it. (The
+   * first rule decides for small models, whose load takes about as long as a runner's start; the second for large
+   * ones, where a needless cold start costs seconds to save a tenth of one.) Only models with a trusted history take
+   * part, on both sides.
    */
   roomForPrestart(
     candidates: readonly ModelView[],
@@ -173,7 +178,11 @@ export class HistogramPolicy implements SchedulingPolicy {
     const victim = candidates
       .filter((m) => m.reservedBytes >= neededBytes && this.planOf(m.name, now).kind === "learned")
       .sort((a, b) => this.keepValue(a, now) - this.keepValue(b, now) || a.lastUsed - b.lastUsed)[0];
-    if (!victim || this.chanceWithin(victim, now, K) >= this.roomShare * demand) return undefined;
+    if (!victim) return undefined;
+    const chance = this.chanceWithin(victim, now, K);
+    const startMs = snapshot.prestart?.startMs ?? RUNNER_START_MS;
+    const loadMs = this.usage.get(victim.name)?.loadMs ?? UNKNOWN_LOAD_MS;
+    if (chance >= this.roomShare * demand || chance * loadMs >= demand * startMs) return undefined;
     return [victim.name];
   }
 
