@@ -134,9 +134,9 @@ export function planHousekeeping(
     if (expiry <= snapshot.now) plan.unload.push({ model: m.name, reason: "expired" });
     else plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, expiry);
   }
-  const unloading = new Set(plan.unload.map((u) => u.model));
-  for (const model of decidePrestartRoom(snapshot, policy, unloading, closing))
-    plan.unload.push({ model, reason: "evicted" });
+  const room = decidePrestartRoom(snapshot, policy, new Set(plan.unload.map((u) => u.model)), closing);
+  for (const model of room.unload) plan.unload.push({ model, reason: "evicted" });
+  if (room.askAgainAt !== null) plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, room.askAgainAt);
   const held = new Set(snapshot.models.map((m) => m.name));
   plan.preload = policy.preload(snapshot).filter((name) => !held.has(name));
   for (const name of snapshot.releasedByKeepAlive ?? []) held.add(name);

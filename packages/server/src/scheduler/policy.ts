@@ -30,6 +30,12 @@ export interface PrewarmPlan {
   next: number | null;
 }
 
+/** Idle models to unload for a runner started ahead, or none and when to ask again (null: at the next event). */
+export interface RoomDecision {
+  unload: string[];
+  askAgainAt: number | null;
+}
+
 /** Why a victim is needed: a load some request or call waits for, or a prewarm (which never waits). */
 export interface VictimRequest {
   model: string;
@@ -62,14 +68,11 @@ export interface SchedulingPolicy {
   prewarm?(snapshot: SchedulerSnapshot): PrewarmPlan;
   /**
    * Which of `candidates` (idle models that may be unloaded now) to unload so that a runner started ahead of the
-   * next load fits in the budget (prestart.ts): `neededBytes` more must be free. Undefined or empty: none is worth
-   * it (a policy without this method never unloads for one). The names returned must be candidates.
+   * next load fits in the budget (prestart.ts): `neededBytes` more must be free. None: not worth it now, and when
+   * to ask again if the answer may change with time alone (a policy without this method never unloads for one).
+   * The names returned must be candidates.
    */
-  roomForPrestart?(
-    candidates: readonly ModelView[],
-    neededBytes: number,
-    snapshot: SchedulerSnapshot,
-  ): string[] | undefined;
+  roomForPrestart?(candidates: readonly ModelView[], neededBytes: number, snapshot: SchedulerSnapshot): RoomDecision;
   /** Every scheduler event, in order, before the decisions that follow it (learned policies update state here). */
   observe?(event: SchedulerEvent): void;
   /** One line on why `model` expires when it does, for `/api/ps`. */

@@ -10,7 +10,7 @@
  * load into a full budget otherwise evicts and then starts a runner of its own, about twice as long to its first
  * token as one that finds a runner started.
  */
-import type { SchedulingPolicy } from "./policy.js";
+import type { RoomDecision, SchedulingPolicy } from "./policy.js";
 import { freeBudgetBytes, isEvictable, type SchedulerSnapshot } from "./snapshot.js";
 
 /** `start`: keep one (start it if there is none); `stop`: keep none; `leave`: change nothing now. */
@@ -29,27 +29,29 @@ export function decidePrestart(snapshot: SchedulerSnapshot, closing: boolean): P
 
 /**
  * Idle models to unload now so that a runner started ahead of the next load fits, as the policy chooses (none for a
- * policy without `roomForPrestart`). Asked only when one would otherwise be started: kept runners on, none held or
- * starting (nor failed), nothing loading, busy or queued (a start then waits anyway), and the free memory, with the
- * models `unloading` already going, short of it. Candidates are idle models that are neither pinned, kept forever,
- * nor given a keep-alive by a request (that is kept as given).
+ * policy without `roomForPrestart`), and when to ask again. Asked only when one would otherwise be started: kept
+ * runners on, none held or starting (nor failed), nothing loading, busy or queued (a start then waits anyway), and
+ * the free memory, with the models `unloading` already going, short of it. Candidates are idle models that are
+ * neither pinned, kept forever, nor given a keep-alive by a request (that is kept as given).
  */
 export function decidePrestartRoom(
   snapshot: SchedulerSnapshot,
   policy: SchedulingPolicy,
   unloading: ReadonlySet<string>,
   closing: boolean,
-): string[] {
+): RoomDecision {
+  const none: RoomDecision = { unload: [], askAgainAt: null };
   const p = snapshot.prestart;
-  if (!p || closing || p.state !== "none" || !policy.roomForPrestart) return [];
-  if (snapshot.models.some((m) => m.state !== "ready" || m.busy > 0 || m.queued > 0)) return [];
+  if (!p || closing || p.state !== "none" || !policy.roomForPrestart) return none;
+  if (snapshot.models.some((m) => m.state !== "ready" || m.busy > 0 || m.queued > 0)) return none;
   let free = freeBudgetBytes(snapshot);
   for (const m of snapshot.models) if (unloading.has(m.name)) free += m.reservedBytes;
-  if (free >= p.bytes) return [];
+  if (free >= p.bytes) return none;
   const candidates = snapshot.models.filter((m) => isEvictable(m) && !m.keepAliveExplicit && !unloading.has(m.name));
-  const victims = policy.roomForPrestart(candidates, p.bytes - free, snapshot) ?? [];
+  if (candidates.length === 0) return none;
+  const decision = policy.roomForPrestart(candidates, p.bytes - free, snapshot);
   const allowed = new Set(candidates.map((m) => m.name));
-  const stray = victims.find((v) => !allowed.has(v));
+  const stray = decision.unload.find((v) => !allowed.has(v));
   if (stray !== undefined) throw new Error(`policy ${policy.name} chose ${stray}, which may not be unloaded now`);
-  return victims;
+  return decision;
 }

@@ -222,7 +222,7 @@ describe("learned keep-alive with real runners", () => {
     }
   });
 
-  test("a full budget: histogram unloads the idle model least likely to be asked for, and the next load finds a runner started", async () => {
+  test("a full budget: histogram unloads an idle model whose requests have paused, and the next load finds a runner started", async () => {
     // What each model reserves, to size a budget that holds one of them and not one and a prestarted runner
     // (16 MiB to spare: a runner measured later may count a little more overhead).
     const probe = await startTestDaemon({ prestart: false });
@@ -238,8 +238,9 @@ describe("learned keep-alive with real runners", () => {
       await probe.stop();
     }
     const home = freshHome();
-    // stories: 30% of its idle gaps are 0.4 s, the rest a minute; tiny is asked for every 1.5 s.
-    await seedHistory(home, [...Array(12).fill(400), ...Array(28).fill(60_000)], 150);
+    // stories is asked for in pairs: half its idle gaps are 0.4 s, half 3 s, and its recorded load time (2 s) keeps
+    // its plan from unloading it in between. tiny is asked for every 1.5 s.
+    await seedHistory(home, [...Array(20).fill(400), ...Array(20).fill(3000)], 2000);
     await seedHistory(
       home,
       Array.from({ length: 40 }, (_, i) => 1450 + 5 * i),

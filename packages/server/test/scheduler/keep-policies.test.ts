@@ -15,7 +15,7 @@ import { Metrics } from "../../src/telemetry/metrics.js";
 import { MemoryUsageRepository } from "../../src/usage-store/index.js";
 import { FakeClock, settle } from "../support/fake-clock.js";
 import { type FakeRunners, PrestartingRunners } from "../support/fake-runner.js";
-import { harness, MiB, use, type Harness } from "./harness.js";
+import { harness, MiB, snapshot, use, view, type Harness } from "./harness.js";
 
 const DAY = 86_400_000;
 const K = 2000;
@@ -280,26 +280,30 @@ describe("histogram", () => {
   });
 
   /**
-   * A full budget (150 MiB holds one of the two models, not one and a prestarted runner): `a` is bursty (30% of its
-   * idle gaps are 0.4 s, the rest a minute), `b` is asked for every 1.5 s.
+   * A full budget (150 MiB holds one of the two models, not one and a prestarted runner). `a` is asked for in pairs:
+   * half of its idle gaps are 0.4 s, half 3 s, and it loads slowly enough (2 s) that its plan keeps it through the
+   * 3 s: unloading and loading again would not be done in time. `b` is asked for every 1.5 s.
    */
-  async function fullBudget(shortShare: number, loadMs: Record<string, number> = {}) {
-    const short = Math.round(40 * shortShare);
-    const a = [...Array.from({ length: short }, () => 400), ...Array.from({ length: 40 - short }, () => 60_000)];
+  async function fullBudget(aGaps: number[], loadMs: Record<string, number> = { a: 2000 }) {
     const b = Array.from({ length: 40 }, (_, i) => 1450 + 5 * i);
     const runners = new PrestartingRunners();
-    const { h } = await histogramHarness({ a: 100, b: 100 }, { a, b }, 150, { prestart: true }, runners, loadMs);
+    const { h } = await histogramHarness({ a: 100, b: 100 }, { a: aGaps, b }, 150, { prestart: true }, runners, loadMs);
     await settle();
     await use(h, "b");
     return { h, runners };
   }
-  const unloads = (h: Harness) =>
-    h.events.flatMap((e) => (e.type === "model.unloading" ? [`${e.model} ${e.reason}`] : []));
+  const pairs = [...Array.from({ length: 20 }, () => 400), ...Array.from({ length: 20 }, () => 3000)];
+  const unloadsOfA = (h: Harness) =>
+    h.events.flatMap((e) => (e.type === "model.unloading" && e.model === "a:latest" ? [e.reason] : []));
 
-  test("a full budget: the idle model least likely to be asked for goes, so the next load finds a runner started", async () => {
-    const { h, runners } = await fullBudget(0.3);
+  test("a full budget: once an idle model's requests have paused, it goes so the next load finds a runner started", async () => {
+    const { h, runners } = await fullBudget(pairs);
     await use(h, "a");
-    assert.deepEqual(unloads(h), ["b:latest evicted", "a:latest evicted"], "a's load evicted b; then a went for room");
+    assert.deepEqual(unloadsOfA(h), [], "a stays while a 0.4 s gap may come");
+    await h.clock.advance(300);
+    assert.deepEqual(unloadsOfA(h), []);
+    await h.clock.advance(200);
+    assert.deepEqual(unloadsOfA(h), ["evicted"], "no request for 2 s now: a went for room");
     assert.deepEqual(h.ready(), []);
     assert.ok(runners.held, "a runner is started ahead in the memory a held");
     const took = runners.took;
@@ -307,20 +311,40 @@ describe("histogram", () => {
     assert.equal(runners.took, took + 1, "b's load took it");
   });
 
-  test("a full budget: an idle model likelier to be asked for than the others stays, with no runner started", async () => {
-    const { h, runners } = await fullBudget(0.8);
-    await use(h, "a");
-    await h.clock.advance(100);
-    assert.deepEqual(unloads(h), ["b:latest evicted"]);
-    assert.deepEqual(h.ready(), ["a:latest"]);
-    assert.equal(runners.held, null);
+  test("a full budget: a model asked for at random (its requests never pause) is not unloaded for room", async () => {
+    // Exponential idle gaps (mean 6 s): a request within a keep-alive is about 1 in 4 at any age. Asked directly,
+    // 0.5 s after requests to a, b and c ended: b (every 1.5 s) is due, c (pairs) has paused, a has not.
+    const clock = new FakeClock();
+    const poisson = Array.from({ length: 40 }, (_, i) => -6000 * Math.log(1 - (i + 0.5) / 40));
+    const b = Array.from({ length: 40 }, (_, i) => 1450 + 5 * i);
+    const usage = await learned(clock, { a: poisson, b, c: pairs });
+    const policy = new HistogramPolicy(usage, { keepAliveMs: K });
+    const who = { tenant: "t", priority: "interactive" } as const;
+    for (const m of ["a:latest", "b:latest", "c:latest"]) {
+      usage.observe({ type: "request.arrived", model: m, at: clock.now(), ...who });
+      usage.observe({ type: "request.finished", model: m, at: clock.now(), heldMs: 10, ...who });
+    }
+    await clock.advance(500);
+    const idle = (name: string) => view(name, { idleSince: clock.now() - 500, lastUsed: clock.now() - 500 });
+    const full = snapshot([idle("a:latest"), idle("c:latest")], {
+      now: clock.now(),
+      memoryBudgetBytes: 200 * MiB,
+      prestart: { bytes: 70 * MiB, state: "none", startMs: 130 },
+    });
+    assert.deepEqual(policy.roomForPrestart([idle("a:latest")], 70 * MiB, full).unload, []);
+    assert.deepEqual(policy.roomForPrestart([idle("c:latest")], 70 * MiB, full).unload, ["c:latest"]);
+    const later = policy.roomForPrestart([idle("a:latest")], 70 * MiB, full).askAgainAt;
+    assert.equal(later, clock.now() + 0.05 * K, "asked again a twentieth of a keep-alive later");
   });
 
-  test("a full budget: a model that loads slowly stays (its cold start would cost more than a runner's start saves)", async () => {
-    const { h, runners } = await fullBudget(0.3, { a: 5000 });
+  test("a full budget: a model whose likely cold start costs more than a runner's start saves stays", async () => {
+    // As `pairs`, but 4 of the 3 s gaps are 1.5 s: 0.5 s after a request, a request within 2 s is 1 in 6, and that
+    // cold start (its 2 s load, smoothed) would cost more than the 130 ms a runner's start saves.
+    const some = [...Array.from({ length: 16 }, () => 400), ...Array(4).fill(1500), ...Array(20).fill(3000)];
+    const { h, runners } = await fullBudget(some);
     await use(h, "a");
-    await h.clock.advance(100);
-    assert.deepEqual(unloads(h), ["b:latest evicted"]);
+    for (let t = 0; t < 6; t++) await h.clock.advance(100);
+    assert.deepEqual(unloadsOfA(h), []);
     assert.deepEqual(h.ready(), ["a:latest"]);
     assert.equal(runners.held, null);
   });

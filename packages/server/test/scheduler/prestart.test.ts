@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { decideCpuAllotments } from "../../src/scheduler/cpu-allotment.js";
 import { planHousekeeping } from "../../src/scheduler/decisions.js";
-import { FixedKeepAlivePolicy } from "../../src/scheduler/policy.js";
+import { FixedKeepAlivePolicy, type RoomDecision } from "../../src/scheduler/policy.js";
 import { decidePrestart, decidePrestartRoom } from "../../src/scheduler/prestart.js";
 import type { PrestartedState } from "../../src/runtime/runner-handle.js";
 import type { ModelView, SchedulerSnapshot } from "../../src/scheduler/snapshot.js";
@@ -66,22 +66,30 @@ class RoomPolicy extends FixedKeepAlivePolicy {
   constructor(private readonly give: (candidates: readonly ModelView[]) => string[]) {
     super();
   }
-  roomForPrestart(candidates: readonly ModelView[], neededBytes: number): string[] {
+  roomForPrestart(candidates: readonly ModelView[], neededBytes: number): RoomDecision {
     this.asked.push({ candidates: candidates.map((m) => m.name), neededBytes });
-    return this.give(candidates);
+    const unload = this.give(candidates);
+    return { unload, askAgainAt: unload.length > 0 ? null : 5000 };
   }
 }
 
 describe("decidePrestartRoom", () => {
   const full = [view("a", { reservedBytes: 500 * MiB }), view("b", { reservedBytes: 460 * MiB })];
   const none = new Set<string>();
+  const room = (...args: Parameters<typeof decidePrestartRoom>) => decidePrestartRoom(...args).unload;
 
   test("asks the policy for the memory missing when the budget is full, and unloads its choice", () => {
     const policy = new RoomPolicy((c) => [c[0]!.name]);
-    assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept("none") }), policy, none, false), ["a"]);
+    assert.deepEqual(room(at(full, { prestart: kept("none") }), policy, none, false), ["a"]);
     assert.deepEqual(policy.asked, [{ candidates: ["a", "b"], neededBytes: 30 * MiB }]);
     const plan = planHousekeeping(at(full, { prestart: kept("none"), now: 1000 }), policy);
     assert.deepEqual(plan.unload, [{ model: "a", reason: "evicted" }]);
+  });
+
+  test("when the policy finds none worth it, the scheduler looks again when it asks", () => {
+    const plan = planHousekeeping(at(full, { prestart: kept("none"), now: 1000 }), new RoomPolicy(() => []));
+    assert.deepEqual(plan.unload, []);
+    assert.equal(plan.wakeAt, 5000, "the RoomPolicy's askAgainAt (the keep-alives expire later)");
   });
 
   test("never a pinned, kept-forever, request-kept or busy model", () => {
@@ -106,7 +114,7 @@ describe("decidePrestartRoom", () => {
   test("not asked when a runner is held, starting or failed, while anything loads, runs or queues, or when it fits", () => {
     const policy = new RoomPolicy((c) => [c[0]!.name]);
     for (const state of ["ready", "starting", "failed"] as const)
-      assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept(state) }), policy, none, false), [], state);
+      assert.deepEqual(room(at(full, { prestart: kept(state) }), policy, none, false), [], state);
     const others = [
       [view("a", { reservedBytes: 500 * MiB }), view("b", { state: "starting", reservedBytes: 460 * MiB })],
       [view("a", { reservedBytes: 500 * MiB }), view("b", { busy: 1, idleSince: null, reservedBytes: 460 * MiB })],
@@ -114,17 +122,13 @@ describe("decidePrestartRoom", () => {
       [view("a", { reservedBytes: 500 * MiB }), view("b", { reservedBytes: 400 * MiB })],
     ];
     for (const models of others)
-      assert.deepEqual(decidePrestartRoom(at(models, { prestart: kept("none") }), policy, none, false), []);
-    assert.deepEqual(
-      decidePrestartRoom(at(full, { prestart: kept("none") }), policy, new Set(["b"]), false),
-      [],
-      "b going",
-    );
-    assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept("none") }), policy, none, true), [], "closing");
-    assert.deepEqual(decidePrestartRoom(at(full, { prestart: undefined }), policy, none, false), [], "off");
+      assert.deepEqual(room(at(models, { prestart: kept("none") }), policy, none, false), []);
+    assert.deepEqual(room(at(full, { prestart: kept("none") }), policy, new Set(["b"]), false), [], "b going");
+    assert.deepEqual(room(at(full, { prestart: kept("none") }), policy, none, true), [], "closing");
+    assert.deepEqual(room(at(full, { prestart: undefined }), policy, none, false), [], "off");
     assert.deepEqual(policy.asked, []);
     const without = new FixedKeepAlivePolicy();
-    assert.deepEqual(decidePrestartRoom(at(full, { prestart: kept("none") }), without, none, false), []);
+    assert.deepEqual(room(at(full, { prestart: kept("none") }), without, none, false), []);
   });
 });
 
