@@ -63,8 +63,6 @@ export interface RunCounts {
   idleByteSeconds: number;
   prewarm: { used: number; wasted: number; failed: number };
   loads: number;
-  /** Loads that took a runner started ahead (the rest started one of their own). */
-  prestartedLoads: number;
   /** Cold starts whose load started a runner of its own (found none started ahead). */
   coldOwnRunner: number;
   evictions: number;
@@ -201,7 +199,6 @@ export class EventCounter {
   readonly checker: ViolationChecker;
   private coldByModel: Record<string, number> = {};
   private loads = 0;
-  private prestartedLoads = 0;
   private coldOwnRunner = 0;
   /** Whether each model's last load took a runner started ahead. */
   private readonly tookPrestarted = new Map<string, boolean>();
@@ -219,7 +216,6 @@ export class EventCounter {
     }
     if (e.type === "model.loaded") this.tookPrestarted.set(e.model, e.prestarted === true);
     if (e.type === "model.loaded") this.loads++;
-    if (e.type === "model.loaded" && e.prestarted) this.prestartedLoads++;
     if (e.type === "model.unloading" && (e.reason === "evicted" || e.reason === "oom_retry")) this.evictions++;
   }
 
@@ -227,22 +223,17 @@ export class EventCounter {
   reset(): void {
     this.coldByModel = {};
     this.loads = 0;
-    this.prestartedLoads = 0;
     this.coldOwnRunner = 0;
     this.evictions = 0;
   }
 
   counts(
     _since: number,
-  ): Pick<
-    RunCounts,
-    "coldStarts" | "coldByModel" | "loads" | "prestartedLoads" | "coldOwnRunner" | "evictions" | "violations"
-  > {
+  ): Pick<RunCounts, "coldStarts" | "coldByModel" | "loads" | "coldOwnRunner" | "evictions" | "violations"> {
     return {
       coldStarts: sum(Object.values(this.coldByModel)),
       coldByModel: { ...this.coldByModel },
       loads: this.loads,
-      prestartedLoads: this.prestartedLoads,
       coldOwnRunner: this.coldOwnRunner,
       evictions: this.evictions,
       violations: [...this.checker.violations],
